@@ -1,0 +1,851 @@
+//! The socket calls of `wasi:sockets/tcp` on the native API. Each call checks the
+//! same conditions, in the same order, as wasmtime-wasi 48 on Linux, so a guest sees
+//! the same results on simnet as on a real kernel.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use crate::conn::{Conn, End, Phase};
+use crate::error::{ErrorCode, StreamError};
+use crate::ids::{ConnId, HostId, SocketId};
+use crate::net::Net;
+use crate::pipe::Pipe;
+use crate::queue::TimerKind;
+use crate::segment::{Flags, Side};
+use crate::socket::{
+    Attachment, Family, ShutdownType, Socket, SocketOptions, TcpState, clamp_keep_alive_count,
+    clamp_keep_alive_time,
+};
+use crate::time::SimTime;
+use crate::trace::{DropReason, TraceEvent};
+
+/// What a pollable of a socket waits for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Interest {
+    /// The socket's own pollable: connect finished, or a connection to accept.
+    Socket,
+    /// The input stream: data, end of stream or an error to read.
+    Read,
+    /// The output stream: room to write, or an error to report.
+    Write,
+}
+
+fn is_valid_unicast(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_multicast(),
+    }
+}
+
+fn is_valid_family(ip: IpAddr, family: Family) -> bool {
+    match (family, ip) {
+        (Family::Ipv4, IpAddr::V4(_)) => true,
+        (Family::Ipv6, IpAddr::V6(v6)) => {
+            // IPv4-mapped and deprecated IPv4-compatible addresses are rejected.
+            let compatible = v6.segments()[..6].iter().all(|&s| s == 0)
+                && !v6.is_loopback()
+                && !v6.is_unspecified();
+            v6.to_ipv4_mapped().is_none() && !compatible
+        }
+        _ => false,
+    }
+}
+
+impl Net {
+    /// `tcp-create-socket.create-tcp-socket`.
+    pub fn create_tcp_socket(
+        &mut self,
+        host: HostId,
+        family: Family,
+    ) -> Result<SocketId, ErrorCode> {
+        let h = self
+            .hosts
+            .get_mut(host.index())
+            .ok_or(ErrorCode::InvalidArgument)?;
+        if h.open_sockets >= h.config.socket_limit {
+            return Err(ErrorCode::NewSocketLimit);
+        }
+        h.open_sockets += 1;
+        let id = SocketId(self.sockets.len() as u32);
+        self.sockets
+            .push(Some(Socket::new(host, family, &self.config.tcp)));
+        self.record(TraceEvent::SocketCreated {
+            host,
+            socket: id,
+            family,
+        });
+        Ok(id)
+    }
+
+    /// The one place a socket changes state; every transition is traced.
+    pub(crate) fn set_state(&mut self, id: SocketId, to: TcpState) {
+        let Ok(sock) = self.socket_mut(id) else {
+            return;
+        };
+        let from = sock.state;
+        if from != to {
+            sock.state = to;
+            self.record(TraceEvent::StateChanged {
+                socket: id,
+                from,
+                to,
+            });
+        }
+    }
+
+    pub fn state(&self, id: SocketId) -> Result<TcpState, ErrorCode> {
+        Ok(self.socket(id)?.state)
+    }
+
+    pub fn socket_host(&self, id: SocketId) -> Result<HostId, ErrorCode> {
+        Ok(self.socket(id)?.host)
+    }
+
+    // ---- bind ----
+
+    pub fn start_bind(&mut self, id: SocketId, addr: SocketAddr) -> Result<(), ErrorCode> {
+        let sock = self.socket(id)?;
+        if sock.state.in_progress() {
+            return Err(ErrorCode::ConcurrencyConflict);
+        }
+        if sock.state.is_bound() {
+            return Err(ErrorCode::InvalidState);
+        }
+        if !is_valid_unicast(addr.ip()) || !is_valid_family(addr.ip(), sock.family) {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let (family, host) = (sock.family, sock.host);
+        let h = &mut self.hosts[host.index()];
+        if !h.can_bind(addr.ip()) {
+            return Err(ErrorCode::AddressNotBindable);
+        }
+        let port = if addr.port() == 0 {
+            h.ephemeral_port(family, &self.config.tcp.ephemeral_ports)?
+        } else if h.listener_conflict(addr) {
+            return Err(ErrorCode::AddressInUse);
+        } else {
+            addr.port()
+        };
+        h.acquire_port(family, port);
+        let sock = self.socket_mut(id)?;
+        sock.local = Some(SocketAddr::new(addr.ip(), port));
+        sock.holds_port = true;
+        self.set_state(id, TcpState::BindInProgress);
+        Ok(())
+    }
+
+    pub fn finish_bind(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+        if self.socket(id)?.state != TcpState::BindInProgress {
+            return Err(ErrorCode::NotInProgress);
+        }
+        self.set_state(id, TcpState::Bound);
+        Ok(())
+    }
+
+    /// `start-bind` then `finish-bind`.
+    pub fn bind(&mut self, id: SocketId, addr: SocketAddr) -> Result<(), ErrorCode> {
+        self.start_bind(id, addr)?;
+        self.finish_bind(id)
+    }
+
+    // ---- listen / accept ----
+
+    pub fn start_listen(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+        let sock = self.socket(id)?;
+        if sock.state.in_progress() {
+            return Err(ErrorCode::ConcurrencyConflict);
+        }
+        if sock.state != TcpState::Bound {
+            return Err(ErrorCode::InvalidState);
+        }
+        let (host, local) = (sock.host, sock.local.ok_or(ErrorCode::InvalidState)?);
+        let h = &mut self.hosts[host.index()];
+        if h.listener_conflict(local) {
+            return Err(ErrorCode::AddressInUse);
+        }
+        h.add_listener(local, id);
+        self.socket_mut(id)?.attachment = Attachment::Listener {
+            ready: VecDeque::new(),
+            half_open: Vec::new(),
+        };
+        self.set_state(id, TcpState::ListenInProgress);
+        Ok(())
+    }
+
+    pub fn finish_listen(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+        if self.socket(id)?.state != TcpState::ListenInProgress {
+            return Err(ErrorCode::NotInProgress);
+        }
+        self.set_state(id, TcpState::Listening);
+        Ok(())
+    }
+
+    /// `start-listen` then `finish-listen`.
+    pub fn listen(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+        self.start_listen(id)?;
+        self.finish_listen(id)
+    }
+
+    /// `accept`: the next established connection, as a new connected socket, and the
+    /// peer's address.
+    pub fn accept(&mut self, id: SocketId) -> Result<(SocketId, SocketAddr), ErrorCode> {
+        let sock = self.socket(id)?;
+        let Attachment::Listener { ready, .. } = &sock.attachment else {
+            return Err(ErrorCode::InvalidState);
+        };
+        let Some(&conn_id) = ready.front() else {
+            return Err(ErrorCode::WouldBlock);
+        };
+        let (host, family, options) = (sock.host, sock.family, sock.options.clone());
+        let h = &self.hosts[host.index()];
+        if h.open_sockets >= h.config.socket_limit {
+            return Err(ErrorCode::NewSocketLimit);
+        }
+        if let Ok(Socket {
+            attachment: Attachment::Listener { ready, .. },
+            ..
+        }) = self.socket_mut(id)
+        {
+            ready.pop_front();
+        }
+        let new_id = self.create_tcp_socket(host, family)?;
+        let conn = self.conn_mut(conn_id).ok_or(ErrorCode::ConnectionAborted)?;
+        let local = conn.addrs[Side::Server.index()];
+        let remote = conn.addrs[Side::Client.index()];
+        let end = conn.end_mut(Side::Server);
+        end.listener = None;
+        end.socket = Some(new_id);
+        // Accepted sockets inherit the listener's options (Linux copies them).
+        conn.tx_mut(Side::Server).snd_cap = options.send_buffer_size;
+        conn.rx_mut(Side::Server).rcv_cap = options.receive_buffer_size;
+        let keep_alive = options.keep_alive_enabled;
+        self.hosts[host.index()].acquire_port(family, local.port());
+        let sock = self.socket_mut(new_id)?;
+        sock.options = options;
+        sock.local = Some(local);
+        sock.holds_port = true;
+        sock.attachment = Attachment::Conn(conn_id, Side::Server);
+        self.set_state(new_id, TcpState::Connected);
+        if keep_alive {
+            self.arm_keep_alive(conn_id, Side::Server);
+        }
+        Ok((new_id, remote))
+    }
+
+    // ---- connect ----
+
+    pub fn start_connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
+        let sock = self.socket(id)?;
+        if sock.state.in_progress() {
+            return Err(ErrorCode::ConcurrencyConflict);
+        }
+        if !matches!(sock.state, TcpState::Unbound | TcpState::Bound) {
+            return Err(ErrorCode::InvalidState);
+        }
+        let ip = remote.ip();
+        if !is_valid_unicast(ip)
+            || ip.to_canonical().is_unspecified()
+            || remote.port() == 0
+            || !is_valid_family(ip, sock.family)
+        {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        self.set_state(id, TcpState::ConnectInProgress);
+        if let Err(code) = self.open_connection(id, remote) {
+            // Failures before the SYN (no route, no port) surface at finish-connect.
+            self.socket_mut(id)?.closed_error = Some(code);
+        }
+        Ok(())
+    }
+
+    fn open_connection(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
+        let sock = self.socket(id)?;
+        let (host, family, bound, options) =
+            (sock.host, sock.family, sock.local, sock.options.clone());
+        let h = &self.hosts[host.index()];
+        let src_ip = match bound {
+            Some(local) if !local.ip().is_unspecified() => local.ip(),
+            _ => h
+                .source_for(remote.ip())
+                .ok_or(ErrorCode::RemoteUnreachable)?,
+        };
+        let server_host = if h.is_local(remote.ip()) {
+            Some(host)
+        } else {
+            self.owner_of(remote.ip())
+        };
+        let port = match bound {
+            Some(local) => local.port(),
+            None => {
+                let range = self.config.tcp.ephemeral_ports.clone();
+                let h = &mut self.hosts[host.index()];
+                let port = h.ephemeral_port(family, &range)?;
+                h.acquire_port(family, port);
+                let sock = self.socket_mut(id)?;
+                sock.holds_port = true;
+                port
+            }
+        };
+        let local = SocketAddr::new(src_ip, port);
+        self.socket_mut(id)?.local = Some(local);
+
+        let conn_id = ConnId(self.conns.len() as u32);
+        let to = server_host.unwrap_or(host);
+        let links = [self.link_for(host, to), self.link_for(to, host)];
+        let mss = if to == host {
+            self.config.tcp.loopback_mss
+        } else {
+            self.config.tcp.mss
+        };
+        let now = self.now;
+        let rto = self.config.tcp.rto_initial;
+        let mut client = End::new(Phase::SynSent, rto, now);
+        client.socket = Some(id);
+        let server = End::new(Phase::Idle, rto, now);
+        let default_rcv = self.config.tcp.receive_buffer;
+        let default_snd = self.config.tcp.send_buffer;
+        self.conns.push(Some(Conn {
+            addrs: [local, remote],
+            hosts: [host, to],
+            links,
+            mss,
+            ends: [client, server],
+            pipes: [
+                Pipe::new(options.send_buffer_size, default_rcv),
+                Pipe::new(default_snd, options.receive_buffer_size),
+            ],
+            last_arrival: [now; 2],
+        }));
+        self.socket_mut(id)?.attachment = Attachment::Conn(conn_id, Side::Client);
+        if server_host.is_some() {
+            self.send_syn(conn_id, Side::Client, false);
+        } else {
+            let seg = self.make_segment(conn_id, Side::Client, Flags::SYN, 0, 0);
+            self.record(TraceEvent::SegmentDropped {
+                seg,
+                reason: DropReason::Unroutable,
+            });
+            let at = now + self.config.tcp.unreachable_timeout;
+            self.arm(conn_id, Side::Client, TimerKind::Unreachable, at);
+        }
+        Ok(())
+    }
+
+    pub fn finish_connect(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+        let sock = self.socket(id)?;
+        if sock.state != TcpState::ConnectInProgress {
+            return Err(ErrorCode::NotInProgress);
+        }
+        let outcome = match (sock.closed_error, sock.conn()) {
+            (Some(code), _) => Err(code),
+            (None, Some((c, side))) => match self.conn(c).map(|conn| conn.end(side)) {
+                Some(end) if end.phase == Phase::Established => Ok(()),
+                Some(end) if end.phase == Phase::Closed => {
+                    Err(end.error.unwrap_or(ErrorCode::ConnectionReset))
+                }
+                Some(_) => return Err(ErrorCode::WouldBlock),
+                None => Err(ErrorCode::ConnectionReset),
+            },
+            (None, None) => Err(ErrorCode::InvalidState),
+        };
+        match outcome {
+            Ok(()) => {
+                self.set_state(id, TcpState::Connected);
+                if self.socket(id)?.options.keep_alive_enabled
+                    && let Some((c, side)) = self.socket(id)?.conn()
+                {
+                    self.arm_keep_alive(c, side);
+                }
+                Ok(())
+            }
+            Err(code) => {
+                self.detach(id);
+                self.release_socket_port(id);
+                let sock = self.socket_mut(id)?;
+                sock.closed_error = Some(code);
+                self.set_state(id, TcpState::Closed);
+                Err(code)
+            }
+        }
+    }
+
+    /// `start-connect` then run the simulation until `finish-connect` has an answer.
+    pub fn connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
+        self.start_connect(id, remote)?;
+        loop {
+            match self.finish_connect(id) {
+                Err(ErrorCode::WouldBlock) => {
+                    if !self.step() {
+                        return Err(ErrorCode::Timeout);
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
+    // ---- addresses and simple queries ----
+
+    pub fn local_address(&self, id: SocketId) -> Result<SocketAddr, ErrorCode> {
+        let sock = self.socket(id)?;
+        match sock.state {
+            TcpState::Unbound | TcpState::ConnectInProgress => Err(ErrorCode::InvalidState),
+            TcpState::Closed => Err(sock.closed_error.unwrap_or(ErrorCode::InvalidState)),
+            _ => sock.local.ok_or(ErrorCode::InvalidState),
+        }
+    }
+
+    pub fn remote_address(&self, id: SocketId) -> Result<SocketAddr, ErrorCode> {
+        let sock = self.socket(id)?;
+        match (sock.state, sock.conn()) {
+            (TcpState::Connected, Some((c, side))) => self
+                .conn(c)
+                .map(|conn| conn.addrs[side.peer().index()])
+                .ok_or(ErrorCode::InvalidState),
+            (TcpState::Closed, _) => Err(sock.closed_error.unwrap_or(ErrorCode::InvalidState)),
+            _ => Err(ErrorCode::InvalidState),
+        }
+    }
+
+    pub fn is_listening(&self, id: SocketId) -> Result<bool, ErrorCode> {
+        Ok(self.socket(id)?.state.is_listening())
+    }
+
+    pub fn address_family(&self, id: SocketId) -> Result<Family, ErrorCode> {
+        Ok(self.socket(id)?.family)
+    }
+
+    // ---- options ----
+
+    pub fn set_listen_backlog_size(&mut self, id: SocketId, value: u64) -> Result<(), ErrorCode> {
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let value = u32::try_from(value)
+            .unwrap_or(i32::MAX as u32)
+            .clamp(1, i32::MAX as u32);
+        let sock = self.socket_mut(id)?;
+        match sock.state {
+            TcpState::Unbound
+            | TcpState::BindInProgress
+            | TcpState::Bound
+            | TcpState::ListenInProgress
+            | TcpState::Listening => {
+                sock.backlog = value;
+                Ok(())
+            }
+            TcpState::Closed => Err(sock.closed_error.unwrap_or(ErrorCode::InvalidState)),
+            _ => Err(ErrorCode::InvalidState),
+        }
+    }
+
+    /// The socket's options, as the getters would report them.
+    pub fn options(&self, id: SocketId) -> Result<&SocketOptions, ErrorCode> {
+        let sock = self.socket(id)?;
+        sock.check_options_access()?;
+        Ok(&sock.options)
+    }
+
+    fn options_mut(&mut self, id: SocketId) -> Result<&mut SocketOptions, ErrorCode> {
+        let sock = self.socket_mut(id)?;
+        sock.check_options_access()?;
+        Ok(&mut sock.options)
+    }
+
+    pub fn keep_alive_enabled(&self, id: SocketId) -> Result<bool, ErrorCode> {
+        Ok(self.options(id)?.keep_alive_enabled)
+    }
+
+    pub fn set_keep_alive_enabled(&mut self, id: SocketId, value: bool) -> Result<(), ErrorCode> {
+        self.options_mut(id)?.keep_alive_enabled = value;
+        self.refresh_keep_alive(id);
+        Ok(())
+    }
+
+    pub fn keep_alive_idle_time(&self, id: SocketId) -> Result<u64, ErrorCode> {
+        Ok(self.options(id)?.keep_alive_idle_time.as_nanos() as u64)
+    }
+
+    pub fn set_keep_alive_idle_time(&mut self, id: SocketId, nanos: u64) -> Result<(), ErrorCode> {
+        if nanos == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        self.options_mut(id)?.keep_alive_idle_time = clamp_keep_alive_time(nanos);
+        self.refresh_keep_alive(id);
+        Ok(())
+    }
+
+    pub fn keep_alive_interval(&self, id: SocketId) -> Result<u64, ErrorCode> {
+        Ok(self.options(id)?.keep_alive_interval.as_nanos() as u64)
+    }
+
+    pub fn set_keep_alive_interval(&mut self, id: SocketId, nanos: u64) -> Result<(), ErrorCode> {
+        if nanos == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        self.options_mut(id)?.keep_alive_interval = clamp_keep_alive_time(nanos);
+        Ok(())
+    }
+
+    pub fn keep_alive_count(&self, id: SocketId) -> Result<u32, ErrorCode> {
+        Ok(self.options(id)?.keep_alive_count)
+    }
+
+    pub fn set_keep_alive_count(&mut self, id: SocketId, value: u32) -> Result<(), ErrorCode> {
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        self.options_mut(id)?.keep_alive_count = clamp_keep_alive_count(value);
+        Ok(())
+    }
+
+    pub fn hop_limit(&self, id: SocketId) -> Result<u8, ErrorCode> {
+        Ok(self.options(id)?.hop_limit)
+    }
+
+    pub fn set_hop_limit(&mut self, id: SocketId, value: u8) -> Result<(), ErrorCode> {
+        let opts = self.options_mut(id)?;
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        opts.hop_limit = value;
+        Ok(())
+    }
+
+    pub fn receive_buffer_size(&self, id: SocketId) -> Result<u64, ErrorCode> {
+        Ok(self.options(id)?.receive_buffer_size)
+    }
+
+    pub fn set_receive_buffer_size(&mut self, id: SocketId, value: u64) -> Result<(), ErrorCode> {
+        let range = self.config.tcp.receive_buffer_range.clone();
+        let opts = self.options_mut(id)?;
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let value = value.clamp(*range.start(), *range.end());
+        opts.receive_buffer_size = value;
+        if let Some((c, side)) = self.socket(id)?.conn()
+            && let Some(conn) = self.conn_mut(c)
+        {
+            conn.rx_mut(side).rcv_cap = value;
+            self.maybe_window_update(c, side);
+        }
+        Ok(())
+    }
+
+    pub fn send_buffer_size(&self, id: SocketId) -> Result<u64, ErrorCode> {
+        Ok(self.options(id)?.send_buffer_size)
+    }
+
+    pub fn set_send_buffer_size(&mut self, id: SocketId, value: u64) -> Result<(), ErrorCode> {
+        let range = self.config.tcp.send_buffer_range.clone();
+        let opts = self.options_mut(id)?;
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let value = value.clamp(*range.start(), *range.end());
+        opts.send_buffer_size = value;
+        if let Some((c, side)) = self.socket(id)?.conn()
+            && let Some(conn) = self.conn_mut(c)
+        {
+            conn.tx_mut(side).snd_cap = value;
+        }
+        Ok(())
+    }
+
+    // ---- streams ----
+
+    /// The connection end behind a connected socket.
+    fn connected(&self, id: SocketId) -> Result<(ConnId, Side), StreamError> {
+        let sock = self.socket(id).map_err(StreamError::Failed)?;
+        match (sock.state, sock.conn()) {
+            (TcpState::Connected, Some(cs)) => Ok(cs),
+            _ => Err(StreamError::Failed(ErrorCode::InvalidState)),
+        }
+    }
+
+    /// Take the end's pending error, if any, reporting it once (as `SO_ERROR` does).
+    fn take_error(&mut self, c: ConnId, side: Side) -> Option<ErrorCode> {
+        self.conn_mut(c)
+            .and_then(|conn| conn.end_mut(side).error.take())
+    }
+
+    /// Read up to `buf.len()` bytes. `Ok(0)` means nothing is available yet (a WASI
+    /// `read` returning an empty list); end of stream is `Err(StreamError::Closed)`.
+    pub fn read(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize, StreamError> {
+        let (c, side) = self.connected(id)?;
+        if self.socket(id).map_err(StreamError::Failed)?.reader_closed {
+            return Err(StreamError::Closed);
+        }
+        let conn = self.conn_mut(c).ok_or(StreamError::Closed)?;
+        let rx = conn.rx_mut(side);
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if rx.readable() > 0 {
+            let n = rx.read(buf);
+            self.maybe_window_update(c, side);
+            return Ok(n);
+        }
+        let (fin, phase) = (rx.fin_received, conn.end(side).phase);
+        if let Some(code) = self.take_error(c, side) {
+            self.socket_mut(id)
+                .map_err(StreamError::Failed)?
+                .reader_closed = true;
+            return Err(StreamError::Failed(code));
+        }
+        if fin || phase == Phase::Closed {
+            return Err(StreamError::Closed);
+        }
+        Ok(0)
+    }
+
+    /// Bytes that can be written now without blocking (`check-write`).
+    pub fn check_write(&mut self, id: SocketId) -> Result<usize, StreamError> {
+        let (c, side) = self.connected(id)?;
+        if self.socket(id).map_err(StreamError::Failed)?.writer_closed {
+            return Err(StreamError::Closed);
+        }
+        if let Some(code) = self.take_error(c, side) {
+            self.socket_mut(id)
+                .map_err(StreamError::Failed)?
+                .writer_closed = true;
+            return Err(StreamError::Failed(code));
+        }
+        let conn = self.conn(c).ok_or(StreamError::Closed)?;
+        if conn.end(side).phase == Phase::Closed || conn.tx(side).fin_seq.is_some() {
+            return Err(StreamError::Closed);
+        }
+        Ok(conn.tx(side).send_space() as usize)
+    }
+
+    /// Write as much of `data` as the send buffer takes; returns how much it took.
+    pub fn write(&mut self, id: SocketId, data: &[u8]) -> Result<usize, StreamError> {
+        self.check_write(id)?;
+        let (c, side) = self.connected(id)?;
+        let conn = self.conn_mut(c).ok_or(StreamError::Closed)?;
+        let n = conn.tx_mut(side).write(data);
+        if n > 0 {
+            self.output(c, side);
+        }
+        Ok(n)
+    }
+
+    /// `shutdown`: stop reading, writing (sending a FIN after the buffered data), or both.
+    pub fn shutdown(&mut self, id: SocketId, how: ShutdownType) -> Result<(), ErrorCode> {
+        let sock = self.socket_mut(id)?;
+        if sock.state != TcpState::Connected {
+            return Err(ErrorCode::InvalidState);
+        }
+        if matches!(how, ShutdownType::Receive | ShutdownType::Both) {
+            sock.reader_closed = true;
+        }
+        if matches!(how, ShutdownType::Send | ShutdownType::Both) && !sock.writer_closed {
+            sock.writer_closed = true;
+            if let Some((c, side)) = sock.conn() {
+                self.queue_fin(c, side);
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether a pollable for `interest` on this socket is ready: the operation it
+    /// stands for would make progress (or report an error) now.
+    pub fn is_ready(&self, id: SocketId, interest: Interest) -> bool {
+        let Ok(sock) = self.socket(id) else {
+            return true;
+        };
+        match interest {
+            Interest::Socket => match (&sock.attachment, sock.state) {
+                (Attachment::Listener { ready, .. }, _) => !ready.is_empty(),
+                (Attachment::Conn(c, side), TcpState::ConnectInProgress) => self
+                    .conn(*c)
+                    .is_none_or(|conn| !matches!(conn.end(*side).phase, Phase::SynSent)),
+                _ => true,
+            },
+            Interest::Read => {
+                let Some((c, side)) = sock.conn() else {
+                    return true;
+                };
+                if sock.state != TcpState::Connected || sock.reader_closed {
+                    return true;
+                }
+                self.conn(c).is_none_or(|conn| {
+                    let rx = conn.rx(side);
+                    rx.readable() > 0
+                        || rx.fin_received
+                        || conn.end(side).phase == Phase::Closed
+                        || conn.end(side).error.is_some()
+                })
+            }
+            Interest::Write => {
+                let Some((c, side)) = sock.conn() else {
+                    return true;
+                };
+                if sock.state != TcpState::Connected || sock.writer_closed {
+                    return true;
+                }
+                self.conn(c).is_none_or(|conn| {
+                    conn.tx(side).send_space() > 0
+                        || conn.end(side).phase == Phase::Closed
+                        || conn.end(side).error.is_some()
+                })
+            }
+        }
+    }
+
+    /// Bytes received and not read yet on a connected socket.
+    pub fn readable_bytes(&self, id: SocketId) -> usize {
+        self.socket(id)
+            .ok()
+            .and_then(|s| s.conn())
+            .and_then(|(c, side)| self.conn(c).map(|conn| conn.rx(side).readable() as usize))
+            .unwrap_or(0)
+    }
+
+    /// Drop the socket, as a process closing its descriptor: a listener resets its
+    /// queued connections, a connection with unread data is reset, any other connection
+    /// is closed gracefully (buffered data, then FIN) and lingers until done.
+    pub fn close(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+        let sock = self.socket(id)?;
+        let host = sock.host;
+        match &sock.attachment {
+            Attachment::Listener { .. } => self.close_listener(id),
+            Attachment::Conn(c, side) => {
+                let (c, side) = (*c, *side);
+                self.close_end(c, side, id);
+            }
+            Attachment::None => {}
+        }
+        self.release_socket_port(id);
+        self.hosts[host.index()].open_sockets -= 1;
+        self.sockets[id.index()] = None;
+        self.record(TraceEvent::SocketClosed { socket: id });
+        Ok(())
+    }
+
+    fn release_socket_port(&mut self, id: SocketId) {
+        let Ok(sock) = self.socket_mut(id) else {
+            return;
+        };
+        if !sock.holds_port {
+            return;
+        }
+        sock.holds_port = false;
+        let (host, family, local) = (sock.host, sock.family, sock.local);
+        if let Some(local) = local {
+            self.hosts[host.index()].release_port(family, local.port());
+        }
+    }
+
+    /// Detach a socket from its connection end (the end is then freed if nothing else holds it).
+    fn detach(&mut self, id: SocketId) {
+        let Ok(sock) = self.socket_mut(id) else {
+            return;
+        };
+        let Attachment::Conn(c, side) = std::mem::replace(&mut sock.attachment, Attachment::None)
+        else {
+            return;
+        };
+        if let Some(conn) = self.conn_mut(c) {
+            conn.end_mut(side).socket = None;
+        }
+        self.maybe_free(c);
+    }
+
+    fn close_listener(&mut self, id: SocketId) {
+        let Ok(sock) = self.socket_mut(id) else {
+            return;
+        };
+        let attachment = std::mem::replace(&mut sock.attachment, Attachment::None);
+        let (host, local) = (sock.host, sock.local);
+        if let Some(local) = local {
+            self.hosts[host.index()].remove_listener(local, id);
+        }
+        if let Attachment::Listener { ready, half_open } = attachment {
+            for c in ready.into_iter().chain(half_open) {
+                if let Some(conn) = self.conn_mut(c) {
+                    conn.end_mut(Side::Server).listener = None;
+                }
+                self.abort(c, Side::Server);
+            }
+        }
+    }
+
+    fn close_end(&mut self, c: ConnId, side: Side, id: SocketId) {
+        let Some(conn) = self.conn(c) else {
+            return self.detach(id);
+        };
+        let end = conn.end(side);
+        let unread = conn.rx(side).readable() > 0;
+        match end.phase {
+            Phase::Established if unread => self.abort(c, side),
+            Phase::Established => {
+                // Hand the socket's port to the lingering end.
+                let holds = self.socket(id).is_ok_and(|s| s.holds_port);
+                if let Ok(sock) = self.socket_mut(id) {
+                    sock.holds_port = false;
+                }
+                if let Some(conn) = self.conn_mut(c) {
+                    let end = conn.end_mut(side);
+                    end.orphaned = true;
+                    end.holds_port = holds;
+                    end.error = None;
+                }
+                self.queue_fin(c, side);
+                self.check_orphan(c, side);
+            }
+            Phase::SynSent | Phase::SynReceived => self.abort(c, side),
+            Phase::Idle | Phase::Closed => {}
+        }
+        self.detach(id);
+    }
+
+    /// Drop this end now: RST to the peer if the handshake got far enough.
+    pub(crate) fn abort(&mut self, c: ConnId, side: Side) {
+        let Some(conn) = self.conn(c) else { return };
+        let phase = conn.end(side).phase;
+        if matches!(phase, Phase::Established | Phase::SynReceived) {
+            self.send_rst(c, side);
+        }
+        self.close_phase(c, side, None, false);
+    }
+
+    /// The end's time-of-last-activity-based keep-alive timer, if enabled.
+    fn refresh_keep_alive(&mut self, id: SocketId) {
+        let Ok(sock) = self.socket(id) else { return };
+        if sock.state == TcpState::Connected
+            && let Some((c, side)) = sock.conn()
+        {
+            self.arm_keep_alive(c, side);
+        }
+    }
+
+    pub(crate) fn keep_alive_settings(
+        &self,
+        c: ConnId,
+        side: Side,
+    ) -> Option<(Duration, Duration, u32)> {
+        let sock_id = self.conn(c)?.end(side).socket?;
+        let o = &self.socket(sock_id).ok()?.options;
+        o.keep_alive_enabled.then_some((
+            o.keep_alive_idle_time,
+            o.keep_alive_interval,
+            o.keep_alive_count,
+        ))
+    }
+
+    pub(crate) fn arm_keep_alive(&mut self, c: ConnId, side: Side) {
+        let Some((idle, _, _)) = self.keep_alive_settings(c, side) else {
+            return;
+        };
+        let Some(conn) = self.conn(c) else { return };
+        let end = conn.end(side);
+        if end.phase != Phase::Established {
+            return;
+        }
+        let at: SimTime = end.last_recv + idle;
+        self.arm(c, side, TimerKind::KeepAlive, at.max(self.now));
+    }
+}

@@ -1,0 +1,93 @@
+//! Constants of the TCP model. The defaults follow Linux (the kernel wasmtime-wasi
+//! runs on in CI), so timings and option values match a real run; see
+//! `docs/tcp-model.md` for where each one comes from.
+
+use std::ops::RangeInclusive;
+use std::time::Duration;
+
+/// What a listener does with a SYN when its accept queue is full.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BacklogOverflow {
+    /// Drop the SYN silently (Linux): the client retransmits and eventually times out.
+    Drop,
+    /// Answer with RST: the client's connect fails with `connection-refused`.
+    Refuse,
+}
+
+/// Protocol constants and default socket options for a whole simulation.
+#[derive(Clone, Debug)]
+pub struct TcpConfig {
+    /// Maximum segment size between hosts (Ethernet: 1460).
+    pub mss: u32,
+    /// Maximum segment size on a host's loopback (Linux `lo`: 65483).
+    pub loopback_mss: u32,
+    /// Retransmission timeout before any RTT sample (RFC 6298: 1 s).
+    pub rto_initial: Duration,
+    /// Lower bound of the computed RTO (Linux: 200 ms).
+    pub rto_min: Duration,
+    /// Upper bound of the backed-off RTO (Linux: 120 s).
+    pub rto_max: Duration,
+    /// SYN retransmissions before connect fails with `timeout` (Linux `tcp_syn_retries`: 6).
+    pub syn_retries: u32,
+    /// Data retransmissions before the connection fails with `timeout` (Linux `tcp_retries2`: 15).
+    pub data_retries: u32,
+    /// How long a receiver may hold back a pure ACK (Linux: 40 ms).
+    pub delayed_ack: Duration,
+    /// Nagle's algorithm (on by default, as on a real socket without TCP_NODELAY).
+    pub nagle: bool,
+    /// How long a connect to an address no host owns takes to fail with
+    /// `remote-unreachable` (Linux: three unanswered ARP probes, 3 s).
+    pub unreachable_timeout: Duration,
+    /// How long a closed socket waits for the peer's FIN (Linux `tcp_fin_timeout`: 60 s).
+    pub fin_timeout: Duration,
+    pub backlog_overflow: BacklogOverflow,
+    /// Default `receive-buffer-size` (what wasmtime-wasi reports on Linux: 65536).
+    pub receive_buffer: u64,
+    /// Default `send-buffer-size` (what wasmtime-wasi reports on Linux: 8192).
+    pub send_buffer: u64,
+    /// Bounds that `set-*-buffer-size` clamps to (Linux defaults, as wasmtime-wasi reports them).
+    pub receive_buffer_range: RangeInclusive<u64>,
+    pub send_buffer_range: RangeInclusive<u64>,
+    /// Default listen backlog (wasmtime-wasi's, taken from Rust std: 128).
+    pub listen_backlog: u32,
+    /// Ephemeral port range (Linux `ip_local_port_range`).
+    pub ephemeral_ports: RangeInclusive<u16>,
+    /// Sockets a host may hold open at once unless set per host.
+    pub socket_limit: u32,
+    /// Keep-alive defaults (Linux: off, 7200 s idle, 75 s interval, 9 probes).
+    pub keep_alive_idle: Duration,
+    pub keep_alive_interval: Duration,
+    pub keep_alive_count: u32,
+    /// Default IP TTL / hop limit (Linux: 64).
+    pub hop_limit: u8,
+}
+
+impl Default for TcpConfig {
+    fn default() -> Self {
+        TcpConfig {
+            mss: 1460,
+            loopback_mss: 65483,
+            rto_initial: Duration::from_secs(1),
+            rto_min: Duration::from_millis(200),
+            rto_max: Duration::from_secs(120),
+            syn_retries: 6,
+            data_retries: 15,
+            delayed_ack: Duration::from_millis(40),
+            nagle: true,
+            unreachable_timeout: Duration::from_secs(3),
+            fin_timeout: Duration::from_secs(60),
+            backlog_overflow: BacklogOverflow::Drop,
+            receive_buffer: 65536,
+            send_buffer: 8192,
+            receive_buffer_range: 1152..=4_194_304,
+            send_buffer_range: 2304..=4_194_304,
+            listen_backlog: 128,
+            ephemeral_ports: 32768..=60999,
+            socket_limit: 1024,
+            keep_alive_idle: Duration::from_secs(7200),
+            keep_alive_interval: Duration::from_secs(75),
+            keep_alive_count: 9,
+            hop_limit: 64,
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Hosts: names, addresses, port tables and socket limits.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+
+use rand::RngExt;
+
+use crate::error::ErrorCode;
+use crate::ids::SocketId;
+use crate::rng::SimRng;
+use crate::socket::Family;
+
+/// Per-host settings.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Sockets the host may hold open at once (`new-socket-limit` beyond it).
+    pub socket_limit: u32,
+}
+
+#[derive(Debug)]
+pub(crate) struct Host {
+    pub(crate) name: String,
+    pub(crate) addrs: Vec<IpAddr>,
+    pub(crate) config: HostConfig,
+    pub(crate) open_sockets: u32,
+    /// How many sockets or lingering connection ends hold each (family, port).
+    port_refs: BTreeMap<(bool, u16), u32>,
+    /// Listening sockets by (address, port); the address may be unspecified.
+    listeners: BTreeMap<(IpAddr, u16), SocketId>,
+    port_rng: SimRng,
+}
+
+impl Host {
+    pub(crate) fn new(
+        name: String,
+        addrs: Vec<IpAddr>,
+        config: HostConfig,
+        port_rng: SimRng,
+    ) -> Self {
+        Host {
+            name,
+            addrs,
+            config,
+            open_sockets: 0,
+            port_refs: BTreeMap::new(),
+            listeners: BTreeMap::new(),
+            port_rng,
+        }
+    }
+
+    /// Whether a socket on this host may use `ip` as its local address: its own
+    /// addresses, the unspecified address, and its loopback range.
+    pub(crate) fn can_bind(&self, ip: IpAddr) -> bool {
+        ip.is_unspecified() || ip.is_loopback() || self.addrs.contains(&ip)
+    }
+
+    /// Whether `ip` reaches this host from itself.
+    pub(crate) fn is_local(&self, ip: IpAddr) -> bool {
+        ip.is_loopback() || self.addrs.contains(&ip)
+    }
+
+    /// The source address for a connection to `dst`.
+    pub(crate) fn source_for(&self, dst: IpAddr) -> Option<IpAddr> {
+        if dst.is_loopback() || self.addrs.contains(&dst) {
+            return Some(dst);
+        }
+        self.addrs
+            .iter()
+            .copied()
+            .find(|a| a.is_ipv4() == dst.is_ipv4())
+    }
+
+    /// Linux with SO_REUSEADDR: a bind or listen conflicts only with a listener on the
+    /// same port whose address overlaps (equal, or either one unspecified).
+    pub(crate) fn listener_conflict(&self, addr: SocketAddr) -> bool {
+        let ip = addr.ip();
+        self.listeners.iter().any(|(&(lip, lport), _)| {
+            lport == addr.port()
+                && lip.is_ipv4() == ip.is_ipv4()
+                && (lip == ip || lip.is_unspecified() || ip.is_unspecified())
+        })
+    }
+
+    /// The listener a SYN to `dst` reaches: an exact address match first, then a
+    /// wildcard listener of the same family.
+    pub(crate) fn listener_for(&self, dst: SocketAddr) -> Option<SocketId> {
+        let wildcard = if dst.is_ipv4() {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        } else {
+            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
+        };
+        self.listeners
+            .get(&(dst.ip(), dst.port()))
+            .or_else(|| self.listeners.get(&(wildcard, dst.port())))
+            .copied()
+    }
+
+    pub(crate) fn add_listener(&mut self, addr: SocketAddr, socket: SocketId) {
+        self.listeners.insert((addr.ip(), addr.port()), socket);
+    }
+
+    pub(crate) fn remove_listener(&mut self, addr: SocketAddr, socket: SocketId) {
+        if self.listeners.get(&(addr.ip(), addr.port())) == Some(&socket) {
+            self.listeners.remove(&(addr.ip(), addr.port()));
+        }
+    }
+
+    pub(crate) fn acquire_port(&mut self, family: Family, port: u16) {
+        *self
+            .port_refs
+            .entry((family == Family::Ipv6, port))
+            .or_insert(0) += 1;
+    }
+
+    pub(crate) fn release_port(&mut self, family: Family, port: u16) {
+        let key = (family == Family::Ipv6, port);
+        if let Some(n) = self.port_refs.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.port_refs.remove(&key);
+            }
+        }
+    }
+
+    /// A free ephemeral port: a seeded random start, then the next unused one (as
+    /// Linux probes from a hashed offset). `address-in-use` once the range is exhausted.
+    pub(crate) fn ephemeral_port(
+        &mut self,
+        family: Family,
+        range: &std::ops::RangeInclusive<u16>,
+    ) -> Result<u16, ErrorCode> {
+        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
+        if lo > hi || lo == 0 {
+            return Err(ErrorCode::AddressInUse);
+        }
+        let span = hi - lo + 1;
+        let start = self.port_rng.random_range(0..span);
+        let v6 = family == Family::Ipv6;
+        (0..span)
+            .map(|i| (lo + (start + i) % span) as u16)
+            .find(|&p| !self.port_refs.contains_key(&(v6, p)))
+            .ok_or(ErrorCode::AddressInUse)
+    }
+}
+
+/// Whether `ip` may be given to a host as one of its addresses.
+pub(crate) fn valid_host_address(ip: IpAddr) -> bool {
+    !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast())
+        && !matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
+        && !matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+}

@@ -1,0 +1,64 @@
+//! simnet-core: a deterministic, in-memory TCP network.
+//!
+//! A [`Net`] holds hosts, the links between them and the TCP connections over them,
+//! driven by a virtual clock and an event queue. Its socket calls mirror
+//! `wasi:sockets/tcp` one for one (states, two-phase start/finish operations, error
+//! codes), so a WASI host can be a thin adapter over it. It knows nothing of wasmtime,
+//! performs no I/O and reads no clock: all randomness derives from one seed.
+//!
+//! ```
+//! use simnet_core::{Family, Net, LinkConfig};
+//! use std::time::Duration;
+//!
+//! let mut net = Net::new(42);
+//! let a = net.add_host("a", &["10.0.0.1".parse().unwrap()]).unwrap();
+//! let b = net.add_host("b", &["10.0.0.2".parse().unwrap()]).unwrap();
+//! net.set_link(a, b, LinkConfig::with_latency(Duration::from_millis(5))).unwrap();
+//!
+//! let server = net.create_tcp_socket(b, Family::Ipv4).unwrap();
+//! net.bind(server, "10.0.0.2:80".parse().unwrap()).unwrap();
+//! net.listen(server).unwrap();
+//!
+//! let client = net.create_tcp_socket(a, Family::Ipv4).unwrap();
+//! net.connect(client, "10.0.0.2:80".parse().unwrap()).unwrap();
+//! assert_eq!(net.now().as_nanos(), 10_000_000); // one round trip
+//!
+//! net.write(client, b"hello").unwrap();
+//! net.run_until_idle();
+//! let (conn, _peer) = net.accept(server).unwrap();
+//! let mut buf = [0u8; 16];
+//! assert_eq!(net.read(conn, &mut buf).unwrap(), 5);
+//! assert_eq!(&buf[..5], b"hello");
+//! ```
+
+mod api;
+mod config;
+mod conn;
+mod error;
+mod host;
+mod ids;
+mod link;
+mod net;
+mod pipe;
+mod queue;
+mod rng;
+mod segment;
+mod socket;
+mod tcp;
+mod time;
+mod trace;
+
+pub use api::Interest;
+pub use config::{BacklogOverflow, TcpConfig};
+pub use conn::Phase;
+pub use error::{ErrorCode, NetError, StreamError};
+pub use host::HostConfig;
+pub use ids::{ConnId, HostId, SocketId};
+pub use link::{Latency, LinkConfig};
+pub use net::{Net, NetConfig};
+pub use queue::TimerKind;
+pub use rng::{SimRng, derive as derive_rng};
+pub use segment::{Flags, Segment, Side};
+pub use socket::{Family, ShutdownType, SocketOptions, TcpState};
+pub use time::SimTime;
+pub use trace::{DropReason, Trace, TraceEvent, TraceMode, TraceRecord};

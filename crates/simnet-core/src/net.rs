@@ -1,0 +1,356 @@
+//! The world: virtual clock, event queue, hosts, links, sockets and connections, and
+//! the native API over them. Socket calls live in `api.rs`, the protocol engine in
+//! `tcp.rs`; this file holds the world's structure and the event loop.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+
+use crate::config::TcpConfig;
+use crate::conn::Conn;
+use crate::error::{ErrorCode, NetError};
+use crate::host::{Host, HostConfig, valid_host_address};
+use crate::ids::{ConnId, HostId, SocketId};
+use crate::link::{LinkConfig, LinkState};
+use crate::queue::{Event, EventQueue};
+use crate::rng::derive;
+use crate::socket::Socket;
+use crate::time::SimTime;
+use crate::trace::{Trace, TraceEvent, TraceMode};
+
+/// Everything that configures a simulation besides its hosts.
+#[derive(Clone, Debug, Default)]
+pub struct NetConfig {
+    pub tcp: TcpConfig,
+    /// The link between any two hosts without an override.
+    pub default_link: LinkConfig,
+    pub trace: TraceMode,
+}
+
+/// A simulated network.
+pub struct Net {
+    pub(crate) seed: u64,
+    pub(crate) now: SimTime,
+    pub(crate) queue: EventQueue,
+    pub(crate) config: NetConfig,
+    pub(crate) hosts: Vec<Host>,
+    host_by_name: IndexMap<String, HostId>,
+    owner_by_ip: IndexMap<IpAddr, HostId>,
+    pub(crate) sockets: Vec<Option<Socket>>,
+    pub(crate) conns: Vec<Option<Conn>>,
+    pub(crate) links: Vec<LinkState>,
+    link_index: IndexMap<(HostId, HostId), usize>,
+    link_overrides: IndexMap<(HostId, HostId), LinkConfig>,
+    pub(crate) trace: Trace,
+}
+
+impl Net {
+    /// A network with default settings (perfect links, Linux TCP constants).
+    pub fn new(seed: u64) -> Self {
+        Self::with_config(seed, NetConfig::default())
+    }
+
+    pub fn with_config(seed: u64, config: NetConfig) -> Self {
+        Net {
+            seed,
+            now: SimTime::ZERO,
+            queue: EventQueue::default(),
+            trace: Trace::new(config.trace),
+            config,
+            hosts: Vec::new(),
+            host_by_name: IndexMap::new(),
+            owner_by_ip: IndexMap::new(),
+            sockets: Vec::new(),
+            conns: Vec::new(),
+            links: Vec::new(),
+            link_index: IndexMap::new(),
+            link_overrides: IndexMap::new(),
+        }
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn config(&self) -> &NetConfig {
+        &self.config
+    }
+
+    // ---- hosts ----
+
+    /// Add a host owning `addrs` (IPv4 and/or IPv6; loopback is implicit).
+    pub fn add_host(&mut self, name: &str, addrs: &[IpAddr]) -> Result<HostId, NetError> {
+        if self.host_by_name.contains_key(name) || name.eq_ignore_ascii_case("localhost") {
+            return Err(NetError::DuplicateHost(name.to_string()));
+        }
+        for &addr in addrs {
+            if !valid_host_address(addr) {
+                return Err(NetError::InvalidHostAddress(addr));
+            }
+            if let Some(&owner) = self.owner_by_ip.get(&addr) {
+                let owner = self.hosts[owner.index()].name.clone();
+                return Err(NetError::DuplicateAddress { addr, owner });
+            }
+        }
+        let id = HostId(self.hosts.len() as u32);
+        let config = HostConfig {
+            socket_limit: self.config.tcp.socket_limit,
+        };
+        let rng = derive(self.seed, &format!("ports:{name}"));
+        let mut unique = addrs.to_vec();
+        unique.dedup();
+        for &addr in &unique {
+            self.owner_by_ip.insert(addr, id);
+        }
+        self.hosts
+            .push(Host::new(name.to_string(), unique, config, rng));
+        self.host_by_name.insert(name.to_string(), id);
+        Ok(id)
+    }
+
+    pub fn host(&self, name: &str) -> Option<HostId> {
+        self.host_by_name.get(name).copied()
+    }
+
+    pub fn host_name(&self, host: HostId) -> &str {
+        &self.hosts[host.index()].name
+    }
+
+    pub fn host_addrs(&self, host: HostId) -> &[IpAddr] {
+        &self.hosts[host.index()].addrs
+    }
+
+    pub fn hosts(&self) -> impl Iterator<Item = HostId> + '_ {
+        (0..self.hosts.len()).map(|i| HostId(i as u32))
+    }
+
+    /// The host that owns `ip`, if any (loopback addresses belong to every host).
+    pub fn owner_of(&self, ip: IpAddr) -> Option<HostId> {
+        self.owner_by_ip.get(&ip).copied()
+    }
+
+    pub fn set_socket_limit(&mut self, host: HostId, limit: u32) {
+        self.hosts[host.index()].config.socket_limit = limit;
+    }
+
+    /// Sockets `host` currently holds open.
+    pub fn open_sockets(&self, host: HostId) -> u32 {
+        self.hosts[host.index()].open_sockets
+    }
+
+    /// Resolve a name the way the simulated resolver does: an IP literal resolves to
+    /// itself, `localhost` to the loopback addresses, a host name to its addresses.
+    pub fn resolve(&self, name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
+        if let Ok(ip) = name.parse::<IpAddr>() {
+            return Ok(vec![ip]);
+        }
+        if !is_valid_hostname(name) {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        if name.eq_ignore_ascii_case("localhost") {
+            return Ok(vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ]);
+        }
+        let key = name.trim_end_matches('.');
+        self.host_by_name
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(key))
+            .map(|(_, &h)| self.hosts[h.index()].addrs.clone())
+            .filter(|addrs| !addrs.is_empty())
+            .ok_or(ErrorCode::NameUnresolvable)
+    }
+
+    // ---- links ----
+
+    /// Replace the default link (used by every pair without an override), including
+    /// for segments already scheduled from now on.
+    pub fn set_default_link(&mut self, config: LinkConfig) -> Result<(), NetError> {
+        config.validate().map_err(NetError::InvalidLink)?;
+        self.config.default_link = config;
+        for (&(a, b), &idx) in &self.link_index {
+            if a != b && !self.link_overrides.contains_key(&(a, b)) {
+                self.links[idx].config = config;
+            }
+        }
+        Ok(())
+    }
+
+    /// Override the link between `a` and `b`, both directions.
+    pub fn set_link(&mut self, a: HostId, b: HostId, config: LinkConfig) -> Result<(), NetError> {
+        self.set_link_oneway(a, b, config)?;
+        self.set_link_oneway(b, a, config)
+    }
+
+    /// Override the link carrying segments from `from` to `to` only.
+    pub fn set_link_oneway(
+        &mut self,
+        from: HostId,
+        to: HostId,
+        config: LinkConfig,
+    ) -> Result<(), NetError> {
+        config.validate().map_err(NetError::InvalidLink)?;
+        if from == to {
+            return Err(NetError::InvalidLink(
+                "a host's loopback cannot be configured".into(),
+            ));
+        }
+        self.link_overrides.insert((from, to), config);
+        if let Some(&idx) = self.link_index.get(&(from, to)) {
+            self.links[idx].config = config;
+        }
+        Ok(())
+    }
+
+    /// The configuration of the link from `from` to `to`.
+    pub fn link_config(&self, from: HostId, to: HostId) -> LinkConfig {
+        if from == to {
+            return LinkConfig::default();
+        }
+        self.link_overrides
+            .get(&(from, to))
+            .copied()
+            .unwrap_or(self.config.default_link)
+    }
+
+    /// The link state for a directed pair, created on first use with a random stream
+    /// named after the two hosts (so creation order does not matter).
+    pub(crate) fn link_for(&mut self, from: HostId, to: HostId) -> usize {
+        if let Some(&idx) = self.link_index.get(&(from, to)) {
+            return idx;
+        }
+        let label = format!(
+            "link:{}>{}",
+            self.hosts[from.index()].name,
+            self.hosts[to.index()].name
+        );
+        let state = LinkState::new(self.link_config(from, to), derive(self.seed, &label));
+        self.links.push(state);
+        let idx = self.links.len() - 1;
+        self.link_index.insert((from, to), idx);
+        idx
+    }
+
+    // ---- time and events ----
+
+    pub fn now(&self) -> SimTime {
+        self.now
+    }
+
+    /// When the next scheduled event is due, if any. (Some queued timers may turn out
+    /// to have nothing to do; waking at their time is harmless.)
+    pub fn next_event_time(&self) -> Option<SimTime> {
+        self.queue.peek_time()
+    }
+
+    /// Events waiting in the queue.
+    pub fn pending_events(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// Run the next event, advancing the clock to it. Returns false if there is none.
+    pub fn step(&mut self) -> bool {
+        let Some((time, event)) = self.queue.pop() else {
+            return false;
+        };
+        self.now = time;
+        match event {
+            Event::Deliver(seg) => self.deliver(seg),
+            Event::Timer { conn, side, kind } => self.on_timer(conn, side, kind, time),
+        }
+        true
+    }
+
+    /// Run every event due at or before `deadline`, then set the clock to `deadline`.
+    pub fn run_until(&mut self, deadline: SimTime) {
+        while self.queue.peek_time().is_some_and(|t| t <= deadline) {
+            self.step();
+        }
+        if deadline > self.now {
+            self.now = deadline;
+        }
+    }
+
+    /// Run for `d` of virtual time.
+    pub fn run_for(&mut self, d: Duration) {
+        self.run_until(self.now + d);
+    }
+
+    /// Run until no event is left. Connections with keep-alive enabled keep probing
+    /// forever; bound such runs with [`Net::run_until`].
+    pub fn run_until_idle(&mut self) {
+        while self.step() {}
+    }
+
+    /// Step until `cond` holds or no event is left; returns whether `cond` holds.
+    pub fn run_while_not(&mut self, mut cond: impl FnMut(&Net) -> bool) -> bool {
+        loop {
+            if cond(self) {
+                return true;
+            }
+            if !self.step() {
+                return cond(self);
+            }
+        }
+    }
+
+    // ---- trace ----
+
+    pub fn trace(&self) -> &Trace {
+        &self.trace
+    }
+
+    pub fn trace_hash(&self) -> u64 {
+        self.trace.hash()
+    }
+
+    pub(crate) fn record(&mut self, event: TraceEvent) {
+        self.trace.record(self.now, event);
+    }
+
+    // ---- table access ----
+
+    pub(crate) fn socket(&self, id: SocketId) -> Result<&Socket, ErrorCode> {
+        self.sockets
+            .get(id.index())
+            .and_then(Option::as_ref)
+            .ok_or(ErrorCode::InvalidArgument)
+    }
+
+    pub(crate) fn socket_mut(&mut self, id: SocketId) -> Result<&mut Socket, ErrorCode> {
+        self.sockets
+            .get_mut(id.index())
+            .and_then(Option::as_mut)
+            .ok_or(ErrorCode::InvalidArgument)
+    }
+
+    pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.get(id.index()).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.get_mut(id.index()).and_then(Option::as_mut)
+    }
+
+    /// Connections whose state is still held (for tests and leak checks).
+    pub fn live_connections(&self) -> usize {
+        self.conns.iter().filter(|c| c.is_some()).count()
+    }
+}
+
+/// A host name as a resolver accepts it: dot-separated labels of letters, digits,
+/// `-` and `_`, none empty except a trailing root dot.
+fn is_valid_hostname(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}

@@ -1,0 +1,194 @@
+//! API sockets: what a guest's `tcp-socket` resource stands for. The state enum mirrors
+//! the WIT's states; the results of each call in each state follow wasmtime-wasi on
+//! Linux (see `Net`'s socket methods and `docs/tcp-model.md`).
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::config::TcpConfig;
+use crate::error::ErrorCode;
+use crate::ids::{ConnId, HostId};
+
+/// `ip-address-family`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    Ipv4,
+    Ipv6,
+}
+
+impl Family {
+    pub fn of(addr: &SocketAddr) -> Family {
+        if addr.is_ipv4() {
+            Family::Ipv4
+        } else {
+            Family::Ipv6
+        }
+    }
+}
+
+/// The states of `wasi:sockets/tcp`'s `tcp-socket`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TcpState {
+    Unbound,
+    BindInProgress,
+    Bound,
+    ListenInProgress,
+    Listening,
+    ConnectInProgress,
+    Connected,
+    /// Only reached through a failed connect; operations then report that error.
+    Closed,
+}
+
+impl TcpState {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            TcpState::Unbound => "unbound",
+            TcpState::BindInProgress => "bind-in-progress",
+            TcpState::Bound => "bound",
+            TcpState::ListenInProgress => "listen-in-progress",
+            TcpState::Listening => "listening",
+            TcpState::ConnectInProgress => "connect-in-progress",
+            TcpState::Connected => "connected",
+            TcpState::Closed => "closed",
+        }
+    }
+
+    /// A start-* call has not been finished yet.
+    pub const fn in_progress(self) -> bool {
+        matches!(
+            self,
+            TcpState::BindInProgress | TcpState::ListenInProgress | TcpState::ConnectInProgress
+        )
+    }
+
+    /// The kernel socket has a local address (wasmtime-wasi's `is_bound`).
+    pub const fn is_bound(self) -> bool {
+        !matches!(self, TcpState::Unbound)
+    }
+
+    pub const fn is_listening(self) -> bool {
+        matches!(self, TcpState::ListenInProgress | TcpState::Listening)
+    }
+}
+
+impl fmt::Display for TcpState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `shutdown-type`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ShutdownType {
+    Receive,
+    Send,
+    Both,
+}
+
+/// Socket options, as the getters report them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SocketOptions {
+    pub keep_alive_enabled: bool,
+    pub keep_alive_idle_time: Duration,
+    pub keep_alive_interval: Duration,
+    pub keep_alive_count: u32,
+    pub hop_limit: u8,
+    pub receive_buffer_size: u64,
+    pub send_buffer_size: u64,
+}
+
+impl SocketOptions {
+    pub(crate) fn defaults(cfg: &TcpConfig) -> Self {
+        SocketOptions {
+            keep_alive_enabled: false,
+            keep_alive_idle_time: cfg.keep_alive_idle,
+            keep_alive_interval: cfg.keep_alive_interval,
+            keep_alive_count: cfg.keep_alive_count,
+            hop_limit: cfg.hop_limit,
+            receive_buffer_size: cfg.receive_buffer,
+            send_buffer_size: cfg.send_buffer,
+        }
+    }
+}
+
+/// Keep-alive times: wasmtime-wasi clamps to 1 s..=i16::MAX s and Linux keeps whole seconds.
+pub(crate) fn clamp_keep_alive_time(nanos: u64) -> Duration {
+    const MAX_SECS: u64 = i16::MAX as u64;
+    Duration::from_secs((nanos / 1_000_000_000).clamp(1, MAX_SECS))
+}
+
+/// Keep-alive probe count: clamped to 1..=i8::MAX (Linux's limit).
+pub(crate) fn clamp_keep_alive_count(n: u32) -> u32 {
+    n.clamp(1, i8::MAX as u32)
+}
+
+/// What an API socket is attached to.
+#[derive(Debug)]
+pub(crate) enum Attachment {
+    None,
+    /// One side of a connection (connecting, connected, or accepted).
+    Conn(ConnId, crate::segment::Side),
+    /// A listener: established connections waiting for `accept`, and half-open ones
+    /// (SYN received, handshake not complete). Both count against the backlog.
+    Listener {
+        ready: VecDeque<ConnId>,
+        half_open: Vec<ConnId>,
+    },
+}
+
+#[derive(Debug)]
+pub(crate) struct Socket {
+    pub(crate) host: HostId,
+    pub(crate) family: Family,
+    pub(crate) state: TcpState,
+    /// The bound local address, once bound (port > 0).
+    pub(crate) local: Option<SocketAddr>,
+    /// Whether this socket holds a reference on `local`'s port in the host's table.
+    pub(crate) holds_port: bool,
+    pub(crate) options: SocketOptions,
+    pub(crate) backlog: u32,
+    pub(crate) attachment: Attachment,
+    /// The error a failed connect left the socket with (state `Closed`).
+    pub(crate) closed_error: Option<ErrorCode>,
+    /// Local stream state (wasmtime-wasi keeps these in its stream wrappers).
+    pub(crate) reader_closed: bool,
+    pub(crate) writer_closed: bool,
+}
+
+impl Socket {
+    pub(crate) fn new(host: HostId, family: Family, cfg: &TcpConfig) -> Self {
+        Socket {
+            host,
+            family,
+            state: TcpState::Unbound,
+            local: None,
+            holds_port: false,
+            options: SocketOptions::defaults(cfg),
+            backlog: cfg.listen_backlog,
+            attachment: Attachment::None,
+            closed_error: None,
+            reader_closed: false,
+            writer_closed: false,
+        }
+    }
+
+    /// wasmtime-wasi's `as_fd` check shared by option calls: no options while
+    /// connecting, and the connect error once closed.
+    pub(crate) fn check_options_access(&self) -> Result<(), ErrorCode> {
+        match self.state {
+            TcpState::ConnectInProgress => Err(ErrorCode::InvalidState),
+            TcpState::Closed => Err(self.closed_error.unwrap_or(ErrorCode::InvalidState)),
+            _ => Ok(()),
+        }
+    }
+
+    pub(crate) fn conn(&self) -> Option<(ConnId, crate::segment::Side)> {
+        match self.attachment {
+            Attachment::Conn(c, s) => Some((c, s)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,261 @@
+//! The trace: every event of a run as a structured record stamped with virtual time,
+//! and a stable hash that summarizes the run. Two runs with the same seed and the
+//! same calls produce the same records and the same hash.
+
+use std::fmt;
+
+use crate::error::ErrorCode;
+use crate::ids::{ConnId, HostId, SocketId};
+use crate::queue::TimerKind;
+use crate::segment::{Segment, Side};
+use crate::socket::{Family, TcpState};
+use crate::time::SimTime;
+
+/// Why a segment that reached its destination was not accepted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DropReason {
+    /// The listener's accept queue was full (backlog overflow).
+    BacklogFull,
+    /// Not the next expected sequence number (after a loss); the receiver re-ACKs.
+    OutOfOrder,
+    /// No host owns the destination address.
+    Unroutable,
+    /// The connection is gone on both sides.
+    NoConnection,
+}
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum TraceEvent {
+    SocketCreated {
+        host: HostId,
+        socket: SocketId,
+        family: Family,
+    },
+    /// A socket moved between the WIT states.
+    StateChanged {
+        socket: SocketId,
+        from: TcpState,
+        to: TcpState,
+    },
+    SocketClosed {
+        socket: SocketId,
+    },
+    SegmentSent {
+        seg: Segment,
+        retransmit: bool,
+    },
+    SegmentDelivered {
+        seg: Segment,
+    },
+    /// Lost on the link (the sender will retransmit).
+    SegmentLost {
+        seg: Segment,
+    },
+    SegmentDropped {
+        seg: Segment,
+        reason: DropReason,
+    },
+    TimerFired {
+        conn: ConnId,
+        side: Side,
+        kind: TimerKind,
+    },
+    /// A connection end completed the handshake.
+    Established {
+        conn: ConnId,
+        side: Side,
+    },
+    /// A connection end failed: reset by its peer, timed out, refused, unreachable.
+    ConnectionFailed {
+        conn: ConnId,
+        side: Side,
+        error: ErrorCode,
+    },
+    /// Both ends of a connection are gone and its state was freed.
+    ConnectionFreed {
+        conn: ConnId,
+    },
+}
+
+/// One trace record.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct TraceRecord {
+    pub time: SimTime,
+    pub event: TraceEvent,
+}
+
+/// How much of the trace to keep. The hash is always computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TraceMode {
+    /// Keep every record (the default).
+    #[default]
+    Full,
+    /// Keep only the running hash and count (for long runs and benchmarks).
+    HashOnly,
+}
+
+/// The records of a run and their running hash.
+#[derive(Debug, Default)]
+pub struct Trace {
+    mode: TraceMode,
+    records: Vec<TraceRecord>,
+    count: u64,
+    state: u64,
+}
+
+const MIX: u64 = 0x517c_c1b7_2722_0a95;
+
+#[inline]
+fn mix(h: u64, word: u64) -> u64 {
+    (h.rotate_left(5) ^ word).wrapping_mul(MIX)
+}
+
+/// Murmur3's 64-bit finalizer: spreads the last words' bits over the whole hash.
+fn finish(mut h: u64) -> u64 {
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    h ^= h >> 33;
+    h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+    h ^ (h >> 33)
+}
+
+fn seg_words(h: u64, s: &Segment) -> u64 {
+    let h = mix(
+        h,
+        u64::from(s.conn.raw()) << 16 | (s.from as u64) << 8 | u64::from(s.flags.bits()),
+    );
+    let h = mix(h, s.seq);
+    let h = mix(h, s.ack);
+    mix(h, u64::from(s.len) << 32 | u64::from(s.window))
+}
+
+impl TraceRecord {
+    fn hash_into(&self, h: u64) -> u64 {
+        let h = mix(h, self.time.as_nanos());
+        match self.event {
+            TraceEvent::SocketCreated {
+                host,
+                socket,
+                family,
+            } => mix(
+                mix(h, 1),
+                u64::from(host.raw()) << 32 | u64::from(socket.raw()) << 1 | family as u64,
+            ),
+            TraceEvent::StateChanged { socket, from, to } => mix(
+                mix(h, 2),
+                u64::from(socket.raw()) << 16 | (from as u64) << 8 | to as u64,
+            ),
+            TraceEvent::SocketClosed { socket } => mix(mix(h, 3), u64::from(socket.raw())),
+            TraceEvent::SegmentSent { seg, retransmit } => {
+                seg_words(mix(h, 4 + u64::from(retransmit) * 100), &seg)
+            }
+            TraceEvent::SegmentDelivered { seg } => seg_words(mix(h, 5), &seg),
+            TraceEvent::SegmentLost { seg } => seg_words(mix(h, 6), &seg),
+            TraceEvent::SegmentDropped { seg, reason } => {
+                seg_words(mix(h, 7 + ((reason as u64) << 8)), &seg)
+            }
+            TraceEvent::TimerFired { conn, side, kind } => mix(
+                mix(h, 8),
+                u64::from(conn.raw()) << 16 | (side as u64) << 8 | kind as u64,
+            ),
+            TraceEvent::Established { conn, side } => {
+                mix(mix(h, 9), u64::from(conn.raw()) << 8 | side as u64)
+            }
+            TraceEvent::ConnectionFailed { conn, side, error } => mix(
+                mix(h, 10),
+                u64::from(conn.raw()) << 16 | (side as u64) << 8 | error as u64,
+            ),
+            TraceEvent::ConnectionFreed { conn } => mix(mix(h, 11), u64::from(conn.raw())),
+        }
+    }
+}
+
+impl Trace {
+    pub(crate) fn new(mode: TraceMode) -> Self {
+        Trace {
+            mode,
+            ..Default::default()
+        }
+    }
+
+    #[inline]
+    pub(crate) fn record(&mut self, time: SimTime, event: TraceEvent) {
+        let rec = TraceRecord { time, event };
+        self.state = rec.hash_into(self.state);
+        self.count += 1;
+        if self.mode == TraceMode::Full {
+            self.records.push(rec);
+        }
+    }
+
+    /// The kept records (empty in [`TraceMode::HashOnly`]).
+    pub fn records(&self) -> &[TraceRecord] {
+        &self.records
+    }
+
+    /// Number of events recorded, kept or not.
+    pub fn len(&self) -> u64 {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn mode(&self) -> TraceMode {
+        self.mode
+    }
+
+    /// A stable summary of every record so far (independent of the trace mode).
+    pub fn hash(&self) -> u64 {
+        finish(self.state ^ self.count)
+    }
+}
+
+impl fmt::Display for TraceRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ", self.time)?;
+        match &self.event {
+            TraceEvent::SocketCreated {
+                host,
+                socket,
+                family,
+            } => {
+                write!(f, "{host} {socket} created ({family:?})")
+            }
+            TraceEvent::StateChanged { socket, from, to } => write!(f, "{socket} {from} -> {to}"),
+            TraceEvent::SocketClosed { socket } => write!(f, "{socket} closed"),
+            TraceEvent::SegmentSent { seg, retransmit } => {
+                let what = if *retransmit { "retransmit" } else { "send" };
+                write!(f, "{what} {}", SegDisplay(seg))
+            }
+            TraceEvent::SegmentDelivered { seg } => write!(f, "deliver {}", SegDisplay(seg)),
+            TraceEvent::SegmentLost { seg } => write!(f, "lost {}", SegDisplay(seg)),
+            TraceEvent::SegmentDropped { seg, reason } => {
+                write!(f, "drop ({reason:?}) {}", SegDisplay(seg))
+            }
+            TraceEvent::TimerFired { conn, side, kind } => {
+                write!(f, "{conn}/{side:?} timer {}", kind.as_str())
+            }
+            TraceEvent::Established { conn, side } => write!(f, "{conn}/{side:?} established"),
+            TraceEvent::ConnectionFailed { conn, side, error } => {
+                write!(f, "{conn}/{side:?} failed: {error}")
+            }
+            TraceEvent::ConnectionFreed { conn } => write!(f, "{conn} freed"),
+        }
+    }
+}
+
+struct SegDisplay<'a>(&'a Segment);
+
+impl fmt::Display for SegDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = self.0;
+        write!(
+            f,
+            "{}/{:?} [{}] seq={} ack={} len={} win={}",
+            s.conn, s.from, s.flags, s.seq, s.ack, s.len, s.window
+        )
+    }
+}
