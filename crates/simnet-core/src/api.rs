@@ -695,6 +695,11 @@ impl Net {
         }
     }
 
+    /// The connection a socket is attached to (connecting, connected or accepted).
+    pub fn socket_conn(&self, id: SocketId) -> Option<ConnId> {
+        self.socket(id).ok().and_then(|s| s.conn()).map(|(c, _)| c)
+    }
+
     /// Bytes received and not read yet on a connected socket.
     pub fn readable_bytes(&self, id: SocketId) -> usize {
         self.socket(id)

@@ -45,6 +45,7 @@ mod rng;
 mod segment;
 mod socket;
 mod tcp;
+pub mod testkit;
 mod time;
 mod trace;
 
