@@ -43,6 +43,8 @@ pub struct Net {
     link_index: IndexMap<(HostId, HostId), usize>,
     link_overrides: IndexMap<(HostId, HostId), LinkConfig>,
     pub(crate) trace: Trace,
+    /// Sockets whose readiness may have changed since the last `drain_woken`.
+    woken: Vec<SocketId>,
 }
 
 impl Net {
@@ -66,6 +68,7 @@ impl Net {
             links: Vec::new(),
             link_index: IndexMap::new(),
             link_overrides: IndexMap::new(),
+            woken: Vec::new(),
         }
     }
 
@@ -293,6 +296,36 @@ impl Net {
             if !self.step() {
                 return cond(self);
             }
+        }
+    }
+
+    // ---- readiness notifications ----
+
+    /// Move the sockets whose readiness may have changed (data or end-of-stream
+    /// arrived, send space freed, connect finished, a connection to accept, a failure)
+    /// into `out`, each once, in the order they were woken. A driver re-checks
+    /// [`Net::is_ready`] for these instead of polling every socket after every event.
+    pub fn drain_woken(&mut self, out: &mut Vec<SocketId>) {
+        for id in self.woken.drain(..) {
+            if let Some(Some(sock)) = self.sockets.get_mut(id.index()) {
+                sock.woken = false;
+                out.push(id);
+            }
+        }
+    }
+
+    pub(crate) fn wake(&mut self, id: SocketId) {
+        if let Some(Some(sock)) = self.sockets.get_mut(id.index())
+            && !sock.woken
+        {
+            sock.woken = true;
+            self.woken.push(id);
+        }
+    }
+
+    pub(crate) fn wake_end(&mut self, c: ConnId, side: crate::segment::Side) {
+        if let Some(s) = self.conn(c).and_then(|conn| conn.end(side).socket) {
+            self.wake(s);
         }
     }
 

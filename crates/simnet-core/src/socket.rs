@@ -156,6 +156,8 @@ pub(crate) struct Socket {
     /// Local stream state (wasmtime-wasi keeps these in its stream wrappers).
     pub(crate) reader_closed: bool,
     pub(crate) writer_closed: bool,
+    /// Already in the world's list of sockets whose readiness may have changed.
+    pub(crate) woken: bool,
 }
 
 impl Socket {
@@ -172,6 +174,7 @@ impl Socket {
             closed_error: None,
             reader_closed: false,
             writer_closed: false,
+            woken: false,
         }
     }
 

@@ -319,6 +319,7 @@ impl Net {
         {
             half_open.retain(|&x| x != c);
             ready.push_back(c);
+            self.wake(l);
         }
         self.on_segment_established(seg);
     }
@@ -334,6 +335,7 @@ impl Net {
         end.deadlines[TimerKind::Retransmit.index()] = None;
         self.rtt_sample(c, side, seg.ack);
         self.record(TraceEvent::Established { conn: c, side });
+        self.wake_end(c, side);
     }
 
     fn on_segment_established(&mut self, seg: Segment) {
@@ -394,6 +396,7 @@ impl Net {
             self.send_ack(c, side);
         }
         self.output(c, side);
+        self.wake_end(c, side);
         self.check_orphan(c, side);
     }
 
@@ -497,6 +500,7 @@ impl Net {
                 error,
             });
         }
+        self.wake_end(c, side);
         if let Some(l) = half_open_listener
             && let Ok(lsock) = self.socket_mut(l)
             && let Attachment::Listener { half_open, .. } = &mut lsock.attachment
