@@ -1,6 +1,6 @@
 //! Runs the same four workloads on simnet-core, turmoil 0.7.2 and turmoil-net 0.1.0 in
 //! one process, interleaved, and prints each figure (median wall time of several
-//! rounds) and the ratios. Usage: `simnet-bench [--rounds N] [--quick]`.
+//! rounds) and the ratios. Usage: `simnet-bench [--rounds N] [--quick] [--only SIMULATOR] [--workload N]`.
 //!
 //! (1) 2 hosts, 1 ms one-way latency, 100,000 round trips of 64 bytes on one connection
 //! (2) 64 MiB bulk transfer in 64 KiB writes
@@ -46,39 +46,78 @@ fn workloads() -> Vec<Workload> {
             name: "(1) 1 conn, 1 ms, 64 B round trips",
             unit: "us/RT",
             runs: vec![
-                ("simnet", Box::new(|s| simnet::round_trips(1, s.rt, TraceMode::Full))),
-                ("simnet (hash-only trace)", Box::new(|s| simnet::round_trips(1, s.rt, TraceMode::HashOnly))),
+                (
+                    "simnet",
+                    Box::new(|s| simnet::round_trips(1, s.rt, TraceMode::Full)),
+                ),
+                (
+                    "simnet (hash-only trace)",
+                    Box::new(|s| simnet::round_trips(1, s.rt, TraceMode::HashOnly)),
+                ),
                 ("turmoil", Box::new(|s| turmoil_peer::round_trips(1, s.rt))),
-                ("turmoil-net", Box::new(|s| turmoil_net_peer::round_trips(1, s.rt))),
+                (
+                    "turmoil-net",
+                    Box::new(|s| turmoil_net_peer::round_trips(1, s.rt)),
+                ),
             ],
         },
         Workload {
             name: "(2) 64 MiB bulk, 64 KiB writes",
             unit: "GB/s",
             runs: vec![
-                ("simnet", Box::new(|s| simnet::bulk(s.bulk, CHUNK, TraceMode::Full))),
-                ("simnet (hash-only trace)", Box::new(|s| simnet::bulk(s.bulk, CHUNK, TraceMode::HashOnly))),
+                (
+                    "simnet",
+                    Box::new(|s| simnet::bulk(s.bulk, CHUNK, TraceMode::Full)),
+                ),
+                (
+                    "simnet (hash-only trace)",
+                    Box::new(|s| simnet::bulk(s.bulk, CHUNK, TraceMode::HashOnly)),
+                ),
                 ("turmoil", Box::new(|s| turmoil_peer::bulk(s.bulk, CHUNK))),
-                ("turmoil-net", Box::new(|s| turmoil_net_peer::bulk(s.bulk, CHUNK))),
+                (
+                    "turmoil-net",
+                    Box::new(|s| turmoil_net_peer::bulk(s.bulk, CHUNK)),
+                ),
             ],
         },
         Workload {
             name: "(3) 100 clients x 100 round trips",
             unit: "us/RT",
             runs: vec![
-                ("simnet", Box::new(|s| simnet::round_trips(s.fan_clients, s.fan_rt, TraceMode::Full))),
-                ("simnet (hash-only trace)", Box::new(|s| simnet::round_trips(s.fan_clients, s.fan_rt, TraceMode::HashOnly))),
-                ("turmoil", Box::new(|s| turmoil_peer::round_trips(s.fan_clients, s.fan_rt))),
-                ("turmoil-net", Box::new(|s| turmoil_net_peer::round_trips(s.fan_clients, s.fan_rt))),
+                (
+                    "simnet",
+                    Box::new(|s| simnet::round_trips(s.fan_clients, s.fan_rt, TraceMode::Full)),
+                ),
+                (
+                    "simnet (hash-only trace)",
+                    Box::new(|s| simnet::round_trips(s.fan_clients, s.fan_rt, TraceMode::HashOnly)),
+                ),
+                (
+                    "turmoil",
+                    Box::new(|s| turmoil_peer::round_trips(s.fan_clients, s.fan_rt)),
+                ),
+                (
+                    "turmoil-net",
+                    Box::new(|s| turmoil_net_peer::round_trips(s.fan_clients, s.fan_rt)),
+                ),
             ],
         },
         Workload {
             name: "(4) sleep 60 s, then 1 round trip",
             unit: "ms",
             runs: vec![
-                ("simnet", Box::new(|_| simnet::sleep_then_round_trip(TraceMode::Full))),
-                ("turmoil", Box::new(|_| turmoil_peer::sleep_then_round_trip())),
-                ("turmoil-net", Box::new(|_| turmoil_net_peer::sleep_then_round_trip())),
+                (
+                    "simnet",
+                    Box::new(|_| simnet::sleep_then_round_trip(TraceMode::Full)),
+                ),
+                (
+                    "turmoil",
+                    Box::new(|_| turmoil_peer::sleep_then_round_trip()),
+                ),
+                (
+                    "turmoil-net",
+                    Box::new(|_| turmoil_net_peer::sleep_then_round_trip()),
+                ),
             ],
         },
     ]
@@ -108,12 +147,42 @@ fn main() {
         .and_then(|r| r.parse().ok())
         .unwrap_or(if quick { 1 } else { 5 });
     let sizes = if quick {
-        Sizes { rt: 2_000, bulk: 4 << 20, fan_clients: 100, fan_rt: 10 }
+        Sizes {
+            rt: 2_000,
+            bulk: 4 << 20,
+            fan_clients: 100,
+            fan_rt: 10,
+        }
     } else {
-        Sizes { rt: 100_000, bulk: 64 << 20, fan_clients: 100, fan_rt: 100 }
+        Sizes {
+            rt: 100_000,
+            bulk: 64 << 20,
+            fan_clients: 100,
+            fan_rt: 100,
+        }
     };
+    let only: Option<String> = args
+        .iter()
+        .position(|a| a == "--only")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     println!("simnet-bench: {rounds} round(s), median wall time per figure; quick={quick}");
-    for w in workloads() {
+    let pick: Option<String> = args
+        .iter()
+        .position(|a| a == "--workload")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
+    for mut w in workloads() {
+        if pick
+            .as_ref()
+            .is_some_and(|p| !w.name.starts_with(&format!("({p})")))
+        {
+            continue;
+        }
+        if let Some(only) = &only {
+            // `--only NAME` keeps the simulators whose name starts with NAME (profiling).
+            w.runs.retain(|(name, _)| name.starts_with(only.as_str()));
+        }
         let mut walls: Vec<Vec<Duration>> = vec![Vec::new(); w.runs.len()];
         let mut sims = vec![Duration::ZERO; w.runs.len()];
         let mut ops = vec![0usize; w.runs.len()];
@@ -142,19 +211,33 @@ fn main() {
             .fold(None, |acc: Option<f64>, f| {
                 Some(acc.map_or(f, |a| if higher_better { a.max(f) } else { a.min(f) }))
             });
-        let simnet = figures[0];
+        let Some(&simnet) = figures.first() else {
+            continue;
+        };
         for (i, (name, _)) in w.runs.iter().enumerate() {
             let f = figures[i];
-            let vs_simnet = if higher_better { simnet / f } else { f / simnet };
+            let vs_simnet = if higher_better {
+                simnet / f
+            } else {
+                f / simnet
+            };
             println!(
                 "  {name:<26} {f:>12.4} {unit:<6} (virtual {:>10.3} s)  simnet is {vs_simnet:.1}x {}",
                 sims[i].as_secs_f64(),
-                if higher_better { "the throughput" } else { "faster" },
+                if higher_better {
+                    "the throughput"
+                } else {
+                    "faster"
+                },
                 unit = w.unit
             );
         }
         if let Some(peer) = best_peer {
-            let ratio = if higher_better { simnet / peer } else { peer / simnet };
+            let ratio = if higher_better {
+                simnet / peer
+            } else {
+                peer / simnet
+            };
             println!("  => simnet vs the faster peer: {ratio:.1}x");
         }
     }

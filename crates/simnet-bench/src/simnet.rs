@@ -11,13 +11,22 @@ use crate::{MSG, Outcome};
 const SERVER: &str = "10.0.0.1:9000";
 
 fn net(trace: TraceMode) -> Net {
-    let mut net = Net::with_config(42, NetConfig { trace, ..NetConfig::default() });
-    net.set_default_link(LinkConfig::with_latency(Duration::from_millis(1))).expect("valid link");
+    let mut net = Net::with_config(
+        42,
+        NetConfig {
+            trace,
+            ..NetConfig::default()
+        },
+    );
+    net.set_default_link(LinkConfig::with_latency(Duration::from_millis(1)))
+        .expect("valid link");
     net
 }
 
 fn listener(net: &mut Net) -> SocketId {
-    let h = net.add_host("server", &["10.0.0.1".parse().unwrap()]).expect("host");
+    let h = net
+        .add_host("server", &["10.0.0.1".parse().unwrap()])
+        .expect("host");
     let l = net.create_tcp_socket(h, Family::Ipv4).expect("socket");
     net.bind(l, SERVER.parse().unwrap()).expect("bind");
     net.listen(l).expect("listen");
@@ -26,7 +35,9 @@ fn listener(net: &mut Net) -> SocketId {
 
 fn client(net: &mut Net, i: usize) -> SocketId {
     let ip = format!("10.0.{}.{}", 1 + i / 250, 1 + i % 250);
-    let h = net.add_host(&format!("client{i}"), &[ip.parse().unwrap()]).expect("host");
+    let h = net
+        .add_host(&format!("client{i}"), &[ip.parse().unwrap()])
+        .expect("host");
     net.create_tcp_socket(h, Family::Ipv4).expect("socket")
 }
 
@@ -88,7 +99,10 @@ pub fn round_trips(clients: usize, n: usize, trace: TraceMode) -> Outcome {
         }
     }
     assert_eq!(done, clients, "every client finished");
-    Outcome { sim: net.now().since(simnet_core::SimTime::ZERO), ops: clients * n }
+    Outcome {
+        sim: net.now().since(simnet_core::SimTime::ZERO),
+        ops: clients * n,
+    }
 }
 
 fn net_socket_slots(socks: &[SocketId]) -> usize {
@@ -129,7 +143,10 @@ pub fn bulk(total: usize, chunk: usize, trace: TraceMode) -> Outcome {
             panic!("bulk transfer stalled at {received} bytes");
         }
     }
-    Outcome { sim: net.now().since(start), ops: total }
+    Outcome {
+        sim: net.now().since(start),
+        ops: total,
+    }
 }
 
 /// A client sleeps 60 virtual seconds, then does one round trip.
@@ -148,5 +165,8 @@ pub fn sleep_then_round_trip(trace: TraceMode) -> Outcome {
     net.write(s, &buf[..k]).expect("echo");
     net.run_while_not(|n| n.readable_bytes(c) == MSG);
     assert_eq!(net.read(c, &mut buf), Ok(MSG));
-    Outcome { sim: net.now().since(simnet_core::SimTime::ZERO), ops: 1 }
+    Outcome {
+        sim: net.now().since(simnet_core::SimTime::ZERO),
+        ops: 1,
+    }
 }

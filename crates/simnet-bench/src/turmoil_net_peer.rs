@@ -47,12 +47,14 @@ async fn pingpong(n: usize) {
 
 pub fn round_trips(clients: usize, n: usize) -> Outcome {
     if clients == 1 {
-        let sim = ClientServer::new().server("server", echo_server()).run("client", async move {
-            install_latency();
-            let start = tokio::time::Instant::now();
-            pingpong(n).await;
-            start.elapsed()
-        });
+        let sim = ClientServer::new()
+            .server("server", echo_server())
+            .run("client", async move {
+                install_latency();
+                let start = tokio::time::Instant::now();
+                pingpong(n).await;
+                start.elapsed()
+            });
         return Outcome { sim, ops: n };
     }
     // Its fixture has N servers and one client: the clients run as extra "servers"
@@ -75,7 +77,10 @@ pub fn round_trips(clients: usize, n: usize) -> Outcome {
         }
         start.elapsed()
     });
-    Outcome { sim, ops: clients * n }
+    Outcome {
+        sim,
+        ops: clients * n,
+    }
 }
 
 pub fn bulk(total: usize, chunk: usize) -> Outcome {
@@ -107,12 +112,14 @@ pub fn bulk(total: usize, chunk: usize) -> Outcome {
 }
 
 pub fn sleep_then_round_trip() -> Outcome {
-    let sim = ClientServer::new().server("server", echo_server()).run("client", async {
-        install_latency();
-        let start = tokio::time::Instant::now();
-        tokio::time::sleep(Duration::from_secs(60)).await;
-        pingpong(1).await;
-        start.elapsed()
-    });
+    let sim = ClientServer::new()
+        .server("server", echo_server())
+        .run("client", async {
+            install_latency();
+            let start = tokio::time::Instant::now();
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            pingpong(1).await;
+            start.elapsed()
+        });
     Outcome { sim, ops: 1 }
 }

@@ -50,7 +50,10 @@ pub fn round_trips(clients: usize, n: usize) -> Outcome {
         sim.client(format!("client{i}"), pingpong(n));
     }
     sim.run().expect("turmoil run");
-    Outcome { sim: sim.elapsed(), ops: clients * n }
+    Outcome {
+        sim: sim.elapsed(),
+        ops: clients * n,
+    }
 }
 
 pub fn bulk(total: usize, chunk: usize) -> Outcome {
@@ -78,7 +81,10 @@ pub fn bulk(total: usize, chunk: usize) -> Outcome {
         Ok(())
     });
     sim.run().expect("turmoil run");
-    Outcome { sim: sim.elapsed(), ops: total }
+    Outcome {
+        sim: sim.elapsed(),
+        ops: total,
+    }
 }
 
 pub fn sleep_then_round_trip() -> Outcome {
@@ -89,5 +95,8 @@ pub fn sleep_then_round_trip() -> Outcome {
         pingpong(1).await
     });
     sim.run().expect("turmoil run");
-    Outcome { sim: sim.elapsed(), ops: 1 }
+    Outcome {
+        sim: sim.elapsed(),
+        ops: 1,
+    }
 }

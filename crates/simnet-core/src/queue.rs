@@ -2,7 +2,7 @@
 //! virtual time run in the order they were scheduled, on every run.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, VecDeque};
 
 use crate::ids::ConnId;
 use crate::segment::{Segment, Side};
@@ -52,11 +52,13 @@ pub(crate) enum Event {
     },
 }
 
+/// A heap entry is small (24 bytes) so that sifting is cheap; the event itself waits
+/// in a slab slot until its entry is popped.
 #[derive(Debug)]
 struct Entry {
     time: SimTime,
     seq: u64,
-    event: Event,
+    slot: u32,
 }
 
 impl PartialEq for Entry {
@@ -77,9 +79,17 @@ impl Ord for Entry {
     }
 }
 
+/// Two structures behind one total order on (time, insertion sequence): deliveries
+/// pushed in non-decreasing time order (fixed-latency links: the bulk of all events)
+/// go to a FIFO in O(1); timers and out-of-order deliveries (jitter, mixed latencies)
+/// go to a heap. Popping takes the smaller head. The order is the
+/// same as with a single heap, so the choice never shows in a trace.
 #[derive(Debug, Default)]
 pub(crate) struct EventQueue {
+    fifo: VecDeque<(SimTime, u64, Event)>,
     heap: BinaryHeap<Entry>,
+    slots: Vec<Event>,
+    free: Vec<u32>,
     next_seq: u64,
 }
 
@@ -87,18 +97,99 @@ impl EventQueue {
     pub(crate) fn push(&mut self, time: SimTime, event: Event) {
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.heap.push(Entry { time, seq, event });
+        // Timers are far ahead of the deliveries in flight: keeping them out of the
+        // FIFO keeps its times in order.
+        let delivery = matches!(event, Event::Deliver(_));
+        if delivery && self.fifo.back().is_none_or(|&(t, _, _)| time >= t) {
+            self.fifo.push_back((time, seq, event));
+            return;
+        }
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot as usize] = event;
+                slot
+            }
+            None => {
+                self.slots.push(event);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        self.heap.push(Entry { time, seq, slot });
     }
 
     pub(crate) fn peek_time(&self) -> Option<SimTime> {
-        self.heap.peek().map(|e| e.time)
+        match (self.fifo.front(), self.heap.peek()) {
+            (Some(&(t, _, _)), Some(e)) => Some(t.min(e.time)),
+            (Some(&(t, _, _)), None) => Some(t),
+            (None, e) => e.map(|e| e.time),
+        }
     }
 
     pub(crate) fn pop(&mut self) -> Option<(SimTime, Event)> {
-        self.heap.pop().map(|e| (e.time, e.event))
+        let heap_first = match (self.fifo.front(), self.heap.peek()) {
+            (Some(&(t, seq, _)), Some(e)) => (e.time, e.seq) < (t, seq),
+            (None, Some(_)) => true,
+            (_, None) => false,
+        };
+        if heap_first {
+            let entry = self.heap.pop()?;
+            self.free.push(entry.slot);
+            Some((entry.time, self.slots[entry.slot as usize]))
+        } else {
+            self.fifo.pop_front().map(|(t, _, e)| (t, e))
+        }
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.heap.len()
+        self.fifo.len() + self.heap.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timer(n: u32) -> Event {
+        Event::Timer {
+            conn: ConnId(n),
+            side: Side::Client,
+            kind: TimerKind::Retransmit,
+        }
+    }
+
+    fn id(e: Event) -> u32 {
+        match e {
+            Event::Timer { conn, .. } => conn.0,
+            Event::Deliver(seg) => seg.conn.0,
+        }
+    }
+
+    #[test]
+    fn pops_in_time_then_insertion_order() {
+        let mut q = EventQueue::default();
+        let t = |ms: u64| SimTime::from_nanos(ms * 1_000_000);
+        // Mixed: in-order pushes (FIFO), earlier ones (heap), ties on both sides.
+        for (i, ms) in [5u64, 5, 9, 3, 5, 1, 9, 7, 3].into_iter().enumerate() {
+            q.push(t(ms), timer(i as u32));
+        }
+        let mut got = Vec::new();
+        while let Some((time, e)) = q.pop() {
+            got.push((time.as_nanos() / 1_000_000, id(e)));
+        }
+        assert_eq!(
+            got,
+            vec![
+                (1, 5),
+                (3, 3),
+                (3, 8),
+                (5, 0),
+                (5, 1),
+                (5, 4),
+                (7, 7),
+                (9, 2),
+                (9, 6)
+            ]
+        );
+        assert_eq!(q.len(), 0);
     }
 }

@@ -440,20 +440,23 @@ impl Net {
             return;
         }
         end.rtt_probe = None;
-        let r = now.since(sent);
-        match end.srtt {
-            None => {
-                end.srtt = Some(r);
-                end.rttvar = r / 2;
-            }
+        // Integer nanoseconds: Duration arithmetic is needlessly slow on this path.
+        let r = now.as_nanos().saturating_sub(sent.as_nanos());
+        let (srtt, rttvar) = match end.srtt {
+            None => (r, r / 2),
             Some(srtt) => {
-                let delta = if srtt > r { srtt - r } else { r - srtt };
-                end.rttvar = end.rttvar * 3 / 4 + delta / 4;
-                end.srtt = Some(srtt * 7 / 8 + r / 8);
+                let srtt = srtt.as_nanos() as u64;
+                let rttvar = end.rttvar.as_nanos() as u64;
+                (
+                    srtt - srtt / 8 + r / 8,
+                    rttvar - rttvar / 4 + srtt.abs_diff(r) / 4,
+                )
             }
-        }
-        let srtt = end.srtt.unwrap_or(r);
-        end.rto = (srtt + (end.rttvar * 4).max(Duration::from_millis(1))).clamp(min, max);
+        };
+        end.srtt = Some(Duration::from_nanos(srtt));
+        end.rttvar = Duration::from_nanos(rttvar);
+        let rto = srtt + (4 * rttvar).max(1_000_000);
+        end.rto = Duration::from_nanos(rto).clamp(min, max);
     }
 
     /// A closed socket's end finishes once its FIN is acknowledged and the peer's FIN

@@ -120,54 +120,72 @@ fn finish(mut h: u64) -> u64 {
     h ^ (h >> 33)
 }
 
-fn seg_words(h: u64, s: &Segment) -> u64 {
-    let h = mix(
-        h,
-        u64::from(s.conn.raw()) << 16 | (s.from as u64) << 8 | u64::from(s.flags.bits()),
-    );
-    let h = mix(h, s.seq);
-    let h = mix(h, s.ack);
-    mix(h, u64::from(s.len) << 32 | u64::from(s.window))
+/// Fold a record's words into one: each word rotated by a distinct amount, so a
+/// difference in any single field always changes the result; one multiply per record
+/// then mixes it into the running state.
+#[inline]
+fn fold(words: [u64; 5]) -> u64 {
+    words[0]
+        ^ words[1].rotate_left(13)
+        ^ words[2].rotate_left(27)
+        ^ words[3].rotate_left(41)
+        ^ words[4].rotate_left(53)
+}
+
+fn seg_word(s: &Segment) -> u64 {
+    u64::from(s.conn.raw()) << 16 | (s.from as u64) << 8 | u64::from(s.flags.bits())
+}
+
+fn seg_fold(tag: u64, time: u64, s: &Segment) -> u64 {
+    fold([
+        time ^ tag << 56,
+        seg_word(s),
+        s.seq,
+        s.ack,
+        u64::from(s.len) << 32 | u64::from(s.window),
+    ])
 }
 
 impl TraceRecord {
     fn hash_into(&self, h: u64) -> u64 {
-        let h = mix(h, self.time.as_nanos());
-        match self.event {
+        let t = self.time.as_nanos();
+        let simple = |tag: u64, word: u64| fold([t ^ tag << 56, word, 0, 0, 0]);
+        let d = match self.event {
             TraceEvent::SocketCreated {
                 host,
                 socket,
                 family,
-            } => mix(
-                mix(h, 1),
+            } => simple(
+                1,
                 u64::from(host.raw()) << 32 | u64::from(socket.raw()) << 1 | family as u64,
             ),
-            TraceEvent::StateChanged { socket, from, to } => mix(
-                mix(h, 2),
+            TraceEvent::StateChanged { socket, from, to } => simple(
+                2,
                 u64::from(socket.raw()) << 16 | (from as u64) << 8 | to as u64,
             ),
-            TraceEvent::SocketClosed { socket } => mix(mix(h, 3), u64::from(socket.raw())),
+            TraceEvent::SocketClosed { socket } => simple(3, u64::from(socket.raw())),
             TraceEvent::SegmentSent { seg, retransmit } => {
-                seg_words(mix(h, 4 + u64::from(retransmit) * 100), &seg)
+                seg_fold(4 + u64::from(retransmit) * 16, t, &seg)
             }
-            TraceEvent::SegmentDelivered { seg } => seg_words(mix(h, 5), &seg),
-            TraceEvent::SegmentLost { seg } => seg_words(mix(h, 6), &seg),
+            TraceEvent::SegmentDelivered { seg } => seg_fold(5, t, &seg),
+            TraceEvent::SegmentLost { seg } => seg_fold(6, t, &seg),
             TraceEvent::SegmentDropped { seg, reason } => {
-                seg_words(mix(h, 7 + ((reason as u64) << 8)), &seg)
+                seg_fold(7 + ((reason as u64) << 4), t, &seg)
             }
-            TraceEvent::TimerFired { conn, side, kind } => mix(
-                mix(h, 8),
+            TraceEvent::TimerFired { conn, side, kind } => simple(
+                8,
                 u64::from(conn.raw()) << 16 | (side as u64) << 8 | kind as u64,
             ),
             TraceEvent::Established { conn, side } => {
-                mix(mix(h, 9), u64::from(conn.raw()) << 8 | side as u64)
+                simple(9, u64::from(conn.raw()) << 8 | side as u64)
             }
-            TraceEvent::ConnectionFailed { conn, side, error } => mix(
-                mix(h, 10),
+            TraceEvent::ConnectionFailed { conn, side, error } => simple(
+                10,
                 u64::from(conn.raw()) << 16 | (side as u64) << 8 | error as u64,
             ),
-            TraceEvent::ConnectionFreed { conn } => mix(mix(h, 11), u64::from(conn.raw())),
-        }
+            TraceEvent::ConnectionFreed { conn } => simple(11, u64::from(conn.raw())),
+        };
+        mix(h, d)
     }
 }
 
