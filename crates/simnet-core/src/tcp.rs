@@ -144,6 +144,17 @@ impl Net {
         self.arm_retransmit_if_needed(c, side);
     }
 
+    /// A zero-window probe: one byte past the closed window. `snd_nxt` stays put, so
+    /// when the receiver drops the byte, sending resumes from the right place once the
+    /// window opens; `snd_max` covers it, so an ACK of the byte is still valid.
+    fn send_window_probe(&mut self, c: ConnId, side: Side, seq: u64) {
+        let Some(conn) = self.conn_mut(c) else { return };
+        let tx = conn.tx_mut(side);
+        tx.snd_max = tx.snd_max.max(seq + 1);
+        let seg = self.make_segment(c, side, Flags::ACK, seq, 1);
+        self.transmit(seg, false);
+    }
+
     fn send_data(&mut self, c: ConnId, side: Side, seq: u64, len: u32, fin: bool) {
         let now = self.now;
         let Some(conn) = self.conn_mut(c) else { return };
@@ -652,8 +663,7 @@ impl Net {
                 tx.snd_nxt = tx.snd_una.max(FIRST_DATA_SEQ);
                 let (nxt, has_data) = (tx.snd_nxt, tx.write_end() > tx.snd_nxt);
                 if window_closed && has_data {
-                    // Zero-window probe: one byte past the window.
-                    self.send_data(c, side, nxt, 1, false);
+                    self.send_window_probe(c, side, nxt);
                 } else {
                     self.output(c, side);
                 }

@@ -1,0 +1,1909 @@
+//! One test per state transition and per error-code path of the socket API, checked
+//! against the semantics of wasmtime-wasi 48 on Linux (which the model copies).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use simnet_core::{
+    BacklogOverflow, ErrorCode, Family, HostId, Interest, LinkConfig, Net, NetConfig, ShutdownType,
+    SimTime, SocketId, StreamError, TcpConfig, TcpState, TraceEvent,
+};
+
+// ---- helpers ----
+
+const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+fn secs(s: u64) -> SimTime {
+    SimTime::from_nanos(s * 1_000_000_000)
+}
+
+/// Host `a` owns 10.0.0.1 and fd00::1, host `b` owns 10.0.0.2 and fd00::2.
+fn net_with(config: NetConfig) -> (Net, HostId, HostId) {
+    let mut net = Net::with_config(7, config);
+    let a = net.add_host("a", &[ip("10.0.0.1"), ip("fd00::1")]).unwrap();
+    let b = net.add_host("b", &[ip("10.0.0.2"), ip("fd00::2")]).unwrap();
+    (net, a, b)
+}
+
+fn two_hosts() -> (Net, HostId, HostId) {
+    net_with(NetConfig::default())
+}
+
+/// Two hosts whose link takes 5 ms each way (a handshake takes 10 ms).
+fn two_hosts_slow() -> (Net, HostId, HostId) {
+    let (mut net, a, b) = two_hosts();
+    net.set_link(a, b, LinkConfig::with_latency(Duration::from_millis(5)))
+        .unwrap();
+    (net, a, b)
+}
+
+fn v4(net: &mut Net, host: HostId) -> SocketId {
+    net.create_tcp_socket(host, Family::Ipv4).unwrap()
+}
+
+fn v6(net: &mut Net, host: HostId) -> SocketId {
+    net.create_tcp_socket(host, Family::Ipv6).unwrap()
+}
+
+fn state(net: &Net, s: SocketId) -> TcpState {
+    net.state(s).unwrap()
+}
+
+/// A listening socket on `host` at `addr`.
+fn listener(net: &mut Net, host: HostId, addr: &str) -> SocketId {
+    let s = v4(net, host);
+    net.bind(s, sa(addr)).unwrap();
+    net.listen(s).unwrap();
+    s
+}
+
+/// A socket of `a` bound to 10.0.0.1:0.
+fn bound(net: &mut Net, a: HostId) -> SocketId {
+    let s = v4(net, a);
+    net.bind(s, sa("10.0.0.1:0")).unwrap();
+    s
+}
+
+/// A socket in bind-in-progress.
+fn binding(net: &mut Net, a: HostId) -> SocketId {
+    let s = v4(net, a);
+    net.start_bind(s, sa("10.0.0.1:0")).unwrap();
+    s
+}
+
+/// A socket in listen-in-progress.
+fn listening_in_progress(net: &mut Net, a: HostId) -> SocketId {
+    let s = bound(net, a);
+    net.start_listen(s).unwrap();
+    s
+}
+
+/// A socket of `a` in connect-in-progress towards 10.0.0.2:80 (needs a slow link or
+/// no stepping to stay there).
+fn connecting(net: &mut Net, a: HostId) -> SocketId {
+    let s = v4(net, a);
+    net.start_connect(s, sa("10.0.0.2:80")).unwrap();
+    s
+}
+
+/// A connected pair: (client on `a`, accepted socket on `b`, listener on `b`).
+fn connected_pair(net: &mut Net, a: HostId, b: HostId) -> (SocketId, SocketId, SocketId) {
+    let l = listener(net, b, "10.0.0.2:80");
+    let c = v4(net, a);
+    net.connect(c, sa("10.0.0.2:80")).unwrap();
+    net.run_until_idle();
+    let (s, _) = net.accept(l).unwrap();
+    (c, s, l)
+}
+
+/// A socket of `a` whose connect to 10.0.0.2:81 (no listener) failed: state Closed.
+fn refused(net: &mut Net, a: HostId) -> SocketId {
+    let s = v4(net, a);
+    assert_eq!(
+        net.connect(s, sa("10.0.0.2:81")),
+        Err(ErrorCode::ConnectionRefused)
+    );
+    s
+}
+
+/// The state transitions the trace recorded for `s`, in order.
+fn transitions(net: &Net, s: SocketId) -> Vec<(TcpState, TcpState)> {
+    net.trace()
+        .records()
+        .iter()
+        .filter_map(|r| match r.event {
+            TraceEvent::StateChanged { socket, from, to } if socket == s => Some((from, to)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Read everything available now (until `Ok(0)`).
+fn drain(net: &mut Net, s: SocketId) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match net.read(s, &mut buf) {
+            Ok(0) => return out,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) => panic!("read failed: {e:?}"),
+        }
+    }
+}
+
+// ---- create ----
+
+#[test]
+fn create_socket_starts_unbound_with_its_family() {
+    let (mut net, a, _) = two_hosts();
+    let s4 = v4(&mut net, a);
+    let s6 = v6(&mut net, a);
+    assert_eq!(state(&net, s4), TcpState::Unbound);
+    assert_eq!(state(&net, s6), TcpState::Unbound);
+    assert_eq!(net.address_family(s4), Ok(Family::Ipv4));
+    assert_eq!(net.address_family(s6), Ok(Family::Ipv6));
+    assert_eq!(net.is_listening(s4), Ok(false));
+}
+
+#[test]
+fn create_socket_beyond_limit_is_new_socket_limit() {
+    let (mut net, a, _) = two_hosts();
+    net.set_socket_limit(a, 2);
+    let s1 = v4(&mut net, a);
+    let _s2 = v4(&mut net, a);
+    assert_eq!(
+        net.create_tcp_socket(a, Family::Ipv4),
+        Err(ErrorCode::NewSocketLimit)
+    );
+    assert_eq!(
+        net.create_tcp_socket(a, Family::Ipv6),
+        Err(ErrorCode::NewSocketLimit)
+    );
+    assert_eq!(net.open_sockets(a), 2);
+    // Closing one frees a slot.
+    net.close(s1).unwrap();
+    assert_eq!(net.open_sockets(a), 1);
+    assert!(net.create_tcp_socket(a, Family::Ipv4).is_ok());
+}
+
+// ---- bind: transitions ----
+
+#[test]
+fn start_bind_moves_unbound_to_bind_in_progress() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.start_bind(s, sa("10.0.0.1:8080")), Ok(()));
+    assert_eq!(state(&net, s), TcpState::BindInProgress);
+    assert_eq!(
+        transitions(&net, s),
+        vec![(TcpState::Unbound, TcpState::BindInProgress)]
+    );
+}
+
+#[test]
+fn finish_bind_moves_bind_in_progress_to_bound() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    net.start_bind(s, sa("10.0.0.1:8080")).unwrap();
+    assert_eq!(net.finish_bind(s), Ok(()));
+    assert_eq!(state(&net, s), TcpState::Bound);
+    assert_eq!(net.local_address(s), Ok(sa("10.0.0.1:8080")));
+    assert_eq!(
+        transitions(&net, s),
+        vec![
+            (TcpState::Unbound, TcpState::BindInProgress),
+            (TcpState::BindInProgress, TcpState::Bound),
+        ]
+    );
+}
+
+#[test]
+fn finish_bind_on_unbound_is_not_in_progress() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.finish_bind(s), Err(ErrorCode::NotInProgress));
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn finish_bind_on_bound_is_not_in_progress() {
+    let (mut net, a, _) = two_hosts();
+    let s = bound(&mut net, a);
+    assert_eq!(net.finish_bind(s), Err(ErrorCode::NotInProgress));
+    assert_eq!(state(&net, s), TcpState::Bound);
+}
+
+#[test]
+fn finish_bind_on_listening_and_connected_is_not_in_progress() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, l) = connected_pair(&mut net, a, b);
+    assert_eq!(net.finish_bind(l), Err(ErrorCode::NotInProgress));
+    assert_eq!(net.finish_bind(c), Err(ErrorCode::NotInProgress));
+    assert_eq!(net.finish_bind(s), Err(ErrorCode::NotInProgress));
+}
+
+// ---- bind: concurrency-conflict / invalid-state ----
+
+#[test]
+fn start_bind_during_bind_in_progress_is_concurrency_conflict() {
+    let (mut net, a, _) = two_hosts();
+    let s = binding(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.1:9000")),
+        Err(ErrorCode::ConcurrencyConflict)
+    );
+    assert_eq!(state(&net, s), TcpState::BindInProgress);
+}
+
+#[test]
+fn start_bind_during_listen_in_progress_is_concurrency_conflict() {
+    let (mut net, a, _) = two_hosts();
+    let s = listening_in_progress(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.1:9000")),
+        Err(ErrorCode::ConcurrencyConflict)
+    );
+    assert_eq!(state(&net, s), TcpState::ListenInProgress);
+}
+
+#[test]
+fn start_bind_during_connect_in_progress_is_concurrency_conflict() {
+    let (mut net, a, _) = two_hosts_slow();
+    let s = connecting(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.1:9000")),
+        Err(ErrorCode::ConcurrencyConflict)
+    );
+    assert_eq!(state(&net, s), TcpState::ConnectInProgress);
+}
+
+#[test]
+fn start_bind_when_bound_is_invalid_state() {
+    let (mut net, a, _) = two_hosts();
+    let s = bound(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.1:9000")),
+        Err(ErrorCode::InvalidState)
+    );
+    assert_eq!(state(&net, s), TcpState::Bound);
+}
+
+#[test]
+fn start_bind_when_listening_is_invalid_state() {
+    let (mut net, _, b) = two_hosts();
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    assert_eq!(
+        net.start_bind(l, sa("10.0.0.2:9000")),
+        Err(ErrorCode::InvalidState)
+    );
+    assert_eq!(state(&net, l), TcpState::Listening);
+}
+
+#[test]
+fn start_bind_when_connected_is_invalid_state() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(
+        net.start_bind(c, sa("10.0.0.1:9000")),
+        Err(ErrorCode::InvalidState)
+    );
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.2:9000")),
+        Err(ErrorCode::InvalidState)
+    );
+}
+
+#[test]
+fn start_bind_when_closed_is_invalid_state() {
+    let (mut net, a, _) = two_hosts();
+    let s = refused(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.1:9000")),
+        Err(ErrorCode::InvalidState)
+    );
+    assert_eq!(state(&net, s), TcpState::Closed);
+}
+
+// ---- bind: invalid-argument ----
+
+#[test]
+fn start_bind_multicast_v4_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("224.0.0.1:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn start_bind_broadcast_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("255.255.255.255:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn start_bind_multicast_v6_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v6(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("[ff02::1]:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn start_bind_v6_address_on_v4_socket_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("[fd00::1]:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(
+        net.start_bind(s, sa("[::]:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn start_bind_v4_address_on_v6_socket_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v6(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.1:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(
+        net.start_bind(s, sa("0.0.0.0:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn start_bind_ipv4_mapped_address_on_v6_socket_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v6(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("[::ffff:1.2.3.4]:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(
+        net.start_bind(s, sa("[::ffff:10.0.0.1]:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+// ---- bind: address-not-bindable ----
+
+#[test]
+fn start_bind_other_hosts_address_is_address_not_bindable() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.2:80")),
+        Err(ErrorCode::AddressNotBindable)
+    );
+    let s6 = v6(&mut net, a);
+    assert_eq!(
+        net.start_bind(s6, sa("[fd00::2]:80")),
+        Err(ErrorCode::AddressNotBindable)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+    assert_eq!(state(&net, s6), TcpState::Unbound);
+}
+
+#[test]
+fn start_bind_unknown_address_is_address_not_bindable() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_bind(s, sa("10.9.9.9:80")),
+        Err(ErrorCode::AddressNotBindable)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+// ---- bind: what is bindable ----
+
+#[test]
+fn bind_unspecified_v4_is_allowed() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.bind(s, sa("0.0.0.0:80")), Ok(()));
+    assert_eq!(net.local_address(s), Ok(sa("0.0.0.0:80")));
+}
+
+#[test]
+fn bind_unspecified_v6_is_allowed() {
+    let (mut net, a, _) = two_hosts();
+    let s = v6(&mut net, a);
+    assert_eq!(net.bind(s, sa("[::]:80")), Ok(()));
+    assert_eq!(net.local_address(s), Ok(sa("[::]:80")));
+}
+
+#[test]
+fn bind_loopback_range_is_allowed() {
+    let (mut net, a, _) = two_hosts();
+    let s1 = v4(&mut net, a);
+    assert_eq!(net.bind(s1, sa("127.0.0.1:80")), Ok(()));
+    let s2 = v4(&mut net, a);
+    assert_eq!(net.bind(s2, sa("127.1.2.3:81")), Ok(()));
+    assert_eq!(net.local_address(s2), Ok(sa("127.1.2.3:81")));
+    let s3 = v6(&mut net, a);
+    assert_eq!(net.bind(s3, sa("[::1]:80")), Ok(()));
+}
+
+#[test]
+fn bind_own_address_is_allowed() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.bind(s, sa("10.0.0.1:80")), Ok(()));
+    let s6 = v6(&mut net, a);
+    assert_eq!(net.bind(s6, sa("[fd00::1]:80")), Ok(()));
+    assert_eq!(net.local_address(s6), Ok(sa("[fd00::1]:80")));
+}
+
+#[test]
+fn bind_port_zero_picks_an_ephemeral_port() {
+    let (mut net, a, _) = two_hosts();
+    let mut ports = Vec::new();
+    for _ in 0..50 {
+        let s = v4(&mut net, a);
+        net.start_bind(s, sa("10.0.0.1:0")).unwrap();
+        // Already chosen in bind-in-progress.
+        let port = net.local_address(s).unwrap().port();
+        net.finish_bind(s).unwrap();
+        assert_eq!(net.local_address(s).unwrap().port(), port);
+        assert!(
+            EPHEMERAL.contains(&port),
+            "port {port} outside 32768..=60999"
+        );
+        ports.push(port);
+    }
+    let mut unique = ports.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ports.len(),
+        "ephemeral ports reused: {ports:?}"
+    );
+}
+
+// ---- bind: address-in-use and reuse ----
+
+#[test]
+fn bind_on_port_of_listener_is_address_in_use() {
+    let (mut net, _, b) = two_hosts();
+    let _l = listener(&mut net, b, "10.0.0.2:80");
+    let s = v4(&mut net, b);
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.2:80")),
+        Err(ErrorCode::AddressInUse)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+    // The failed bind left the socket usable.
+    assert_eq!(net.bind(s, sa("10.0.0.2:81")), Ok(()));
+}
+
+#[test]
+fn bind_specific_address_under_wildcard_listener_is_address_in_use() {
+    let (mut net, _, b) = two_hosts();
+    let _l = listener(&mut net, b, "0.0.0.0:80");
+    let s = v4(&mut net, b);
+    assert_eq!(
+        net.start_bind(s, sa("10.0.0.2:80")),
+        Err(ErrorCode::AddressInUse)
+    );
+    assert_eq!(
+        net.start_bind(s, sa("127.0.0.1:80")),
+        Err(ErrorCode::AddressInUse)
+    );
+}
+
+#[test]
+fn bind_wildcard_over_specific_listener_is_address_in_use() {
+    let (mut net, _, b) = two_hosts();
+    let _l = listener(&mut net, b, "10.0.0.2:80");
+    let s = v4(&mut net, b);
+    assert_eq!(
+        net.start_bind(s, sa("0.0.0.0:80")),
+        Err(ErrorCode::AddressInUse)
+    );
+}
+
+#[test]
+fn bind_non_overlapping_address_next_to_listener_is_allowed() {
+    let (mut net, _, b) = two_hosts();
+    let _l = listener(&mut net, b, "127.0.0.1:80");
+    let s = v4(&mut net, b);
+    assert_eq!(net.bind(s, sa("10.0.0.2:80")), Ok(()));
+    // A v6 socket does not overlap a v4 listener (v6-only sockets).
+    let _l4 = listener(&mut net, b, "0.0.0.0:90");
+    let s6 = v6(&mut net, b);
+    assert_eq!(net.bind(s6, sa("[::]:90")), Ok(()));
+}
+
+#[test]
+fn bind_same_port_as_bound_socket_is_allowed() {
+    let (mut net, a, _) = two_hosts();
+    let s1 = v4(&mut net, a);
+    net.bind(s1, sa("10.0.0.1:5000")).unwrap();
+    let s2 = v4(&mut net, a);
+    assert_eq!(net.bind(s2, sa("10.0.0.1:5000")), Ok(()));
+    let s3 = v4(&mut net, a);
+    assert_eq!(net.bind(s3, sa("0.0.0.0:5000")), Ok(()));
+    assert_eq!(net.local_address(s2), Ok(sa("10.0.0.1:5000")));
+}
+
+#[test]
+fn bind_after_listener_closed_is_allowed() {
+    let (mut net, _, b) = two_hosts();
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    net.close(l).unwrap();
+    let s = v4(&mut net, b);
+    assert_eq!(net.bind(s, sa("10.0.0.2:80")), Ok(()));
+    assert_eq!(net.listen(s), Ok(()));
+}
+
+// ---- listen: transitions ----
+
+#[test]
+fn start_listen_moves_bound_to_listen_in_progress() {
+    let (mut net, _, b) = two_hosts();
+    let s = v4(&mut net, b);
+    net.bind(s, sa("10.0.0.2:80")).unwrap();
+    assert_eq!(net.is_listening(s), Ok(false));
+    assert_eq!(net.start_listen(s), Ok(()));
+    assert_eq!(state(&net, s), TcpState::ListenInProgress);
+    assert_eq!(net.is_listening(s), Ok(true));
+}
+
+#[test]
+fn finish_listen_moves_listen_in_progress_to_listening() {
+    let (mut net, _, b) = two_hosts();
+    let s = v4(&mut net, b);
+    net.bind(s, sa("10.0.0.2:80")).unwrap();
+    net.start_listen(s).unwrap();
+    assert_eq!(net.finish_listen(s), Ok(()));
+    assert_eq!(state(&net, s), TcpState::Listening);
+    assert_eq!(net.is_listening(s), Ok(true));
+    assert_eq!(net.local_address(s), Ok(sa("10.0.0.2:80")));
+    assert_eq!(
+        transitions(&net, s),
+        vec![
+            (TcpState::Unbound, TcpState::BindInProgress),
+            (TcpState::BindInProgress, TcpState::Bound),
+            (TcpState::Bound, TcpState::ListenInProgress),
+            (TcpState::ListenInProgress, TcpState::Listening),
+        ]
+    );
+}
+
+#[test]
+fn is_listening_is_false_outside_listen_states() {
+    let (mut net, a, b) = two_hosts_slow();
+    let u = v4(&mut net, a);
+    let bi = binding(&mut net, a);
+    let bo = bound(&mut net, a);
+    let ci = connecting(&mut net, a);
+    assert_eq!(net.is_listening(u), Ok(false));
+    assert_eq!(net.is_listening(bi), Ok(false));
+    assert_eq!(net.is_listening(bo), Ok(false));
+    assert_eq!(net.is_listening(ci), Ok(false));
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(net.is_listening(c), Ok(false));
+    assert_eq!(net.is_listening(s), Ok(false));
+}
+
+#[test]
+fn finish_listen_on_bound_is_not_in_progress() {
+    let (mut net, a, _) = two_hosts();
+    let s = bound(&mut net, a);
+    assert_eq!(net.finish_listen(s), Err(ErrorCode::NotInProgress));
+    assert_eq!(state(&net, s), TcpState::Bound);
+}
+
+#[test]
+fn finish_listen_on_listening_is_not_in_progress() {
+    let (mut net, _, b) = two_hosts();
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    assert_eq!(net.finish_listen(l), Err(ErrorCode::NotInProgress));
+    assert_eq!(state(&net, l), TcpState::Listening);
+}
+
+#[test]
+fn finish_listen_on_unbound_is_not_in_progress() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.finish_listen(s), Err(ErrorCode::NotInProgress));
+}
+
+// ---- listen: error paths ----
+
+#[test]
+fn start_listen_on_unbound_is_invalid_state() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.start_listen(s), Err(ErrorCode::InvalidState));
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn start_listen_during_bind_in_progress_is_concurrency_conflict() {
+    let (mut net, a, _) = two_hosts();
+    let s = binding(&mut net, a);
+    assert_eq!(net.start_listen(s), Err(ErrorCode::ConcurrencyConflict));
+    assert_eq!(state(&net, s), TcpState::BindInProgress);
+}
+
+#[test]
+fn start_listen_during_listen_in_progress_is_concurrency_conflict() {
+    let (mut net, a, _) = two_hosts();
+    let s = listening_in_progress(&mut net, a);
+    assert_eq!(net.start_listen(s), Err(ErrorCode::ConcurrencyConflict));
+    assert_eq!(state(&net, s), TcpState::ListenInProgress);
+}
+
+#[test]
+fn start_listen_during_connect_in_progress_is_concurrency_conflict() {
+    let (mut net, a, _) = two_hosts_slow();
+    let s = connecting(&mut net, a);
+    assert_eq!(net.start_listen(s), Err(ErrorCode::ConcurrencyConflict));
+    assert_eq!(state(&net, s), TcpState::ConnectInProgress);
+}
+
+#[test]
+fn start_listen_on_listening_is_invalid_state() {
+    let (mut net, _, b) = two_hosts();
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    assert_eq!(net.start_listen(l), Err(ErrorCode::InvalidState));
+    assert_eq!(state(&net, l), TcpState::Listening);
+}
+
+#[test]
+fn start_listen_on_connected_is_invalid_state() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(net.start_listen(c), Err(ErrorCode::InvalidState));
+    assert_eq!(net.start_listen(s), Err(ErrorCode::InvalidState));
+    assert_eq!(state(&net, c), TcpState::Connected);
+}
+
+#[test]
+fn start_listen_on_closed_is_invalid_state() {
+    let (mut net, a, _) = two_hosts();
+    let s = refused(&mut net, a);
+    assert_eq!(net.start_listen(s), Err(ErrorCode::InvalidState));
+    assert_eq!(state(&net, s), TcpState::Closed);
+}
+
+#[test]
+fn second_listener_on_same_address_is_address_in_use() {
+    let (mut net, _, b) = two_hosts();
+    // Both bind first (allowed: neither listens yet), then both try to listen.
+    let s1 = v4(&mut net, b);
+    net.bind(s1, sa("10.0.0.2:80")).unwrap();
+    let s2 = v4(&mut net, b);
+    net.bind(s2, sa("10.0.0.2:80")).unwrap();
+    net.listen(s1).unwrap();
+    assert_eq!(net.start_listen(s2), Err(ErrorCode::AddressInUse));
+    assert_eq!(state(&net, s2), TcpState::Bound);
+}
+
+#[test]
+fn second_listener_on_overlapping_wildcard_is_address_in_use() {
+    let (mut net, _, b) = two_hosts();
+    let s1 = v4(&mut net, b);
+    net.bind(s1, sa("10.0.0.2:80")).unwrap();
+    let s2 = v4(&mut net, b);
+    net.bind(s2, sa("0.0.0.0:80")).unwrap();
+    net.listen(s1).unwrap();
+    assert_eq!(net.start_listen(s2), Err(ErrorCode::AddressInUse));
+    assert_eq!(state(&net, s2), TcpState::Bound);
+}
+
+// ---- accept ----
+
+#[test]
+fn accept_with_empty_queue_is_would_block() {
+    let (mut net, _, b) = two_hosts();
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    assert_eq!(net.accept(l), Err(ErrorCode::WouldBlock));
+    assert!(!net.is_ready(l, Interest::Socket));
+}
+
+#[test]
+fn accept_on_non_listening_socket_is_invalid_state() {
+    let (mut net, a, b) = two_hosts();
+    let u = v4(&mut net, a);
+    let bo = bound(&mut net, a);
+    assert_eq!(net.accept(u), Err(ErrorCode::InvalidState));
+    assert_eq!(net.accept(bo), Err(ErrorCode::InvalidState));
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(net.accept(c), Err(ErrorCode::InvalidState));
+    assert_eq!(net.accept(s), Err(ErrorCode::InvalidState));
+}
+
+/// Not in the brief's list: wasmtime-wasi's `accept` only works in its `Listening`
+/// state (reached by `finish-listen`); `ListenStarted` answers invalid-state.
+#[test]
+fn accept_returns_connected_socket_and_peer_address() {
+    let (mut net, a, b) = two_hosts();
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    let c = v4(&mut net, a);
+    net.connect(c, sa("10.0.0.2:80")).unwrap();
+    net.run_until_idle();
+    assert!(net.is_ready(l, Interest::Socket));
+    let client_addr = net.local_address(c).unwrap();
+    let (s, peer) = net.accept(l).unwrap();
+    assert_eq!(peer, client_addr);
+    assert_eq!(state(&net, s), TcpState::Connected);
+    assert_eq!(net.local_address(s), Ok(sa("10.0.0.2:80")));
+    assert_eq!(net.remote_address(s), Ok(client_addr));
+    assert_eq!(net.address_family(s), Ok(Family::Ipv4));
+    assert_eq!(
+        transitions(&net, s),
+        vec![(TcpState::Unbound, TcpState::Connected)]
+    );
+    // The listener keeps listening, its queue now empty.
+    assert_eq!(state(&net, l), TcpState::Listening);
+    assert_eq!(net.accept(l), Err(ErrorCode::WouldBlock));
+}
+
+#[test]
+fn accept_beyond_socket_limit_is_new_socket_limit() {
+    let (mut net, a, b) = two_hosts();
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    net.set_socket_limit(b, 1);
+    let c = v4(&mut net, a);
+    net.connect(c, sa("10.0.0.2:80")).unwrap();
+    net.run_until_idle();
+    assert_eq!(net.accept(l), Err(ErrorCode::NewSocketLimit));
+    assert_eq!(net.open_sockets(b), 1);
+    // The connection stays queued: once the limit allows it, accept succeeds.
+    net.set_socket_limit(b, 2);
+    let (s, peer) = net.accept(l).unwrap();
+    assert_eq!(peer, net.local_address(c).unwrap());
+    assert_eq!(state(&net, s), TcpState::Connected);
+}
+
+// ---- connect: transitions ----
+
+#[test]
+fn start_connect_moves_unbound_to_connect_in_progress() {
+    let (mut net, a, b) = two_hosts_slow();
+    let _l = listener(&mut net, b, "10.0.0.2:80");
+    let c = v4(&mut net, a);
+    assert_eq!(net.start_connect(c, sa("10.0.0.2:80")), Ok(()));
+    assert_eq!(state(&net, c), TcpState::ConnectInProgress);
+    assert!(!net.is_ready(c, Interest::Socket));
+}
+
+#[test]
+fn finish_connect_before_handshake_is_would_block() {
+    let (mut net, a, b) = two_hosts_slow();
+    let _l = listener(&mut net, b, "10.0.0.2:80");
+    let c = connecting(&mut net, a);
+    assert_eq!(net.finish_connect(c), Err(ErrorCode::WouldBlock));
+    // Half a round trip later the SYN-ACK is still on its way.
+    net.run_until(SimTime::from_nanos(9_999_999));
+    assert_eq!(net.finish_connect(c), Err(ErrorCode::WouldBlock));
+    assert_eq!(state(&net, c), TcpState::ConnectInProgress);
+}
+
+#[test]
+fn finish_connect_after_handshake_moves_to_connected() {
+    let (mut net, a, b) = two_hosts_slow();
+    let _l = listener(&mut net, b, "10.0.0.2:80");
+    let c = connecting(&mut net, a);
+    net.run_until(SimTime::from_nanos(10_000_000));
+    assert!(net.is_ready(c, Interest::Socket));
+    assert_eq!(net.finish_connect(c), Ok(()));
+    assert_eq!(state(&net, c), TcpState::Connected);
+    let local = net.local_address(c).unwrap();
+    assert_eq!(local.ip(), ip("10.0.0.1"));
+    assert!(EPHEMERAL.contains(&local.port()));
+    assert_eq!(net.remote_address(c), Ok(sa("10.0.0.2:80")));
+    assert_eq!(
+        transitions(&net, c),
+        vec![
+            (TcpState::Unbound, TcpState::ConnectInProgress),
+            (TcpState::ConnectInProgress, TcpState::Connected),
+        ]
+    );
+}
+
+#[test]
+fn connect_from_bound_keeps_the_bound_port() {
+    let (mut net, a, b) = two_hosts();
+    let _l = listener(&mut net, b, "10.0.0.2:80");
+    let c = v4(&mut net, a);
+    net.bind(c, sa("0.0.0.0:5000")).unwrap();
+    assert_eq!(net.connect(c, sa("10.0.0.2:80")), Ok(()));
+    assert_eq!(state(&net, c), TcpState::Connected);
+    assert_eq!(net.local_address(c), Ok(sa("10.0.0.1:5000")));
+    assert_eq!(net.remote_address(c), Ok(sa("10.0.0.2:80")));
+}
+
+#[test]
+fn finish_connect_on_unbound_is_not_in_progress() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.finish_connect(s), Err(ErrorCode::NotInProgress));
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn finish_connect_on_bound_and_listening_is_not_in_progress() {
+    let (mut net, a, b) = two_hosts();
+    let s = bound(&mut net, a);
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    assert_eq!(net.finish_connect(s), Err(ErrorCode::NotInProgress));
+    assert_eq!(net.finish_connect(l), Err(ErrorCode::NotInProgress));
+}
+
+#[test]
+fn finish_connect_on_connected_is_not_in_progress() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(net.finish_connect(c), Err(ErrorCode::NotInProgress));
+    assert_eq!(net.finish_connect(s), Err(ErrorCode::NotInProgress));
+    assert_eq!(state(&net, c), TcpState::Connected);
+}
+
+#[test]
+fn finish_connect_on_closed_is_not_in_progress() {
+    let (mut net, a, _) = two_hosts();
+    let s = refused(&mut net, a);
+    assert_eq!(net.finish_connect(s), Err(ErrorCode::NotInProgress));
+    assert_eq!(state(&net, s), TcpState::Closed);
+}
+
+// ---- connect: error paths of start-connect ----
+
+#[test]
+fn start_connect_during_connect_in_progress_is_concurrency_conflict() {
+    let (mut net, a, _) = two_hosts_slow();
+    let c = connecting(&mut net, a);
+    assert_eq!(
+        net.start_connect(c, sa("10.0.0.2:80")),
+        Err(ErrorCode::ConcurrencyConflict)
+    );
+    assert_eq!(state(&net, c), TcpState::ConnectInProgress);
+}
+
+#[test]
+fn start_connect_during_bind_in_progress_is_concurrency_conflict() {
+    let (mut net, a, _) = two_hosts();
+    let s = binding(&mut net, a);
+    assert_eq!(
+        net.start_connect(s, sa("10.0.0.2:80")),
+        Err(ErrorCode::ConcurrencyConflict)
+    );
+    assert_eq!(state(&net, s), TcpState::BindInProgress);
+}
+
+#[test]
+fn start_connect_during_listen_in_progress_is_concurrency_conflict() {
+    let (mut net, a, _) = two_hosts();
+    let s = listening_in_progress(&mut net, a);
+    assert_eq!(
+        net.start_connect(s, sa("10.0.0.2:80")),
+        Err(ErrorCode::ConcurrencyConflict)
+    );
+    assert_eq!(state(&net, s), TcpState::ListenInProgress);
+}
+
+#[test]
+fn start_connect_on_listening_is_invalid_state() {
+    let (mut net, _, b) = two_hosts();
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    assert_eq!(
+        net.start_connect(l, sa("10.0.0.1:80")),
+        Err(ErrorCode::InvalidState)
+    );
+    assert_eq!(state(&net, l), TcpState::Listening);
+}
+
+#[test]
+fn start_connect_on_connected_is_invalid_state() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(
+        net.start_connect(c, sa("10.0.0.2:80")),
+        Err(ErrorCode::InvalidState)
+    );
+    assert_eq!(
+        net.start_connect(s, sa("10.0.0.1:80")),
+        Err(ErrorCode::InvalidState)
+    );
+    assert_eq!(state(&net, c), TcpState::Connected);
+}
+
+#[test]
+fn start_connect_on_closed_is_invalid_state() {
+    let (mut net, a, b) = two_hosts();
+    let s = refused(&mut net, a);
+    // Even towards a port that now listens.
+    let _l = listener(&mut net, b, "10.0.0.2:81");
+    assert_eq!(
+        net.start_connect(s, sa("10.0.0.2:81")),
+        Err(ErrorCode::InvalidState)
+    );
+    assert_eq!(state(&net, s), TcpState::Closed);
+}
+
+#[test]
+fn start_connect_to_unspecified_address_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_connect(s, sa("0.0.0.0:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    let s6 = v6(&mut net, a);
+    assert_eq!(
+        net.start_connect(s6, sa("[::]:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+    assert_eq!(state(&net, s6), TcpState::Unbound);
+}
+
+#[test]
+fn start_connect_to_port_zero_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_connect(s, sa("10.0.0.2:0")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn start_connect_to_multicast_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_connect(s, sa("224.0.0.1:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(
+        net.start_connect(s, sa("255.255.255.255:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    let s6 = v6(&mut net, a);
+    assert_eq!(
+        net.start_connect(s6, sa("[ff02::1]:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+}
+
+#[test]
+fn start_connect_with_wrong_family_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_connect(s, sa("[fd00::2]:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    let s6 = v6(&mut net, a);
+    assert_eq!(
+        net.start_connect(s6, sa("10.0.0.2:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(
+        net.start_connect(s6, sa("[::ffff:10.0.0.2]:80")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(state(&net, s), TcpState::Unbound);
+    assert_eq!(state(&net, s6), TcpState::Unbound);
+}
+
+#[test]
+fn rejected_start_connect_leaves_socket_usable() {
+    let (mut net, a, b) = two_hosts();
+    let _l = listener(&mut net, b, "10.0.0.2:80");
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.start_connect(s, sa("10.0.0.2:0")),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(net.connect(s, sa("10.0.0.2:80")), Ok(()));
+    assert_eq!(state(&net, s), TcpState::Connected);
+}
+
+// ---- connect: failures of finish-connect ----
+
+#[test]
+fn connect_to_closed_port_is_connection_refused() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.connect(s, sa("10.0.0.2:81")),
+        Err(ErrorCode::ConnectionRefused)
+    );
+    assert_eq!(net.now(), SimTime::ZERO);
+    assert_eq!(state(&net, s), TcpState::Closed);
+    assert_eq!(
+        transitions(&net, s),
+        vec![
+            (TcpState::Unbound, TcpState::ConnectInProgress),
+            (TcpState::ConnectInProgress, TcpState::Closed),
+        ]
+    );
+}
+
+#[test]
+fn connect_to_unowned_address_is_remote_unreachable_after_3s() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    net.start_connect(s, sa("10.0.0.99:80")).unwrap();
+    net.run_until(SimTime::from_nanos(2_999_999_999));
+    assert_eq!(net.finish_connect(s), Err(ErrorCode::WouldBlock));
+    net.run_until(secs(3));
+    assert_eq!(net.finish_connect(s), Err(ErrorCode::RemoteUnreachable));
+    assert_eq!(state(&net, s), TcpState::Closed);
+}
+
+#[test]
+fn connect_helper_reports_remote_unreachable_at_3s() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.connect(s, sa("10.0.0.99:80")),
+        Err(ErrorCode::RemoteUnreachable)
+    );
+    assert_eq!(net.now(), secs(3));
+}
+
+#[test]
+fn failed_connect_makes_addresses_report_the_error() {
+    let (mut net, a, _) = two_hosts();
+    let s = refused(&mut net, a);
+    assert_eq!(net.local_address(s), Err(ErrorCode::ConnectionRefused));
+    assert_eq!(net.remote_address(s), Err(ErrorCode::ConnectionRefused));
+}
+
+#[test]
+fn failed_connect_makes_option_getters_report_the_error() {
+    let (mut net, a, _) = two_hosts();
+    let s = refused(&mut net, a);
+    let e = Err(ErrorCode::ConnectionRefused);
+    assert_eq!(net.keep_alive_enabled(s), e.map(|()| false));
+    assert_eq!(net.keep_alive_idle_time(s), e.map(|()| 0));
+    assert_eq!(net.keep_alive_interval(s), e.map(|()| 0));
+    assert_eq!(net.keep_alive_count(s), e.map(|()| 0));
+    assert_eq!(net.hop_limit(s), e.map(|()| 0));
+    assert_eq!(net.receive_buffer_size(s), e.map(|()| 0));
+    assert_eq!(net.send_buffer_size(s), e.map(|()| 0));
+}
+
+#[test]
+fn unreachable_connect_makes_getters_report_remote_unreachable() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.connect(s, sa("10.0.0.99:80")),
+        Err(ErrorCode::RemoteUnreachable)
+    );
+    assert_eq!(net.local_address(s), Err(ErrorCode::RemoteUnreachable));
+    assert_eq!(net.remote_address(s), Err(ErrorCode::RemoteUnreachable));
+    assert_eq!(net.hop_limit(s), Err(ErrorCode::RemoteUnreachable));
+    assert_eq!(
+        net.start_connect(s, sa("10.0.0.2:80")),
+        Err(ErrorCode::InvalidState)
+    );
+}
+
+// ---- backlog ----
+
+#[test]
+fn set_listen_backlog_size_zero_is_invalid_argument() {
+    let (mut net, a, b) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.set_listen_backlog_size(s, 0),
+        Err(ErrorCode::InvalidArgument)
+    );
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    assert_eq!(
+        net.set_listen_backlog_size(l, 0),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(net.set_listen_backlog_size(s, 1), Ok(()));
+}
+
+#[test]
+fn set_listen_backlog_size_on_connected_is_invalid_state() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(
+        net.set_listen_backlog_size(c, 10),
+        Err(ErrorCode::InvalidState)
+    );
+    assert_eq!(
+        net.set_listen_backlog_size(s, 10),
+        Err(ErrorCode::InvalidState)
+    );
+}
+
+/// A listener with backlog 1 on host `b` at 10.0.0.2:80, and two clients of `a`
+/// connected to it (Linux queues backlog + 1).
+fn full_backlog(net: &mut Net, a: HostId, b: HostId) -> SocketId {
+    let l = v4(net, b);
+    net.bind(l, sa("10.0.0.2:80")).unwrap();
+    net.set_listen_backlog_size(l, 1).unwrap();
+    net.listen(l).unwrap();
+    for _ in 0..2 {
+        let c = v4(net, a);
+        assert_eq!(net.connect(c, sa("10.0.0.2:80")), Ok(()));
+    }
+    assert_eq!(net.now(), SimTime::ZERO);
+    l
+}
+
+#[test]
+fn backlog_overflow_drops_syn_and_connect_times_out_after_127s() {
+    let (mut net, a, b) = two_hosts();
+    let _l = full_backlog(&mut net, a, b);
+    let c = v4(&mut net, a);
+    net.start_connect(c, sa("10.0.0.2:80")).unwrap();
+    net.run_until(SimTime::from_nanos(126_999_999_999));
+    assert_eq!(net.finish_connect(c), Err(ErrorCode::WouldBlock));
+    net.run_until(secs(127));
+    assert_eq!(net.finish_connect(c), Err(ErrorCode::Timeout));
+    assert_eq!(state(&net, c), TcpState::Closed);
+}
+
+#[test]
+fn backlog_overflow_connect_helper_reports_timeout_at_127s() {
+    let (mut net, a, b) = two_hosts();
+    let _l = full_backlog(&mut net, a, b);
+    let c = v4(&mut net, a);
+    assert_eq!(net.connect(c, sa("10.0.0.2:80")), Err(ErrorCode::Timeout));
+    assert_eq!(net.now(), secs(127));
+}
+
+#[test]
+fn backlog_overflow_with_refuse_is_connection_refused() {
+    let tcp = TcpConfig {
+        backlog_overflow: BacklogOverflow::Refuse,
+        ..Default::default()
+    };
+    let (mut net, a, b) = net_with(NetConfig {
+        tcp,
+        ..Default::default()
+    });
+    let _l = full_backlog(&mut net, a, b);
+    let c = v4(&mut net, a);
+    assert_eq!(
+        net.connect(c, sa("10.0.0.2:80")),
+        Err(ErrorCode::ConnectionRefused)
+    );
+    assert_eq!(net.now(), SimTime::ZERO);
+    assert_eq!(state(&net, c), TcpState::Closed);
+}
+
+#[test]
+fn accept_frees_a_backlog_slot() {
+    let (mut net, a, b) = two_hosts();
+    let l = full_backlog(&mut net, a, b);
+    net.accept(l).unwrap();
+    let c = v4(&mut net, a);
+    assert_eq!(net.connect(c, sa("10.0.0.2:80")), Ok(()));
+    assert_eq!(net.now(), SimTime::ZERO);
+}
+
+// ---- local-address / remote-address ----
+
+#[test]
+fn local_address_on_unbound_is_invalid_state() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.local_address(s), Err(ErrorCode::InvalidState));
+}
+
+#[test]
+fn local_address_during_connect_in_progress_is_invalid_state() {
+    let (mut net, a, _) = two_hosts_slow();
+    let s = connecting(&mut net, a);
+    assert_eq!(net.local_address(s), Err(ErrorCode::InvalidState));
+}
+
+#[test]
+fn local_address_during_bind_in_progress_is_the_address() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    net.start_bind(s, sa("10.0.0.1:7000")).unwrap();
+    assert_eq!(net.local_address(s), Ok(sa("10.0.0.1:7000")));
+}
+
+#[test]
+fn local_address_when_bound_listening_and_connected_is_the_address() {
+    let (mut net, a, b) = two_hosts();
+    let s = v4(&mut net, a);
+    net.bind(s, sa("10.0.0.1:7000")).unwrap();
+    assert_eq!(net.local_address(s), Ok(sa("10.0.0.1:7000")));
+    let l = v4(&mut net, b);
+    net.bind(l, sa("10.0.0.2:80")).unwrap();
+    net.start_listen(l).unwrap();
+    assert_eq!(net.local_address(l), Ok(sa("10.0.0.2:80")));
+    net.finish_listen(l).unwrap();
+    assert_eq!(net.local_address(l), Ok(sa("10.0.0.2:80")));
+    net.connect(s, sa("10.0.0.2:80")).unwrap();
+    assert_eq!(net.local_address(s), Ok(sa("10.0.0.1:7000")));
+}
+
+#[test]
+fn remote_address_when_not_connected_is_invalid_state() {
+    let (mut net, a, b) = two_hosts_slow();
+    let u = v4(&mut net, a);
+    let bi = binding(&mut net, a);
+    let bo = bound(&mut net, a);
+    let li = listening_in_progress(&mut net, a);
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    let ci = connecting(&mut net, a);
+    for s in [u, bi, bo, li, l, ci] {
+        assert_eq!(
+            net.remote_address(s),
+            Err(ErrorCode::InvalidState),
+            "socket in state {}",
+            state(&net, s)
+        );
+    }
+}
+
+#[test]
+fn remote_address_when_connected_is_the_peer() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(net.remote_address(c), Ok(sa("10.0.0.2:80")));
+    assert_eq!(net.remote_address(s), net.local_address(c));
+}
+
+// ---- options: defaults and zero values ----
+
+#[test]
+fn option_defaults_follow_linux() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.keep_alive_enabled(s), Ok(false));
+    assert_eq!(net.keep_alive_idle_time(s), Ok(7_200_000_000_000));
+    assert_eq!(net.keep_alive_interval(s), Ok(75_000_000_000));
+    assert_eq!(net.keep_alive_count(s), Ok(9));
+    assert_eq!(net.hop_limit(s), Ok(64));
+    assert_eq!(net.receive_buffer_size(s), Ok(65536));
+    assert_eq!(net.send_buffer_size(s), Ok(8192));
+}
+
+#[test]
+fn set_keep_alive_enabled_round_trips() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.set_keep_alive_enabled(s, true), Ok(()));
+    assert_eq!(net.keep_alive_enabled(s), Ok(true));
+    assert_eq!(net.set_keep_alive_enabled(s, false), Ok(()));
+    assert_eq!(net.keep_alive_enabled(s), Ok(false));
+}
+
+#[test]
+fn set_keep_alive_idle_time_zero_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.set_keep_alive_idle_time(s, 0),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(net.keep_alive_idle_time(s), Ok(7_200_000_000_000));
+}
+
+#[test]
+fn set_keep_alive_interval_zero_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.set_keep_alive_interval(s, 0),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(net.keep_alive_interval(s), Ok(75_000_000_000));
+}
+
+#[test]
+fn set_keep_alive_count_zero_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.set_keep_alive_count(s, 0),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(net.keep_alive_count(s), Ok(9));
+}
+
+#[test]
+fn set_hop_limit_zero_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(net.set_hop_limit(s, 0), Err(ErrorCode::InvalidArgument));
+    assert_eq!(net.hop_limit(s), Ok(64));
+}
+
+#[test]
+fn set_receive_buffer_size_zero_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.set_receive_buffer_size(s, 0),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(net.receive_buffer_size(s), Ok(65536));
+}
+
+#[test]
+fn set_send_buffer_size_zero_is_invalid_argument() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    assert_eq!(
+        net.set_send_buffer_size(s, 0),
+        Err(ErrorCode::InvalidArgument)
+    );
+    assert_eq!(net.send_buffer_size(s), Ok(8192));
+}
+
+#[test]
+fn option_getters_during_connect_in_progress_are_invalid_state() {
+    let (mut net, a, _) = two_hosts_slow();
+    let s = connecting(&mut net, a);
+    let e = Err(ErrorCode::InvalidState);
+    assert_eq!(net.keep_alive_enabled(s), e.map(|()| false));
+    assert_eq!(net.keep_alive_idle_time(s), e.map(|()| 0));
+    assert_eq!(net.keep_alive_interval(s), e.map(|()| 0));
+    assert_eq!(net.keep_alive_count(s), e.map(|()| 0));
+    assert_eq!(net.hop_limit(s), e.map(|()| 0));
+    assert_eq!(net.receive_buffer_size(s), e.map(|()| 0));
+    assert_eq!(net.send_buffer_size(s), e.map(|()| 0));
+}
+
+#[test]
+fn option_setters_during_connect_in_progress_are_invalid_state() {
+    let (mut net, a, _) = two_hosts_slow();
+    let s = connecting(&mut net, a);
+    let e = Err(ErrorCode::InvalidState);
+    assert_eq!(net.set_keep_alive_enabled(s, true), e);
+    assert_eq!(net.set_keep_alive_idle_time(s, 10_000_000_000), e);
+    assert_eq!(net.set_keep_alive_interval(s, 10_000_000_000), e);
+    assert_eq!(net.set_keep_alive_count(s, 3), e);
+    assert_eq!(net.set_hop_limit(s, 10), e);
+    assert_eq!(net.set_receive_buffer_size(s, 10_000), e);
+    assert_eq!(net.set_send_buffer_size(s, 10_000), e);
+}
+
+// ---- options: clamping ----
+
+#[test]
+fn keep_alive_idle_time_clamps_to_whole_seconds_in_range() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    for (set, want) in [
+        (1, 1_000_000_000),
+        (999_999_999, 1_000_000_000),
+        (1_500_000_000, 1_000_000_000),
+        (2_999_999_999, 2_000_000_000),
+        (60_000_000_000, 60_000_000_000),
+        (32_767_000_000_000, 32_767_000_000_000),
+        (40_000_000_000_000, 32_767_000_000_000),
+        (u64::MAX, 32_767_000_000_000),
+    ] {
+        net.set_keep_alive_idle_time(s, set).unwrap();
+        assert_eq!(net.keep_alive_idle_time(s), Ok(want), "set {set}");
+    }
+}
+
+#[test]
+fn keep_alive_interval_clamps_to_whole_seconds_in_range() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    for (set, want) in [
+        (1, 1_000_000_000),
+        (1_500_000_000, 1_000_000_000),
+        (2_999_999_999, 2_000_000_000),
+        (30_000_000_000, 30_000_000_000),
+        (40_000_000_000_000, 32_767_000_000_000),
+        (u64::MAX, 32_767_000_000_000),
+    ] {
+        net.set_keep_alive_interval(s, set).unwrap();
+        assert_eq!(net.keep_alive_interval(s), Ok(want), "set {set}");
+    }
+}
+
+#[test]
+fn keep_alive_count_clamps_to_1_through_127() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    for (set, want) in [(1, 1), (5, 5), (127, 127), (128, 127), (u32::MAX, 127)] {
+        net.set_keep_alive_count(s, set).unwrap();
+        assert_eq!(net.keep_alive_count(s), Ok(want), "set {set}");
+    }
+}
+
+#[test]
+fn hop_limit_accepts_1_through_255() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    for v in [1u8, 32, 255] {
+        assert_eq!(net.set_hop_limit(s, v), Ok(()));
+        assert_eq!(net.hop_limit(s), Ok(v));
+    }
+}
+
+#[test]
+fn receive_buffer_size_clamps_to_configured_range() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    for (set, want) in [
+        (1, 1152),
+        (1151, 1152),
+        (1152, 1152),
+        (100_000, 100_000),
+        (4_194_304, 4_194_304),
+        (4_194_305, 4_194_304),
+        (u64::MAX, 4_194_304),
+    ] {
+        net.set_receive_buffer_size(s, set).unwrap();
+        assert_eq!(net.receive_buffer_size(s), Ok(want), "set {set}");
+    }
+}
+
+#[test]
+fn send_buffer_size_clamps_to_configured_range() {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    for (set, want) in [
+        (1, 2304),
+        (2303, 2304),
+        (2304, 2304),
+        (10_000, 10_000),
+        (4_194_304, 4_194_304),
+        (4_194_305, 4_194_304),
+        (u64::MAX, 4_194_304),
+    ] {
+        net.set_send_buffer_size(s, set).unwrap();
+        assert_eq!(net.send_buffer_size(s), Ok(want), "set {set}");
+    }
+}
+
+#[test]
+fn accepted_socket_inherits_listener_options() {
+    let (mut net, a, b) = two_hosts();
+    let l = v4(&mut net, b);
+    net.bind(l, sa("10.0.0.2:80")).unwrap();
+    net.set_keep_alive_enabled(l, true).unwrap();
+    net.set_keep_alive_idle_time(l, 100_000_000_000).unwrap();
+    net.set_keep_alive_interval(l, 10_000_000_000).unwrap();
+    net.set_keep_alive_count(l, 5).unwrap();
+    net.set_hop_limit(l, 32).unwrap();
+    net.set_receive_buffer_size(l, 100_000).unwrap();
+    net.set_send_buffer_size(l, 20_000).unwrap();
+    net.listen(l).unwrap();
+    let c = v4(&mut net, a);
+    net.connect(c, sa("10.0.0.2:80")).unwrap();
+    net.run_until(secs(1));
+    let (s, _) = net.accept(l).unwrap();
+    assert_eq!(net.keep_alive_enabled(s), Ok(true));
+    assert_eq!(net.keep_alive_idle_time(s), Ok(100_000_000_000));
+    assert_eq!(net.keep_alive_interval(s), Ok(10_000_000_000));
+    assert_eq!(net.keep_alive_count(s), Ok(5));
+    assert_eq!(net.hop_limit(s), Ok(32));
+    assert_eq!(net.receive_buffer_size(s), Ok(100_000));
+    assert_eq!(net.send_buffer_size(s), Ok(20_000));
+    // The inherited send buffer is the one in force.
+    assert_eq!(net.check_write(s), Ok(20_000));
+    // The client kept the defaults.
+    assert_eq!(net.keep_alive_enabled(c), Ok(false));
+    assert_eq!(net.send_buffer_size(c), Ok(8192));
+}
+
+// ---- streams: shutdown ----
+
+#[test]
+fn shutdown_on_non_connected_socket_is_invalid_state() {
+    let (mut net, a, b) = two_hosts_slow();
+    let u = v4(&mut net, a);
+    let bo = bound(&mut net, a);
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    let ci = connecting(&mut net, a);
+    for s in [u, bo, l, ci] {
+        for how in [
+            ShutdownType::Receive,
+            ShutdownType::Send,
+            ShutdownType::Both,
+        ] {
+            assert_eq!(
+                net.shutdown(s, how),
+                Err(ErrorCode::InvalidState),
+                "shutdown({how:?}) in state {}",
+                state(&net, s)
+            );
+        }
+    }
+}
+
+#[test]
+fn shutdown_on_closed_socket_is_invalid_state() {
+    let (mut net, a, _) = two_hosts();
+    let s = refused(&mut net, a);
+    assert_eq!(
+        net.shutdown(s, ShutdownType::Both),
+        Err(ErrorCode::InvalidState)
+    );
+}
+
+#[test]
+fn shutdown_send_delivers_data_then_end_of_stream() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(net.write(c, b"hello"), Ok(5));
+    assert_eq!(net.shutdown(c, ShutdownType::Send), Ok(()));
+    net.run_until_idle();
+    let mut buf = [0u8; 16];
+    assert_eq!(net.read(s, &mut buf), Ok(5));
+    assert_eq!(&buf[..5], b"hello");
+    assert_eq!(net.read(s, &mut buf), Err(StreamError::Closed));
+    assert!(net.is_ready(s, Interest::Read));
+}
+
+#[test]
+fn shutdown_send_closes_our_output_stream() {
+    let (mut net, a, b) = two_hosts();
+    let (c, _s, _) = connected_pair(&mut net, a, b);
+    net.shutdown(c, ShutdownType::Send).unwrap();
+    assert_eq!(net.write(c, b"more"), Err(StreamError::Closed));
+    assert_eq!(net.check_write(c), Err(StreamError::Closed));
+    net.run_until_idle();
+    assert_eq!(net.write(c, b"more"), Err(StreamError::Closed));
+    assert_eq!(net.check_write(c), Err(StreamError::Closed));
+}
+
+#[test]
+fn shutdown_send_keeps_the_other_direction_open() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    net.shutdown(c, ShutdownType::Send).unwrap();
+    net.run_until_idle();
+    assert_eq!(net.write(s, b"bye"), Ok(3));
+    net.run_until_idle();
+    let mut buf = [0u8; 16];
+    assert_eq!(net.read(c, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"bye");
+}
+
+#[test]
+fn shutdown_receive_closes_our_input_stream() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    net.write(s, b"data").unwrap();
+    net.run_until_idle();
+    assert_eq!(net.shutdown(c, ShutdownType::Receive), Ok(()));
+    let mut buf = [0u8; 16];
+    assert_eq!(net.read(c, &mut buf), Err(StreamError::Closed));
+    // Writing still works.
+    assert_eq!(net.write(c, b"ok"), Ok(2));
+    net.run_until_idle();
+    assert_eq!(net.read(s, &mut buf), Ok(2));
+}
+
+#[test]
+fn shutdown_both_closes_both_streams() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(net.shutdown(c, ShutdownType::Both), Ok(()));
+    let mut buf = [0u8; 16];
+    assert_eq!(net.read(c, &mut buf), Err(StreamError::Closed));
+    assert_eq!(net.write(c, b"x"), Err(StreamError::Closed));
+    net.run_until_idle();
+    assert_eq!(net.read(s, &mut buf), Err(StreamError::Closed));
+    // shutdown again on a still-connected socket is fine.
+    assert_eq!(net.shutdown(c, ShutdownType::Send), Ok(()));
+    assert_eq!(state(&net, c), TcpState::Connected);
+}
+
+// ---- streams: close ----
+
+#[test]
+fn close_with_unread_data_resets_peer_read() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    net.write(c, b"unread").unwrap();
+    net.run_until_idle();
+    assert_eq!(net.readable_bytes(s), 6);
+    net.close(s).unwrap();
+    net.run_until_idle();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        net.read(c, &mut buf),
+        Err(StreamError::Failed(ErrorCode::ConnectionReset))
+    );
+    // The error is reported once; the stream is closed afterwards.
+    assert_eq!(net.read(c, &mut buf), Err(StreamError::Closed));
+}
+
+#[test]
+fn close_with_unread_data_resets_peer_write() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    net.write(c, b"unread").unwrap();
+    net.run_until_idle();
+    net.close(s).unwrap();
+    net.run_until_idle();
+    assert_eq!(
+        net.write(c, b"more"),
+        Err(StreamError::Failed(ErrorCode::ConnectionReset))
+    );
+    assert_eq!(net.write(c, b"more"), Err(StreamError::Closed));
+}
+
+#[test]
+fn close_without_unread_data_ends_the_stream_gracefully() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    net.write(s, b"bye").unwrap();
+    net.close(s).unwrap();
+    net.run_until_idle();
+    let mut buf = [0u8; 16];
+    assert_eq!(net.read(c, &mut buf), Ok(3));
+    assert_eq!(&buf[..3], b"bye");
+    assert_eq!(net.read(c, &mut buf), Err(StreamError::Closed));
+}
+
+// ---- streams: flow control ----
+
+#[test]
+fn check_write_reports_free_send_buffer_space() {
+    let (mut net, a, b) = two_hosts();
+    let (c, _s, _) = connected_pair(&mut net, a, b);
+    assert_eq!(net.check_write(c), Ok(8192));
+    assert_eq!(net.write(c, &[7u8; 1000]), Ok(1000));
+    assert_eq!(net.check_write(c), Ok(7192));
+    // Beyond the free space, write takes only what fits.
+    assert_eq!(net.write(c, &[7u8; 10_000]), Ok(7192));
+    assert_eq!(net.check_write(c), Ok(0));
+    assert_eq!(net.write(c, &[7u8; 10]), Ok(0));
+    assert!(!net.is_ready(c, Interest::Write));
+    // Acknowledgements free the buffer again.
+    net.run_until_idle();
+    assert_eq!(net.check_write(c), Ok(8192));
+    assert!(net.is_ready(c, Interest::Write));
+}
+
+#[test]
+fn send_buffer_size_sets_check_write_capacity() {
+    let (mut net, a, b) = two_hosts();
+    let _l = listener(&mut net, b, "10.0.0.2:80");
+    let c = v4(&mut net, a);
+    net.set_send_buffer_size(c, 10_000).unwrap();
+    net.connect(c, sa("10.0.0.2:80")).unwrap();
+    assert_eq!(net.check_write(c), Ok(10_000));
+    net.set_send_buffer_size(c, 3000).unwrap();
+    assert_eq!(net.check_write(c), Ok(3000));
+}
+
+/// A connected pair (client, accepted) where the client wrote as long as it could and
+/// the accepted socket never read: the writer is stalled by the receive window.
+fn stalled_writer(net: &mut Net, a: HostId, b: HostId) -> (SocketId, SocketId, usize) {
+    let (c, s, _) = connected_pair(net, a, b);
+    let chunk = [0xabu8; 4096];
+    let mut written = 0usize;
+    for _ in 0..100 {
+        let room = net.check_write(c).unwrap();
+        if room > 0 {
+            written += net.write(c, &chunk[..room.min(chunk.len())]).unwrap();
+        }
+        net.run_for(Duration::from_millis(500));
+    }
+    (c, s, written)
+}
+
+#[test]
+fn slow_reader_stalls_writer() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, written) = stalled_writer(&mut net, a, b);
+    // Receive window (65536) plus send buffer (8192), then nothing more.
+    assert_eq!(written, 65536 + 8192);
+    assert_eq!(net.readable_bytes(s), 65536);
+    assert_eq!(net.check_write(c), Ok(0));
+    assert!(!net.is_ready(c, Interest::Write));
+}
+
+#[test]
+fn reading_lets_a_stalled_writer_continue() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, _) = stalled_writer(&mut net, a, b);
+    let got = drain(&mut net, s);
+    assert_eq!(got.len(), 65536);
+    assert!(got.iter().all(|&x| x == 0xab));
+    // The window update goes out at once on a zero-latency link: the 8192 buffered
+    // bytes follow, are acknowledged, and the send buffer is free again.
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.readable_bytes(s), 8192);
+    assert_eq!(net.check_write(c), Ok(8192));
+}
+
+// ---- keep-alive ----
+
+/// A connected pair whose client has keep-alive on: idle 10 s, interval 2 s, 3 probes.
+fn keep_alive_pair(net: &mut Net, a: HostId, b: HostId) -> (SocketId, SocketId) {
+    let l = listener(net, b, "10.0.0.2:80");
+    let c = v4(net, a);
+    net.set_keep_alive_enabled(c, true).unwrap();
+    net.set_keep_alive_idle_time(c, 10_000_000_000).unwrap();
+    net.set_keep_alive_interval(c, 2_000_000_000).unwrap();
+    net.set_keep_alive_count(c, 3).unwrap();
+    net.connect(c, sa("10.0.0.2:80")).unwrap();
+    assert_eq!(net.now(), SimTime::ZERO);
+    net.run_for(Duration::from_millis(100));
+    let (s, _) = net.accept(l).unwrap();
+    (c, s)
+}
+
+#[test]
+fn keep_alive_on_dead_link_times_out_after_idle_plus_count_intervals() {
+    let (mut net, a, b) = two_hosts();
+    let (c, _s) = keep_alive_pair(&mut net, a, b);
+    net.set_link(
+        a,
+        b,
+        LinkConfig {
+            loss: 1.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let mut buf = [0u8; 16];
+    // idle 10 s + 3 probes * 2 s = 16 s after the last segment received (t = 0).
+    net.run_until(SimTime::from_nanos(15_999_999_999));
+    assert_eq!(net.read(c, &mut buf), Ok(0));
+    net.run_until(secs(16));
+    assert_eq!(
+        net.read(c, &mut buf),
+        Err(StreamError::Failed(ErrorCode::Timeout))
+    );
+    let failed_at: Vec<SimTime> = net
+        .trace()
+        .records()
+        .iter()
+        .filter_map(|r| match r.event {
+            TraceEvent::ConnectionFailed {
+                error: ErrorCode::Timeout,
+                ..
+            } => Some(r.time),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(failed_at, vec![secs(16)]);
+}
+
+#[test]
+fn keep_alive_on_healthy_link_stays_up() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s) = keep_alive_pair(&mut net, a, b);
+    net.run_until(secs(600));
+    let mut buf = [0u8; 16];
+    assert_eq!(net.read(c, &mut buf), Ok(0));
+    assert_eq!(net.write(c, b"ping"), Ok(4));
+    net.run_for(Duration::from_secs(1));
+    assert_eq!(net.read(s, &mut buf), Ok(4));
+    assert_eq!(&buf[..4], b"ping");
+    assert!(
+        !net.trace()
+            .records()
+            .iter()
+            .any(|r| matches!(r.event, TraceEvent::ConnectionFailed { .. }))
+    );
+}
+
+#[test]
+fn keep_alive_off_by_default_idle_connection_survives_dead_link() {
+    let (mut net, a, b) = two_hosts();
+    let (c, _s, _) = connected_pair(&mut net, a, b);
+    net.set_link(
+        a,
+        b,
+        LinkConfig {
+            loss: 1.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    net.run_until(secs(3 * 3600));
+    let mut buf = [0u8; 16];
+    assert_eq!(net.read(c, &mut buf), Ok(0));
+    assert_eq!(net.check_write(c), Ok(8192));
+}
+
+// ---- name resolution ----
+
+#[test]
+fn resolve_ip_literal_is_itself() {
+    let (net, _, _) = two_hosts();
+    assert_eq!(net.resolve("10.0.0.1"), Ok(vec![ip("10.0.0.1")]));
+    assert_eq!(net.resolve("192.0.2.7"), Ok(vec![ip("192.0.2.7")]));
+    assert_eq!(net.resolve("fd00::9"), Ok(vec![ip("fd00::9")]));
+}
+
+#[test]
+fn resolve_localhost_is_both_loopbacks() {
+    let (net, _, _) = two_hosts();
+    assert_eq!(
+        net.resolve("localhost"),
+        Ok(vec![ip("127.0.0.1"), ip("::1")])
+    );
+}
+
+#[test]
+fn resolve_host_name_is_its_addresses() {
+    let (mut net, _, _) = two_hosts();
+    net.add_host("server", &[ip("10.0.0.3")]).unwrap();
+    assert_eq!(net.resolve("server"), Ok(vec![ip("10.0.0.3")]));
+    assert_eq!(net.resolve("b"), Ok(vec![ip("10.0.0.2"), ip("fd00::2")]));
+}
+
+#[test]
+fn resolve_malformed_name_is_invalid_argument() {
+    let (net, _, _) = two_hosts();
+    for name in ["", "a b", "host:80", "[::]:80", "http://x"] {
+        assert_eq!(
+            net.resolve(name),
+            Err(ErrorCode::InvalidArgument),
+            "resolve({name:?})"
+        );
+    }
+}
+
+#[test]
+fn resolve_unknown_name_is_name_unresolvable() {
+    let (net, _, _) = two_hosts();
+    assert_eq!(net.resolve("nosuchhost"), Err(ErrorCode::NameUnresolvable));
+    assert_eq!(
+        net.resolve("nosuch.example.com"),
+        Err(ErrorCode::NameUnresolvable)
+    );
+}
+
+#[test]
+fn accept_during_listen_in_progress_works_as_in_wasmtime_48() {
+    // wasmtime-wasi 48 attaches the listener at start-listen, so accept already works.
+    let (mut net, a, b) = two_hosts();
+    let s = v4(&mut net, b);
+    net.bind(s, sa("10.0.0.2:80")).unwrap();
+    net.start_listen(s).unwrap();
+    assert_eq!(net.accept(s), Err(ErrorCode::WouldBlock));
+    let c = v4(&mut net, a);
+    net.connect(c, sa("10.0.0.2:80")).unwrap();
+    net.run_until_idle();
+    assert_eq!(net.state(s), Ok(TcpState::ListenInProgress));
+    let (conn, peer) = net.accept(s).unwrap();
+    assert_eq!(net.state(conn), Ok(TcpState::Connected));
+    assert_eq!(Ok(peer), net.local_address(c));
+}
