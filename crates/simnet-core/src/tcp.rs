@@ -112,13 +112,13 @@ impl Net {
 
     /// Send whatever the window, Nagle's algorithm and the FIN allow.
     pub(crate) fn output(&mut self, c: ConnId, side: Side) {
-        let (mss, nagle) = (self.config.tcp.mss, self.config.tcp.nagle);
+        let nagle = self.config.tcp.nagle;
         loop {
             let Some(conn) = self.conn(c) else { return };
             if conn.end(side).phase != Phase::Established {
                 return;
             }
-            let mss = u64::from(conn.mss.min(mss.max(conn.mss)));
+            let mss = u64::from(conn.mss);
             let tx = conn.tx(side);
             let nxt = tx.snd_nxt.max(FIRST_DATA_SEQ);
             let write_end = tx.write_end();
