@@ -3,7 +3,21 @@
 
 use std::time::Duration;
 
-use simnet::{Family, LinkConfig, Net, StreamError};
+use simnet::{Family, LinkConfig, Net, SocketId, StreamError};
+
+/// Read until end of stream, running the network while nothing is available.
+fn read_to_end(net: &mut Net, s: SocketId) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 64];
+    loop {
+        match net.read(s, &mut buf) {
+            Ok(0) => assert!(net.step(), "the network went idle before end of stream"),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(StreamError::Closed) => return got,
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+}
 
 fn echo_once(seed: u64) -> (Vec<u8>, u64) {
     let mut net = Net::new(seed);
@@ -29,27 +43,10 @@ fn echo_once(seed: u64) -> (Vec<u8>, u64) {
     net.shutdown(c, simnet::ShutdownType::Send).unwrap();
     assert!(net.run_while_not(|n| n.is_ready(l, simnet::Interest::Socket)));
     let (s, _) = net.accept(l).unwrap();
-    let mut got = Vec::new();
-    let mut buf = [0u8; 64];
-    loop {
-        match net.read(s, &mut buf) {
-            Ok(0) => assert!(net.step(), "the network went idle before end of stream"),
-            Ok(n) => got.extend_from_slice(&buf[..n]),
-            Err(StreamError::Closed) => break,
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
+    let got = read_to_end(&mut net, s);
     net.write(s, &got).unwrap();
     net.close(s).unwrap();
-    let mut echoed = Vec::new();
-    loop {
-        match net.read(c, &mut buf) {
-            Ok(0) => assert!(net.step(), "the network went idle before end of stream"),
-            Ok(n) => echoed.extend_from_slice(&buf[..n]),
-            Err(StreamError::Closed) => break,
-            Err(e) => panic!("unexpected {e}"),
-        }
-    }
+    let echoed = read_to_end(&mut net, c);
     (echoed, net.trace_hash())
 }
 
