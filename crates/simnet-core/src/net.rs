@@ -248,11 +248,6 @@ impl Net {
         self.queue.peek_time()
     }
 
-    /// Events waiting in the queue.
-    pub fn pending_events(&self) -> usize {
-        self.queue.len()
-    }
-
     /// Run the next event, advancing the clock to it. Returns false if there is none.
     pub fn step(&mut self) -> bool {
         let Some((time, event)) = self.queue.pop() else {

@@ -139,10 +139,6 @@ impl EventQueue {
             self.fifo.pop_front().map(|(t, _, e)| (t, e))
         }
     }
-
-    pub(crate) fn len(&self) -> usize {
-        self.fifo.len() + self.heap.len()
-    }
 }
 
 #[cfg(test)]
@@ -190,6 +186,6 @@ mod tests {
                 (9, 6)
             ]
         );
-        assert_eq!(q.len(), 0);
+        assert_eq!(q.peek_time(), None);
     }
 }

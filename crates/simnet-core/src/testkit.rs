@@ -8,6 +8,7 @@
 //! is still open has delivered every written byte, followed by end-of-stream if the
 //! writer shut down; no call panics.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
@@ -430,20 +431,28 @@ impl OpRunner {
         }
     }
 
-    fn failed_in_trace(&self, conn: Option<ConnId>) -> bool {
-        let Some(c) = conn else { return true };
-        self.net.trace().records().iter().any(|r| match r.event {
-            TraceEvent::ConnectionFailed { conn, .. } => conn == c,
-            _ => false,
-        })
+    /// Connections the trace shows failing (on either side, seen by a socket or not).
+    fn failed_in_trace(&self) -> BTreeSet<ConnId> {
+        self.net
+            .trace()
+            .records()
+            .iter()
+            .filter_map(|r| match r.event {
+                TraceEvent::ConnectionFailed { conn, .. } => Some(conn),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether a tracked connection failed (one that never got a connection counts too).
+    fn failed(t: &Tracked, in_trace: &BTreeSet<ConnId>) -> bool {
+        t.failed || t.conn.is_none_or(|c| in_trace.contains(&c))
     }
 
     fn check_complete(&self) -> Result<(), String> {
+        let in_trace = self.failed_in_trace();
         for (i, t) in self.conns.iter().enumerate() {
-            if t.failed
-                || self.failed_in_trace(t.conn)
-                || t.sockets[1].is_none() && !t.reader_gone[1]
-            {
+            if Self::failed(t, &in_trace) || t.sockets[1].is_none() && !t.reader_gone[1] {
                 continue;
             }
             for reader in [Side::Client, Side::Server] {
@@ -468,13 +477,14 @@ impl OpRunner {
     }
 
     fn summary(&self) -> Summary {
+        let in_trace = self.failed_in_trace();
         Summary {
             connections: self.conns.len(),
             established: self.conns.iter().filter(|t| t.sockets[1].is_some()).count(),
             failed: self
                 .conns
                 .iter()
-                .filter(|t| t.failed || self.failed_in_trace(t.conn))
+                .filter(|t| Self::failed(t, &in_trace))
                 .count(),
             bytes_written: self.conns.iter().map(|t| t.written[0] + t.written[1]).sum(),
             bytes_read: self.conns.iter().map(|t| t.read[0] + t.read[1]).sum(),

@@ -1400,52 +1400,63 @@ fn option_setters_during_connect_in_progress_are_invalid_state() {
     assert_eq!(net.set_send_buffer_size(s, 10_000), e);
 }
 
+/// Set each value on a fresh socket's option and check what the getter then reports.
+fn assert_set_then_get<T: Copy + std::fmt::Debug + PartialEq>(
+    set: fn(&mut Net, SocketId, T) -> Result<(), ErrorCode>,
+    get: fn(&Net, SocketId) -> Result<T, ErrorCode>,
+    cases: &[(T, T)],
+) {
+    let (mut net, a, _) = two_hosts();
+    let s = v4(&mut net, a);
+    for &(value, want) in cases {
+        set(&mut net, s, value).unwrap();
+        assert_eq!(get(&net, s), Ok(want), "set {value:?}");
+    }
+}
+
 // ---- options: clamping ----
 
 #[test]
 fn keep_alive_idle_time_clamps_to_whole_seconds_in_range() {
-    let (mut net, a, _) = two_hosts();
-    let s = v4(&mut net, a);
-    for (set, want) in [
-        (1, 1_000_000_000),
-        (999_999_999, 1_000_000_000),
-        (1_500_000_000, 1_000_000_000),
-        (2_999_999_999, 2_000_000_000),
-        (60_000_000_000, 60_000_000_000),
-        (32_767_000_000_000, 32_767_000_000_000),
-        (40_000_000_000_000, 32_767_000_000_000),
-        (u64::MAX, 32_767_000_000_000),
-    ] {
-        net.set_keep_alive_idle_time(s, set).unwrap();
-        assert_eq!(net.keep_alive_idle_time(s), Ok(want), "set {set}");
-    }
+    assert_set_then_get(
+        Net::set_keep_alive_idle_time,
+        Net::keep_alive_idle_time,
+        &[
+            (1, 1_000_000_000),
+            (999_999_999, 1_000_000_000),
+            (1_500_000_000, 1_000_000_000),
+            (2_999_999_999, 2_000_000_000),
+            (60_000_000_000, 60_000_000_000),
+            (32_767_000_000_000, 32_767_000_000_000),
+            (40_000_000_000_000, 32_767_000_000_000),
+            (u64::MAX, 32_767_000_000_000),
+        ],
+    );
 }
 
 #[test]
 fn keep_alive_interval_clamps_to_whole_seconds_in_range() {
-    let (mut net, a, _) = two_hosts();
-    let s = v4(&mut net, a);
-    for (set, want) in [
-        (1, 1_000_000_000),
-        (1_500_000_000, 1_000_000_000),
-        (2_999_999_999, 2_000_000_000),
-        (30_000_000_000, 30_000_000_000),
-        (40_000_000_000_000, 32_767_000_000_000),
-        (u64::MAX, 32_767_000_000_000),
-    ] {
-        net.set_keep_alive_interval(s, set).unwrap();
-        assert_eq!(net.keep_alive_interval(s), Ok(want), "set {set}");
-    }
+    assert_set_then_get(
+        Net::set_keep_alive_interval,
+        Net::keep_alive_interval,
+        &[
+            (1, 1_000_000_000),
+            (1_500_000_000, 1_000_000_000),
+            (2_999_999_999, 2_000_000_000),
+            (30_000_000_000, 30_000_000_000),
+            (40_000_000_000_000, 32_767_000_000_000),
+            (u64::MAX, 32_767_000_000_000),
+        ],
+    );
 }
 
 #[test]
 fn keep_alive_count_clamps_to_1_through_127() {
-    let (mut net, a, _) = two_hosts();
-    let s = v4(&mut net, a);
-    for (set, want) in [(1, 1), (5, 5), (127, 127), (128, 127), (u32::MAX, 127)] {
-        net.set_keep_alive_count(s, set).unwrap();
-        assert_eq!(net.keep_alive_count(s), Ok(want), "set {set}");
-    }
+    assert_set_then_get(
+        Net::set_keep_alive_count,
+        Net::keep_alive_count,
+        &[(1, 1), (5, 5), (127, 127), (128, 127), (u32::MAX, 127)],
+    );
 }
 
 #[test]
@@ -1460,38 +1471,36 @@ fn hop_limit_accepts_1_through_255() {
 
 #[test]
 fn receive_buffer_size_clamps_to_configured_range() {
-    let (mut net, a, _) = two_hosts();
-    let s = v4(&mut net, a);
-    for (set, want) in [
-        (1, 1152),
-        (1151, 1152),
-        (1152, 1152),
-        (100_000, 100_000),
-        (4_194_304, 4_194_304),
-        (4_194_305, 4_194_304),
-        (u64::MAX, 4_194_304),
-    ] {
-        net.set_receive_buffer_size(s, set).unwrap();
-        assert_eq!(net.receive_buffer_size(s), Ok(want), "set {set}");
-    }
+    assert_set_then_get(
+        Net::set_receive_buffer_size,
+        Net::receive_buffer_size,
+        &[
+            (1, 1152),
+            (1151, 1152),
+            (1152, 1152),
+            (100_000, 100_000),
+            (4_194_304, 4_194_304),
+            (4_194_305, 4_194_304),
+            (u64::MAX, 4_194_304),
+        ],
+    );
 }
 
 #[test]
 fn send_buffer_size_clamps_to_configured_range() {
-    let (mut net, a, _) = two_hosts();
-    let s = v4(&mut net, a);
-    for (set, want) in [
-        (1, 2304),
-        (2303, 2304),
-        (2304, 2304),
-        (10_000, 10_000),
-        (4_194_304, 4_194_304),
-        (4_194_305, 4_194_304),
-        (u64::MAX, 4_194_304),
-    ] {
-        net.set_send_buffer_size(s, set).unwrap();
-        assert_eq!(net.send_buffer_size(s), Ok(want), "set {set}");
-    }
+    assert_set_then_get(
+        Net::set_send_buffer_size,
+        Net::send_buffer_size,
+        &[
+            (1, 2304),
+            (2303, 2304),
+            (2304, 2304),
+            (10_000, 10_000),
+            (4_194_304, 4_194_304),
+            (4_194_305, 4_194_304),
+            (u64::MAX, 4_194_304),
+        ],
+    );
 }
 
 #[test]
@@ -1906,4 +1915,48 @@ fn accept_during_listen_in_progress_works_as_in_wasmtime_48() {
     let (conn, peer) = net.accept(s).unwrap();
     assert_eq!(net.state(conn), Ok(TcpState::Connected));
     assert_eq!(Ok(peer), net.local_address(c));
+}
+
+#[test]
+fn closed_connections_are_freed_and_their_ports_released() {
+    let (mut net, a, b) = two_hosts();
+    let (c, s, l) = connected_pair(&mut net, a, b);
+    assert_eq!(net.socket_host(c), Ok(a));
+    assert_eq!(net.socket_host(s), Ok(b));
+    let port = net.local_address(c).unwrap().port();
+    assert_eq!(net.live_connections(), 1);
+    // Graceful: both sides close with nothing unread; the lingering ends finish the
+    // FIN exchange and the connection state is freed.
+    net.write(c, b"bye").unwrap();
+    net.run_until_idle();
+    assert_eq!(drain(&mut net, s), b"bye");
+    net.close(c).unwrap();
+    net.close(s).unwrap();
+    net.run_until_idle();
+    assert_eq!(net.live_connections(), 0);
+    // The client's ephemeral port is free again: binding it explicitly works.
+    let again = v4(&mut net, a);
+    assert_eq!(
+        net.bind(again, SocketAddr::new(ip("10.0.0.1"), port)),
+        Ok(())
+    );
+    // Abortive: closing with unread data resets, and the peer's close frees the rest.
+    let (c2, s2) = {
+        let c2 = v4(&mut net, a);
+        net.connect(c2, sa("10.0.0.2:80")).unwrap();
+        net.run_until_idle();
+        let (s2, _) = net.accept(l).unwrap();
+        (c2, s2)
+    };
+    net.write(c2, b"unread").unwrap();
+    net.run_until_idle();
+    net.close(s2).unwrap();
+    net.run_until_idle();
+    assert_eq!(
+        net.live_connections(),
+        1,
+        "the client's socket still holds its end"
+    );
+    net.close(c2).unwrap();
+    assert_eq!(net.live_connections(), 0);
 }
