@@ -198,10 +198,8 @@ impl Net {
             return Err(ErrorCode::WouldBlock);
         };
         let (host, family, options) = (sock.host, sock.family, sock.options.clone());
-        let h = &self.hosts[host.index()];
-        if h.open_sockets >= h.config.socket_limit {
-            return Err(ErrorCode::NewSocketLimit);
-        }
+        // Create the socket first: at the socket limit the connection stays queued.
+        let new_id = self.create_tcp_socket(host, family)?;
         if let Ok(Socket {
             attachment: Attachment::Listener { ready, .. },
             ..
@@ -209,7 +207,6 @@ impl Net {
         {
             ready.pop_front();
         }
-        let new_id = self.create_tcp_socket(host, family)?;
         let conn = self.conn_mut(conn_id).ok_or(ErrorCode::ConnectionAborted)?;
         let local = conn.addrs[Side::Server.index()];
         let remote = conn.addrs[Side::Client.index()];

@@ -28,14 +28,15 @@ impl Net {
         seq: u64,
         len: u32,
     ) -> Segment {
-        let (ack, window) = match self.conn(c) {
-            Some(conn) if flags.contains(Flags::ACK) => {
-                let rx = conn.rx(side);
-                (rx.ack_number(), rx.window().min(u64::from(u32::MAX)) as u32)
-            }
-            Some(conn) => (0, conn.rx(side).window().min(u64::from(u32::MAX)) as u32),
-            None => (0, 0),
-        };
+        let (ack, window) = self.conn(c).map_or((0, 0), |conn| {
+            let rx = conn.rx(side);
+            let ack = if flags.contains(Flags::ACK) {
+                rx.ack_number()
+            } else {
+                0
+            };
+            (ack, rx.window().min(u64::from(u32::MAX)) as u32)
+        });
         Segment {
             conn: c,
             from: side,
