@@ -1,0 +1,108 @@
+//! `wasi:clocks/monotonic-clock` on virtual time, and the wall clock at a fixed epoch
+//! plus virtual time. A guest sleeping a minute costs no wall time: its pollable is
+//! ready when the simulation reaches the deadline.
+
+use std::future::poll_fn;
+use std::task::Poll;
+use std::time::Duration;
+
+use simnet_core::SimTime;
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::HostWallClock;
+use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::{self, Instant};
+use wasmtime_wasi::p2::{DynPollable, Pollable};
+
+use crate::world::{GuestId, Shared, VirtualClock, Wait, lock};
+
+/// Nanoseconds of virtual time per clock tick reported to guests.
+const RESOLUTION_NS: u64 = 1;
+
+pub(crate) struct SimClocksView<'a> {
+    pub table: &'a mut ResourceTable,
+    pub world: &'a Shared,
+    pub clock: &'a VirtualClock,
+    pub guest: GuestId,
+}
+
+struct Deadline {
+    at: SimTime,
+    world: Shared,
+    guest: GuestId,
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl Pollable for Deadline {
+    async fn ready(&mut self) {
+        poll_fn(|_cx| {
+            let mut w = lock(&self.world);
+            if w.now() >= self.at {
+                return Poll::Ready(());
+            }
+            w.wake_at(self.at, self.guest);
+            w.note_wait(self.guest, Wait::Clock { deadline: self.at });
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl SimClocksView<'_> {
+    fn subscribe_at(&mut self, at: SimTime) -> wasmtime::Result<Resource<DynPollable>> {
+        let deadline = self.table.push(Deadline {
+            at,
+            world: self.world.clone(),
+            guest: self.guest,
+        })?;
+        wasmtime_wasi_io::poll::subscribe(self.table, deadline)
+    }
+}
+
+impl monotonic_clock::Host for SimClocksView<'_> {
+    fn now(&mut self) -> wasmtime::Result<Instant> {
+        Ok(self.clock.now().as_nanos())
+    }
+
+    fn resolution(&mut self) -> wasmtime::Result<Instant> {
+        Ok(RESOLUTION_NS)
+    }
+
+    fn subscribe_instant(&mut self, when: Instant) -> wasmtime::Result<Resource<DynPollable>> {
+        self.subscribe_at(SimTime::from_nanos(when))
+    }
+
+    fn subscribe_duration(&mut self, duration: u64) -> wasmtime::Result<Resource<DynPollable>> {
+        let at = self.clock.now().as_nanos().saturating_add(duration);
+        self.subscribe_at(SimTime::from_nanos(at))
+    }
+}
+
+/// `wasi:clocks/wall-clock`: a fixed epoch plus virtual time, so that guests printing
+/// timestamps print the same ones every run.
+pub(crate) struct SimWallClock {
+    pub clock: VirtualClock,
+    pub epoch: Duration,
+}
+
+impl HostWallClock for SimWallClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_nanos(RESOLUTION_NS)
+    }
+
+    fn now(&self) -> Duration {
+        self.epoch + Duration::from_nanos(self.clock.now().as_nanos())
+    }
+}
+
+/// The monotonic clock wasmtime-wasi's own context holds; simnet serves
+/// `monotonic-clock` itself, this only keeps the context from reading real time.
+pub(crate) struct SimMonotonicClock(pub VirtualClock);
+
+impl wasmtime_wasi::HostMonotonicClock for SimMonotonicClock {
+    fn resolution(&self) -> u64 {
+        RESOLUTION_NS
+    }
+
+    fn now(&self) -> u64 {
+        self.0.now().as_nanos()
+    }
+}

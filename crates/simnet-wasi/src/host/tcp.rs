@@ -1,0 +1,283 @@
+//! `wasi:sockets/tcp` and `tcp-create-socket` over simnet-core's sockets.
+
+use simnet_core::{Family, ShutdownType as CoreShutdown};
+use wasmtime::component::Resource;
+use wasmtime_wasi::p2::bindings::sockets::network::{
+    ErrorCode as WitError, IpAddressFamily, IpSocketAddress, Network,
+};
+use wasmtime_wasi::p2::bindings::sockets::tcp::{self, ShutdownType};
+use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
+use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResult, TcpSocket};
+
+use super::{SimSocketsView, wit_error};
+use crate::streams::{SimTcpSocket, SocketRef, TcpInput, TcpOutput};
+use crate::world::lock;
+
+/// Our socket object behind the `tcp-socket` handle the bindings name.
+fn mine(r: &Resource<TcpSocket>) -> Resource<SimTcpSocket> {
+    Resource::new_borrow(r.rep())
+}
+
+impl SimSocketsView<'_> {
+    fn socket(&self, r: &Resource<TcpSocket>) -> SocketResult<&SimTcpSocket> {
+        Ok(self.table.get(&mine(r))?)
+    }
+
+    fn socket_ref(&self, r: &Resource<TcpSocket>) -> SocketResult<SocketRef> {
+        Ok(self.socket(r)?.at.clone())
+    }
+
+    /// Run `f` on the network with the socket's id, converting its error code.
+    fn with_net<R>(
+        &self,
+        r: &Resource<TcpSocket>,
+        f: impl FnOnce(
+            &mut simnet_core::Net,
+            simnet_core::SocketId,
+        ) -> Result<R, simnet_core::ErrorCode>,
+    ) -> SocketResult<R> {
+        let at = self.socket_ref(r)?;
+        let mut w = lock(&at.world);
+        f(&mut w.net, at.socket).map_err(|e| wit_error(e).into())
+    }
+
+    fn push_socket(&mut self, socket: simnet_core::SocketId) -> SocketResult<Resource<TcpSocket>> {
+        lock(&self.ctx.world).set_owner(socket, self.ctx.guest);
+        let sock = SimTcpSocket {
+            at: SocketRef {
+                world: self.ctx.world.clone(),
+                guest: self.ctx.guest,
+                socket,
+            },
+            streams_taken: false,
+        };
+        let r = self.table.push(sock)?;
+        Ok(Resource::new_own(r.rep()))
+    }
+
+    fn take_streams(
+        &mut self,
+        r: &Resource<TcpSocket>,
+    ) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
+        let parent = mine(r);
+        let sock = self.table.get_mut(&parent)?;
+        if sock.streams_taken {
+            return Err(WitError::InvalidState.into());
+        }
+        sock.streams_taken = true;
+        let at = sock.at.clone();
+        let input: DynInputStream = Box::new(TcpInput(at.clone()));
+        let output: DynOutputStream = Box::new(TcpOutput(at));
+        let input = self.table.push_child(input, &parent)?;
+        let output = self.table.push_child(output, &parent)?;
+        Ok((input, output))
+    }
+}
+
+impl tcp_create_socket::Host for SimSocketsView<'_> {
+    fn create_tcp_socket(
+        &mut self,
+        address_family: IpAddressFamily,
+    ) -> SocketResult<Resource<TcpSocket>> {
+        if !self.ctx.caps.tcp {
+            return Err(WitError::AccessDenied.into());
+        }
+        let family = match address_family {
+            IpAddressFamily::Ipv4 => Family::Ipv4,
+            IpAddressFamily::Ipv6 => Family::Ipv6,
+        };
+        let id = lock(&self.ctx.world)
+            .net
+            .create_tcp_socket(self.ctx.host, family)
+            .map_err(wit_error)?;
+        self.push_socket(id)
+    }
+}
+
+impl tcp::Host for SimSocketsView<'_> {}
+
+impl tcp::HostTcpSocket for SimSocketsView<'_> {
+    async fn start_bind(
+        &mut self,
+        this: Resource<TcpSocket>,
+        network: Resource<Network>,
+        local_address: IpSocketAddress,
+    ) -> SocketResult<()> {
+        self.check_network(&network)?;
+        self.with_net(&this, |net, id| net.start_bind(id, local_address.into()))
+    }
+
+    fn finish_bind(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.finish_bind(id))
+    }
+
+    fn start_connect(
+        &mut self,
+        this: Resource<TcpSocket>,
+        network: Resource<Network>,
+        remote_address: IpSocketAddress,
+    ) -> SocketResult<()> {
+        self.check_network(&network)?;
+        self.with_net(&this, |net, id| {
+            net.start_connect(id, remote_address.into())
+        })
+    }
+
+    fn finish_connect(
+        &mut self,
+        this: Resource<TcpSocket>,
+    ) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
+        self.with_net(&this, |net, id| net.finish_connect(id))?;
+        self.take_streams(&this)
+    }
+
+    async fn start_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.start_listen(id))
+    }
+
+    fn finish_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.finish_listen(id))
+    }
+
+    fn accept(
+        &mut self,
+        this: Resource<TcpSocket>,
+    ) -> SocketResult<(
+        Resource<TcpSocket>,
+        Resource<DynInputStream>,
+        Resource<DynOutputStream>,
+    )> {
+        let (id, _peer) = self.with_net(&this, |net, id| net.accept(id))?;
+        let sock = self.push_socket(id)?;
+        let (input, output) = self.take_streams(&sock)?;
+        Ok((sock, input, output))
+    }
+
+    fn local_address(&mut self, this: Resource<TcpSocket>) -> SocketResult<IpSocketAddress> {
+        self.with_net(&this, |net, id| net.local_address(id))
+            .map(Into::into)
+    }
+
+    fn remote_address(&mut self, this: Resource<TcpSocket>) -> SocketResult<IpSocketAddress> {
+        self.with_net(&this, |net, id| net.remote_address(id))
+            .map(Into::into)
+    }
+
+    fn is_listening(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<bool> {
+        Ok(self.with_net(&this, |net, id| net.is_listening(id))?)
+    }
+
+    fn address_family(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<IpAddressFamily> {
+        let family = self.with_net(&this, |net, id| net.address_family(id))?;
+        Ok(match family {
+            Family::Ipv4 => IpAddressFamily::Ipv4,
+            Family::Ipv6 => IpAddressFamily::Ipv6,
+        })
+    }
+
+    fn set_listen_backlog_size(
+        &mut self,
+        this: Resource<TcpSocket>,
+        value: u64,
+    ) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.set_listen_backlog_size(id, value))
+    }
+
+    fn keep_alive_enabled(&mut self, this: Resource<TcpSocket>) -> SocketResult<bool> {
+        self.with_net(&this, |net, id| net.keep_alive_enabled(id))
+    }
+
+    fn set_keep_alive_enabled(
+        &mut self,
+        this: Resource<TcpSocket>,
+        value: bool,
+    ) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.set_keep_alive_enabled(id, value))
+    }
+
+    fn keep_alive_idle_time(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
+        self.with_net(&this, |net, id| net.keep_alive_idle_time(id))
+    }
+
+    fn set_keep_alive_idle_time(
+        &mut self,
+        this: Resource<TcpSocket>,
+        value: u64,
+    ) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.set_keep_alive_idle_time(id, value))
+    }
+
+    fn keep_alive_interval(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
+        self.with_net(&this, |net, id| net.keep_alive_interval(id))
+    }
+
+    fn set_keep_alive_interval(
+        &mut self,
+        this: Resource<TcpSocket>,
+        value: u64,
+    ) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.set_keep_alive_interval(id, value))
+    }
+
+    fn keep_alive_count(&mut self, this: Resource<TcpSocket>) -> SocketResult<u32> {
+        self.with_net(&this, |net, id| net.keep_alive_count(id))
+    }
+
+    fn set_keep_alive_count(&mut self, this: Resource<TcpSocket>, value: u32) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.set_keep_alive_count(id, value))
+    }
+
+    fn hop_limit(&mut self, this: Resource<TcpSocket>) -> SocketResult<u8> {
+        self.with_net(&this, |net, id| net.hop_limit(id))
+    }
+
+    fn set_hop_limit(&mut self, this: Resource<TcpSocket>, value: u8) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.set_hop_limit(id, value))
+    }
+
+    fn receive_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
+        self.with_net(&this, |net, id| net.receive_buffer_size(id))
+    }
+
+    fn set_receive_buffer_size(
+        &mut self,
+        this: Resource<TcpSocket>,
+        value: u64,
+    ) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.set_receive_buffer_size(id, value))
+    }
+
+    fn send_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
+        self.with_net(&this, |net, id| net.send_buffer_size(id))
+    }
+
+    fn set_send_buffer_size(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
+        self.with_net(&this, |net, id| net.set_send_buffer_size(id, value))
+    }
+
+    fn subscribe(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<Resource<DynPollable>> {
+        wasmtime_wasi_io::poll::subscribe(self.table, mine(&this))
+    }
+
+    fn shutdown(
+        &mut self,
+        this: Resource<TcpSocket>,
+        shutdown_type: ShutdownType,
+    ) -> SocketResult<()> {
+        let how = match shutdown_type {
+            ShutdownType::Receive => CoreShutdown::Receive,
+            ShutdownType::Send => CoreShutdown::Send,
+            ShutdownType::Both => CoreShutdown::Both,
+        };
+        self.with_net(&this, |net, id| net.shutdown(id, how))
+    }
+
+    fn drop(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<()> {
+        // Fails (a trap, as in wasmtime-wasi) while the socket's streams are alive.
+        let sock = self
+            .table
+            .delete(Resource::<SimTcpSocket>::new_own(this.rep()))?;
+        lock(&sock.at.world).close_socket(sock.at.socket);
+        Ok(())
+    }
+}

@@ -1,0 +1,24 @@
+//! simnet-wasi: unmodified `wasm32-wasip2` components on simnet's simulated network.
+//!
+//! A [`Runtime`] compiles and validates components ([`Program`]s) once per process.
+//! A [`Sim`] runs guests ([`GuestSpec`]) on the hosts of a [`simnet_core::Net`], each
+//! in its own wasmtime `Store`, under a seeded single-threaded scheduler and virtual
+//! time. simnet serves `wasi:sockets` and `wasi:clocks/monotonic-clock` itself; the
+//! other WASI 0.2 interfaces come from wasmtime-wasi, with stdout/stderr captured,
+//! randomness seeded, the wall clock virtual and no filesystem.
+
+mod guest;
+mod host;
+mod linker;
+mod outcome;
+mod program;
+mod sim;
+mod streams;
+mod world;
+
+pub use host::{Capabilities, OutputLine, OutputLog, Stream};
+pub use outcome::{GuestReport, Limit, Outcome, Report, StopReason};
+pub use program::{LoadError, Program, Runtime, default_cache_dir};
+pub use sim::{DEFAULT_EPOCH, GuestSpec, Limits, Sim, SimConfig};
+pub use simnet_core;
+pub use world::{GuestId, VirtualClock};

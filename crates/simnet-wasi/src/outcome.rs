@@ -1,0 +1,129 @@
+//! How each guest ended.
+
+use std::fmt;
+
+use simnet_core::SimTime;
+
+/// Which per-guest limit a guest hit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Memory,
+    Fuel,
+    VirtualTime,
+}
+
+impl fmt::Display for Limit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Limit::Memory => "memory",
+            Limit::Fuel => "fuel",
+            Limit::VirtualTime => "virtual time",
+        })
+    }
+}
+
+/// The end of one guest's run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// `main` returned or the guest called `exit`.
+    Exited(i32),
+    /// The guest trapped (a panic, an `unreachable`, a bad handle...).
+    Trapped {
+        message: String,
+        backtrace: Option<String>,
+    },
+    LimitExceeded {
+        limit: Limit,
+        detail: String,
+    },
+    /// Blocked while nothing could ever wake it: no guest could run, no network event
+    /// and no timer was left.
+    Deadlocked {
+        waiting: Vec<String>,
+    },
+    /// Still running when the simulation stopped (a server, or the time limit).
+    Running {
+        waiting: Vec<String>,
+    },
+    /// Its start time was never reached.
+    NotStarted,
+}
+
+impl Outcome {
+    /// The exit code a process runner would report: the guest's own, or 1.
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            Outcome::Exited(code) => Some(*code),
+            _ => None,
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        matches!(self, Outcome::Exited(0))
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Outcome::Exited(code) => write!(f, "exited with code {code}"),
+            Outcome::Trapped { message, .. } => write!(f, "trapped: {message}"),
+            Outcome::LimitExceeded { limit, detail } => {
+                write!(f, "{limit} limit exceeded: {detail}")
+            }
+            Outcome::Deadlocked { waiting } => {
+                write!(f, "deadlocked")?;
+                if !waiting.is_empty() {
+                    write!(f, ", waiting for {}", waiting.join("; "))?;
+                }
+                Ok(())
+            }
+            Outcome::Running { waiting } => {
+                write!(f, "still running")?;
+                if !waiting.is_empty() {
+                    write!(f, ", waiting for {}", waiting.join("; "))?;
+                }
+                Ok(())
+            }
+            Outcome::NotStarted => write!(f, "not started"),
+        }
+    }
+}
+
+/// One guest in a [`crate::Report`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GuestReport {
+    pub name: String,
+    pub host: String,
+    pub outcome: Outcome,
+    /// Virtual time the guest ended (or the simulation stopped).
+    pub end: SimTime,
+    /// Fuel (roughly, wasm instructions) the guest consumed.
+    pub fuel: u64,
+}
+
+/// Why the simulation stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// Every guest that was expected to finish did.
+    AllFinished,
+    /// Nothing could run and no event was left.
+    Idle,
+    /// The time limit of the run was reached.
+    TimeLimit,
+}
+
+/// The result of [`crate::Sim::run`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub guests: Vec<GuestReport>,
+    pub end: SimTime,
+    pub stop: StopReason,
+    pub trace_hash: u64,
+}
+
+impl Report {
+    pub fn guest(&self, name: &str) -> Option<&GuestReport> {
+        self.guests.iter().find(|g| g.name == name)
+    }
+}

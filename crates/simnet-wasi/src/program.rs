@@ -1,0 +1,345 @@
+//! Loading guest components: validation with clear errors, compilation once per
+//! process, and a disk cache of compiled artifacts keyed by content hash, so that
+//! running one scenario under many seeds (or many processes) compiles each component
+//! once.
+
+use std::fmt;
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, Linker};
+use wasmtime::{Config, Engine};
+use wasmtime_wasi::p2::bindings::CommandPre;
+
+use crate::guest::GuestState;
+use crate::linker;
+
+/// Why a component cannot run on simnet.
+#[derive(Debug)]
+pub enum LoadError {
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    NotWasm {
+        name: String,
+    },
+    CoreModule {
+        name: String,
+    },
+    Invalid {
+        name: String,
+        error: String,
+    },
+    NotACommand {
+        name: String,
+    },
+    UnsupportedImports {
+        name: String,
+        imports: Vec<String>,
+    },
+    Link {
+        name: String,
+        error: String,
+    },
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Io { path, error } => write!(f, "cannot read {}: {error}", path.display()),
+            LoadError::NotWasm { name } => {
+                write!(f, "{name} is not a WebAssembly file (no \\0asm header)")
+            }
+            LoadError::CoreModule { name } => write!(
+                f,
+                "{name} is a core WebAssembly module, not a component; build it for \
+                 wasm32-wasip2 (or wrap it with `wasm-tools component new` and a WASI adapter)"
+            ),
+            LoadError::Invalid { name, error } => {
+                write!(f, "{name} is not a valid WebAssembly component: {error}")
+            }
+            LoadError::NotACommand { name } => write!(
+                f,
+                "{name} is a component but not a command: it does not export wasi:cli/run@0.2.x"
+            ),
+            LoadError::UnsupportedImports { name, imports } => write!(
+                f,
+                "{name} imports interfaces simnet cannot simulate: {}",
+                imports.join(", ")
+            ),
+            LoadError::Link { name, error } => write!(f, "cannot link {name}: {error}"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+/// A validated, compiled command component, ready to instantiate many times.
+#[derive(Clone)]
+pub struct Program {
+    name: Arc<str>,
+    pub(crate) pre: CommandPre<GuestState>,
+    hash: [u8; 32],
+}
+
+impl Program {
+    /// The name it was loaded under (the file name for files).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// SHA-256 of the component's bytes.
+    pub fn hash(&self) -> [u8; 32] {
+        self.hash
+    }
+}
+
+impl fmt::Debug for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Program").field("name", &self.name).finish()
+    }
+}
+
+/// The wasmtime engine and linker all simulations of a process share, with the
+/// components compiled so far.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<GuestState>,
+    cache_dir: Option<PathBuf>,
+    loaded: Mutex<IndexMap<[u8; 32], Program>>,
+}
+
+impl fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Runtime")
+            .field("cache_dir", &self.cache_dir)
+            .finish()
+    }
+}
+
+/// The default disk cache: `$SIMNET_CACHE_DIR`, else `$XDG_CACHE_HOME/simnet`, else
+/// `~/.cache/simnet`. `SIMNET_CACHE_DIR=off` disables it.
+pub fn default_cache_dir() -> Option<PathBuf> {
+    match std::env::var_os("SIMNET_CACHE_DIR") {
+        Some(v) if v == "off" => return None,
+        Some(v) if !v.is_empty() => return Some(PathBuf::from(v)),
+        _ => {}
+    }
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("simnet"));
+    }
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("simnet"))
+}
+
+fn engine_config() -> Config {
+    let mut config = Config::new();
+    // Fuel makes preemption deterministic: a spinning guest yields at the same
+    // instruction counts every run.
+    config.consume_fuel(true);
+    config.concurrency_support(false);
+    config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+    config
+}
+
+impl Runtime {
+    /// A runtime with the default disk cache.
+    pub fn new() -> wasmtime::Result<Self> {
+        Self::with_cache_dir(default_cache_dir())
+    }
+
+    /// A runtime caching compiled components in `dir` (or nowhere).
+    pub fn with_cache_dir(dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+        let engine = Engine::new(&engine_config())?;
+        let linker = linker::build(&engine)?;
+        Ok(Runtime {
+            engine,
+            linker,
+            cache_dir: dir,
+            loaded: Mutex::new(IndexMap::new()),
+        })
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Load a component file.
+    pub fn load(&self, path: &Path) -> Result<Program, LoadError> {
+        let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| path.display().to_string());
+        self.load_bytes(&name, &bytes)
+    }
+
+    /// Load a component from memory; `name` names it in errors and reports.
+    pub fn load_bytes(&self, name: &str, bytes: &[u8]) -> Result<Program, LoadError> {
+        let hash: [u8; 32] = Sha256::digest(bytes).into();
+        if let Some(p) = self.lock_loaded().get(&hash) {
+            let mut p = p.clone();
+            p.name = name.into();
+            return Ok(p);
+        }
+        check_header(name, bytes)?;
+        let component = self.compile(name, bytes, &hash)?;
+        check_world(name, &self.engine, &component)?;
+        let instance_pre =
+            self.linker
+                .instantiate_pre(&component)
+                .map_err(|e| LoadError::Link {
+                    name: name.into(),
+                    error: format!("{e:#}"),
+                })?;
+        let pre = CommandPre::new(instance_pre)
+            .map_err(|_| LoadError::NotACommand { name: name.into() })?;
+        let program = Program {
+            name: name.into(),
+            pre,
+            hash,
+        };
+        self.lock_loaded().insert(hash, program.clone());
+        Ok(program)
+    }
+
+    fn lock_loaded(&self) -> std::sync::MutexGuard<'_, IndexMap<[u8; 32], Program>> {
+        self.loaded.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cache_path(&self, hash: &[u8; 32]) -> Option<PathBuf> {
+        let dir = self.cache_dir.as_ref()?;
+        let mut h = std::hash::DefaultHasher::new();
+        self.engine.precompile_compatibility_hash().hash(&mut h);
+        let engine = h.finish();
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        Some(dir.join(format!("{hex}-{engine:016x}.cwasm")))
+    }
+
+    fn compile(&self, name: &str, bytes: &[u8], hash: &[u8; 32]) -> Result<Component, LoadError> {
+        let cached = self.cache_path(hash);
+        if let Some(path) = &cached
+            && path.exists()
+        {
+            // SAFETY: the file was written by `Component::serialize` of an engine with
+            // the same compatibility hash (it is in the file name) into simnet's own
+            // cache directory; wasmtime re-checks its header. A user who can write
+            // arbitrary files there can already run code as this user.
+            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, path) } {
+                return Ok(c);
+            }
+        }
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
+            name: name.into(),
+            error: format!("{e:#}"),
+        })?;
+        if let Some(path) = cached {
+            // The cache is an optimisation: failing to write it only costs a recompile.
+            let _ = write_atomically(&path, &component);
+        }
+        Ok(component)
+    }
+}
+
+fn write_atomically(path: &Path, component: &Component) -> std::io::Result<()> {
+    let bytes = component.serialize().map_err(std::io::Error::other)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}
+
+fn check_header(name: &str, bytes: &[u8]) -> Result<(), LoadError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm { name: name.into() });
+    }
+    // Version 1 with layer 0 is a core module; components use layer 1.
+    if bytes[4..8] == [1, 0, 0, 0] {
+        return Err(LoadError::CoreModule { name: name.into() });
+    }
+    Ok(())
+}
+
+/// `wasi:sockets/tcp@0.2.6` -> (`wasi:sockets/tcp`, `0.2.6`).
+fn split_version(name: &str) -> (&str, Option<&str>) {
+    match name.split_once('@') {
+        Some((iface, version)) => (iface, Some(version)),
+        None => (name, None),
+    }
+}
+
+fn is_wasi_02(version: Option<&str>) -> bool {
+    version.is_some_and(|v| {
+        v.starts_with("0.2.")
+            && v[4..]
+                .split(['-', '+'])
+                .next()
+                .is_some_and(|p| p.parse::<u32>().is_ok())
+    })
+}
+
+fn check_world(name: &str, engine: &Engine, component: &Component) -> Result<(), LoadError> {
+    let ty = component.component_type();
+    let unsupported: Vec<String> = ty
+        .imports(engine)
+        .map(|(import, _)| import)
+        .filter(|import| {
+            let (iface, version) = split_version(import);
+            !(linker::SUPPORTED.contains(&iface) && is_wasi_02(version))
+        })
+        .map(str::to_string)
+        .collect();
+    if !unsupported.is_empty() {
+        return Err(LoadError::UnsupportedImports {
+            name: name.into(),
+            imports: unsupported,
+        });
+    }
+    let is_command = ty.exports(engine).any(|(export, _)| {
+        let (iface, version) = split_version(export);
+        iface == "wasi:cli/run" && is_wasi_02(version)
+    });
+    if !is_command {
+        return Err(LoadError::NotACommand { name: name.into() });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert!(is_wasi_02(Some("0.2.0")));
+        assert!(is_wasi_02(Some("0.2.12")));
+        assert!(is_wasi_02(Some("0.2.0-rc-2023-11-10")));
+        assert!(!is_wasi_02(Some("0.3.0")));
+        assert!(!is_wasi_02(None));
+        assert_eq!(
+            split_version("wasi:io/poll@0.2.6"),
+            ("wasi:io/poll", Some("0.2.6"))
+        );
+    }
+
+    #[test]
+    fn headers() {
+        assert!(matches!(
+            check_header("x", b"hello world"),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_header("x", b"\0asm\x01\0\0\0"),
+            Err(LoadError::CoreModule { .. })
+        ));
+        assert!(check_header("x", b"\0asm\x0d\0\x01\0").is_ok());
+    }
+}

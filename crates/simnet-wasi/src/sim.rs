@@ -1,0 +1,567 @@
+//! The scheduler: every guest of a simulation in its own `Store`, all driven by one
+//! hand-polled, single-threaded executor over virtual time.
+//!
+//! Each turn, one guest that can make progress is chosen with the seeded scheduler
+//! RNG and polled until it blocks on a pollable or uses up its fuel slice. When no
+//! guest can run, the network runs its next event (or the clock jumps to the next
+//! guest timer); the guests whose sockets or deadlines that event concerns become
+//! runnable. When nothing at all is left, the guests still blocked are deadlocked.
+
+use std::collections::BTreeSet;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Wake, Waker};
+use std::time::Duration;
+
+use rand::{Rng, RngExt};
+use rand_chacha::ChaCha8Rng;
+use simnet_core::{HostId, Net, NetConfig, NetError, SimTime, derive_rng};
+use wasmtime::{Engine, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+
+use crate::guest::{GuestLimiter, GuestState};
+use crate::host::{
+    Capabilities, GuestNet, GuestOutput, OutputLog, SimMonotonicClock, SimWallClock, Stream,
+};
+use crate::outcome::{GuestReport, Limit, Outcome, Report, StopReason};
+use crate::program::{Program, Runtime};
+use crate::world::{GuestId, Shared, World, lock};
+
+/// 2025-01-01T00:00:00Z: what the wall clock reads at virtual time zero.
+pub const DEFAULT_EPOCH: Duration = Duration::from_secs(1_735_689_600);
+
+/// Settings of a simulation.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    pub seed: u64,
+    pub net: NetConfig,
+    /// Fuel (about one unit per wasm instruction) a guest may use before it yields to
+    /// the scheduler; `None` never preempts.
+    pub slice_fuel: Option<u64>,
+    /// Virtual time one slice of computation costs. A guest that computes (or spins)
+    /// for a whole slice lets the clock move on, so a busy-waiting guest cannot freeze
+    /// virtual time.
+    pub slice_time: Duration,
+    /// What the wall clock reads at virtual time zero.
+    pub epoch: Duration,
+    /// Bytes of stdout plus stderr kept per guest; more is dropped.
+    pub output_limit: usize,
+    /// Stop at this virtual time even if guests are still running.
+    pub time_limit: Option<Duration>,
+}
+
+impl SimConfig {
+    pub fn new(seed: u64) -> Self {
+        SimConfig {
+            seed,
+            net: NetConfig::default(),
+            slice_fuel: Some(1_000_000),
+            slice_time: Duration::from_micros(100),
+            epoch: DEFAULT_EPOCH,
+            output_limit: 16 << 20,
+            time_limit: Some(Duration::from_secs(24 * 3600)),
+        }
+    }
+}
+
+/// Per-guest limits; `None` is unlimited.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Bytes of linear memory (per memory).
+    pub memory: Option<usize>,
+    /// Total fuel.
+    pub fuel: Option<u64>,
+    /// Virtual time from the guest's start.
+    pub virtual_time: Option<Duration>,
+}
+
+/// One guest to run: a program on a host, with its arguments and environment.
+#[derive(Clone, Debug)]
+pub struct GuestSpec {
+    pub name: String,
+    pub host: HostId,
+    pub program: Program,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Virtual time at which it starts.
+    pub start: Duration,
+    pub capabilities: Capabilities,
+    /// A guest not expected to exit (a server): the simulation does not wait for it,
+    /// and it is reported `Running`, not deadlocked, when it blocks forever.
+    pub daemon: bool,
+    pub limits: Limits,
+}
+
+impl GuestSpec {
+    pub fn new(name: impl Into<String>, host: HostId, program: Program) -> Self {
+        GuestSpec {
+            name: name.into(),
+            host,
+            program,
+            args: Vec::new(),
+            env: Vec::new(),
+            start: Duration::ZERO,
+            capabilities: Capabilities::default(),
+            daemon: false,
+            limits: Limits::default(),
+        }
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<S: Into<String>>(mut self, args: impl IntoIterator<Item = S>) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+
+    pub fn start_at(mut self, start: Duration) -> Self {
+        self.start = start;
+        self
+    }
+
+    pub fn daemon(mut self) -> Self {
+        self.daemon = true;
+        self
+    }
+
+    pub fn capabilities(mut self, caps: Capabilities) -> Self {
+        self.capabilities = caps;
+        self
+    }
+
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+}
+
+struct Finished {
+    result: wasmtime::Result<Result<(), ()>>,
+    memory_exceeded: Option<String>,
+    fuel: u64,
+}
+
+type GuestFuture = Pin<Box<dyn Future<Output = Finished> + Send>>;
+
+enum Run {
+    NotStarted,
+    Running(GuestFuture),
+    Done,
+}
+
+/// Records that a guest woke itself while being polled: wasmtime's fuel yield.
+#[derive(Default)]
+struct SelfWake(AtomicBool);
+
+impl Wake for SelfWake {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+struct Guest {
+    spec: GuestSpec,
+    id: GuestId,
+    start: SimTime,
+    deadline: Option<SimTime>,
+    run: Run,
+    outcome: Option<Outcome>,
+    end: SimTime,
+    fuel: u64,
+    output: OutputLog,
+    self_wake: Arc<SelfWake>,
+    waker: Waker,
+}
+
+/// A simulation: a network and the guests running on it.
+pub struct Sim {
+    engine: Engine,
+    config: SimConfig,
+    world: Shared,
+    guests: Vec<Guest>,
+    runnable: BTreeSet<GuestId>,
+    rng: ChaCha8Rng,
+}
+
+impl Sim {
+    pub fn new(runtime: &Runtime, config: SimConfig) -> Self {
+        let net = Net::with_config(config.seed, config.net.clone());
+        Sim {
+            engine: runtime.engine().clone(),
+            rng: derive_rng(config.seed, "scheduler"),
+            world: Arc::new(Mutex::new(World::new(net))),
+            config,
+            guests: Vec::new(),
+            runnable: BTreeSet::new(),
+        }
+    }
+
+    pub fn config(&self) -> &SimConfig {
+        &self.config
+    }
+
+    /// Work on the network directly: add hosts and links, read the trace.
+    pub fn with_net<R>(&self, f: impl FnOnce(&mut Net) -> R) -> R {
+        f(&mut lock(&self.world).net)
+    }
+
+    pub fn add_host(&mut self, name: &str, addrs: &[std::net::IpAddr]) -> Result<HostId, NetError> {
+        self.with_net(|net| net.add_host(name, addrs))
+    }
+
+    pub fn now(&self) -> SimTime {
+        lock(&self.world).now()
+    }
+
+    /// Add a guest; it starts at its start time once the simulation runs.
+    pub fn spawn(&mut self, spec: GuestSpec) -> GuestId {
+        let id = lock(&self.world).add_guest();
+        let start = SimTime::ZERO + spec.start;
+        let self_wake = Arc::new(SelfWake::default());
+        self.guests.push(Guest {
+            deadline: spec.limits.virtual_time.map(|d| start + d),
+            output: OutputLog::new(self.config.output_limit),
+            waker: Waker::from(self_wake.clone()),
+            self_wake,
+            spec,
+            id,
+            start,
+            run: Run::NotStarted,
+            outcome: None,
+            end: SimTime::ZERO,
+            fuel: 0,
+        });
+        lock(&self.world).wake_at(start, id);
+        id
+    }
+
+    pub fn guest_id(&self, name: &str) -> Option<GuestId> {
+        self.guests
+            .iter()
+            .find(|g| g.spec.name == name)
+            .map(|g| g.id)
+    }
+
+    /// The guest's stdout and stderr so far.
+    pub fn output(&self, guest: GuestId) -> &OutputLog {
+        &self.guests[guest.0].output
+    }
+
+    pub fn outcome(&self, guest: GuestId) -> Option<&Outcome> {
+        self.guests[guest.0].outcome.as_ref()
+    }
+
+    /// Run until every non-daemon guest has ended, nothing can happen any more, or
+    /// the time limit.
+    pub fn run(&mut self) -> Report {
+        let limit = self.config.time_limit.map(|d| SimTime::ZERO + d);
+        let stop = self.run_until(limit);
+        self.finish(stop)
+    }
+
+    fn run_until(&mut self, limit: Option<SimTime>) -> StopReason {
+        loop {
+            self.collect_wakes();
+            if self.waiting_for_none() {
+                return StopReason::AllFinished;
+            }
+            if let Some(g) = self.pick() {
+                self.poll_guest(g);
+                continue;
+            }
+            let mut w = lock(&self.world);
+            let next_net = w.net.next_event_time();
+            let next_timer = w.next_timer();
+            let next = match (next_net, next_timer) {
+                (Some(a), Some(b)) => a.min(b),
+                (Some(a), None) | (None, Some(a)) => a,
+                (None, None) => return StopReason::Idle,
+            };
+            if let Some(limit) = limit
+                && next > limit
+            {
+                w.advance_to(limit);
+                return StopReason::TimeLimit;
+            }
+            if next_net == Some(next) {
+                w.step();
+            } else {
+                w.advance_to(next);
+            }
+        }
+    }
+
+    fn collect_wakes(&mut self) {
+        let mut w = lock(&self.world);
+        w.woken_guests(&mut self.runnable);
+        w.due_timers(&mut self.runnable);
+    }
+
+    /// True when no guest that must finish is left running.
+    fn waiting_for_none(&self) -> bool {
+        let mut any_required = false;
+        for g in &self.guests {
+            if !g.spec.daemon {
+                any_required = true;
+                if g.outcome.is_none() {
+                    return false;
+                }
+            }
+        }
+        any_required
+    }
+
+    fn pick(&mut self) -> Option<GuestId> {
+        let n = self.runnable.len();
+        let g = match n {
+            0 => return None,
+            1 => self.runnable.first().copied(),
+            _ => self
+                .runnable
+                .iter()
+                .nth(self.rng.random_range(0..n))
+                .copied(),
+        }?;
+        self.runnable.remove(&g);
+        Some(g)
+    }
+
+    fn poll_guest(&mut self, id: GuestId) {
+        let now = self.now();
+        let guest = &mut self.guests[id.0];
+        if guest.outcome.is_some() || now < guest.start {
+            return;
+        }
+        if let Some(deadline) = guest.deadline
+            && now >= deadline
+        {
+            let detail = format!(
+                "still running after {:?} of virtual time",
+                guest.spec.limits.virtual_time.unwrap_or_default()
+            );
+            self.end_guest(
+                id,
+                Outcome::LimitExceeded {
+                    limit: Limit::VirtualTime,
+                    detail,
+                },
+            );
+            return;
+        }
+        if matches!(guest.run, Run::NotStarted) {
+            match self.start_guest(id) {
+                Ok(fut) => self.guests[id.0].run = Run::Running(fut),
+                Err(e) => {
+                    self.end_guest(
+                        id,
+                        Outcome::Trapped {
+                            message: format!("cannot start: {e:#}"),
+                            backtrace: None,
+                        },
+                    );
+                    return;
+                }
+            }
+            if let Some(deadline) = self.guests[id.0].deadline {
+                lock(&self.world).wake_at(deadline, id);
+            }
+        }
+        let guest = &mut self.guests[id.0];
+        let Run::Running(fut) = &mut guest.run else {
+            return;
+        };
+        lock(&self.world).clear_waits(id);
+        guest.self_wake.0.store(false, Ordering::Relaxed);
+        let mut cx = Context::from_waker(&guest.waker);
+        match fut.as_mut().poll(&mut cx) {
+            Poll::Ready(finished) => {
+                guest.fuel = finished.fuel;
+                let outcome = classify(finished);
+                self.end_guest(id, outcome);
+            }
+            Poll::Pending => {
+                if guest.self_wake.0.load(Ordering::Relaxed) {
+                    // Used up its fuel slice: charge the slice's virtual time.
+                    if self.config.slice_time.is_zero() {
+                        self.runnable.insert(id);
+                    } else {
+                        let at = now + self.config.slice_time;
+                        lock(&self.world).wake_at(at, id);
+                    }
+                }
+            }
+        }
+    }
+
+    fn start_guest(&mut self, id: GuestId) -> wasmtime::Result<GuestFuture> {
+        let guest = &self.guests[id.0];
+        let spec = &guest.spec;
+        let clock = lock(&self.world).clock.clone();
+        let seed = self.config.seed;
+        let label = |what: &str| format!("guest:{}:{what}", spec.name);
+        let mut b = WasiCtxBuilder::new();
+        b.arg(spec.program.name())
+            .args(&spec.args)
+            .envs(&spec.env)
+            .stdout(GuestOutput {
+                log: guest.output.clone(),
+                stream: Stream::Stdout,
+                clock: clock.clone(),
+            })
+            .stderr(GuestOutput {
+                log: guest.output.clone(),
+                stream: Stream::Stderr,
+                clock: clock.clone(),
+            })
+            .wall_clock(SimWallClock {
+                clock: clock.clone(),
+                epoch: self.config.epoch,
+            })
+            .monotonic_clock(SimMonotonicClock(clock.clone()))
+            .secure_random(derive_rng(seed, &label("secure-random")))
+            .insecure_random(derive_rng(seed, &label("insecure-random")))
+            .insecure_random_seed({
+                let mut r = derive_rng(seed, &label("insecure-seed"));
+                (u128::from(r.next_u64()) << 64) | u128::from(r.next_u64())
+            })
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false);
+        let state = GuestState {
+            wasi: b.build(),
+            table: wasmtime::component::ResourceTable::new(),
+            net: GuestNet {
+                world: self.world.clone(),
+                guest: id,
+                host: spec.host,
+                caps: spec.capabilities,
+            },
+            clock,
+            limiter: GuestLimiter {
+                memory: spec.limits.memory,
+                exceeded: None,
+            },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        let fuel = spec.limits.fuel.unwrap_or(u64::MAX);
+        store.set_fuel(fuel)?;
+        store.fuel_async_yield_interval(self.config.slice_fuel)?;
+        let pre = spec.program.pre.clone();
+        Ok(Box::pin(async move {
+            let result = async {
+                let command = pre.instantiate_async(&mut store).await?;
+                command.wasi_cli_run().call_run(&mut store).await
+            }
+            .await;
+            let left = store.get_fuel().unwrap_or(0);
+            Finished {
+                result,
+                memory_exceeded: store.data_mut().limiter.exceeded.take(),
+                fuel: fuel - left,
+            }
+        }))
+    }
+
+    /// Record the outcome, drop the instance, and close its sockets as the kernel
+    /// does for a process that ends.
+    fn end_guest(&mut self, id: GuestId, outcome: Outcome) {
+        let guest = &mut self.guests[id.0];
+        // Dropping the future drops the store (and with it the guest's resource
+        // table) before the world is locked below.
+        guest.run = Run::Done;
+        guest.outcome = Some(outcome);
+        let mut w = lock(&self.world);
+        guest.end = w.now();
+        w.close_all_of(id);
+        w.clear_waits(id);
+        drop(w);
+        self.runnable.remove(&id);
+    }
+
+    fn finish(&mut self, stop: StopReason) -> Report {
+        let ids: Vec<GuestId> = self.guests.iter().map(|g| g.id).collect();
+        for id in ids {
+            let guest = &self.guests[id.0];
+            if guest.outcome.is_some() {
+                continue;
+            }
+            let outcome = match guest.run {
+                Run::NotStarted => Outcome::NotStarted,
+                _ => {
+                    let waiting: Vec<String> = lock(&self.world)
+                        .take_waits(id)
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect();
+                    if stop == StopReason::Idle && !guest.spec.daemon {
+                        Outcome::Deadlocked { waiting }
+                    } else {
+                        Outcome::Running { waiting }
+                    }
+                }
+            };
+            self.end_guest(id, outcome);
+        }
+        let w = lock(&self.world);
+        Report {
+            guests: self
+                .guests
+                .iter()
+                .map(|g| GuestReport {
+                    name: g.spec.name.clone(),
+                    host: w.net.host_name(g.spec.host).to_string(),
+                    outcome: g.outcome.clone().unwrap_or(Outcome::NotStarted),
+                    end: g.end,
+                    fuel: g.fuel,
+                })
+                .collect(),
+            end: w.now(),
+            stop,
+            trace_hash: w.net.trace_hash(),
+        }
+    }
+}
+
+fn classify(finished: Finished) -> Outcome {
+    let err = match finished.result {
+        Ok(Ok(())) => return Outcome::Exited(0),
+        Ok(Err(())) => return Outcome::Exited(1),
+        Err(e) => e,
+    };
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return Outcome::Exited(exit.0);
+    }
+    if let Some(detail) = finished.memory_exceeded {
+        return Outcome::LimitExceeded {
+            limit: Limit::Memory,
+            detail,
+        };
+    }
+    if err.downcast_ref::<Trap>() == Some(&Trap::OutOfFuel) {
+        return Outcome::LimitExceeded {
+            limit: Limit::Fuel,
+            detail: format!("used all {} units of fuel", finished.fuel),
+        };
+    }
+    let backtrace = err.downcast_ref::<WasmBacktrace>().map(|b| b.to_string());
+    let message = match err.downcast_ref::<Trap>() {
+        Some(trap) => trap.to_string(),
+        None => format!("{:#}", err),
+    };
+    Outcome::Trapped { message, backtrace }
+}

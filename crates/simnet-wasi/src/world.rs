@@ -1,0 +1,194 @@
+//! The state every guest of a simulation shares: the simulated network, which guest
+//! owns which socket, the virtual-time wake-ups guests asked for, and what each
+//! blocked guest is waiting on (for deadlock reports).
+//!
+//! Host calls and pollables reach it through [`Shared`]. The executor never holds the
+//! lock while a guest runs, and a guest only runs on the executor's thread, so the lock
+//! is never contended; it exists because wasmtime requires store data to be `Send`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use indexmap::IndexMap;
+use simnet_core::{Interest, Net, SimTime, SocketId};
+
+/// Index of a guest in its simulation, in the order guests were added.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GuestId(pub(crate) usize);
+
+impl GuestId {
+    pub fn index(self) -> usize {
+        self.0
+    }
+}
+
+/// What a blocked guest waits for, as reported in a deadlock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Wait {
+    /// A socket pollable (`subscribe`, input or output stream).
+    Socket {
+        socket: SocketId,
+        interest: Interest,
+        what: String,
+    },
+    /// A monotonic-clock pollable.
+    Clock { deadline: SimTime },
+}
+
+impl fmt::Display for Wait {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Wait::Socket { what, .. } => f.write_str(what),
+            Wait::Clock { deadline } => write!(f, "a clock deadline at {deadline}"),
+        }
+    }
+}
+
+/// Virtual time as seen by the guests' clocks, readable without the world lock.
+#[derive(Clone, Debug, Default)]
+pub struct VirtualClock(Arc<AtomicU64>);
+
+impl VirtualClock {
+    pub fn now(&self) -> SimTime {
+        SimTime::from_nanos(self.0.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set(&self, t: SimTime) {
+        self.0.store(t.as_nanos(), Ordering::Relaxed);
+    }
+}
+
+pub(crate) struct World {
+    pub net: Net,
+    pub clock: VirtualClock,
+    owners: IndexMap<SocketId, GuestId>,
+    /// Guests to wake at a virtual time (deduplicated: a pollable re-polled many times
+    /// registers one wake-up).
+    timers: BTreeSet<(SimTime, GuestId)>,
+    /// Per guest, what its last poll found not ready.
+    waits: Vec<Vec<Wait>>,
+    woken: Vec<SocketId>,
+}
+
+pub(crate) type Shared = Arc<Mutex<World>>;
+
+/// Lock the world. A panic while it was held cannot leave it half-updated in a way
+/// that matters more than the panic itself, so poisoning is ignored.
+pub(crate) fn lock(world: &Shared) -> MutexGuard<'_, World> {
+    world.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl World {
+    pub fn new(net: Net) -> Self {
+        let clock = VirtualClock::default();
+        clock.set(net.now());
+        World {
+            net,
+            clock,
+            owners: IndexMap::new(),
+            timers: BTreeSet::new(),
+            waits: Vec::new(),
+            woken: Vec::new(),
+        }
+    }
+
+    pub fn now(&self) -> SimTime {
+        self.net.now()
+    }
+
+    pub fn add_guest(&mut self) -> GuestId {
+        self.waits.push(Vec::new());
+        GuestId(self.waits.len() - 1)
+    }
+
+    pub fn set_owner(&mut self, socket: SocketId, guest: GuestId) {
+        self.owners.insert(socket, guest);
+    }
+
+    /// Close a socket the guest dropped.
+    pub fn close_socket(&mut self, socket: SocketId) {
+        self.owners.swap_remove(&socket);
+        // Closing a socket the network already freed is not an error worth reporting.
+        let _ = self.net.close(socket);
+    }
+
+    /// Close every socket a guest still holds, as the kernel does when a process ends.
+    pub fn close_all_of(&mut self, guest: GuestId) {
+        let mine: Vec<SocketId> = self
+            .owners
+            .iter()
+            .filter(|&(_, &g)| g == guest)
+            .map(|(&s, _)| s)
+            .collect();
+        for socket in mine {
+            self.close_socket(socket);
+        }
+    }
+
+    pub fn wake_at(&mut self, at: SimTime, guest: GuestId) {
+        self.timers.insert((at, guest));
+    }
+
+    pub fn next_timer(&self) -> Option<SimTime> {
+        self.timers.first().map(|&(t, _)| t)
+    }
+
+    /// Remove and report the guests whose wake-up time has come.
+    pub fn due_timers(&mut self, out: &mut BTreeSet<GuestId>) {
+        let now = self.net.now();
+        while let Some(&(t, g)) = self.timers.first() {
+            if t > now {
+                break;
+            }
+            self.timers.pop_first();
+            out.insert(g);
+        }
+    }
+
+    /// Guests that own a socket whose readiness may have changed.
+    pub fn woken_guests(&mut self, out: &mut BTreeSet<GuestId>) {
+        self.woken.clear();
+        self.net.drain_woken(&mut self.woken);
+        for s in &self.woken {
+            if let Some(&g) = self.owners.get(s) {
+                out.insert(g);
+            }
+        }
+    }
+
+    pub fn note_wait(&mut self, guest: GuestId, wait: Wait) {
+        if let Some(w) = self.waits.get_mut(guest.0)
+            && !w.contains(&wait)
+        {
+            w.push(wait);
+        }
+    }
+
+    pub fn take_waits(&mut self, guest: GuestId) -> Vec<Wait> {
+        self.waits
+            .get_mut(guest.0)
+            .map(std::mem::take)
+            .unwrap_or_default()
+    }
+
+    pub fn clear_waits(&mut self, guest: GuestId) {
+        if let Some(w) = self.waits.get_mut(guest.0) {
+            w.clear();
+        }
+    }
+
+    /// Move the network's clock, and the guests' view of it, to `t`.
+    pub fn advance_to(&mut self, t: SimTime) {
+        self.net.run_until(t);
+        self.clock.set(self.net.now());
+    }
+
+    /// Run the next network event, if there is one.
+    pub fn step(&mut self) -> bool {
+        let stepped = self.net.step();
+        self.clock.set(self.net.now());
+        stepped
+    }
+}

@@ -1,0 +1,256 @@
+//! Many connections at once on raw `wasi:sockets`, non-blocking, with one
+//! `wasi:io/poll.poll` over all their pollables.
+//!
+//! - `many serve ADDR`: an echo server for any number of concurrent clients.
+//! - `many clients ADDR N SIZE`: N clients at once, each sending SIZE bytes and
+//!   reading them back.
+//! - `many connect-all ADDR N WAIT_MS`: start N connects, wait WAIT_MS, report how
+//!   many completed (a full backlog leaves the rest pending).
+
+use std::net::SocketAddr;
+
+use simnet_test_guests::{arg, args, family_of, from_wasi, pattern, to_wasi};
+use wasi::clocks::monotonic_clock;
+use wasi::io::poll::{Pollable, poll};
+use wasi::io::streams::{InputStream, OutputStream, StreamError};
+use wasi::sockets::instance_network::instance_network;
+use wasi::sockets::network::ErrorCode;
+use wasi::sockets::tcp::TcpSocket;
+use wasi::sockets::tcp_create_socket::create_tcp_socket;
+
+/// Streams before the socket: fields drop in order, and a socket outlives its streams.
+struct Conn {
+    input: InputStream,
+    output: OutputStream,
+    _socket: TcpSocket,
+    pending: Vec<u8>,
+    received: usize,
+    sent: usize,
+    done: bool,
+}
+
+fn main() {
+    let args = args();
+    let mode = args.first().map(String::as_str).unwrap_or("");
+    let rest = &args[1.min(args.len())..];
+    match mode {
+        "serve" => serve(arg(rest, 0, "address")),
+        "clients" => clients(arg(rest, 0, "address"), arg(rest, 1, "count"), arg(rest, 2, "size")),
+        "connect-all" => connect_all(arg(rest, 0, "address"), arg(rest, 1, "count"), arg(rest, 2, "wait ms")),
+        other => {
+            eprintln!("unknown mode {other:?}");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn listen(addr: SocketAddr) -> TcpSocket {
+    let net = instance_network();
+    let sock = create_tcp_socket(family_of(addr)).expect("create");
+    sock.start_bind(&net, to_wasi(addr)).expect("start_bind");
+    sock.subscribe().block();
+    sock.finish_bind().expect("finish_bind");
+    sock.start_listen().expect("start_listen");
+    sock.subscribe().block();
+    sock.finish_listen().expect("finish_listen");
+    sock
+}
+
+fn serve(addr: SocketAddr) {
+    let listener = listen(addr);
+    println!("serving on {}", from_wasi(listener.local_address().expect("local")));
+    let accept_ready = listener.subscribe();
+    let mut conns: Vec<Conn> = Vec::new();
+    loop {
+        // One pollable per connection: readable when idle, writable while echoing.
+        let mut polls: Vec<Pollable> = Vec::with_capacity(conns.len());
+        for c in &conns {
+            polls.push(if c.pending.is_empty() { c.input.subscribe() } else { c.output.subscribe() });
+        }
+        let mut all: Vec<&Pollable> = vec![&accept_ready];
+        all.extend(polls.iter());
+        let ready = poll(&all);
+        drop(all);
+        drop(polls);
+        for i in ready {
+            if i == 0 {
+                while let Ok((socket, input, output)) = listener.accept() {
+                    conns.push(Conn { input, output, _socket: socket, pending: Vec::new(), received: 0, sent: 0, done: false });
+                }
+                continue;
+            }
+            pump_echo(&mut conns[i as usize - 1]);
+        }
+        conns.retain(|c| {
+            if c.done {
+                println!("connection closed after {} bytes", c.received);
+            }
+            !c.done
+        });
+    }
+}
+
+fn pump_echo(c: &mut Conn) {
+    if c.pending.is_empty() {
+        match c.input.read(64 * 1024) {
+            Ok(bytes) => {
+                c.received += bytes.len();
+                c.pending = bytes;
+            }
+            Err(_) => c.done = true,
+        }
+    }
+    if !c.pending.is_empty() {
+        match c.output.check_write() {
+            Ok(0) => {}
+            Ok(n) => {
+                let n = (n as usize).min(c.pending.len());
+                if c.output.write(&c.pending[..n]).is_err() {
+                    c.done = true;
+                }
+                c.pending.drain(..n);
+            }
+            Err(_) => c.done = true,
+        }
+    }
+}
+
+struct Client {
+    conn: Option<Conn>,
+    socket: Option<TcpSocket>,
+    expected: Vec<u8>,
+    error: Option<ErrorCode>,
+}
+
+fn clients(addr: SocketAddr, n: usize, size: usize) {
+    let net = instance_network();
+    let mut clients: Vec<Client> = (0..n)
+        .map(|i| {
+            let sock = create_tcp_socket(family_of(addr)).expect("create");
+            sock.start_connect(&net, to_wasi(addr)).expect("start_connect");
+            let expected = (0..size).map(|j| pattern((i * 7 + j) as u64)).collect();
+            Client { conn: None, socket: Some(sock), expected, error: None }
+        })
+        .collect();
+    loop {
+        let mut polls: Vec<Pollable> = Vec::new();
+        let mut owners: Vec<usize> = Vec::new();
+        for (i, c) in clients.iter().enumerate() {
+            if c.error.is_some() {
+                continue;
+            }
+            let p = match (&c.socket, &c.conn) {
+                (Some(s), None) => s.subscribe(),
+                (_, Some(conn)) if conn.done => continue,
+                (_, Some(conn)) if conn.sent < c.expected.len() => conn.output.subscribe(),
+                (_, Some(conn)) => conn.input.subscribe(),
+                (None, None) => continue,
+            };
+            polls.push(p);
+            owners.push(i);
+        }
+        if polls.is_empty() {
+            break;
+        }
+        let refs: Vec<&Pollable> = polls.iter().collect();
+        let ready = poll(&refs);
+        drop(refs);
+        drop(polls);
+        for r in ready {
+            step_client(&mut clients[owners[r as usize]]);
+        }
+    }
+    let ok = clients.iter().filter(|c| c.error.is_none() && c.conn.as_ref().is_some_and(|x| x.done)).count();
+    for (i, c) in clients.iter().enumerate() {
+        if let Some(e) = c.error {
+            println!("client {i}: {}", e.name());
+        }
+    }
+    println!("{ok} of {n} clients echoed {size} bytes");
+    if ok != n {
+        std::process::exit(1);
+    }
+}
+
+fn step_client(c: &mut Client) {
+    if c.conn.is_none() {
+        let socket = c.socket.take().expect("socket");
+        match socket.finish_connect() {
+            Ok((input, output)) => {
+                c.conn = Some(Conn { input, output, _socket: socket, pending: Vec::new(), received: 0, sent: 0, done: false })
+            }
+            Err(ErrorCode::WouldBlock) => c.socket = Some(socket),
+            Err(e) => c.error = Some(e),
+        }
+        return;
+    }
+    let Some(conn) = c.conn.as_mut() else { return };
+    if conn.sent < c.expected.len() {
+        if let Ok(n) = conn.output.check_write() {
+            let n = (n as usize).min(c.expected.len() - conn.sent);
+            if n > 0 {
+                conn.output.write(&c.expected[conn.sent..conn.sent + n]).expect("write");
+                conn.sent += n;
+            }
+        }
+        return;
+    }
+    match conn.input.read(64 * 1024) {
+        Ok(bytes) => {
+            assert_eq!(&c.expected[conn.received..conn.received + bytes.len()], &bytes[..], "echo differs");
+            conn.received += bytes.len();
+            if conn.received == c.expected.len() {
+                conn.done = true;
+            }
+        }
+        Err(StreamError::Closed) => panic!("server closed early"),
+        Err(StreamError::LastOperationFailed(e)) => panic!("read failed: {}", e.to_debug_string()),
+    }
+}
+
+fn connect_all(addr: SocketAddr, n: usize, wait_ms: u64) {
+    let net = instance_network();
+    let sockets: Vec<TcpSocket> = (0..n)
+        .map(|_| {
+            let s = create_tcp_socket(family_of(addr)).expect("create");
+            s.start_connect(&net, to_wasi(addr)).expect("start_connect");
+            s
+        })
+        .collect();
+    let deadline = monotonic_clock::subscribe_duration(wait_ms * 1_000_000);
+    let mut done = vec![false; n];
+    let mut streams = Vec::new();
+    loop {
+        let polls: Vec<Pollable> = sockets
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !done[*i])
+            .map(|(_, s)| s.subscribe())
+            .collect();
+        let mut refs: Vec<&Pollable> = vec![&deadline];
+        refs.extend(polls.iter());
+        let ready = poll(&refs);
+        if ready.contains(&0) {
+            break;
+        }
+        let open: Vec<usize> = (0..n).filter(|i| !done[*i]).collect();
+        drop(refs);
+        drop(polls);
+        for r in ready {
+            let i = open[r as usize - 1];
+            match sockets[i].finish_connect() {
+                Ok(pair) => {
+                    streams.push(pair);
+                    done[i] = true;
+                }
+                Err(ErrorCode::WouldBlock) => {}
+                Err(e) => {
+                    println!("connection {i}: {}", e.name());
+                    done[i] = true;
+                }
+            }
+        }
+    }
+    println!("{} of {n} connections established within {wait_ms} ms", streams.len());
+    drop(streams);
+}

@@ -1,0 +1,221 @@
+//! Small std::net scenarios, one per mode: `probe MODE ARGS...`.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use simnet_test_guests::{FNV_START, arg, args, fnv, pattern};
+
+fn main() {
+    let args = args();
+    let mode = args.first().map(String::as_str).unwrap_or("");
+    let rest = &args[1.min(args.len())..];
+    match mode {
+        "refused" => refused(rest),
+        "sleep" => sleep(rest),
+        "read-timeout" => read_timeout(rest),
+        "half-close-client" => half_close_client(rest),
+        "half-close-server" => half_close_server(rest),
+        "bulk-send" => bulk_send(rest),
+        "bulk-recv" => bulk_recv(rest),
+        "resolve" => resolve(rest),
+        "env" => env(),
+        "spin" => spin(),
+        "spin-until" => spin_until(rest),
+        "trap" => panic!("the guest panicked on purpose"),
+        "exit" => std::process::exit(arg(rest, 0, "code")),
+        "alloc" => alloc(rest),
+        "accept-forever" => accept_forever(rest),
+        "connect-hold" => connect_hold(rest),
+        other => {
+            eprintln!("unknown mode {other:?}");
+            std::process::exit(2)
+        }
+    }
+}
+
+fn refused(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    match TcpStream::connect(&addr) {
+        Ok(_) => {
+            println!("connect to {addr}: unexpectedly connected");
+            std::process::exit(1)
+        }
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => println!("connect to {addr}: refused"),
+        Err(e) => {
+            println!("connect to {addr}: {e} ({:?})", e.kind());
+            std::process::exit(1)
+        }
+    }
+}
+
+fn sleep(args: &[String]) {
+    let secs: u64 = arg(args, 0, "seconds");
+    let steps: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let start = Instant::now();
+    for _ in 0..steps {
+        std::thread::sleep(Duration::from_secs(secs) / steps as u32);
+    }
+    let wall = SystemTime::now().duration_since(UNIX_EPOCH).expect("after the epoch");
+    println!("slept {:?}; wall clock {}s", start.elapsed(), wall.as_secs());
+}
+
+fn read_timeout(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let ms: u64 = arg(args, 1, "timeout ms");
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_millis(ms))).expect("set_read_timeout");
+    let start = Instant::now();
+    let mut buf = [0u8; 16];
+    match conn.read(&mut buf) {
+        Ok(n) => println!("read {n} bytes"),
+        Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+            println!("read timed out after {:?}", start.elapsed())
+        }
+        Err(e) => println!("read failed: {e}"),
+    }
+}
+
+fn half_close_client(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    conn.write_all(b"hello, half-closed world").expect("write");
+    conn.shutdown(Shutdown::Write).expect("shutdown");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).expect("read reply");
+    println!("reply: {reply}");
+}
+
+fn half_close_server(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let listener = TcpListener::bind(&addr).expect("bind");
+    let (mut conn, _) = listener.accept().expect("accept");
+    let mut got = String::new();
+    conn.read_to_string(&mut got).expect("read to end");
+    // The client's FIN arrived; our direction is still open.
+    let reply = format!("{} bytes: {}", got.len(), got.to_uppercase());
+    conn.write_all(reply.as_bytes()).expect("write after peer's FIN");
+    println!("answered after end of stream");
+}
+
+fn bulk_send(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let total: u64 = arg(args, 1, "bytes");
+    let start = Instant::now();
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    let mut hash = FNV_START;
+    let mut sent = 0u64;
+    let mut chunk = vec![0u8; 32 * 1024];
+    while sent < total {
+        let n = chunk.len().min((total - sent) as usize);
+        for (i, b) in chunk[..n].iter_mut().enumerate() {
+            *b = pattern(sent + i as u64);
+        }
+        conn.write_all(&chunk[..n]).expect("write");
+        hash = fnv(hash, &chunk[..n]);
+        sent += n as u64;
+    }
+    conn.shutdown(Shutdown::Write).expect("shutdown");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).expect("read reply");
+    let expected = format!("{sent} {hash:016x}");
+    println!("sent {sent} bytes in {:?}; receiver says {reply}", start.elapsed());
+    if reply.trim() != expected {
+        println!("MISMATCH: expected {expected}");
+        std::process::exit(1);
+    }
+}
+
+fn bulk_recv(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let listener = TcpListener::bind(&addr).expect("bind");
+    let (mut conn, _) = listener.accept().expect("accept");
+    let mut hash = FNV_START;
+    let mut total = 0u64;
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = conn.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        hash = fnv(hash, &buf[..n]);
+        total += n as u64;
+    }
+    conn.write_all(format!("{total} {hash:016x}").as_bytes()).expect("reply");
+    println!("received {total} bytes");
+}
+
+fn resolve(args: &[String]) {
+    for name in args {
+        match (name.as_str(), 80).to_socket_addrs() {
+            Ok(addrs) => {
+                let ips: Vec<String> = addrs.map(|a| a.ip().to_string()).collect();
+                println!("{name}: {}", ips.join(" "));
+            }
+            Err(e) => println!("{name}: error: {e}"),
+        }
+    }
+}
+
+fn env() {
+    let args: Vec<String> = std::env::args().collect();
+    println!("args: {args:?}");
+    let mut vars: Vec<(String, String)> = std::env::vars().collect();
+    vars.sort();
+    println!("env: {vars:?}");
+    let mut map = std::collections::HashMap::new();
+    for i in 0..8 {
+        map.insert(i, i);
+    }
+    let order: Vec<i32> = map.keys().copied().collect();
+    println!("hashmap order: {order:?}");
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("after the epoch");
+    println!("wall clock: {}", now.as_secs());
+    println!("filesystem root readable: {}", std::fs::read_dir("/").is_ok());
+}
+
+fn spin() {
+    let mut x: u64 = 1;
+    loop {
+        x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
+    }
+}
+
+/// Busy-wait on the monotonic clock: only terminates if computing costs virtual time.
+fn spin_until(args: &[String]) {
+    let ms: u64 = arg(args, 0, "milliseconds");
+    let start = Instant::now();
+    let mut turns = 0u64;
+    while start.elapsed() < Duration::from_millis(ms) {
+        turns = std::hint::black_box(turns + 1);
+    }
+    println!("spun until {ms} ms had passed");
+}
+
+fn alloc(args: &[String]) {
+    let mib: usize = arg(args, 0, "MiB");
+    let v = vec![1u8; mib << 20];
+    println!("allocated {} bytes", std::hint::black_box(v).len());
+}
+
+fn accept_forever(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let listener = TcpListener::bind(&addr).expect("bind");
+    let mut held = Vec::new();
+    loop {
+        let (conn, peer) = listener.accept().expect("accept");
+        println!("holding connection from {peer}");
+        held.push(conn);
+    }
+}
+
+/// Connect and then wait to read: blocks forever if the peer never writes.
+fn connect_hold(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    let mut buf = [0u8; 1];
+    match conn.read(&mut buf) {
+        Ok(n) => println!("read {n} bytes"),
+        Err(e) => println!("read failed: {e} ({:?})", e.kind()),
+    }
+}
