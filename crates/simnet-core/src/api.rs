@@ -655,7 +655,9 @@ impl Net {
         };
         match interest {
             Interest::Socket => match (&sock.attachment, sock.state) {
-                (Attachment::Listener { ready, .. }, _) => !ready.is_empty(),
+                // Only a listening socket waits (for a connection to accept); while
+                // `start-listen` is in progress the pollable is ready, as in wasmtime-wasi.
+                (Attachment::Listener { ready, .. }, TcpState::Listening) => !ready.is_empty(),
                 (Attachment::Conn(c, side), TcpState::ConnectInProgress) => self
                     .conn(*c)
                     .is_none_or(|conn| !matches!(conn.end(*side).phase, Phase::SynSent)),

@@ -100,12 +100,24 @@ pub(crate) struct SimTcpSocket {
     pub at: SocketRef,
     /// The streams were handed out (once connected or accepted).
     pub streams_taken: bool,
+    /// A listener whose pollable reported a connection. wasmtime-wasi accepts that
+    /// connection from the kernel as it polls, and closes it gracefully (not with a
+    /// reset) if the listener is dropped before the guest accepts it; simnet does the
+    /// same so that guests see the same thing on both.
+    pub pre_accepted: bool,
 }
 
 #[wasmtime_wasi_io::async_trait]
 impl Pollable for SimTcpSocket {
     async fn ready(&mut self) {
-        self.at.ready(Interest::Socket).await
+        self.at.ready(Interest::Socket).await;
+        let listening = lock(&self.at.world)
+            .net
+            .is_listening(self.at.socket)
+            .unwrap_or(false);
+        if listening {
+            self.pre_accepted = true;
+        }
     }
 }
 

@@ -50,6 +50,7 @@ impl SimSocketsView<'_> {
                 socket,
             },
             streams_taken: false,
+            pre_accepted: false,
         };
         let r = self.table.push(sock)?;
         Ok(Resource::new_own(r.rep()))
@@ -148,6 +149,7 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         Resource<DynOutputStream>,
     )> {
         let (id, _peer) = self.with_net(&this, |net, id| net.accept(id))?;
+        self.table.get_mut(&mine(&this))?.pre_accepted = false;
         let sock = self.push_socket(id)?;
         let (input, output) = self.take_streams(&sock)?;
         Ok((sock, input, output))
@@ -277,7 +279,14 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         let sock = self
             .table
             .delete(Resource::<SimTcpSocket>::new_own(this.rep()))?;
-        lock(&sock.at.world).close_socket(sock.at.socket);
+        let mut w = lock(&sock.at.world);
+        if sock.pre_accepted
+            && let Ok((conn, _)) = w.net.accept(sock.at.socket)
+        {
+            // The connection wasmtime-wasi would already hold: closed, not reset.
+            let _ = w.net.close(conn);
+        }
+        w.close_socket(sock.at.socket);
         Ok(())
     }
 }

@@ -245,7 +245,11 @@ fn main() {
     v6c.subscribe().block();
     show("finish-connect", v6c.finish_connect().map(|_| ()));
     v6.subscribe().block();
-    show("accept", v6.accept().map(|_| ()));
+    show("accept", v6.accept().map(|(sock, input, output)| {
+        // Streams go before their socket.
+        drop((input, output));
+        drop(sock);
+    }));
 
     println!("== listener closed with a pending connection");
     let l = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
