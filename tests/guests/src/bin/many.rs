@@ -4,6 +4,7 @@
 //! - `many serve ADDR`: an echo server for any number of concurrent clients.
 //! - `many clients ADDR N SIZE`: N clients at once, each sending SIZE bytes and
 //!   reading them back.
+//! - `many listen ADDR BACKLOG SECONDS`: listen and never accept.
 //! - `many connect-all ADDR N WAIT_MS`: start N connects, wait WAIT_MS, report how
 //!   many completed (a full backlog leaves the rest pending).
 
@@ -36,6 +37,7 @@ fn main() {
     match mode {
         "serve" => serve(arg(rest, 0, "address")),
         "clients" => clients(arg(rest, 0, "address"), arg(rest, 1, "count"), arg(rest, 2, "size")),
+        "listen" => listen_idle(arg(rest, 0, "address"), arg(rest, 1, "backlog"), arg(rest, 2, "seconds")),
         "connect-all" => connect_all(arg(rest, 0, "address"), arg(rest, 1, "count"), arg(rest, 2, "wait ms")),
         other => {
             eprintln!("unknown mode {other:?}");
@@ -253,4 +255,19 @@ fn connect_all(addr: SocketAddr, n: usize, wait_ms: u64) {
     }
     println!("{} of {n} connections established within {wait_ms} ms", streams.len());
     drop(streams);
+}
+
+/// Listen with a given backlog and never accept, for `seconds`.
+fn listen_idle(addr: SocketAddr, backlog: u64, seconds: u64) {
+    let net = instance_network();
+    let sock = create_tcp_socket(family_of(addr)).expect("create");
+    sock.start_bind(&net, to_wasi(addr)).expect("start_bind");
+    sock.subscribe().block();
+    sock.finish_bind().expect("finish_bind");
+    sock.set_listen_backlog_size(backlog).expect("backlog");
+    sock.start_listen().expect("start_listen");
+    sock.subscribe().block();
+    sock.finish_listen().expect("finish_listen");
+    println!("listening with backlog {backlog}, never accepting");
+    monotonic_clock::subscribe_duration(seconds * 1_000_000_000).block();
 }

@@ -27,6 +27,8 @@ fn main() {
         "alloc" => alloc(rest),
         "accept-forever" => accept_forever(rest),
         "connect-hold" => connect_hold(rest),
+        "send-then-hold" => send_then_hold(rest),
+        "accept-then-trap" => accept_then_trap(rest),
         other => {
             eprintln!("unknown mode {other:?}");
             std::process::exit(2)
@@ -218,4 +220,28 @@ fn connect_hold(args: &[String]) {
         Ok(n) => println!("read {n} bytes"),
         Err(e) => println!("read failed: {e} ({:?})", e.kind()),
     }
+}
+
+/// Send a byte the peer never reads, then wait to read.
+fn send_then_hold(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    conn.write_all(b"!").expect("write");
+    let mut buf = [0u8; 1];
+    match conn.read(&mut buf) {
+        Ok(n) => println!("read {n} bytes"),
+        Err(e) => println!("read failed: {e} ({:?})", e.kind()),
+    }
+}
+
+/// Accept one connection, wait until its first byte may have arrived, then crash
+/// while holding it.
+fn accept_then_trap(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let wait_ms: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let listener = TcpListener::bind(&addr).expect("bind");
+    let (_conn, peer) = listener.accept().expect("accept");
+    println!("accepted {peer}");
+    std::thread::sleep(Duration::from_millis(wait_ms));
+    panic!("crashing while holding a connection");
 }
