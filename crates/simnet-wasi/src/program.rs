@@ -190,7 +190,7 @@ impl Runtime {
         }
         check_header(name, bytes)?;
         let component = self.compile(name, bytes, &hash)?;
-        check_world(name, &self.engine, &component)?;
+        check_imports(name, &self.engine, &component)?;
         let instance_pre =
             self.linker
                 .instantiate_pre(&component)
@@ -198,6 +198,7 @@ impl Runtime {
                     name: name.into(),
                     error: format!("{e:#}"),
                 })?;
+        check_command(name, &self.engine, &component)?;
         let pre = CommandPre::new(instance_pre)
             .map_err(|_| LoadError::NotACommand { name: name.into() })?;
         let program = Program {
@@ -286,7 +287,7 @@ fn is_wasi_02(version: Option<&str>) -> bool {
     })
 }
 
-fn check_world(name: &str, engine: &Engine, component: &Component) -> Result<(), LoadError> {
+fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<(), LoadError> {
     let ty = component.component_type();
     let unsupported: Vec<String> = ty
         .imports(engine)
@@ -303,10 +304,17 @@ fn check_world(name: &str, engine: &Engine, component: &Component) -> Result<(),
             imports: unsupported,
         });
     }
-    let is_command = ty.exports(engine).any(|(export, _)| {
-        let (iface, version) = split_version(export);
-        iface == "wasi:cli/run" && is_wasi_02(version)
-    });
+    Ok(())
+}
+
+fn check_command(name: &str, engine: &Engine, component: &Component) -> Result<(), LoadError> {
+    let is_command = component
+        .component_type()
+        .exports(engine)
+        .any(|(export, _)| {
+            let (iface, version) = split_version(export);
+            iface == "wasi:cli/run" && is_wasi_02(version)
+        });
     if !is_command {
         return Err(LoadError::NotACommand { name: name.into() });
     }

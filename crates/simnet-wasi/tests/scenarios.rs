@@ -25,10 +25,18 @@ fn assert_exited(sim: &Sim, report: &Report, name: &str, code: i32) {
 #[test]
 fn connect_to_a_closed_port_is_refused() {
     let (mut sim, _, client) = two_hosts(1, Duration::from_millis(2));
-    sim.spawn(guest("client", client, "probe", &["refused", "10.0.0.1:9999"]));
+    sim.spawn(guest(
+        "client",
+        client,
+        "probe",
+        &["refused", "10.0.0.1:9999"],
+    ));
     let report = sim.run();
     assert_exited(&sim, &report, "client", 0);
-    assert_eq!(stdout(&sim, "client"), "connect to 10.0.0.1:9999: refused\n");
+    assert_eq!(
+        stdout(&sim, "client"),
+        "connect to 10.0.0.1:9999: refused\n"
+    );
     // One round trip: SYN out, RST back.
     assert_eq!(report.guest("client").unwrap().end.as_nanos(), 4_000_000);
 }
@@ -36,12 +44,28 @@ fn connect_to_a_closed_port_is_refused() {
 #[test]
 fn half_close_lets_the_server_answer_after_end_of_stream() {
     let (mut sim, server, client) = two_hosts(2, Duration::from_millis(3));
-    sim.spawn(guest("server", server, "probe", &["half-close-server", "10.0.0.1:80"]));
-    sim.spawn(guest("client", client, "probe", &["half-close-client", "10.0.0.1:80"]).start_at(Duration::from_millis(1)));
+    sim.spawn(guest(
+        "server",
+        server,
+        "probe",
+        &["half-close-server", "10.0.0.1:80"],
+    ));
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "probe",
+            &["half-close-client", "10.0.0.1:80"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
     let report = sim.run();
     assert_exited(&sim, &report, "client", 0);
     assert_exited(&sim, &report, "server", 0);
-    assert_eq!(stdout(&sim, "client"), "reply: 24 bytes: HELLO, HALF-CLOSED WORLD\n");
+    assert_eq!(
+        stdout(&sim, "client"),
+        "reply: 24 bytes: HELLO, HALF-CLOSED WORLD\n"
+    );
     assert_eq!(stdout(&sim, "server"), "answered after end of stream\n");
 }
 
@@ -55,7 +79,10 @@ fn long_sleeps_cost_virtual_time_only() {
     let wall = wall.elapsed();
     assert_exited(&sim, &report, "sleeper", 0);
     // The wall clock starts at 2025-01-01T00:00:00Z and moves with virtual time.
-    assert_eq!(stdout(&sim, "sleeper"), "slept 600s; wall clock 1735690200s\n");
+    assert_eq!(
+        stdout(&sim, "sleeper"),
+        "slept 600s; wall clock 1735690200s\n"
+    );
     assert_eq!(report.end.as_nanos(), 600_000_000_000);
     // Not a timing assertion: ten real minutes would exceed any test timeout.
     assert!(wall < Duration::from_secs(60), "took {wall:?}");
@@ -64,12 +91,31 @@ fn long_sleeps_cost_virtual_time_only() {
 #[test]
 fn read_timeout_fires_on_virtual_time() {
     let (mut sim, server, client) = two_hosts(4, Duration::from_millis(5));
-    sim.spawn(guest("server", server, "probe", &["accept-forever", "10.0.0.1:80"]).daemon());
-    sim.spawn(guest("client", client, "probe", &["read-timeout", "10.0.0.1:80", "1500"]).start_at(Duration::from_millis(1)));
+    sim.spawn(
+        guest(
+            "server",
+            server,
+            "probe",
+            &["accept-forever", "10.0.0.1:80"],
+        )
+        .daemon(),
+    );
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "probe",
+            &["read-timeout", "10.0.0.1:80", "1500"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
     let report = sim.run();
     assert_exited(&sim, &report, "client", 0);
     assert_eq!(stdout(&sim, "client"), "read timed out after 1.5s\n");
-    assert!(matches!(report.guest("server").unwrap().outcome, Outcome::Running { .. }));
+    assert!(matches!(
+        report.guest("server").unwrap().outcome,
+        Outcome::Running { .. }
+    ));
 }
 
 #[test]
@@ -77,15 +123,39 @@ fn multi_megabyte_transfer_survives_loss_under_many_seeds() {
     for seed in 0..6 {
         let (mut sim, server, client) = two_hosts(seed, Duration::from_millis(2));
         sim.with_net(|net| {
-            net.set_link(server, client, LinkConfig { loss: 0.02, ..LinkConfig::with_latency(Duration::from_millis(2)) })
+            net.set_link(
+                server,
+                client,
+                LinkConfig {
+                    loss: 0.02,
+                    ..LinkConfig::with_latency(Duration::from_millis(2))
+                },
+            )
         })
         .unwrap();
-        sim.spawn(guest("server", server, "probe", &["bulk-recv", "10.0.0.1:80"]));
-        sim.spawn(guest("client", client, "probe", &["bulk-send", "10.0.0.1:80", "4194304"]).start_at(Duration::from_millis(1)));
+        sim.spawn(guest(
+            "server",
+            server,
+            "probe",
+            &["bulk-recv", "10.0.0.1:80"],
+        ));
+        sim.spawn(
+            guest(
+                "client",
+                client,
+                "probe",
+                &["bulk-send", "10.0.0.1:80", "4194304"],
+            )
+            .start_at(Duration::from_millis(1)),
+        );
         let report = sim.run();
         assert_exited(&sim, &report, "client", 0);
         assert_exited(&sim, &report, "server", 0);
-        assert_eq!(stdout(&sim, "server"), "received 4194304 bytes\n", "seed {seed}");
+        assert_eq!(
+            stdout(&sim, "server"),
+            "received 4194304 bytes\n",
+            "seed {seed}"
+        );
     }
 }
 
@@ -106,31 +176,76 @@ fn many_concurrent_connections_polled_together() {
         })
         .unwrap();
         sim.spawn(guest("server", server, "many", &["serve", "10.0.0.1:80"]).daemon());
-        sim.spawn(guest("clients", client, "many", &["clients", "10.0.0.1:80", "40", "20000"]).start_at(Duration::from_millis(1)));
+        sim.spawn(
+            guest(
+                "clients",
+                client,
+                "many",
+                &["clients", "10.0.0.1:80", "40", "20000"],
+            )
+            .start_at(Duration::from_millis(1)),
+        );
         let report = sim.run();
         assert_exited(&sim, &report, "clients", 0);
-        assert_eq!(stdout(&sim, "clients"), "40 of 40 clients echoed 20000 bytes\n", "seed {seed}");
+        assert_eq!(
+            stdout(&sim, "clients"),
+            "40 of 40 clients echoed 20000 bytes\n",
+            "seed {seed}"
+        );
         // The run ends when the clients do; the server (a daemon) is still serving.
-        assert!(matches!(report.guest("server").unwrap().outcome, Outcome::Running { .. }));
+        assert!(matches!(
+            report.guest("server").unwrap().outcome,
+            Outcome::Running { .. }
+        ));
     }
 }
 
 #[test]
 fn a_full_backlog_leaves_connections_pending() {
     let (mut sim, server, client) = two_hosts(5, Duration::from_millis(1));
-    sim.spawn(guest("server", server, "many", &["listen", "10.0.0.1:80", "2", "10"]));
-    sim.spawn(guest("client", client, "many", &["connect-all", "10.0.0.1:80", "6", "500"]).start_at(Duration::from_millis(1)));
+    sim.spawn(guest(
+        "server",
+        server,
+        "many",
+        &["listen", "10.0.0.1:80", "2", "10"],
+    ));
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "many",
+            &["connect-all", "10.0.0.1:80", "6", "500"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
     let report = sim.run();
     assert_exited(&sim, &report, "client", 0);
     // Linux queues backlog + 1 established connections; further SYNs are dropped and
     // retried, so those connects stay pending.
-    assert_eq!(stdout(&sim, "client"), "3 of 6 connections established within 500 ms\n", "{}", describe(&sim, &report));
+    assert_eq!(
+        stdout(&sim, "client"),
+        "3 of 6 connections established within 500 ms\n",
+        "{}",
+        describe(&sim, &report)
+    );
 }
 
 #[test]
 fn names_resolve_to_simulated_hosts() {
     let (mut sim, _, client) = two_hosts(6, Duration::from_millis(1));
-    sim.spawn(guest("resolver", client, "probe", &["resolve", "server", "CLIENT", "localhost", "10.9.8.7", "nosuch"]));
+    sim.spawn(guest(
+        "resolver",
+        client,
+        "probe",
+        &[
+            "resolve",
+            "server",
+            "CLIENT",
+            "localhost",
+            "10.9.8.7",
+            "nosuch",
+        ],
+    ));
     let report = sim.run();
     assert_exited(&sim, &report, "resolver", 0);
     let out = stdout(&sim, "resolver");
@@ -145,7 +260,11 @@ fn names_resolve_to_simulated_hosts() {
 #[test]
 fn capability_switches_deny_sockets_and_lookups() {
     let (mut sim, server, client) = two_hosts(7, Duration::from_millis(1));
-    let none = Capabilities { tcp: false, udp: false, ip_name_lookup: false };
+    let none = Capabilities {
+        tcp: false,
+        udp: false,
+        ip_name_lookup: false,
+    };
     sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:80"]).daemon());
     sim.spawn(guest("no-tcp", client, "probe", &["refused", "10.0.0.1:80"]).capabilities(none));
     sim.spawn(guest("no-lookup", client, "probe", &["resolve", "server"]).capabilities(none));
@@ -161,14 +280,21 @@ fn capability_switches_deny_sockets_and_lookups() {
 fn args_env_random_and_clock_are_per_guest_and_seeded() {
     let run = |seed| {
         let (mut sim, server, _) = two_hosts(seed, Duration::from_millis(1));
-        sim.spawn(guest("env", server, "probe", &["env"]).env("ROLE", "primary").env("LEVEL", "3"));
+        sim.spawn(
+            guest("env", server, "probe", &["env"])
+                .env("ROLE", "primary")
+                .env("LEVEL", "3"),
+        );
         let report = sim.run();
         assert_exited(&sim, &report, "env", 0);
         stdout(&sim, "env")
     };
     let a = run(11);
     assert!(a.contains(r#"args: ["probe", "env"]"#), "{a}");
-    assert!(a.contains(r#"env: [("LEVEL", "3"), ("ROLE", "primary")]"#), "{a}");
+    assert!(
+        a.contains(r#"env: [("LEVEL", "3"), ("ROLE", "primary")]"#),
+        "{a}"
+    );
     assert!(a.contains("wall clock: 1735689600"), "{a}");
     assert!(a.contains("filesystem root readable: false"), "{a}");
     assert_eq!(run(11), a, "same seed, same output");
@@ -178,29 +304,64 @@ fn args_env_random_and_clock_are_per_guest_and_seeded() {
 fn a_crashed_guest_closes_its_connections() {
     // With nothing unread the crash closes gracefully: the peer reads end of stream.
     let (mut sim, server, client) = two_hosts(8, Duration::from_millis(2));
-    sim.spawn(guest("server", server, "probe", &["accept-then-trap", "10.0.0.1:80"]));
-    sim.spawn(guest("client", client, "probe", &["connect-hold", "10.0.0.1:80"]).start_at(Duration::from_millis(1)));
+    sim.spawn(guest(
+        "server",
+        server,
+        "probe",
+        &["accept-then-trap", "10.0.0.1:80"],
+    ));
+    sim.spawn(
+        guest("client", client, "probe", &["connect-hold", "10.0.0.1:80"])
+            .start_at(Duration::from_millis(1)),
+    );
     let report = sim.run();
-    assert!(matches!(report.guest("server").unwrap().outcome, Outcome::Trapped { .. }));
+    assert!(matches!(
+        report.guest("server").unwrap().outcome,
+        Outcome::Trapped { .. }
+    ));
     assert_exited(&sim, &report, "client", 0);
     assert_eq!(stdout(&sim, "client"), "read 0 bytes\n");
 
     // With unread data it resets.
     let (mut sim, server, client) = two_hosts(8, Duration::from_millis(2));
-    sim.spawn(guest("server", server, "probe", &["accept-then-trap", "10.0.0.1:80", "50"]));
-    sim.spawn(guest("client", client, "probe", &["send-then-hold", "10.0.0.1:80"]).start_at(Duration::from_millis(1)));
+    sim.spawn(guest(
+        "server",
+        server,
+        "probe",
+        &["accept-then-trap", "10.0.0.1:80", "50"],
+    ));
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "probe",
+            &["send-then-hold", "10.0.0.1:80"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
     let report = sim.run();
     let server_report = &report.guest("server").unwrap().outcome;
     let Outcome::Trapped { message, backtrace } = server_report else {
         panic!("{}", describe(&sim, &report))
     };
     assert!(message.contains("unreachable"), "{message}");
-    assert!(backtrace.as_deref().is_some_and(|b| b.contains("rust_panic")), "{backtrace:?}");
+    assert!(
+        backtrace
+            .as_deref()
+            .is_some_and(|b| b.contains("rust_panic")),
+        "{backtrace:?}"
+    );
     let stderr = sim.output(sim.guest_id("server").unwrap()).stderr();
-    assert!(stderr.contains("crashing while holding a connection"), "{stderr}");
+    assert!(
+        stderr.contains("crashing while holding a connection"),
+        "{stderr}"
+    );
     // The reset reaches the guest as a failed stream read; std on WASI 0.2 cannot ask
     // which socket error it was (`network-error-code` is unstable) and reports EIO.
-    assert_eq!(stdout(&sim, "client"), "read failed: I/O error (os error 29) (Uncategorized)\n");
+    assert_eq!(
+        stdout(&sim, "client"),
+        "read failed: I/O error (os error 29) (Uncategorized)\n"
+    );
 }
 
 #[test]

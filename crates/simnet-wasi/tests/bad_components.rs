@@ -1,0 +1,115 @@
+//! Components simnet cannot run are refused before they start, with errors that say why.
+
+mod common;
+
+use simnet_wasi::LoadError;
+
+fn load(bytes: &[u8]) -> LoadError {
+    common::runtime()
+        .load_bytes("test.wasm", bytes)
+        .expect_err("must be refused")
+}
+
+fn component(wat: &str) -> Vec<u8> {
+    wat::parse_str(wat).expect("valid text")
+}
+
+#[test]
+fn not_webassembly() {
+    let e = load(b"#!/bin/sh\necho hello\n");
+    assert!(matches!(e, LoadError::NotWasm { .. }));
+    assert_eq!(
+        e.to_string(),
+        "test.wasm is not a WebAssembly file (no \\0asm header)"
+    );
+}
+
+#[test]
+fn a_core_module_is_not_a_component() {
+    let e = load(&wat::parse_str("(module)").unwrap());
+    assert!(matches!(e, LoadError::CoreModule { .. }));
+    assert!(
+        e.to_string()
+            .contains("core WebAssembly module, not a component"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_corrupt_component() {
+    let mut bytes = component("(component)");
+    bytes.extend_from_slice(&[0xff, 0xff, 0xff]);
+    let e = load(&bytes);
+    assert!(matches!(e, LoadError::Invalid { .. }), "{e}");
+    assert!(
+        e.to_string()
+            .starts_with("test.wasm is not a valid WebAssembly component: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_component_that_is_not_a_command() {
+    let e = load(&component("(component)"));
+    assert!(matches!(e, LoadError::NotACommand { .. }), "{e}");
+    assert!(
+        e.to_string().contains("does not export wasi:cli/run@0.2.x"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unsupported_imports_are_all_listed() {
+    let e = load(&component(
+        r#"(component
+             (import "wasi:http/outgoing-handler@0.2.0" (instance))
+             (import "wasi:io/poll@0.2.6" (instance))
+             (import "wasi:keyvalue/store@0.2.0-draft" (instance))
+             (import "wasi:sockets/tcp@0.3.0" (instance)))"#,
+    ));
+    let LoadError::UnsupportedImports { imports, .. } = &e else {
+        panic!("{e}")
+    };
+    assert_eq!(
+        imports,
+        &[
+            "wasi:http/outgoing-handler@0.2.0",
+            "wasi:keyvalue/store@0.2.0-draft",
+            "wasi:sockets/tcp@0.3.0"
+        ]
+    );
+    assert!(
+        e.to_string()
+            .starts_with("test.wasm imports interfaces simnet cannot simulate: wasi:http"),
+        "{e}"
+    );
+}
+
+#[test]
+fn an_import_with_the_wrong_shape_cannot_link() {
+    let e = load(&component(
+        r#"(component (import "wasi:cli/environment@0.2.0" (instance (export "no-such-function" (func)))))"#,
+    ));
+    assert!(matches!(e, LoadError::Link { .. }), "{e}");
+    assert!(e.to_string().contains("no-such-function"), "{e}");
+}
+
+#[test]
+fn missing_files_name_the_path() {
+    let e = common::runtime()
+        .load(std::path::Path::new("/nonexistent/guest.wasm"))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("cannot read /nonexistent/guest.wasm: "),
+        "{e}"
+    );
+}
+
+#[test]
+fn good_components_load_and_are_compiled_once() {
+    let a = common::program("echo-server");
+    let b = common::program("echo-server");
+    assert_eq!(a.hash(), b.hash());
+    assert_eq!(a.name(), "echo-server");
+}

@@ -1,0 +1,114 @@
+//! Same seed, same run: the network trace, every guest's output and every outcome are
+//! identical byte for byte.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{guest, runtime};
+use simnet_core::{LinkConfig, TraceMode};
+use simnet_wasi::{Report, Sim, SimConfig};
+
+struct Run {
+    report: Report,
+    trace: Vec<String>,
+    outputs: Vec<(Vec<u8>, Vec<u8>)>,
+}
+
+/// An echo server and three clients (one of them with many connections at once)
+/// over a lossy, jittery link.
+fn run(seed: u64) -> Run {
+    let mut config = SimConfig::new(seed);
+    config.net.trace = TraceMode::Full;
+    let mut sim = Sim::new(runtime(), config);
+    let server = sim
+        .add_host("server", &["10.0.0.1".parse().unwrap()])
+        .unwrap();
+    let link = LinkConfig {
+        jitter: Duration::from_millis(3),
+        loss: 0.05,
+        ..LinkConfig::with_latency(Duration::from_millis(4))
+    };
+    sim.with_net(|net| net.set_default_link(link)).unwrap();
+    sim.spawn(guest("server", server, "many", &["serve", "10.0.0.1:7"]).daemon());
+    for i in 0..3 {
+        let host = sim
+            .add_host(
+                &format!("client{i}"),
+                &[format!("10.0.1.{i}").parse().unwrap()],
+            )
+            .unwrap();
+        let spec = if i == 2 {
+            guest(
+                &format!("client{i}"),
+                host,
+                "many",
+                &["clients", "10.0.0.1:7", "8", "3000"],
+            )
+        } else {
+            guest(
+                &format!("client{i}"),
+                host,
+                "echo-client",
+                &["10.0.0.1:7", "30", "100"],
+            )
+        };
+        sim.spawn(spec.start_at(Duration::from_millis(i)));
+    }
+    let report = sim.run();
+    let trace = sim.with_net(|net| {
+        net.trace()
+            .records()
+            .iter()
+            .map(|r| format!("{r:?}"))
+            .collect()
+    });
+    let outputs = report
+        .guests
+        .iter()
+        .map(|g| {
+            let out = sim.output(sim.guest_id(&g.name).unwrap());
+            (
+                out.bytes(simnet_wasi::Stream::Stdout),
+                out.bytes(simnet_wasi::Stream::Stderr),
+            )
+        })
+        .collect();
+    Run {
+        report,
+        trace,
+        outputs,
+    }
+}
+
+#[test]
+fn the_same_seed_reproduces_trace_output_and_outcomes() {
+    let a = run(42);
+    let b = run(42);
+    for g in &a.report.guests {
+        if g.name != "server" {
+            assert!(g.outcome.is_success(), "{}: {}", g.name, g.outcome);
+        }
+    }
+    assert!(
+        a.trace.len() > 500,
+        "a real workload: {} events",
+        a.trace.len()
+    );
+    if let Some(i) = a.trace.iter().zip(&b.trace).position(|(x, y)| x != y) {
+        panic!(
+            "traces diverge at event {i}:\n{}\n{}",
+            a.trace[i], b.trace[i]
+        );
+    }
+    assert_eq!(a.trace.len(), b.trace.len());
+    assert_eq!(a.outputs, b.outputs);
+    assert_eq!(a.report, b.report);
+}
+
+#[test]
+fn another_seed_gives_another_run() {
+    let a = run(1);
+    let b = run(2);
+    assert_ne!(a.report.trace_hash, b.report.trace_hash);
+}
