@@ -92,7 +92,7 @@ pub(crate) fn build(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     filesystem::preopens::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
     sockets::network::add_to_linker::<GuestState, SimSockets>(
         l,
-        &sockets::network::LinkOptions::default().network_error_code(true),
+        sockets::network::LinkOptions::default().network_error_code(true),
         GuestState::sockets,
     )?;
     sockets::instance_network::add_to_linker::<GuestState, SimSockets>(l, GuestState::sockets)?;

@@ -226,13 +226,15 @@ impl Runtime {
     fn compile(&self, name: &str, bytes: &[u8], hash: &[u8; 32]) -> Result<Component, LoadError> {
         let cached = self.cache_path(hash);
         if let Some(path) = &cached
-            && path.exists()
+            && let Ok(artifact) = std::fs::read(path)
         {
+            // Read into memory rather than mapped: another process may replace the file.
             // SAFETY: the file was written by `Component::serialize` of an engine with
             // the same compatibility hash (it is in the file name) into simnet's own
-            // cache directory; wasmtime re-checks its header. A user who can write
-            // arbitrary files there can already run code as this user.
-            if let Ok(c) = unsafe { Component::deserialize_file(&self.engine, path) } {
+            // cache directory, and wasmtime re-checks its header; a corrupt file is an
+            // error and is recompiled. Whoever can write arbitrary files there can
+            // already run code as this user.
+            if let Ok(c) = unsafe { Component::deserialize(&self.engine, &artifact) } {
                 return Ok(c);
             }
         }

@@ -377,3 +377,33 @@ fn exit_codes_are_reported() {
     assert_exited(&sim, &report, "zero", 0);
     assert_exited(&sim, &report, "bad-mode", 1);
 }
+
+#[test]
+fn echo_passes_under_many_seeds_and_link_settings() {
+    for seed in 0..16u64 {
+        let (mut sim, server, client) = two_hosts(seed, Duration::from_millis(1));
+        let link = LinkConfig {
+            jitter: Duration::from_micros(100 * seed),
+            loss: (seed % 4) as f64 * 0.03,
+            ..LinkConfig::with_latency(Duration::from_micros(200 + 500 * seed))
+        };
+        sim.with_net(|net| net.set_link(server, client, link))
+            .unwrap();
+        sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:7", "1"]));
+        sim.spawn(
+            guest(
+                "client",
+                client,
+                "echo-client",
+                &["10.0.0.1:7", "50", "300"],
+            )
+            .start_at(Duration::from_micros(seed * 37)),
+        );
+        let report = sim.run();
+        assert_exited(&sim, &report, "client", 0);
+        assert!(
+            stdout(&sim, "client").contains("50 round trips of 300 bytes"),
+            "seed {seed}"
+        );
+    }
+}

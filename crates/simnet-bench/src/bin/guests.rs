@@ -21,10 +21,17 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { rounds: 5, round_trips: 10_000 };
+    let mut args = Args {
+        rounds: 5,
+        round_trips: 10_000,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
-        let mut value = || it.next().and_then(|v| v.parse().ok()).unwrap_or_else(|| panic!("{a} needs a number"));
+        let mut value = || {
+            it.next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("{a} needs a number"))
+        };
         match a.as_str() {
             "--rounds" => args.rounds = value() as usize,
             "--round-trips" => args.round_trips = value(),
@@ -38,14 +45,24 @@ fn parse_args() -> Args {
 fn on_simnet(rt: &Runtime, server: (&Program, &[&str]), client: (&Program, &[&str])) -> Duration {
     let start = Instant::now();
     let mut sim = Sim::new(rt, SimConfig::new(1));
-    let s = sim.add_host("server", &["10.0.0.1".parse().unwrap()]).unwrap();
-    let c = sim.add_host("client", &["10.0.0.2".parse().unwrap()]).unwrap();
+    let s = sim
+        .add_host("server", &["10.0.0.1".parse().unwrap()])
+        .unwrap();
+    let c = sim
+        .add_host("client", &["10.0.0.2".parse().unwrap()])
+        .unwrap();
     sim.spawn(GuestSpec::new("server", s, server.0.clone()).args(server.1.iter().copied()));
     sim.spawn(GuestSpec::new("client", c, client.0.clone()).args(client.1.iter().copied()));
     let report = sim.run();
     let elapsed = start.elapsed();
     for g in &report.guests {
-        assert_eq!(g.outcome, Outcome::Exited(0), "{} on simnet: {}", g.name, g.outcome);
+        assert_eq!(
+            g.outcome,
+            Outcome::Exited(0),
+            "{} on simnet: {}",
+            g.name,
+            g.outcome
+        );
     }
     elapsed
 }
@@ -57,7 +74,10 @@ struct Real {
 
 impl WasiView for Real {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -81,39 +101,67 @@ impl RealHost {
             .allow_tcp(true)
             // Loopback only: nothing leaves the machine.
             .socket_addr_check(|addr, use_| {
-                Box::pin(async move { addr.ip().is_loopback() || matches!(use_, SocketAddrUse::TcpBind) })
+                Box::pin(async move {
+                    addr.ip().is_loopback() || matches!(use_, SocketAddrUse::TcpBind)
+                })
             })
             .build();
-        Store::new(&self.engine, Real { wasi, table: ResourceTable::new() })
+        Store::new(
+            &self.engine,
+            Real {
+                wasi,
+                table: ResourceTable::new(),
+            },
+        )
     }
 
     /// Two guests in one current-thread tokio runtime, as `wasmtime run` would drive them.
     fn run(&self, server: (&Component, &[&str]), client: (&Component, &[&str])) -> Duration {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio");
         let start = Instant::now();
         rt.block_on(async {
             let mut ss = self.store(server.1);
             let mut cs = self.store(client.1);
-            let s = wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut ss, server.0, &self.linker)
-                .await
-                .expect("instantiate server");
-            let c = wasmtime_wasi::p2::bindings::Command::instantiate_async(&mut cs, client.0, &self.linker)
-                .await
-                .expect("instantiate client");
+            let s = wasmtime_wasi::p2::bindings::Command::instantiate_async(
+                &mut ss,
+                server.0,
+                &self.linker,
+            )
+            .await
+            .expect("instantiate server");
+            let c = wasmtime_wasi::p2::bindings::Command::instantiate_async(
+                &mut cs,
+                client.0,
+                &self.linker,
+            )
+            .await
+            .expect("instantiate client");
             let server = tokio::spawn(async move { s.wasi_cli_run().call_run(&mut ss).await });
             // Let the server reach `accept` before the client connects.
             tokio::time::sleep(Duration::from_millis(20)).await;
             let client = c.wasi_cli_run().call_run(&mut cs).await;
-            assert!(matches!(client, Ok(Ok(()))), "client on the real kernel: {client:?}");
+            assert!(
+                matches!(client, Ok(Ok(()))),
+                "client on the real kernel: {client:?}"
+            );
             let server = server.await.expect("join");
-            assert!(matches!(server, Ok(Ok(()))), "server on the real kernel: {server:?}");
+            assert!(
+                matches!(server, Ok(Ok(()))),
+                "server on the real kernel: {server:?}"
+            );
         });
         start.elapsed() - Duration::from_millis(20)
     }
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("a free loopback port")
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
 }
 
 fn median(mut v: Vec<Duration>) -> Duration {
@@ -126,21 +174,32 @@ fn main() {
     let dir = std::env::temp_dir().join("simnet-bench-cache");
     let rt = Runtime::with_cache_dir(Some(dir)).expect("runtime");
     let load = |g: simnet_guests::Guest| rt.load_bytes(g.name, g.bytes).expect("load");
-    let (echo_server, echo_client, probe) =
-        (load(simnet_guests::ECHO_SERVER), load(simnet_guests::ECHO_CLIENT), load(simnet_guests::PROBE));
+    let (echo_server, echo_client, probe) = (
+        load(simnet_guests::ECHO_SERVER),
+        load(simnet_guests::ECHO_CLIENT),
+        load(simnet_guests::PROBE),
+    );
     let real = RealHost::new();
-    let real_component = |g: simnet_guests::Guest| Component::new(&real.engine, g.bytes).expect("compile");
+    let real_component =
+        |g: simnet_guests::Guest| Component::new(&real.engine, g.bytes).expect("compile");
     let (r_server, r_client, r_probe) = (
         real_component(simnet_guests::ECHO_SERVER),
         real_component(simnet_guests::ECHO_CLIENT),
         real_component(simnet_guests::PROBE),
     );
     let n = args.round_trips.to_string();
-    println!("{} rounds, median wall time, simnet vs wasmtime-wasi on loopback (same components)", args.rounds);
+    println!(
+        "{} rounds, median wall time, simnet vs wasmtime-wasi on loopback (same components)",
+        args.rounds
+    );
 
     let (mut sim, mut kernel) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds {
-        sim.push(on_simnet(&rt, (&echo_server, &["10.0.0.1:7", "1"]), (&echo_client, &["10.0.0.1:7", &n, "64"])));
+        sim.push(on_simnet(
+            &rt,
+            (&echo_server, &["10.0.0.1:7", "1"]),
+            (&echo_client, &["10.0.0.1:7", &n, "64"]),
+        ));
         let addr = format!("127.0.0.1:{}", free_port());
         kernel.push(real.run((&r_server, &[&addr, "1"]), (&r_client, &[&addr, &n, "64"])));
     }
@@ -148,26 +207,41 @@ fn main() {
     let per = |d: Duration| d.as_secs_f64() * 1e6 / args.round_trips as f64;
     println!(
         "(1) echo {n} x 64 B: simnet {:>8.1} ms ({:.2} us/RT)   kernel {:>8.1} ms ({:.2} us/RT)   simnet is {:.1}x faster",
-        s.as_secs_f64() * 1e3, per(s), k.as_secs_f64() * 1e3, per(k), k.as_secs_f64() / s.as_secs_f64()
+        s.as_secs_f64() * 1e3,
+        per(s),
+        k.as_secs_f64() * 1e3,
+        per(k),
+        k.as_secs_f64() / s.as_secs_f64()
     );
 
     let (mut sim, mut kernel) = (Vec::new(), Vec::new());
     for _ in 0..args.rounds {
-        sim.push(on_simnet(&rt, (&probe, &["bulk-recv", "10.0.0.1:7"]), (&probe, &["bulk-send", "10.0.0.1:7", "1048576"])));
+        sim.push(on_simnet(
+            &rt,
+            (&probe, &["bulk-recv", "10.0.0.1:7"]),
+            (&probe, &["bulk-send", "10.0.0.1:7", "1048576"]),
+        ));
         let addr = format!("127.0.0.1:{}", free_port());
-        kernel.push(real.run((&r_probe, &["bulk-recv", &addr]), (&r_probe, &["bulk-send", &addr, "1048576"])));
+        kernel.push(real.run(
+            (&r_probe, &["bulk-recv", &addr]),
+            (&r_probe, &["bulk-send", &addr, "1048576"]),
+        ));
     }
     let (s, k) = (median(sim), median(kernel));
     println!(
         "(2) bulk 1 MiB:        simnet {:>8.1} ms   kernel {:>8.1} ms   ratio kernel/simnet {:.2}",
-        s.as_secs_f64() * 1e3, k.as_secs_f64() * 1e3, k.as_secs_f64() / s.as_secs_f64()
+        s.as_secs_f64() * 1e3,
+        k.as_secs_f64() * 1e3,
+        k.as_secs_f64() / s.as_secs_f64()
     );
 
     let mut sleeps = Vec::new();
     for _ in 0..args.rounds {
         let start = Instant::now();
         let mut sim = Sim::new(&rt, SimConfig::new(1));
-        let h = sim.add_host("sleeper", &["10.0.0.1".parse().unwrap()]).unwrap();
+        let h = sim
+            .add_host("sleeper", &["10.0.0.1".parse().unwrap()])
+            .unwrap();
         sim.spawn(GuestSpec::new("sleeper", h, probe.clone()).args(["sleep", "600", "600"]));
         let report = sim.run();
         assert_eq!(report.guests[0].outcome, Outcome::Exited(0));
