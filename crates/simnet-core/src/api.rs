@@ -302,6 +302,7 @@ impl Net {
         let server = End::new(Phase::Idle, rto, now);
         let default_rcv = self.config.tcp.receive_buffer;
         let default_snd = self.config.tcp.send_buffer;
+        self.endpoints.push(([local, remote], [host, to]));
         self.conns.push(Some(Conn {
             addrs: [local, remote],
             hosts: [host, to],
@@ -582,6 +583,8 @@ impl Net {
         }
         if rx.readable() > 0 {
             let n = rx.read(buf);
+            let host = conn.hosts[side.index()];
+            self.hosts[host.index()].stats.bytes_read += n as u64;
             self.maybe_window_update(c, side);
             return Ok(n);
         }
@@ -623,6 +626,8 @@ impl Net {
         let (c, side) = self.connected(id)?;
         let conn = self.conn_mut(c).ok_or(StreamError::Closed)?;
         let n = conn.tx_mut(side).write(data);
+        let host = conn.hosts[side.index()];
+        self.hosts[host.index()].stats.bytes_written += n as u64;
         if n > 0 {
             self.output(c, side);
         }

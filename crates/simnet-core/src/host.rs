@@ -10,6 +10,14 @@ use crate::ids::SocketId;
 use crate::rng::SimRng;
 use crate::socket::Family;
 
+/// Application bytes a host's sockets moved: written into send buffers and read out of
+/// receive buffers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostStats {
+    pub bytes_written: u64,
+    pub bytes_read: u64,
+}
+
 /// Per-host settings.
 #[derive(Clone, Debug)]
 pub struct HostConfig {
@@ -23,6 +31,7 @@ pub(crate) struct Host {
     pub(crate) addrs: Vec<IpAddr>,
     pub(crate) config: HostConfig,
     pub(crate) open_sockets: u32,
+    pub(crate) stats: HostStats,
     /// How many sockets or lingering connection ends hold each (family, port).
     port_refs: BTreeMap<(bool, u16), u32>,
     /// Listening sockets by (address, port); the address may be unspecified.
@@ -42,6 +51,7 @@ impl Host {
             addrs,
             config,
             open_sockets: 0,
+            stats: HostStats::default(),
             port_refs: BTreeMap::new(),
             listeners: BTreeMap::new(),
             port_rng,

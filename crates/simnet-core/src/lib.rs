@@ -32,6 +32,7 @@
 //! ```
 
 mod api;
+mod capture;
 mod config;
 mod conn;
 mod error;
@@ -50,10 +51,11 @@ mod time;
 mod trace;
 
 pub use api::Interest;
+pub use capture::CapturedSegment;
 pub use config::{BacklogOverflow, TcpConfig};
 pub use conn::Phase;
 pub use error::{ErrorCode, NetError, StreamError};
-pub use host::HostConfig;
+pub use host::{HostConfig, HostStats};
 pub use ids::{ConnId, HostId, SocketId};
 pub use link::{Latency, LinkConfig};
 pub use net::{Net, NetConfig};

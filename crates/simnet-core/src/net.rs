@@ -2,15 +2,16 @@
 //! the native API over them. Socket calls live in `api.rs`, the protocol engine in
 //! `tcp.rs`; this file holds the world's structure and the event loop.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use indexmap::IndexMap;
 
+use crate::capture::CapturedSegment;
 use crate::config::TcpConfig;
 use crate::conn::Conn;
 use crate::error::{ErrorCode, NetError};
-use crate::host::{Host, HostConfig, valid_host_address};
+use crate::host::{Host, HostConfig, HostStats, valid_host_address};
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::link::{LinkConfig, LinkState};
 use crate::queue::{Event, EventQueue};
@@ -45,6 +46,10 @@ pub struct Net {
     pub(crate) trace: Trace,
     /// Sockets whose readiness may have changed since the last `drain_woken`.
     woken: Vec<SocketId>,
+    /// Addresses and hosts of every connection ever created, by `ConnId` (ids are not
+    /// reused), so records of freed connections can still be placed.
+    pub(crate) endpoints: Vec<([SocketAddr; 2], [HostId; 2])>,
+    pub(crate) capture: Option<Vec<CapturedSegment>>,
 }
 
 impl Net {
@@ -69,6 +74,8 @@ impl Net {
             link_index: IndexMap::new(),
             link_overrides: IndexMap::new(),
             woken: Vec::new(),
+            endpoints: Vec::new(),
+            capture: None,
         }
     }
 
@@ -131,6 +138,26 @@ impl Net {
     /// The host that owns `ip`, if any (loopback addresses belong to every host).
     pub fn owner_of(&self, ip: IpAddr) -> Option<HostId> {
         self.owner_by_ip.get(&ip).copied()
+    }
+
+    /// Application bytes the host's sockets wrote and read.
+    pub fn host_stats(&self, host: HostId) -> HostStats {
+        self.hosts[host.index()].stats
+    }
+
+    /// Addresses (client, server) and hosts of a connection, alive or freed.
+    pub fn conn_endpoints(&self, conn: ConnId) -> Option<([SocketAddr; 2], [HostId; 2])> {
+        self.endpoints.get(conn.index()).copied()
+    }
+
+    /// Start keeping every segment sent, with its payload ([`Net::captured`]).
+    pub fn enable_capture(&mut self) {
+        self.capture.get_or_insert_with(Vec::new);
+    }
+
+    /// The segments captured so far (empty unless capture is enabled).
+    pub fn captured(&self) -> &[CapturedSegment] {
+        self.capture.as_deref().unwrap_or(&[])
     }
 
     pub fn set_socket_limit(&mut self, host: HostId, limit: u32) {

@@ -62,6 +62,14 @@ impl Pipe {
         }
     }
 
+    /// The written bytes `seq..seq + len`, for a capture. Bytes of a segment being
+    /// sent are unacknowledged, so still held.
+    pub(crate) fn bytes(&self, seq: u64, len: u64) -> Vec<u8> {
+        let start = seq.saturating_sub(self.buf_seq) as usize;
+        let end = (start + len as usize).min(self.buf.len());
+        self.buf.range(start.min(end)..end).copied().collect()
+    }
+
     /// Sequence number after the last byte written.
     pub(crate) fn write_end(&self) -> u64 {
         self.buf_seq + self.buf.len() as u64

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::capture::CapturedSegment;
 use crate::config::BacklogOverflow;
 use crate::conn::Phase;
 use crate::error::ErrorCode;
@@ -48,9 +49,30 @@ impl Net {
         }
     }
 
+    fn capture_segment(&mut self, seg: Segment, retransmit: bool) {
+        let Some(conn) = self.conn(seg.conn) else {
+            return;
+        };
+        let from = seg.from.index();
+        let record = CapturedSegment {
+            time: self.now,
+            src: conn.addrs[from],
+            dst: conn.addrs[1 - from],
+            seg,
+            retransmit,
+            payload: conn.pipes[from].bytes(seg.seq, u64::from(seg.len)),
+        };
+        if let Some(capture) = &mut self.capture {
+            capture.push(record);
+        }
+    }
+
     /// Put a segment on the wire. Any ACK it carries settles the delayed ACK.
     fn transmit(&mut self, seg: Segment, retransmit: bool) {
         self.record(TraceEvent::SegmentSent { seg, retransmit });
+        if self.capture.is_some() {
+            self.capture_segment(seg, retransmit);
+        }
         let now = self.now;
         let Some(conn) = self.conn_mut(seg.conn) else {
             return;

@@ -227,6 +227,11 @@ impl Sim {
         lock(&self.world).now()
     }
 
+    /// The simulation's virtual clock, readable from anywhere (for log timestamps).
+    pub fn clock(&self) -> crate::VirtualClock {
+        lock(&self.world).clock.clone()
+    }
+
     /// Add a guest; it starts at its start time once the simulation runs.
     pub fn spawn(&mut self, spec: GuestSpec) -> GuestId {
         let id = lock(&self.world).add_guest();
@@ -363,6 +368,7 @@ impl Sim {
             return;
         }
         if matches!(guest.run, Run::NotStarted) {
+            tracing::debug!(guest = %guest.spec.name, "starting");
             match self.start_guest(id) {
                 Ok(fut) => self.guests[id.0].run = Run::Running(fut),
                 Err(e) => {
@@ -484,6 +490,7 @@ impl Sim {
         // Dropping the future drops the store (and with it the guest's resource
         // table) before the world is locked below.
         guest.run = Run::Done;
+        tracing::info!(guest = %guest.spec.name, %outcome, "guest ended");
         guest.outcome = Some(outcome);
         let mut w = lock(&self.world);
         guest.end = w.now();

@@ -28,6 +28,7 @@ fn main() {
         "accept-forever" => accept_forever(rest),
         "connect-hold" => connect_hold(rest),
         "send-then-hold" => send_then_hold(rest),
+        "ping" => ping(rest),
         "accept-then-trap" => accept_then_trap(rest),
         other => {
             eprintln!("unknown mode {other:?}");
@@ -244,4 +245,24 @@ fn accept_then_trap(args: &[String]) {
     println!("accepted {peer}");
     std::thread::sleep(Duration::from_millis(wait_ms));
     panic!("crashing while holding a connection");
+}
+
+/// `ping ADDR COUNT TIMEOUT_MS`: COUNT request/response exchanges, each with a read
+/// timeout. A timeout that is too tight for the network is a bug only some runs show.
+fn ping(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let count: u32 = arg(args, 1, "count");
+    let timeout: u64 = arg(args, 2, "timeout ms");
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    conn.set_read_timeout(Some(Duration::from_millis(timeout))).expect("set_read_timeout");
+    for i in 0..count {
+        let start = Instant::now();
+        conn.write_all(b"ping").expect("write");
+        let mut reply = [0u8; 4];
+        if let Err(e) = conn.read_exact(&mut reply) {
+            println!("ping {i}: no reply within {timeout} ms ({e})");
+            std::process::exit(1);
+        }
+        println!("ping {i}: reply in {:?}", start.elapsed());
+    }
 }

@@ -1,0 +1,152 @@
+//! The `simnet` command: `exec` (one component on one host, like `wasmtime run`),
+//! `run` (a scenario file), `explore` (many seeds), and `demo` (the default).
+
+mod demo;
+mod exec;
+mod explore;
+mod logging;
+pub mod pcap;
+mod report;
+mod run;
+pub mod scenario;
+pub mod trace_file;
+pub mod units;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::units::Dur;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "simnet",
+    version,
+    about = "Run WebAssembly components on a deterministic simulated network",
+    long_about = "Run WebAssembly components on a deterministic simulated network.\n\n\
+                  With no command, runs the built-in demo. Logging: RUST_LOG=info (or debug, \
+                  or wasmtime_wasi=trace for every host call), stamped with virtual time."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one component on a single simulated host, like `wasmtime run`.
+    Exec(ExecArgs),
+    /// Run a multi-host scenario file.
+    Run(RunArgs),
+    /// Run a scenario under many seeds and report the failing ones.
+    Explore(ExploreArgs),
+    /// The built-in demo: an echo server and three clients over a lossy, jittery link.
+    Demo(DemoArgs),
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+#[derive(Args, Debug)]
+struct ExecArgs {
+    /// Seed of the simulation (scheduler, random interfaces, ports).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Set an environment variable for the guest (repeatable).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
+    env: Vec<(String, String)>,
+    /// The host's address.
+    #[arg(long, default_value = "10.0.0.1")]
+    ip: IpAddr,
+    /// Deny TCP sockets (creation fails with access-denied).
+    #[arg(long)]
+    no_tcp: bool,
+    /// Deny UDP sockets.
+    #[arg(long)]
+    no_udp: bool,
+    /// Deny name lookups (they fail with permanent-resolver-failure).
+    #[arg(long)]
+    no_ip_name_lookup: bool,
+    /// The component (.wasm), built for wasm32-wasip2.
+    component: PathBuf,
+    /// Arguments passed to the guest.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// The scenario file (TOML; see docs/scenario.md).
+    scenario: PathBuf,
+    /// Seed (overrides the file's `seed`).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Write every event as JSON lines.
+    #[arg(long, value_name = "FILE.jsonl")]
+    trace: Option<PathBuf>,
+    /// Write every segment as a pcap capture.
+    #[arg(long, value_name = "FILE.pcap")]
+    pcap: Option<PathBuf>,
+    /// Stop at this virtual time (like "30s").
+    #[arg(long, value_name = "DURATION")]
+    until: Option<Dur>,
+}
+
+#[derive(Args, Debug)]
+struct ExploreArgs {
+    /// The scenario file.
+    scenario: PathBuf,
+    /// Seeds to run: "A..B" (B excluded) or "A..=B".
+    #[arg(long, value_parser = explore::parse_seeds)]
+    seeds: std::ops::Range<u64>,
+    /// Simulations to run at once (threads); default: the number of CPUs.
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Run only shard K of N (1-based): the seeds whose position in the range is
+    /// K-1 modulo N.
+    #[arg(long, value_name = "K/N", value_parser = explore::parse_shard)]
+    shard: Option<(u64, u64)>,
+    /// Run each seed twice and fail on any difference in the trace.
+    #[arg(long)]
+    check_determinism: bool,
+    /// Stop each run at this virtual time.
+    #[arg(long, value_name = "DURATION")]
+    until: Option<Dur>,
+}
+
+#[derive(Args, Debug, Default)]
+struct DemoArgs {
+    /// Seed of the demo run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+}
+
+/// Parse the command line and run; the process exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init();
+    let result = match cli.command {
+        None => demo::run(&DemoArgs { seed: 1 }),
+        Some(Command::Demo(a)) => demo::run(&a),
+        Some(Command::Exec(a)) => exec::run(&a),
+        Some(Command::Run(a)) => run::run(&a),
+        Some(Command::Explore(a)) => explore::run(&a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("simnet: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<simnet_wasi::Runtime> {
+    simnet_wasi::Runtime::new().map_err(|e| anyhow::anyhow!("cannot set up wasmtime: {e:#}"))
+}

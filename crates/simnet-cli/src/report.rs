@@ -1,0 +1,162 @@
+//! What a run prints: each host's output lines stamped with virtual time, the network
+//! events worth a line, and the summary table.
+
+use std::fmt::Write as _;
+
+use simnet_core::{SimTime, TraceEvent};
+use simnet_wasi::{Outcome, Report, Sim, Stream};
+
+use crate::scenario::Scenario;
+use crate::units::secs;
+
+/// One line of the timeline.
+pub struct TimelineLine {
+    pub at: SimTime,
+    pub who: String,
+    pub text: String,
+}
+
+/// Every guest's output lines, in virtual-time order (ties keep host order).
+pub fn guest_lines(sim: &Sim, report: &Report) -> Vec<TimelineLine> {
+    let mut lines = Vec::new();
+    for g in &report.guests {
+        let Some(id) = sim.guest_id(&g.name) else {
+            continue;
+        };
+        for l in sim.output(id).lines() {
+            let who = match l.stream {
+                Stream::Stdout => g.name.clone(),
+                Stream::Stderr => format!("{} (stderr)", g.name),
+            };
+            lines.push(TimelineLine {
+                at: l.at,
+                who,
+                text: l.text,
+            });
+        }
+    }
+    lines.sort_by_key(|l| l.at);
+    lines
+}
+
+/// Connection-level network events, for the demo's readable timeline.
+pub fn network_lines(sim: &Sim) -> Vec<TimelineLine> {
+    sim.with_net(|net| {
+        let name = |conn| {
+            net.conn_endpoints(conn)
+                .map(|(_, hosts)| {
+                    format!("{} -> {}", net.host_name(hosts[0]), net.host_name(hosts[1]))
+                })
+                .unwrap_or_default()
+        };
+        net.trace()
+            .records()
+            .iter()
+            .filter_map(|r| {
+                let text = match r.event {
+                    TraceEvent::Established {
+                        conn,
+                        side: simnet_core::Side::Client,
+                    } => {
+                        format!("connection {} established", name(conn))
+                    }
+                    TraceEvent::ConnectionFailed { conn, error, .. } => {
+                        format!("connection {} failed: {}", name(conn), error.as_str())
+                    }
+                    TraceEvent::SegmentLost { seg } => {
+                        let (addrs, hosts) = net.conn_endpoints(seg.conn)?;
+                        let from = seg.from.index();
+                        format!(
+                            "segment lost {} -> {} ({} bytes, {}; {} -> {})",
+                            net.host_name(hosts[from]),
+                            net.host_name(hosts[1 - from]),
+                            seg.len,
+                            seg.flags,
+                            addrs[from],
+                            addrs[1 - from]
+                        )
+                    }
+                    _ => return None,
+                };
+                Some(TimelineLine {
+                    at: r.time,
+                    who: "network".into(),
+                    text,
+                })
+            })
+            .collect()
+    })
+}
+
+pub fn print_timeline(lines: &[TimelineLine]) {
+    let width = lines.iter().map(|l| l.who.len()).max().unwrap_or(0);
+    for l in lines {
+        println!("[{:>12}] {:<width$} | {}", secs(l.at), l.who, l.text);
+    }
+}
+
+/// The summary table; returns whether every host met its expectation.
+pub fn summary(sim: &Sim, scenario: &Scenario, report: &Report) -> (String, bool) {
+    let mut out = String::new();
+    let mut all_met = true;
+    let _ = writeln!(
+        out,
+        "{:<14} {:<10} {:<9} {:>4} {:>14} {:>12} {:>12}",
+        "host", "result", "outcome", "exit", "end", "bytes sent", "bytes recv"
+    );
+    for (g, plan) in report.guests.iter().zip(&scenario.hosts) {
+        let met = plan.expect.met_by(&g.outcome);
+        all_met &= met;
+        let stats = sim
+            .with_net(|net| net.host(&g.name).map(|h| net.host_stats(h)))
+            .unwrap_or_default();
+        let exit = g
+            .outcome
+            .exit_code()
+            .map_or("-".to_string(), |c| c.to_string());
+        let result = if met {
+            "ok".to_string()
+        } else {
+            format!("FAIL")
+        };
+        let _ = writeln!(
+            out,
+            "{:<14} {:<10} {:<9} {:>4} {:>14} {:>12} {:>12}",
+            g.name,
+            result,
+            outcome_word(&g.outcome),
+            exit,
+            secs(g.end),
+            stats.bytes_written,
+            stats.bytes_read
+        );
+        if !met {
+            let _ = writeln!(
+                out,
+                "  {}: expected {}, got: {}",
+                g.name, plan.expect, g.outcome
+            );
+            if let Outcome::Trapped {
+                backtrace: Some(bt),
+                ..
+            } = &g.outcome
+            {
+                for l in bt.lines().take(12) {
+                    let _ = writeln!(out, "    {l}");
+                }
+            }
+        }
+    }
+    (out, all_met)
+}
+
+pub fn outcome_word(o: &Outcome) -> &'static str {
+    match o {
+        Outcome::Exited(_) => "exited",
+        Outcome::Trapped { .. } => "trapped",
+        Outcome::LimitExceeded { .. } => "limit",
+        Outcome::Deadlocked { .. } => "deadlock",
+        Outcome::Running { .. } => "running",
+        Outcome::NotStarted => "not-start",
+    }
+}

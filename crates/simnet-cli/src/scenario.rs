@@ -1,0 +1,485 @@
+//! Scenario files: TOML describing the network, the hosts and their guests, and the
+//! expected outcomes (`docs/scenario.md` documents every field). Parsing rejects
+//! unknown fields and bad values with the file, line and field.
+
+use std::net::IpAddr;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, anyhow, bail};
+use indexmap::IndexMap;
+use serde::Deserialize;
+use simnet_core::{LinkConfig, NetConfig, TraceMode};
+use simnet_wasi::{Capabilities, GuestSpec, Limits, Outcome, Program, Runtime, Sim, SimConfig};
+use toml::Spanned;
+
+use crate::units::{Bandwidth, Bytes, Dur};
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct File {
+    seed: Option<u64>,
+    /// Stop the run at this virtual time.
+    until: Option<Dur>,
+    #[serde(default)]
+    network: Network,
+    #[serde(default, rename = "host")]
+    hosts: Vec<HostEntry>,
+    #[serde(default, rename = "link")]
+    links: Vec<LinkEntry>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct Network {
+    latency: Option<Dur>,
+    jitter: Option<Dur>,
+    loss: Option<Spanned<f64>>,
+    bandwidth: Option<Bandwidth>,
+    mss: Option<Spanned<u32>>,
+    send_buffer: Option<Bytes>,
+    receive_buffer: Option<Bytes>,
+    listen_backlog: Option<u32>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct HostEntry {
+    name: Spanned<String>,
+    ip: Spanned<toml::Value>,
+    component: Spanned<String>,
+    #[serde(default)]
+    args: Vec<String>,
+    #[serde(default)]
+    env: IndexMap<String, String>,
+    start: Option<Dur>,
+    #[serde(default = "yes")]
+    tcp: bool,
+    #[serde(default = "yes")]
+    udp: bool,
+    #[serde(default = "yes")]
+    ip_name_lookup: bool,
+    expect: Option<Spanned<toml::Value>>,
+    memory_limit: Option<Bytes>,
+    fuel_limit: Option<u64>,
+    time_limit: Option<Dur>,
+    max_sockets: Option<u32>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct LinkEntry {
+    between: Spanned<Vec<String>>,
+    latency: Option<Dur>,
+    jitter: Option<Dur>,
+    loss: Option<Spanned<f64>>,
+    bandwidth: Option<Bandwidth>,
+}
+
+/// What a host's guest must do for the run to pass.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Expect {
+    /// Exit with this code.
+    Exit(i32),
+    /// Still be running when the run ends (a server).
+    Running,
+}
+
+impl Expect {
+    pub fn met_by(&self, outcome: &Outcome) -> bool {
+        match self {
+            Expect::Exit(code) => outcome == &Outcome::Exited(*code),
+            Expect::Running => matches!(outcome, Outcome::Running { .. }),
+        }
+    }
+}
+
+impl std::fmt::Display for Expect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Expect::Exit(code) => write!(f, "exit {code}"),
+            Expect::Running => f.write_str("running"),
+        }
+    }
+}
+
+/// Where a host's component comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    /// One of simnet's own guests, embedded in the binary (`builtin:echo-server`).
+    Builtin(&'static str),
+}
+
+#[derive(Clone, Debug)]
+pub struct HostPlan {
+    pub name: String,
+    pub ips: Vec<IpAddr>,
+    pub source: Source,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    pub start: Duration,
+    pub caps: Capabilities,
+    pub expect: Expect,
+    pub limits: Limits,
+    pub max_sockets: Option<u32>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LinkPlan {
+    pub a: String,
+    pub b: String,
+    pub config: LinkConfig,
+}
+
+/// A parsed, checked scenario.
+#[derive(Clone, Debug)]
+pub struct Scenario {
+    pub path: PathBuf,
+    pub seed: u64,
+    pub until: Option<Duration>,
+    pub net: NetConfig,
+    pub hosts: Vec<HostPlan>,
+    pub links: Vec<LinkPlan>,
+}
+
+/// 1-based line and column of a byte offset.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+struct Ctx<'a> {
+    name: String,
+    text: &'a str,
+}
+
+impl Ctx<'_> {
+    fn err(&self, span: Range<usize>, field: &str, msg: impl std::fmt::Display) -> anyhow::Error {
+        let (line, col) = line_col(self.text, span.start);
+        anyhow!("{}:{line}:{col}: {field}: {msg}", self.name)
+    }
+}
+
+impl Scenario {
+    pub fn load(path: &Path) -> Result<Scenario> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse scenario text; `path` names it in errors and anchors relative component
+    /// paths.
+    pub fn parse(path: &Path, text: &str) -> Result<Scenario> {
+        let ctx = Ctx {
+            name: path.display().to_string(),
+            text,
+        };
+        let file: File = toml::from_str(text).map_err(|e| {
+            let (line, col) = e.span().map_or((0, 0), |s| line_col(text, s.start));
+            anyhow!("{}:{line}:{col}: {}", ctx.name, e.message())
+        })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let net = network_config(&ctx, &file.network)?;
+        if file.hosts.is_empty() {
+            bail!("{}: no [[host]]: a scenario needs at least one", ctx.name);
+        }
+        let mut hosts: Vec<HostPlan> = Vec::new();
+        for h in &file.hosts {
+            let plan = host_plan(&ctx, dir, h)?;
+            if hosts
+                .iter()
+                .any(|p| p.name.eq_ignore_ascii_case(&plan.name))
+            {
+                return Err(ctx.err(
+                    h.name.span(),
+                    "name",
+                    format!("host {:?} is defined twice", plan.name),
+                ));
+            }
+            hosts.push(plan);
+        }
+        let links = file
+            .links
+            .iter()
+            .map(|l| link_plan(&ctx, &hosts, &net.default_link, l))
+            .collect::<Result<_>>()?;
+        Ok(Scenario {
+            path: path.to_path_buf(),
+            seed: file.seed.unwrap_or(0),
+            until: file.until.map(|d| d.0),
+            net,
+            hosts,
+            links,
+        })
+    }
+}
+
+fn check_loss(ctx: &Ctx, loss: &Option<Spanned<f64>>, default: f64) -> Result<f64> {
+    match loss {
+        None => Ok(default),
+        Some(l) if (0.0..=1.0).contains(l.get_ref()) => Ok(*l.get_ref()),
+        Some(l) => Err(ctx.err(
+            l.span(),
+            "loss",
+            format!("must be between 0 and 1, got {}", l.get_ref()),
+        )),
+    }
+}
+
+fn network_config(ctx: &Ctx, n: &Network) -> Result<NetConfig> {
+    let mut net = NetConfig::default();
+    let mut link = LinkConfig::default();
+    if let Some(d) = n.latency {
+        link = LinkConfig::with_latency(d.0);
+    }
+    link.jitter = n.jitter.map_or(Duration::ZERO, |d| d.0);
+    link.loss = check_loss(ctx, &n.loss, 0.0)?;
+    link.bandwidth = n.bandwidth.map(|b| b.0);
+    net.default_link = link;
+    if let Some(mss) = &n.mss {
+        if !(64..=65_000).contains(mss.get_ref()) {
+            return Err(ctx.err(
+                mss.span(),
+                "mss",
+                format!("must be between 64 and 65000, got {}", mss.get_ref()),
+            ));
+        }
+        net.tcp.mss = *mss.get_ref();
+    }
+    if let Some(b) = n.send_buffer {
+        net.tcp.send_buffer = b.0.clamp(
+            *net.tcp.send_buffer_range.start(),
+            *net.tcp.send_buffer_range.end(),
+        );
+    }
+    if let Some(b) = n.receive_buffer {
+        net.tcp.receive_buffer = b.0.clamp(
+            *net.tcp.receive_buffer_range.start(),
+            *net.tcp.receive_buffer_range.end(),
+        );
+    }
+    if let Some(b) = n.listen_backlog {
+        net.tcp.listen_backlog = b;
+    }
+    net.trace = TraceMode::Full;
+    Ok(net)
+}
+
+fn parse_expect(ctx: &Ctx, v: &Option<Spanned<toml::Value>>) -> Result<Expect> {
+    let Some(v) = v else {
+        return Ok(Expect::Exit(0));
+    };
+    match v.get_ref() {
+        toml::Value::Integer(code) => i32::try_from(*code)
+            .map(Expect::Exit)
+            .map_err(|_| ctx.err(v.span(), "expect", "exit code out of range")),
+        toml::Value::String(s) if s == "running" => Ok(Expect::Running),
+        other => Err(ctx.err(
+            v.span(),
+            "expect",
+            format!("expected an exit code (like 0) or \"running\", got {other}"),
+        )),
+    }
+}
+
+fn resolve_source(ctx: &Ctx, dir: &Path, c: &Spanned<String>) -> Result<Source> {
+    let s = c.get_ref();
+    if let Some(name) = s.strip_prefix("builtin:") {
+        let guest = simnet_guests::get(name).ok_or_else(|| {
+            let names: Vec<&str> = simnet_guests::ALL.iter().map(|g| g.name).collect();
+            ctx.err(
+                c.span(),
+                "component",
+                format!(
+                    "no built-in guest {name:?}; built-ins: {}",
+                    names.join(", ")
+                ),
+            )
+        })?;
+        return Ok(Source::Builtin(guest.name));
+    }
+    let path = dir.join(s);
+    if !path.is_file() {
+        return Err(ctx.err(
+            c.span(),
+            "component",
+            format!("{} does not exist", path.display()),
+        ));
+    }
+    Ok(Source::File(path))
+}
+
+fn host_plan(ctx: &Ctx, dir: &Path, h: &HostEntry) -> Result<HostPlan> {
+    let name = h.name.get_ref().clone();
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err(ctx.err(
+            h.name.span(),
+            "name",
+            format!("{name:?} is not a valid host name (letters, digits, '-', '_', '.')"),
+        ));
+    }
+    let bad = |what: &dyn std::fmt::Display| ctx.err(h.ip.span(), "ip", what);
+    let raw: Vec<&str> = match h.ip.get_ref() {
+        toml::Value::String(s) => vec![s.as_str()],
+        toml::Value::Array(items) if !items.is_empty() => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .ok_or_else(|| bad(&"expected a string or an array of strings"))
+            })
+            .collect::<Result<_>>()?,
+        _ => {
+            return Err(bad(
+                &"expected an address like \"10.0.0.1\" or an array of them",
+            ));
+        }
+    };
+    let mut ips = Vec::new();
+    for ip in raw {
+        let parsed: IpAddr = ip
+            .parse()
+            .map_err(|_| bad(&format!("{ip:?} is not an IP address")))?;
+        ips.push(parsed);
+    }
+    Ok(HostPlan {
+        name,
+        ips,
+        source: resolve_source(ctx, dir, &h.component)?,
+        args: h.args.clone(),
+        env: h.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        start: h.start.map_or(Duration::ZERO, |d| d.0),
+        caps: Capabilities {
+            tcp: h.tcp,
+            udp: h.udp,
+            ip_name_lookup: h.ip_name_lookup,
+        },
+        expect: parse_expect(ctx, &h.expect)?,
+        limits: Limits {
+            memory: h.memory_limit.map(|b| b.0 as usize),
+            fuel: h.fuel_limit,
+            virtual_time: h.time_limit.map(|d| d.0),
+        },
+        max_sockets: h.max_sockets,
+    })
+}
+
+fn link_plan(
+    ctx: &Ctx,
+    hosts: &[HostPlan],
+    default: &LinkConfig,
+    l: &LinkEntry,
+) -> Result<LinkPlan> {
+    let pair = l.between.get_ref();
+    if pair.len() != 2 {
+        return Err(ctx.err(l.between.span(), "between", "name exactly two hosts"));
+    }
+    for name in pair {
+        if !hosts.iter().any(|h| &h.name == name) {
+            return Err(ctx.err(
+                l.between.span(),
+                "between",
+                format!("no host named {name:?}"),
+            ));
+        }
+    }
+    let mut config = default.clone();
+    if let Some(d) = l.latency {
+        config.latency = LinkConfig::with_latency(d.0).latency;
+    }
+    if let Some(d) = l.jitter {
+        config.jitter = d.0;
+    }
+    config.loss = check_loss(ctx, &l.loss, default.loss)?;
+    if let Some(b) = l.bandwidth {
+        config.bandwidth = Some(b.0);
+    }
+    Ok(LinkPlan {
+        a: pair[0].clone(),
+        b: pair[1].clone(),
+        config,
+    })
+}
+
+/// A scenario with its components loaded, ready to run under any seed.
+pub struct Prepared {
+    pub scenario: Scenario,
+    programs: Vec<Program>,
+}
+
+impl Prepared {
+    pub fn new(rt: &Runtime, scenario: Scenario) -> Result<Prepared> {
+        let programs = scenario
+            .hosts
+            .iter()
+            .map(|h| {
+                match &h.source {
+                    Source::File(path) => rt.load(path),
+                    Source::Builtin(name) => {
+                        let g = simnet_guests::get(name).expect("resolved when parsed");
+                        rt.load_bytes(g.name, g.bytes)
+                    }
+                }
+                .map_err(|e| anyhow!("host {:?}: {e}", h.name))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Prepared { scenario, programs })
+    }
+
+    /// Build the simulation for `seed`, stopping at `until` if given (else the
+    /// scenario's own `until`, else simnet's default limit).
+    pub fn build(
+        &self,
+        rt: &Runtime,
+        seed: u64,
+        until: Option<Duration>,
+        trace: TraceMode,
+    ) -> Result<Sim> {
+        let sc = &self.scenario;
+        let mut config = SimConfig::new(seed);
+        config.net = sc.net.clone();
+        config.net.trace = trace;
+        if let Some(u) = until.or(sc.until) {
+            config.time_limit = Some(u);
+        }
+        let mut sim = Sim::new(rt, config);
+        for (h, program) in sc.hosts.iter().zip(&self.programs) {
+            let id = sim
+                .add_host(&h.name, &h.ips)
+                .map_err(|e| anyhow!("host {:?}: {e}", h.name))?;
+            if let Some(n) = h.max_sockets {
+                sim.with_net(|net| net.set_socket_limit(id, n));
+            }
+            let mut spec = GuestSpec::new(h.name.clone(), id, program.clone())
+                .args(h.args.iter().cloned())
+                .start_at(h.start)
+                .capabilities(h.caps)
+                .limits(h.limits.clone());
+            spec.env = h.env.clone();
+            if h.expect == Expect::Running {
+                spec = spec.daemon();
+            }
+            sim.spawn(spec);
+        }
+        for l in &sc.links {
+            sim.with_net(|net| {
+                let a = net.host(&l.a).expect("checked when parsed");
+                let b = net.host(&l.b).expect("checked when parsed");
+                net.set_link(a, b, l.config.clone())
+            })
+            .map_err(|e| anyhow!("link {} <-> {}: {e}", l.a, l.b))?;
+        }
+        Ok(sim)
+    }
+}

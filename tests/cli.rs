@@ -1,0 +1,512 @@
+//! The `simnet` command as users run it: every subcommand and flag, the examples, and
+//! the errors for bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn simnet(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_simnet"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run simnet")
+}
+
+fn text(out: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn code(out: &Output) -> i32 {
+    out.status.code().expect("exit status")
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+const PROBE: &str = simnet_guests::PROBE.path;
+
+// ---- exec ----
+
+#[test]
+fn exec_passes_output_args_and_env_through() {
+    let out = simnet(&[
+        "exec",
+        "--env",
+        "ROLE=primary",
+        "--env",
+        "X=1",
+        PROBE,
+        "env",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains(r#"args: ["probe.wasm", "env"]"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(r#"env: [("ROLE", "primary"), ("X", "1")]"#),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn exec_returns_the_guest_exit_code_and_reports_traps() {
+    assert_eq!(code(&simnet(&["exec", PROBE, "exit", "0"])), 0);
+    assert_eq!(code(&simnet(&["exec", PROBE, "exit", "5"])), 1);
+    let out = simnet(&["exec", PROBE, "trap"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), 1);
+    assert!(stderr.contains("the guest panicked on purpose"), "{stderr}");
+    assert!(stderr.contains("probe.wasm: trapped: "), "{stderr}");
+}
+
+#[test]
+fn exec_sleeps_in_virtual_time_and_takes_a_seed() {
+    let out = simnet(&["exec", "--seed", "9", PROBE, "sleep", "3600"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(code(&out), 0);
+    assert_eq!(stdout, "slept 3600s; wall clock 1735693200s\n");
+    let a = text(&simnet(&["exec", "--seed", "9", PROBE, "env"])).0;
+    assert_eq!(a, text(&simnet(&["exec", "--seed", "9", PROBE, "env"])).0);
+}
+
+#[test]
+fn exec_ip_and_capability_switches() {
+    let out = simnet(&["exec", "--ip", "192.168.7.7", PROBE, "resolve", "host"]);
+    assert_eq!(text(&out).0, "host: 192.168.7.7\n");
+    let out = simnet(&["exec", "--no-ip-name-lookup", PROBE, "resolve", "host"]);
+    assert!(text(&out).0.starts_with("host: error"), "{:?}", text(&out));
+    let out = simnet(&["exec", "--no-tcp", PROBE, "refused", "10.0.0.1:1"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        text(&out).0.contains("PermissionDenied"),
+        "{:?}",
+        text(&out)
+    );
+    let out = simnet(&["exec", "--no-udp", PROBE, "exit", "0"]);
+    assert_eq!(code(&out), 0);
+}
+
+#[test]
+fn exec_refuses_bad_components_clearly() {
+    let not_wasm = tmp("not-wasm.wasm");
+    std::fs::write(&not_wasm, "hello").unwrap();
+    let out = simnet(&["exec", not_wasm.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        text(&out)
+            .1
+            .contains("not-wasm.wasm is not a WebAssembly file"),
+        "{:?}",
+        text(&out)
+    );
+    let out = simnet(&["exec", "/nonexistent.wasm"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        text(&out).1.contains("cannot read /nonexistent.wasm"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+// ---- run ----
+
+#[test]
+fn examples_run_and_pass() {
+    for (file, expect) in [
+        (
+            "examples/echo-under-loss.toml",
+            "10 of 10 clients echoed 50000 bytes",
+        ),
+        (
+            "examples/full-backlog.toml",
+            "3 of 6 connections established within 500 ms",
+        ),
+        ("examples/silent-peer.toml", "read timed out after 2s"),
+    ] {
+        let out = simnet(&["run", file]);
+        let (stdout, stderr) = text(&out);
+        assert_eq!(code(&out), 0, "{file}:\n{stdout}{stderr}");
+        assert!(stdout.contains(expect), "{file}:\n{stdout}");
+        assert!(
+            stdout.contains("host ") && stdout.contains("bytes sent"),
+            "{stdout}"
+        );
+    }
+}
+
+#[test]
+fn run_prints_a_timeline_and_a_summary() {
+    let out = simnet(&["run", "examples/silent-peer.toml"]);
+    let (stdout, _) = text(&out);
+    // Lines stamped with virtual time and the host name.
+    assert!(
+        stdout.contains("[   2.051000s] client | read timed out after 2s"),
+        "{stdout}"
+    );
+    let summary: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("host"))
+        .collect();
+    assert!(
+        summary[1].starts_with("silent") && summary[1].contains("running"),
+        "{summary:?}"
+    );
+    assert!(
+        summary[2].starts_with("client") && summary[2].contains("exited"),
+        "{summary:?}"
+    );
+}
+
+#[test]
+fn run_fails_when_an_expectation_is_not_met_and_until_stops_it() {
+    let out = simnet(&["run", "examples/silent-peer.toml", "--until", "1s"]);
+    let (stdout, _) = text(&out);
+    assert_eq!(code(&out), 1, "{stdout}");
+    assert!(
+        stdout.contains("stopped at the time limit at 1.000000s"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("client: expected exit 0, got: still running"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn run_writes_a_json_lines_trace() {
+    let path = tmp("trace.jsonl");
+    let out = simnet(&[
+        "run",
+        "examples/full-backlog.toml",
+        "--seed",
+        "4",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    let body = std::fs::read_to_string(&path).unwrap();
+    let events: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert!(events.len() > 20);
+    let mut last = 0;
+    for e in &events {
+        let t = e["t_ns"].as_u64().expect("t_ns");
+        assert!(t >= last, "in time order");
+        last = t;
+        assert!(e["kind"].is_string());
+    }
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    for k in [
+        "socket_created",
+        "segment_sent",
+        "segment_delivered",
+        "established",
+        "output",
+        "guest_end",
+    ] {
+        assert!(kinds.contains(&k), "no {k} in {kinds:?}");
+    }
+    let syn = events.iter().find(|e| e["kind"] == "segment_sent").unwrap();
+    assert_eq!(syn["flags"], "SYN");
+    assert_eq!(syn["host"], "client");
+    assert_eq!(syn["remote"], "10.0.0.1:80");
+}
+
+#[test]
+fn run_writes_a_pcap_that_parses_back() {
+    use etherparse::{NetSlice, SlicedPacket, TransportSlice};
+    let path = tmp("echo.pcap");
+    let out = simnet(&[
+        "run",
+        "examples/echo-under-loss.toml",
+        "--pcap",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    let mut reader = pcap_file::pcap::PcapReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    assert_eq!(reader.header().datalink, pcap_file::DataLink::RAW);
+    let (mut packets, mut syns, mut fins, mut payload) = (0, 0, 0, 0usize);
+    let mut last_ts = std::time::Duration::ZERO;
+    while let Some(pkt) = reader.next_packet() {
+        let pkt = pkt.unwrap();
+        assert!(pkt.timestamp >= last_ts);
+        last_ts = pkt.timestamp;
+        let sliced = SlicedPacket::from_ip(&pkt.data).expect("an IP packet");
+        let Some(NetSlice::Ipv4(ip)) = &sliced.net else {
+            panic!("IPv4 expected")
+        };
+        assert_eq!(ip.header().ttl(), 64);
+        let Some(TransportSlice::Tcp(tcp)) = &sliced.transport else {
+            panic!("TCP expected")
+        };
+        packets += 1;
+        syns += tcp.syn() as usize;
+        fins += tcp.fin() as usize;
+        payload += tcp.payload().len();
+    }
+    assert!(packets > 100, "{packets}");
+    assert!(syns >= 22, "11 connections: SYN and SYN-ACK each ({syns})");
+    assert!(fins >= 1);
+    // 20 x 1000 and 10 x 50000 bytes, echoed, plus retransmissions.
+    assert!(payload >= 2 * (20 * 1000 + 10 * 50_000), "{payload}");
+    // Wireshark's command-line reader, where installed, reads the file too.
+    if let Ok(t) = Command::new("tshark")
+        .args(["-r", path.to_str().unwrap(), "-q", "-z", "conv,tcp"])
+        .output()
+    {
+        assert!(
+            t.status.success(),
+            "tshark: {}",
+            String::from_utf8_lossy(&t.stderr)
+        );
+        assert!(String::from_utf8_lossy(&t.stdout).contains("10.0.0.1:7"));
+    }
+}
+
+#[test]
+fn components_are_found_relative_to_the_scenario() {
+    let dir = tmp("relative");
+    std::fs::create_dir_all(dir.join("guests")).unwrap();
+    std::fs::copy(PROBE, dir.join("guests/probe.wasm")).unwrap();
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "[[host]]\nname = \"h\"\nip = \"10.0.0.1\"\ncomponent = \"guests/probe.wasm\"\nargs = [\"exit\", \"0\"]\n",
+    )
+    .unwrap();
+    let out = simnet(&["run", scenario.to_str().unwrap()]);
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+}
+
+fn scenario_error(name: &str, body: &str) -> String {
+    let path = tmp(name);
+    std::fs::write(&path, body).unwrap();
+    let out = simnet(&["run", path.to_str().unwrap()]);
+    assert_eq!(code(&out), 2, "{:?}", text(&out));
+    let (_, stderr) = text(&out);
+    stderr
+        .trim()
+        .strip_prefix("simnet: error: ")
+        .unwrap_or(&stderr)
+        .replace(&format!("{}", path.display()), name)
+}
+
+const HOST: &str = "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\ncomponent = \"builtin:probe\"\n";
+
+#[test]
+fn bad_scenario_files_name_file_line_and_field() {
+    let e = scenario_error(
+        "unknown.toml",
+        &format!("[network]\nlatncy = \"1ms\"\n{HOST}"),
+    );
+    assert!(
+        e.starts_with("unknown.toml:2:1: unknown field `latncy`, expected one of"),
+        "{e}"
+    );
+    let e = scenario_error(
+        "duration.toml",
+        &format!("[network]\nlatency = \"fast\"\n{HOST}"),
+    );
+    assert!(
+        e.starts_with("duration.toml:2:11: bad duration \"fast\""),
+        "{e}"
+    );
+    let e = scenario_error("loss.toml", &format!("[network]\nloss = 1.5\n{HOST}"));
+    assert_eq!(e, "loss.toml:2:8: loss: must be between 0 and 1, got 1.5");
+    let e = scenario_error(
+        "bandwidth.toml",
+        &format!("[network]\nbandwidth = \"10MB\"\n{HOST}"),
+    );
+    assert!(
+        e.starts_with("bandwidth.toml:2:13: bad bandwidth \"10MB\""),
+        "{e}"
+    );
+    let e = scenario_error(
+        "link.toml",
+        &format!("{HOST}[[link]]\nbetween = [\"a\", \"b\"]\n"),
+    );
+    assert_eq!(e, "link.toml:6:11: between: no host named \"b\"");
+    let e = scenario_error(
+        "ip.toml",
+        "[[host]]\nname = \"a\"\nip = \"10.0.0.300\"\ncomponent = \"builtin:probe\"\n",
+    );
+    assert_eq!(e, "ip.toml:3:6: ip: \"10.0.0.300\" is not an IP address");
+    let e = scenario_error(
+        "builtin.toml",
+        "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\ncomponent = \"builtin:nope\"\n",
+    );
+    assert!(
+        e.starts_with(
+            "builtin.toml:4:13: component: no built-in guest \"nope\"; built-ins: echo-server"
+        ),
+        "{e}"
+    );
+    let e = scenario_error(
+        "missing.toml",
+        "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\ncomponent = \"nope.wasm\"\n",
+    );
+    assert!(
+        e.starts_with("missing.toml:4:13: component: ") && e.ends_with("nope.wasm does not exist"),
+        "{e}"
+    );
+    let e = scenario_error("expect.toml", &format!("{HOST}expect = \"sometimes\"\n"));
+    assert!(
+        e.starts_with("expect.toml:5:10: expect: expected an exit code (like 0) or \"running\""),
+        "{e}"
+    );
+    let e = scenario_error(
+        "dup.toml",
+        &format!("{HOST}{}", HOST.replace("10.0.0.1", "10.0.0.2")),
+    );
+    assert_eq!(e, "dup.toml:6:8: name: host \"a\" is defined twice");
+    let e = scenario_error("empty.toml", "seed = 1\n");
+    assert_eq!(e, "empty.toml: no [[host]]: a scenario needs at least one");
+    let e = scenario_error("syntax.toml", "[[host]\n");
+    assert!(e.starts_with("syntax.toml:1:"), "{e}");
+}
+
+#[test]
+fn a_bad_component_in_a_scenario_names_the_host() {
+    let dir = tmp("badcomp");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("x.wasm"), b"\0asm\x01\0\0\0").unwrap();
+    let scenario = dir.join("s.toml");
+    std::fs::write(
+        &scenario,
+        "[[host]]\nname = \"h\"\nip = \"10.0.0.1\"\ncomponent = \"x.wasm\"\n",
+    )
+    .unwrap();
+    let out = simnet(&["run", scenario.to_str().unwrap()]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        text(&out)
+            .1
+            .contains("host \"h\": x.wasm is a core WebAssembly module, not a component"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+// ---- explore ----
+
+#[test]
+fn explore_finds_the_planted_bug_and_its_replay_reproduces_it() {
+    let out = simnet(&[
+        "explore",
+        "examples/planted-bug.toml",
+        "--seeds",
+        "0..16",
+        "--jobs",
+        "2",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stdout}{stderr}");
+    let summary = stdout.lines().next().unwrap();
+    assert!(summary.starts_with("16 seeds: "), "{summary}");
+    let replays: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("replay: simnet "))
+        .collect();
+    assert!(
+        !replays.is_empty() && replays.len() < 16,
+        "some seeds fail, not all:\n{stdout}"
+    );
+    let failure = stdout.lines().find(|l| l.starts_with("seed ")).unwrap();
+    assert!(
+        failure.contains("client: expected exit 0, got: exited with code 1"),
+        "{failure}"
+    );
+    let replay: Vec<&str> = replays[0].split(' ').collect();
+    let out = simnet(&replay);
+    let (stdout, _) = text(&out);
+    assert_eq!(code(&out), 1, "the replay fails again:\n{stdout}");
+    assert!(stdout.contains("no reply within 120 ms"), "{stdout}");
+}
+
+#[test]
+fn explore_shards_and_checks_determinism() {
+    let out = simnet(&[
+        "explore",
+        "examples/full-backlog.toml",
+        "--seeds",
+        "0..=9",
+        "--shard",
+        "2/3",
+        "--check-determinism",
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with("3 seeds (shard 2/3): 3 passed, 0 failed"),
+        "{stdout}"
+    );
+    let out = simnet(&["explore", "examples/full-backlog.toml", "--seeds", "5..5"]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).1.contains("is empty"));
+    let out = simnet(&[
+        "explore",
+        "examples/full-backlog.toml",
+        "--seeds",
+        "0..5",
+        "--shard",
+        "4/3",
+    ]);
+    assert_eq!(code(&out), 2);
+}
+
+// ---- demo ----
+
+#[test]
+fn the_demo_runs_with_no_arguments_and_is_reproducible() {
+    let out = simnet(&[]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("simnet demo, seed 1"), "{stdout}");
+    assert!(
+        stdout.contains("| connection alice -> server established"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("alice   | 5 round trips of 64 bytes"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("carol   | 4 of 4 clients echoed 20000 bytes"),
+        "{stdout}"
+    );
+    assert_eq!(text(&simnet(&["demo", "--seed", "1"])).0, stdout);
+    assert_ne!(text(&simnet(&["demo", "--seed", "2"])).0, stdout);
+}
+
+#[test]
+fn logging_is_stamped_with_virtual_time() {
+    let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
+        .args(["exec", PROBE, "sleep", "5"])
+        .env("RUST_LOG", "simnet_wasi=info")
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert!(
+        stderr.contains("5.000000s") && stderr.contains("guest ended"),
+        "{stderr}"
+    );
+}
