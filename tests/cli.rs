@@ -510,3 +510,36 @@ fn logging_is_stamped_with_virtual_time() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_closed_stdout_ends_the_command_quietly() {
+    use std::io::Read;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_simnet"))
+        .args([
+            "explore",
+            "examples/planted-bug.toml",
+            "--seeds",
+            "0..200",
+            "--jobs",
+            "1",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    child.wait().unwrap();
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

@@ -129,6 +129,7 @@ struct DemoArgs {
 
 /// Parse the command line and run; the process exit code.
 pub fn main() -> ExitCode {
+    restore_sigpipe();
     let cli = Cli::parse();
     logging::init();
     let result = match cli.command {
@@ -149,4 +150,14 @@ pub fn main() -> ExitCode {
 
 fn runtime() -> anyhow::Result<simnet_wasi::Runtime> {
     simnet_wasi::Runtime::new().map_err(|e| anyhow::anyhow!("cannot set up wasmtime: {e:#}"))
+}
+
+/// Rust ignores SIGPIPE, which turns `simnet ... | head` into a panic on the next
+/// print; a command-line tool should end quietly instead, as others do.
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: setting a signal's disposition to its default before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
 }

@@ -486,6 +486,10 @@ impl Sim {
     /// Record the outcome, drop the instance, and close its sockets as the kernel
     /// does for a process that ends.
     fn end_guest(&mut self, id: GuestId, outcome: Outcome) {
+        self.drop_guest(id, outcome, true);
+    }
+
+    fn drop_guest(&mut self, id: GuestId, outcome: Outcome, close_sockets: bool) {
         let guest = &mut self.guests[id.0];
         // Dropping the future drops the store (and with it the guest's resource
         // table) before the world is locked below.
@@ -494,7 +498,9 @@ impl Sim {
         guest.outcome = Some(outcome);
         let mut w = lock(&self.world);
         guest.end = w.now();
-        w.close_all_of(id);
+        if close_sockets {
+            w.close_all_of(id);
+        }
         w.clear_waits(id);
         drop(w);
         self.runnable.remove(&id);
@@ -522,7 +528,9 @@ impl Sim {
                     }
                 }
             };
-            self.end_guest(id, outcome);
+            // The run stops here: guests still running keep their connections open
+            // (nothing more happens on the network), as in a snapshot.
+            self.drop_guest(id, outcome, false);
         }
         let w = lock(&self.world);
         Report {
