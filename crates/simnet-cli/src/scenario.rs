@@ -394,7 +394,7 @@ fn link_plan(
             ));
         }
     }
-    let mut config = default.clone();
+    let mut config = *default;
     if let Some(d) = l.latency {
         config.latency = LinkConfig::with_latency(d.0).latency;
     }
@@ -476,7 +476,7 @@ impl Prepared {
             sim.with_net(|net| {
                 let a = net.host(&l.a).expect("checked when parsed");
                 let b = net.host(&l.b).expect("checked when parsed");
-                net.set_link(a, b, l.config.clone())
+                net.set_link(a, b, l.config)
             })
             .map_err(|e| anyhow!("link {} <-> {}: {e}", l.a, l.b))?;
         }
