@@ -114,11 +114,7 @@ pub fn summary(sim: &Sim, scenario: &Scenario, report: &Report) -> (String, bool
             .outcome
             .exit_code()
             .map_or("-".to_string(), |c| c.to_string());
-        let result = if met {
-            "ok".to_string()
-        } else {
-            format!("FAIL")
-        };
+        let result = if met { "ok" } else { "FAIL" };
         let _ = writeln!(
             out,
             "{:<14} {:<10} {:<9} {:>4} {:>14} {:>12} {:>12}",
