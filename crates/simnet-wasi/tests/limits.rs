@@ -142,14 +142,12 @@ fn a_deadlock_names_what_each_guest_waits_for() {
 
 #[test]
 fn the_time_limit_stops_a_run_with_guests_still_running() {
-    let (mut sim, server, _) = two_hosts(6, Duration::from_millis(1));
-    sim.spawn(guest("sleeper", server, "probe", &["sleep", "100"]));
-    let mut config = sim.config().clone();
+    let mut config = simnet_wasi::SimConfig::new(6);
     config.time_limit = Some(Duration::from_secs(10));
-    let mut sim2 = simnet_wasi::Sim::new(common::runtime(), config);
-    let host = sim2.add_host("h", &["10.1.0.1".parse().unwrap()]).unwrap();
-    sim2.spawn(guest("sleeper", host, "probe", &["sleep", "100"]));
-    let report = sim2.run();
+    let mut sim = simnet_wasi::Sim::new(common::runtime(), config);
+    let host = sim.add_host("h", &["10.1.0.1".parse().unwrap()]).unwrap();
+    sim.spawn(guest("sleeper", host, "probe", &["sleep", "100"]));
+    let report = sim.run();
     assert_eq!(report.stop, StopReason::TimeLimit);
     assert_eq!(report.end.as_nanos(), 10_000_000_000);
     assert!(matches!(report.guests[0].outcome, Outcome::Running { .. }));
