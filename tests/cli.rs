@@ -323,7 +323,7 @@ fn bad_scenario_files_name_file_line_and_field() {
         &format!("[network]\nlatency = \"fast\"\n{HOST}"),
     );
     assert!(
-        e.starts_with("duration.toml:2:11: bad duration \"fast\""),
+        e.starts_with("duration.toml:2:11: latency: bad duration \"fast\""),
         "{e}"
     );
     let e = scenario_error("loss.toml", &format!("[network]\nloss = 1.5\n{HOST}"));
@@ -333,7 +333,7 @@ fn bad_scenario_files_name_file_line_and_field() {
         &format!("[network]\nbandwidth = \"10MB\"\n{HOST}"),
     );
     assert!(
-        e.starts_with("bandwidth.toml:2:13: bad bandwidth \"10MB\""),
+        e.starts_with("bandwidth.toml:2:13: bandwidth: bad bandwidth \"10MB\""),
         "{e}"
     );
     let e = scenario_error(
@@ -542,4 +542,82 @@ fn a_closed_stdout_ends_the_command_quietly() {
         .unwrap();
     child.wait().unwrap();
     assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn host_fields_reach_the_guests() {
+    let scenario = tmp("fields.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+seed = 5
+[network]
+latency = "2ms"
+bandwidth = "100Mbps"
+mss = 1000
+send_buffer = "64KiB"
+receive_buffer = 131072
+listen_backlog = 16
+
+[[host]]
+name = "env"
+ip = ["10.0.0.1", "fd00::1"]
+component = "builtin:probe"
+args = ["env"]
+env = { ROLE = "primary" }
+start = "1s"
+
+[[host]]
+name = "hog"
+ip = "10.0.0.2"
+component = "builtin:probe"
+args = ["alloc", "64"]
+memory_limit = "16MiB"
+expect = 1
+
+[[host]]
+name = "spinner"
+ip = "10.0.0.3"
+component = "builtin:probe"
+args = ["spin"]
+time_limit = "50ms"
+expect = 1
+
+[[host]]
+name = "denied"
+ip = "10.0.0.4"
+component = "builtin:probe"
+args = ["refused", "10.0.0.1:1"]
+tcp = false
+expect = 1
+
+[[host]]
+name = "lookup"
+ip = "10.0.0.5"
+component = "builtin:probe"
+args = ["resolve", "env"]
+ip_name_lookup = true
+udp = false
+max_sockets = 4
+
+[[link]]
+between = ["env", "lookup"]
+latency = "40ms"
+jitter = "1ms"
+loss = 0.0
+bandwidth = "1Gbps"
+"#,
+    )
+    .unwrap();
+    let out = simnet(&["run", scenario.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    // hog, spinner and denied do not end with exit code 1 but with a limit or a
+    // failure that the summary explains: the run fails and says why.
+    assert_eq!(code(&out), 1, "{stdout}{stderr}");
+    assert!(stdout.contains(r#"env    | env: [("ROLE", "primary")]"#), "{stdout}");
+    assert!(stdout.contains("[   1.000000s] env    | args: [\"probe\", \"env\"]"), "{stdout}");
+    assert!(stdout.contains("lookup | env: 10.0.0.1 fd00::1"), "{stdout}");
+    assert!(stdout.contains("hog: expected exit 1, got: memory limit exceeded"), "{stdout}");
+    assert!(stdout.contains("spinner: expected exit 1, got: virtual time limit exceeded"), "{stdout}");
+    assert!(stdout.contains("denied         ok         exited       1"), "{stdout}");
 }

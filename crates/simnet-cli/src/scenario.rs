@@ -156,6 +156,18 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// The key assigned on `line` (1-based), to name the field in a value error that
+/// does not name it already.
+fn field_on_line<'a>(text: &'a str, line: usize, message: &str) -> Option<&'a str> {
+    if message.contains("field `") {
+        return None;
+    }
+    let (key, _) = text.lines().nth(line.checked_sub(1)?)?.split_once('=')?;
+    let key = key.trim();
+    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+        .then_some(key)
+}
+
 struct Ctx<'a> {
     name: String,
     text: &'a str,
@@ -184,7 +196,10 @@ impl Scenario {
         };
         let file: File = toml::from_str(text).map_err(|e| {
             let (line, col) = e.span().map_or((0, 0), |s| line_col(text, s.start));
-            anyhow!("{}:{line}:{col}: {}", ctx.name, e.message())
+            match field_on_line(text, line, e.message()) {
+                Some(field) => anyhow!("{}:{line}:{col}: {field}: {}", ctx.name, e.message()),
+                None => anyhow!("{}:{line}:{col}: {}", ctx.name, e.message()),
+            }
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         let net = network_config(&ctx, &file.network)?;
