@@ -614,10 +614,28 @@ bandwidth = "1Gbps"
     // hog, spinner and denied do not end with exit code 1 but with a limit or a
     // failure that the summary explains: the run fails and says why.
     assert_eq!(code(&out), 1, "{stdout}{stderr}");
-    assert!(stdout.contains(r#"env    | env: [("ROLE", "primary")]"#), "{stdout}");
-    assert!(stdout.contains("[   1.000000s] env    | args: [\"probe\", \"env\"]"), "{stdout}");
-    assert!(stdout.contains("lookup | env: 10.0.0.1 fd00::1"), "{stdout}");
-    assert!(stdout.contains("hog: expected exit 1, got: memory limit exceeded"), "{stdout}");
-    assert!(stdout.contains("spinner: expected exit 1, got: virtual time limit exceeded"), "{stdout}");
-    assert!(stdout.contains("denied         ok         exited       1"), "{stdout}");
+    assert!(
+        stdout.contains(r#"env    | env: [("ROLE", "primary")]"#),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("[   1.000000s] env    | args: [\"probe\", \"env\"]"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("lookup | env: 10.0.0.1 fd00::1"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("hog: expected exit 1, got: memory limit exceeded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("spinner: expected exit 1, got: virtual time limit exceeded"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("denied         ok         exited       1"),
+        "{stdout}"
+    );
 }

@@ -63,6 +63,9 @@ pub fn network_lines(sim: &Sim) -> Vec<TimelineLine> {
                     TraceEvent::ConnectionFailed { conn, error, .. } => {
                         format!("connection {} failed: {}", name(conn), error.as_str())
                     }
+                    TraceEvent::Fault(fault) => {
+                        format!("fault: {}", crate::trace_file::fault_text(net, &fault))
+                    }
                     TraceEvent::SegmentLost { seg } => {
                         let (addrs, hosts) = net.conn_endpoints(seg.conn)?;
                         let from = seg.from.index();
@@ -154,5 +157,6 @@ pub fn outcome_word(o: &Outcome) -> &'static str {
         Outcome::Deadlocked { .. } => "deadlock",
         Outcome::Running { .. } => "running",
         Outcome::NotStarted => "not-start",
+        Outcome::Crashed { .. } => "crashed",
     }
 }

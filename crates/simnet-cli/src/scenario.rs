@@ -28,6 +28,28 @@ struct File {
     hosts: Vec<HostEntry>,
     #[serde(default, rename = "link")]
     links: Vec<LinkEntry>,
+    #[serde(default, rename = "fault")]
+    faults: Vec<FaultEntry>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct FaultEntry {
+    at: Dur,
+    kind: Spanned<String>,
+    from: Option<Spanned<Vec<String>>>,
+    to: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    one_way: bool,
+    host: Option<Spanned<String>>,
+    mode: Option<Spanned<String>>,
+    /// For a crash: restart the host this long after.
+    restart_after: Option<Dur>,
+    between: Option<Spanned<Vec<String>>>,
+    latency: Option<Dur>,
+    jitter: Option<Dur>,
+    loss: Option<Spanned<f64>>,
+    bandwidth: Option<Bandwidth>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -130,6 +152,50 @@ pub struct HostPlan {
     pub max_sockets: Option<u32>,
 }
 
+/// A fault at a virtual time, with hosts still named.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultPlan {
+    pub at: Duration,
+    pub kind: FaultKind,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum FaultKind {
+    Partition {
+        from: Vec<String>,
+        to: Vec<String>,
+        one_way: bool,
+    },
+    Heal {
+        from: Vec<String>,
+        to: Vec<String>,
+    },
+    Clog {
+        from: String,
+        to: String,
+        one_way: bool,
+    },
+    Release {
+        from: String,
+        to: String,
+    },
+    Link {
+        a: String,
+        b: String,
+        config: LinkConfig,
+    },
+    Crash {
+        host: String,
+        mode: simnet_core::CrashMode,
+    },
+    Restart {
+        host: String,
+    },
+    Reset {
+        between: Vec<String>,
+    },
+}
+
 #[derive(Clone, Debug)]
 pub struct LinkPlan {
     pub a: String,
@@ -146,6 +212,7 @@ pub struct Scenario {
     pub net: NetConfig,
     pub hosts: Vec<HostPlan>,
     pub links: Vec<LinkPlan>,
+    pub faults: Vec<FaultPlan>,
 }
 
 /// 1-based line and column of a byte offset.
@@ -164,8 +231,11 @@ fn field_on_line<'a>(text: &'a str, line: usize, message: &str) -> Option<&'a st
     }
     let (key, _) = text.lines().nth(line.checked_sub(1)?)?.split_once('=')?;
     let key = key.trim();
-    (!key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-        .then_some(key)
+    (!key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+    .then_some(key)
 }
 
 struct Ctx<'a> {
@@ -226,6 +296,10 @@ impl Scenario {
             .iter()
             .map(|l| link_plan(&ctx, &hosts, &net.default_link, l))
             .collect::<Result<_>>()?;
+        let mut faults = Vec::new();
+        for f in &file.faults {
+            faults.extend(fault_plan(&ctx, &hosts, &net.default_link, f)?);
+        }
         Ok(Scenario {
             path: path.to_path_buf(),
             seed: file.seed.unwrap_or(0),
@@ -233,6 +307,7 @@ impl Scenario {
             net,
             hosts,
             links,
+            faults,
         })
     }
 }
@@ -427,6 +502,192 @@ fn link_plan(
     })
 }
 
+fn host_names(
+    ctx: &Ctx,
+    hosts: &[HostPlan],
+    field: &str,
+    names: &Option<Spanned<Vec<String>>>,
+) -> Result<Vec<String>> {
+    let Some(names) = names else {
+        return Err(anyhow!(
+            "{}: fault: `{field}` is required for this kind",
+            ctx.name
+        ));
+    };
+    for n in names.get_ref() {
+        if !hosts.iter().any(|h| &h.name == n) {
+            return Err(ctx.err(names.span(), field, format!("no host named {n:?}")));
+        }
+    }
+    Ok(names.get_ref().clone())
+}
+
+fn one_host(
+    ctx: &Ctx,
+    hosts: &[HostPlan],
+    field: &str,
+    names: &Option<Spanned<Vec<String>>>,
+) -> Result<String> {
+    let list = host_names(ctx, hosts, field, names)?;
+    match list.as_slice() {
+        [one] => Ok(one.clone()),
+        _ => Err(ctx.err(
+            names.as_ref().map_or(0..0, |n| n.span()),
+            field,
+            "name exactly one host",
+        )),
+    }
+}
+
+fn fault_plan(
+    ctx: &Ctx,
+    hosts: &[HostPlan],
+    default: &LinkConfig,
+    f: &FaultEntry,
+) -> Result<Vec<FaultPlan>> {
+    let at = f.at.0;
+    let host = || -> Result<String> {
+        let h = f
+            .host
+            .as_ref()
+            .ok_or_else(|| ctx.err(f.kind.span(), "host", "this kind needs `host`"))?;
+        if !hosts.iter().any(|p| &p.name == h.get_ref()) {
+            return Err(ctx.err(h.span(), "host", format!("no host named {:?}", h.get_ref())));
+        }
+        Ok(h.get_ref().clone())
+    };
+    let kind = match f.kind.get_ref().as_str() {
+        "partition" => FaultKind::Partition {
+            from: host_names(ctx, hosts, "from", &f.from)?,
+            to: host_names(ctx, hosts, "to", &f.to)?,
+            one_way: f.one_way,
+        },
+        "heal" => FaultKind::Heal {
+            from: host_names(ctx, hosts, "from", &f.from)?,
+            to: host_names(ctx, hosts, "to", &f.to)?,
+        },
+        "clog" => FaultKind::Clog {
+            from: one_host(ctx, hosts, "from", &f.from)?,
+            to: one_host(ctx, hosts, "to", &f.to)?,
+            one_way: f.one_way,
+        },
+        "release" => FaultKind::Release {
+            from: one_host(ctx, hosts, "from", &f.from)?,
+            to: one_host(ctx, hosts, "to", &f.to)?,
+        },
+        "link" => {
+            let pair = host_names(ctx, hosts, "between", &f.between)?;
+            let [a, b] = pair.as_slice() else {
+                return Err(ctx.err(
+                    f.between.as_ref().map_or(0..0, |b| b.span()),
+                    "between",
+                    "name exactly two hosts",
+                ));
+            };
+            let mut config = *default;
+            if let Some(d) = f.latency {
+                config.latency = LinkConfig::with_latency(d.0).latency;
+            }
+            if let Some(d) = f.jitter {
+                config.jitter = d.0;
+            }
+            config.loss = check_loss(ctx, &f.loss, default.loss)?;
+            if let Some(b) = f.bandwidth {
+                config.bandwidth = Some(b.0);
+            }
+            FaultKind::Link {
+                a: a.clone(),
+                b: b.clone(),
+                config,
+            }
+        }
+        "crash" => {
+            let mode = match f.mode.as_ref().map(|m| m.get_ref().as_str()) {
+                None | Some("reset") => simnet_core::CrashMode::Reset,
+                Some("silent") => simnet_core::CrashMode::Silent,
+                Some(other) => {
+                    let span = f.mode.as_ref().map_or(0..0, |m| m.span());
+                    return Err(ctx.err(
+                        span,
+                        "mode",
+                        format!("expected \"reset\" or \"silent\", got {other:?}"),
+                    ));
+                }
+            };
+            let name = host()?;
+            let mut out = vec![FaultPlan {
+                at,
+                kind: FaultKind::Crash {
+                    host: name.clone(),
+                    mode,
+                },
+            }];
+            if let Some(after) = f.restart_after {
+                out.push(FaultPlan {
+                    at: at + after.0,
+                    kind: FaultKind::Restart { host: name },
+                });
+            }
+            return Ok(out);
+        }
+        "restart" => FaultKind::Restart { host: host()? },
+        "reset" => FaultKind::Reset {
+            between: match &f.between {
+                Some(_) => host_names(ctx, hosts, "between", &f.between)?,
+                None => Vec::new(),
+            },
+        },
+        other => {
+            return Err(ctx.err(
+                f.kind.span(),
+                "kind",
+                format!("unknown fault {other:?}; kinds: partition, heal, clog, release, link, crash, restart, reset"),
+            ));
+        }
+    };
+    Ok(vec![FaultPlan { at, kind }])
+}
+
+/// The network fault for a plan entry, with host names resolved.
+pub fn to_fault(net: &simnet_core::Net, kind: &FaultKind) -> simnet_core::Fault {
+    use simnet_core::Fault;
+    let id = |n: &String| net.host(n).expect("host names are checked when parsed");
+    let ids = |v: &Vec<String>| v.iter().map(id).collect::<Vec<_>>();
+    match kind {
+        FaultKind::Partition { from, to, one_way } => Fault::Partition {
+            from: ids(from),
+            to: ids(to),
+            one_way: *one_way,
+        },
+        FaultKind::Heal { from, to } => Fault::Heal {
+            from: ids(from),
+            to: ids(to),
+        },
+        FaultKind::Clog { from, to, one_way } => Fault::Clog {
+            from: id(from),
+            to: id(to),
+            one_way: *one_way,
+        },
+        FaultKind::Release { from, to } => Fault::Release {
+            from: id(from),
+            to: id(to),
+        },
+        FaultKind::Link { a, b, config } => Fault::SetLink {
+            a: id(a),
+            b: id(b),
+            config: *config,
+        },
+        FaultKind::Crash { host, mode } => Fault::Crash {
+            host: id(host),
+            mode: *mode,
+        },
+        FaultKind::Restart { host } => Fault::Restart { host: id(host) },
+        FaultKind::Reset { between } => Fault::ResetRandomConnection {
+            between: ids(between),
+        },
+    }
+}
+
 /// A scenario with its components loaded, ready to run under any seed.
 pub struct Prepared {
     pub scenario: Scenario,
@@ -486,6 +747,10 @@ impl Prepared {
                 spec = spec.daemon();
             }
             sim.spawn(spec);
+        }
+        for f in &sc.faults {
+            let fault = sim.with_net(|net| to_fault(net, &f.kind));
+            sim.schedule_fault(f.at, fault);
         }
         for l in &sc.links {
             sim.with_net(|net| {

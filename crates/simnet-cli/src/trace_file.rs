@@ -78,6 +78,7 @@ pub fn record_json(net: &Net, r: &TraceRecord) -> Value {
         TraceEvent::ConnectionFreed { conn } => {
             ("connection_freed", json!({ "conn": conn.index() }))
         }
+        TraceEvent::Fault(fault) => ("fault", json!({ "fault": fault_text(net, &fault) })),
     };
     let mut v = json!({ "t_ns": t, "kind": kind });
     if let (Value::Object(m), Value::Object(d)) = (&mut v, details) {
@@ -125,4 +126,35 @@ pub fn write(path: &Path, sim: &Sim, report: &Report) -> Result<()> {
     }
     w.flush()
         .with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// A fault in words, with host names.
+pub fn fault_text(net: &Net, fault: &simnet_core::FaultEvent) -> String {
+    use simnet_core::FaultEvent as F;
+    let n = |h| net.host_name(h).to_string();
+    match *fault {
+        F::Partitioned { from, to } => format!("partition {} -> {}", n(from), n(to)),
+        F::Healed { from, to } => format!("heal {} -> {}", n(from), n(to)),
+        F::Clogged { from, to } => format!("clog {} -> {}", n(from), n(to)),
+        F::Released { from, to, segments } => {
+            format!(
+                "release {} -> {} ({segments} held segments)",
+                n(from),
+                n(to)
+            )
+        }
+        F::LinkChanged { a, b } => format!("link {} <-> {} changed", n(a), n(b)),
+        F::HostCrashed { host, mode } => {
+            let how = match mode {
+                simnet_core::CrashMode::Reset => "reset",
+                simnet_core::CrashMode::Silent => "silent",
+            };
+            format!("{} crashed ({how})", n(host))
+        }
+        F::HostRestarted { host } => format!("{} restarted", n(host)),
+        F::ConnectionReset { conn } => match net.conn_endpoints(conn) {
+            Some((_, hosts)) => format!("connection {} -> {} reset", n(hosts[0]), n(hosts[1])),
+            None => format!("connection {} reset", conn.index()),
+        },
+    }
 }

@@ -11,6 +11,7 @@ use crate::capture::CapturedSegment;
 use crate::config::TcpConfig;
 use crate::conn::Conn;
 use crate::error::{ErrorCode, NetError};
+use crate::fault::FaultState;
 use crate::host::{Host, HostConfig, HostStats, valid_host_address};
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::link::{LinkConfig, LinkState};
@@ -50,6 +51,7 @@ pub struct Net {
     /// reused), so records of freed connections can still be placed.
     pub(crate) endpoints: Vec<([SocketAddr; 2], [HostId; 2])>,
     pub(crate) capture: Option<Vec<CapturedSegment>>,
+    pub(crate) faults: FaultState,
 }
 
 impl Net {
@@ -76,6 +78,7 @@ impl Net {
             woken: Vec::new(),
             endpoints: Vec::new(),
             capture: None,
+            faults: FaultState::new(seed),
         }
     }
 

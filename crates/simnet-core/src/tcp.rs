@@ -7,6 +7,7 @@ use crate::capture::CapturedSegment;
 use crate::config::BacklogOverflow;
 use crate::conn::Phase;
 use crate::error::ErrorCode;
+use crate::fault::Arrival;
 use crate::ids::ConnId;
 use crate::link::Transit;
 use crate::net::Net;
@@ -244,6 +245,13 @@ impl Net {
     // ---- receiving ----
 
     pub(crate) fn deliver(&mut self, seg: Segment) {
+        match self.arrival(&seg) {
+            Arrival::Deliver => {}
+            Arrival::Held => return,
+            Arrival::Drop(reason) => {
+                return self.record(TraceEvent::SegmentDropped { seg, reason });
+            }
+        }
         let side = seg.from.peer();
         let Some(conn) = self.conn(seg.conn) else {
             self.record(TraceEvent::SegmentDropped {

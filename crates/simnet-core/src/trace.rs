@@ -5,6 +5,7 @@
 use std::fmt;
 
 use crate::error::ErrorCode;
+use crate::fault::FaultEvent;
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::queue::TimerKind;
 use crate::segment::{Segment, Side};
@@ -22,6 +23,10 @@ pub enum DropReason {
     Unroutable,
     /// The connection is gone on both sides.
     NoConnection,
+    /// A partition between the two hosts.
+    Partitioned,
+    /// The destination host is down (crashed without a trace).
+    HostDown,
 }
 
 /// What happened.
@@ -76,6 +81,8 @@ pub enum TraceEvent {
     ConnectionFreed {
         conn: ConnId,
     },
+    /// A fault was applied.
+    Fault(FaultEvent),
 }
 
 /// One trace record.
@@ -184,6 +191,10 @@ impl TraceRecord {
                 u64::from(conn.raw()) << 16 | (side as u64) << 8 | error as u64,
             ),
             TraceEvent::ConnectionFreed { conn } => simple(11, u64::from(conn.raw())),
+            TraceEvent::Fault(fault) => {
+                let (tag, word) = fault.words();
+                fold([t ^ 12 << 56, tag, word, 0, 0])
+            }
         };
         mix(h, d)
     }
@@ -261,6 +272,7 @@ impl fmt::Display for TraceRecord {
                 write!(f, "{conn}/{side:?} failed: {error}")
             }
             TraceEvent::ConnectionFreed { conn } => write!(f, "{conn} freed"),
+            TraceEvent::Fault(fault) => write!(f, "fault: {fault}"),
         }
     }
 }

@@ -47,6 +47,10 @@ pub enum Outcome {
     },
     /// Its start time was never reached.
     NotStarted,
+    /// Its host crashed under it (a fault), and it was not restarted.
+    Crashed {
+        mode: simnet_core::CrashMode,
+    },
 }
 
 impl Outcome {
@@ -86,6 +90,7 @@ impl fmt::Display for Outcome {
                 Ok(())
             }
             Outcome::NotStarted => write!(f, "not started"),
+            Outcome::Crashed { mode } => write!(f, "crashed with its host ({mode:?})"),
         }
     }
 }
@@ -100,6 +105,8 @@ pub struct GuestReport {
     pub end: SimTime,
     /// Fuel (roughly, wasm instructions) the guest consumed.
     pub fuel: u64,
+    /// How many times it was started afresh after its host crashed and restarted.
+    pub restarts: u32,
 }
 
 /// Why the simulation stopped.

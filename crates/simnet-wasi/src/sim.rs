@@ -17,7 +17,9 @@ use std::time::Duration;
 
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
-use simnet_core::{HostId, Net, NetConfig, NetError, SimTime, derive_rng};
+use std::collections::BTreeMap;
+
+use simnet_core::{CrashMode, Fault, HostId, Net, NetConfig, NetError, SimTime, derive_rng};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
@@ -182,6 +184,7 @@ struct Guest {
     outcome: Option<Outcome>,
     end: SimTime,
     fuel: u64,
+    restarts: u32,
     output: OutputLog,
     self_wake: Arc<SelfWake>,
     waker: Waker,
@@ -195,6 +198,9 @@ pub struct Sim {
     guests: Vec<Guest>,
     runnable: BTreeSet<GuestId>,
     rng: ChaCha8Rng,
+    /// Faults to apply, by (time, order scheduled).
+    faults: BTreeMap<(SimTime, u64), Fault>,
+    faults_scheduled: u64,
 }
 
 impl Sim {
@@ -207,6 +213,8 @@ impl Sim {
             config,
             guests: Vec::new(),
             runnable: BTreeSet::new(),
+            faults: BTreeMap::new(),
+            faults_scheduled: 0,
         }
     }
 
@@ -249,9 +257,77 @@ impl Sim {
             outcome: None,
             end: SimTime::ZERO,
             fuel: 0,
+            restarts: 0,
         });
         lock(&self.world).wake_at(start, id);
         id
+    }
+
+    /// Apply `fault` when virtual time reaches `at`. A crash also ends every guest on
+    /// the host; a restart starts each of them afresh.
+    pub fn schedule_fault(&mut self, at: Duration, fault: Fault) {
+        self.faults
+            .insert((SimTime::ZERO + at, self.faults_scheduled), fault);
+        self.faults_scheduled += 1;
+    }
+
+    fn next_fault(&self) -> Option<SimTime> {
+        self.faults.first_key_value().map(|(&(t, _), _)| t)
+    }
+
+    fn apply_due_faults(&mut self) {
+        let now = self.now();
+        while let Some(entry) = self.faults.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            let fault = entry.remove();
+            self.apply_fault(&fault);
+        }
+    }
+
+    fn apply_fault(&mut self, fault: &Fault) {
+        tracing::info!(?fault, "fault");
+        match *fault {
+            Fault::Crash { host, mode } => self.crash_guests(host, mode),
+            Fault::Restart { host } => {
+                self.with_net(|net| net.apply_fault(fault)).ok();
+                self.restart_guests(host);
+                return;
+            }
+            _ => {}
+        }
+        if let Err(e) = self.with_net(|net| net.apply_fault(fault)) {
+            tracing::warn!(%e, "fault not applied");
+        }
+    }
+
+    fn crash_guests(&mut self, host: HostId, mode: CrashMode) {
+        let on_host: Vec<GuestId> = self
+            .guests
+            .iter()
+            .filter(|g| g.spec.host == host && g.outcome.is_none())
+            .map(|g| g.id)
+            .collect();
+        for id in on_host {
+            // The network disposes of the sockets as the crash mode says.
+            lock(&self.world).forget_sockets_of(id);
+            self.drop_guest(id, Outcome::Crashed { mode }, false);
+        }
+    }
+
+    fn restart_guests(&mut self, host: HostId) {
+        let now = self.now();
+        for g in &mut self.guests {
+            if g.spec.host == host && matches!(g.outcome, Some(Outcome::Crashed { .. })) {
+                g.outcome = None;
+                g.run = Run::NotStarted;
+                g.start = now;
+                g.deadline = g.spec.limits.virtual_time.map(|d| now + d);
+                g.restarts += 1;
+                self.runnable.insert(g.id);
+            }
+        }
     }
 
     pub fn guest_id(&self, name: &str) -> Option<GuestId> {
@@ -288,13 +364,16 @@ impl Sim {
                 self.poll_guest(g);
                 continue;
             }
+            let next_fault = self.next_fault();
             let mut w = lock(&self.world);
             let next_net = w.net.next_event_time();
             let next_timer = w.next_timer();
-            let next = match (next_net, next_timer) {
-                (Some(a), Some(b)) => a.min(b),
-                (Some(a), None) | (None, Some(a)) => a,
-                (None, None) => return StopReason::Idle,
+            let Some(next) = [next_net, next_timer, next_fault]
+                .into_iter()
+                .flatten()
+                .min()
+            else {
+                return StopReason::Idle;
             };
             if let Some(limit) = limit
                 && next > limit
@@ -307,6 +386,10 @@ impl Sim {
             } else {
                 w.advance_to(next);
             }
+            drop(w);
+            if next_fault.is_some_and(|t| t <= self.now()) {
+                self.apply_due_faults();
+            }
         }
     }
 
@@ -316,13 +399,18 @@ impl Sim {
         w.due_timers(&mut self.runnable);
     }
 
-    /// True when no guest that must finish is left running.
+    /// True when no guest that must finish is left running (or due to restart).
     fn waiting_for_none(&self) -> bool {
         let mut any_required = false;
         for g in &self.guests {
             if !g.spec.daemon {
                 any_required = true;
-                if g.outcome.is_none() {
+                let restarting = matches!(g.outcome, Some(Outcome::Crashed { .. }))
+                    && self
+                        .faults
+                        .values()
+                        .any(|f| matches!(f, Fault::Restart { host } if *host == g.spec.host));
+                if g.outcome.is_none() || restarting {
                     return false;
                 }
             }
@@ -543,6 +631,7 @@ impl Sim {
                     outcome: g.outcome.clone().unwrap_or(Outcome::NotStarted),
                     end: g.end,
                     fuel: g.fuel,
+                    restarts: g.restarts,
                 })
                 .collect(),
             end: w.now(),

@@ -114,6 +114,12 @@ impl World {
         let _ = self.net.close(socket);
     }
 
+    /// Forget which sockets a guest held (its host crashed: the network disposes of
+    /// them itself).
+    pub fn forget_sockets_of(&mut self, guest: GuestId) {
+        self.owners.retain(|_, g| *g != guest);
+    }
+
     /// Close every socket a guest still holds, as the kernel does when a process ends.
     pub fn close_all_of(&mut self, guest: GuestId) {
         let mine: Vec<SocketId> = self

@@ -1,0 +1,184 @@
+//! Faults scheduled on a simulation of guests: crashes end the guests on a host (their
+//! peers see resets or nothing), restarts start them afresh, partitions cut links.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{describe, guest, two_hosts};
+use simnet_core::{CrashMode, Fault};
+use simnet_wasi::Outcome;
+
+#[test]
+fn a_reset_crash_ends_the_guests_on_the_host_and_resets_their_peers() {
+    let (mut sim, server, client) = two_hosts(1, Duration::from_millis(5));
+    sim.spawn(
+        guest(
+            "server",
+            server,
+            "probe",
+            &["accept-forever", "10.0.0.1:80"],
+        )
+        .daemon(),
+    );
+    sim.spawn(
+        guest("client", client, "probe", &["connect-hold", "10.0.0.1:80"])
+            .start_at(Duration::from_millis(1)),
+    );
+    sim.schedule_fault(
+        Duration::from_millis(100),
+        Fault::Crash {
+            host: server,
+            mode: CrashMode::Reset,
+        },
+    );
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert_eq!(
+        report.guest("server").unwrap().outcome,
+        Outcome::Crashed {
+            mode: CrashMode::Reset
+        },
+        "{all}"
+    );
+    assert_eq!(
+        report.guest("client").unwrap().outcome,
+        Outcome::Exited(0),
+        "{all}"
+    );
+    let out = sim.output(sim.guest_id("client").unwrap()).stdout();
+    assert!(out.starts_with("read failed:"), "{out}");
+    // The reset reached the client one link latency after the crash.
+    assert_eq!(report.guest("client").unwrap().end.as_nanos(), 105_000_000);
+}
+
+#[test]
+fn after_a_silent_crash_and_restart_a_reader_without_keep_alive_never_notices() {
+    let (mut sim, server, client) = two_hosts(2, Duration::from_millis(5));
+    sim.spawn(
+        guest(
+            "server",
+            server,
+            "probe",
+            &["accept-forever", "10.0.0.1:80"],
+        )
+        .daemon(),
+    );
+    sim.spawn(
+        guest("client", client, "probe", &["connect-hold", "10.0.0.1:80"])
+            .start_at(Duration::from_millis(1)),
+    );
+    sim.schedule_fault(
+        Duration::from_millis(100),
+        Fault::Crash {
+            host: server,
+            mode: CrashMode::Silent,
+        },
+    );
+    sim.schedule_fault(Duration::from_secs(1), Fault::Restart { host: server });
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    let server_report = report.guest("server").unwrap();
+    assert!(
+        matches!(server_report.outcome, Outcome::Running { .. }),
+        "{all}"
+    );
+    assert_eq!(server_report.restarts, 1);
+    // The restarted server listens again; the client, which only reads, waits forever
+    // on a connection that no longer exists anywhere but on its side.
+    let Outcome::Deadlocked { waiting } = &report.guest("client").unwrap().outcome else {
+        panic!("{all}")
+    };
+    assert!(waiting[0].starts_with("read on socket"), "{waiting:?}");
+    let server_out = sim.output(sim.guest_id("server").unwrap()).stdout();
+    assert_eq!(
+        server_out.matches("holding connection").count(),
+        1,
+        "{server_out}"
+    );
+}
+
+#[test]
+fn a_partition_makes_connects_time_out_and_healing_restores_them() {
+    let (mut sim, server, client) = two_hosts(3, Duration::from_millis(5));
+    sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:7"]).daemon());
+    sim.spawn(
+        guest("cut-off", client, "probe", &["refused", "10.0.0.1:7"])
+            .start_at(Duration::from_millis(1)),
+    );
+    sim.spawn(
+        guest("later", client, "echo-client", &["10.0.0.1:7", "3", "10"])
+            .start_at(Duration::from_secs(200)),
+    );
+    sim.schedule_fault(
+        Duration::ZERO,
+        Fault::Partition {
+            from: vec![client],
+            to: vec![server],
+            one_way: false,
+        },
+    );
+    sim.schedule_fault(
+        Duration::from_secs(150),
+        Fault::Heal {
+            from: vec![client],
+            to: vec![server],
+        },
+    );
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    // Linux gives up on a SYN after 6 retries: about 127 s.
+    assert_eq!(
+        report.guest("cut-off").unwrap().outcome,
+        Outcome::Exited(1),
+        "{all}"
+    );
+    let out = sim.output(sim.guest_id("cut-off").unwrap()).stdout();
+    assert!(out.contains("TimedOut"), "{out}");
+    assert_eq!(
+        report.guest("later").unwrap().outcome,
+        Outcome::Exited(0),
+        "{all}"
+    );
+}
+
+#[test]
+fn faulty_runs_are_reproducible() {
+    let run = || {
+        let (mut sim, server, client) = two_hosts(4, Duration::from_millis(2));
+        sim.spawn(guest("server", server, "many", &["serve", "10.0.0.1:7"]).daemon());
+        sim.spawn(guest(
+            "clients",
+            client,
+            "many",
+            &["clients", "10.0.0.1:7", "5", "30000"],
+        ));
+        sim.schedule_fault(
+            Duration::from_millis(3),
+            Fault::Clog {
+                from: client,
+                to: server,
+                one_way: false,
+            },
+        );
+        sim.schedule_fault(
+            Duration::from_millis(400),
+            Fault::Release {
+                from: client,
+                to: server,
+            },
+        );
+        sim.schedule_fault(
+            Duration::from_millis(500),
+            Fault::ResetRandomConnection { between: vec![] },
+        );
+        let report = sim.run();
+        (
+            report.trace_hash,
+            sim.output(sim.guest_id("clients").unwrap()).stdout(),
+            report.guests[1].outcome.clone(),
+        )
+    };
+    let a = run();
+    assert_eq!(a, run());
+}
