@@ -639,3 +639,68 @@ bandwidth = "1Gbps"
         "{stdout}"
     );
 }
+
+#[test]
+fn scenario_faults_are_applied_and_shown_in_the_timeline() {
+    let out = simnet(&["run", "examples/crash-and-restart.toml"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    for line in [
+        "[   1.000000s] network | fault: server crashed (silent)",
+        "[   3.000000s] network | fault: server restarted",
+        "[   3.000000s] server  | listening on 10.0.0.1:7",
+        "[   5.000000s] network | fault: partition client -> server",
+        "[   6.000000s] network | fault: heal server -> client",
+        "client  | 9 of 10 pings answered",
+    ] {
+        assert!(stdout.contains(line), "no {line:?} in\n{stdout}");
+    }
+    let path = tmp("faults.jsonl");
+    simnet(&[
+        "run",
+        "examples/crash-and-restart.toml",
+        "--trace",
+        path.to_str().unwrap(),
+    ]);
+    let body = std::fs::read_to_string(&path).unwrap();
+    assert!(
+        body.contains(r#""kind":"fault","fault":"server crashed (silent)""#)
+            || body.contains(r#""fault":"server crashed (silent)""#),
+        "{body}"
+    );
+}
+
+#[test]
+fn bad_fault_entries_are_located() {
+    let e = scenario_error(
+        "fault-kind.toml",
+        &format!("{HOST}[[fault]]\nat = \"1s\"\nkind = \"meteor\"\n"),
+    );
+    assert!(
+        e.starts_with("fault-kind.toml:7:8: kind: unknown fault \"meteor\"; kinds: partition"),
+        "{e}"
+    );
+    let e = scenario_error(
+        "fault-host.toml",
+        &format!("{HOST}[[fault]]\nat = \"1s\"\nkind = \"crash\"\nhost = \"b\"\n"),
+    );
+    assert_eq!(e, "fault-host.toml:8:8: host: no host named \"b\"");
+    let e = scenario_error(
+        "fault-mode.toml",
+        &format!(
+            "{HOST}[[fault]]\nat = \"1s\"\nkind = \"crash\"\nhost = \"a\"\nmode = \"gentle\"\n"
+        ),
+    );
+    assert_eq!(
+        e,
+        "fault-mode.toml:9:8: mode: expected \"reset\" or \"silent\", got \"gentle\""
+    );
+    let e = scenario_error(
+        "fault-at.toml",
+        &format!("{HOST}[[fault]]\nat = \"soon\"\nkind = \"heal\"\n"),
+    );
+    assert!(
+        e.starts_with("fault-at.toml:6:6: at: bad duration \"soon\""),
+        "{e}"
+    );
+}

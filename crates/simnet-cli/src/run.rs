@@ -51,7 +51,14 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         args.until.map(|d| d.0),
         args.pcap.is_some(),
     )?;
-    report::print_timeline(&report::guest_lines(&done.sim, &done.report));
+    let mut lines = report::guest_lines(&done.sim, &done.report);
+    lines.extend(
+        report::network_lines(&done.sim)
+            .into_iter()
+            .filter(|l| l.text.starts_with("fault: ")),
+    );
+    lines.sort_by_key(|l| l.at);
+    report::print_timeline(&lines);
     println!();
     println!(
         "seed {seed}: {} at {} of virtual time, trace hash {:016x}",

@@ -29,6 +29,7 @@ fn main() {
         "connect-hold" => connect_hold(rest),
         "send-then-hold" => send_then_hold(rest),
         "ping" => ping(rest),
+        "reconnecting-ping" => reconnecting_ping(rest),
         "accept-then-trap" => accept_then_trap(rest),
         other => {
             eprintln!("unknown mode {other:?}");
@@ -265,4 +266,42 @@ fn ping(args: &[String]) {
         }
         println!("ping {i}: reply in {:?}", start.elapsed());
     }
+}
+
+/// `reconnecting-ping ADDR COUNT TIMEOUT_MS`: one ping a second; on a failure or a
+/// timeout, reconnect (retrying every second) and go on.
+fn reconnecting_ping(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let count: u32 = arg(args, 1, "count");
+    let timeout = Duration::from_millis(arg(args, 2, "timeout ms"));
+    let connect = || loop {
+        match TcpStream::connect(&addr) {
+            Ok(c) => {
+                c.set_read_timeout(Some(timeout)).expect("set_read_timeout");
+                return c;
+            }
+            Err(e) => {
+                println!("connect failed: {e}; retrying in 1s");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    };
+    let mut conn = connect();
+    let mut ok = 0;
+    for i in 0..count {
+        let mut reply = [0u8; 4];
+        let result = conn.write_all(b"ping").and_then(|()| conn.read_exact(&mut reply));
+        match result {
+            Ok(()) => {
+                ok += 1;
+                println!("ping {i}: ok");
+            }
+            Err(e) => {
+                println!("ping {i}: {e}; reconnecting");
+                conn = connect();
+            }
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    println!("{ok} of {count} pings answered");
 }
