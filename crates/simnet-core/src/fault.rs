@@ -346,3 +346,26 @@ impl FaultState {
         }
     }
 }
+
+impl Net {
+    /// Fail a socket's connection with `code`, as if the network had: the socket's next
+    /// operation reports it, and a peer that knew the connection gets a reset. Used to
+    /// inject API-level failures consistently with the connection's state.
+    pub fn fail_socket(&mut self, id: SocketId, code: ErrorCode) -> Result<(), ErrorCode> {
+        let Some((c, side)) = self.socket(id)?.conn() else {
+            return Err(ErrorCode::InvalidState);
+        };
+        let Some(conn) = self.conn(c) else {
+            return Ok(());
+        };
+        match conn.end(side).phase {
+            Phase::Established | Phase::SynReceived => {
+                self.send_rst(c, side);
+                self.close_phase(c, side, Some(code), true);
+            }
+            Phase::SynSent => self.close_phase(c, side, Some(code), true),
+            Phase::Idle | Phase::Closed => {}
+        }
+        Ok(())
+    }
+}

@@ -127,6 +127,18 @@ pub struct Report {
     pub end: SimTime,
     pub stop: StopReason,
     pub trace_hash: u64,
+    /// Every (method, error) pair the guests met, in method then error order: how much
+    /// failure handling the run exercised.
+    pub api_errors: Vec<ApiErrorCount>,
+}
+
+/// How often guests met one error from one method, naturally or injected.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiErrorCount {
+    pub method: crate::Method,
+    pub error: simnet_core::ErrorCode,
+    pub natural: u64,
+    pub injected: u64,
 }
 
 impl Report {

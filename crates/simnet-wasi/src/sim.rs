@@ -23,11 +23,12 @@ use simnet_core::{CrashMode, Fault, HostId, Net, NetConfig, NetError, SimTime, d
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
+use crate::api_fault::ApiFault;
 use crate::guest::{GuestLimiter, GuestState};
 use crate::host::{
     Capabilities, GuestNet, GuestOutput, OutputLog, SimMonotonicClock, SimWallClock, Stream,
 };
-use crate::outcome::{GuestReport, Limit, Outcome, Report, StopReason};
+use crate::outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
 use crate::program::{Program, Runtime};
 use crate::world::{GuestId, Shared, World, lock};
 
@@ -328,6 +329,23 @@ impl Sim {
                 self.runnable.insert(g.id);
             }
         }
+    }
+
+    /// Inject results at the `wasi:sockets` surface (see [`ApiFault`]).
+    pub fn inject(&mut self, fault: ApiFault) -> Result<(), String> {
+        fault.check()?;
+        lock(&self.world).injector.add(fault);
+        Ok(())
+    }
+
+    /// Inject seeded random API faults: each call of a method faults can target fails,
+    /// or is short, with probability `rate`.
+    pub fn set_chaos(&mut self, rate: f64) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("chaos rate must be within 0..=1, got {rate}"));
+        }
+        lock(&self.world).injector.set_chaos(rate);
+        Ok(())
     }
 
     pub fn guest_id(&self, name: &str) -> Option<GuestId> {
@@ -637,6 +655,17 @@ impl Sim {
             end: w.now(),
             stop,
             trace_hash: w.net.trace_hash(),
+            api_errors: w
+                .injector
+                .met
+                .iter()
+                .map(|(&(method, error), met)| ApiErrorCount {
+                    method,
+                    error,
+                    natural: met.natural,
+                    injected: met.injected,
+                })
+                .collect(),
         }
     }
 }

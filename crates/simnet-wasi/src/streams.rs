@@ -9,11 +9,12 @@ use std::future::poll_fn;
 use std::task::Poll;
 
 use bytes::Bytes;
-use simnet_core::{ErrorCode, Interest, SocketId, StreamError as CoreStreamError};
+use simnet_core::{ErrorCode, HostId, Interest, SocketId, StreamError as CoreStreamError};
 use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{InputStream, OutputStream, StreamError, StreamResult};
 
-use crate::world::{GuestId, Shared, Wait, lock};
+use crate::api_fault::{Effect, Method};
+use crate::world::{GuestId, Shared, Wait, World, lock};
 
 /// Largest single read handed to a guest, whatever size it asks for.
 const MAX_READ: usize = 1 << 20;
@@ -45,6 +46,7 @@ fn stream_error(e: CoreStreamError) -> StreamError {
 pub(crate) struct SocketRef {
     pub world: Shared,
     pub guest: GuestId,
+    pub host: HostId,
     pub socket: SocketId,
 }
 
@@ -53,6 +55,12 @@ impl SocketRef {
     pub async fn ready(&self, interest: Interest) {
         poll_fn(|_cx| {
             let mut w = lock(&self.world);
+            let now = w.now();
+            if let Some(until) = w.injector.stalled_until(self.socket, now) {
+                w.wake_at(until, self.guest);
+                w.note_wait(self.guest, Wait::Clock { deadline: until });
+                return Poll::Pending;
+            }
             if w.net.is_ready(self.socket, interest) {
                 return Poll::Ready(());
             }
@@ -130,9 +138,44 @@ impl Pollable for TcpInput {
     }
 }
 
+impl SocketRef {
+    /// Count a stream call and apply a fault that hits it; returns the effect.
+    fn stream_fault(&self, w: &mut World, method: Method) -> Option<Effect> {
+        let effect = w.injector.decide(self.host, method)?;
+        match effect {
+            Effect::Error(code) => {
+                w.injector.record(method, code, true);
+                let _ = w.net.fail_socket(self.socket, code);
+            }
+            Effect::Stall(d) => {
+                let until = w.now() + d;
+                w.injector.stall(self.socket, until);
+            }
+            Effect::ShortRead | Effect::ShortWrite => {}
+        }
+        Some(effect)
+    }
+}
+
+/// Count a failure the guest met (unless it was injected on this very call).
+fn note_failure<T>(w: &mut World, method: Method, injected: bool, r: &Result<T, CoreStreamError>) {
+    if let Err(CoreStreamError::Failed(code)) = r
+        && !injected
+    {
+        w.injector.record(method, *code, false);
+    }
+}
+
 impl InputStream for TcpInput {
     fn read(&mut self, size: usize) -> StreamResult<Bytes> {
         let mut w = lock(&self.0.world);
+        let effect = self.0.stream_fault(&mut w, Method::Read);
+        let size = if effect == Some(Effect::ShortRead) {
+            size.min(1)
+        } else {
+            size
+        };
+        let injected = matches!(effect, Some(Effect::Error(_)));
         let available = w.net.readable_bytes(self.0.socket);
         // One byte of room even when nothing is buffered, so end-of-stream and errors
         // are still reported.
@@ -140,7 +183,9 @@ impl InputStream for TcpInput {
         if buf.is_empty() {
             return Ok(Bytes::new());
         }
-        let n = w.net.read(self.0.socket, &mut buf).map_err(stream_error)?;
+        let result = w.net.read(self.0.socket, &mut buf);
+        note_failure(&mut w, Method::Read, injected, &result);
+        let n = result.map_err(stream_error)?;
         buf.truncate(n);
         Ok(Bytes::from(buf))
     }
@@ -181,9 +226,16 @@ impl OutputStream for TcpOutput {
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        lock(&self.0.world)
-            .net
-            .check_write(self.0.socket)
-            .map_err(stream_error)
+        let mut w = lock(&self.0.world);
+        let effect = self.0.stream_fault(&mut w, Method::Write);
+        let result = w.net.check_write(self.0.socket);
+        let injected = matches!(effect, Some(Effect::Error(_)));
+        note_failure(&mut w, Method::Write, injected, &result);
+        let permit = result.map_err(stream_error)?;
+        Ok(if effect == Some(Effect::ShortWrite) {
+            permit.min(1)
+        } else {
+            permit
+        })
     }
 }

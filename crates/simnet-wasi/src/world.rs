@@ -14,6 +14,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use indexmap::IndexMap;
 use simnet_core::{Interest, Net, SimTime, SocketId};
 
+use crate::api_fault::Injector;
+
 /// Index of a guest in its simulation, in the order guests were added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GuestId(pub(crate) usize);
@@ -62,6 +64,7 @@ impl VirtualClock {
 
 pub(crate) struct World {
     pub net: Net,
+    pub injector: Injector,
     pub clock: VirtualClock,
     owners: IndexMap<SocketId, GuestId>,
     /// Guests to wake at a virtual time (deduplicated: a pollable re-polled many times
@@ -85,6 +88,7 @@ impl World {
         let clock = VirtualClock::default();
         clock.set(net.now());
         World {
+            injector: Injector::new(net.seed()),
             net,
             clock,
             owners: IndexMap::new(),

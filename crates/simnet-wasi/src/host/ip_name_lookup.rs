@@ -11,6 +11,7 @@ use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Networ
 use wasmtime_wasi::p2::{DynPollable, Pollable, SocketError};
 
 use super::{SimSocketsView, wit_error};
+use crate::api_fault::{Effect, Method};
 use crate::world::lock;
 
 pub(crate) struct SimResolveStream {
@@ -36,10 +37,18 @@ impl Host for SimSocketsView<'_> {
         if !self.ctx.caps.ip_name_lookup {
             return Err(ErrorCode::PermanentResolverFailure.into());
         }
-        let addrs = lock(&self.ctx.world)
-            .net
-            .resolve(&name)
-            .map_err(wit_error)?;
+        let mut w = lock(&self.ctx.world);
+        let method = Method::ResolveAddresses;
+        if let Some(Effect::Error(code)) = w.injector.decide(self.ctx.host, method) {
+            w.injector.record(method, code, true);
+            return Err(wit_error(code).into());
+        }
+        let result = w.net.resolve(&name);
+        if let Err(code) = result {
+            w.injector.record(method, code, false);
+        }
+        drop(w);
+        let addrs = result.map_err(wit_error)?;
         let r = self.table.push(SimResolveStream {
             addrs: addrs.into_iter(),
         })?;

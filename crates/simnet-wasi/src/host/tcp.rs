@@ -10,6 +10,7 @@ use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResult, TcpSocket};
 
 use super::{SimSocketsView, wit_error};
+use crate::api_fault::{Effect, Method};
 use crate::streams::{SimTcpSocket, SocketRef, TcpInput, TcpOutput};
 use crate::world::lock;
 
@@ -41,12 +42,54 @@ impl SimSocketsView<'_> {
         f(&mut w.net, at.socket).map_err(|e| wit_error(e).into())
     }
 
+    /// Like `with_net` for a method faults can target: a fault may fail the call (or
+    /// stall the socket) first, and every error the guest gets is counted.
+    fn call<R>(
+        &self,
+        r: &Resource<TcpSocket>,
+        method: Method,
+        f: impl FnOnce(
+            &mut simnet_core::Net,
+            simnet_core::SocketId,
+        ) -> Result<R, simnet_core::ErrorCode>,
+    ) -> SocketResult<R> {
+        let at = self.socket_ref(r)?;
+        let mut w = lock(&at.world);
+        let mut injected = false;
+        match w.injector.decide(self.ctx.host, method) {
+            Some(Effect::Error(code)) => {
+                w.injector.record(method, code, true);
+                if method != Method::FinishConnect {
+                    return Err(wit_error(code).into());
+                }
+                // A connect that fails: the attempt ends with the code, and
+                // finish-connect reports it as it would the network's.
+                let _ = w.net.fail_socket(at.socket, code);
+                injected = true;
+            }
+            Some(Effect::Stall(d)) => {
+                let until = w.now() + d;
+                w.injector.stall(at.socket, until);
+            }
+            _ => {}
+        }
+        let result = f(&mut w.net, at.socket);
+        if let Err(code) = result
+            && !injected
+            && code != simnet_core::ErrorCode::WouldBlock
+        {
+            w.injector.record(method, code, false);
+        }
+        result.map_err(|e| wit_error(e).into())
+    }
+
     fn push_socket(&mut self, socket: simnet_core::SocketId) -> SocketResult<Resource<TcpSocket>> {
         lock(&self.ctx.world).set_owner(socket, self.ctx.guest);
         let sock = SimTcpSocket {
             at: SocketRef {
                 world: self.ctx.world.clone(),
                 guest: self.ctx.guest,
+                host: self.ctx.host,
                 socket,
             },
             streams_taken: false,
@@ -83,6 +126,14 @@ impl tcp_create_socket::Host for SimSocketsView<'_> {
         if !self.ctx.caps.tcp {
             return Err(WitError::AccessDenied.into());
         }
+        {
+            let mut w = lock(&self.ctx.world);
+            let method = Method::CreateTcpSocket;
+            if let Some(Effect::Error(code)) = w.injector.decide(self.ctx.host, method) {
+                w.injector.record(method, code, true);
+                return Err(wit_error(code).into());
+            }
+        }
         let family = match address_family {
             IpAddressFamily::Ipv4 => Family::Ipv4,
             IpAddressFamily::Ipv6 => Family::Ipv6,
@@ -105,11 +156,13 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         local_address: IpSocketAddress,
     ) -> SocketResult<()> {
         self.check_network(&network)?;
-        self.with_net(&this, |net, id| net.start_bind(id, local_address.into()))
+        self.call(&this, Method::StartBind, |net, id| {
+            net.start_bind(id, local_address.into())
+        })
     }
 
     fn finish_bind(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.finish_bind(id))
+        self.call(&this, Method::FinishBind, |net, id| net.finish_bind(id))
     }
 
     fn start_connect(
@@ -119,7 +172,7 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         remote_address: IpSocketAddress,
     ) -> SocketResult<()> {
         self.check_network(&network)?;
-        self.with_net(&this, |net, id| {
+        self.call(&this, Method::StartConnect, |net, id| {
             net.start_connect(id, remote_address.into())
         })
     }
@@ -128,16 +181,18 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         &mut self,
         this: Resource<TcpSocket>,
     ) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
-        self.with_net(&this, |net, id| net.finish_connect(id))?;
+        self.call(&this, Method::FinishConnect, |net, id| {
+            net.finish_connect(id)
+        })?;
         self.take_streams(&this)
     }
 
     async fn start_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.start_listen(id))
+        self.call(&this, Method::StartListen, |net, id| net.start_listen(id))
     }
 
     fn finish_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.finish_listen(id))
+        self.call(&this, Method::FinishListen, |net, id| net.finish_listen(id))
     }
 
     fn accept(
@@ -148,7 +203,7 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         Resource<DynInputStream>,
         Resource<DynOutputStream>,
     )> {
-        let (id, _peer) = self.with_net(&this, |net, id| net.accept(id))?;
+        let (id, _peer) = self.call(&this, Method::Accept, |net, id| net.accept(id))?;
         self.table.get_mut(&mine(&this))?.pre_accepted = false;
         let sock = self.push_socket(id)?;
         let (input, output) = self.take_streams(&sock)?;

@@ -29,6 +29,7 @@ fn main() {
         "connect-hold" => connect_hold(rest),
         "send-then-hold" => send_then_hold(rest),
         "ping" => ping(rest),
+        "naive-request" => naive_request(rest),
         "reconnecting-ping" => reconnecting_ping(rest),
         "accept-then-trap" => accept_then_trap(rest),
         other => {
@@ -304,4 +305,20 @@ fn reconnecting_ping(args: &[String]) {
         std::thread::sleep(Duration::from_secs(1));
     }
     println!("{ok} of {count} pings answered");
+}
+
+/// `naive-request ADDR SIZE`: send a SIZE-byte request to an echo server and assume a
+/// single read returns the whole reply (a classic bug: TCP is a byte stream).
+fn naive_request(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let size: usize = arg(args, 1, "size");
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    conn.write_all(&vec![b'x'; size]).expect("write");
+    let mut reply = vec![0u8; size];
+    let n = conn.read(&mut reply).expect("read");
+    if n != size {
+        println!("BUG: expected a {size}-byte reply, got {n} bytes");
+        std::process::exit(1);
+    }
+    println!("got the whole {size}-byte reply");
 }

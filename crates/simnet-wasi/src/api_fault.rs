@@ -1,0 +1,285 @@
+//! API-level faults: results injected at the `wasi:sockets` surface, by host, method and
+//! the n-th call or a probability: error codes the interface allows for the method,
+//! short reads and writes, pollables stalled for a while. A chaos rate injects seeded
+//! random faults of these kinds, BUGGIFY-style. Every error a guest meets, injected or
+//! not, is counted, so a run reports how much failure handling it exercised.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use rand::RngExt;
+use simnet_core::{ErrorCode, HostId, SimRng, SimTime, SocketId};
+
+/// A `wasi:sockets` operation faults can target.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Method {
+    CreateTcpSocket,
+    StartBind,
+    FinishBind,
+    StartConnect,
+    FinishConnect,
+    StartListen,
+    FinishListen,
+    Accept,
+    /// `input-stream.read` (and blocking reads) on a socket.
+    Read,
+    /// `output-stream.check-write` / `write` on a socket.
+    Write,
+    ResolveAddresses,
+}
+
+impl Method {
+    pub const ALL: [Method; 11] = [
+        Method::CreateTcpSocket,
+        Method::StartBind,
+        Method::FinishBind,
+        Method::StartConnect,
+        Method::FinishConnect,
+        Method::StartListen,
+        Method::FinishListen,
+        Method::Accept,
+        Method::Read,
+        Method::Write,
+        Method::ResolveAddresses,
+    ];
+
+    /// The WIT-style name, e.g. `finish-connect`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::CreateTcpSocket => "create-tcp-socket",
+            Method::StartBind => "start-bind",
+            Method::FinishBind => "finish-bind",
+            Method::StartConnect => "start-connect",
+            Method::FinishConnect => "finish-connect",
+            Method::StartListen => "start-listen",
+            Method::FinishListen => "finish-listen",
+            Method::Accept => "accept",
+            Method::Read => "read",
+            Method::Write => "write",
+            Method::ResolveAddresses => "resolve-addresses",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Method> {
+        Method::ALL.into_iter().find(|m| m.name() == name)
+    }
+
+    /// The error codes the interface documents for this method that come from the
+    /// environment (not from the guest's own arguments or state), which may be injected.
+    pub fn injectable_errors(self) -> &'static [ErrorCode] {
+        use ErrorCode::*;
+        match self {
+            Method::CreateTcpSocket => &[NewSocketLimit, NotSupported],
+            Method::StartBind | Method::FinishBind => &[AddressInUse, AddressNotBindable],
+            Method::StartConnect | Method::FinishConnect => &[
+                Timeout,
+                ConnectionRefused,
+                ConnectionReset,
+                ConnectionAborted,
+                RemoteUnreachable,
+                AddressInUse,
+            ],
+            Method::StartListen | Method::FinishListen => &[AddressInUse],
+            Method::Accept => &[ConnectionAborted, NewSocketLimit],
+            Method::Read | Method::Write => &[ConnectionReset, ConnectionAborted, Timeout],
+            Method::ResolveAddresses => &[NameUnresolvable, TemporaryResolverFailure],
+        }
+    }
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// When a fault fires.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Trigger {
+    /// On the n-th call (1-based) of the method on the host.
+    Nth(u64),
+    /// On each call with this probability (seeded).
+    Probability(f64),
+}
+
+/// What a fault does.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Effect {
+    /// The call fails with this code (for reads and writes: the connection fails).
+    Error(ErrorCode),
+    /// A read returns at most one byte.
+    ShortRead,
+    /// `check-write` grants at most one byte.
+    ShortWrite,
+    /// The socket's pollables are not ready for this long.
+    Stall(Duration),
+}
+
+impl fmt::Display for Effect {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Effect::Error(code) => f.write_str(code.as_str()),
+            Effect::ShortRead => f.write_str("short read"),
+            Effect::ShortWrite => f.write_str("short write"),
+            Effect::Stall(d) => write!(f, "stall {d:?}"),
+        }
+    }
+}
+
+/// One API-level fault.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiFault {
+    /// The host whose guests it hits; `None`: every host.
+    pub host: Option<HostId>,
+    pub method: Method,
+    pub trigger: Trigger,
+    pub effect: Effect,
+}
+
+impl ApiFault {
+    /// Whether the effect makes sense for the method (and the error is one the
+    /// interface allows there).
+    pub fn check(&self) -> Result<(), String> {
+        let ok = match self.effect {
+            Effect::Error(code) => self.method.injectable_errors().contains(&code),
+            Effect::ShortRead => self.method == Method::Read,
+            Effect::ShortWrite => self.method == Method::Write,
+            Effect::Stall(_) => matches!(
+                self.method,
+                Method::Read | Method::Write | Method::Accept | Method::FinishConnect
+            ),
+        };
+        if !ok {
+            let allowed: Vec<&str> = self
+                .method
+                .injectable_errors()
+                .iter()
+                .map(|c| c.as_str())
+                .collect();
+            return Err(format!(
+                "{} cannot {}: its injectable errors are {}{}",
+                self.method,
+                match self.effect {
+                    Effect::Error(c) => format!("fail with {}", c.as_str()),
+                    other => format!("have a {other}"),
+                },
+                allowed.join(", "),
+                match self.method {
+                    Method::Read => "; also short reads and stalls",
+                    Method::Write => "; also short writes and stalls",
+                    Method::Accept | Method::FinishConnect => "; also stalls",
+                    _ => "",
+                }
+            ));
+        }
+        if let Trigger::Probability(p) = self.trigger
+            && !(0.0..=1.0).contains(&p)
+        {
+            return Err(format!("probability must be within 0..=1, got {p}"));
+        }
+        if self.trigger == Trigger::Nth(0) {
+            return Err("calls are counted from 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// How often a guest met an error from a method.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Met {
+    pub natural: u64,
+    pub injected: u64,
+}
+
+/// The API fault state of a simulation (inside the shared world).
+pub(crate) struct Injector {
+    faults: Vec<ApiFault>,
+    chaos: f64,
+    calls: IndexMap<(HostId, Method), u64>,
+    rng: SimRng,
+    stalls: IndexMap<SocketId, SimTime>,
+    pub met: BTreeMap<(Method, ErrorCode), Met>,
+}
+
+impl Injector {
+    pub fn new(seed: u64) -> Self {
+        Injector {
+            faults: Vec::new(),
+            chaos: 0.0,
+            calls: IndexMap::new(),
+            rng: simnet_core::derive_rng(seed, "api-faults"),
+            stalls: IndexMap::new(),
+            met: BTreeMap::new(),
+        }
+    }
+
+    pub fn add(&mut self, fault: ApiFault) {
+        self.faults.push(fault);
+    }
+
+    pub fn set_chaos(&mut self, rate: f64) {
+        self.chaos = rate;
+    }
+
+    /// Count a call and decide whether a fault hits it.
+    pub fn decide(&mut self, host: HostId, method: Method) -> Option<Effect> {
+        if self.faults.is_empty() && self.chaos == 0.0 {
+            return None;
+        }
+        let n = self.calls.entry((host, method)).or_insert(0);
+        *n += 1;
+        let n = *n;
+        for f in &self.faults {
+            if f.method != method || f.host.is_some_and(|h| h != host) {
+                continue;
+            }
+            let fires = match f.trigger {
+                Trigger::Nth(k) => k == n,
+                Trigger::Probability(p) => self.rng.random_bool(p),
+            };
+            if fires {
+                return Some(f.effect);
+            }
+        }
+        if self.chaos > 0.0 && self.rng.random_bool(self.chaos) {
+            return Some(self.random_effect(method));
+        }
+        None
+    }
+
+    fn random_effect(&mut self, method: Method) -> Effect {
+        let errors = method.injectable_errors();
+        let extra = match method {
+            Method::Read => Some(Effect::ShortRead),
+            Method::Write => Some(Effect::ShortWrite),
+            _ => None,
+        };
+        let choices = errors.len() + usize::from(extra.is_some());
+        let i = self.rng.random_range(0..choices);
+        match (errors.get(i), extra) {
+            (Some(&code), _) => Effect::Error(code),
+            (None, Some(e)) => e,
+            (None, None) => Effect::Error(errors[0]),
+        }
+    }
+
+    pub fn record(&mut self, method: Method, code: ErrorCode, injected: bool) {
+        let m = self.met.entry((method, code)).or_default();
+        if injected {
+            m.injected += 1;
+        } else {
+            m.natural += 1;
+        }
+    }
+
+    pub fn stall(&mut self, socket: SocketId, until: SimTime) {
+        self.stalls.insert(socket, until);
+    }
+
+    /// When a stall on the socket ends, if one is in force.
+    pub fn stalled_until(&self, socket: SocketId, now: SimTime) -> Option<SimTime> {
+        self.stalls.get(&socket).copied().filter(|&t| t > now)
+    }
+}

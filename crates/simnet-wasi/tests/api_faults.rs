@@ -1,0 +1,254 @@
+//! API-level faults: injected results at the wasi:sockets surface, short reads and
+//! writes, stalls, chaos, and the report of the errors guests met.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{describe, guest, two_hosts};
+use simnet_core::ErrorCode;
+use simnet_wasi::{ApiErrorCount, ApiFault, Effect, Method, Outcome, Report, Trigger};
+
+fn met(report: &Report, method: Method, error: ErrorCode) -> Option<&ApiErrorCount> {
+    report
+        .api_errors
+        .iter()
+        .find(|c| c.method == method && c.error == error)
+}
+
+#[test]
+fn short_reads_expose_a_client_that_expects_whole_messages() {
+    let run = |short: bool| {
+        let (mut sim, server, client) = two_hosts(1, Duration::from_millis(1));
+        sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:7"]).daemon());
+        sim.spawn(
+            guest(
+                "client",
+                client,
+                "probe",
+                &["naive-request", "10.0.0.1:7", "64"],
+            )
+            .start_at(Duration::from_millis(1)),
+        );
+        if short {
+            let fault = ApiFault {
+                host: Some(client),
+                method: Method::Read,
+                trigger: Trigger::Probability(1.0),
+                effect: Effect::ShortRead,
+            };
+            sim.inject(fault).unwrap();
+        }
+        let report = sim.run();
+        let out = sim.output(sim.guest_id("client").unwrap()).stdout();
+        (report.guest("client").unwrap().outcome.clone(), out)
+    };
+    assert_eq!(
+        run(false),
+        (Outcome::Exited(0), "got the whole 64-byte reply\n".into())
+    );
+    assert_eq!(
+        run(true),
+        (
+            Outcome::Exited(1),
+            "BUG: expected a 64-byte reply, got 1 bytes\n".into()
+        )
+    );
+}
+
+#[test]
+fn an_injected_accept_error_reaches_the_guest_and_is_reported() {
+    let (mut sim, server, client) = two_hosts(2, Duration::from_millis(1));
+    sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:7", "1"]));
+    sim.spawn(
+        guest("client", client, "echo-client", &["10.0.0.1:7", "1", "8"])
+            .start_at(Duration::from_millis(1)),
+    );
+    sim.inject(ApiFault {
+        host: Some(server),
+        method: Method::Accept,
+        trigger: Trigger::Nth(1),
+        effect: Effect::Error(ErrorCode::ConnectionAborted),
+    })
+    .unwrap();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    // The server's `accept().expect(..)` is the bug this finds.
+    assert!(
+        matches!(
+            report.guest("server").unwrap().outcome,
+            Outcome::Trapped { .. }
+        ),
+        "{all}"
+    );
+    let c = met(&report, Method::Accept, ErrorCode::ConnectionAborted).expect("reported");
+    assert_eq!((c.natural, c.injected), (0, 1));
+}
+
+#[test]
+fn an_injected_connect_timeout_fails_the_connect() {
+    let (mut sim, _, client) = two_hosts(3, Duration::from_millis(1));
+    sim.spawn(guest("server", client, "echo-server", &["10.0.0.2:7"]).daemon());
+    sim.spawn(
+        guest("client", client, "probe", &["refused", "10.0.0.2:7"])
+            .start_at(Duration::from_millis(1)),
+    );
+    sim.inject(ApiFault {
+        host: None,
+        method: Method::FinishConnect,
+        trigger: Trigger::Nth(1),
+        effect: Effect::Error(ErrorCode::Timeout),
+    })
+    .unwrap();
+    let report = sim.run();
+    let out = sim.output(sim.guest_id("client").unwrap()).stdout();
+    assert!(
+        out.contains("(TimedOut)"),
+        "{out}\n{}",
+        describe(&sim, &report)
+    );
+    assert_eq!(
+        met(&report, Method::FinishConnect, ErrorCode::Timeout)
+            .unwrap()
+            .injected,
+        1
+    );
+}
+
+#[test]
+fn natural_errors_are_counted_too() {
+    let (mut sim, _, client) = two_hosts(4, Duration::from_millis(1));
+    sim.spawn(guest("client", client, "probe", &["refused", "10.0.0.1:9"]));
+    let report = sim.run();
+    let c = met(&report, Method::FinishConnect, ErrorCode::ConnectionRefused).expect("counted");
+    assert_eq!((c.natural, c.injected), (1, 0));
+}
+
+#[test]
+fn short_writes_do_not_corrupt_a_correct_transfer() {
+    let (mut sim, server, client) = two_hosts(5, Duration::from_millis(1));
+    sim.spawn(guest(
+        "server",
+        server,
+        "probe",
+        &["bulk-recv", "10.0.0.1:80"],
+    ));
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "probe",
+            &["bulk-send", "10.0.0.1:80", "200000"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    for (host, method, effect) in [
+        (client, Method::Write, Effect::ShortWrite),
+        (server, Method::Read, Effect::ShortRead),
+    ] {
+        sim.inject(ApiFault {
+            host: Some(host),
+            method,
+            trigger: Trigger::Probability(0.3),
+            effect,
+        })
+        .unwrap();
+    }
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert_eq!(
+        report.guest("client").unwrap().outcome,
+        Outcome::Exited(0),
+        "{all}"
+    );
+    assert_eq!(
+        report.guest("server").unwrap().outcome,
+        Outcome::Exited(0),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_stalled_read_trips_a_tight_timeout() {
+    let (mut sim, server, client) = two_hosts(6, Duration::from_millis(5));
+    sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:7"]).daemon());
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "probe",
+            &["ping", "10.0.0.1:7", "3", "200"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    sim.inject(ApiFault {
+        host: Some(client),
+        method: Method::Read,
+        trigger: Trigger::Nth(2),
+        effect: Effect::Stall(Duration::from_secs(1)),
+    })
+    .unwrap();
+    let report = sim.run();
+    let out = sim.output(sim.guest_id("client").unwrap()).stdout();
+    assert_eq!(
+        report.guest("client").unwrap().outcome,
+        Outcome::Exited(1),
+        "{out}"
+    );
+    assert!(out.contains("no reply within 200 ms"), "{out}");
+}
+
+#[test]
+fn chaos_is_seeded_and_reported() {
+    let run = |seed| {
+        let (mut sim, server, client) = two_hosts(seed, Duration::from_millis(1));
+        sim.spawn(guest("server", server, "many", &["serve", "10.0.0.1:7"]).daemon());
+        sim.spawn(
+            guest(
+                "clients",
+                client,
+                "many",
+                &["clients", "10.0.0.1:7", "6", "5000"],
+            )
+            .start_at(Duration::from_millis(1)),
+        );
+        sim.set_chaos(0.05).unwrap();
+        let report = sim.run();
+        let out = sim.output(sim.guest_id("clients").unwrap()).stdout();
+        (report, out)
+    };
+    let (a, out_a) = run(7);
+    let (b, out_b) = run(7);
+    assert_eq!(a, b);
+    assert_eq!(out_a, out_b);
+    let injected: u64 = a.api_errors.iter().map(|c| c.injected).sum();
+    assert!(injected > 0, "{:?}", a.api_errors);
+}
+
+#[test]
+fn faults_a_method_cannot_have_are_refused() {
+    let (mut sim, server, _) = two_hosts(8, Duration::from_millis(1));
+    let bad = ApiFault {
+        host: Some(server),
+        method: Method::Accept,
+        trigger: Trigger::Nth(1),
+        effect: Effect::Error(ErrorCode::AddressInUse),
+    };
+    let e = sim.inject(bad).unwrap_err();
+    assert!(e.starts_with("accept cannot fail with address-in-use: its injectable errors are connection-aborted, new-socket-limit"), "{e}");
+    let bad = ApiFault {
+        host: None,
+        method: Method::StartBind,
+        trigger: Trigger::Nth(1),
+        effect: Effect::ShortRead,
+    };
+    assert!(sim.inject(bad).is_err());
+    let bad = ApiFault {
+        host: None,
+        method: Method::Read,
+        trigger: Trigger::Probability(2.0),
+        effect: Effect::ShortRead,
+    };
+    assert!(sim.inject(bad).unwrap_err().contains("probability"));
+    assert!(sim.set_chaos(-0.1).is_err());
+}
