@@ -14,6 +14,7 @@ use simnet_core::SimTime;
 use simnet_wasi::Runtime;
 
 use crate::ExploreArgs;
+use crate::check::{FaultRunner, RunOutput};
 use crate::run::run_once;
 use crate::scenario::{Prepared, Scenario};
 use crate::units::secs;
@@ -65,6 +66,8 @@ struct SeedResult {
     passed: bool,
     end: SimTime,
     why: String,
+    /// The command that replays a failure, when it is not a plain `simnet run --seed`.
+    replay: Option<String>,
 }
 
 fn check_seed(
@@ -97,6 +100,48 @@ fn check_seed(
         passed,
         end: first.report.end,
         why,
+        replay: None,
+    })
+}
+
+/// A seed under a random fault plan (shrunk if asked and it fails).
+fn check_seed_with_faults(
+    runner: &FaultRunner,
+    seed: u64,
+    args: &ExploreArgs,
+) -> Result<SeedResult> {
+    let tree = runner.draw(seed, 0);
+    let plan = tree.current();
+    let (end, unmet) = runner.run(seed, &plan, |out: &RunOutput| (out.report.end, out.unmet()))?;
+    let Some(mut why) = unmet else {
+        return Ok(SeedResult {
+            seed,
+            passed: true,
+            end,
+            why: String::new(),
+            replay: None,
+        });
+    };
+    let plan = if args.shrink {
+        let (plan, reason) = runner.shrink(seed, tree, 300, &|out: &RunOutput| out.unmet())?;
+        why = reason;
+        plan
+    } else {
+        plan
+    };
+    let (_, command) = runner.write_replay(seed, &plan)?;
+    let faults: Vec<String> = plan.iter().map(|f| format!("\n    - {f}")).collect();
+    why = format!(
+        "{why}\n  fault plan ({} faults):{}",
+        plan.len(),
+        faults.concat()
+    );
+    Ok(SeedResult {
+        seed,
+        passed: false,
+        end,
+        why,
+        replay: Some(command),
     })
 }
 
@@ -132,6 +177,15 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
     let scenario = Scenario::load(&args.scenario)?;
     let rt = crate::runtime()?;
     let prepared = Prepared::new(&rt, scenario)?;
+    let fault_runner = if args.faults == "random" {
+        Some(FaultRunner::new(
+            &args.scenario,
+            None,
+            args.until.map(|d| d.0),
+        )?)
+    } else {
+        None
+    };
     let seeds = shard_seeds(args.seeds.clone(), args.shard);
     let jobs = args
         .jobs
@@ -153,7 +207,11 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { break };
-                    match check_seed(&rt, &prepared, seed, args) {
+                    let result = match &fault_runner {
+                        Some(runner) => check_seed_with_faults(runner, seed, args),
+                        None => check_seed(&rt, &prepared, seed, args),
+                    };
+                    match result {
                         Ok(r) => {
                             if !r.passed {
                                 failed_so_far.fetch_add(1, Ordering::Relaxed);
@@ -204,11 +262,14 @@ fn print_summary(args: &ExploreArgs, results: &[SeedResult], seeds: &[u64], wall
     );
     for r in failed {
         println!("seed {} failed: {}", r.seed, r.why);
-        println!(
-            "  replay: simnet run {} --seed {}",
-            shell_word(&args.scenario.display().to_string()),
-            r.seed
-        );
+        match &r.replay {
+            Some(command) => println!("  replay: {command}"),
+            None => println!(
+                "  replay: simnet run {} --seed {}",
+                shell_word(&args.scenario.display().to_string()),
+                r.seed
+            ),
+        }
     }
 }
 

@@ -1,11 +1,13 @@
 //! The `simnet` command: `exec` (one component on one host, like `wasmtime run`),
 //! `run` (a scenario file), `explore` (many seeds), and `demo` (the default).
 
+pub mod check;
 mod demo;
 mod exec;
 mod explore;
 mod logging;
 pub mod pcap;
+pub mod plan;
 mod report;
 mod run;
 pub mod scenario;
@@ -118,6 +120,14 @@ struct ExploreArgs {
     /// Stop each run at this virtual time.
     #[arg(long, value_name = "DURATION")]
     until: Option<Dur>,
+    /// Add faults to each run: "none", or "random" (a seeded random fault plan per
+    /// seed: partitions, clogs, loss, crashes, resets, API faults).
+    #[arg(long, default_value = "none", value_parser = ["none", "random"])]
+    faults: String,
+    /// With --faults random: shrink each failing plan to a minimal one and write it
+    /// next to the scenario as a replayable file.
+    #[arg(long, requires = "faults")]
+    shrink: bool,
 }
 
 #[derive(Args, Debug, Default)]

@@ -160,3 +160,22 @@ pub fn outcome_word(o: &Outcome) -> &'static str {
         Outcome::Crashed { .. } => "crashed",
     }
 }
+
+/// The (method, error) pairs guests met, if any: how much failure handling ran.
+pub fn api_errors(report: &Report) -> String {
+    if report.api_errors.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nerrors the guests met (method, error: natural + injected):\n");
+    for c in &report.api_errors {
+        let _ = writeln!(
+            out,
+            "  {:<18} {:<26} {} + {}",
+            c.method.name(),
+            c.error.as_str(),
+            c.natural,
+            c.injected
+        );
+    }
+    out
+}

@@ -67,6 +67,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         done.report.trace_hash
     );
     print!("{}", done.summary);
+    print!("{}", report::api_errors(&done.report));
     if let Some(path) = &args.trace {
         trace_file::write(path, &done.sim, &done.report)?;
     }

@@ -30,6 +30,22 @@ struct File {
     links: Vec<LinkEntry>,
     #[serde(default, rename = "fault")]
     faults: Vec<FaultEntry>,
+    #[serde(default, rename = "api_fault")]
+    api_faults: Vec<ApiFaultEntry>,
+    /// Probability of a seeded random API fault on each call that can have one.
+    chaos: Option<Spanned<f64>>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct ApiFaultEntry {
+    host: Option<Spanned<String>>,
+    method: Spanned<String>,
+    nth: Option<u64>,
+    probability: Option<Spanned<f64>>,
+    error: Option<Spanned<String>>,
+    effect: Option<Spanned<String>>,
+    duration: Option<Dur>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -152,6 +168,13 @@ pub struct HostPlan {
     pub max_sockets: Option<u32>,
 }
 
+/// An API fault, with its host still named.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApiFaultPlan {
+    pub host: Option<String>,
+    pub fault: simnet_wasi::ApiFault,
+}
+
 /// A fault at a virtual time, with hosts still named.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FaultPlan {
@@ -213,6 +236,8 @@ pub struct Scenario {
     pub hosts: Vec<HostPlan>,
     pub links: Vec<LinkPlan>,
     pub faults: Vec<FaultPlan>,
+    pub api_faults: Vec<ApiFaultPlan>,
+    pub chaos: f64,
 }
 
 /// 1-based line and column of a byte offset.
@@ -300,8 +325,16 @@ impl Scenario {
         for f in &file.faults {
             faults.extend(fault_plan(&ctx, &hosts, &net.default_link, f)?);
         }
+        let api_faults = file
+            .api_faults
+            .iter()
+            .map(|f| api_fault_plan(&ctx, &hosts, f))
+            .collect::<Result<_>>()?;
+        let chaos = check_probability(&ctx, "chaos", &file.chaos, 0.0)?;
         Ok(Scenario {
             path: path.to_path_buf(),
+            api_faults,
+            chaos,
             seed: file.seed.unwrap_or(0),
             until: file.until.map(|d| d.0),
             net,
@@ -313,13 +346,22 @@ impl Scenario {
 }
 
 fn check_loss(ctx: &Ctx, loss: &Option<Spanned<f64>>, default: f64) -> Result<f64> {
-    match loss {
+    check_probability(ctx, "loss", loss, default)
+}
+
+fn check_probability(
+    ctx: &Ctx,
+    field: &str,
+    p: &Option<Spanned<f64>>,
+    default: f64,
+) -> Result<f64> {
+    match p {
         None => Ok(default),
-        Some(l) if (0.0..=1.0).contains(l.get_ref()) => Ok(*l.get_ref()),
-        Some(l) => Err(ctx.err(
-            l.span(),
-            "loss",
-            format!("must be between 0 and 1, got {}", l.get_ref()),
+        Some(v) if (0.0..=1.0).contains(v.get_ref()) => Ok(*v.get_ref()),
+        Some(v) => Err(ctx.err(
+            v.span(),
+            field,
+            format!("must be between 0 and 1, got {}", v.get_ref()),
         )),
     }
 }
@@ -648,6 +690,89 @@ fn fault_plan(
     Ok(vec![FaultPlan { at, kind }])
 }
 
+fn api_fault_plan(ctx: &Ctx, hosts: &[HostPlan], f: &ApiFaultEntry) -> Result<ApiFaultPlan> {
+    use simnet_wasi::{ApiFault, Effect, Method, Trigger};
+    if let Some(h) = &f.host
+        && !hosts.iter().any(|p| &p.name == h.get_ref())
+    {
+        return Err(ctx.err(h.span(), "host", format!("no host named {:?}", h.get_ref())));
+    }
+    let method = Method::from_name(f.method.get_ref()).ok_or_else(|| {
+        let names: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+        ctx.err(
+            f.method.span(),
+            "method",
+            format!(
+                "unknown method {:?}; methods: {}",
+                f.method.get_ref(),
+                names.join(", ")
+            ),
+        )
+    })?;
+    let trigger = match (f.nth, &f.probability) {
+        (Some(n), None) => Trigger::Nth(n),
+        (None, Some(p)) => Trigger::Probability(*p.get_ref()),
+        _ => {
+            return Err(ctx.err(
+                f.method.span(),
+                "nth",
+                "give exactly one of `nth` and `probability`",
+            ));
+        }
+    };
+    let effect = match (&f.error, &f.effect) {
+        (Some(e), None) => {
+            let code = simnet_core::ErrorCode::ALL
+                .into_iter()
+                .find(|c| c.as_str() == e.get_ref())
+                .ok_or_else(|| {
+                    ctx.err(
+                        e.span(),
+                        "error",
+                        format!("unknown error code {:?}", e.get_ref()),
+                    )
+                })?;
+            Effect::Error(code)
+        }
+        (None, Some(e)) => match e.get_ref().as_str() {
+            "short-read" => Effect::ShortRead,
+            "short-write" => Effect::ShortWrite,
+            "stall" => Effect::Stall(
+                f.duration
+                    .ok_or_else(|| ctx.err(e.span(), "duration", "a stall needs `duration`"))?
+                    .0,
+            ),
+            other => {
+                return Err(ctx.err(
+                    e.span(),
+                    "effect",
+                    format!("expected \"short-read\", \"short-write\" or \"stall\", got {other:?}"),
+                ));
+            }
+        },
+        _ => {
+            return Err(ctx.err(
+                f.method.span(),
+                "error",
+                "give exactly one of `error` and `effect`",
+            ));
+        }
+    };
+    let fault = ApiFault {
+        host: None,
+        method,
+        trigger,
+        effect,
+    };
+    fault
+        .check()
+        .map_err(|e| ctx.err(f.method.span(), "api_fault", e))?;
+    Ok(ApiFaultPlan {
+        host: f.host.as_ref().map(|h| h.get_ref().clone()),
+        fault,
+    })
+}
+
 /// The network fault for a plan entry, with host names resolved.
 pub fn to_fault(net: &simnet_core::Net, kind: &FaultKind) -> simnet_core::Fault {
     use simnet_core::Fault;
@@ -688,6 +813,23 @@ pub fn to_fault(net: &simnet_core::Net, kind: &FaultKind) -> simnet_core::Fault 
     }
 }
 
+impl Scenario {
+    /// A scenario with nothing in it (to render fault entries with).
+    pub(crate) fn empty() -> Scenario {
+        Scenario {
+            path: PathBuf::new(),
+            seed: 0,
+            until: None,
+            net: NetConfig::default(),
+            hosts: Vec::new(),
+            links: Vec::new(),
+            faults: Vec::new(),
+            api_faults: Vec::new(),
+            chaos: 0.0,
+        }
+    }
+}
+
 /// A scenario with its components loaded, ready to run under any seed.
 pub struct Prepared {
     pub scenario: Scenario,
@@ -722,7 +864,18 @@ impl Prepared {
         until: Option<Duration>,
         trace: TraceMode,
     ) -> Result<Sim> {
-        let sc = &self.scenario;
+        self.build_scenario(rt, &self.scenario, seed, until, trace)
+    }
+
+    /// Build a variant of the scenario (same hosts and programs, other faults).
+    pub fn build_scenario(
+        &self,
+        rt: &Runtime,
+        sc: &Scenario,
+        seed: u64,
+        until: Option<Duration>,
+        trace: TraceMode,
+    ) -> Result<Sim> {
         let mut config = SimConfig::new(seed);
         config.net = sc.net.clone();
         config.net.trace = trace;
@@ -747,6 +900,17 @@ impl Prepared {
                 spec = spec.daemon();
             }
             sim.spawn(spec);
+        }
+        for f in &sc.api_faults {
+            let mut fault = f.fault.clone();
+            fault.host = f
+                .host
+                .as_ref()
+                .map(|h| sim.with_net(|net| net.host(h).expect("checked when parsed")));
+            sim.inject(fault).map_err(|e| anyhow!("api_fault: {e}"))?;
+        }
+        if sc.chaos > 0.0 {
+            sim.set_chaos(sc.chaos).map_err(|e| anyhow!("{e}"))?;
         }
         for f in &sc.faults {
             let fault = sim.with_net(|net| to_fault(net, &f.kind));

@@ -15,6 +15,7 @@ fn main() {
         "sleep" => sleep(rest),
         "read-timeout" => read_timeout(rest),
         "half-close-client" => half_close_client(rest),
+        "slow-half-close-client" => slow_half_close_client(rest),
         "half-close-server" => half_close_server(rest),
         "bulk-send" => bulk_send(rest),
         "bulk-recv" => bulk_recv(rest),
@@ -321,4 +322,17 @@ fn naive_request(args: &[String]) {
         std::process::exit(1);
     }
     println!("got the whole {size}-byte reply");
+}
+
+/// Like `half-close-client`, but idle for DELAY_MS between connecting and sending.
+fn slow_half_close_client(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let delay: u64 = arg(args, 1, "delay ms");
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    std::thread::sleep(Duration::from_millis(delay));
+    conn.write_all(b"late but here").expect("write");
+    conn.shutdown(Shutdown::Write).expect("shutdown");
+    let mut reply = String::new();
+    conn.read_to_string(&mut reply).expect("read reply");
+    println!("reply: {reply}");
 }

@@ -1,0 +1,192 @@
+//! The property runner on guests with realistic bugs that only faults expose: each is
+//! found, shrunk to one or two faults, and the written replay fails again.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use simnet_cli::check::{CheckConfig, Failure, check};
+use simnet_cli::plan::{FaultSpace, PlanFault};
+
+fn example(name: &str) -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name)
+}
+
+fn space(hosts: &[&str], crash: &[&str], network: bool, api: bool) -> FaultSpace {
+    FaultSpace {
+        loss: true,
+        hosts: hosts.iter().map(|h| h.to_string()).collect(),
+        crash_hosts: crash.iter().map(|h| h.to_string()).collect(),
+        resets: false,
+        horizon: Duration::from_secs(5),
+        network,
+        api,
+        max_faults: 3,
+    }
+}
+
+fn find_bug(file: &str, space: FaultSpace, cases: u32) -> Failure {
+    let config = CheckConfig {
+        seeds: (0..8).collect(),
+        cases,
+        space: Some(space),
+        max_shrink_steps: 300,
+    };
+    let failure = check(&example(file), &config, |run| match run.unmet() {
+        None => Ok(()),
+        Some(why) => Err(why),
+    })
+    .expect_err("the bug is found");
+    println!("{failure}");
+    *failure
+}
+
+fn replay_fails(failure: &Failure) {
+    let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
+        .args([
+            "run",
+            failure.replay_file.to_str().unwrap(),
+            "--seed",
+            &failure.seed.to_string(),
+        ])
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "the replay fails again:\n{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        failure.command.starts_with("simnet run ")
+            && failure
+                .command
+                .ends_with(&format!("--seed {}", failure.seed))
+    );
+    std::fs::remove_file(&failure.replay_file).unwrap();
+}
+
+#[test]
+fn short_reads_find_a_client_that_expects_whole_messages() {
+    let failure = find_bug(
+        "naive-client.toml",
+        space(&["server", "client"], &[], false, true),
+        32,
+    );
+    assert!(failure.plan.len() <= 2, "{failure}");
+    assert!(
+        failure.plan.iter().any(|f| matches!(
+            f,
+            PlanFault::ShortReads { .. }
+                | PlanFault::ShortWrites { .. }
+                | PlanFault::ApiError { .. }
+                | PlanFault::Stall { .. }
+        )),
+        "{failure}"
+    );
+    assert!(
+        failure.reason.starts_with("client: expected exit 0"),
+        "{failure}"
+    );
+    replay_fails(&failure);
+}
+
+#[test]
+fn a_partition_finds_a_client_without_a_connect_timeout() {
+    // Heavy loss also makes the client miss its deadline; the space leaves it out to
+    // look at outages only.
+    let outages = FaultSpace {
+        loss: false,
+        ..space(&["server", "client"], &[], true, false)
+    };
+    let failure = find_bug("no-connect-timeout.toml", outages, 64);
+    assert!(failure.plan.len() <= 2, "{failure}");
+    assert!(
+        failure
+            .plan
+            .iter()
+            .any(|f| matches!(f, PlanFault::Partition { .. } | PlanFault::Clog { .. })),
+        "{failure}"
+    );
+    replay_fails(&failure);
+}
+
+#[test]
+fn a_silent_crash_finds_a_server_that_never_notices_a_dead_peer() {
+    let failure = find_bug(
+        "dead-peer.toml",
+        space(&["server", "client"], &["client"], true, false),
+        64,
+    );
+    assert!(failure.plan.len() <= 2, "{failure}");
+    assert!(
+        failure
+            .plan
+            .iter()
+            .any(|f| matches!(f, PlanFault::Crash { host, .. } if host == "client")),
+        "{failure}"
+    );
+    assert!(
+        failure.reason.starts_with("server: expected exit 0"),
+        "{failure}"
+    );
+    replay_fails(&failure);
+}
+
+#[test]
+fn a_robust_scenario_passes_its_check() {
+    let config = CheckConfig {
+        seeds: vec![1, 2],
+        cases: 12,
+        space: Some(space(&["server", "client1", "client2"], &[], true, false)),
+        max_shrink_steps: 50,
+    };
+    let passed = check(&example("echo-under-loss.toml"), &config, |run| {
+        run.unmet().map_or(Ok(()), Err)
+    })
+    .unwrap_or_else(|f| panic!("{f}"));
+    assert_eq!(passed.cases, 12);
+}
+
+#[test]
+fn explore_with_random_faults_shrinks_and_writes_replays() {
+    let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
+        .args([
+            "explore",
+            "examples/naive-client.toml",
+            "--seeds",
+            "0..12",
+            "--faults",
+            "random",
+            "--shrink",
+            "--jobs",
+            "2",
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let replays: Vec<&str> = stdout
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("replay: simnet run "))
+        .collect();
+    assert!(!replays.is_empty(), "{stdout}");
+    for r in &replays {
+        let file = r.split(' ').next().unwrap();
+        assert!(file.ends_with(".replay.toml"), "{r}");
+        let _ = std::fs::remove_file(Path::new(env!("CARGO_MANIFEST_DIR")).join(file));
+    }
+    assert!(stdout.contains("fault plan (1 faults)"), "{stdout}");
+}
