@@ -704,3 +704,87 @@ fn bad_fault_entries_are_located() {
         "{e}"
     );
 }
+
+#[test]
+fn api_faults_and_chaos_in_scenarios_and_the_errors_report() {
+    let scenario = tmp("api.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+[[host]]
+name = "server"
+ip = "10.0.0.1"
+component = "builtin:echo-server"
+args = ["10.0.0.1:7"]
+expect = "running"
+
+[[host]]
+name = "client"
+ip = "10.0.0.2"
+component = "builtin:probe"
+args = ["naive-request", "10.0.0.1:7", "64"]
+start = "1ms"
+expect = 1
+
+[[api_fault]]
+host = "client"
+method = "read"
+probability = 1.0
+effect = "short-read"
+
+[[api_fault]]
+method = "start-bind"
+nth = 3
+error = "address-in-use"
+"#,
+    )
+    .unwrap();
+    let out = simnet(&["run", scenario.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("BUG: expected a 64-byte reply, got 1 bytes"),
+        "{stdout}"
+    );
+
+    let chaos = tmp("chaos.toml");
+    let body = std::fs::read_to_string("examples/echo-under-loss.toml")
+        .unwrap()
+        .replace("seed = 7", "seed = 7\nchaos = 0.2");
+    std::fs::write(&chaos, body).unwrap();
+    let out = simnet(&["run", chaos.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert!(
+        stdout.contains("errors the guests met (method, error: natural + injected):"),
+        "{stdout}"
+    );
+
+    let e = scenario_error(
+        "api-method.toml",
+        &format!("{HOST}[[api_fault]]\nmethod = \"teleport\"\nnth = 1\nerror = \"timeout\"\n"),
+    );
+    assert!(
+        e.starts_with(
+            "api-method.toml:6:10: method: unknown method \"teleport\"; methods: create-tcp-socket"
+        ),
+        "{e}"
+    );
+    let e = scenario_error(
+        "api-error.toml",
+        &format!("{HOST}[[api_fault]]\nmethod = \"accept\"\nnth = 1\nerror = \"address-in-use\"\n"),
+    );
+    assert!(
+        e.starts_with("api-error.toml:6:10: api_fault: accept cannot fail with address-in-use"),
+        "{e}"
+    );
+    let e = scenario_error(
+        "api-trigger.toml",
+        &format!("{HOST}[[api_fault]]\nmethod = \"read\"\neffect = \"short-read\"\n"),
+    );
+    assert!(
+        e.contains("give exactly one of `nth` and `probability`"),
+        "{e}"
+    );
+    let e = scenario_error("chaos.toml", &format!("chaos = 3.0\n{HOST}"));
+    assert_eq!(e, "chaos.toml:1:9: chaos: must be between 0 and 1, got 3");
+}

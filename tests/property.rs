@@ -120,21 +120,33 @@ fn a_partition_finds_a_client_without_a_connect_timeout() {
 
 #[test]
 fn a_silent_crash_finds_a_server_that_never_notices_a_dead_peer() {
-    let failure = find_bug(
-        "dead-peer.toml",
-        space(&["server", "client"], &["client"], true, false),
-        64,
-    );
+    // The property: once a client has connected, the server finishes. (A client that
+    // crashes before connecting leaves a server rightly waiting in accept.)
+    let config = CheckConfig {
+        seeds: (0..8).collect(),
+        cases: 64,
+        space: Some(space(&["server", "client"], &["client"], true, false)),
+        max_shrink_steps: 300,
+    };
+    let failure = *check(&example("dead-peer.toml"), &config, |run| {
+        match run.unmet() {
+            Some(why) if run.any_connection() => Err(why),
+            _ => Ok(()),
+        }
+    })
+    .expect_err("the bug is found");
+    println!("{failure}");
     assert!(failure.plan.len() <= 2, "{failure}");
     assert!(
-        failure
-            .plan
-            .iter()
-            .any(|f| matches!(f, PlanFault::Crash { host, .. } if host == "client")),
+        failure.plan.iter().any(
+            |f| matches!(f, PlanFault::Crash { host, mode: simnet_core::CrashMode::Silent, .. } if host == "client")
+        ),
         "{failure}"
     );
     assert!(
-        failure.reason.starts_with("server: expected exit 0"),
+        failure
+            .reason
+            .starts_with("server: expected exit 0, got: deadlocked"),
         "{failure}"
     );
     replay_fails(&failure);

@@ -84,6 +84,16 @@ impl RunOutput<'_> {
             .all(|(g, h)| h.expect.met_by(&g.outcome))
     }
 
+    /// Whether any connection was established during the run.
+    pub fn any_connection(&self) -> bool {
+        self.sim.with_net(|net| {
+            net.trace()
+                .records()
+                .iter()
+                .any(|r| matches!(r.event, simnet_core::TraceEvent::Established { .. }))
+        })
+    }
+
     /// A host's stdout.
     pub fn stdout(&self, host: &str) -> String {
         self.sim
@@ -191,13 +201,9 @@ impl FaultRunner {
         judge: impl FnOnce(&RunOutput) -> R,
     ) -> Result<R> {
         let scenario = apply(&self.prepared.scenario, plan);
-        let mut sim = self.prepared.build_scenario(
-            &self.rt,
-            &scenario,
-            seed,
-            self.until,
-            TraceMode::HashOnly,
-        )?;
+        let mut sim =
+            self.prepared
+                .build_scenario(&self.rt, &scenario, seed, self.until, TraceMode::Full)?;
         let report = sim.run();
         Ok(judge(&RunOutput {
             seed,
@@ -299,4 +305,17 @@ pub fn check(
     Ok(Passed {
         cases: config.cases,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_selections() {
+        assert_eq!(parse_seeds("3").unwrap(), vec![0, 1, 2]);
+        assert_eq!(parse_seeds("5..8").unwrap(), vec![5, 6, 7]);
+        assert_eq!(parse_seeds("5..=6").unwrap(), vec![5, 6]);
+        assert!(parse_seeds("x").is_err());
+    }
 }

@@ -195,13 +195,14 @@ fn network_fault(space: &FaultSpace) -> SBoxedStrategy<PlanFault> {
                 any::<bool>(),
                 proptest::option::of(lasting),
             )
-                .prop_map(|(host, at, silent, restart_after)| PlanFault::Crash {
+                // Shrinks toward a silent crash: nothing on the wire, the subtler fault.
+                .prop_map(|(host, at, reset, restart_after)| PlanFault::Crash {
                     host,
                     at,
-                    mode: if silent {
-                        CrashMode::Silent
-                    } else {
+                    mode: if reset {
                         CrashMode::Reset
+                    } else {
+                        CrashMode::Silent
                     },
                     restart_after,
                 })
