@@ -8,10 +8,15 @@ use std::time::Duration;
 use simnet_cli::check::{CheckConfig, Failure, check};
 use simnet_cli::plan::{FaultSpace, PlanFault};
 
+/// A private copy of an example (replay files are written next to the scenario, and
+/// tests run in parallel).
 fn example(name: &str) -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name)
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("property").join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    let copy = dir.join(name);
+    let original = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    std::fs::copy(original, &copy).unwrap();
+    copy
 }
 
 fn space(hosts: &[&str], crash: &[&str], network: bool, api: bool) -> FaultSpace {
