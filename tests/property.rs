@@ -158,6 +158,33 @@ fn a_silent_crash_finds_a_server_that_never_notices_a_dead_peer() {
 }
 
 #[test]
+fn a_crash_and_restart_finds_a_retry_loop_without_back_off() {
+    // The property concerns the client only: it must get its exchange done.
+    let config = CheckConfig {
+        seeds: (0..8).collect(),
+        cases: 64,
+        space: Some(space(&["server", "client"], &["server"], true, false)),
+        max_shrink_steps: 300,
+    };
+    let failure = *check(&example("eager-retry.toml"), &config, |run| {
+        let client = run.report.guest("client").expect("a client");
+        match &client.outcome {
+            simnet_wasi::Outcome::Exited(0) => Ok(()),
+            other => Err(format!("client: {other}")),
+        }
+    })
+    .expect_err("the bug is found");
+    println!("{failure}");
+    assert!(failure.plan.len() <= 2, "{failure}");
+    assert!(
+        failure.plan.iter().any(|f| matches!(f, PlanFault::Crash { host, .. } if host == "server")),
+        "{failure}"
+    );
+    assert!(failure.reason.starts_with("client: exited with code 1"), "{failure}");
+    replay_fails(&failure);
+}
+
+#[test]
 fn a_robust_scenario_passes_its_check() {
     let config = CheckConfig {
         seeds: vec![1, 2],

@@ -453,3 +453,63 @@ pub fn to_toml(plan: &[PlanFault]) -> String {
     }
     out
 }
+
+/// Link configurations for property tests: latency up to 200 ms, jitter up to 50 ms,
+/// loss up to 30%, unlimited bandwidth or 1 to 1000 Mbps. Shrinks toward a perfect
+/// link (no delay, no loss, no bandwidth limit).
+pub fn link_config_strategy() -> SBoxedStrategy<simnet_core::LinkConfig> {
+    (
+        0..=200_000u64,
+        0..=50_000u64,
+        0..=30u32,
+        proptest::option::of(1..=1000u64),
+    )
+        .prop_map(|(latency_us, jitter_us, loss_pct, mbps)| simnet_core::LinkConfig {
+            jitter: Duration::from_micros(jitter_us),
+            loss: f64::from(loss_pct) / 100.0,
+            bandwidth: mbps.map(|m| m * 1_000_000),
+            ..simnet_core::LinkConfig::with_latency(Duration::from_micros(latency_us))
+        })
+        .sboxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::test_runner::TestRunner;
+
+    proptest! {
+        #[test]
+        fn generated_links_are_valid(config in link_config_strategy()) {
+            prop_assert!(config.validate().is_ok());
+        }
+    }
+
+    #[test]
+    fn plans_render_as_scenario_entries_that_parse_back() {
+        let space = FaultSpace {
+            hosts: vec!["a".into(), "b".into()],
+            crash_hosts: vec!["a".into()],
+            resets: true,
+            loss: true,
+            horizon: Duration::from_secs(5),
+            network: true,
+            api: true,
+            max_faults: 6,
+        };
+        let mut runner = TestRunner::deterministic();
+        let strategy = plan_strategy(&space);
+        let host = "[[host]]\nname = \"{}\"\nip = \"{}\"\ncomponent = \"builtin:probe\"\n";
+        let hosts = host.replacen("{}", "a", 1).replacen("{}", "10.0.0.1", 1)
+            + &host.replacen("{}", "b", 1).replacen("{}", "10.0.0.2", 1);
+        for _ in 0..50 {
+            let plan = strategy.new_tree(&mut runner).unwrap().current();
+            let text = format!("{hosts}{}", to_toml(&plan));
+            let parsed = Scenario::parse(std::path::Path::new("plan.toml"), &text)
+                .unwrap_or_else(|e| panic!("{e:#}\n{text}"));
+            let expected = apply(&Scenario::parse(std::path::Path::new("plan.toml"), &hosts).unwrap(), &plan);
+            assert_eq!(parsed.faults.len(), expected.faults.len(), "{text}");
+            assert_eq!(parsed.api_faults, expected.api_faults, "{text}");
+        }
+    }
+}

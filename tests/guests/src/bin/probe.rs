@@ -30,6 +30,7 @@ fn main() {
         "connect-hold" => connect_hold(rest),
         "send-then-hold" => send_then_hold(rest),
         "ping" => ping(rest),
+        "eager-retry" => eager_retry(rest),
         "naive-request" => naive_request(rest),
         "reconnecting-ping" => reconnecting_ping(rest),
         "accept-then-trap" => accept_then_trap(rest),
@@ -335,4 +336,25 @@ fn slow_half_close_client(args: &[String]) {
     let mut reply = String::new();
     conn.read_to_string(&mut reply).expect("read reply");
     println!("reply: {reply}");
+}
+
+/// `eager-retry ADDR ATTEMPTS`: connect, retrying at once on failure (no back-off), and
+/// do one exchange. A short outage of the server uses up every attempt in moments.
+fn eager_retry(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let attempts: u32 = arg(args, 1, "attempts");
+    for attempt in 1..=attempts {
+        match TcpStream::connect(&addr) {
+            Ok(mut conn) => {
+                conn.write_all(b"ping").expect("write");
+                let mut reply = [0u8; 4];
+                conn.read_exact(&mut reply).expect("read");
+                println!("connected on attempt {attempt}");
+                return;
+            }
+            Err(e) => eprintln!("attempt {attempt}: {e}"),
+        }
+    }
+    println!("gave up after {attempts} attempts");
+    std::process::exit(1);
 }
