@@ -11,10 +11,14 @@ use simnet_cli::plan::{FaultSpace, PlanFault};
 /// A private copy of an example (replay files are written next to the scenario, and
 /// tests run in parallel).
 fn example(name: &str) -> std::path::PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("property").join(name);
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("property")
+        .join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let copy = dir.join(name);
-    let original = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples").join(name);
+    let original = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("examples")
+        .join(name);
     std::fs::copy(original, &copy).unwrap();
     copy
 }
@@ -177,10 +181,16 @@ fn a_crash_and_restart_finds_a_retry_loop_without_back_off() {
     println!("{failure}");
     assert!(failure.plan.len() <= 2, "{failure}");
     assert!(
-        failure.plan.iter().any(|f| matches!(f, PlanFault::Crash { host, .. } if host == "server")),
+        failure
+            .plan
+            .iter()
+            .any(|f| matches!(f, PlanFault::Crash { host, .. } if host == "server")),
         "{failure}"
     );
-    assert!(failure.reason.starts_with("client: exited with code 1"), "{failure}");
+    assert!(
+        failure.reason.starts_with("client: exited with code 1"),
+        "{failure}"
+    );
     replay_fails(&failure);
 }
 

@@ -283,7 +283,7 @@ pub fn check(
         let tree = runner.draw(seed, case);
         let plan = tree.current();
         let failed = runner
-            .run(seed, &plan, &fails)
+            .run(seed, &plan, fails)
             .unwrap_or_else(|e| panic!("{e:#}"));
         if failed.is_none() {
             continue;

@@ -464,12 +464,14 @@ pub fn link_config_strategy() -> SBoxedStrategy<simnet_core::LinkConfig> {
         0..=30u32,
         proptest::option::of(1..=1000u64),
     )
-        .prop_map(|(latency_us, jitter_us, loss_pct, mbps)| simnet_core::LinkConfig {
-            jitter: Duration::from_micros(jitter_us),
-            loss: f64::from(loss_pct) / 100.0,
-            bandwidth: mbps.map(|m| m * 1_000_000),
-            ..simnet_core::LinkConfig::with_latency(Duration::from_micros(latency_us))
-        })
+        .prop_map(
+            |(latency_us, jitter_us, loss_pct, mbps)| simnet_core::LinkConfig {
+                jitter: Duration::from_micros(jitter_us),
+                loss: f64::from(loss_pct) / 100.0,
+                bandwidth: mbps.map(|m| m * 1_000_000),
+                ..simnet_core::LinkConfig::with_latency(Duration::from_micros(latency_us))
+            },
+        )
         .sboxed()
 }
 
@@ -507,7 +509,10 @@ mod tests {
             let text = format!("{hosts}{}", to_toml(&plan));
             let parsed = Scenario::parse(std::path::Path::new("plan.toml"), &text)
                 .unwrap_or_else(|e| panic!("{e:#}\n{text}"));
-            let expected = apply(&Scenario::parse(std::path::Path::new("plan.toml"), &hosts).unwrap(), &plan);
+            let expected = apply(
+                &Scenario::parse(std::path::Path::new("plan.toml"), &hosts).unwrap(),
+                &plan,
+            );
             assert_eq!(parsed.faults.len(), expected.faults.len(), "{text}");
             assert_eq!(parsed.api_faults, expected.api_faults, "{text}");
         }
