@@ -622,11 +622,7 @@ impl Sim {
             let outcome = match guest.run {
                 Run::NotStarted => Outcome::NotStarted,
                 _ => {
-                    let waiting: Vec<String> = lock(&self.world)
-                        .take_waits(id)
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect();
+                    let waiting: Vec<String> = lock(&self.world).take_waits(id);
                     if stop == StopReason::Idle && !guest.spec.daemon {
                         Outcome::Deadlocked { waiting }
                     } else {

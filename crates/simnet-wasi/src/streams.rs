@@ -64,13 +64,11 @@ impl SocketRef {
             if w.net.is_ready(self.socket, interest) {
                 return Poll::Ready(());
             }
-            let what = describe(&w.net, self.socket, interest);
             w.note_wait(
                 self.guest,
                 Wait::Socket {
                     socket: self.socket,
                     interest,
-                    what,
                 },
             );
             // The executor re-polls this guest when the network reports a change on
@@ -81,7 +79,7 @@ impl SocketRef {
     }
 }
 
-fn describe(net: &simnet_core::Net, socket: SocketId, interest: Interest) -> String {
+pub(crate) fn describe(net: &simnet_core::Net, socket: SocketId, interest: Interest) -> String {
     let local = net
         .local_address(socket)
         .map(|a| a.to_string())

@@ -7,7 +7,6 @@
 //! is never contended; it exists because wasmtime requires store data to be `Send`.
 
 use std::collections::BTreeSet;
-use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -26,24 +25,25 @@ impl GuestId {
     }
 }
 
-/// What a blocked guest waits for, as reported in a deadlock.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a blocked guest waits for, as reported in a deadlock. Kept as ids (cheap on
+/// every pending poll) and described only when reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Wait {
     /// A socket pollable (`subscribe`, input or output stream).
     Socket {
         socket: SocketId,
         interest: Interest,
-        what: String,
     },
     /// A monotonic-clock pollable.
     Clock { deadline: SimTime },
 }
 
-impl fmt::Display for Wait {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Wait::Socket { what, .. } => f.write_str(what),
-            Wait::Clock { deadline } => write!(f, "a clock deadline at {deadline}"),
+impl Wait {
+    /// In words, e.g. "read on socket 10.0.0.2:4000 -> 10.0.0.1:80 (Connected)".
+    pub fn describe(&self, net: &Net) -> String {
+        match *self {
+            Wait::Socket { socket, interest } => crate::streams::describe(net, socket, interest),
+            Wait::Clock { deadline } => format!("a clock deadline at {deadline}"),
         }
     }
 }
@@ -176,11 +176,14 @@ impl World {
         }
     }
 
-    pub fn take_waits(&mut self, guest: GuestId) -> Vec<Wait> {
-        self.waits
+    /// What the guest waits for, described.
+    pub fn take_waits(&mut self, guest: GuestId) -> Vec<String> {
+        let waits = self
+            .waits
             .get_mut(guest.0)
             .map(std::mem::take)
-            .unwrap_or_default()
+            .unwrap_or_default();
+        waits.iter().map(|w| w.describe(&self.net)).collect()
     }
 
     pub fn clear_waits(&mut self, guest: GuestId) {
