@@ -287,19 +287,18 @@ impl Sim {
         }
     }
 
+    /// Apply a fault to the network; a crash first ends the guests on the host, a
+    /// restart then starts them again.
     fn apply_fault(&mut self, fault: &Fault) {
         tracing::info!(?fault, "fault");
-        match *fault {
-            Fault::Crash { host, mode } => self.crash_guests(host, mode),
-            Fault::Restart { host } => {
-                self.with_net(|net| net.apply_fault(fault)).ok();
-                self.restart_guests(host);
-                return;
-            }
-            _ => {}
+        if let Fault::Crash { host, mode } = *fault {
+            self.crash_guests(host, mode);
         }
         if let Err(e) = self.with_net(|net| net.apply_fault(fault)) {
             tracing::warn!(%e, "fault not applied");
+        }
+        if let Fault::Restart { host } = *fault {
+            self.restart_guests(host);
         }
     }
 

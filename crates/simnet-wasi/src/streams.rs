@@ -136,25 +136,6 @@ impl Pollable for TcpInput {
     }
 }
 
-impl SocketRef {
-    /// Count a stream call and apply a fault that hits it; returns the effect.
-    fn stream_fault(&self, w: &mut World, method: Method) -> Option<Effect> {
-        let effect = w.injector.decide(self.host, method)?;
-        match effect {
-            Effect::Error(code) => {
-                w.injector.record(method, code, true);
-                let _ = w.net.fail_socket(self.socket, code);
-            }
-            Effect::Stall(d) => {
-                let until = w.now() + d;
-                w.injector.stall(self.socket, until);
-            }
-            Effect::ShortRead | Effect::ShortWrite => {}
-        }
-        Some(effect)
-    }
-}
-
 /// Count a failure the guest met (unless it was injected on this very call).
 fn note_failure<T>(w: &mut World, method: Method, injected: bool, r: &Result<T, CoreStreamError>) {
     if let Err(CoreStreamError::Failed(code)) = r
@@ -167,7 +148,7 @@ fn note_failure<T>(w: &mut World, method: Method, injected: bool, r: &Result<T, 
 impl InputStream for TcpInput {
     fn read(&mut self, size: usize) -> StreamResult<Bytes> {
         let mut w = lock(&self.0.world);
-        let effect = self.0.stream_fault(&mut w, Method::Read);
+        let effect = w.inject(self.0.host, Some(self.0.socket), Method::Read);
         let size = if effect == Some(Effect::ShortRead) {
             size.min(1)
         } else {
@@ -225,7 +206,7 @@ impl OutputStream for TcpOutput {
 
     fn check_write(&mut self) -> StreamResult<usize> {
         let mut w = lock(&self.0.world);
-        let effect = self.0.stream_fault(&mut w, Method::Write);
+        let effect = w.inject(self.0.host, Some(self.0.socket), Method::Write);
         let result = w.net.check_write(self.0.socket);
         let injected = matches!(effect, Some(Effect::Error(_)));
         note_failure(&mut w, Method::Write, injected, &result);

@@ -39,8 +39,7 @@ impl Host for SimSocketsView<'_> {
         }
         let mut w = lock(&self.ctx.world);
         let method = Method::ResolveAddresses;
-        if let Some(Effect::Error(code)) = w.injector.decide(self.ctx.host, method) {
-            w.injector.record(method, code, true);
+        if let Some(Effect::Error(code)) = w.inject(self.ctx.host, None, method) {
             return Err(wit_error(code).into());
         }
         let result = w.net.resolve(&name);

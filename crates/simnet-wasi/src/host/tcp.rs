@@ -55,24 +55,13 @@ impl SimSocketsView<'_> {
     ) -> SocketResult<R> {
         let at = self.socket_ref(r)?;
         let mut w = lock(&at.world);
-        let mut injected = false;
-        match w.injector.decide(self.ctx.host, method) {
-            Some(Effect::Error(code)) => {
-                w.injector.record(method, code, true);
-                if method != Method::FinishConnect {
-                    return Err(wit_error(code).into());
-                }
-                // A connect that fails: the attempt ends with the code, and
-                // finish-connect reports it as it would the network's.
-                let _ = w.net.fail_socket(at.socket, code);
-                injected = true;
-            }
-            Some(Effect::Stall(d)) => {
-                let until = w.now() + d;
-                w.injector.stall(at.socket, until);
-            }
-            _ => {}
-        }
+        let injected = match w.inject(self.ctx.host, Some(at.socket), method) {
+            // A failed connect ends the attempt (done by `inject`); finish-connect then
+            // reports the code as it would the network's.
+            Some(Effect::Error(_)) if method == Method::FinishConnect => true,
+            Some(Effect::Error(code)) => return Err(wit_error(code).into()),
+            _ => false,
+        };
         let result = f(&mut w.net, at.socket);
         if let Err(code) = result
             && !injected
@@ -128,9 +117,9 @@ impl tcp_create_socket::Host for SimSocketsView<'_> {
         }
         {
             let mut w = lock(&self.ctx.world);
-            let method = Method::CreateTcpSocket;
-            if let Some(Effect::Error(code)) = w.injector.decide(self.ctx.host, method) {
-                w.injector.record(method, code, true);
+            if let Some(Effect::Error(code)) =
+                w.inject(self.ctx.host, None, Method::CreateTcpSocket)
+            {
                 return Err(wit_error(code).into());
             }
         }
