@@ -104,14 +104,7 @@ impl RunOutput<'_> {
 
     /// The first unmet expectation, as a sentence.
     pub fn unmet(&self) -> Option<String> {
-        self.report
-            .guests
-            .iter()
-            .zip(&self.scenario.hosts)
-            .find_map(|(g, h)| {
-                (!h.expect.met_by(&g.outcome))
-                    .then(|| format!("{}: expected {}, got: {}", g.name, h.expect, g.outcome))
-            })
+        self.scenario.first_unmet(self.report)
     }
 }
 
@@ -177,6 +170,14 @@ impl FaultRunner {
 
     pub fn scenario(&self) -> &Scenario {
         &self.prepared.scenario
+    }
+
+    pub fn runtime(&self) -> &Runtime {
+        &self.rt
+    }
+
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
     }
 
     /// The plan a seed draws, and its shrinking tree.

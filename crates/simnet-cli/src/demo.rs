@@ -62,7 +62,10 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     println!("Each line: [virtual time] who | what. Other seeds: simnet demo --seed N\n");
     let done = crate::run::run_once(&rt, &prepared, args.seed, None, false)?;
     let mut lines = report::guest_lines(&done.sim, &done.report);
-    lines.extend(report::network_lines(&done.sim));
+    lines.extend(report::network_lines(
+        &done.sim,
+        report::NetworkDetail::Connections,
+    ));
     lines.sort_by_key(|l| l.at);
     report::print_timeline(&lines);
     println!();

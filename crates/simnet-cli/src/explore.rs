@@ -11,12 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use indicatif::{ProgressBar, ProgressStyle};
 use simnet_core::SimTime;
-use simnet_wasi::Runtime;
 
 use crate::ExploreArgs;
 use crate::check::{FaultRunner, RunOutput};
 use crate::run::run_once;
-use crate::scenario::{Prepared, Scenario};
 use crate::units::secs;
 
 pub fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
@@ -70,23 +68,14 @@ struct SeedResult {
     replay: Option<String>,
 }
 
-fn check_seed(
-    rt: &Runtime,
-    prepared: &Prepared,
-    seed: u64,
-    args: &ExploreArgs,
-) -> Result<SeedResult> {
+fn check_seed(runner: &FaultRunner, seed: u64, args: &ExploreArgs) -> Result<SeedResult> {
+    let (rt, prepared) = (runner.runtime(), runner.prepared());
     let until = args.until.map(|d| d.0);
     let first = run_once(rt, prepared, seed, until, false)?;
-    let mut why = String::new();
-    if !first.passed {
-        for (g, plan) in first.report.guests.iter().zip(&prepared.scenario.hosts) {
-            if !plan.expect.met_by(&g.outcome) {
-                why = format!("{}: expected {}, got: {}", g.name, plan.expect, g.outcome);
-                break;
-            }
-        }
-    }
+    let mut why = prepared
+        .scenario
+        .first_unmet(&first.report)
+        .unwrap_or_default();
     let mut passed = first.passed;
     if args.check_determinism {
         let second = run_once(rt, prepared, seed, until, false)?;
@@ -147,45 +136,25 @@ fn check_seed_with_faults(
 
 /// The first event at which two runs' traces differ, if they do.
 fn first_difference(a: &simnet_wasi::Sim, b: &simnet_wasi::Sim) -> Option<String> {
-    let ra: Vec<String> = a.with_net(|n| {
-        n.trace()
-            .records()
-            .iter()
-            .map(|r| format!("{r:?}"))
-            .collect()
-    });
-    let rb: Vec<String> = b.with_net(|n| {
-        n.trace()
-            .records()
-            .iter()
-            .map(|r| format!("{r:?}"))
-            .collect()
-    });
-    let i = ra.iter().zip(&rb).position(|(x, y)| x != y);
-    match i {
-        Some(i) => Some(format!("event {i} differs: {} vs {}", ra[i], rb[i])),
-        None if ra.len() != rb.len() => Some(format!(
-            "one trace has {} events, the other {}",
-            ra.len(),
-            rb.len()
-        )),
-        None => None,
-    }
+    a.with_net(|na| {
+        b.with_net(|nb| {
+            let (ra, rb) = (na.trace().records(), nb.trace().records());
+            match ra.iter().zip(rb).position(|(x, y)| x != y) {
+                Some(i) => Some(format!("event {i} differs: {:?} vs {:?}", ra[i], rb[i])),
+                None if ra.len() != rb.len() => Some(format!(
+                    "one trace has {} events, the other {}",
+                    ra.len(),
+                    rb.len()
+                )),
+                None => None,
+            }
+        })
+    })
 }
 
 pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
-    let scenario = Scenario::load(&args.scenario)?;
-    let rt = crate::runtime()?;
-    let prepared = Prepared::new(&rt, scenario)?;
-    let fault_runner = if args.faults == "random" {
-        Some(FaultRunner::new(
-            &args.scenario,
-            None,
-            args.until.map(|d| d.0),
-        )?)
-    } else {
-        None
-    };
+    // One runtime and one compilation of the components, with or without faults.
+    let runner = FaultRunner::new(&args.scenario, None, args.until.map(|d| d.0))?;
     let seeds = shard_seeds(args.seeds.clone(), args.shard);
     let jobs = args
         .jobs
@@ -207,9 +176,10 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(&seed) = seeds.get(i) else { break };
-                    let result = match &fault_runner {
-                        Some(runner) => check_seed_with_faults(runner, seed, args),
-                        None => check_seed(&rt, &prepared, seed, args),
+                    let result = if args.faults == "random" {
+                        check_seed_with_faults(&runner, seed, args)
+                    } else {
+                        check_seed(&runner, seed, args)
                     };
                     match result {
                         Ok(r) => {

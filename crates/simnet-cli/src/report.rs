@@ -39,8 +39,17 @@ pub fn guest_lines(sim: &Sim, report: &Report) -> Vec<TimelineLine> {
     lines
 }
 
-/// Connection-level network events, for the demo's readable timeline.
-pub fn network_lines(sim: &Sim) -> Vec<TimelineLine> {
+/// Which network events become timeline lines.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum NetworkDetail {
+    /// Faults only (`simnet run`).
+    Faults,
+    /// Faults, connections established or failed, lost segments (the demo).
+    Connections,
+}
+
+/// Network events as timeline lines.
+pub fn network_lines(sim: &Sim, detail: NetworkDetail) -> Vec<TimelineLine> {
     sim.with_net(|net| {
         let name = |conn| {
             net.conn_endpoints(conn)
@@ -53,6 +62,9 @@ pub fn network_lines(sim: &Sim) -> Vec<TimelineLine> {
             .records()
             .iter()
             .filter_map(|r| {
+                if detail == NetworkDetail::Faults && !matches!(r.event, TraceEvent::Fault(_)) {
+                    return None;
+                }
                 let text = match r.event {
                     TraceEvent::Established {
                         conn,

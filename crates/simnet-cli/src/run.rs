@@ -52,11 +52,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         args.pcap.is_some(),
     )?;
     let mut lines = report::guest_lines(&done.sim, &done.report);
-    lines.extend(
-        report::network_lines(&done.sim)
-            .into_iter()
-            .filter(|l| l.text.starts_with("fault: ")),
-    );
+    lines.extend(report::network_lines(
+        &done.sim,
+        report::NetworkDetail::Faults,
+    ));
     lines.sort_by_key(|l| l.at);
     report::print_timeline(&lines);
     println!();

@@ -814,6 +814,15 @@ pub fn to_fault(net: &simnet_core::Net, kind: &FaultKind) -> simnet_core::Fault 
 }
 
 impl Scenario {
+    /// The first host whose guest did not meet its expectation in `report`, as a
+    /// sentence ("client: expected exit 0, got: …").
+    pub fn first_unmet(&self, report: &simnet_wasi::Report) -> Option<String> {
+        report.guests.iter().zip(&self.hosts).find_map(|(g, h)| {
+            (!h.expect.met_by(&g.outcome))
+                .then(|| format!("{}: expected {}, got: {}", g.name, h.expect, g.outcome))
+        })
+    }
+
     /// A scenario with nothing in it (to render fault entries with).
     pub(crate) fn empty() -> Scenario {
         Scenario {
