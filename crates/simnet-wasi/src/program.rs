@@ -6,6 +6,7 @@
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
@@ -111,6 +112,7 @@ pub struct Runtime {
     linker: Linker<GuestState>,
     cache_dir: Option<PathBuf>,
     loaded: Mutex<IndexMap<[u8; 32], Program>>,
+    compilations: AtomicUsize,
 }
 
 impl fmt::Debug for Runtime {
@@ -160,7 +162,14 @@ impl Runtime {
             linker,
             cache_dir: dir,
             loaded: Mutex::new(IndexMap::new()),
+            compilations: AtomicUsize::new(0),
         })
+    }
+
+    /// How many components this runtime compiled (found neither among those already
+    /// loaded nor in the disk cache).
+    pub fn compilations(&self) -> usize {
+        self.compilations.load(Ordering::Relaxed)
     }
 
     pub fn engine(&self) -> &Engine {
@@ -238,6 +247,7 @@ impl Runtime {
                 return Ok(c);
             }
         }
+        self.compilations.fetch_add(1, Ordering::Relaxed);
         let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
             name: name.into(),
             error: format!("{e:#}"),

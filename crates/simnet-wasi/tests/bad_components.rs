@@ -108,8 +108,15 @@ fn missing_files_name_the_path() {
 
 #[test]
 fn good_components_load_and_are_compiled_once() {
-    let a = common::program("echo-server");
-    let b = common::program("echo-server");
+    let rt = simnet_wasi::Runtime::with_cache_dir(None).unwrap();
+    let guest = simnet_guests::ECHO_SERVER;
+    let a = rt.load_bytes(guest.name, guest.bytes).unwrap();
+    let b = rt.load_bytes("renamed.wasm", guest.bytes).unwrap();
+    assert_eq!(
+        rt.compilations(),
+        1,
+        "the second load reuses the first compilation"
+    );
     assert_eq!(a.hash(), b.hash());
-    assert_eq!(a.name(), "echo-server");
+    assert_eq!((a.name(), b.name()), ("echo-server", "renamed.wasm"));
 }

