@@ -601,23 +601,35 @@ impl Net {
         Ok(0)
     }
 
-    /// Bytes that can be written now without blocking (`check-write`).
-    pub fn check_write(&mut self, id: SocketId) -> Result<usize, StreamError> {
+    /// Free space in the send buffer, or why a write would fail now. Unlike
+    /// [`Net::check_write`] it leaves a pending error for the next call to report.
+    pub fn send_space(&self, id: SocketId) -> Result<usize, StreamError> {
         let (c, side) = self.connected(id)?;
         if self.socket(id).map_err(StreamError::Failed)?.writer_closed {
             return Err(StreamError::Closed);
         }
-        if let Some(code) = self.take_error(c, side) {
-            self.socket_mut(id)
-                .map_err(StreamError::Failed)?
-                .writer_closed = true;
+        let conn = self.conn(c).ok_or(StreamError::Closed)?;
+        if let Some(code) = conn.end(side).error {
             return Err(StreamError::Failed(code));
         }
-        let conn = self.conn(c).ok_or(StreamError::Closed)?;
         if conn.end(side).phase == Phase::Closed || conn.tx(side).fin_seq.is_some() {
             return Err(StreamError::Closed);
         }
         Ok(conn.tx(side).send_space() as usize)
+    }
+
+    /// Bytes that can be written now without blocking; an error is reported once (as
+    /// `SO_ERROR`), a closed connection as `Closed` (`EPIPE`).
+    pub fn check_write(&mut self, id: SocketId) -> Result<usize, StreamError> {
+        let result = self.send_space(id);
+        if let Err(StreamError::Failed(_)) = result {
+            let (c, side) = self.connected(id)?;
+            self.take_error(c, side);
+            self.socket_mut(id)
+                .map_err(StreamError::Failed)?
+                .writer_closed = true;
+        }
+        result
     }
 
     /// Write as much of `data` as the send buffer takes; returns how much it took.

@@ -5,12 +5,16 @@
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
-/// What a listener does with a SYN when its accept queue is full.
+/// What a listener does when its accept queue (established connections not yet
+/// accepted) is full.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum BacklogOverflow {
-    /// Drop the SYN silently (Linux): the client retransmits and eventually times out.
+    /// As Linux by default: a SYN is dropped (the client retransmits it), and a
+    /// handshake's final ACK is ignored (the server retransmits its SYN-ACK, or waits
+    /// for the client's next segment when it answered with a SYN cookie).
     Drop,
-    /// Answer with RST: the client's connect fails with `connection-refused`.
+    /// Refuse at once: a SYN is answered with RST (the connect fails with
+    /// `connection-refused`), and so is a final ACK (Linux's `tcp_abort_on_overflow`).
     Refuse,
 }
 
@@ -41,6 +45,17 @@ pub struct TcpConfig {
     /// How long a closed socket waits for the peer's FIN (Linux `tcp_fin_timeout`: 60 s).
     pub fin_timeout: Duration,
     pub backlog_overflow: BacklogOverflow,
+    /// Answer SYNs with SYN cookies once a listener's SYN queue is full (Linux
+    /// `tcp_syncookies`, 1 by default), so half-open handshakes are never dropped and
+    /// only the accept queue is bounded by the backlog.
+    pub syn_cookies: bool,
+    /// Without SYN cookies: half-open connections a listener keeps at most, across
+    /// which new SYNs are dropped once three quarters are used (Linux
+    /// `tcp_max_syn_backlog`).
+    pub max_syn_backlog: u32,
+    /// SYN-ACK retransmissions before a half-open connection is dropped (Linux
+    /// `tcp_synack_retries`: 5).
+    pub synack_retries: u32,
     /// Default `receive-buffer-size` (what wasmtime-wasi reports on Linux: 65536).
     pub receive_buffer: u64,
     /// Default `send-buffer-size` (what wasmtime-wasi reports on Linux: 8192).
@@ -77,6 +92,9 @@ impl Default for TcpConfig {
             unreachable_timeout: Duration::from_secs(3),
             fin_timeout: Duration::from_secs(60),
             backlog_overflow: BacklogOverflow::Drop,
+            syn_cookies: true,
+            max_syn_backlog: 4096,
+            synack_retries: 5,
             receive_buffer: 65536,
             send_buffer: 8192,
             receive_buffer_range: 1152..=4_194_304,

@@ -32,6 +32,9 @@ pub(crate) struct End {
     pub(crate) socket: Option<SocketId>,
     /// The listener whose queue holds this (server) end until it is accepted.
     pub(crate) listener: Option<SocketId>,
+    /// A half-open server end answered with a SYN cookie: in no queue of the
+    /// listener, and its SYN-ACK is not retransmitted.
+    pub(crate) syn_cookie: bool,
     /// An error the application has not been told about yet.
     pub(crate) error: Option<ErrorCode>,
     /// The application closed its socket; the end lingers to deliver what was written.
@@ -58,6 +61,7 @@ impl End {
             phase,
             socket: None,
             listener: None,
+            syn_cookie: false,
             error: None,
             orphaned: false,
             holds_port: false,

@@ -38,6 +38,8 @@ pub struct Net {
     pub(crate) config: NetConfig,
     pub(crate) hosts: Vec<Host>,
     host_by_name: IndexMap<String, HostId>,
+    /// Host names in the form a resolver looks them up (see [`domain_key`]).
+    host_by_domain: IndexMap<String, HostId>,
     owner_by_ip: IndexMap<IpAddr, HostId>,
     pub(crate) sockets: Vec<Option<Socket>>,
     pub(crate) conns: Vec<Option<Conn>>,
@@ -69,6 +71,7 @@ impl Net {
             config,
             hosts: Vec::new(),
             host_by_name: IndexMap::new(),
+            host_by_domain: IndexMap::new(),
             owner_by_ip: IndexMap::new(),
             sockets: Vec::new(),
             conns: Vec::new(),
@@ -119,6 +122,9 @@ impl Net {
         self.hosts
             .push(Host::new(name.to_string(), unique, config, rng));
         self.host_by_name.insert(name.to_string(), id);
+        if let Some(key) = domain_key(name) {
+            self.host_by_domain.entry(key).or_insert(id);
+        }
         Ok(id)
     }
 
@@ -172,28 +178,40 @@ impl Net {
         self.hosts[host.index()].open_sockets
     }
 
-    /// Resolve a name the way the simulated resolver does: an IP literal resolves to
-    /// itself, `localhost` to the loopback addresses, a host name to its addresses.
+    /// Resolve a name as `wasi:sockets/ip-name-lookup` does on wasmtime-wasi 48: the
+    /// name is parsed as a URL host (WHATWG rules, the `url` crate wasmtime-wasi uses),
+    /// so IPv4 literals in any form it accepts (`127.1`, `0x7f.0.0.1`, `2130706433`)
+    /// and bracketed IPv6 literals (`[::1]`) resolve to themselves, as do bare IPv6
+    /// literals; anything that is not a valid host (a port, a path, a space, an empty
+    /// name) is `invalid-argument`. A domain (lower-cased, IDNA-encoded) is looked up
+    /// among the simulation's host names, then `localhost`; an unknown one is
+    /// `name-unresolvable`.
     pub fn resolve(&self, name: &str) -> Result<Vec<IpAddr>, ErrorCode> {
-        if let Ok(ip) = name.parse::<IpAddr>() {
-            return Ok(vec![ip]);
+        let domain = match url::Host::parse(name) {
+            Ok(url::Host::Domain(domain)) => domain,
+            Ok(url::Host::Ipv4(ip)) => return Ok(vec![IpAddr::V4(ip)]),
+            Ok(url::Host::Ipv6(ip)) => return Ok(vec![IpAddr::V6(ip)]),
+            Err(_) => {
+                return name
+                    .parse::<Ipv6Addr>()
+                    .map(|ip| vec![IpAddr::V6(ip)])
+                    .map_err(|_| ErrorCode::InvalidArgument);
+            }
+        };
+        let key = domain.strip_suffix('.').unwrap_or(&domain);
+        if let Some(&host) = self.host_by_domain.get(key) {
+            let addrs = &self.hosts[host.index()].addrs;
+            if !addrs.is_empty() {
+                return Ok(addrs.clone());
+            }
         }
-        if !is_valid_hostname(name) {
-            return Err(ErrorCode::InvalidArgument);
-        }
-        if name.eq_ignore_ascii_case("localhost") {
+        if key == "localhost" {
             return Ok(vec![
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
             ]);
         }
-        let key = name.trim_end_matches('.');
-        self.host_by_name
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(key))
-            .map(|(_, &h)| self.hosts[h.index()].addrs.clone())
-            .filter(|addrs| !addrs.is_empty())
-            .ok_or(ErrorCode::NameUnresolvable)
+        Err(ErrorCode::NameUnresolvable)
     }
 
     // ---- links ----
@@ -398,17 +416,12 @@ impl Net {
     }
 }
 
-/// A host name as a resolver accepts it: dot-separated labels of letters, digits,
-/// `-` and `_`, none empty except a trailing root dot.
-fn is_valid_hostname(name: &str) -> bool {
-    let name = name.strip_suffix('.').unwrap_or(name);
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+/// A host name as the resolver finds it: the URL host parser's form of a domain
+/// (lower case, IDNA), without a trailing dot. Names that are not domains (an IP
+/// literal, a name with a space) cannot be looked up and have none.
+fn domain_key(name: &str) -> Option<String> {
+    match url::Host::parse(name) {
+        Ok(url::Host::Domain(d)) => Some(d.strip_suffix('.').unwrap_or(&d).to_string()),
+        _ => None,
+    }
 }

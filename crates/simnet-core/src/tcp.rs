@@ -14,9 +14,13 @@ use crate::net::Net;
 use crate::pipe::FIRST_DATA_SEQ;
 use crate::queue::{Event, TimerKind};
 use crate::segment::{Flags, Segment, Side};
-use crate::socket::Attachment;
+use crate::socket::{Attachment, Socket};
 use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
+
+/// How long a SYN cookie stays valid (Linux accepts cookies up to about two
+/// minutes old).
+const SYN_COOKIE_LIFETIME: Duration = Duration::from_secs(120);
 
 impl Net {
     // ---- sending ----
@@ -113,9 +117,16 @@ impl Net {
             Side::Client => Flags::SYN,
             Side::Server => Flags::SYN | Flags::ACK,
         };
+        // A SYN cookie keeps no state: nothing retransmits it, and the handshake
+        // must complete while the cookie is valid.
+        let wait = if end.syn_cookie {
+            SYN_COOKIE_LIFETIME
+        } else {
+            rto
+        };
         let seg = self.make_segment(c, side, flags, 0, 0);
         self.transmit(seg, retransmit);
-        self.arm(c, side, TimerKind::Retransmit, now + rto);
+        self.arm(c, side, TimerKind::Retransmit, now + wait);
     }
 
     pub(crate) fn send_ack(&mut self, c: ConnId, side: Side) {
@@ -275,6 +286,9 @@ impl Net {
         }
     }
 
+    /// A SYN at a listening port. As Linux: a full accept queue drops it (or refuses
+    /// it); a full SYN queue answers with a SYN cookie, keeping no half-open entry
+    /// and no SYN-ACK timer; otherwise the connection joins the SYN queue.
     fn on_syn_at_listener(&mut self, seg: Segment) {
         let c = seg.conn;
         if !seg.flags.contains(Flags::SYN) || seg.flags.contains(Flags::ACK) {
@@ -290,20 +304,28 @@ impl Net {
         let Attachment::Listener { ready, half_open } = &lsock.attachment else {
             return;
         };
-        if (ready.len() + half_open.len()) as u64 > u64::from(lsock.backlog) {
-            return match self.config.tcp.backlog_overflow {
-                BacklogOverflow::Refuse => self.send_rst(c, Side::Server),
-                BacklogOverflow::Drop => self.record(TraceEvent::SegmentDropped {
-                    seg,
-                    reason: DropReason::BacklogFull,
-                }),
-            };
+        let backlog = u64::from(lsock.backlog);
+        if ready.len() as u64 > backlog {
+            return self.overflow(seg, Side::Server);
+        }
+        let syn_queue_full = half_open.len() as u64 > backlog;
+        let tcp = &self.config.tcp;
+        let cookie = syn_queue_full && tcp.syn_cookies;
+        let max_syn = u64::from(tcp.max_syn_backlog);
+        let syn_queue_pressed =
+            !tcp.syn_cookies && max_syn.saturating_sub(half_open.len() as u64) < max_syn / 4;
+        if (syn_queue_full && !cookie) || syn_queue_pressed {
+            return self.record(TraceEvent::SegmentDropped {
+                seg,
+                reason: DropReason::BacklogFull,
+            });
         }
         let (snd_cap, rcv_cap) = (
             lsock.options.send_buffer_size,
             lsock.options.receive_buffer_size,
         );
-        if let Ok(lsock) = self.socket_mut(l)
+        if !cookie
+            && let Ok(lsock) = self.socket_mut(l)
             && let Attachment::Listener { half_open, .. } = &mut lsock.attachment
         {
             half_open.push(c);
@@ -313,6 +335,7 @@ impl Net {
         let end = conn.end_mut(Side::Server);
         end.phase = Phase::SynReceived;
         end.listener = Some(l);
+        end.syn_cookie = cookie;
         end.last_recv = now;
         let tx = conn.tx_mut(Side::Server);
         tx.snd_cap = snd_cap;
@@ -321,6 +344,25 @@ impl Net {
         rx.rcv_cap = rcv_cap;
         rx.adv_edge = rx.read_seq + rcv_cap;
         self.send_syn(c, Side::Server, false);
+    }
+
+    /// The listener's accept queue is full: drop the segment, or refuse with RST.
+    fn overflow(&mut self, seg: Segment, side: Side) {
+        match self.config.tcp.backlog_overflow {
+            BacklogOverflow::Refuse => {
+                self.send_rst(seg.conn, side);
+                if self
+                    .conn(seg.conn)
+                    .is_some_and(|conn| conn.end(side).phase == Phase::SynReceived)
+                {
+                    self.close_phase(seg.conn, side, None, false);
+                }
+            }
+            BacklogOverflow::Drop => self.record(TraceEvent::SegmentDropped {
+                seg,
+                reason: DropReason::BacklogFull,
+            }),
+        }
     }
 
     fn on_segment_syn_sent(&mut self, seg: Segment) {
@@ -351,12 +393,32 @@ impl Net {
         if !seg.flags.contains(Flags::ACK) || seg.ack < FIRST_DATA_SEQ {
             return;
         }
-        self.complete_handshake(c, Side::Server, seg);
-        let listener = self
+        let Some(l) = self
             .conn(c)
-            .and_then(|conn| conn.end(Side::Server).listener);
-        if let Some(l) = listener
-            && let Ok(lsock) = self.socket_mut(l)
+            .and_then(|conn| conn.end(Side::Server).listener)
+        else {
+            return;
+        };
+        // The listener may have closed since (a SYN cookie outlives it): no socket
+        // takes the connection, so it is reset.
+        let queue = match self.socket(l) {
+            Ok(Socket {
+                attachment: Attachment::Listener { ready, .. },
+                backlog,
+                ..
+            }) => Some(ready.len() as u64 > u64::from(*backlog)),
+            _ => None,
+        };
+        match queue {
+            None => {
+                self.send_rst(c, Side::Server);
+                return self.close_phase(c, Side::Server, None, false);
+            }
+            Some(true) => return self.overflow(seg, Side::Server),
+            Some(false) => {}
+        }
+        self.complete_handshake(c, Side::Server, seg);
+        if let Ok(lsock) = self.socket_mut(l)
             && let Attachment::Listener { ready, half_open } = &mut lsock.attachment
         {
             half_open.retain(|&x| x != c);
@@ -669,11 +731,21 @@ impl Net {
     fn on_retransmit_timeout(&mut self, c: ConnId, side: Side) {
         let Some(conn) = self.conn(c) else { return };
         let phase = conn.end(side).phase;
-        let (syn_retries, data_retries) =
-            (self.config.tcp.syn_retries, self.config.tcp.data_retries);
+        let tcp = &self.config.tcp;
+        let (syn_retries, synack_retries, data_retries) =
+            (tcp.syn_retries, tcp.synack_retries, tcp.data_retries);
         match phase {
+            Phase::SynReceived if conn.end(side).syn_cookie => {
+                // The cookie expired: Linux holds nothing for it, so nothing is sent.
+                self.close_phase(c, side, None, false)
+            }
             Phase::SynSent | Phase::SynReceived => {
-                if self.backoff(c, side) > syn_retries {
+                let retries = if phase == Phase::SynSent {
+                    syn_retries
+                } else {
+                    synack_retries
+                };
+                if self.backoff(c, side) > retries {
                     let report = phase == Phase::SynSent;
                     return self.close_phase(c, side, Some(ErrorCode::Timeout), report);
                 }

@@ -1217,6 +1217,137 @@ fn accept_frees_a_backlog_slot() {
     assert_eq!(net.now(), SimTime::ZERO);
 }
 
+/// A listener with `backlog` on host `b` at 10.0.0.2:80.
+fn listener_with_backlog(net: &mut Net, b: HostId, backlog: u64) -> SocketId {
+    let l = v4(net, b);
+    net.bind(l, sa("10.0.0.2:80")).unwrap();
+    net.set_listen_backlog_size(l, backlog).unwrap();
+    net.listen(l).unwrap();
+    l
+}
+
+/// `n` clients of `a` that start connecting to 10.0.0.2:80 at the same instant.
+fn connect_burst(net: &mut Net, a: HostId, n: usize) -> Vec<SocketId> {
+    (0..n)
+        .map(|_| {
+            let c = v4(net, a);
+            net.start_connect(c, sa("10.0.0.2:80")).unwrap();
+            c
+        })
+        .collect()
+}
+
+fn syn_retransmissions(net: &Net) -> usize {
+    net.trace()
+        .records()
+        .iter()
+        .filter(|r| {
+            matches!(r.event, TraceEvent::SegmentSent { seg, retransmit: true }
+                if seg.flags.contains(simnet_core::Flags::SYN))
+        })
+        .count()
+}
+
+#[test]
+fn a_connect_burst_far_beyond_the_backlog_completes_without_retransmission() {
+    // Linux answers SYNs beyond a full SYN queue with SYN cookies, and a server that
+    // accepts as fast as it can keeps its accept queue short: every connect of the
+    // burst completes in one round trip.
+    let (mut net, a, b) = two_hosts_slow();
+    let l = listener_with_backlog(&mut net, b, 16);
+    let clients = connect_burst(&mut net, a, 1000);
+    let mut accepted = Vec::new();
+    while accepted.len() < 1000 && net.step() {
+        while let Ok((s, _)) = net.accept(l) {
+            accepted.push(s);
+        }
+    }
+    assert_eq!(accepted.len(), 1000);
+    for c in clients {
+        assert_eq!(net.finish_connect(c), Ok(()));
+    }
+    assert_eq!(syn_retransmissions(&net), 0);
+    assert!(net.now() < secs(1), "took until {}", net.now());
+}
+
+#[test]
+fn syn_cookie_handshakes_complete_for_the_client_and_queue_on_its_data() {
+    // Backlog 1, never accepting yet: four SYNs arriving together all find the accept
+    // queue empty, so all four clients connect (two from the SYN queue, two with
+    // cookies). The server queues backlog + 1 = 2 and ignores the other final ACKs;
+    // a cookie connection is queued once its client sends data.
+    let (mut net, a, b) = two_hosts_slow();
+    let l = listener_with_backlog(&mut net, b, 1);
+    let clients = connect_burst(&mut net, a, 4);
+    net.run_until(SimTime::from_nanos(500_000_000));
+    for &c in &clients {
+        assert_eq!(net.finish_connect(c), Ok(()));
+    }
+    let mut queued = 0;
+    while net.accept(l).is_ok() {
+        queued += 1;
+    }
+    assert_eq!(queued, 2);
+    for &c in &clients {
+        net.write(c, b"x").unwrap();
+    }
+    net.run_until(secs(1));
+    let mut late = 0;
+    while net.accept(l).is_ok() {
+        late += 1;
+    }
+    assert_eq!(late, 2);
+}
+
+#[test]
+fn without_syn_cookies_syns_beyond_the_syn_queue_are_dropped_and_retried() {
+    let tcp = TcpConfig {
+        syn_cookies: false,
+        ..Default::default()
+    };
+    let (mut net, a, b) = net_with(NetConfig {
+        tcp,
+        ..Default::default()
+    });
+    net.set_link(a, b, LinkConfig::with_latency(Duration::from_millis(5)))
+        .unwrap();
+    let l = listener_with_backlog(&mut net, b, 1);
+    let clients = connect_burst(&mut net, a, 4);
+    net.run_until(SimTime::from_nanos(500_000_000));
+    let connected = clients
+        .iter()
+        .filter(|&&c| net.finish_connect(c).is_ok())
+        .count();
+    assert_eq!(connected, 2);
+    while net.accept(l).is_ok() {}
+    net.run_until(secs(2));
+    for c in clients {
+        assert_ne!(net.finish_connect(c), Err(ErrorCode::WouldBlock));
+    }
+    assert!(syn_retransmissions(&net) >= 2);
+}
+
+#[test]
+fn a_syn_cookie_connection_whose_listener_closed_is_reset() {
+    let (mut net, a, b) = two_hosts_slow();
+    let l = listener_with_backlog(&mut net, b, 1);
+    let clients = connect_burst(&mut net, a, 4);
+    net.run_until(SimTime::from_nanos(500_000_000));
+    net.close(l).unwrap();
+    for &c in &clients {
+        net.finish_connect(c).unwrap();
+        net.write(c, b"x").unwrap();
+    }
+    net.run_until(secs(1));
+    for c in clients {
+        let mut buf = [0u8; 4];
+        assert_eq!(
+            net.read(c, &mut buf),
+            Err(StreamError::Failed(ErrorCode::ConnectionReset))
+        );
+    }
+}
+
 // ---- local-address / remote-address ----
 
 #[test]
@@ -1882,6 +2013,50 @@ fn resolve_host_name_is_its_addresses() {
 fn resolve_malformed_name_is_invalid_argument() {
     let (net, _, _) = two_hosts();
     for name in ["", "a b", "host:80", "[::]:80", "http://x"] {
+        assert_eq!(
+            net.resolve(name),
+            Err(ErrorCode::InvalidArgument),
+            "resolve({name:?})"
+        );
+    }
+}
+
+#[test]
+fn resolve_parses_names_as_url_hosts_like_wasmtime_wasi() {
+    let (mut net, _, _) = two_hosts();
+    net.add_host("Bücher", &[ip("10.0.0.9")]).unwrap();
+    for (name, want) in [
+        ("[::]", "::"),
+        ("[::1]", "::1"),
+        ("[fd00::2]", "fd00::2"),
+        ("::ffff:1.2.3.4", "::ffff:1.2.3.4"),
+        ("127.1", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"),
+        ("0177.0.0.1", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("10.0.0.1.", "10.0.0.1"),
+    ] {
+        assert_eq!(net.resolve(name), Ok(vec![ip(want)]), "resolve({name:?})");
+    }
+    let b = Ok(vec![ip("10.0.0.2"), ip("fd00::2")]);
+    for name in ["B", "b.", "%62"] {
+        assert_eq!(net.resolve(name), b, "resolve({name:?})");
+    }
+    for name in ["bücher", "BÜCHER", "xn--bcher-kva"] {
+        assert_eq!(net.resolve(name), Ok(vec![ip("10.0.0.9")]), "{name}");
+    }
+    for name in [
+        "1.2.3.256",
+        "1.2.3.4.5",
+        "[::1",
+        "[1.2.3.4]",
+        "a%20b",
+        "a/b",
+        "a?b",
+        "a#b",
+        "a@b",
+        "::1:80:x",
+    ] {
         assert_eq!(
             net.resolve(name),
             Err(ErrorCode::InvalidArgument),

@@ -101,11 +101,83 @@ pub(crate) fn describe(net: &simnet_core::Net, socket: SocketId, interest: Inter
     }
 }
 
+/// What a socket's byte streams have seen, as wasmtime-wasi 48 keeps it in its stream
+/// wrappers: shared by the socket handle (`shutdown` closes them) and the stream
+/// handles. The network is the kernel; these states are the WASI 0.2 layer above it.
+#[derive(Debug)]
+pub(crate) struct StreamStates {
+    read: ReadState,
+    write: WriteState,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ReadState {
+    Open,
+    /// End of stream or an error was read, or the guest shut reading down: every
+    /// read, of any length, is `closed` from now on.
+    Closed,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteState {
+    /// Writable; `permit` is what the last `check-write` granted and no write has
+    /// used yet (writing more traps, as in wasmtime-wasi).
+    Open { permit: usize },
+    /// A write failed or the guest shut writing down: every later call reports the
+    /// same result.
+    Closed(WriteError),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WriteError {
+    Closed,
+    Failed(ErrorCode),
+}
+
+impl From<WriteError> for StreamError {
+    fn from(e: WriteError) -> Self {
+        match e {
+            WriteError::Closed => StreamError::Closed,
+            WriteError::Failed(code) => stream_error(CoreStreamError::Failed(code)),
+        }
+    }
+}
+
+/// What `check-write` grants when the next write is bound to fail (the connection
+/// is reset or closed): wasmtime-wasi reports such a socket writable with its fixed
+/// grant, and the write then reports the failure.
+const FAILING_WRITE_GRANT: usize = 64 * 1024;
+
+pub(crate) type SharedStreams = std::sync::Arc<std::sync::Mutex<StreamStates>>;
+
+fn lock_states(s: &SharedStreams) -> std::sync::MutexGuard<'_, StreamStates> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub(crate) fn new_stream_states() -> SharedStreams {
+    std::sync::Arc::new(std::sync::Mutex::new(StreamStates {
+        read: ReadState::Open,
+        write: WriteState::Open { permit: 0 },
+    }))
+}
+
+/// `shutdown` as wasmtime-wasi applies it to the streams: reading ends at once; a
+/// writer that already failed keeps its error.
+pub(crate) fn shutdown_streams(states: &SharedStreams, read: bool, write: bool) {
+    let mut st = lock_states(states);
+    if read {
+        st.read = ReadState::Closed;
+    }
+    if write && matches!(st.write, WriteState::Open { .. }) {
+        st.write = WriteState::Closed(WriteError::Closed);
+    }
+}
+
 /// The guest's handle on a TCP socket (`wasi:sockets/tcp.tcp-socket`).
 pub(crate) struct SimTcpSocket {
     pub at: SocketRef,
-    /// The streams were handed out (once connected or accepted).
-    pub streams_taken: bool,
+    /// The streams' states, once they were handed out (connected or accepted).
+    pub streams: Option<SharedStreams>,
     /// A listener whose pollable reported a connection. wasmtime-wasi accepts that
     /// connection from the kernel as it polls, and closes it gracefully (not with a
     /// reset) if the listener is dropped before the guest accepts it; simnet does the
@@ -127,12 +199,18 @@ impl Pollable for SimTcpSocket {
     }
 }
 
-pub(crate) struct TcpInput(pub SocketRef);
+pub(crate) struct TcpInput {
+    pub at: SocketRef,
+    pub states: SharedStreams,
+}
 
 #[wasmtime_wasi_io::async_trait]
 impl Pollable for TcpInput {
     async fn ready(&mut self) {
-        self.0.ready(Interest::Read).await
+        if lock_states(&self.states).read == ReadState::Closed {
+            return;
+        }
+        self.at.ready(Interest::Read).await
     }
 }
 
@@ -147,74 +225,128 @@ fn note_failure<T>(w: &mut World, method: Method, injected: bool, r: &Result<T, 
 
 impl InputStream for TcpInput {
     fn read(&mut self, size: usize) -> StreamResult<Bytes> {
-        let mut w = lock(&self.0.world);
-        let effect = w.inject(self.0.host, Some(self.0.socket), Method::Read);
+        let mut st = lock_states(&self.states);
+        if st.read == ReadState::Closed {
+            return Err(StreamError::Closed);
+        }
+        if size == 0 {
+            return Ok(Bytes::new());
+        }
+        let mut w = lock(&self.at.world);
+        let effect = w.inject(self.at.host, Some(self.at.socket), Method::Read);
         let size = if effect == Some(Effect::ShortRead) {
             size.min(1)
         } else {
             size
         };
         let injected = matches!(effect, Some(Effect::Error(_)));
-        let available = w.net.readable_bytes(self.0.socket);
+        let available = w.net.readable_bytes(self.at.socket);
         // One byte of room even when nothing is buffered, so end-of-stream and errors
         // are still reported.
         let mut buf = vec![0u8; size.min(available.max(1)).min(MAX_READ)];
-        if buf.is_empty() {
-            return Ok(Bytes::new());
-        }
-        let result = w.net.read(self.0.socket, &mut buf);
+        let result = w.net.read(self.at.socket, &mut buf);
         note_failure(&mut w, Method::Read, injected, &result);
-        let n = result.map_err(stream_error)?;
-        buf.truncate(n);
-        Ok(Bytes::from(buf))
+        match result {
+            Ok(n) => {
+                buf.truncate(n);
+                Ok(Bytes::from(buf))
+            }
+            Err(e) => {
+                st.read = ReadState::Closed;
+                Err(stream_error(e))
+            }
+        }
     }
 }
 
-pub(crate) struct TcpOutput(pub SocketRef);
+pub(crate) struct TcpOutput {
+    pub at: SocketRef,
+    pub states: SharedStreams,
+}
 
 #[wasmtime_wasi_io::async_trait]
 impl Pollable for TcpOutput {
     async fn ready(&mut self) {
-        self.0.ready(Interest::Write).await
+        if matches!(lock_states(&self.states).write, WriteState::Closed(_)) {
+            return;
+        }
+        self.at.ready(Interest::Write).await
     }
 }
 
 impl OutputStream for TcpOutput {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        let mut w = lock(&self.0.world);
-        let permit = w.net.check_write(self.0.socket).map_err(stream_error)?;
-        if bytes.len() > permit {
-            return Err(StreamError::Trap(wasmtime::format_err!(
-                "write of {} bytes exceeds the {permit} bytes check-write permitted",
-                bytes.len()
-            )));
+        let mut st = lock_states(&self.states);
+        match st.write {
+            WriteState::Closed(e) => return Err(e.into()),
+            WriteState::Open { permit } if bytes.len() <= permit => {}
+            WriteState::Open { permit } => {
+                return Err(StreamError::Trap(wasmtime::format_err!(
+                    "write of {} bytes exceeds the {permit} bytes check-write permitted",
+                    bytes.len()
+                )));
+            }
         }
-        let n = w.net.write(self.0.socket, &bytes).map_err(stream_error)?;
-        debug_assert_eq!(n, bytes.len());
-        Ok(())
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        let mut w = lock(&self.at.world);
+        match w.net.write(self.at.socket, &bytes) {
+            Ok(n) => {
+                // The grant never exceeds the free send space, which only grows
+                // between check-write and write.
+                debug_assert_eq!(n, bytes.len());
+                st.write = WriteState::Open { permit: 0 };
+                Ok(())
+            }
+            Err(e) => {
+                note_failure::<()>(&mut w, Method::Write, false, &Err(e));
+                let e = match e {
+                    CoreStreamError::Closed => WriteError::Closed,
+                    CoreStreamError::Failed(code) => WriteError::Failed(code),
+                };
+                st.write = WriteState::Closed(e);
+                Err(e.into())
+            }
+        }
     }
 
     fn flush(&mut self) -> StreamResult<()> {
         // Written bytes are already in the socket's send buffer: nothing to flush.
-        // Report a failure that happened meanwhile, as the kernel would on the next call.
-        lock(&self.0.world)
-            .net
-            .check_write(self.0.socket)
-            .map(|_| ())
-            .map_err(stream_error)
+        match lock_states(&self.states).write {
+            WriteState::Closed(e) => Err(e.into()),
+            WriteState::Open { .. } => Ok(()),
+        }
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
-        let mut w = lock(&self.0.world);
-        let effect = w.inject(self.0.host, Some(self.0.socket), Method::Write);
-        let result = w.net.check_write(self.0.socket);
-        let injected = matches!(effect, Some(Effect::Error(_)));
-        note_failure(&mut w, Method::Write, injected, &result);
-        let permit = result.map_err(stream_error)?;
-        Ok(if effect == Some(Effect::ShortWrite) {
+        let mut st = lock_states(&self.states);
+        if let WriteState::Closed(e) = st.write {
+            return Err(e.into());
+        }
+        let mut w = lock(&self.at.world);
+        let effect = w.inject(self.at.host, Some(self.at.socket), Method::Write);
+        if let Some(Effect::Error(code)) = effect {
+            // This call reports the injected error; the kernel reports an error once,
+            // so it is taken from the connection.
+            let _ = w.net.check_write(self.at.socket);
+            st.write = WriteState::Closed(WriteError::Failed(code));
+            return Err(WriteError::Failed(code).into());
+        }
+        let permit = if !w.net.is_ready(self.at.socket, Interest::Write) {
+            0
+        } else {
+            // A write that cannot succeed is still granted; the write reports why.
+            w.net
+                .send_space(self.at.socket)
+                .unwrap_or(FAILING_WRITE_GRANT)
+        };
+        let permit = if effect == Some(Effect::ShortWrite) {
             permit.min(1)
         } else {
             permit
-        })
+        };
+        st.write = WriteState::Open { permit };
+        Ok(permit)
     }
 }

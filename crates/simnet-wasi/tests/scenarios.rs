@@ -197,8 +197,11 @@ fn many_concurrent_connections_polled_together() {
 }
 
 #[test]
-fn a_full_backlog_leaves_connections_pending() {
+fn a_full_backlog_leaves_later_connections_pending() {
     let (mut sim, server, client) = two_hosts(5, Duration::from_millis(1));
+    let late = sim
+        .add_host("late", &["10.0.0.3".parse().unwrap()])
+        .unwrap();
     sim.spawn(guest(
         "server",
         server,
@@ -214,15 +217,32 @@ fn a_full_backlog_leaves_connections_pending() {
         )
         .start_at(Duration::from_millis(1)),
     );
+    sim.spawn(
+        guest(
+            "late",
+            late,
+            "many",
+            &["connect-all", "10.0.0.1:80", "3", "500"],
+        )
+        .start_at(Duration::from_millis(100)),
+    );
     let report = sim.run();
     assert_exited(&sim, &report, "client", 0);
-    // Linux queues backlog + 1 established connections; further SYNs are dropped and
-    // retried, so those connects stay pending.
+    assert_exited(&sim, &report, "late", 0);
+    // Six SYNs arriving together all find the accept queue empty, so Linux answers
+    // them all (three from its SYN queue, three with SYN cookies) and every client
+    // handshake completes; the server queues backlog + 1 of them. Later SYNs find
+    // the accept queue full and are dropped, so those connects stay pending.
+    let all = describe(&sim, &report);
     assert_eq!(
         stdout(&sim, "client"),
-        "3 of 6 connections established within 500 ms\n",
-        "{}",
-        describe(&sim, &report)
+        "6 of 6 connections established within 500 ms\n",
+        "{all}"
+    );
+    assert_eq!(
+        stdout(&sim, "late"),
+        "0 of 3 connections established within 500 ms\n",
+        "{all}"
     );
 }
 

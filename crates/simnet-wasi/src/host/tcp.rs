@@ -11,7 +11,9 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResu
 
 use super::{SimSocketsView, wit_error};
 use crate::api_fault::{Effect, Method};
-use crate::streams::{SimTcpSocket, SocketRef, TcpInput, TcpOutput};
+use crate::streams::{
+    SimTcpSocket, SocketRef, TcpInput, TcpOutput, new_stream_states, shutdown_streams,
+};
 use crate::world::lock;
 
 /// Our socket object behind the `tcp-socket` handle the bindings name.
@@ -81,7 +83,7 @@ impl SimSocketsView<'_> {
                 host: self.ctx.host,
                 socket,
             },
-            streams_taken: false,
+            streams: None,
             pre_accepted: false,
         };
         let r = self.table.push(sock)?;
@@ -94,13 +96,17 @@ impl SimSocketsView<'_> {
     ) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
         let parent = mine(r);
         let sock = self.table.get_mut(&parent)?;
-        if sock.streams_taken {
+        if sock.streams.is_some() {
             return Err(WitError::InvalidState.into());
         }
-        sock.streams_taken = true;
+        let states = new_stream_states();
+        sock.streams = Some(states.clone());
         let at = sock.at.clone();
-        let input: DynInputStream = Box::new(TcpInput(at.clone()));
-        let output: DynOutputStream = Box::new(TcpOutput(at));
+        let input: DynInputStream = Box::new(TcpInput {
+            at: at.clone(),
+            states: states.clone(),
+        });
+        let output: DynOutputStream = Box::new(TcpOutput { at, states });
         let input = self.table.push_child(input, &parent)?;
         let output = self.table.push_child(output, &parent)?;
         Ok((input, output))
@@ -310,11 +316,17 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
         shutdown_type: ShutdownType,
     ) -> SocketResult<()> {
-        let how = match shutdown_type {
-            ShutdownType::Receive => CoreShutdown::Receive,
-            ShutdownType::Send => CoreShutdown::Send,
-            ShutdownType::Both => CoreShutdown::Both,
+        // As wasmtime-wasi: only a socket whose streams exist (connected or accepted)
+        // can shut down, and the streams see it first.
+        let Some(states) = self.socket(&this)?.streams.clone() else {
+            return Err(WitError::InvalidState.into());
         };
+        let (how, read, write) = match shutdown_type {
+            ShutdownType::Receive => (CoreShutdown::Receive, true, false),
+            ShutdownType::Send => (CoreShutdown::Send, false, true),
+            ShutdownType::Both => (CoreShutdown::Both, true, true),
+        };
+        shutdown_streams(&states, read, write);
         self.with_net(&this, |net, id| net.shutdown(id, how))
     }
 
