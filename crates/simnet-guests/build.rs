@@ -5,7 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-const GUESTS: &[&str] = &["echo-server", "echo-client", "probe", "many", "conformance"];
+const GUESTS: &[&str] = &[
+    "echo-server",
+    "echo-client",
+    "probe",
+    "many",
+    "conformance",
+    "conformance-std",
+    "conformance-tokio",
+];
 const TARGET: &str = "wasm32-wasip2";
 
 fn main() {
@@ -14,7 +22,13 @@ fn main() {
     );
     let root = manifest.join("../..");
     let guests = root.join("tests/guests");
-    for p in ["src", "Cargo.toml", "Cargo.lock"] {
+    for p in [
+        "src",
+        "wit",
+        "Cargo.toml",
+        "Cargo.lock",
+        ".cargo/config.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", guests.join(p).display());
     }
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
@@ -31,7 +45,9 @@ fn main() {
     ])
     .arg(guests.join("Cargo.toml"))
     .arg("--target-dir")
-    .arg(&target_dir);
+    .arg(&target_dir)
+    // The guests' own cargo configuration (tokio's unstable cfg) is found from there.
+    .current_dir(&guests);
     // Flags and wrappers meant for the host build (sanitizers, clippy, coverage) must
     // not reach the guests.
     for var in [

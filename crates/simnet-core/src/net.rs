@@ -54,6 +54,8 @@ pub struct Net {
     pub(crate) endpoints: Vec<([SocketAddr; 2], [HostId; 2])>,
     pub(crate) capture: Option<Vec<CapturedSegment>>,
     pub(crate) faults: FaultState,
+    /// Something was scheduled for the current instant since the last [`Net::settle`].
+    pub(crate) scheduled_now: bool,
 }
 
 impl Net {
@@ -82,6 +84,7 @@ impl Net {
             endpoints: Vec::new(),
             capture: None,
             faults: FaultState::new(seed),
+            scheduled_now: false,
         }
     }
 
@@ -307,6 +310,22 @@ impl Net {
             Event::Timer { conn, side, kind } => self.on_timer(conn, side, kind, time),
         }
         true
+    }
+
+    /// Finish what the calls since the last `settle` set off for this very instant: a
+    /// segment on a link without latency (loopback) arrives, and is answered, before
+    /// the application that sent it runs again, as a kernel processes loopback
+    /// traffic within the sending call. Events due now that were scheduled earlier
+    /// run first, keeping the queue's order. A driver calls this after each turn of an
+    /// application.
+    pub fn settle(&mut self) {
+        if !std::mem::take(&mut self.scheduled_now) {
+            return;
+        }
+        while self.queue.peek_time().is_some_and(|t| t <= self.now) {
+            self.step();
+        }
+        self.scheduled_now = false;
     }
 
     /// Run every event due at or before `deadline`, then set the clock to `deadline`.

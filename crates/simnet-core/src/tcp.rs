@@ -99,6 +99,7 @@ impl Net {
                 };
                 let at = at.max(conn.last_arrival[from]);
                 conn.last_arrival[from] = at;
+                self.scheduled_now |= at <= now;
                 self.queue.push(at, Event::Deliver(seg));
             }
         }

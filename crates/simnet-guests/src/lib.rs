@@ -1,5 +1,8 @@
 //! simnet's own guest programs (sources in `tests/guests`), built for `wasm32-wasip2`
-//! at build time and embedded, for tests, benchmarks and the built-in demo.
+//! at build time and embedded, for tests, benchmarks and the built-in demo; and the
+//! Python guests, built on demand ([`python`]).
+
+pub mod python;
 
 /// An embedded guest component.
 #[derive(Clone, Copy, Debug)]

@@ -379,6 +379,9 @@ impl Sim {
             }
             if let Some(g) = self.pick() {
                 self.poll_guest(g);
+                // What the guest's calls set off at this instant (loopback segments and
+                // their answers) happens before any guest runs again.
+                lock(&self.world).net.settle();
                 continue;
             }
             let next_fault = self.next_fault();
@@ -631,6 +634,7 @@ impl Sim {
             };
             // The run stops here: guests still running keep their connections open
             // (nothing more happens on the network), as in a snapshot.
+            lock(&self.world).forget_sockets_of(id);
             self.drop_guest(id, outcome, false);
         }
         let w = lock(&self.world);

@@ -185,6 +185,33 @@ pub(crate) struct SimTcpSocket {
     pub pre_accepted: bool,
 }
 
+/// A socket closes when its handle goes: the guest dropped it, or the guest's store
+/// went with the guest. Unless the world already disposed of it (a crash, or a run
+/// that stopped with the guest still running), it closes as wasmtime-wasi closes a
+/// socket: the streams' halves shut down first (a connected socket sends its FIN
+/// after the buffered data), then the descriptor closes (a reset if received data
+/// was left unread).
+impl Drop for SimTcpSocket {
+    fn drop(&mut self) {
+        let mut w = lock(&self.at.world);
+        if !w.owns(self.at.socket) {
+            return;
+        }
+        if self.pre_accepted
+            && let Ok((conn, _)) = w.net.accept(self.at.socket)
+        {
+            // The connection wasmtime-wasi would already hold: closed, not reset.
+            let _ = w.net.close(conn);
+        }
+        if self.streams.is_some() {
+            let _ = w
+                .net
+                .shutdown(self.at.socket, simnet_core::ShutdownType::Both);
+        }
+        w.close_socket(self.at.socket);
+    }
+}
+
 #[wasmtime_wasi_io::async_trait]
 impl Pollable for SimTcpSocket {
     async fn ready(&mut self) {

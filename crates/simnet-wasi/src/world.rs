@@ -111,6 +111,11 @@ impl World {
         self.owners.insert(socket, guest);
     }
 
+    /// Whether a guest still holds `socket` (it was neither closed nor disposed of).
+    pub fn owns(&self, socket: SocketId) -> bool {
+        self.owners.contains_key(&socket)
+    }
+
     /// Close a socket the guest dropped.
     pub fn close_socket(&mut self, socket: SocketId) {
         self.owners.swap_remove(&socket);
@@ -118,8 +123,9 @@ impl World {
         let _ = self.net.close(socket);
     }
 
-    /// Forget which sockets a guest held (its host crashed: the network disposes of
-    /// them itself).
+    /// Forget which sockets a guest held, so dropping its handles closes nothing: its
+    /// host crashed (the network disposes of them itself), or the run stopped with the
+    /// guest still running (its connections stay as they are).
     pub fn forget_sockets_of(&mut self, guest: GuestId) {
         self.owners.retain(|_, g| *g != guest);
     }

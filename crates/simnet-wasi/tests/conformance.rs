@@ -1,19 +1,19 @@
-//! The differential conformance test: the conformance guest calls every TCP method in
-//! every state it reaches and prints each result; its output on simnet must equal its
-//! output on wasmtime-wasi's real sockets (loopback only).
+//! The differential conformance test: guests that call socket methods in every state
+//! they reach and print each result run on simnet and on wasmtime-wasi 48's real
+//! sockets (loopback only), and must print the same and end the same way.
 
 mod common;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use common::{describe, guest, two_hosts};
-use simnet_wasi::Outcome;
+use common::{describe, program, two_hosts};
+use simnet_wasi::{GuestSpec, Outcome, Program};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::sockets::SocketAddrUse;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 struct Real {
     wasi: WasiCtx,
@@ -36,14 +36,32 @@ fn loopback_only(addr: SocketAddr, use_: SocketAddrUse) -> bool {
     addr.ip().is_loopback() || matches!(use_, SocketAddrUse::TcpBind)
 }
 
-fn run_on_real_wasmtime(bytes: &[u8]) -> String {
+/// How a run ended, in the terms both sides share.
+#[derive(Debug, PartialEq, Eq)]
+enum Ending {
+    Exited(i32),
+    Trapped,
+}
+
+struct Run {
+    stdout: String,
+    ending: Ending,
+    detail: String,
+}
+
+fn run_on_real_wasmtime(bytes: &[u8], args: &[&str]) -> Run {
     let engine = Engine::new(&Config::new()).expect("engine");
     let mut linker = Linker::<Real>::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link");
+    let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
+    options.network_error_code(true);
+    wasmtime_wasi::p2::add_to_linker_with_options_async(&mut linker, &options).expect("link");
     let stdout = MemoryOutputPipe::new(1 << 20);
+    let stderr = MemoryOutputPipe::new(1 << 20);
     let wasi = WasiCtxBuilder::new()
+        .arg("guest.wasm")
+        .args(args)
         .stdout(stdout.clone())
-        .inherit_stderr()
+        .stderr(stderr.clone())
         .allow_tcp(true)
         .socket_addr_check(|addr, use_| Box::pin(async move { loopback_only(addr, use_) }))
         .allow_ip_name_lookup(true)
@@ -67,51 +85,133 @@ fn run_on_real_wasmtime(bytes: &[u8]) -> String {
         .await?;
         command.wasi_cli_run().call_run(&mut store).await
     });
-    let out = String::from_utf8_lossy(&stdout.contents()).into_owned();
-    assert!(
-        matches!(result, Ok(Ok(()))),
-        "real run failed: {result:?}\n{out}"
-    );
-    out
+    let ending = match &result {
+        Ok(Ok(())) => Ending::Exited(0),
+        Ok(Err(())) => Ending::Exited(1),
+        Err(e) => match e.downcast_ref::<I32Exit>() {
+            Some(exit) => Ending::Exited(exit.0),
+            None => Ending::Trapped,
+        },
+    };
+    Run {
+        stdout: String::from_utf8_lossy(&stdout.contents()).into_owned(),
+        ending,
+        detail: format!(
+            "{result:?}\nstderr:\n{}",
+            String::from_utf8_lossy(&stderr.contents())
+        ),
+    }
 }
 
-fn run_on_simnet(seed: u64) -> String {
+fn run_on_simnet(program: Program, args: &[&str], seed: u64) -> Run {
     let (mut sim, server, _) = two_hosts(seed, Duration::from_millis(1));
-    sim.spawn(guest("conformance", server, "conformance", &[]));
+    sim.spawn(GuestSpec::new("guest", server, program).args(args.iter().copied()));
     let report = sim.run();
-    let all = describe(&sim, &report);
-    assert_eq!(report.guests[0].outcome, Outcome::Exited(0), "{all}");
-    sim.output(sim.guest_id("conformance").unwrap()).stdout()
+    let ending = match &report.guests[0].outcome {
+        Outcome::Exited(code) => Ending::Exited(*code),
+        Outcome::Trapped { .. } => Ending::Trapped,
+        other => panic!(
+            "simnet run did not end: {other}\n{}",
+            describe(&sim, &report)
+        ),
+    };
+    Run {
+        stdout: sim.output(sim.guest_id("guest").unwrap()).stdout(),
+        ending,
+        detail: describe(&sim, &report),
+    }
+}
+
+/// Fail with a line-by-line diff unless both runs printed and ended the same.
+fn assert_same(what: &str, real: &Run, sim: &Run) {
+    if real.stdout == sim.stdout && real.ending == sim.ending {
+        return;
+    }
+    let mut diff = String::new();
+    let (r, s): (Vec<&str>, Vec<&str>) =
+        (real.stdout.lines().collect(), sim.stdout.lines().collect());
+    for i in 0..r.len().max(s.len()) {
+        let (a, b) = (r.get(i).copied(), s.get(i).copied());
+        if a != b {
+            diff.push_str(&format!(
+                "line {}: real: {}\n         simnet: {}\n",
+                i + 1,
+                a.unwrap_or("<none>"),
+                b.unwrap_or("<none>")
+            ));
+        }
+    }
+    panic!(
+        "{what}: simnet differs from wasmtime-wasi on the real kernel\n\
+         endings: real {:?}, simnet {:?}\n{diff}\n--- real ---\n{}\n{}\n--- simnet ---\n{}\n{}",
+        real.ending, sim.ending, real.stdout, real.detail, sim.stdout, sim.detail
+    );
 }
 
 #[test]
 fn conformance_guest_matches_real_wasmtime() {
-    let real = run_on_real_wasmtime(simnet_guests::CONFORMANCE.bytes);
-    let sim = run_on_simnet(1);
+    let real = run_on_real_wasmtime(simnet_guests::CONFORMANCE.bytes, &[]);
     assert!(
-        real.contains("== done"),
-        "the real run stopped early:\n{real}"
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
     );
-    if real != sim {
-        let mut diff = String::new();
-        for (i, (r, s)) in real.lines().zip(sim.lines()).enumerate() {
-            if r != s {
-                diff.push_str(&format!(
-                    "line {}: real: {r}\n         simnet: {s}\n",
-                    i + 1
-                ));
-            }
-        }
-        panic!(
-            "simnet differs from wasmtime-wasi on the real kernel:\n{diff}\n--- real ---\n{real}\n--- simnet ---\n{sim}"
+    let sim = run_on_simnet(program("conformance"), &[], 1);
+    assert_same("conformance", &real, &sim);
+}
+
+#[test]
+fn conformance_output_is_the_same_under_other_seeds() {
+    let first = run_on_simnet(program("conformance"), &[], 2).stdout;
+    for seed in [3, 4, 5] {
+        assert_eq!(
+            run_on_simnet(program("conformance"), &[], seed).stdout,
+            first,
+            "seed {seed}"
         );
     }
 }
 
 #[test]
-fn conformance_output_is_the_same_under_other_seeds() {
-    let first = run_on_simnet(2);
-    for seed in [3, 4, 5] {
-        assert_eq!(run_on_simnet(seed), first, "seed {seed}");
+fn misuse_of_streams_ends_the_guest_as_on_wasmtime() {
+    for case in [
+        "write-unpermitted",
+        "write-beyond-permit",
+        "write-twice-after-one-check",
+        "write-zeroes-beyond-permit",
+        "blocking-write-too-large",
+        "drop-socket-before-streams",
+    ] {
+        let real = run_on_real_wasmtime(simnet_guests::CONFORMANCE.bytes, &[case]);
+        assert_eq!(real.ending, Ending::Trapped, "{case}: {}", real.detail);
+        let sim = run_on_simnet(program("conformance"), &[case], 1);
+        assert_same(case, &real, &sim);
     }
+}
+
+#[test]
+fn rust_std_guest_matches_real_wasmtime() {
+    let real = run_on_real_wasmtime(simnet_guests::CONFORMANCE_STD.bytes, &[]);
+    assert!(
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
+    );
+    let sim = run_on_simnet(program("conformance-std"), &[], 1);
+    assert_same("conformance-std", &real, &sim);
+}
+
+#[test]
+fn tokio_guest_matches_real_wasmtime() {
+    let real = run_on_real_wasmtime(simnet_guests::CONFORMANCE_TOKIO.bytes, &[]);
+    assert!(
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
+    );
+    let sim = run_on_simnet(program("conformance-tokio"), &[], 1);
+    assert_same("conformance-tokio", &real, &sim);
 }

@@ -77,3 +77,24 @@ pub fn fnv(hash: u64, bytes: &[u8]) -> u64 {
 }
 
 pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+mod unstable {
+    wit_bindgen::generate!({
+        path: "wit",
+        world: "error-codes",
+        features: ["network-error-code"],
+        with: {
+            "wasi:io/error@0.2.12": ::wasi::io::error,
+        },
+        generate_all,
+    });
+}
+
+/// The socket error behind a failed stream operation, by its WIT name
+/// (`wasi:sockets/network.network-error-code`).
+pub fn stream_error_code(err: &wasi::io::error::Error) -> String {
+    match unstable::wasi::sockets::network::network_error_code(err) {
+        Some(code) => format!("{code:?}"),
+        None => "no socket error".into(),
+    }
+}

@@ -332,17 +332,9 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
 
     fn drop(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<()> {
         // Fails (a trap, as in wasmtime-wasi) while the socket's streams are alive.
-        let sock = self
-            .table
+        // Dropping the handle closes the socket (see `SimTcpSocket`'s `Drop`).
+        self.table
             .delete(Resource::<SimTcpSocket>::new_own(this.rep()))?;
-        let mut w = lock(&sock.at.world);
-        if sock.pre_accepted
-            && let Ok((conn, _)) = w.net.accept(sock.at.socket)
-        {
-            // The connection wasmtime-wasi would already hold: closed, not reset.
-            let _ = w.net.close(conn);
-        }
-        w.close_socket(sock.at.socket);
         Ok(())
     }
 }

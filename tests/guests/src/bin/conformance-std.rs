@@ -1,0 +1,187 @@
+//! The conformance cases as a Rust program sees them through `std::net` (wasi-libc
+//! underneath): every call's result or error kind and message is printed, in an order
+//! that does not depend on timing. simnet's tests run it on simnet and on
+//! wasmtime-wasi's real sockets and require the same output.
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+fn show<T: std::fmt::Debug>(what: &str, r: std::io::Result<T>) {
+    match r {
+        Ok(v) => println!("{what}: ok {v:?}"),
+        Err(e) => println!("{what}: error {:?}: {e}", e.kind()),
+    }
+}
+
+fn status<T>(what: &str, r: std::io::Result<T>) -> Option<T> {
+    match r {
+        Ok(v) => {
+            println!("{what}: ok");
+            Some(v)
+        }
+        Err(e) => {
+            println!("{what}: error {:?}: {e}", e.kind());
+            None
+        }
+    }
+}
+
+fn read_some(s: &mut TcpStream, n: usize) -> std::io::Result<String> {
+    let mut buf = vec![0; n];
+    let got = s.read(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..got]).into_owned())
+}
+
+/// A connected pair over loopback: (client, accepted).
+fn pair(l: &TcpListener) -> (TcpStream, TcpStream) {
+    let addr = l.local_addr().expect("listener address");
+    let c = TcpStream::connect(addr).expect("connect");
+    let (a, _) = l.accept().expect("accept");
+    (c, a)
+}
+
+fn settle() {
+    std::thread::sleep(Duration::from_millis(50));
+}
+
+fn main() {
+    println!("== listener");
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let laddr = l.local_addr().expect("local");
+    println!("listener port assigned: {}", laddr.port() != 0);
+    show("listener ttl", l.ttl());
+    show("listener take-error", l.take_error());
+    show("listener set-nonblocking", l.set_nonblocking(true));
+    show("accept with nothing pending", l.accept().map(|_| ()));
+    show("listener set-nonblocking false", l.set_nonblocking(false));
+    show("bind the same port", TcpListener::bind(laddr).map(|_| ()));
+    show("bind a foreign address", TcpListener::bind("192.0.2.1:0").map(|_| ()));
+    show("bind [::1]:0", TcpListener::bind("[::1]:0").map(|l| l.local_addr().map(|a| a.is_ipv6())));
+
+    println!("== connect");
+    let closed = {
+        let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
+        probe.local_addr().expect("local")
+    };
+    show("connect to a closed port", TcpStream::connect(closed).map(|_| ()));
+    show("connect to port 0", TcpStream::connect("127.0.0.1:0").map(|_| ()));
+    show("connect to 0.0.0.0", TcpStream::connect(SocketAddr::from(([0, 0, 0, 0], laddr.port()))).map(|_| ()));
+    show(
+        "connect-timeout to a closed port",
+        TcpStream::connect_timeout(&closed, Duration::from_secs(1)).map(|_| ()),
+    );
+
+    println!("== connected");
+    let (mut c, mut a) = pair(&l);
+    println!("peer is the listener: {}", c.peer_addr().ok() == Some(laddr));
+    println!("accepted peer is the client: {}", a.peer_addr().ok() == c.local_addr().ok());
+    show("nodelay", c.nodelay());
+    show("set-nodelay", c.set_nodelay(true));
+    show("ttl", c.ttl());
+    show("set-ttl 42", c.set_ttl(42));
+    show("ttl after", c.ttl());
+    show("set-ttl 0", c.set_ttl(0));
+    show("read-timeout", c.read_timeout());
+    show("set-read-timeout 0", c.set_read_timeout(Some(Duration::ZERO)));
+    show("take-error", c.take_error());
+    show("write", c.write(b"hello"));
+    show("flush", c.flush());
+    // A blocking zero-length read spins in wasi-libc (it waits for the stream to be
+    // ready, reads nothing, and takes that as "not yet"), on wasmtime as on simnet;
+    // a non-blocking one reports would-block.
+    show("set-nonblocking for a zero-length read", a.set_nonblocking(true));
+    show("read 0 bytes with data buffered", a.read(&mut []));
+    show("set-nonblocking false again", a.set_nonblocking(false));
+    show("read", read_some(&mut a, 3));
+    show("read rest", read_some(&mut a, 100));
+    show("set-nonblocking", a.set_nonblocking(true));
+    show("read with nothing buffered", read_some(&mut a, 100));
+    show("read 0 bytes with nothing buffered", a.read(&mut []));
+    show("set-nonblocking false", a.set_nonblocking(false));
+    show("write empty", c.write(b""));
+
+    println!("== half-close");
+    show("shutdown write", c.shutdown(Shutdown::Write));
+    show("shutdown write again", c.shutdown(Shutdown::Write));
+    show("write after shutdown write", c.write(b"x"));
+    show("peer reads end of stream", read_some(&mut a, 100));
+    show("peer reads again", read_some(&mut a, 100));
+    show("peer writes back", a.write(b"reply"));
+    show("client reads the reply", read_some(&mut c, 100));
+    show("shutdown read", c.shutdown(Shutdown::Read));
+    show("read after shutdown read", read_some(&mut c, 100));
+    show("shutdown both", c.shutdown(Shutdown::Both));
+    drop(a);
+    drop(c);
+
+    println!("== reset");
+    let (mut c, mut a) = pair(&l);
+    show("write", c.write(b"never read"));
+    show("peer sees data", a.read(&mut [0; 1]));
+    drop(a);
+    show("read after the peer reset", read_some(&mut c, 100));
+    show("read again", read_some(&mut c, 100));
+    show("write after the reset", c.write(b"x"));
+    show("write again", c.write(b"x"));
+    show("take-error", c.take_error());
+    drop(c);
+
+    println!("== peer closed");
+    let (mut c, a) = pair(&l);
+    drop(a);
+    show("read at end of stream", read_some(&mut c, 100));
+    show("write to a closed peer", c.write(b"x"));
+    settle();
+    show("write after the peer's reset", c.write(b"x"));
+    show("write again", c.write(b"x"));
+    drop(c);
+
+    println!("== bulk");
+    let (mut c, mut a) = pair(&l);
+    c.set_nonblocking(true).expect("nonblocking");
+    a.set_nonblocking(true).expect("nonblocking");
+    let total = 300_000usize;
+    let data: Vec<u8> = (0..total).map(|i| (i * 7 % 251) as u8).collect();
+    let (mut sent, mut got) = (0, Vec::new());
+    let mut buf = vec![0; 65536];
+    while got.len() < total {
+        if sent < total {
+            match c.write(&data[sent..]) {
+                Ok(n) => sent += n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                Err(e) => panic!("write: {e}"),
+            }
+        }
+        match a.read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+            Err(e) => panic!("read: {e}"),
+        }
+    }
+    println!("bulk transfer intact: {}", got == data);
+    drop((c, a));
+
+    println!("== name lookup");
+    for name in [
+        "127.0.0.1:80",
+        "[::1]:80",
+        "127.1:80",
+        "[::]:0",
+        "0x7f.1:80",
+        "1.2.3.256:80",
+        "a b:80",
+        ":80",
+        "[::1:80",
+    ] {
+        match name.to_socket_addrs() {
+            Ok(addrs) => println!("lookup {name:?}: ok {:?}", addrs.collect::<Vec<_>>()),
+            Err(e) => println!("lookup {name:?}: error {:?}: {e}", e.kind()),
+        }
+    }
+    status("listener still accepts", {
+        let _ = TcpStream::connect(laddr).expect("connect");
+        l.accept().map(|_| ())
+    });
+    println!("== done");
+}
