@@ -55,14 +55,7 @@ pub fn build(name: &str) -> Result<PathBuf, String> {
         .arg("-q")
         .arg("-d")
         .arg(&wit)
-        .args([
-            "-w",
-            "app",
-            "--features",
-            "network-error-code",
-            "componentize",
-            "-p",
-        ])
+        .args(["-w", "app", "componentize", "-p"])
         .arg(&source_dir)
         .arg(name)
         .arg("-o")
@@ -146,7 +139,8 @@ fn wasip2_wit_deps() -> Result<PathBuf, String> {
             "metadata",
             "--format-version",
             "1",
-            "--offline",
+            "--filter-platform",
+            "wasm32-wasip2",
             "--manifest-path",
         ])
         .arg(root().join("tests/guests/Cargo.toml"))

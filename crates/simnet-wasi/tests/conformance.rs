@@ -215,3 +215,33 @@ fn tokio_guest_matches_real_wasmtime() {
     let sim = run_on_simnet(program("conformance-tokio"), &[], 1);
     assert_same("conformance-tokio", &real, &sim);
 }
+
+#[test]
+fn python_guest_matches_real_wasmtime() {
+    let path = match simnet_guests::python::build("conformance") {
+        Ok(path) => path,
+        Err(why) => {
+            // Written to the terminal directly: a skipped comparison must be seen,
+            // not captured with the output of a passing test.
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED python_guest_matches_real_wasmtime: the Python guest cannot be built: {why}"
+            );
+            return;
+        }
+    };
+    let bytes = std::fs::read(&path).expect("read the Python component");
+    let real = run_on_real_wasmtime(&bytes, &[]);
+    assert!(
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
+    );
+    let program = common::runtime()
+        .load_bytes("conformance.py.wasm", &bytes)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sim = run_on_simnet(program, &[], 1);
+    assert_same("conformance.py", &real, &sim);
+}
