@@ -62,14 +62,317 @@ fn exec_passes_output_args_and_env_through() {
 }
 
 #[test]
-fn exec_returns_the_guest_exit_code_and_reports_traps() {
+fn exec_returns_the_guest_exit_code_and_reports_traps_as_wasmtime() {
     assert_eq!(code(&simnet(&["exec", PROBE, "exit", "0"])), 0);
     assert_eq!(code(&simnet(&["exec", PROBE, "exit", "5"])), 1);
     let out = simnet(&["exec", PROBE, "trap"]);
     let (_, stderr) = text(&out);
-    assert_eq!(code(&out), 1);
+    // wasmtime on Linux exits with 128 + SIGABRT after a trap, and explains it so.
+    assert_eq!(code(&out), 134, "{stderr}");
     assert!(stderr.contains("the guest panicked on purpose"), "{stderr}");
-    assert!(stderr.contains("probe.wasm: trapped: "), "{stderr}");
+    assert!(
+        stderr.contains("Error: failed to run main module `probe.wasm`\n\nCaused by:\n    0: failed to invoke `run` function\n    1: error while executing at wasm backtrace:"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("wasm trap: wasm `unreachable` instruction executed"),
+        "{stderr}"
+    );
+    // Names in the backtrace are demangled.
+    assert!(stderr.contains("probe::main"), "{stderr}");
+    assert!(!stderr.contains("_ZN5probe4main"), "{stderr}");
+}
+
+#[test]
+fn exec_limits_take_wasmtime_spellings() {
+    let out = simnet(&["exec", "-W", "fuel=100000", PROBE, "spin"]);
+    assert_eq!(code(&out), 134, "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("fuel limit exceeded"),
+        "{:?}",
+        text(&out)
+    );
+    let out = simnet(&[
+        "exec",
+        "-W",
+        "max-memory-size=4194304",
+        PROBE,
+        "alloc",
+        "64",
+    ]);
+    assert_eq!(code(&out), 134, "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("memory limit exceeded"),
+        "{:?}",
+        text(&out)
+    );
+    let out = simnet(&["exec", "-W", "timeout=1s", PROBE, "spin"]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).1.contains("--until"), "{:?}", text(&out));
+}
+
+/// Run simnet through the shell, so stdout and stderr can share one pipe.
+fn sh(script: &str) -> Output {
+    Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .env("SIMNET", env!("CARGO_BIN_EXE_simnet"))
+        .env("PROBE", PROBE)
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("run sh")
+}
+
+#[test]
+fn exec_passes_output_through_in_the_order_it_was_written() {
+    let out = sh(r#""$SIMNET" exec "$PROBE" interleave 3 2>&1"#);
+    assert_eq!(code(&out), 0);
+    assert_eq!(text(&out).0, "out 0\nerr 0\nout 1\nerr 1\nout 2\nerr 2\n");
+}
+
+#[test]
+fn exec_output_arrives_while_the_guest_still_runs() {
+    use std::io::{BufRead, BufReader, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_simnet"))
+        .args(["exec", PROBE, "cat"])
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn simnet");
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    stdin.write_all(b"first line\n").unwrap();
+    stdin.flush().unwrap();
+    // The guest echoes the line while its stdin is still open, so it is still
+    // running when the line arrives.
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "first line\n");
+    stdin.write_all(b"second\n").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stdout, &mut rest).unwrap();
+    assert_eq!(rest, "second\n");
+    let status = child.wait().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn exec_passes_stdin_to_the_guest() {
+    let input = tmp("stdin.txt");
+    let body: String = (0..2000).map(|i| format!("line {i}\n")).collect();
+    std::fs::write(&input, &body).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
+        .args(["exec", PROBE, "cat"])
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .stdin(std::fs::File::open(&input).unwrap())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    assert_eq!(text(&out).0, body);
+    // From a file every read is full: 4096-byte reads, the same on every run.
+    assert_eq!(
+        text(&out).1,
+        format!(
+            "read {} bytes from stdin in {} reads\n",
+            body.len(),
+            body.len().div_ceil(4096)
+        )
+    );
+    let out = sh(r#"echo ignored | "$SIMNET" exec -S inherit-stdin=n "$PROBE" cat"#);
+    assert_eq!(text(&out).1, "read 0 bytes from stdin in 0 reads\n");
+}
+
+#[test]
+fn exec_preopens_directories_deterministically() {
+    let dir = tmp("preopen");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    for name in ["zeta", "alpha", "mid"] {
+        std::fs::write(dir.join(name), name).unwrap();
+    }
+    std::fs::write(dir.join("input.txt"), "from the host").unwrap();
+    let arg = format!("{}::/data", dir.display());
+    let run = || simnet(&["exec", "--dir", &arg, PROBE, "files", "/data"]);
+    let first = run();
+    let (stdout, stderr) = text(&first);
+    assert_eq!(code(&first), 0, "{stdout}{stderr}");
+    assert!(
+        stdout.starts_with(r#"listing order: ["alpha", "input.txt", "mid", "zeta"]"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("input.txt: \"from the host\""), "{stdout}");
+    // File times are virtual: untouched files at the epoch, the guest's own file at
+    // the virtual time it wrote it (after a 5 s sleep).
+    assert!(
+        stdout.contains("input.txt modified: Ok(1735689600)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("output.txt: 21 bytes, modified Ok(1735689605)"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("output.txt")).unwrap(),
+        "written by the guest\n"
+    );
+    let second = run();
+    assert_eq!(
+        text(&second).0.replace("\"output.txt\", ", ""),
+        stdout.replace("\"output.txt\", ", "")
+    );
+    // Without --dir nothing is visible, and a missing directory is an error.
+    let out = simnet(&["exec", PROBE, "files", "/data"]);
+    assert_ne!(code(&out), 0);
+    let out = simnet(&["exec", "--dir", "/nonexistent::/x", PROBE, "env"]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).1.contains("does not exist"), "{:?}", text(&out));
+}
+
+#[test]
+fn exec_env_copies_named_variables_from_simnet() {
+    let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
+        .args([
+            "exec",
+            "--env",
+            "FROM_HOST",
+            "--env",
+            "NOT_SET_ANYWHERE",
+            "--env",
+            "X=1",
+            PROBE,
+            "env",
+        ])
+        .env("FROM_HOST", "copied")
+        .env_remove("NOT_SET_ANYWHERE")
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .0
+            .contains(r#"env: [("FROM_HOST", "copied"), ("X", "1")]"#),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn exec_takes_wasmtime_s_options() {
+    let out = simnet(&["exec", "-S", "tcp=n", PROBE, "refused", "10.0.0.1:1"]);
+    assert!(
+        text(&out).0.contains("PermissionDenied"),
+        "{:?}",
+        text(&out)
+    );
+    let out = simnet(&[
+        "exec",
+        "-S",
+        "inherit-network,allow-ip-name-lookup=n",
+        PROBE,
+        "resolve",
+        "host",
+    ]);
+    assert!(text(&out).0.starts_with("host: error"), "{:?}", text(&out));
+    let out = simnet(&[
+        "exec",
+        "-S",
+        "inherit-network",
+        "-S",
+        "tcp",
+        PROBE,
+        "refused",
+        "10.0.0.1:1",
+    ]);
+    assert_eq!(text(&out).0, "connect to 10.0.0.1:1: refused\n");
+    let out = simnet(&["exec", "-S", "http", PROBE, "env"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        text(&out).1.contains("does not support wasmtime's -S http"),
+        "{:?}",
+        text(&out)
+    );
+    let out = simnet(&["exec", "-S", "tcp=maybe", PROBE, "env"]);
+    assert_eq!(code(&out), 2);
+    let out = simnet(&["exec", "-S", "no-such-thing", PROBE, "env"]);
+    assert!(
+        text(&out).1.contains("unknown -S option"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn exec_names_wasmtime_flags_it_lacks() {
+    let out = simnet(&["exec", "--invoke", "run", PROBE, "env"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), 2);
+    assert!(
+        stderr.contains("`--invoke` is not an option simnet supports"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("tip:"), "{stderr}");
+    // After the component, arguments belong to the guest, as with wasmtime.
+    let out = simnet(&["exec", PROBE, "env", "--invoke"]);
+    assert_eq!(code(&out), 0);
+    assert!(text(&out).0.contains(r#""--invoke""#), "{:?}", text(&out));
+}
+
+#[test]
+fn exec_stops_at_its_output_limit_with_a_notice() {
+    let out = simnet(&["exec", "--max-output", "1MiB", PROBE, "flood", "3000000"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stderr}");
+    assert!(stdout.len() < (1 << 20) + 200, "{}", stdout.len());
+    assert!(
+        stdout.ends_with(
+            "[simnet: stdout exceeded its limit of 1048576 bytes; the rest was dropped]\n"
+        ),
+        "{}",
+        &stdout[stdout.len() - 200..]
+    );
+    // stderr has a limit of its own: the guest's last line still arrives.
+    assert!(stderr.contains("flooded 3000000 bytes"), "{stderr}");
+    assert!(stderr.contains("more than --max-output"), "{stderr}");
+}
+
+#[test]
+fn exec_of_a_server_alone_says_nobody_will_connect_unless_given_time() {
+    let out = simnet(&["exec", PROBE, "accept-forever", "10.0.0.1:80"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stderr}");
+    assert!(
+        stderr.contains("nothing else will ever connect"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--until"), "{stderr}");
+    let out = simnet(&[
+        "exec",
+        "--until",
+        "30s",
+        PROBE,
+        "accept-forever",
+        "10.0.0.1:80",
+    ]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stderr}");
+    assert!(stderr.contains("stopped at --until 30s"), "{stderr}");
 }
 
 #[test]
@@ -86,16 +389,23 @@ fn exec_sleeps_in_virtual_time_and_takes_a_seed() {
 fn exec_ip_and_capability_switches() {
     let out = simnet(&["exec", "--ip", "192.168.7.7", PROBE, "resolve", "host"]);
     assert_eq!(text(&out).0, "host: 192.168.7.7\n");
-    let out = simnet(&["exec", "--no-ip-name-lookup", PROBE, "resolve", "host"]);
+    let out = simnet(&[
+        "exec",
+        "-S",
+        "allow-ip-name-lookup=n",
+        PROBE,
+        "resolve",
+        "host",
+    ]);
     assert!(text(&out).0.starts_with("host: error"), "{:?}", text(&out));
-    let out = simnet(&["exec", "--no-tcp", PROBE, "refused", "10.0.0.1:1"]);
+    let out = simnet(&["exec", "-S", "tcp=n", PROBE, "refused", "10.0.0.1:1"]);
     assert_eq!(code(&out), 1);
     assert!(
         text(&out).0.contains("PermissionDenied"),
         "{:?}",
         text(&out)
     );
-    let out = simnet(&["exec", "--no-udp", PROBE, "exit", "0"]);
+    let out = simnet(&["exec", "-S", "udp=n", PROBE, "exit", "0"]);
     assert_eq!(code(&out), 0);
 }
 

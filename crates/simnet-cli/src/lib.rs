@@ -48,38 +48,60 @@ enum Command {
     Demo(DemoArgs),
 }
 
-fn parse_env(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .filter(|(k, _)| !k.is_empty())
-        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
-}
-
 #[derive(Args, Debug)]
+#[command(
+    after_long_help = exec::DIFFERENCES,
+    override_usage = "simnet exec [OPTIONS] <WASM> [ARGS]..."
+)]
 struct ExecArgs {
     /// Seed of the simulation (scheduler, random interfaces, ports).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Set an environment variable for the guest (repeatable).
-    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env)]
-    env: Vec<(String, String)>,
+    /// Pass an environment variable to the guest: NAME=VAL sets it, NAME copies it
+    /// from simnet's environment (repeatable).
+    #[arg(long = "env", value_name = "NAME[=VAL]")]
+    env: Vec<String>,
+    /// Let the guest use a host directory, as GUEST_DIR (by default the same path).
+    #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
+    dirs: Vec<String>,
+    /// WASI options in wasmtime's spelling: tcp, udp, allow-ip-name-lookup,
+    /// inherit-env, inherit-stdin (each =y or =n), inherit-network (no effect).
+    #[arg(short = 'S', long = "wasi", value_name = "KEY[=VAL][,...]")]
+    wasi: Vec<String>,
+    /// Limits in wasmtime's spelling: fuel=N, max-memory-size=BYTES.
+    #[arg(short = 'W', long = "wasm", value_name = "KEY=VAL[,...]")]
+    wasm: Vec<String>,
+    /// Stop at this virtual time (like "30s"), e.g. for a server that runs alone.
+    #[arg(long, value_name = "DURATION")]
+    until: Option<Dur>,
+    /// Largest output passed through per stream (stdout, stderr).
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
+    max_output: units::Bytes,
+    /// The program name the guest sees as its first argument.
+    #[arg(long, value_name = "NAME")]
+    argv0: Option<String>,
     /// The host's address.
     #[arg(long, default_value = "10.0.0.1")]
     ip: IpAddr,
-    /// Deny TCP sockets (creation fails with access-denied).
-    #[arg(long)]
+    /// Same as -S tcp=n.
+    #[arg(long, hide = true)]
     no_tcp: bool,
-    /// Deny UDP sockets.
-    #[arg(long)]
+    /// Same as -S udp=n.
+    #[arg(long, hide = true)]
     no_udp: bool,
-    /// Deny name lookups (they fail with permanent-resolver-failure).
-    #[arg(long)]
+    /// Same as -S allow-ip-name-lookup=n.
+    #[arg(long, hide = true)]
     no_ip_name_lookup: bool,
     /// The component (.wasm), built for wasm32-wasip2.
+    #[arg(value_name = "WASM")]
     component: PathBuf,
     /// Arguments passed to the guest.
     #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
     args: Vec<String>,
+}
+
+fn parse_size(s: &str) -> Result<units::Bytes, String> {
+    units::parse_bytes(s).map(units::Bytes)
 }
 
 #[derive(Args, Debug)]
@@ -140,7 +162,10 @@ struct DemoArgs {
 /// Parse the command line and run; the process exit code.
 pub fn main() -> ExitCode {
     restore_sigpipe();
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     logging::init();
     let result = match cli.command {
         None => demo::run(&DemoArgs { seed: 1 }),
@@ -156,6 +181,29 @@ pub fn main() -> ExitCode {
             ExitCode::from(2)
         }
     }
+}
+
+/// Report a command-line error. An option of `wasmtime run` that `simnet exec`
+/// lacks is named as such, rather than with clap's hint to pass it to the guest.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let in_exec = std::env::args().nth(1).as_deref() == Some("exec");
+    if in_exec
+        && e.kind() == ErrorKind::UnknownArgument
+        && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+    {
+        let flag = arg.split('=').next().unwrap_or(arg);
+        eprintln!(
+            "simnet exec: `{flag}` is not an option simnet supports (wasmtime options it \
+             has: --dir, --env, -S, -W fuel/max-memory-size, --argv0; see `simnet exec --help`)"
+        );
+        return ExitCode::from(2);
+    }
+    let _ = e.print();
+    ExitCode::from(match e.kind() {
+        clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+        _ => 2,
+    })
 }
 
 fn runtime() -> anyhow::Result<simnet_wasi::Runtime> {

@@ -1,12 +1,13 @@
 //! What one guest's `Store` holds: wasmtime-wasi's context for the interfaces simnet
-//! takes from it as is (cli, random, wall clock, an empty filesystem), the resource
-//! table, the guest's place in the simulation, and its memory limiter.
+//! takes from it (cli, random, wall clock, preopened directories), the resource
+//! table, the guest's place in the simulation, its memory limiter, and the virtual
+//! times of the files it changed.
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use crate::host::{GuestNet, SimClocksView, SimSocketsView};
+use crate::host::{FileTimes, GuestNet, SimClocksView, SimFilesystemView, SimSocketsView};
 use crate::world::VirtualClock;
 
 pub(crate) struct GuestState {
@@ -15,6 +16,7 @@ pub(crate) struct GuestState {
     pub net: GuestNet,
     pub clock: VirtualClock,
     pub limiter: GuestLimiter,
+    pub file_times: FileTimes,
 }
 
 impl WasiView for GuestState {
@@ -31,6 +33,16 @@ impl GuestState {
         SimSocketsView {
             table: &mut self.table,
             ctx: &self.net,
+        }
+    }
+
+    pub fn files(&mut self) -> SimFilesystemView<'_> {
+        SimFilesystemView {
+            fs: wasmtime_wasi::filesystem::WasiFilesystemCtxView {
+                ctx: self.wasi.filesystem(),
+                table: &mut self.table,
+            },
+            times: &mut self.file_times,
         }
     }
 

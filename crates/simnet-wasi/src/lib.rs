@@ -18,9 +18,9 @@ mod streams;
 mod world;
 
 pub use api_fault::{ApiFault, Effect, Met, Method, Trigger};
-pub use host::{Capabilities, OutputLine, OutputLog, Stream};
+pub use host::{Capabilities, OutputLine, OutputLog, Stdin, Stream};
 pub use outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
 pub use program::{LoadError, Program, Runtime, default_cache_dir};
-pub use sim::{DEFAULT_EPOCH, GuestSpec, Limits, Sim, SimConfig};
+pub use sim::{DEFAULT_EPOCH, GuestSpec, Limits, Preopen, Sim, SimConfig};
 pub use simnet_core;
 pub use world::{GuestId, VirtualClock};

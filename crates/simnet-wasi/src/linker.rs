@@ -1,6 +1,6 @@
 //! The linker every guest is instantiated with: simnet's own sockets and monotonic
 //! clock, wasmtime-wasi's implementation of everything else (wasi:io, cli, random,
-//! wall clock, filesystem without preopens). Neither wasmtime-wasi's real sockets nor
+//! wall clock, preopens; filesystem calls pass through simnet's deterministic layer). Neither wasmtime-wasi's real sockets nor
 //! its real monotonic clock are linked, so no guest can reach them whatever version
 //! of the interfaces it imports.
 
@@ -13,7 +13,7 @@ use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
 use wasmtime_wasi::random::WasiRandom;
 
 use crate::guest::GuestState;
-use crate::host::{SimClocksView, SimSocketsView};
+use crate::host::{SimClocksView, SimFilesystemView, SimSocketsView};
 
 struct SimSockets;
 
@@ -25,6 +25,12 @@ struct SimClocks;
 
 impl HasData for SimClocks {
     type Data<'a> = SimClocksView<'a>;
+}
+
+struct SimFilesystem;
+
+impl HasData for SimFilesystem {
+    type Data<'a> = SimFilesystemView<'a>;
 }
 
 struct Io;
@@ -88,7 +94,7 @@ pub(crate) fn build(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     cli::terminal_stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
     cli::terminal_stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
     cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
-    filesystem::types::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
+    filesystem::types::add_to_linker::<GuestState, SimFilesystem>(l, GuestState::files)?;
     filesystem::preopens::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
     sockets::network::add_to_linker::<GuestState, SimSockets>(
         l,

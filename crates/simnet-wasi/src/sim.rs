@@ -21,12 +21,13 @@ use std::collections::BTreeMap;
 
 use simnet_core::{CrashMode, Fault, HostId, Net, NetConfig, NetError, SimTime, derive_rng};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
-use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
+use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
 use crate::api_fault::ApiFault;
 use crate::guest::{GuestLimiter, GuestState};
 use crate::host::{
-    Capabilities, GuestNet, GuestOutput, OutputLog, SimMonotonicClock, SimWallClock, Stream,
+    Capabilities, FileTimes, GuestNet, GuestOutput, GuestStdin, OutputLog, SimMonotonicClock,
+    SimWallClock, Stream,
 };
 use crate::outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
 use crate::program::{Program, Runtime};
@@ -49,7 +50,8 @@ pub struct SimConfig {
     pub slice_time: Duration,
     /// What the wall clock reads at virtual time zero.
     pub epoch: Duration,
-    /// Bytes of stdout plus stderr kept per guest; more is dropped.
+    /// Bytes of stdout, and of stderr, kept per guest; more is dropped, with a notice
+    /// in its place.
     pub output_limit: usize,
     /// Stop at this virtual time even if guests are still running.
     pub time_limit: Option<Duration>,
@@ -80,6 +82,14 @@ pub struct Limits {
     pub virtual_time: Option<Duration>,
 }
 
+/// A host directory a guest sees (wasmtime's `--dir HOST::GUEST`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Preopen {
+    pub host: std::path::PathBuf,
+    /// The path the guest opens it by.
+    pub guest: String,
+}
+
 /// One guest to run: a program on a host, with its arguments and environment.
 #[derive(Clone, Debug)]
 pub struct GuestSpec {
@@ -95,6 +105,12 @@ pub struct GuestSpec {
     /// and it is reported `Running`, not deadlocked, when it blocks forever.
     pub daemon: bool,
     pub limits: Limits,
+    /// Host directories the guest may use (read and write), none by default.
+    pub dirs: Vec<Preopen>,
+    pub stdin: crate::Stdin,
+    /// The program name the guest sees as its first argument (by default, the
+    /// component's file name).
+    pub argv0: Option<String>,
 }
 
 impl GuestSpec {
@@ -109,6 +125,9 @@ impl GuestSpec {
             capabilities: Capabilities::default(),
             daemon: false,
             limits: Limits::default(),
+            dirs: Vec::new(),
+            stdin: crate::Stdin::Empty,
+            argv0: None,
         }
     }
 
@@ -146,6 +165,20 @@ impl GuestSpec {
         self.limits = limits;
         self
     }
+
+    /// Let the guest use the host directory `host` as `guest`.
+    pub fn dir(mut self, host: impl Into<std::path::PathBuf>, guest: impl Into<String>) -> Self {
+        self.dirs.push(Preopen {
+            host: host.into(),
+            guest: guest.into(),
+        });
+        self
+    }
+
+    pub fn stdin(mut self, stdin: crate::Stdin) -> Self {
+        self.stdin = stdin;
+        self
+    }
 }
 
 struct Finished {
@@ -162,19 +195,60 @@ enum Run {
     Done,
 }
 
-/// Records that a guest woke itself while being polled: wasmtime's fuel yield.
-#[derive(Default)]
-struct SelfWake(AtomicBool);
+/// How a guest's waker was called. On the simulation's own thread, during a poll, it
+/// is wasmtime's fuel yield; from another thread it is host work the guest waits for
+/// outside the simulation (a file read wasmtime-wasi hands to its blocking pool).
+struct SelfWake {
+    executor: std::thread::ThreadId,
+    fuel: AtomicBool,
+    external: Mutex<bool>,
+    done: std::sync::Condvar,
+}
+
+impl SelfWake {
+    fn new() -> Self {
+        SelfWake {
+            executor: std::thread::current().id(),
+            fuel: AtomicBool::new(false),
+            external: Mutex::new(false),
+            done: std::sync::Condvar::new(),
+        }
+    }
+
+    fn reset(&self) {
+        self.fuel.store(false, Ordering::Relaxed);
+        *self.external.lock().unwrap_or_else(|e| e.into_inner()) = false;
+    }
+
+    /// Wait (in real time, up to `limit`) for host work the guest waits for.
+    fn wait_external(&self, limit: Duration) -> bool {
+        let woken = self.external.lock().unwrap_or_else(|e| e.into_inner());
+        let (woken, _) = self
+            .done
+            .wait_timeout_while(woken, limit, |w| !*w)
+            .unwrap_or_else(|e| e.into_inner());
+        *woken
+    }
+}
 
 impl Wake for SelfWake {
     fn wake(self: Arc<Self>) {
-        self.0.store(true, Ordering::Relaxed);
+        self.wake_by_ref();
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        self.0.store(true, Ordering::Relaxed);
+        if std::thread::current().id() == self.executor {
+            self.fuel.store(true, Ordering::Relaxed);
+        } else {
+            *self.external.lock().unwrap_or_else(|e| e.into_inner()) = true;
+            self.done.notify_all();
+        }
     }
 }
+
+/// How long a guest may wait for host work outside the simulation (file I/O on
+/// wasmtime-wasi's blocking pool) before the run gives up on it.
+const HOST_WORK_LIMIT: Duration = Duration::from_secs(60);
 
 struct Guest {
     spec: GuestSpec,
@@ -245,7 +319,7 @@ impl Sim {
     pub fn spawn(&mut self, spec: GuestSpec) -> GuestId {
         let id = lock(&self.world).add_guest();
         let start = SimTime::ZERO + spec.start;
-        let self_wake = Arc::new(SelfWake::default());
+        let self_wake = Arc::new(SelfWake::new());
         self.guests.push(Guest {
             deadline: spec.limits.virtual_time.map(|d| start + d),
             output: OutputLog::new(self.config.output_limit),
@@ -499,7 +573,7 @@ impl Sim {
             return;
         };
         lock(&self.world).clear_waits(id);
-        guest.self_wake.0.store(false, Ordering::Relaxed);
+        guest.self_wake.reset();
         let mut cx = Context::from_waker(&guest.waker);
         match fut.as_mut().poll(&mut cx) {
             Poll::Ready(finished) => {
@@ -507,17 +581,42 @@ impl Sim {
                 let outcome = classify(finished);
                 self.end_guest(id, outcome);
             }
-            Poll::Pending => {
-                if guest.self_wake.0.load(Ordering::Relaxed) {
-                    // Used up its fuel slice: charge the slice's virtual time.
-                    if self.config.slice_time.is_zero() {
-                        self.runnable.insert(id);
-                    } else {
-                        let at = now + self.config.slice_time;
-                        lock(&self.world).wake_at(at, id);
-                    }
-                }
+            Poll::Pending => self.after_pending(id, now),
+        }
+    }
+
+    /// A guest is blocked: on its fuel slice (it runs again once the slice's virtual
+    /// time has passed), on the simulation (its pollables said what they wait for),
+    /// or, when neither, on host work outside it, which the simulation waits for in
+    /// real time so that the result arrives at the same virtual instant every run.
+    fn after_pending(&mut self, id: GuestId, now: SimTime) {
+        let guest = &self.guests[id.0];
+        if guest.self_wake.fuel.load(Ordering::Relaxed) {
+            if self.config.slice_time.is_zero() {
+                self.runnable.insert(id);
+            } else {
+                let at = now + self.config.slice_time;
+                lock(&self.world).wake_at(at, id);
             }
+            return;
+        }
+        if lock(&self.world).has_waits(id) {
+            return;
+        }
+        if guest.self_wake.wait_external(HOST_WORK_LIMIT) {
+            self.runnable.insert(id);
+        } else {
+            let message = format!(
+                "waited more than {}s of real time for host I/O outside the simulation",
+                HOST_WORK_LIMIT.as_secs()
+            );
+            self.end_guest(
+                id,
+                Outcome::Trapped {
+                    message,
+                    backtrace: None,
+                },
+            );
         }
     }
 
@@ -528,7 +627,7 @@ impl Sim {
         let seed = self.config.seed;
         let label = |what: &str| format!("guest:{}:{what}", spec.name);
         let mut b = WasiCtxBuilder::new();
-        b.arg(spec.program.name())
+        b.arg(spec.argv0.as_deref().unwrap_or(spec.program.name()))
             .args(&spec.args)
             .envs(&spec.env)
             .stdout(GuestOutput {
@@ -552,9 +651,16 @@ impl Sim {
                 let mut r = derive_rng(seed, &label("insecure-seed"));
                 (u128::from(r.next_u64()) << 64) | u128::from(r.next_u64())
             })
+            .stdin(GuestStdin::new(spec.stdin.clone()))
             .allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false);
+            .allow_ip_name_lookup(false)
+            // Filesystem calls run on the simulation's thread, in program order.
+            .allow_blocking_current_thread(true);
+        for dir in &spec.dirs {
+            b.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
+                .map_err(|e| e.context(format!("cannot open directory {}", dir.host.display())))?;
+        }
         let state = GuestState {
             wasi: b.build(),
             table: wasmtime::component::ResourceTable::new(),
@@ -569,6 +675,7 @@ impl Sim {
                 memory: spec.limits.memory,
                 exceeded: None,
             },
+            file_times: FileTimes::new(lock(&self.world).clock.clone(), self.config.epoch),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);

@@ -192,6 +192,11 @@ impl World {
         waits.iter().map(|w| w.describe(&self.net)).collect()
     }
 
+    /// Whether the guest's last poll found something of the simulation not ready.
+    pub fn has_waits(&self, guest: GuestId) -> bool {
+        self.waits.get(guest.0).is_some_and(|w| !w.is_empty())
+    }
+
     pub fn clear_waits(&mut self, guest: GuestId) {
         if let Some(w) = self.waits.get_mut(guest.0) {
             w.clear();

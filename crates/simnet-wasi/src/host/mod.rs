@@ -2,6 +2,7 @@
 //! from the bindings wasmtime-wasi generates to simnet-core.
 
 mod clocks;
+mod filesystem;
 mod ip_name_lookup;
 mod network;
 mod stdio;
@@ -9,8 +10,9 @@ mod tcp;
 mod udp;
 
 pub(crate) use clocks::{SimClocksView, SimMonotonicClock, SimWallClock};
-pub(crate) use stdio::GuestOutput;
-pub use stdio::{OutputLine, OutputLog, Stream};
+pub(crate) use filesystem::{FileTimes, SimFilesystemView};
+pub(crate) use stdio::{GuestOutput, GuestStdin};
+pub use stdio::{OutputLine, OutputLog, Stdin, Stream};
 
 use simnet_core::{ErrorCode, HostId};
 use wasmtime::component::ResourceTable;

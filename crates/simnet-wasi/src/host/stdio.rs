@@ -19,6 +19,36 @@ pub enum Stream {
     Stderr,
 }
 
+impl Stream {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+impl LogInner {
+    fn append(&mut self, at: SimTime, stream: Stream, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        if let Some(sink) = &self.sink {
+            sink(stream, bytes);
+        }
+        match self.chunks.last_mut() {
+            Some(last) if last.at == at && last.stream == stream => {
+                last.bytes.extend_from_slice(bytes)
+            }
+            _ => self.chunks.push(Chunk {
+                at,
+                stream,
+                bytes: bytes.to_vec(),
+            }),
+        }
+    }
+}
+
 /// One write of a guest to stdout or stderr.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Chunk {
@@ -38,11 +68,18 @@ pub struct OutputLine {
 #[derive(Default)]
 struct LogInner {
     chunks: Vec<Chunk>,
-    bytes: usize,
-    truncated: bool,
+    /// Bytes kept, per stream (stdout, stderr).
+    bytes: [usize; 2],
+    truncated: [bool; 2],
+    sink: Option<Sink>,
 }
 
-/// Everything a guest wrote to stdout and stderr, in order, bounded in size.
+/// Receives each piece of output as the guest writes it (what is kept, and the
+/// notice when a stream reaches its limit).
+pub type Sink = Arc<dyn Fn(Stream, &[u8]) + Send + Sync>;
+
+/// Everything a guest wrote to stdout and stderr, in order, each stream bounded in
+/// size. Output beyond a stream's limit is dropped, and a notice takes its place.
 #[derive(Clone)]
 pub struct OutputLog {
     inner: Arc<Mutex<LogInner>>,
@@ -61,29 +98,31 @@ impl OutputLog {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn push(&self, at: SimTime, stream: Stream, bytes: &[u8]) {
-        let mut inner = self.lock();
-        let room = self.limit.saturating_sub(inner.bytes);
-        if bytes.len() > room {
-            inner.truncated = true;
-        }
-        let bytes = &bytes[..bytes.len().min(room)];
-        if bytes.is_empty() {
-            return;
-        }
-        inner.bytes += bytes.len();
-        match inner.chunks.last_mut() {
-            Some(last) if last.at == at && last.stream == stream => {
-                last.bytes.extend_from_slice(bytes)
-            }
-            _ => inner.chunks.push(Chunk {
-                at,
-                stream,
-                bytes: bytes.to_vec(),
-            }),
-        }
+    /// Pass every piece of output to `sink` as it is written, from now on.
+    pub fn set_sink(&self, sink: Sink) {
+        self.lock().sink = Some(sink);
     }
 
+    fn push(&self, at: SimTime, stream: Stream, bytes: &[u8]) {
+        let mut inner = self.lock();
+        let i = stream as usize;
+        if inner.truncated[i] {
+            return;
+        }
+        let room = self.limit.saturating_sub(inner.bytes[i]);
+        let kept = &bytes[..bytes.len().min(room)];
+        inner.bytes[i] += kept.len();
+        inner.append(at, stream, kept);
+        if bytes.len() > room {
+            inner.truncated[i] = true;
+            let notice = format!(
+                "\n[simnet: {} exceeded its limit of {} bytes; the rest was dropped]\n",
+                stream.name(),
+                self.limit
+            );
+            inner.append(at, stream, notice.as_bytes());
+        }
+    }
     /// All bytes written to `stream`.
     pub fn bytes(&self, stream: Stream) -> Vec<u8> {
         self.lock()
@@ -104,9 +143,19 @@ impl OutputLog {
         String::from_utf8_lossy(&self.bytes(Stream::Stderr)).into_owned()
     }
 
-    /// Whether output beyond the size limit was dropped.
+    /// Whether output beyond the size limit was dropped, on either stream.
     pub fn truncated(&self) -> bool {
-        self.lock().truncated
+        self.lock().truncated.contains(&true)
+    }
+
+    /// Whether output beyond the size limit was dropped on `stream`.
+    pub fn truncated_stream(&self, stream: Stream) -> bool {
+        self.lock().truncated[stream as usize]
+    }
+
+    /// The limit each stream is kept to, in bytes.
+    pub fn limit(&self) -> usize {
+        self.limit
     }
 
     /// The output of both streams split into lines, in the order they were started.
@@ -224,6 +273,152 @@ impl tokio::io::AsyncWrite for OutputWriter {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// Where a guest's stdin comes from.
+#[derive(Clone, Default)]
+pub enum Stdin {
+    /// Nothing: the first read reports end of stream.
+    #[default]
+    Empty,
+    /// These bytes, then end of stream.
+    Bytes(Arc<[u8]>),
+    /// A reader, read when the guest reads, while the simulation waits (`simnet
+    /// exec` passes its own stdin). Each guest read takes what one read of the
+    /// reader returns, as wasmtime does: the same every run for a file, at the
+    /// writer's pace for a pipe or a terminal.
+    Reader(Arc<Mutex<dyn io::Read + Send>>),
+}
+
+impl std::fmt::Debug for Stdin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stdin::Empty => f.write_str("Empty"),
+            Stdin::Bytes(b) => write!(f, "Bytes({} bytes)", b.len()),
+            Stdin::Reader(_) => f.write_str("Reader"),
+        }
+    }
+}
+
+/// The largest read taken from a reader at once.
+const STDIN_CHUNK: usize = 64 * 1024;
+
+/// A guest's stdin: every handle the guest opens shares one position.
+#[derive(Clone)]
+pub(crate) struct GuestStdin(Arc<Mutex<StdinState>>);
+
+struct StdinState {
+    source: Stdin,
+    buffered: std::collections::VecDeque<u8>,
+    offset: usize,
+    ended: bool,
+}
+
+impl GuestStdin {
+    pub fn new(source: Stdin) -> Self {
+        GuestStdin(Arc::new(Mutex::new(StdinState {
+            source,
+            buffered: Default::default(),
+            offset: 0,
+            ended: false,
+        })))
+    }
+
+    fn read(&self, size: usize) -> io::Result<Option<Vec<u8>>> {
+        let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        st.fill(size)?;
+        if st.buffered.is_empty() {
+            return Ok(if st.ended { None } else { Some(Vec::new()) });
+        }
+        let n = size.min(st.buffered.len());
+        Ok(Some(st.buffered.drain(..n).collect()))
+    }
+}
+
+impl StdinState {
+    /// Buffer enough input for a read of `size` bytes, or all that is left.
+    fn fill(&mut self, size: usize) -> io::Result<()> {
+        match &self.source {
+            Stdin::Empty => self.ended = true,
+            Stdin::Bytes(bytes) => {
+                let bytes = bytes.clone();
+                let take =
+                    (bytes.len() - self.offset).min(size.saturating_sub(self.buffered.len()));
+                self.buffered
+                    .extend(&bytes[self.offset..self.offset + take]);
+                self.offset += take;
+                self.ended = self.offset == bytes.len();
+            }
+            Stdin::Reader(reader) => {
+                if !self.buffered.is_empty() {
+                    return Ok(());
+                }
+                let reader = reader.clone();
+                let mut reader = reader.lock().unwrap_or_else(|e| e.into_inner());
+                let mut chunk = vec![0; size.min(STDIN_CHUNK)];
+                loop {
+                    match reader.read(&mut chunk) {
+                        Ok(0) => self.ended = true,
+                        Ok(n) => self.buffered.extend(&chunk[..n]),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => return Err(e),
+                    }
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl IsTerminal for GuestStdin {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdinStream for GuestStdin {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncRead + Send + Sync> {
+        Box::new(self.clone())
+    }
+
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::InputStream> {
+        Box::new(self.clone())
+    }
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl Pollable for GuestStdin {
+    // A read never has to wait in virtual time: it takes what the input holds.
+    async fn ready(&mut self) {}
+}
+
+impl wasmtime_wasi::p2::InputStream for GuestStdin {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        if size == 0 {
+            return Ok(Bytes::new());
+        }
+        match GuestStdin::read(self, size) {
+            Ok(Some(bytes)) => Ok(Bytes::from(bytes)),
+            Ok(None) => Err(wasmtime_wasi::p2::StreamError::Closed),
+            Err(e) => Err(wasmtime_wasi::p2::StreamError::LastOperationFailed(
+                wasmtime::Error::new(e),
+            )),
+        }
+    }
+}
+
+impl tokio::io::AsyncRead for GuestStdin {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if let Some(bytes) = GuestStdin::read(&self, buf.remaining())? {
+            buf.put_slice(&bytes);
+        }
         Poll::Ready(Ok(()))
     }
 }

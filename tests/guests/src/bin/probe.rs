@@ -34,6 +34,10 @@ fn main() {
         "naive-request" => naive_request(rest),
         "reconnecting-ping" => reconnecting_ping(rest),
         "accept-then-trap" => accept_then_trap(rest),
+        "cat" => cat(),
+        "interleave" => interleave(rest),
+        "flood" => flood(rest),
+        "files" => files(rest),
         other => {
             eprintln!("unknown mode {other:?}");
             std::process::exit(2)
@@ -357,4 +361,78 @@ fn eager_retry(args: &[String]) {
     }
     println!("gave up after {attempts} attempts");
     std::process::exit(1);
+}
+
+/// Copy stdin to stdout, then report how much came and in how many reads.
+fn cat() {
+    let mut stdin = std::io::stdin().lock();
+    let mut buf = vec![0; 4096];
+    let (mut total, mut reads) = (0, 0);
+    loop {
+        match stdin.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                std::io::stdout().write_all(&buf[..n]).expect("stdout");
+                total += n;
+                reads += 1;
+            }
+            Err(e) => {
+                eprintln!("stdin: {e}");
+                std::process::exit(1)
+            }
+        }
+    }
+    eprintln!("read {total} bytes from stdin in {reads} reads");
+}
+
+/// Alternate lines on stdout and stderr, sleeping between them.
+fn interleave(args: &[String]) {
+    let n: u32 = arg(args, 0, "lines");
+    for i in 0..n {
+        println!("out {i}");
+        eprintln!("err {i}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Write `bytes` bytes of text to stdout, then a line to stderr.
+fn flood(args: &[String]) {
+    let total: usize = arg(args, 0, "bytes");
+    let line = [b'x'; 1023];
+    let mut out = std::io::stdout().lock();
+    let mut written = 0;
+    while written < total {
+        let n = (total - written).min(1024);
+        out.write_all(&line[..n - 1]).expect("stdout");
+        out.write_all(b"\n").expect("stdout");
+        written += n;
+    }
+    drop(out);
+    eprintln!("flooded {total} bytes");
+}
+
+/// Use the preopened directory `dir`: list it, write a file, read it back, stat it.
+fn files(args: &[String]) {
+    let dir: String = arg(args, 0, "directory");
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    println!("listing order: {names:?}");
+    names.sort();
+    println!("sorted: {names:?}");
+    let input = std::fs::read_to_string(format!("{dir}/input.txt")).unwrap_or_else(|e| format!("<{e}>"));
+    println!("input.txt: {input:?}");
+    let before = std::fs::metadata(format!("{dir}/input.txt")).and_then(|m| m.modified());
+    println!("input.txt modified: {:?}", before.map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()));
+    std::thread::sleep(Duration::from_secs(5));
+    std::fs::write(format!("{dir}/output.txt"), "written by the guest\n").expect("write");
+    let m = std::fs::metadata(format!("{dir}/output.txt")).expect("metadata");
+    println!(
+        "output.txt: {} bytes, modified {:?}",
+        m.len(),
+        m.modified().map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+    );
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    println!("wall clock: {now}");
 }
