@@ -421,3 +421,34 @@ fn echo_passes_under_many_seeds_and_link_settings() {
         );
     }
 }
+
+#[test]
+fn a_tokio_connection_burst_far_beyond_the_backlog_completes_in_one_round_trip() {
+    // 1,000 connects at once against a listener with Linux's default backlog of 128:
+    // the SYN queue overflows into SYN cookies and the server accepts as connections
+    // arrive, so none is dropped, none retransmitted, none times out.
+    let (mut sim, server, client) = two_hosts(11, Duration::from_millis(5));
+    sim.spawn(guest("server", server, "many", &["serve", "10.0.0.1:80"]).daemon());
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "conformance-tokio",
+            &["burst", "10.0.0.1:80", "50", "20"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    let report = sim.run();
+    assert_exited(&sim, &report, "client", 0);
+    assert_eq!(
+        stdout(&sim, "client"),
+        "1000 of 1000 connections echoed; failures: {}\n",
+        "{}",
+        describe(&sim, &report)
+    );
+    let end = report.guest("client").unwrap().end;
+    assert!(
+        end < simnet_core::SimTime::from_nanos(1_000_000_000),
+        "the burst took until {end}: SYNs were retransmitted"
+    );
+}
