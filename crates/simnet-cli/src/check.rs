@@ -172,6 +172,11 @@ impl FaultRunner {
         &self.prepared.scenario
     }
 
+    /// Real time each run may take (`None`: no watchdog).
+    pub fn set_watchdog(&mut self, watchdog: Option<Duration>) {
+        self.prepared.scenario.watchdog = watchdog;
+    }
+
     pub fn runtime(&self) -> &Runtime {
         &self.rt
     }
@@ -206,6 +211,7 @@ impl FaultRunner {
             self.prepared
                 .build_scenario(&self.rt, &scenario, seed, self.until, TraceMode::Full)?;
         let report = sim.run();
+        crate::run::machine_held(&report)?;
         Ok(judge(&RunOutput {
             seed,
             plan,

@@ -54,12 +54,12 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let scenario = Scenario::parse(Path::new("demo.toml"), SCENARIO)?;
     let rt = crate::runtime()?;
     let prepared = Prepared::new(&rt, scenario)?;
-    println!(
+    outln!(
         "simnet demo, seed {}: an echo server and three clients (alice, bob, carol)",
         args.seed
     );
-    println!("over links with 20 ms +-10 ms latency and 3% loss (60 ms +-20 ms to carol).");
-    println!("Each line: [virtual time] who | what. Other seeds: simnet demo --seed N\n");
+    outln!("over links with 20 ms +-10 ms latency and 3% loss (60 ms +-20 ms to carol).");
+    outln!("Each line: [virtual time] who | what. Other seeds: simnet demo --seed N\n");
     let done = crate::run::run_once(&rt, &prepared, args.seed, None, false)?;
     let mut lines = report::guest_lines(&done.sim, &done.report);
     lines.extend(report::network_lines(
@@ -68,14 +68,14 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     ));
     lines.sort_by_key(|l| l.at);
     report::print_timeline(&lines);
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{} at {} of virtual time; trace hash {:016x} (the same seed gives the same hash)",
         crate::run::stop_word(&done.report),
         crate::units::secs(done.report.end),
         done.report.trace_hash
     );
-    print!("{}", done.summary);
+    out!("{}", done.summary);
     Ok(if done.passed {
         ExitCode::SUCCESS
     } else {

@@ -157,7 +157,12 @@ fn settings(args: &ExecArgs) -> Result<Settings> {
         },
         inherit_env: false,
         inherit_stdin: true,
-        limits: Limits::default(),
+        limits: Limits {
+            memory: Some(usize::try_from(args.max_memory.0).unwrap_or(usize::MAX)),
+            fuel: args.fuel,
+            virtual_time: None,
+            busy: Some(args.max_busy.0),
+        },
     };
     for group in &args.wasi {
         for item in group.split(',').filter(|i| !i.is_empty()) {
@@ -229,6 +234,7 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode> {
     let program = rt.load(&args.component).map_err(|e| anyhow!("{e}"))?;
     let mut config = SimConfig::new(args.seed);
     config.output_limit = usize::try_from(args.max_output.0).unwrap_or(usize::MAX);
+    config.watchdog = args.watchdog.0;
     if let Some(until) = args.until {
         config.time_limit = Some(until.0);
     }
@@ -259,6 +265,7 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode> {
     sim.output(id).set_sink(Arc::new(pass_through));
     logging::set_clock(sim.clock());
     let report = sim.run();
+    crate::run::machine_held(&report)?;
     let out = sim.output(id);
     let until = args.until.map(|d| d.0);
     let mut code = exit_code(&name, &report.guests[0].outcome, until, report.end);

@@ -5,7 +5,7 @@
 use std::ops::Range;
 use std::process::ExitCode;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -50,13 +50,75 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 }
 
 /// The seeds of `range` that shard `k` of `n` runs: every n-th, starting at the
-/// (k-1)-th. Shards are disjoint and together cover the range.
-pub fn shard_seeds(range: Range<u64>, shard: Option<(u64, u64)>) -> Vec<u64> {
-    let (k, n) = shard.unwrap_or((1, 1));
-    range
-        .clone()
-        .filter(|s| (s - range.start) % n == k - 1)
-        .collect()
+/// (k-1)-th. Shards are disjoint and together cover the range. Seeds are computed
+/// when asked for, so a range of any size costs no memory.
+#[derive(Clone, Copy, Debug)]
+pub struct Seeds {
+    start: u64,
+    end: u64,
+    first: u64,
+    step: u64,
+}
+
+impl Seeds {
+    pub fn new(range: Range<u64>, shard: Option<(u64, u64)>) -> Seeds {
+        let (k, n) = shard.unwrap_or((1, 1));
+        Seeds {
+            start: range.start,
+            end: range.end,
+            first: k - 1,
+            step: n,
+        }
+    }
+
+    /// How many seeds the shard holds.
+    pub fn len(&self) -> u64 {
+        let span = self.end - self.start;
+        if span <= self.first {
+            0
+        } else {
+            (span - self.first).div_ceil(self.step)
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The `i`-th seed of the shard.
+    pub fn get(&self, i: u64) -> Option<u64> {
+        (i < self.len()).then(|| self.start + self.first + i * self.step)
+    }
+}
+
+/// Failures (and errors) kept for the report: the ones with the smallest seeds, so
+/// the report is the same however the threads interleave; the rest are counted.
+const KEPT_FAILURES: usize = 100;
+
+struct Kept<T> {
+    by_seed: std::collections::BTreeMap<u64, T>,
+    total: u64,
+}
+
+impl<T> Kept<T> {
+    fn new() -> Self {
+        Kept {
+            by_seed: std::collections::BTreeMap::new(),
+            total: 0,
+        }
+    }
+
+    fn add(&mut self, seed: u64, item: T) {
+        self.total += 1;
+        self.by_seed.insert(seed, item);
+        if self.by_seed.len() > KEPT_FAILURES {
+            self.by_seed.pop_last();
+        }
+    }
+
+    fn more(&self) -> u64 {
+        self.total - self.by_seed.len() as u64
+    }
 }
 
 struct SeedResult {
@@ -152,48 +214,65 @@ fn first_difference(a: &simnet_wasi::Sim, b: &simnet_wasi::Sim) -> Option<String
     })
 }
 
+/// What the seeds run so far came to.
+struct Tally {
+    passed: u64,
+    virtual_ns: u128,
+    failures: Kept<SeedResult>,
+    errors: Kept<String>,
+}
+
 pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
+    let seeds = Seeds::new(args.seeds.clone(), args.shard);
+    if seeds.is_empty() {
+        anyhow::bail!("shard {:?} of the seed range holds no seed", args.shard);
+    }
+    if args.jobs == Some(0) {
+        anyhow::bail!("--jobs 0: at least one job must run");
+    }
     // One runtime and one compilation of the components, with or without faults.
-    let runner = FaultRunner::new(&args.scenario, None, args.until.map(|d| d.0))?;
-    let seeds = shard_seeds(args.seeds.clone(), args.shard);
+    let mut runner = FaultRunner::new(&args.scenario, None, args.until.map(|d| d.0))?;
+    runner.set_watchdog(args.watchdog.0);
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .clamp(1, seeds.len().max(1));
-    let bar = ProgressBar::new(seeds.len() as u64);
+        .clamp(1, usize::try_from(seeds.len()).unwrap_or(usize::MAX));
+    let bar = ProgressBar::new(seeds.len());
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed}]")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     let start = Instant::now();
-    let next = AtomicUsize::new(0);
-    let failed_so_far = AtomicUsize::new(0);
-    let results = Mutex::new(Vec::new());
-    let errors = Mutex::new(Vec::new());
+    let next = AtomicU64::new(0);
+    let tally = Mutex::new(Tally {
+        passed: 0,
+        virtual_ns: 0,
+        failures: Kept::new(),
+        errors: Kept::new(),
+    });
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(&seed) = seeds.get(i) else { break };
+                while let Some(seed) = seeds.get(next.fetch_add(1, Ordering::Relaxed)) {
                     let result = if args.faults == "random" {
                         check_seed_with_faults(&runner, seed, args)
                     } else {
                         check_seed(&runner, seed, args)
                     };
+                    let mut t = tally.lock().unwrap_or_else(|e| e.into_inner());
                     match result {
                         Ok(r) => {
-                            if !r.passed {
-                                failed_so_far.fetch_add(1, Ordering::Relaxed);
+                            t.virtual_ns += u128::from(r.end.as_nanos());
+                            if r.passed {
+                                t.passed += 1;
+                            } else {
+                                t.failures.add(seed, r);
                             }
-                            results.lock().unwrap_or_else(|e| e.into_inner()).push(r);
                         }
-                        Err(e) => errors
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push(format!("seed {seed}: {e:#}")),
+                        Err(e) => t.errors.add(seed, format!("seed {seed}: {e:#}")),
                     }
-                    bar.set_message(format!("{} failed", failed_so_far.load(Ordering::Relaxed)));
+                    bar.set_message(format!("{} failed", t.failures.total));
+                    drop(t);
                     bar.inc(1);
                 }
             });
@@ -201,14 +280,9 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
     });
     bar.finish_and_clear();
     let wall = start.elapsed();
-    let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
-    results.sort_by_key(|r| r.seed);
-    let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
-    print_summary(args, &results, &seeds, wall);
-    for e in &errors {
-        println!("error: {e}");
-    }
-    let all_passed = errors.is_empty() && results.iter().all(|r| r.passed);
+    let tally = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+    print_summary(args, &tally, seeds.len(), wall);
+    let all_passed = tally.errors.total == 0 && tally.failures.total == 0;
     Ok(if all_passed {
         ExitCode::SUCCESS
     } else {
@@ -216,30 +290,40 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
     })
 }
 
-fn print_summary(args: &ExploreArgs, results: &[SeedResult], seeds: &[u64], wall: Duration) {
-    let failed: Vec<&SeedResult> = results.iter().filter(|r| !r.passed).collect();
-    let virtual_ns: u64 = results.iter().map(|r| r.end.as_nanos()).sum();
+fn print_summary(args: &ExploreArgs, tally: &Tally, seeds: u64, wall: Duration) {
     let shard = args
         .shard
         .map_or(String::new(), |(k, n)| format!(" (shard {k}/{n})"));
-    println!(
-        "{} seeds{shard}: {} passed, {} failed; {} of virtual time in {:.2}s of wall time",
-        seeds.len(),
-        results.len() - failed.len(),
-        failed.len(),
+    let virtual_ns = u64::try_from(tally.virtual_ns).unwrap_or(u64::MAX);
+    outln!(
+        "{seeds} seeds{shard}: {} passed, {} failed; {} of virtual time in {:.2}s of wall time",
+        tally.passed,
+        tally.failures.total,
         secs(SimTime::from_nanos(virtual_ns)),
         wall.as_secs_f64()
     );
-    for r in failed {
-        println!("seed {} failed: {}", r.seed, r.why);
+    for r in tally.failures.by_seed.values() {
+        outln!("seed {} failed: {}", r.seed, r.why);
         match &r.replay {
-            Some(command) => println!("  replay: {command}"),
-            None => println!(
+            Some(command) => outln!("  replay: {command}"),
+            None => outln!(
                 "  replay: simnet run {} --seed {}",
                 shell_word(&args.scenario.display().to_string()),
                 r.seed
             ),
         }
+    }
+    if tally.failures.more() > 0 {
+        outln!(
+            "... and {} more failing seeds (the {KEPT_FAILURES} smallest are listed)",
+            tally.failures.more()
+        );
+    }
+    for e in tally.errors.by_seed.values() {
+        outln!("error: {e}");
+    }
+    if tally.errors.more() > 0 {
+        outln!("... and {} more errors", tally.errors.more());
     }
 }
 
@@ -267,15 +351,39 @@ mod tests {
 
     #[test]
     fn shards_partition_the_range() {
-        let all: Vec<u64> = (1..=3)
-            .flat_map(|k| shard_seeds(10..20, Some((k, 3))))
-            .collect();
-        let mut sorted = all.clone();
-        sorted.sort();
-        assert_eq!(sorted, (10..20).collect::<Vec<_>>());
-        assert_eq!(shard_seeds(10..20, Some((2, 3))), vec![11, 14, 17]);
+        let seeds = |k, n| {
+            let s = Seeds::new(10..20, Some((k, n)));
+            (0..s.len()).map(|i| s.get(i).unwrap()).collect::<Vec<_>>()
+        };
+        let mut all: Vec<u64> = (1..=3).flat_map(|k| seeds(k, 3)).collect();
+        all.sort();
+        assert_eq!(all, (10..20).collect::<Vec<_>>());
+        assert_eq!(seeds(2, 3), vec![11, 14, 17]);
+        assert!(Seeds::new(10..11, Some((2, 3))).is_empty());
         assert!(parse_shard("0/3").is_err());
         assert!(parse_shard("4/3").is_err());
         assert_eq!(parse_shard("2/3").unwrap(), (2, 3));
+    }
+
+    #[test]
+    fn a_huge_seed_range_costs_no_memory() {
+        let s = Seeds::new(0..u64::MAX, Some((3, 7)));
+        assert_eq!(s.get(0), Some(2));
+        assert_eq!(s.get(1), Some(9));
+        assert_eq!(s.len(), (u64::MAX - 2).div_ceil(7));
+    }
+
+    #[test]
+    fn kept_failures_are_the_smallest_seeds_whatever_the_order() {
+        let mut kept = Kept::new();
+        for seed in (0..1000).rev() {
+            kept.add(seed, ());
+        }
+        assert_eq!(kept.total, 1000);
+        assert_eq!(
+            kept.by_seed.keys().copied().collect::<Vec<_>>(),
+            (0..100).collect::<Vec<_>>()
+        );
+        assert_eq!(kept.more(), 900);
     }
 }

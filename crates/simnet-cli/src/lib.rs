@@ -1,11 +1,23 @@
 //! The `simnet` command: `exec` (one component on one host, like `wasmtime run`),
 //! `run` (a scenario file), `explore` (many seeds), and `demo` (the default).
 
+/// `println!` for the command's stdout (see `output`).
+macro_rules! outln {
+    () => { $crate::output::print(format_args!("\n")) };
+    ($($t:tt)*) => { $crate::output::print(format_args!("{}\n", format_args!($($t)*))) };
+}
+
+/// `print!` for the command's stdout (see `output`).
+macro_rules! out {
+    ($($t:tt)*) => { $crate::output::print(format_args!($($t)*)) };
+}
+
 pub mod check;
 mod demo;
 mod exec;
 mod explore;
 mod logging;
+mod output;
 pub mod pcap;
 pub mod plan;
 mod report;
@@ -80,6 +92,18 @@ struct ExecArgs {
     /// The program name the guest sees as its first argument.
     #[arg(long, value_name = "NAME")]
     argv0: Option<String>,
+    /// Fuel (about one unit per instruction) the guest may use in all.
+    #[arg(long, value_name = "N")]
+    fuel: Option<u64>,
+    /// Linear memory the guest may grow to.
+    #[arg(long, value_name = "BYTES", default_value = "1GiB", value_parser = parse_size)]
+    max_memory: units::Bytes,
+    /// Virtual time the guest may compute without waiting for anything.
+    #[arg(long, value_name = "DURATION", default_value = "60s")]
+    max_busy: Dur,
+    /// Stop the run if it takes longer than this in real time ("off": never).
+    #[arg(long, value_name = "DURATION|off", default_value = "10min", value_parser = units::parse_watchdog)]
+    watchdog: units::Watchdog,
     /// The host's address.
     #[arg(long, default_value = "10.0.0.1")]
     ip: IpAddr,
@@ -120,6 +144,9 @@ struct RunArgs {
     /// Stop at this virtual time (like "30s").
     #[arg(long, value_name = "DURATION")]
     until: Option<Dur>,
+    /// Stop a run that takes longer than this in real time ("off": never).
+    #[arg(long, value_name = "DURATION|off", default_value = "10min", value_parser = units::parse_watchdog)]
+    watchdog: units::Watchdog,
 }
 
 #[derive(Args, Debug)]
@@ -142,6 +169,9 @@ struct ExploreArgs {
     /// Stop each run at this virtual time.
     #[arg(long, value_name = "DURATION")]
     until: Option<Dur>,
+    /// Stop a run that takes longer than this in real time ("off": never).
+    #[arg(long, value_name = "DURATION|off", default_value = "10min", value_parser = units::parse_watchdog)]
+    watchdog: units::Watchdog,
     /// Add faults to each run: "none", or "random" (a seeded random fault plan per
     /// seed: partitions, clogs, loss, crashes, resets, API faults).
     #[arg(long, default_value = "none", value_parser = ["none", "random"])]
@@ -174,10 +204,17 @@ pub fn main() -> ExitCode {
         Some(Command::Run(a)) => run::run(&a),
         Some(Command::Explore(a)) => explore::run(&a),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("simnet: error: {e:#}");
+            ExitCode::from(2)
+        }
+    };
+    match output::finish() {
+        Ok(()) => code,
+        Err(e) => {
+            eprintln!("simnet: error: {e}");
             ExitCode::from(2)
         }
     }

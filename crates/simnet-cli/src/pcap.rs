@@ -2,6 +2,7 @@
 //! packets (link type RAW) with real checksums, timestamped with virtual time, so
 //! Wireshark and tshark can open the file and follow the streams.
 
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
 
@@ -53,9 +54,9 @@ pub fn packet(c: &CapturedSegment) -> Result<Vec<u8>> {
     Ok(out)
 }
 
-pub fn write(path: &Path, captured: &[CapturedSegment]) -> Result<()> {
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
+/// Write the capture into `file` (created before the run, so that a bad path is
+/// reported at once); `path` names it in errors.
+pub fn write(file: std::fs::File, path: &Path, captured: &[CapturedSegment]) -> Result<()> {
     let header = PcapHeader {
         datalink: DataLink::RAW,
         ..PcapHeader::default()
@@ -70,5 +71,8 @@ pub fn write(path: &Path, captured: &[CapturedSegment]) -> Result<()> {
             .write_packet(&PcapPacket::new(ts, data.len() as u32, &data))
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(())
+    writer
+        .into_writer()
+        .flush()
+        .with_context(|| format!("cannot write {}", path.display()))
 }

@@ -106,8 +106,33 @@ pub fn network_lines(sim: &Sim, detail: NetworkDetail) -> Vec<TimelineLine> {
 pub fn print_timeline(lines: &[TimelineLine]) {
     let width = lines.iter().map(|l| l.who.len()).max().unwrap_or(0);
     for l in lines {
-        println!("[{:>12}] {:<width$} | {}", secs(l.at), l.who, l.text);
+        outln!(
+            "[{:>12}] {:<width$} | {}",
+            secs(l.at),
+            l.who,
+            printable(&l.text)
+        );
     }
+}
+
+/// Guest text made safe for a terminal: control characters (carriage returns,
+/// escape sequences that move the cursor or retitle the window) are shown escaped
+/// instead of acting, so a guest cannot rewrite the timeline.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    let is_control = |c: char| c != '\t' && (c.is_control());
+    if !text.chars().any(is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\r' => out.push_str("\\r"),
+            '\x1b' => out.push_str("\\e"),
+            c if is_control(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 /// The summary table; returns whether every host met its expectation.
@@ -190,4 +215,20 @@ pub fn api_errors(report: &Report) -> String {
         );
     }
     out
+}
+
+#[cfg(test)]
+mod printable_tests {
+    use super::printable;
+
+    #[test]
+    fn control_characters_are_shown_not_obeyed() {
+        assert_eq!(printable("plain\ttext"), "plain\ttext");
+        assert_eq!(printable("a\rb"), "a\\rb");
+        assert_eq!(
+            printable("\x1b[2K\x1b]0;title\x07"),
+            "\\e[2K\\e]0;title\\u{7}"
+        );
+        assert_eq!(printable("\u{9b}x"), "\\u{9b}x");
+    }
 }

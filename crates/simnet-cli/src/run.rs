@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use simnet_core::TraceMode;
 use simnet_wasi::{Report, Runtime, Sim};
 
@@ -30,6 +30,7 @@ pub fn run_once(
     }
     logging::set_clock(sim.clock());
     let report = sim.run();
+    machine_held(&report)?;
     let (summary, passed) = report::summary(&sim, &prepared.scenario, &report);
     Ok(Done {
         sim,
@@ -40,7 +41,14 @@ pub fn run_once(
 }
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
-    let scenario = Scenario::load(&args.scenario)?;
+    let mut scenario = Scenario::load(&args.scenario)?;
+    scenario.watchdog = args.watchdog.0;
+    // Output files are created first: a bad path is reported before the run.
+    let create = |path: &std::path::PathBuf| {
+        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))
+    };
+    let trace_file = args.trace.as_ref().map(create).transpose()?;
+    let pcap_file = args.pcap.as_ref().map(create).transpose()?;
     let rt = crate::runtime()?;
     let prepared = Prepared::new(&rt, scenario)?;
     let seed = args.seed.unwrap_or(prepared.scenario.seed);
@@ -58,21 +66,21 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     ));
     lines.sort_by_key(|l| l.at);
     report::print_timeline(&lines);
-    println!();
-    println!(
+    outln!();
+    outln!(
         "seed {seed}: {} at {} of virtual time, trace hash {:016x}",
         stop_word(&done.report),
         crate::units::secs(done.report.end),
         done.report.trace_hash
     );
-    print!("{}", done.summary);
-    print!("{}", report::api_errors(&done.report));
-    if let Some(path) = &args.trace {
-        trace_file::write(path, &done.sim, &done.report)?;
+    out!("{}", done.summary);
+    out!("{}", report::api_errors(&done.report));
+    if let (Some(path), Some(file)) = (&args.trace, trace_file) {
+        trace_file::write(file, path, &done.sim, &done.report)?;
     }
-    if let Some(path) = &args.pcap {
+    if let (Some(path), Some(file)) = (&args.pcap, pcap_file) {
         let captured = done.sim.with_net(|net| net.captured().to_vec());
-        pcap::write(path, &captured)?;
+        pcap::write(file, path, &captured)?;
     }
     Ok(if done.passed {
         ExitCode::SUCCESS
@@ -81,10 +89,31 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     })
 }
 
+/// A run the machine could not carry through (resources ran out, the real-time
+/// watchdog fired) is an error of simnet's, never a simulated outcome.
+pub fn machine_held(report: &Report) -> Result<()> {
+    match report.stop {
+        simnet_wasi::StopReason::HostFailure => anyhow::bail!(
+            "the machine ran out of resources at {} of virtual time: {} (this is not an outcome \
+             of the simulation; see docs/limits.md for how many guests fit)",
+            crate::units::secs(report.end),
+            report.host_failure.as_deref().unwrap_or("unknown failure")
+        ),
+        simnet_wasi::StopReason::Watchdog => anyhow::bail!(
+            "the run took longer in real time than its watchdog allows (stopped at {} of \
+             virtual time); raise it with --watchdog, or turn it off with --watchdog off",
+            crate::units::secs(report.end)
+        ),
+        _ => Ok(()),
+    }
+}
+
 pub fn stop_word(report: &Report) -> &'static str {
     match report.stop {
         simnet_wasi::StopReason::AllFinished => "finished",
         simnet_wasi::StopReason::Idle => "nothing left to run",
         simnet_wasi::StopReason::TimeLimit => "stopped at the time limit",
+        simnet_wasi::StopReason::Watchdog => "stopped by the real-time watchdog",
+        simnet_wasi::StopReason::HostFailure => "stopped: the machine ran out of resources",
     }
 }

@@ -102,6 +102,7 @@ struct HostEntry {
     memory_limit: Option<Bytes>,
     fuel_limit: Option<u64>,
     time_limit: Option<Dur>,
+    busy_limit: Option<Dur>,
     max_sockets: Option<u32>,
 }
 
@@ -238,6 +239,8 @@ pub struct Scenario {
     pub faults: Vec<FaultPlan>,
     pub api_faults: Vec<ApiFaultPlan>,
     pub chaos: f64,
+    /// Real time a run may take (set from the command line; `None`: no watchdog).
+    pub watchdog: Option<Duration>,
 }
 
 /// 1-based line and column of a byte offset.
@@ -314,6 +317,18 @@ impl Scenario {
                     format!("host {:?} is defined twice", plan.name),
                 ));
             }
+            if let Some((ip, owner)) = plan.ips.iter().find_map(|ip| {
+                hosts
+                    .iter()
+                    .find(|p| p.ips.contains(ip))
+                    .map(|p| (ip, p.name.clone()))
+            }) {
+                return Err(ctx.err(
+                    h.ip.span(),
+                    "ip",
+                    format!("{ip} already belongs to host {owner:?}"),
+                ));
+            }
             hosts.push(plan);
         }
         let links = file
@@ -325,6 +340,7 @@ impl Scenario {
         for f in &file.faults {
             faults.extend(fault_plan(&ctx, &hosts, &net.default_link, f)?);
         }
+        check_restarts(&ctx, &file.faults, &faults)?;
         let api_faults = file
             .api_faults
             .iter()
@@ -341,6 +357,7 @@ impl Scenario {
             hosts,
             links,
             faults,
+            watchdog: SimConfig::new(0).watchdog,
         })
     }
 }
@@ -410,9 +427,15 @@ fn parse_expect(ctx: &Ctx, v: &Option<Spanned<toml::Value>>) -> Result<Expect> {
         return Ok(Expect::Exit(0));
     };
     match v.get_ref() {
-        toml::Value::Integer(code) => i32::try_from(*code)
-            .map(Expect::Exit)
-            .map_err(|_| ctx.err(v.span(), "expect", "exit code out of range")),
+        toml::Value::Integer(code) => u8::try_from(*code)
+            .map(|c| Expect::Exit(i32::from(c)))
+            .map_err(|_| {
+                ctx.err(
+                    v.span(),
+                    "expect",
+                    format!("exit code {code} is out of range: exit codes are 0 to 255"),
+                )
+            }),
         toml::Value::String(s) if s == "running" => Ok(Expect::Running),
         other => Err(ctx.err(
             v.span(),
@@ -439,6 +462,16 @@ fn resolve_source(ctx: &Ctx, dir: &Path, c: &Spanned<String>) -> Result<Source> 
         return Ok(Source::Builtin(guest.name));
     }
     let path = dir.join(s);
+    if path.is_dir() {
+        return Err(ctx.err(
+            c.span(),
+            "component",
+            format!(
+                "{} is a directory, not a component (.wasm) file",
+                path.display()
+            ),
+        ));
+    }
     if !path.is_file() {
         return Err(ctx.err(
             c.span(),
@@ -483,6 +516,9 @@ fn host_plan(ctx: &Ctx, dir: &Path, h: &HostEntry) -> Result<HostPlan> {
         let parsed: IpAddr = ip
             .parse()
             .map_err(|_| bad(&format!("{ip:?} is not an IP address")))?;
+        if !simnet_core::is_valid_host_address(parsed) {
+            return Err(bad(&simnet_core::NetError::InvalidHostAddress(parsed)));
+        }
         ips.push(parsed);
     }
     Ok(HostPlan {
@@ -502,6 +538,7 @@ fn host_plan(ctx: &Ctx, dir: &Path, h: &HostEntry) -> Result<HostPlan> {
             memory: h.memory_limit.map(|b| b.0 as usize),
             fuel: h.fuel_limit,
             virtual_time: h.time_limit.map(|d| d.0),
+            busy: h.busy_limit.map(|d| d.0),
         },
         max_sockets: h.max_sockets,
     })
@@ -525,6 +562,16 @@ fn link_plan(
                 format!("no host named {name:?}"),
             ));
         }
+    }
+    if pair[0] == pair[1] {
+        return Err(ctx.err(
+            l.between.span(),
+            "between",
+            format!(
+                "a link joins two different hosts, not {:?} to itself",
+                pair[0]
+            ),
+        ));
     }
     let mut config = *default;
     if let Some(d) = l.latency {
@@ -579,6 +626,38 @@ fn one_host(
             "name exactly one host",
         )),
     }
+}
+
+/// Every restart must follow a crash of the same host (a host that is up cannot
+/// restart).
+fn check_restarts(ctx: &Ctx, entries: &[FaultEntry], faults: &[FaultPlan]) -> Result<()> {
+    let mut timeline: Vec<&FaultPlan> = faults.iter().collect();
+    timeline.sort_by_key(|f| f.at);
+    let mut down: Vec<&str> = Vec::new();
+    for f in timeline {
+        match &f.kind {
+            FaultKind::Crash { host, .. } => down.push(host),
+            FaultKind::Restart { host } => {
+                let Some(i) = down.iter().position(|h| h == host) else {
+                    let span = entries
+                        .iter()
+                        .find(|e| {
+                            e.kind.get_ref() == "restart"
+                                && e.host.as_ref().is_some_and(|h| h.get_ref() == host)
+                        })
+                        .map_or(0..0, |e| e.kind.span());
+                    return Err(ctx.err(
+                        span,
+                        "kind",
+                        format!("restart of host {host:?}, which has not crashed before it"),
+                    ));
+                };
+                down.remove(i);
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn fault_plan(
@@ -835,6 +914,7 @@ impl Scenario {
             faults: Vec::new(),
             api_faults: Vec::new(),
             chaos: 0.0,
+            watchdog: None,
         }
     }
 }
@@ -891,6 +971,7 @@ impl Prepared {
         if let Some(u) = until.or(sc.until) {
             config.time_limit = Some(u);
         }
+        config.watchdog = sc.watchdog;
         let mut sim = Sim::new(rt, config);
         for (h, program) in sc.hosts.iter().zip(&self.programs) {
             let id = sim

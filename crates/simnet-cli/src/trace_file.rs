@@ -87,7 +87,9 @@ pub fn record_json(net: &Net, r: &TraceRecord) -> Value {
     v
 }
 
-pub fn write(path: &Path, sim: &Sim, report: &Report) -> Result<()> {
+/// Write the trace into `file` (created before the run, so that a bad path is
+/// reported at once); `path` names it in errors.
+pub fn write(file: std::fs::File, path: &Path, sim: &Sim, report: &Report) -> Result<()> {
     let mut events: Vec<(u64, Value)> = sim.with_net(|net| {
         net.trace()
             .records()
@@ -117,12 +119,12 @@ pub fn write(path: &Path, sim: &Sim, report: &Report) -> Result<()> {
     }
     // Stable: records at the same time keep their order (network first).
     events.sort_by_key(|(t, _)| *t);
-    let file =
-        std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;
     let mut w = std::io::BufWriter::new(file);
     for (_, v) in events {
-        serde_json::to_writer(&mut w, &v)?;
-        w.write_all(b"\n")?;
+        serde_json::to_writer(&mut w, &v)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        w.write_all(b"\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     w.flush()
         .with_context(|| format!("cannot write {}", path.display()))

@@ -11,10 +11,20 @@ use serde::de::{self, Deserializer, Visitor};
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Dur(pub Duration);
 
+/// The longest duration simnet takes: virtual time is counted in nanoseconds in 64
+/// bits, about 584 years, and a century is plenty for any run.
+pub const LONGEST: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| {
+    let d = humantime::parse_duration(s.trim()).map_err(|e| {
         format!("bad duration {s:?} ({e}); write it like \"250ms\", \"2s\" or \"1m 30s\"")
-    })
+    })?;
+    if d > LONGEST {
+        return Err(format!(
+            "duration {s:?} is too long: virtual time reaches at most 100 years here"
+        ));
+    }
+    Ok(d)
 }
 
 impl std::str::FromStr for Dur {
@@ -161,4 +171,15 @@ mod tests {
         assert_eq!(parse_bytes("1000").unwrap(), 1000);
         assert!(parse_bytes("12 parsecs").is_err());
     }
+}
+
+/// A real-time watchdog setting: a duration, or `off` (`None`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Watchdog(pub Option<Duration>);
+
+pub fn parse_watchdog(s: &str) -> Result<Watchdog, String> {
+    if s == "off" {
+        return Ok(Watchdog(None));
+    }
+    parse_duration(s).map(|d| Watchdog(Some(d)))
 }

@@ -153,9 +153,12 @@ impl Host {
     }
 }
 
-/// Whether `ip` may be given to a host as one of its addresses.
-pub(crate) fn valid_host_address(ip: IpAddr) -> bool {
-    !(ip.is_unspecified() || ip.is_loopback() || ip.is_multicast())
-        && !matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
-        && !matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some())
+/// Whether `ip` may be given to a host as one of its addresses: unicast, specified,
+/// not loopback (every host has its own), not IPv4-mapped.
+pub fn is_valid_host_address(ip: IpAddr) -> bool {
+    !(ip.is_unspecified()
+        || ip.is_loopback()
+        || ip.is_multicast()
+        || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
+        || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some()))
 }

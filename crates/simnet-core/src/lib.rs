@@ -57,7 +57,7 @@ pub use config::{BacklogOverflow, TcpConfig};
 pub use conn::Phase;
 pub use error::{ErrorCode, NetError, StreamError};
 pub use fault::{CrashMode, Fault, FaultEvent};
-pub use host::{HostConfig, HostStats};
+pub use host::{HostConfig, HostStats, is_valid_host_address};
 pub use ids::{ConnId, HostId, SocketId};
 pub use link::{Latency, LinkConfig};
 pub use net::{Net, NetConfig};

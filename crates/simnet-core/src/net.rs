@@ -12,7 +12,7 @@ use crate::config::TcpConfig;
 use crate::conn::Conn;
 use crate::error::{ErrorCode, NetError};
 use crate::fault::FaultState;
-use crate::host::{Host, HostConfig, HostStats, valid_host_address};
+use crate::host::{Host, HostConfig, HostStats, is_valid_host_address};
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::link::{LinkConfig, LinkState};
 use crate::queue::{Event, EventQueue};
@@ -104,7 +104,7 @@ impl Net {
             return Err(NetError::DuplicateHost(name.to_string()));
         }
         for &addr in addrs {
-            if !valid_host_address(addr) {
+            if !is_valid_host_address(addr) {
                 return Err(NetError::InvalidHostAddress(addr));
             }
             if let Some(&owner) = self.owner_by_ip.get(&addr) {

@@ -77,7 +77,7 @@ impl ResourceLimiter for GuestLimiter {
         match self.memory {
             Some(limit) if desired > limit => {
                 let msg = format!(
-                    "memory limit exceeded: the guest asked for {desired} bytes of linear memory, the limit is {limit}"
+                    "the guest asked for {desired} bytes of linear memory, the limit is {limit}"
                 );
                 self.exceeded = Some(msg.clone());
                 Err(wasmtime::Error::msg(msg))

@@ -10,6 +10,9 @@ pub enum Limit {
     Memory,
     Fuel,
     VirtualTime,
+    /// Computing (or polling what is already ready) for too long without ever
+    /// waiting: a runaway loop.
+    Busy,
 }
 
 impl fmt::Display for Limit {
@@ -18,6 +21,7 @@ impl fmt::Display for Limit {
             Limit::Memory => "memory",
             Limit::Fuel => "fuel",
             Limit::VirtualTime => "virtual time",
+            Limit::Busy => "busy time",
         })
     }
 }
@@ -118,6 +122,12 @@ pub enum StopReason {
     Idle,
     /// The time limit of the run was reached.
     TimeLimit,
+    /// The run took longer in real time than its watchdog allows
+    /// ([`crate::SimConfig::watchdog`]): not a simulated outcome.
+    Watchdog,
+    /// The machine could not go on (it ran out of memory or memory mappings creating
+    /// a guest): not a simulated outcome; [`Report::host_failure`] says why.
+    HostFailure,
 }
 
 /// The result of [`crate::Sim::run`].
@@ -127,6 +137,8 @@ pub struct Report {
     pub end: SimTime,
     pub stop: StopReason,
     pub trace_hash: u64,
+    /// With [`StopReason::HostFailure`]: what failed on the machine.
+    pub host_failure: Option<String>,
     /// Every (method, error) pair the guests met, in method then error order: how much
     /// failure handling the run exercised.
     pub api_errors: Vec<ApiErrorCount>,

@@ -44,10 +44,14 @@ pub struct SimConfig {
     /// Fuel (about one unit per wasm instruction) a guest may use before it yields to
     /// the scheduler; `None` never preempts.
     pub slice_fuel: Option<u64>,
-    /// Virtual time one slice of computation costs. A guest that computes (or spins)
-    /// for a whole slice lets the clock move on, so a busy-waiting guest cannot freeze
-    /// virtual time.
+    /// Virtual time one slice of computation costs (1 ms per million fuel: about
+    /// one instruction per nanosecond). A guest that computes (or spins) for a whole
+    /// slice lets the clock move on, so a busy-waiting guest cannot freeze it.
     pub slice_time: Duration,
+    /// Virtual time each call a guest makes to the host costs, added when its slice
+    /// ends: a loop polling something already ready moves the clock as it would
+    /// real time.
+    pub host_call_time: Duration,
     /// What the wall clock reads at virtual time zero.
     pub epoch: Duration,
     /// Bytes of stdout, and of stderr, kept per guest; more is dropped, with a notice
@@ -55,7 +59,18 @@ pub struct SimConfig {
     pub output_limit: usize,
     /// Stop at this virtual time even if guests are still running.
     pub time_limit: Option<Duration>,
+    /// Linear memory a guest may grow to unless its own limit says otherwise.
+    pub memory_limit: Option<usize>,
+    /// Virtual time a guest may compute without ever waiting for anything, unless its
+    /// own limit says otherwise; beyond it the guest ends with `Limit::Busy`.
+    pub busy_limit: Option<Duration>,
+    /// Real time the whole run may take; beyond it the run stops
+    /// (`StopReason::Watchdog`) with its guests still running.
+    pub watchdog: Option<Duration>,
 }
+
+/// The memory a guest may use unless told otherwise.
+pub const DEFAULT_MEMORY_LIMIT: usize = 1 << 30;
 
 impl SimConfig {
     pub fn new(seed: u64) -> Self {
@@ -63,15 +78,19 @@ impl SimConfig {
             seed,
             net: NetConfig::default(),
             slice_fuel: Some(1_000_000),
-            slice_time: Duration::from_micros(100),
+            slice_time: Duration::from_millis(1),
+            host_call_time: Duration::from_micros(1),
             epoch: DEFAULT_EPOCH,
             output_limit: 16 << 20,
             time_limit: Some(Duration::from_secs(24 * 3600)),
+            memory_limit: Some(DEFAULT_MEMORY_LIMIT),
+            busy_limit: Some(Duration::from_secs(60)),
+            watchdog: Some(Duration::from_secs(600)),
         }
     }
 }
 
-/// Per-guest limits; `None` is unlimited.
+/// Per-guest limits; `None` takes the simulation's default (`SimConfig`), if any.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Limits {
     /// Bytes of linear memory (per memory).
@@ -80,6 +99,8 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Virtual time from the guest's start.
     pub virtual_time: Option<Duration>,
+    /// Virtual time computing without waiting.
+    pub busy: Option<Duration>,
 }
 
 /// A host directory a guest sees (wasmtime's `--dir HOST::GUEST`).
@@ -263,6 +284,10 @@ struct Guest {
     output: OutputLog,
     self_wake: Arc<SelfWake>,
     waker: Waker,
+    /// Host calls since the guest's time was last charged.
+    host_calls: Arc<std::sync::atomic::AtomicU64>,
+    /// Virtual time charged for computing since the guest last waited.
+    busy: Duration,
 }
 
 /// A simulation: a network and the guests running on it.
@@ -276,6 +301,8 @@ pub struct Sim {
     /// Faults to apply, by (time, order scheduled).
     faults: BTreeMap<(SimTime, u64), Fault>,
     faults_scheduled: u64,
+    /// Why the machine could not go on with the run (it ran out of resources).
+    host_failure: Option<String>,
 }
 
 impl Sim {
@@ -290,6 +317,7 @@ impl Sim {
             runnable: BTreeSet::new(),
             faults: BTreeMap::new(),
             faults_scheduled: 0,
+            host_failure: None,
         }
     }
 
@@ -333,6 +361,8 @@ impl Sim {
             end: SimTime::ZERO,
             fuel: 0,
             restarts: 0,
+            host_calls: Arc::default(),
+            busy: Duration::ZERO,
         });
         lock(&self.world).wake_at(start, id);
         id
@@ -446,7 +476,21 @@ impl Sim {
     }
 
     fn run_until(&mut self, limit: Option<SimTime>) -> StopReason {
+        let started = std::time::Instant::now();
+        let mut turns: u32 = 0;
         loop {
+            turns = turns.wrapping_add(1);
+            if self.host_failure.is_some() {
+                return StopReason::HostFailure;
+            }
+            if turns % 256 == 0
+                && self
+                    .config
+                    .watchdog
+                    .is_some_and(|limit| started.elapsed() > limit)
+            {
+                return StopReason::Watchdog;
+            }
             self.collect_wakes();
             if self.waiting_for_none() {
                 return StopReason::AllFinished;
@@ -578,8 +622,14 @@ impl Sim {
         match fut.as_mut().poll(&mut cx) {
             Poll::Ready(finished) => {
                 guest.fuel = finished.fuel;
-                let outcome = classify(finished);
-                self.end_guest(id, outcome);
+                match classify_ending(finished) {
+                    Ended::Outcome(outcome) => self.end_guest(id, outcome),
+                    Ended::HostFailure(cause) => {
+                        let name = guest.spec.name.clone();
+                        self.guests[id.0].run = Run::NotStarted;
+                        self.host_failure = Some(format!("cannot create guest {name}: {cause}"));
+                    }
+                }
             }
             Poll::Pending => self.after_pending(id, now),
         }
@@ -590,16 +640,40 @@ impl Sim {
     /// or, when neither, on host work outside it, which the simulation waits for in
     /// real time so that the result arrives at the same virtual instant every run.
     fn after_pending(&mut self, id: GuestId, now: SimTime) {
-        let guest = &self.guests[id.0];
+        let calls = self.guests[id.0].host_calls.swap(0, Ordering::Relaxed);
+        let guest = &mut self.guests[id.0];
         if guest.self_wake.fuel.load(Ordering::Relaxed) {
-            if self.config.slice_time.is_zero() {
+            let charge = self.config.slice_time
+                + self
+                    .config
+                    .host_call_time
+                    .saturating_mul(u32::try_from(calls).unwrap_or(u32::MAX));
+            guest.busy += charge;
+            let limit = guest.spec.limits.busy.or(self.config.busy_limit);
+            if let Some(limit) = limit
+                && guest.busy > limit
+            {
+                let detail = format!(
+                    "computed for {:?} of virtual time without waiting for anything \
+                     (a runaway loop?); the limit is {limit:?}",
+                    guest.busy
+                );
+                return self.end_guest(
+                    id,
+                    Outcome::LimitExceeded {
+                        limit: Limit::Busy,
+                        detail,
+                    },
+                );
+            }
+            if charge.is_zero() {
                 self.runnable.insert(id);
             } else {
-                let at = now + self.config.slice_time;
-                lock(&self.world).wake_at(at, id);
+                lock(&self.world).wake_at(now + charge, id);
             }
             return;
         }
+        guest.busy = Duration::ZERO;
         if lock(&self.world).has_waits(id) {
             return;
         }
@@ -672,20 +746,30 @@ impl Sim {
             },
             clock,
             limiter: GuestLimiter {
-                memory: spec.limits.memory,
+                memory: spec.limits.memory.or(self.config.memory_limit),
                 exceeded: None,
             },
             file_times: FileTimes::new(lock(&self.world).clock.clone(), self.config.epoch),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        let calls = guest.host_calls.clone();
+        store.call_hook(move |_, hook| {
+            if matches!(hook, wasmtime::CallHook::CallingHost) {
+                calls.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(())
+        });
         let fuel = spec.limits.fuel.unwrap_or(u64::MAX);
         store.set_fuel(fuel)?;
         store.fuel_async_yield_interval(self.config.slice_fuel)?;
         let pre = spec.program.pre.clone();
         Ok(Box::pin(async move {
             let result = async {
-                let command = pre.instantiate_async(&mut store).await?;
+                let command = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(|e| e.context(Instantiating))?;
                 command.wasi_cli_run().call_run(&mut store).await
             }
             .await;
@@ -761,6 +845,7 @@ impl Sim {
             end: w.now(),
             stop,
             trace_hash: w.net.trace_hash(),
+            host_failure: self.host_failure.clone(),
             api_errors: w
                 .injector
                 .met
@@ -774,6 +859,41 @@ impl Sim {
                 .collect(),
         }
     }
+}
+
+/// Marks an error that happened while a guest was being instantiated.
+#[derive(Debug)]
+struct Instantiating;
+
+impl std::fmt::Display for Instantiating {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("cannot instantiate the component")
+    }
+}
+
+/// How a guest's run ended, or why the machine could not run it: a component that
+/// was checked when loaded fails to instantiate only when the host lacks resources
+/// (memory, memory mappings), which is no outcome of the simulation.
+enum Ended {
+    Outcome(Outcome),
+    HostFailure(String),
+}
+
+fn classify_ending(finished: Finished) -> Ended {
+    if let Err(e) = &finished.result
+        && e.is::<Instantiating>()
+        && !e.is::<Trap>()
+        && finished.memory_exceeded.is_none()
+    {
+        let cause = e
+            .chain()
+            .skip(1)
+            .map(|c| c.to_string())
+            .collect::<Vec<_>>()
+            .join(": ");
+        return Ended::HostFailure(cause);
+    }
+    Ended::Outcome(classify(finished))
 }
 
 fn classify(finished: Finished) -> Outcome {
@@ -800,7 +920,13 @@ fn classify(finished: Finished) -> Outcome {
     let backtrace = err.downcast_ref::<WasmBacktrace>().map(|b| b.to_string());
     let message = match err.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
-        None => format!("{:#}", err),
+        // The backtrace is reported on its own: leave it out of the message.
+        None => err
+            .chain()
+            .map(|c| c.to_string())
+            .filter(|c| !c.starts_with("error while executing at wasm backtrace"))
+            .collect::<Vec<_>>()
+            .join(": "),
     };
     Outcome::Trapped { message, backtrace }
 }

@@ -272,6 +272,7 @@ impl InputStream for TcpInput {
         // are still reported.
         let mut buf = vec![0u8; size.min(available.max(1)).min(MAX_READ)];
         let result = w.net.read(self.at.socket, &mut buf);
+        w.net.settle();
         note_failure(&mut w, Method::Read, injected, &result);
         match result {
             Ok(n) => {
@@ -318,7 +319,11 @@ impl OutputStream for TcpOutput {
             return Ok(());
         }
         let mut w = lock(&self.at.world);
-        match w.net.write(self.at.socket, &bytes) {
+        let written = w.net.write(self.at.socket, &bytes);
+        // Loopback segments arrive (and are answered) within the call, as a kernel
+        // handles them within `send`.
+        w.net.settle();
+        match written {
             Ok(n) => {
                 // The grant never exceeds the free send space, which only grows
                 // between check-write and write.

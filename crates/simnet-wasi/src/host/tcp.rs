@@ -327,7 +327,11 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
             ShutdownType::Both => (CoreShutdown::Both, true, true),
         };
         shutdown_streams(&states, read, write);
-        self.with_net(&this, |net, id| net.shutdown(id, how))
+        self.with_net(&this, |net, id| {
+            let done = net.shutdown(id, how);
+            net.settle();
+            done
+        })
     }
 
     fn drop(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<()> {

@@ -141,7 +141,7 @@ fn main() {
     let (mut c, mut a) = pair(&l);
     c.set_nonblocking(true).expect("nonblocking");
     a.set_nonblocking(true).expect("nonblocking");
-    let total = 300_000usize;
+    let total = 100_000usize;
     let data: Vec<u8> = (0..total).map(|i| (i * 7 % 251) as u8).collect();
     let (mut sent, mut got) = (0, Vec::new());
     let mut buf = vec![0; 65536];

@@ -26,6 +26,7 @@ fn main() {
         "trap" => panic!("the guest panicked on purpose"),
         "exit" => std::process::exit(arg(rest, 0, "code")),
         "alloc" => alloc(rest),
+        "alloc-gradually" => alloc_gradually(rest),
         "accept-forever" => accept_forever(rest),
         "connect-hold" => connect_hold(rest),
         "send-then-hold" => send_then_hold(rest),
@@ -35,6 +36,18 @@ fn main() {
         "reconnecting-ping" => reconnecting_ping(rest),
         "accept-then-trap" => accept_then_trap(rest),
         "cat" => cat(),
+        "poll-zero" => poll_zero(rest),
+        "recurse" => {
+            let depth = recurse(std::hint::black_box(0));
+            println!("recursed to {depth}");
+        }
+        "sleep-years" => {
+            std::thread::sleep(Duration::from_secs(10 * 365 * 24 * 3600));
+            println!("woke up after ten years");
+        }
+        "ports" => ports(),
+        "sockets" => sockets(),
+        "trap-mid-write" => trap_mid_write(rest),
         "interleave" => interleave(rest),
         "flood" => flood(rest),
         "files" => files(rest),
@@ -435,4 +448,75 @@ fn files(args: &[String]) {
     );
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     println!("wall clock: {now}");
+}
+
+/// Poll a zero-duration timeout forever: `block`, `ready` or `poll` it.
+fn poll_zero(args: &[String]) {
+    use wasi::clocks::monotonic_clock::subscribe_duration;
+    let how: String = arg(args, 0, "block|ready|poll");
+    loop {
+        let p = subscribe_duration(0);
+        match how.as_str() {
+            "block" => p.block(),
+            "ready" => {
+                std::hint::black_box(p.ready());
+            }
+            _ => {
+                std::hint::black_box(wasi::io::poll::poll(&[&p]));
+            }
+        }
+    }
+}
+
+#[allow(unconditional_recursion)]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    recurse(frame[63] + 1) + frame[0]
+}
+
+/// Bind every port of one address, then report how many it got.
+fn ports() {
+    let mut held = Vec::new();
+    loop {
+        match TcpListener::bind("127.0.0.1:0") {
+            Ok(l) => held.push(l),
+            Err(e) => {
+                println!("bound {} listeners, then: {e}", held.len());
+                return;
+            }
+        }
+    }
+}
+
+/// Open sockets until the host refuses, then report how many.
+fn sockets() {
+    let mut held = Vec::new();
+    loop {
+        match TcpListener::bind("127.0.0.1:0") {
+            Ok(l) => held.push(l),
+            Err(e) => {
+                println!("opened {} sockets, then: {:?}", held.len(), e.kind());
+                return;
+            }
+        }
+    }
+}
+
+/// Connect, write half of a large buffer, then trap.
+fn trap_mid_write(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    s.write_all(&vec![7u8; 100_000]).expect("write");
+    panic!("trapping in the middle of a transfer");
+}
+
+/// Allocate `MiB` mebibytes in 4 KiB pieces, keeping them all: memory grows a little
+/// at a time.
+fn alloc_gradually(args: &[String]) {
+    let mib: usize = arg(args, 0, "MiB");
+    let mut kept: Vec<Box<[u8; 4096]>> = Vec::new();
+    while kept.len() < mib * 256 {
+        kept.push(Box::new([1u8; 4096]));
+    }
+    println!("allocated {} bytes in {} pieces", kept.len() * 4096, kept.len());
 }
