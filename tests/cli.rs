@@ -1098,3 +1098,193 @@ error = "address-in-use"
     let e = scenario_error("chaos.toml", &format!("chaos = 3.0\n{HOST}"));
     assert_eq!(e, "chaos.toml:1:9: chaos: must be between 0 and 1, got 3");
 }
+
+// ---- hostile input ----
+
+#[test]
+fn bad_worlds_and_plans_are_located_in_the_file() {
+    let host = |name: &str, ip: &str| {
+        format!(
+            "[[host]]\nname = \"{name}\"\nip = \"{ip}\"\ncomponent = \"builtin:probe\"\nargs = [\"exit\", \"0\"]\n"
+        )
+    };
+    let e = scenario_error(
+        "same-ip.toml",
+        &format!("{}{}", host("a", "10.0.0.1"), host("b", "10.0.0.1")),
+    );
+    assert_eq!(
+        e,
+        "same-ip.toml:8:6: ip: 10.0.0.1 already belongs to host \"a\""
+    );
+    let e = scenario_error("loopback-ip.toml", &host("a", "127.0.0.1"));
+    assert!(
+        e.starts_with("loopback-ip.toml:3:6: ip: 127.0.0.1 cannot be a host address"),
+        "{e}"
+    );
+    let e = scenario_error(
+        "self-link.toml",
+        &format!(
+            "{}[[link]]\nbetween = [\"a\", \"a\"]\n",
+            host("a", "10.0.0.1")
+        ),
+    );
+    assert!(
+        e.starts_with("self-link.toml:7:11: between: a link joins two different hosts"),
+        "{e}"
+    );
+    let e = scenario_error(
+        "far-fault.toml",
+        &format!(
+            "{}[[fault]]\nat = \"1000 years\"\nkind = \"crash\"\nhost = \"a\"\n",
+            host("a", "10.0.0.1")
+        ),
+    );
+    assert!(e.starts_with("far-fault.toml:7:6: at: duration"), "{e}");
+    assert!(e.contains("too long"), "{e}");
+    for (name, code) in [("exit-256.toml", "256"), ("exit-minus.toml", "-1")] {
+        let e = scenario_error(name, &format!("{}expect = {code}\n", host("a", "10.0.0.1")));
+        assert!(
+            e.starts_with(&format!(
+                "{name}:6:10: expect: exit code {code} is out of range"
+            )),
+            "{e}"
+        );
+    }
+    let e = scenario_error(
+        "restart.toml",
+        &format!(
+            "{}[[fault]]\nat = \"1s\"\nkind = \"restart\"\nhost = \"a\"\n",
+            host("a", "10.0.0.1")
+        ),
+    );
+    assert_eq!(
+        e,
+        "restart.toml:8:8: kind: restart of host \"a\", which has not crashed before it"
+    );
+    let dir = tmp("a-directory.wasm");
+    std::fs::create_dir_all(&dir).unwrap();
+    let e = scenario_error(
+        "dir-component.toml",
+        "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\ncomponent = \"a-directory.wasm\"\n",
+    );
+    assert!(e.contains("is a directory, not a component"), "{e}");
+}
+
+#[test]
+fn a_full_stdout_or_output_file_is_an_error_not_a_panic() {
+    let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
+        .args(["run", "examples/echo-under-loss.toml"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env(
+            "SIMNET_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+        )
+        .stdout(std::fs::File::create("/dev/full").unwrap())
+        .output()
+        .unwrap();
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), 2, "{stderr}");
+    assert!(stderr.contains("cannot write to stdout"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let out = simnet(&[
+        "run",
+        "examples/echo-under-loss.toml",
+        "--pcap",
+        "/dev/full",
+    ]);
+    assert_eq!(code(&out), 2, "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("cannot write /dev/full"),
+        "{:?}",
+        text(&out)
+    );
+    // A path that cannot be created is reported before anything runs.
+    let out = simnet(&[
+        "run",
+        "examples/echo-under-loss.toml",
+        "--trace",
+        "/nonexistent/trace.jsonl",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).0.is_empty(), "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .1
+            .contains("cannot create /nonexistent/trace.jsonl"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn guest_control_characters_cannot_rewrite_the_timeline() {
+    let path = tmp("escapes.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\ncomponent = \"{PROBE}\"\nargs = [\"say\", \"over\\rwritten \\u001b]0;title\\u0007 \\u001b[2K\"]\n"
+        ),
+    )
+    .unwrap();
+    let out = simnet(&["run", path.to_str().unwrap()]);
+    let (stdout, _) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}");
+    assert!(
+        stdout.contains(r"over\rwritten \e]0;title\u{7} \e[2K"),
+        "{stdout}"
+    );
+    assert!(
+        !stdout.contains('\u{1b}') && !stdout.contains('\r'),
+        "{stdout:?}"
+    );
+}
+
+#[test]
+fn explore_refuses_zero_jobs_and_takes_any_seed_range() {
+    let out = simnet(&[
+        "explore",
+        "examples/full-backlog.toml",
+        "--seeds",
+        "0..5",
+        "--jobs",
+        "0",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).1.contains("--jobs 0"), "{:?}", text(&out));
+    // One seed out of 10^12: the range is never materialised.
+    let out = simnet(&[
+        "explore",
+        "examples/full-backlog.toml",
+        "--seeds",
+        "0..1000000000000",
+        "--shard",
+        "1/1000000000000",
+    ]);
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    assert!(
+        text(&out)
+            .0
+            .starts_with("1 seeds (shard 1/1000000000000): 1 passed"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn exec_ends_a_runaway_guest_at_its_busy_limit() {
+    let out = simnet(&["exec", "--max-busy", "2s", PROBE, "spin"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), 134, "{stderr}");
+    assert!(stderr.contains("busy time limit exceeded"), "{stderr}");
+    let out = simnet(&[
+        "exec",
+        "--max-busy",
+        "1000s",
+        "--watchdog",
+        "1s",
+        PROBE,
+        "spin",
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).1.contains("watchdog"), "{:?}", text(&out));
+}

@@ -36,6 +36,9 @@ pub(crate) struct Host {
     port_refs: BTreeMap<(bool, u16), u32>,
     /// Listening sockets by (address, port); the address may be unspecified.
     listeners: BTreeMap<(IpAddr, u16), SocketId>,
+    /// How many listeners each (family, port) has, whatever their address: a bind to
+    /// the unspecified address conflicts with any of them.
+    listening_ports: BTreeMap<(bool, u16), u32>,
     port_rng: SimRng,
 }
 
@@ -54,6 +57,7 @@ impl Host {
             stats: HostStats::default(),
             port_refs: BTreeMap::new(),
             listeners: BTreeMap::new(),
+            listening_ports: BTreeMap::new(),
             port_rng,
         }
     }
@@ -81,37 +85,50 @@ impl Host {
     }
 
     /// Linux with SO_REUSEADDR: a bind or listen conflicts only with a listener on the
-    /// same port whose address overlaps (equal, or either one unspecified).
+    /// same port whose address overlaps (equal, or either one unspecified). Answered
+    /// with lookups, so binding many ports stays cheap.
     pub(crate) fn listener_conflict(&self, addr: SocketAddr) -> bool {
-        let ip = addr.ip();
-        self.listeners.iter().any(|(&(lip, lport), _)| {
-            lport == addr.port()
-                && lip.is_ipv4() == ip.is_ipv4()
-                && (lip == ip || lip.is_unspecified() || ip.is_unspecified())
-        })
+        let (ip, port) = (addr.ip(), addr.port());
+        if ip.is_unspecified() {
+            return self.listening_ports.contains_key(&(ip.is_ipv6(), port));
+        }
+        self.listeners.contains_key(&(ip, port))
+            || self.listeners.contains_key(&(unspecified(ip), port))
     }
 
     /// The listener a SYN to `dst` reaches: an exact address match first, then a
     /// wildcard listener of the same family.
     pub(crate) fn listener_for(&self, dst: SocketAddr) -> Option<SocketId> {
-        let wildcard = if dst.is_ipv4() {
-            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
-        } else {
-            IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED)
-        };
         self.listeners
             .get(&(dst.ip(), dst.port()))
-            .or_else(|| self.listeners.get(&(wildcard, dst.port())))
+            .or_else(|| self.listeners.get(&(unspecified(dst.ip()), dst.port())))
             .copied()
     }
 
     pub(crate) fn add_listener(&mut self, addr: SocketAddr, socket: SocketId) {
-        self.listeners.insert((addr.ip(), addr.port()), socket);
+        if self
+            .listeners
+            .insert((addr.ip(), addr.port()), socket)
+            .is_none()
+        {
+            *self
+                .listening_ports
+                .entry((addr.is_ipv6(), addr.port()))
+                .or_insert(0) += 1;
+        }
     }
 
     pub(crate) fn remove_listener(&mut self, addr: SocketAddr, socket: SocketId) {
-        if self.listeners.get(&(addr.ip(), addr.port())) == Some(&socket) {
-            self.listeners.remove(&(addr.ip(), addr.port()));
+        if self.listeners.get(&(addr.ip(), addr.port())) != Some(&socket) {
+            return;
+        }
+        self.listeners.remove(&(addr.ip(), addr.port()));
+        let key = (addr.is_ipv6(), addr.port());
+        if let Some(n) = self.listening_ports.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.listening_ports.remove(&key);
+            }
         }
     }
 
@@ -144,12 +161,32 @@ impl Host {
             return Err(ErrorCode::AddressInUse);
         }
         let span = hi - lo + 1;
-        let start = self.port_rng.random_range(0..span);
+        let start = lo + self.port_rng.random_range(0..span);
         let v6 = family == Family::Ipv6;
-        (0..span)
-            .map(|i| (lo + (start + i) % span) as u16)
-            .find(|&p| !self.port_refs.contains_key(&(v6, p)))
+        // The first port from `start` up, then from `lo` up, that no entry holds: walk
+        // the (ordered) used ports while they are consecutive.
+        let first_free = |from: u32, to: u32| -> Option<u16> {
+            let mut want = from;
+            for (&(_, p), _) in self.port_refs.range((v6, from as u16)..=(v6, to as u16)) {
+                if u32::from(p) != want {
+                    break;
+                }
+                want += 1;
+            }
+            (want <= to).then_some(want as u16)
+        };
+        first_free(start, hi)
+            .or_else(|| first_free(lo, start.saturating_sub(1).max(lo)))
+            .filter(|p| !self.port_refs.contains_key(&(v6, *p)))
             .ok_or(ErrorCode::AddressInUse)
+    }
+}
+
+/// The unspecified address of `ip`'s family.
+fn unspecified(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
     }
 }
 

@@ -36,6 +36,8 @@ fn main() {
         "reconnecting-ping" => reconnecting_ping(rest),
         "accept-then-trap" => accept_then_trap(rest),
         "cat" => cat(),
+        "say" => println!("{}", rest.join(" ")),
+        "huge-calls" => huge_calls(),
         "poll-zero" => poll_zero(rest),
         "recurse" => {
             let depth = recurse(std::hint::black_box(0));
@@ -519,4 +521,25 @@ fn alloc_gradually(args: &[String]) {
         kept.push(Box::new([1u8; 4096]));
     }
     println!("allocated {} bytes in {} pieces", kept.len() * 4096, kept.len());
+}
+
+/// Host calls with absurd arguments: each must return, not hang or crash the host.
+fn huge_calls() {
+    use wasi::clocks::monotonic_clock::{subscribe_duration, subscribe_instant};
+    let far = subscribe_duration(u64::MAX);
+    println!("subscribe-duration max ready: {}", far.ready());
+    let far = subscribe_instant(u64::MAX);
+    println!("subscribe-instant max ready: {}", far.ready());
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("local");
+    let mut c = TcpStream::connect(addr).expect("connect");
+    let (mut a, _) = listener.accept().expect("accept");
+    c.write_all(b"hello").expect("write");
+    let mut buf = vec![0u8; 16 << 20];
+    println!("read into 16 MiB: {:?}", a.read(&mut buf).map(|n| n));
+    let stdin = wasi::cli::stdin::get_stdin();
+    println!("stdin read u64::MAX: {:?}", stdin.read(u64::MAX).map(|b| b.len()));
+    let random = wasi::random::random::get_random_bytes(1 << 20);
+    println!("1 MiB of random bytes: {}", random.len());
+    println!("done");
 }
