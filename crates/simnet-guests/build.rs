@@ -31,10 +31,12 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={}", guests.join(p).display());
     }
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    ensure_target();
+    // The guests build with the toolchain rust-toolchain.toml pins (found from their
+    // directory by rustup), whatever toolchain builds this crate (a fuzzer's nightly).
+    let cargo = "cargo";
+    ensure_target(&guests);
     let target_dir = root.join("target/wasm-guests");
-    let mut cmd = Command::new(&cargo);
+    let mut cmd = Command::new(cargo);
     cmd.args([
         "build",
         "--release",
@@ -51,6 +53,9 @@ fn main() {
     // Flags and wrappers meant for the host build (sanitizers, clippy, coverage) must
     // not reach the guests.
     for var in [
+        "RUSTUP_TOOLCHAIN",
+        "RUSTC",
+        "RUSTDOC",
         "RUSTFLAGS",
         "CARGO_ENCODED_RUSTFLAGS",
         "CARGO_BUILD_RUSTFLAGS",
@@ -100,9 +105,10 @@ fn main() {
 
 /// Install the guest target if this rustup toolchain lacks it (rust-toolchain.toml
 /// asks for it, but a toolchain installed before the file was read may not have it).
-fn ensure_target() {
-    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let sysroot = Command::new(&rustc)
+fn ensure_target(guests: &Path) {
+    let sysroot = Command::new("rustc")
+        .current_dir(guests)
+        .env_remove("RUSTUP_TOOLCHAIN")
         .args(["--print", "sysroot"])
         .output()
         .ok();
@@ -112,6 +118,8 @@ fn ensure_target() {
     });
     if !has_target {
         let _ = Command::new("rustup")
+            .current_dir(guests)
+            .env_remove("RUSTUP_TOOLCHAIN")
             .args(["target", "add", TARGET])
             .status();
     }

@@ -227,6 +227,12 @@ fn preopens(args: &ExecArgs) -> Result<Vec<Preopen>> {
         .collect()
 }
 
+/// The checks `exec` makes before loading anything.
+pub fn check(args: &ExecArgs) -> Result<()> {
+    settings(args)?;
+    Ok(())
+}
+
 pub fn run(args: &ExecArgs) -> Result<ExitCode> {
     let settings = settings(args)?;
     let dirs = preopens(args)?;

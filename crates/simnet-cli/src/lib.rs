@@ -220,6 +220,23 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Check a command line (without the program name) as `simnet` would parse it, and
+/// the settings that are checked before anything runs: `Ok` if it would run, the
+/// message it would print otherwise. For the command-line fuzzer and tests.
+pub fn check_command_line<I, S>(args: I) -> Result<(), String>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<std::ffi::OsString> + Clone,
+{
+    let argv =
+        std::iter::once(std::ffi::OsString::from("simnet")).chain(args.into_iter().map(Into::into));
+    let cli = Cli::try_parse_from(argv).map_err(|e| e.to_string())?;
+    if let Some(Command::Exec(a)) = &cli.command {
+        exec::check(a).map_err(|e| format!("{e:#}"))?;
+    }
+    Ok(())
+}
+
 /// Report a command-line error. An option of `wasmtime run` that `simnet exec`
 /// lacks is named as such, rather than with clap's hint to pass it to the guest.
 fn usage_error(e: clap::Error) -> ExitCode {

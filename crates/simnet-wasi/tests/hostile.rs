@@ -242,3 +242,51 @@ fn the_watchdog_stops_a_run_in_real_time_and_says_so() {
     assert_eq!(report.stop, simnet_wasi::StopReason::Watchdog);
     assert!(matches!(report.guests[0].outcome, Outcome::Running { .. }));
 }
+
+#[test]
+fn ten_thousand_guests_fit_in_one_world() {
+    // With wasmtime's default memory settings, about 1,300 of these guests failed to
+    // be created (`Cannot allocate memory`: the process ran out of memory mappings).
+    let mut sim = Sim::new(runtime(), SimConfig::new(5));
+    let server = common::program("echo-server");
+    let client = common::program("echo-client");
+    for i in 0..5000u32 {
+        let (a, b) = (i / 250, i % 250);
+        let s_ip = format!("10.{a}.{b}.1");
+        let s = sim
+            .add_host(&format!("s{i}"), &[s_ip.parse().unwrap()])
+            .unwrap();
+        let c = sim
+            .add_host(
+                &format!("c{i}"),
+                &[format!("10.{a}.{b}.2").parse().unwrap()],
+            )
+            .unwrap();
+        let addr = format!("{s_ip}:7");
+        sim.spawn(
+            simnet_wasi::GuestSpec::new(format!("s{i}"), s, server.clone())
+                .arg(&addr)
+                .daemon(),
+        );
+        sim.spawn(
+            simnet_wasi::GuestSpec::new(format!("c{i}"), c, client.clone())
+                .args([addr.as_str(), "2", "16"])
+                .start_at(Duration::from_millis(1)),
+        );
+    }
+    let report = sim.run();
+    assert_eq!(
+        report.stop,
+        simnet_wasi::StopReason::AllFinished,
+        "{:?}",
+        report.host_failure
+    );
+    let failed: Vec<_> = report
+        .guests
+        .iter()
+        .filter(|g| g.name.starts_with('c') && g.outcome != Outcome::Exited(0))
+        .take(3)
+        .map(|g| format!("{}: {}", g.name, g.outcome))
+        .collect();
+    assert!(failed.is_empty(), "{failed:?}");
+}
