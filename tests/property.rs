@@ -6,7 +6,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use simnet_cli::check::{CheckConfig, Failure, check};
-use simnet_cli::plan::{FaultSpace, PlanFault};
+use simnet_cli::plan::{Family, FaultSpace, PlanFault};
 
 /// A private copy of an example (replay files are written next to the scenario, and
 /// tests run in parallel).
@@ -24,24 +24,31 @@ fn example(name: &str) -> std::path::PathBuf {
 }
 
 fn space(hosts: &[&str], crash: &[&str], network: bool, api: bool) -> FaultSpace {
+    let mut families = Vec::new();
+    if network {
+        families.extend([Family::Partition, Family::Clog, Family::Loss, Family::Crash]);
+    }
+    if api {
+        families.extend([Family::ApiError, Family::ShortIo, Family::Stall]);
+    }
     FaultSpace {
-        loss: true,
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         crash_hosts: crash.iter().map(|h| h.to_string()).collect(),
-        resets: false,
+        restart_crashes: false,
+        families,
+        calls: None,
         horizon: Duration::from_secs(5),
-        network,
-        api,
         max_faults: 3,
+        swarm: false,
     }
 }
 
-fn find_bug(file: &str, space: FaultSpace, cases: u32) -> Failure {
+fn find_bug(file: &str, space: FaultSpace, seeds: u64) -> Failure {
     let config = CheckConfig {
-        seeds: (0..8).collect(),
-        cases,
+        seeds: (0..seeds).collect(),
         space: Some(space),
         max_shrink_steps: 300,
+        replay_dir: None,
     };
     let failure = check(&example(file), &config, |run| match run.unmet() {
         None => Ok(()),
@@ -53,13 +60,9 @@ fn find_bug(file: &str, space: FaultSpace, cases: u32) -> Failure {
 }
 
 fn replay_fails(failure: &Failure) {
+    // The replay file carries the seed: `simnet run FILE` alone reproduces it.
     let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
-        .args([
-            "run",
-            failure.replay_file.to_str().unwrap(),
-            "--seed",
-            &failure.seed.to_string(),
-        ])
+        .args(["run", failure.replay_file.to_str().unwrap()])
         .env(
             "SIMNET_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
@@ -73,11 +76,12 @@ fn replay_fails(failure: &Failure) {
         "the replay fails again:\n{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    assert!(failure.command.starts_with("simnet run "), "{failure}");
     assert!(
-        failure.command.starts_with("simnet run ")
-            && failure
-                .command
-                .ends_with(&format!("--seed {}", failure.seed))
+        failure
+            .to_string()
+            .contains(&format!("SIMNET_SEED={} cargo test", failure.seed)),
+        "{failure}"
     );
     std::fs::remove_file(&failure.replay_file).unwrap();
 }
@@ -111,10 +115,8 @@ fn short_reads_find_a_client_that_expects_whole_messages() {
 fn a_partition_finds_a_client_without_a_connect_timeout() {
     // Heavy loss also makes the client miss its deadline; the space leaves it out to
     // look at outages only.
-    let outages = FaultSpace {
-        loss: false,
-        ..space(&["server", "client"], &[], true, false)
-    };
+    let mut outages = space(&["server", "client"], &[], true, false);
+    outages.families.retain(|f| *f != Family::Loss);
     let failure = find_bug("no-connect-timeout.toml", outages, 64);
     assert!(failure.plan.len() <= 2, "{failure}");
     assert!(
@@ -132,10 +134,10 @@ fn a_silent_crash_finds_a_server_that_never_notices_a_dead_peer() {
     // The property: once a client has connected, the server finishes. (A client that
     // crashes before connecting leaves a server rightly waiting in accept.)
     let config = CheckConfig {
-        seeds: (0..8).collect(),
-        cases: 64,
+        seeds: (0..64).collect(),
         space: Some(space(&["server", "client"], &["client"], true, false)),
         max_shrink_steps: 300,
+        replay_dir: None,
     };
     let failure = *check(&example("dead-peer.toml"), &config, |run| {
         match run.unmet() {
@@ -164,11 +166,13 @@ fn a_silent_crash_finds_a_server_that_never_notices_a_dead_peer() {
 #[test]
 fn a_crash_and_restart_finds_a_retry_loop_without_back_off() {
     // The property concerns the client only: it must get its exchange done.
+    let mut outages = space(&["server", "client"], &["server"], true, false);
+    outages.restart_crashes = true;
     let config = CheckConfig {
-        seeds: (0..8).collect(),
-        cases: 64,
-        space: Some(space(&["server", "client"], &["server"], true, false)),
+        seeds: (0..64).collect(),
+        space: Some(outages),
         max_shrink_steps: 300,
+        replay_dir: None,
     };
     let failure = *check(&example("eager-retry.toml"), &config, |run| {
         // A server that never comes back defeats any client: only outages that end
@@ -210,10 +214,10 @@ fn a_crash_and_restart_finds_a_retry_loop_without_back_off() {
 #[test]
 fn a_robust_scenario_passes_its_check() {
     let config = CheckConfig {
-        seeds: vec![1, 2],
-        cases: 12,
+        seeds: (1..13).collect(),
         space: Some(space(&["server", "client1", "client2"], &[], true, false)),
         max_shrink_steps: 50,
+        replay_dir: None,
     };
     let passed = check(&example("echo-under-loss.toml"), &config, |run| {
         run.unmet().map_or(Ok(()), Err)
@@ -224,6 +228,8 @@ fn a_robust_scenario_passes_its_check() {
 
 #[test]
 fn explore_with_random_faults_shrinks_and_writes_replays() {
+    let out_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("explore-replays");
+    let _ = std::fs::remove_dir_all(&out_dir);
     let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
         .args([
             "explore",
@@ -235,6 +241,8 @@ fn explore_with_random_faults_shrinks_and_writes_replays() {
             "--shrink",
             "--jobs",
             "2",
+            "--out-dir",
+            out_dir.to_str().unwrap(),
         ])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .env(
@@ -253,7 +261,41 @@ fn explore_with_random_faults_shrinks_and_writes_replays() {
     for r in &replays {
         let file = r.split(' ').next().unwrap();
         assert!(file.ends_with(".replay.toml"), "{r}");
-        let _ = std::fs::remove_file(Path::new(env!("CARGO_MANIFEST_DIR")).join(file));
+        assert!(Path::new(file).starts_with(&out_dir), "{r}");
+        // The replay carries its seed and fails again on its own.
+        let replay = Command::new(env!("CARGO_BIN_EXE_simnet"))
+            .args(["run", file])
+            .env(
+                "SIMNET_CACHE_DIR",
+                Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
+            )
+            .output()
+            .unwrap();
+        assert_eq!(replay.status.code(), Some(1), "{r}");
     }
     assert!(stdout.contains("fault plan (1 faults)"), "{stdout}");
+    // Seeds that shrink to the same plan are one report, with the guest's last words.
+    assert!(stdout.contains("seeds failed ("), "{stdout}");
+    assert!(stdout.contains("last output of client:"), "{stdout}");
+}
+
+#[test]
+fn a_failing_seed_reruns_alone_with_the_same_plan() {
+    let space = space(&["server", "client"], &[], false, true);
+    let failure = find_bug("naive-client.toml", space.clone(), 32);
+    let alone = CheckConfig {
+        seeds: vec![failure.seed],
+        space: Some(space),
+        max_shrink_steps: 300,
+        replay_dir: None,
+    };
+    let again = *check(&example("naive-client.toml"), &alone, |run| {
+        match run.unmet() {
+            None => Ok(()),
+            Some(why) => Err(why),
+        }
+    })
+    .expect_err("the seed fails alone too");
+    assert_eq!(again.seed, failure.seed);
+    assert_eq!(again.plan, failure.plan);
 }

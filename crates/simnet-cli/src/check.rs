@@ -5,15 +5,16 @@
 //! ```no_run
 //! use simnet_cli::check::{CheckConfig, check};
 //!
-//! let config = CheckConfig::from_env(0..20, 32);
+//! let config = CheckConfig::from_env(0..32);
 //! check("examples/echo-under-loss.toml".as_ref(), &config, |run| {
 //!     run.expectations_met().then_some(()).ok_or_else(|| "a host failed".to_string())
 //! })
 //! .unwrap_or_else(|failure| panic!("{failure}"));
 //! ```
 //!
-//! `SIMNET_SEED=N` runs only seed N; `SIMNET_SEEDS=A..B` (or a count `N`: `0..N`)
-//! chooses the seeds; both without code changes.
+//! Each seed runs one plan, drawn from the seed and the fault space alone, so
+//! `SIMNET_SEED=N` reruns exactly what failed at seed N; `SIMNET_SEEDS=A..B` (or a
+//! count `N`: `0..N`) chooses the seeds; both without code changes.
 
 use std::fmt;
 use std::ops::Range;
@@ -26,24 +27,26 @@ use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use simnet_core::TraceMode;
 use simnet_wasi::{Report, Runtime, Sim};
 
-use crate::plan::{FaultSpace, PlanFault, apply, plan_strategy, to_toml};
+use crate::plan::{Call, FaultSpace, PlanFault, apply, plan_strategy, to_toml};
 use crate::scenario::{Prepared, Scenario};
 
 /// What to explore.
 #[derive(Clone, Debug)]
 pub struct CheckConfig {
+    /// One run per seed, each with the fault plan the seed draws.
     pub seeds: Vec<u64>,
-    /// Fault plans tried in all (cycling through the seeds).
-    pub cases: u32,
-    /// The faults plans draw from; `None`: the scenario's hosts, network and API faults.
+    /// The faults plans draw from; `None`: the scenario's own space (`[explore]`).
     pub space: Option<FaultSpace>,
     /// Simplification steps allowed when shrinking.
     pub max_shrink_steps: u32,
+    /// Where replay files go; `None`: a directory beside the scenario
+    /// (`NAME.replays/`).
+    pub replay_dir: Option<PathBuf>,
 }
 
 impl CheckConfig {
-    /// `cases` plans over `seeds`, unless `SIMNET_SEED` / `SIMNET_SEEDS` say otherwise.
-    pub fn from_env(seeds: Range<u64>, cases: u32) -> CheckConfig {
+    /// The seeds of `seeds`, unless `SIMNET_SEED` / `SIMNET_SEEDS` say otherwise.
+    pub fn from_env(seeds: Range<u64>) -> CheckConfig {
         let seeds = match (std::env::var("SIMNET_SEED"), std::env::var("SIMNET_SEEDS")) {
             (Ok(s), _) => vec![s.trim().parse().expect("SIMNET_SEED must be a number")],
             (_, Ok(s)) => parse_seeds(&s).expect("SIMNET_SEEDS must be A..B, A..=B or a count"),
@@ -51,9 +54,9 @@ impl CheckConfig {
         };
         CheckConfig {
             seeds,
-            cases,
             space: None,
             max_shrink_steps: 300,
+            replay_dir: None,
         }
     }
 }
@@ -102,9 +105,36 @@ impl RunOutput<'_> {
             .unwrap_or_default()
     }
 
-    /// The first unmet expectation, as a sentence.
+    /// The first unmet expectation, as a sentence, with the last lines the guest
+    /// printed (they usually say why).
     pub fn unmet(&self) -> Option<String> {
-        self.scenario.first_unmet(self.report)
+        let why = self.scenario.first_unmet(self.report)?;
+        let failing = self
+            .report
+            .guests
+            .iter()
+            .zip(&self.scenario.hosts)
+            .find(|(g, h)| !h.expect.met_by(&g.outcome))
+            .map(|(g, _)| g.name.clone());
+        let tail = failing
+            .and_then(|name| Some((self.sim.guest_id(&name)?, name)))
+            .map(|(id, name)| {
+                let lines = self.sim.output(id).lines();
+                let last: Vec<String> = lines
+                    .iter()
+                    .rev()
+                    .take(3)
+                    .rev()
+                    .map(|l| format!("\n    | {}", crate::report::printable(&l.text)))
+                    .collect();
+                if last.is_empty() {
+                    String::new()
+                } else {
+                    format!("\n  last output of {name}:{}", last.concat())
+                }
+            })
+            .unwrap_or_default();
+        Some(format!("{why}{tail}"))
     }
 }
 
@@ -114,9 +144,12 @@ pub struct Failure {
     pub seed: u64,
     pub plan: Vec<PlanFault>,
     pub reason: String,
-    /// The scenario with the plan's faults appended.
+    /// The scenario with the seed and the plan's faults: `simnet run` replays it.
     pub replay_file: PathBuf,
     pub command: String,
+    /// The test that failed (its thread's name, under `cargo test`), for the command
+    /// that reruns the seed alone.
+    pub test: Option<String>,
 }
 
 impl fmt::Display for Failure {
@@ -131,7 +164,15 @@ impl fmt::Display for Failure {
         for p in &self.plan {
             writeln!(f, "  - {p}")?;
         }
-        write!(f, "replay: {}", self.command)
+        writeln!(f, "replay: {}", self.command)?;
+        match &self.test {
+            Some(test) => write!(
+                f,
+                "rerun this seed alone: SIMNET_SEED={} cargo test -- --exact {test}",
+                self.seed
+            ),
+            None => write!(f, "rerun this seed alone: SIMNET_SEED={}", self.seed),
+        }
     }
 }
 
@@ -147,7 +188,26 @@ pub struct FaultRunner {
     rt: Runtime,
     prepared: Prepared,
     strategy: proptest::strategy::SBoxedStrategy<Vec<PlanFault>>,
+    space: FaultSpace,
     until: Option<Duration>,
+}
+
+/// The socket calls each host makes in the scenario without faults, under its own
+/// seed: what API faults may hit.
+fn observed_calls(rt: &Runtime, prepared: &Prepared, until: Option<Duration>) -> Result<Vec<Call>> {
+    let seed = prepared.scenario.seed;
+    let mut sim = prepared.build(rt, seed, until, TraceMode::HashOnly)?;
+    let report = sim.run();
+    crate::run::machine_held(&report)?;
+    Ok(sim.with_net(|net| {
+        net.api_calls()
+            .map(|(host, method, count)| Call {
+                host: net.host_name(host).to_string(),
+                method,
+                count,
+            })
+            .collect()
+    }))
 }
 
 impl FaultRunner {
@@ -157,15 +217,24 @@ impl FaultRunner {
         until: Option<Duration>,
     ) -> Result<FaultRunner> {
         let scenario = Scenario::load(path)?;
-        let space = space.unwrap_or_else(|| FaultSpace::for_scenario(&scenario));
+        let mut space = space.unwrap_or_else(|| scenario.explore.clone());
         let rt = crate::runtime()?;
         let prepared = Prepared::new(&rt, scenario)?;
+        if space.calls.is_none() {
+            space.calls = Some(observed_calls(&rt, &prepared, until)?);
+        }
         Ok(FaultRunner {
             rt,
             prepared,
             strategy: plan_strategy(&space),
+            space,
             until,
         })
+    }
+
+    /// The fault space plans are drawn from.
+    pub fn space(&self) -> &FaultSpace {
+        &self.space
     }
 
     pub fn scenario(&self) -> &Scenario {
@@ -185,11 +254,11 @@ impl FaultRunner {
         &self.prepared
     }
 
-    /// The plan a seed draws, and its shrinking tree.
-    pub fn draw(&self, seed: u64, case: u32) -> Box<dyn ValueTree<Value = Vec<PlanFault>>> {
+    /// The plan a seed draws (a function of the seed and the fault space alone), and
+    /// its shrinking tree.
+    pub fn draw(&self, seed: u64) -> Box<dyn ValueTree<Value = Vec<PlanFault>>> {
         let mut key = [0u8; 32];
         key[..8].copy_from_slice(&seed.to_le_bytes());
-        key[8..12].copy_from_slice(&case.to_le_bytes());
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
         let mut runner = TestRunner::new_with_rng(Config::default(), rng);
         Box::new(
@@ -255,28 +324,91 @@ impl FaultRunner {
         Ok((best, reason))
     }
 
-    /// Write the scenario with the plan appended next to the original; the command
-    /// that replays it.
-    pub fn write_replay(&self, seed: u64, plan: &[PlanFault]) -> Result<(PathBuf, String)> {
+    /// Write the scenario with the seed and the plan into `dir` (by default a
+    /// directory beside the scenario, `NAME.replays/`); the command that replays it.
+    pub fn write_replay(
+        &self,
+        seed: u64,
+        plan: &[PlanFault],
+        dir: Option<&Path>,
+    ) -> Result<(PathBuf, String)> {
         let path = &self.prepared.scenario.path;
         let original = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?;
         let stem = path
             .file_stem()
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
-        let file = path.with_file_name(format!("{stem}.seed-{seed}.replay.toml"));
+        let default_dir = path.with_file_name(format!("{stem}.replays"));
+        let dir = dir.unwrap_or(&default_dir);
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let file = dir.join(format!("{stem}.seed-{seed}.replay.toml"));
+        // Components named relative to the scenario must still be found from here.
+        let original = relocate_components(&original, path, dir);
         let body = format!(
-            "{original}\n# A shrunk fault plan found for seed {seed}.\n{}",
+            "{}\n# A shrunk fault plan found for seed {seed}.\n{}",
+            with_seed(&original, seed),
             to_toml(plan)
         );
         std::fs::write(&file, body).with_context(|| format!("cannot write {}", file.display()))?;
-        let command = format!("simnet run {} --seed {seed}", file.display());
+        let command = format!("simnet run {}", file.display());
         Ok((file, command))
     }
 }
 
-/// Run `config.cases` random fault plans over the seeds and check `property` on each;
-/// the first failure is shrunk and returned with a replay file and command.
+/// The scenario text with its top-level `seed` set to `seed`.
+fn with_seed(text: &str, seed: u64) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut replaced = false;
+    let mut in_table = false;
+    for line in text.lines() {
+        let t = line.trim_start();
+        in_table |= t.starts_with('[');
+        if !in_table && !replaced && t.starts_with("seed") && t[4..].trim_start().starts_with('=') {
+            out.push_str(&format!("seed = {seed}\n"));
+            replaced = true;
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if replaced {
+        out
+    } else {
+        format!("seed = {seed}\n{out}")
+    }
+}
+
+/// `component = "path"` lines made absolute when the replay lives elsewhere.
+fn relocate_components(text: &str, scenario: &Path, dir: &Path) -> String {
+    let base = scenario.parent().unwrap_or(Path::new("."));
+    if base == dir {
+        return text.to_string();
+    }
+    let base = std::fs::canonicalize(base).unwrap_or_else(|_| base.to_path_buf());
+    text.lines()
+        .map(|line| {
+            let t = line.trim_start();
+            let Some(rest) = t.strip_prefix("component") else {
+                return line.to_string();
+            };
+            let Some(value) = rest.trim_start().strip_prefix('=') else {
+                return line.to_string();
+            };
+            let value = value.trim();
+            match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+                Some(p) if !p.starts_with("builtin:") && !Path::new(p).is_absolute() => {
+                    format!("component = {:?}", base.join(p).display().to_string())
+                }
+                _ => line.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Run each seed of `config` with the fault plan it draws and check `property` on the
+/// run; the first failure is shrunk and returned with a replay file and the commands
+/// that rerun it.
 pub fn check(
     scenario: &Path,
     config: &CheckConfig,
@@ -285,9 +417,8 @@ pub fn check(
     let runner = FaultRunner::new(scenario, config.space.clone(), None)
         .unwrap_or_else(|e| panic!("cannot prepare {}: {e:#}", scenario.display()));
     let fails = |out: &RunOutput| property(out).err();
-    for case in 0..config.cases {
-        let seed = config.seeds[case as usize % config.seeds.len().max(1)];
-        let tree = runner.draw(seed, case);
+    for &seed in &config.seeds {
+        let tree = runner.draw(seed);
         let plan = tree.current();
         let failed = runner
             .run(seed, &plan, fails)
@@ -299,7 +430,7 @@ pub fn check(
             .shrink(seed, tree, config.max_shrink_steps, &fails)
             .unwrap_or_else(|e| panic!("{e:#}"));
         let (replay_file, command) = runner
-            .write_replay(seed, &plan)
+            .write_replay(seed, &plan, config.replay_dir.as_deref())
             .unwrap_or_else(|e| panic!("{e:#}"));
         return Err(Box::new(Failure {
             seed,
@@ -307,10 +438,14 @@ pub fn check(
             reason,
             replay_file,
             command,
+            test: std::thread::current()
+                .name()
+                .filter(|n| *n != "main")
+                .map(str::to_string),
         }));
     }
     Ok(Passed {
-        cases: config.cases,
+        cases: config.seeds.len() as u32,
     })
 }
 
@@ -324,5 +459,22 @@ mod tests {
         assert_eq!(parse_seeds("5..8").unwrap(), vec![5, 6, 7]);
         assert_eq!(parse_seeds("5..=6").unwrap(), vec![5, 6]);
         assert!(parse_seeds("x").is_err());
+    }
+}
+
+#[cfg(test)]
+mod replay_tests {
+    use super::*;
+
+    #[test]
+    fn the_replay_sets_the_seed_at_the_top_level_only() {
+        assert_eq!(
+            with_seed("seed = 1\n[[host]]\nseed = 5\n", 9),
+            "seed = 9\n[[host]]\nseed = 5\n"
+        );
+        assert_eq!(
+            with_seed("# x\n[network]\n", 4),
+            "seed = 4\n# x\n[network]\n"
+        );
     }
 }

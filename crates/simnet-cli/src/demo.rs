@@ -66,7 +66,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
         &done.sim,
         report::NetworkDetail::Connections,
     ));
-    lines.sort_by_key(|l| l.at);
+    report::sort_timeline(&mut lines);
     report::print_timeline(&lines);
     outln!();
     outln!(

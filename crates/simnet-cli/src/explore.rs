@@ -128,6 +128,9 @@ struct SeedResult {
     why: String,
     /// The command that replays a failure, when it is not a plain `simnet run --seed`.
     replay: Option<String>,
+    /// The (shrunk) fault plan of a failure under random faults, in words: failures
+    /// with the same plan are reported together.
+    plan: Option<String>,
 }
 
 fn check_seed(runner: &FaultRunner, seed: u64, args: &ExploreArgs) -> Result<SeedResult> {
@@ -152,6 +155,7 @@ fn check_seed(runner: &FaultRunner, seed: u64, args: &ExploreArgs) -> Result<See
         end: first.report.end,
         why,
         replay: None,
+        plan: None,
     })
 }
 
@@ -161,7 +165,7 @@ fn check_seed_with_faults(
     seed: u64,
     args: &ExploreArgs,
 ) -> Result<SeedResult> {
-    let tree = runner.draw(seed, 0);
+    let tree = runner.draw(seed);
     let plan = tree.current();
     let (end, unmet) = runner.run(seed, &plan, |out: &RunOutput| (out.report.end, out.unmet()))?;
     let Some(mut why) = unmet else {
@@ -171,6 +175,7 @@ fn check_seed_with_faults(
             end,
             why: String::new(),
             replay: None,
+            plan: None,
         });
     };
     let plan = if args.shrink {
@@ -180,23 +185,22 @@ fn check_seed_with_faults(
     } else {
         plan
     };
-    let (_, command) = runner.write_replay(seed, &plan)?;
+    let (_, command) = runner.write_replay(seed, &plan, args.out_dir.as_deref())?;
     let faults: Vec<String> = plan.iter().map(|f| format!("\n    - {f}")).collect();
-    why = format!(
-        "{why}\n  fault plan ({} faults):{}",
-        plan.len(),
-        faults.concat()
-    );
     Ok(SeedResult {
         seed,
         passed: false,
         end,
         why,
         replay: Some(command),
+        plan: Some(format!(
+            "fault plan ({} faults):{}",
+            plan.len(),
+            faults.concat()
+        )),
     })
 }
 
-/// The first event at which two runs' traces differ, if they do.
 fn first_difference(a: &simnet_wasi::Sim, b: &simnet_wasi::Sim) -> Option<String> {
     a.with_net(|na| {
         b.with_net(|nb| {
@@ -212,6 +216,58 @@ fn first_difference(a: &simnet_wasi::Sim, b: &simnet_wasi::Sim) -> Option<String
             }
         })
     })
+}
+
+/// The scenario's fault space with the command line's changes, if any.
+fn fault_space(args: &ExploreArgs) -> Result<Option<crate::space::FaultSpace>> {
+    let changed = args.families.is_some()
+        || args.crash_hosts.is_some()
+        || args.no_restart
+        || args.max_faults.is_some()
+        || args.horizon.is_some()
+        || args.swarm.is_some();
+    if !changed {
+        return Ok(None);
+    }
+    let scenario = crate::scenario::Scenario::load(&args.scenario)?;
+    let mut space = scenario.explore.clone();
+    if let Some(families) = &args.families {
+        space.families = families
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                crate::space::Family::from_name(f.trim())
+                    .ok_or_else(|| anyhow::anyhow!("--families: unknown family {f:?}"))
+            })
+            .collect::<Result<_>>()?;
+    }
+    if let Some(hosts) = &args.crash_hosts {
+        space.crash_hosts = hosts
+            .split(',')
+            .filter(|h| !h.is_empty())
+            .map(|h| {
+                let h = h.trim().to_string();
+                if space.hosts.contains(&h) {
+                    Ok(h)
+                } else {
+                    Err(anyhow::anyhow!("--crash-hosts: no host named {h:?}"))
+                }
+            })
+            .collect::<Result<_>>()?;
+    }
+    if args.no_restart {
+        space.restart_crashes = false;
+    }
+    if let Some(n) = args.max_faults {
+        space.max_faults = n;
+    }
+    if let Some(h) = args.horizon {
+        space.horizon = h.0;
+    }
+    if let Some(sw) = &args.swarm {
+        space.swarm = sw == "on";
+    }
+    Ok(Some(space))
 }
 
 /// What the seeds run so far came to.
@@ -231,7 +287,8 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
         anyhow::bail!("--jobs 0: at least one job must run");
     }
     // One runtime and one compilation of the components, with or without faults.
-    let mut runner = FaultRunner::new(&args.scenario, None, args.until.map(|d| d.0))?;
+    let space = fault_space(args)?;
+    let mut runner = FaultRunner::new(&args.scenario, space, args.until.map(|d| d.0))?;
     runner.set_watchdog(args.watchdog.0);
     let jobs = args
         .jobs
@@ -302,14 +359,33 @@ fn print_summary(args: &ExploreArgs, tally: &Tally, seeds: u64, wall: Duration) 
         secs(SimTime::from_nanos(virtual_ns)),
         wall.as_secs_f64()
     );
+    // Failures with the same plan and reason are one bug: reported once, with every
+    // seed that found it.
+    let mut groups: indexmap::IndexMap<(Option<&str>, &str), Vec<&SeedResult>> =
+        indexmap::IndexMap::new();
     for r in tally.failures.by_seed.values() {
-        outln!("seed {} failed: {}", r.seed, r.why);
-        match &r.replay {
+        groups
+            .entry((r.plan.as_deref(), r.why.as_str()))
+            .or_default()
+            .push(r);
+    }
+    for ((plan, why), seeds) in &groups {
+        let first = seeds[0];
+        if seeds.len() == 1 {
+            outln!("seed {} failed: {why}", first.seed);
+        } else {
+            let list: Vec<String> = seeds.iter().map(|r| r.seed.to_string()).collect();
+            outln!("{} seeds failed ({}): {why}", seeds.len(), list.join(", "));
+        }
+        if let Some(plan) = plan {
+            outln!("  {plan}");
+        }
+        match &first.replay {
             Some(command) => outln!("  replay: {command}"),
             None => outln!(
                 "  replay: simnet run {} --seed {}",
                 shell_word(&args.scenario.display().to_string()),
-                r.seed
+                first.seed
             ),
         }
     }

@@ -23,6 +23,7 @@ pub mod plan;
 mod report;
 mod run;
 pub mod scenario;
+pub mod space;
 pub mod trace_file;
 pub mod units;
 
@@ -177,9 +178,31 @@ struct ExploreArgs {
     #[arg(long, default_value = "none", value_parser = ["none", "random"])]
     faults: String,
     /// With --faults random: shrink each failing plan to a minimal one and write it
-    /// next to the scenario as a replayable file.
+    /// as a replayable file.
     #[arg(long, requires = "faults")]
     shrink: bool,
+    /// Where replay files go (default: NAME.replays/ beside the scenario).
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Fault families random plans draw from (comma-separated: partition, clog, loss,
+    /// crash, reset, api-error, short-io, stall); default: the scenario's [explore].
+    #[arg(long, value_name = "LIST")]
+    families: Option<String>,
+    /// Hosts random plans may crash (comma-separated).
+    #[arg(long, value_name = "LIST")]
+    crash_hosts: Option<String>,
+    /// Let crashed hosts stay down (by default every crash is followed by a restart).
+    #[arg(long)]
+    no_restart: bool,
+    /// Most faults in one plan.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
+    max_faults: Option<usize>,
+    /// Faults start within this much virtual time.
+    #[arg(long, value_name = "DURATION")]
+    horizon: Option<Dur>,
+    /// Swarm testing: each seed draws from its own subset of the families.
+    #[arg(long, value_name = "on|off", value_parser = ["on", "off"])]
+    swarm: Option<String>,
 }
 
 #[derive(Args, Debug, Default)]

@@ -10,7 +10,7 @@ use anyhow::{Context, Result, anyhow};
 use etherparse::PacketBuilder;
 use pcap_file::DataLink;
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-use simnet_core::{CapturedSegment, Flags};
+use simnet_core::{CapturedSegment, Fate, Flags};
 
 /// The packet bytes of one captured segment.
 pub fn packet(c: &CapturedSegment) -> Result<Vec<u8>> {
@@ -63,7 +63,13 @@ pub fn write(file: std::fs::File, path: &Path, captured: &[CapturedSegment]) -> 
     };
     let mut writer = PcapWriter::with_header(std::io::BufWriter::new(file), header)
         .with_context(|| format!("cannot write {}", path.display()))?;
-    for c in captured {
+    // Only what arrived: a segment lost on the link or dropped on arrival never
+    // reached its host, and a capture must not show it as if it had (the JSON trace
+    // lists those, with the reason).
+    for c in captured
+        .iter()
+        .filter(|c| c.fate != Fate::Lost && !matches!(c.fate, Fate::Dropped(_)))
+    {
         let data = packet(c)?;
         // Timestamps on the guests' wall clock: its epoch plus virtual time.
         let ts = simnet_wasi::DEFAULT_EPOCH + std::time::Duration::from_nanos(c.time.as_nanos());

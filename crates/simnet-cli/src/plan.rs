@@ -11,6 +11,7 @@ use simnet_core::{CrashMode, ErrorCode};
 use simnet_wasi::{ApiFault, Effect, Method, Trigger};
 
 use crate::scenario::{ApiFaultPlan, FaultKind, FaultPlan, Scenario};
+pub use crate::space::{Call, Family, FaultSpace};
 
 /// One fault of a plan; a unit for shrinking (a partition and its heal go together).
 #[derive(Clone, Debug, PartialEq)]
@@ -59,6 +60,23 @@ pub enum PlanFault {
         nth: u64,
         lasting: Duration,
     },
+}
+
+impl PlanFault {
+    /// The family the fault belongs to, by name.
+    pub fn family_name(&self) -> &'static str {
+        let family = match self {
+            PlanFault::Partition { .. } => Family::Partition,
+            PlanFault::Clog { .. } => Family::Clog,
+            PlanFault::Loss { .. } => Family::Loss,
+            PlanFault::Crash { .. } => Family::Crash,
+            PlanFault::Reset { .. } => Family::Reset,
+            PlanFault::ApiError { .. } => Family::ApiError,
+            PlanFault::ShortReads { .. } | PlanFault::ShortWrites { .. } => Family::ShortIo,
+            PlanFault::Stall { .. } => Family::Stall,
+        };
+        family.name()
+    }
 }
 
 fn ms(d: Duration) -> String {
@@ -116,40 +134,6 @@ impl fmt::Display for PlanFault {
     }
 }
 
-/// What kinds of faults a plan may hold.
-#[derive(Clone, Debug)]
-pub struct FaultSpace {
-    pub hosts: Vec<String>,
-    /// Hosts that may crash (a crash of the host under test usually fails any
-    /// property, so properties about one host leave it out).
-    pub crash_hosts: Vec<String>,
-    /// Whether connections may be reset.
-    pub resets: bool,
-    /// Whether links may turn lossy.
-    pub loss: bool,
-    /// Faults start within this much virtual time.
-    pub horizon: Duration,
-    pub network: bool,
-    pub api: bool,
-    pub max_faults: usize,
-}
-
-impl FaultSpace {
-    pub fn for_scenario(scenario: &Scenario) -> FaultSpace {
-        let hosts: Vec<String> = scenario.hosts.iter().map(|h| h.name.clone()).collect();
-        FaultSpace {
-            crash_hosts: hosts.clone(),
-            resets: true,
-            loss: true,
-            hosts,
-            horizon: Duration::from_secs(5),
-            network: true,
-            api: true,
-            max_faults: 3,
-        }
-    }
-}
-
 fn duration_up_to(max: Duration) -> impl Strategy<Value = Duration> {
     (0..=max.as_millis() as u64).prop_map(Duration::from_millis)
 }
@@ -162,39 +146,58 @@ fn pair(hosts: &[String]) -> SBoxedStrategy<(String, String)> {
         .sboxed()
 }
 
-fn network_fault(space: &FaultSpace) -> SBoxedStrategy<PlanFault> {
+fn lasting() -> SBoxedStrategy<Duration> {
+    (1..=30_000u64).prop_map(Duration::from_millis).sboxed()
+}
+
+/// The calls of `space` that `method` allows (all hosts when calls are unknown).
+fn calls_of(space: &FaultSpace, pred: impl Fn(Method) -> bool) -> Vec<Call> {
+    match &space.calls {
+        Some(calls) => calls.iter().filter(|c| pred(c.method)).cloned().collect(),
+        None => space
+            .hosts
+            .iter()
+            .flat_map(|h| {
+                Method::ALL
+                    .into_iter()
+                    .filter(|m| pred(*m))
+                    .map(|method| Call {
+                        host: h.clone(),
+                        method,
+                        count: 5,
+                    })
+            })
+            .collect(),
+    }
+}
+
+/// One fault of `family`.
+fn family_fault(space: &FaultSpace, family: Family) -> SBoxedStrategy<PlanFault> {
     let hosts = space.hosts.clone();
     let h = space.horizon;
-    let lasting = (1..=30_000u64).prop_map(Duration::from_millis);
-    let mut kinds: Vec<SBoxedStrategy<PlanFault>> = vec![
-        (pair(&hosts), duration_up_to(h), lasting.clone())
+    match family {
+        Family::Partition => (pair(&hosts), duration_up_to(h), lasting())
             .prop_map(|((a, b), at, lasting)| PlanFault::Partition { a, b, at, lasting })
             .sboxed(),
-        (pair(&hosts), duration_up_to(h), lasting.clone())
+        Family::Clog => (pair(&hosts), duration_up_to(h), lasting())
             .prop_map(|((a, b), at, lasting)| PlanFault::Clog { a, b, at, lasting })
             .sboxed(),
-    ];
-    if space.loss {
-        kinds.push(
-            (pair(&hosts), duration_up_to(h), 1..=50u32)
-                .prop_map(|((a, b), at, pct)| PlanFault::Loss {
-                    a,
-                    b,
-                    at,
-                    loss: f64::from(pct) / 100.0,
-                })
-                .sboxed(),
-        );
-    }
-    if !space.crash_hosts.is_empty() {
-        let host = proptest::sample::select(space.crash_hosts.clone());
-        kinds.push(
-            (
-                host,
-                duration_up_to(h),
-                any::<bool>(),
-                proptest::option::of(lasting),
-            )
+        Family::Loss => (pair(&hosts), duration_up_to(h), 1..=50u32)
+            .prop_map(|((a, b), at, pct)| PlanFault::Loss {
+                a,
+                b,
+                at,
+                loss: f64::from(pct) / 100.0,
+            })
+            .sboxed(),
+        Family::Crash => {
+            let host = proptest::sample::select(space.crash_hosts.clone());
+            let restart = if space.restart_crashes {
+                lasting().prop_map(Some).sboxed()
+            } else {
+                proptest::option::of(lasting()).sboxed()
+            };
+            (host, duration_up_to(h), any::<bool>(), restart)
                 // Shrinks toward a silent crash: nothing on the wire, the subtler fault.
                 .prop_map(|(host, at, reset, restart_after)| PlanFault::Crash {
                     host,
@@ -206,57 +209,87 @@ fn network_fault(space: &FaultSpace) -> SBoxedStrategy<PlanFault> {
                     },
                     restart_after,
                 })
-                .sboxed(),
-        );
+                .sboxed()
+        }
+        Family::Reset => duration_up_to(h)
+            .prop_map(|at| PlanFault::Reset { at })
+            .sboxed(),
+        Family::ApiError => {
+            let calls = calls_of(space, |m| !m.network_errors().is_empty());
+            (
+                proptest::sample::select(calls),
+                any::<proptest::sample::Index>(),
+                any::<proptest::sample::Index>(),
+            )
+                .prop_map(|(call, e, n)| PlanFault::ApiError {
+                    nth: 1 + n.index(call.count.clamp(1, 5) as usize) as u64,
+                    error: *e.get(call.method.network_errors()),
+                    method: call.method,
+                    host: call.host,
+                })
+                .sboxed()
+        }
+        Family::ShortIo => {
+            let calls = calls_of(space, |m| matches!(m, Method::Read | Method::Write));
+            proptest::sample::select(calls)
+                .prop_map(|call| match call.method {
+                    Method::Read => PlanFault::ShortReads { host: call.host },
+                    _ => PlanFault::ShortWrites { host: call.host },
+                })
+                .sboxed()
+        }
+        Family::Stall => {
+            let calls = calls_of(space, |m| m == Method::Read);
+            (
+                proptest::sample::select(calls),
+                any::<proptest::sample::Index>(),
+                (1..=5_000u64).prop_map(Duration::from_millis),
+            )
+                .prop_map(|(call, n, lasting)| PlanFault::Stall {
+                    nth: 1 + n.index(call.count.clamp(1, 5) as usize) as u64,
+                    host: call.host,
+                    lasting,
+                })
+                .sboxed()
+        }
     }
-    if space.resets {
-        kinds.push(
-            duration_up_to(h)
-                .prop_map(|at| PlanFault::Reset { at })
-                .sboxed(),
-        );
-    }
-    proptest::strategy::Union::new(kinds).sboxed()
 }
 
-fn api_fault(space: &FaultSpace) -> SBoxedStrategy<PlanFault> {
-    let host = proptest::sample::select(space.hosts.clone());
-    let error = (
-        proptest::sample::select(Method::ALL.to_vec()),
-        any::<proptest::sample::Index>(),
-    )
-        .prop_map(|(m, i)| (m, *i.get(m.injectable_errors())));
-    prop_oneof![
-        (host.clone(), error, 1..=5u64).prop_map(|(host, (method, error), nth)| {
-            PlanFault::ApiError {
-                host,
-                method,
-                nth,
-                error,
-            }
-        }),
-        host.clone().prop_map(|host| PlanFault::ShortReads { host }),
-        host.clone()
-            .prop_map(|host| PlanFault::ShortWrites { host }),
-        (
-            host,
-            1..=5u64,
-            (1..=5_000u64).prop_map(Duration::from_millis)
-        )
-            .prop_map(|(host, nth, lasting)| PlanFault::Stall { host, nth, lasting }),
-    ]
-    .sboxed()
+/// Up to `max_faults` faults, each from one of `families`, without repeats.
+fn faults_from(space: &FaultSpace, families: &[Family]) -> SBoxedStrategy<Vec<PlanFault>> {
+    if families.is_empty() {
+        return Just(Vec::new()).sboxed();
+    }
+    let kinds: Vec<SBoxedStrategy<PlanFault>> =
+        families.iter().map(|&f| family_fault(space, f)).collect();
+    proptest::collection::vec(proptest::strategy::Union::new(kinds), 0..=space.max_faults)
+        .prop_map(without_repeats)
+        .sboxed()
 }
 
-/// Plans of up to `max_faults` faults from the space.
+/// The same fault twice does nothing the first did not: keep one.
+fn without_repeats(plan: Vec<PlanFault>) -> Vec<PlanFault> {
+    let mut out: Vec<PlanFault> = Vec::with_capacity(plan.len());
+    for f in plan {
+        if !out.contains(&f) {
+            out.push(f);
+        }
+    }
+    out
+}
+
+/// Plans of up to `max_faults` faults from the space; with swarm testing, from a
+/// random subset of its families that the seed chooses first.
 pub fn plan_strategy(space: &FaultSpace) -> SBoxedStrategy<Vec<PlanFault>> {
-    let one = match (space.network, space.api) {
-        (true, true) => prop_oneof![network_fault(space), api_fault(space)].sboxed(),
-        (true, false) => network_fault(space),
-        (false, true) => api_fault(space),
-        (false, false) => Just(PlanFault::Reset { at: Duration::ZERO }).sboxed(),
-    };
-    proptest::collection::vec(one, 0..=space.max_faults).sboxed()
+    let families = space.drawable();
+    if !space.swarm || families.len() <= 1 {
+        return faults_from(space, &families);
+    }
+    let space = space.clone();
+    let n = families.len();
+    proptest::sample::subsequence(families, 1..=n)
+        .prop_flat_map(move |subset| faults_from(&space, &subset))
+        .sboxed()
 }
 
 /// Put a plan into a scenario (as if written in its file).
@@ -492,12 +525,12 @@ mod tests {
         let space = FaultSpace {
             hosts: vec!["a".into(), "b".into()],
             crash_hosts: vec!["a".into()],
-            resets: true,
-            loss: true,
+            restart_crashes: false,
+            families: Family::ALL.to_vec(),
+            calls: None,
             horizon: Duration::from_secs(5),
-            network: true,
-            api: true,
             max_faults: 6,
+            swarm: true,
         };
         let mut runner = TestRunner::deterministic();
         let strategy = plan_strategy(&space);
@@ -516,5 +549,104 @@ mod tests {
             assert_eq!(parsed.faults.len(), expected.faults.len(), "{text}");
             assert_eq!(parsed.api_faults, expected.api_faults, "{text}");
         }
+    }
+}
+
+#[cfg(test)]
+mod space_tests {
+    use super::*;
+    use proptest::test_runner::TestRunner;
+
+    fn space() -> FaultSpace {
+        FaultSpace {
+            hosts: vec!["a".into(), "b".into()],
+            crash_hosts: vec!["a".into()],
+            restart_crashes: true,
+            families: Family::ALL.to_vec(),
+            calls: Some(vec![Call {
+                host: "b".into(),
+                method: Method::Read,
+                count: 2,
+            }]),
+            horizon: Duration::from_secs(5),
+            max_faults: 4,
+            swarm: false,
+        }
+    }
+
+    fn plans(space: &FaultSpace, n: usize) -> Vec<Vec<PlanFault>> {
+        let mut runner = TestRunner::deterministic();
+        let strategy = plan_strategy(space);
+        (0..n)
+            .map(|_| strategy.new_tree(&mut runner).unwrap().current())
+            .collect()
+    }
+
+    #[test]
+    fn crashes_are_followed_by_restarts_unless_asked_otherwise() {
+        for plan in plans(&space(), 200) {
+            for f in plan {
+                if let PlanFault::Crash { restart_after, .. } = f {
+                    assert!(restart_after.is_some());
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn api_faults_hit_only_calls_the_guests_make() {
+        for plan in plans(&space(), 200) {
+            for f in plan {
+                match f {
+                    PlanFault::ApiError {
+                        host, method, nth, ..
+                    } => {
+                        assert_eq!((host.as_str(), method), ("b", Method::Read));
+                        assert!((1..=2).contains(&nth));
+                    }
+                    PlanFault::ShortWrites { .. } => panic!("b never writes"),
+                    PlanFault::ShortReads { host } | PlanFault::Stall { host, .. } => {
+                        assert_eq!(host, "b")
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_plan_holds_the_same_fault_twice() {
+        let mut one_family = space();
+        one_family.families = vec![Family::Reset];
+        one_family.horizon = Duration::from_millis(1);
+        for plan in plans(&one_family, 200) {
+            let mut seen = Vec::new();
+            for f in plan {
+                assert!(!seen.contains(&f), "{f} twice");
+                seen.push(f);
+            }
+        }
+    }
+
+    #[test]
+    fn swarm_plans_draw_from_fewer_families_at_once() {
+        let families = |plan: &Vec<PlanFault>| {
+            let mut fs: Vec<&'static str> = plan.iter().map(PlanFault::family_name).collect();
+            fs.sort();
+            fs.dedup();
+            fs.len()
+        };
+        let mut all = space();
+        all.max_faults = 6;
+        all.calls = None;
+        let mut swarm = all.clone();
+        swarm.swarm = true;
+        let mixed = |s: &FaultSpace| plans(s, 300).iter().map(families).sum::<usize>();
+        assert!(
+            mixed(&swarm) < mixed(&all),
+            "{} vs {}",
+            mixed(&swarm),
+            mixed(&all)
+        );
     }
 }

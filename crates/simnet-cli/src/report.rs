@@ -12,8 +12,16 @@ use crate::units::secs;
 /// One line of the timeline.
 pub struct TimelineLine {
     pub at: SimTime,
+    /// Its place among lines of the same instant: the n-th trace record is `2n + 1`;
+    /// output written after n records is `2n`, so a cause prints before its effects.
+    pub order: u64,
     pub who: String,
     pub text: String,
+}
+
+/// Sort timeline lines into the order things happened.
+pub fn sort_timeline(lines: &mut [TimelineLine]) {
+    lines.sort_by_key(|l| (l.at, l.order));
 }
 
 /// Every guest's output lines, in virtual-time order (ties keep host order).
@@ -30,12 +38,13 @@ pub fn guest_lines(sim: &Sim, report: &Report) -> Vec<TimelineLine> {
             };
             lines.push(TimelineLine {
                 at: l.at,
+                order: 2 * l.seq,
                 who,
                 text: l.text,
             });
         }
     }
-    lines.sort_by_key(|l| l.at);
+    sort_timeline(&mut lines);
     lines
 }
 
@@ -58,12 +67,40 @@ pub fn network_lines(sim: &Sim, detail: NetworkDetail) -> Vec<TimelineLine> {
                 })
                 .unwrap_or_default()
         };
+        let guests = sim.guest_names();
         net.trace()
             .records()
             .iter()
-            .filter_map(|r| {
-                if detail == NetworkDetail::Faults && !matches!(r.event, TraceEvent::Fault(_)) {
-                    return None;
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let order = 2 * i as u64 + 1;
+                let line = |who: String, text: String| TimelineLine {
+                    at: r.time,
+                    order,
+                    who,
+                    text,
+                };
+                match r.event {
+                    TraceEvent::Process { process, event, .. } => {
+                        let who = guests.get(process as usize).copied().unwrap_or("?");
+                        return Some(line(who.to_string(), process_text(event)));
+                    }
+                    TraceEvent::ApiFault {
+                        host,
+                        method,
+                        effect,
+                        ..
+                    } => {
+                        let text = format!(
+                            "fault: {}: {method} {}",
+                            net.host_name(host),
+                            effect_text(effect)
+                        );
+                        return Some(line("network".into(), text));
+                    }
+                    TraceEvent::Fault(_) => {}
+                    _ if detail == NetworkDetail::Faults => return None,
+                    _ => {}
                 }
                 let text = match r.event {
                     TraceEvent::Established {
@@ -75,9 +112,7 @@ pub fn network_lines(sim: &Sim, detail: NetworkDetail) -> Vec<TimelineLine> {
                     TraceEvent::ConnectionFailed { conn, error, .. } => {
                         format!("connection {} failed: {}", name(conn), error.as_str())
                     }
-                    TraceEvent::Fault(fault) => {
-                        format!("fault: {}", crate::trace_file::fault_text(net, &fault))
-                    }
+                    TraceEvent::Fault(fault) => format!("fault: {}", fault.describe(net)),
                     TraceEvent::SegmentLost { seg } => {
                         let (addrs, hosts) = net.conn_endpoints(seg.conn)?;
                         let from = seg.from.index();
@@ -93,14 +128,33 @@ pub fn network_lines(sim: &Sim, detail: NetworkDetail) -> Vec<TimelineLine> {
                     }
                     _ => return None,
                 };
-                Some(TimelineLine {
-                    at: r.time,
-                    who: "network".into(),
-                    text,
-                })
+                Some(line("network".into(), text))
             })
             .collect()
     })
+}
+
+/// A program's start or end, as the timeline shows it.
+fn process_text(event: simnet_core::ProcessEvent) -> String {
+    use simnet_core::ProcessEvent as P;
+    match event {
+        P::Started { restarts: 0 } => "started".into(),
+        P::Started { restarts } => format!("restarted (start {})", restarts + 1),
+        P::Exited { code } => format!("exited with code {code}"),
+        P::Trapped => "trapped".into(),
+        P::LimitExceeded => "stopped at a limit".into(),
+        P::Crashed => "went down with its host".into(),
+    }
+}
+
+/// What an API fault did to a call, as the timeline and the trace show it.
+pub fn effect_text(effect: simnet_core::Effect) -> String {
+    match effect {
+        simnet_core::Effect::Error(code) => format!("fails with {}", code.as_str()),
+        simnet_core::Effect::ShortRead => "returns one byte (short read)".into(),
+        simnet_core::Effect::ShortWrite => "grants one byte (short write)".into(),
+        simnet_core::Effect::Stall(d) => format!("stalls for {}ms", d.as_millis()),
+    }
 }
 
 pub fn print_timeline(lines: &[TimelineLine]) {
@@ -203,13 +257,13 @@ pub fn api_errors(report: &Report) -> String {
     if report.api_errors.is_empty() {
         return String::new();
     }
-    let mut out = String::from("\nerrors the guests met (method, error: natural + injected):\n");
+    let mut out = String::from("\nerrors the guests met (method, result: natural + injected):\n");
     for c in &report.api_errors {
         let _ = writeln!(
             out,
             "  {:<18} {:<26} {} + {}",
             c.method.name(),
-            c.error.as_str(),
+            c.result.name(),
             c.natural,
             c.injected
         );

@@ -64,7 +64,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         &done.sim,
         report::NetworkDetail::Faults,
     ));
-    lines.sort_by_key(|l| l.at);
+    report::sort_timeline(&mut lines);
     report::print_timeline(&lines);
     outln!();
     outln!(

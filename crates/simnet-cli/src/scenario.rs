@@ -14,6 +14,7 @@ use simnet_core::{LinkConfig, NetConfig, TraceMode};
 use simnet_wasi::{Capabilities, GuestSpec, Limits, Outcome, Program, Runtime, Sim, SimConfig};
 use toml::Spanned;
 
+use crate::space::{Family, FaultSpace};
 use crate::units::{Bandwidth, Bytes, Dur};
 
 #[derive(Deserialize, Debug)]
@@ -34,6 +35,19 @@ struct File {
     api_faults: Vec<ApiFaultEntry>,
     /// Probability of a seeded random API fault on each call that can have one.
     chaos: Option<Spanned<f64>>,
+    /// The fault space `simnet explore --faults random` draws plans from.
+    explore: Option<ExploreEntry>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct ExploreEntry {
+    families: Option<Spanned<Vec<String>>>,
+    crash_hosts: Option<Spanned<Vec<String>>>,
+    restart: Option<bool>,
+    horizon: Option<Dur>,
+    max_faults: Option<Spanned<usize>>,
+    swarm: Option<bool>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -241,6 +255,8 @@ pub struct Scenario {
     pub chaos: f64,
     /// Real time a run may take (set from the command line; `None`: no watchdog).
     pub watchdog: Option<Duration>,
+    /// What random fault plans may hold (`[explore]`).
+    pub explore: FaultSpace,
 }
 
 /// 1-based line and column of a byte offset.
@@ -347,7 +363,9 @@ impl Scenario {
             .map(|f| api_fault_plan(&ctx, &hosts, f))
             .collect::<Result<_>>()?;
         let chaos = check_probability(&ctx, "chaos", &file.chaos, 0.0)?;
+        let explore = explore_space(&ctx, &hosts, file.explore.as_ref())?;
         Ok(Scenario {
+            explore,
             path: path.to_path_buf(),
             api_faults,
             chaos,
@@ -626,6 +644,55 @@ fn one_host(
             "name exactly one host",
         )),
     }
+}
+
+/// The `[explore]` section over the scenario's defaults.
+fn explore_space(ctx: &Ctx, hosts: &[HostPlan], e: Option<&ExploreEntry>) -> Result<FaultSpace> {
+    let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
+    let mut space = FaultSpace::for_hosts(names.clone());
+    let Some(e) = e else {
+        return Ok(space);
+    };
+    if let Some(families) = &e.families {
+        space.families = families
+            .get_ref()
+            .iter()
+            .map(|f| {
+                Family::from_name(f).ok_or_else(|| {
+                    let all: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
+                    ctx.err(
+                        families.span(),
+                        "families",
+                        format!("unknown family {f:?}; families: {}", all.join(", ")),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
+    }
+    if let Some(crash) = &e.crash_hosts {
+        for h in crash.get_ref() {
+            if !names.contains(h) {
+                return Err(ctx.err(crash.span(), "crash_hosts", format!("no host named {h:?}")));
+            }
+        }
+        space.crash_hosts = crash.get_ref().clone();
+    }
+    if let Some(r) = e.restart {
+        space.restart_crashes = r;
+    }
+    if let Some(h) = e.horizon {
+        space.horizon = h.0;
+    }
+    if let Some(m) = &e.max_faults {
+        if *m.get_ref() > 64 {
+            return Err(ctx.err(m.span(), "max_faults", "at most 64 faults per plan"));
+        }
+        space.max_faults = *m.get_ref();
+    }
+    if let Some(sw) = e.swarm {
+        space.swarm = sw;
+    }
+    Ok(space)
 }
 
 /// Every restart must follow a crash of the same host (a host that is up cannot
@@ -915,6 +982,7 @@ impl Scenario {
             api_faults: Vec::new(),
             chaos: 0.0,
             watchdog: None,
+            explore: FaultSpace::for_hosts(Vec::new()),
         }
     }
 }
@@ -1004,7 +1072,8 @@ impl Prepared {
         }
         for f in &sc.faults {
             let fault = sim.with_net(|net| to_fault(net, &f.kind));
-            sim.schedule_fault(f.at, fault);
+            sim.schedule_fault(f.at, fault)
+                .map_err(|e| anyhow!("fault at {:?}: {e}", f.at))?;
         }
         for l in &sc.links {
             sim.with_net(|net| {

@@ -33,8 +33,42 @@ fn segment_json(net: &Net, seg: &simnet_core::Segment) -> Value {
     v
 }
 
-/// One network record as JSON.
-pub fn record_json(net: &Net, r: &TraceRecord) -> Value {
+fn process_json(event: simnet_core::ProcessEvent) -> Value {
+    use simnet_core::ProcessEvent as P;
+    match event {
+        P::Started { restarts } => json!({ "started": { "restarts": restarts } }),
+        P::Exited { code } => json!({ "exited": { "code": code } }),
+        P::Trapped => json!("trapped"),
+        P::LimitExceeded => json!("limit_exceeded"),
+        P::Crashed => json!("crashed"),
+    }
+}
+
+/// A fault record: its words, and the host (or hosts) it concerns.
+fn fault_json(net: &Net, fault: &simnet_core::FaultEvent) -> Value {
+    use simnet_core::FaultEvent as F;
+    let hosts: Vec<&str> = match *fault {
+        F::Partitioned { from, to }
+        | F::Healed { from, to }
+        | F::Clogged { from, to }
+        | F::Released { from, to, .. } => vec![net.host_name(from), net.host_name(to)],
+        F::LinkChanged { a, b } => vec![net.host_name(a), net.host_name(b)],
+        F::HostCrashed { host, .. } | F::HostRestarted { host } => vec![net.host_name(host)],
+        F::ConnectionReset { conn } => net
+            .conn_endpoints(conn)
+            .map(|(_, h)| vec![net.host_name(h[0]), net.host_name(h[1])])
+            .unwrap_or_default(),
+    };
+    json!({ "host": hosts.first().copied(), "hosts": hosts, "fault": fault.describe(net) })
+}
+
+/// A socket's host, for records that name only the socket.
+fn socket_json(net: &Net, socket: simnet_core::SocketId) -> Value {
+    json!({ "socket": socket.index(), "host": net.socket_host_ever(socket).map(|h| net.host_name(h)) })
+}
+
+/// One network record as JSON; `guests` names the processes by number.
+pub fn record_json(net: &Net, guests: &[&str], r: &TraceRecord) -> Value {
     let t = r.time.as_nanos();
     let (kind, details) = match r.event {
         TraceEvent::SocketCreated {
@@ -45,13 +79,13 @@ pub fn record_json(net: &Net, r: &TraceRecord) -> Value {
             "socket_created",
             json!({ "host": net.host_name(host), "socket": socket.index(), "family": format!("{family:?}") }),
         ),
-        TraceEvent::StateChanged { socket, from, to } => (
-            "state_changed",
-            json!({ "socket": socket.index(), "from": format!("{from:?}"), "to": format!("{to:?}") }),
-        ),
-        TraceEvent::SocketClosed { socket } => {
-            ("socket_closed", json!({ "socket": socket.index() }))
+        TraceEvent::StateChanged { socket, from, to } => {
+            let mut v = socket_json(net, socket);
+            v["from"] = json!(format!("{from:?}"));
+            v["to"] = json!(format!("{to:?}"));
+            ("state_changed", v)
         }
+        TraceEvent::SocketClosed { socket } => ("socket_closed", socket_json(net, socket)),
         TraceEvent::SegmentSent { seg, retransmit } => {
             let mut v = segment_json(net, &seg);
             v["retransmit"] = json!(retransmit);
@@ -75,10 +109,37 @@ pub fn record_json(net: &Net, r: &TraceRecord) -> Value {
             v["error"] = json!(error.as_str());
             ("connection_failed", v)
         }
-        TraceEvent::ConnectionFreed { conn } => {
-            ("connection_freed", json!({ "conn": conn.index() }))
-        }
-        TraceEvent::Fault(fault) => ("fault", json!({ "fault": fault_text(net, &fault) })),
+        TraceEvent::ConnectionFreed { conn } => (
+            "connection_freed",
+            conn_json(net, conn, simnet_core::Side::Client),
+        ),
+        TraceEvent::Fault(fault) => ("fault", fault_json(net, &fault)),
+        TraceEvent::ApiFault {
+            host,
+            socket,
+            method,
+            effect,
+        } => (
+            "api_fault",
+            json!({
+                "host": net.host_name(host),
+                "socket": socket.map(|s| s.index()),
+                "method": method.name(),
+                "effect": crate::report::effect_text(effect),
+            }),
+        ),
+        TraceEvent::Process {
+            host,
+            process,
+            event,
+        } => (
+            "process",
+            json!({
+                "host": net.host_name(host),
+                "process": guests.get(process as usize).copied().unwrap_or("?"),
+                "event": process_json(event),
+            }),
+        ),
     };
     let mut v = json!({ "t_ns": t, "kind": kind });
     if let (Value::Object(m), Value::Object(d)) = (&mut v, details) {
@@ -90,11 +151,21 @@ pub fn record_json(net: &Net, r: &TraceRecord) -> Value {
 /// Write the trace into `file` (created before the run, so that a bad path is
 /// reported at once); `path` names it in errors.
 pub fn write(file: std::fs::File, path: &Path, sim: &Sim, report: &Report) -> Result<()> {
-    let mut events: Vec<(u64, Value)> = sim.with_net(|net| {
+    let guests = sim.guest_names();
+    // Ordered as the timeline is: by time, then by place in the trace (output written
+    // after n records sorts between record n - 1 and record n).
+    let mut events: Vec<(u64, u64, Value)> = sim.with_net(|net| {
         net.trace()
             .records()
             .iter()
-            .map(|r| (r.time.as_nanos(), record_json(net, r)))
+            .enumerate()
+            .map(|(i, r)| {
+                (
+                    r.time.as_nanos(),
+                    2 * i as u64 + 1,
+                    record_json(net, &guests, r),
+                )
+            })
             .collect()
     });
     for g in &report.guests {
@@ -109,18 +180,19 @@ pub fn write(file: std::fs::File, path: &Path, sim: &Sim, report: &Report) -> Re
             };
             events.push((
                 l.at.as_nanos(),
-                json!({ "t_ns": l.at.as_nanos(), "kind": "output", "host": g.name, "stream": stream, "text": l.text }),
+                2 * l.seq,
+                json!({ "t_ns": l.at.as_nanos(), "kind": "output", "host": g.host, "process": g.name, "stream": stream, "text": l.text }),
             ));
         }
         events.push((
             g.end.as_nanos(),
-            json!({ "t_ns": g.end.as_nanos(), "kind": "guest_end", "host": g.name, "outcome": g.outcome.to_string(), "exit_code": g.outcome.exit_code() }),
+            u64::MAX,
+            json!({ "t_ns": g.end.as_nanos(), "kind": "guest_end", "host": g.host, "process": g.name, "outcome": g.outcome.to_string(), "exit_code": g.outcome.exit_code() }),
         ));
     }
-    // Stable: records at the same time keep their order (network first).
-    events.sort_by_key(|(t, _)| *t);
+    events.sort_by_key(|(t, order, _)| (*t, *order));
     let mut w = std::io::BufWriter::new(file);
-    for (_, v) in events {
+    for (_, _, v) in events {
         serde_json::to_writer(&mut w, &v)
             .with_context(|| format!("cannot write {}", path.display()))?;
         w.write_all(b"\n")
@@ -128,35 +200,4 @@ pub fn write(file: std::fs::File, path: &Path, sim: &Sim, report: &Report) -> Re
     }
     w.flush()
         .with_context(|| format!("cannot write {}", path.display()))
-}
-
-/// A fault in words, with host names.
-pub fn fault_text(net: &Net, fault: &simnet_core::FaultEvent) -> String {
-    use simnet_core::FaultEvent as F;
-    let n = |h| net.host_name(h).to_string();
-    match *fault {
-        F::Partitioned { from, to } => format!("partition {} -> {}", n(from), n(to)),
-        F::Healed { from, to } => format!("heal {} -> {}", n(from), n(to)),
-        F::Clogged { from, to } => format!("clog {} -> {}", n(from), n(to)),
-        F::Released { from, to, segments } => {
-            format!(
-                "release {} -> {} ({segments} held segments)",
-                n(from),
-                n(to)
-            )
-        }
-        F::LinkChanged { a, b } => format!("link {} <-> {} changed", n(a), n(b)),
-        F::HostCrashed { host, mode } => {
-            let how = match mode {
-                simnet_core::CrashMode::Reset => "reset",
-                simnet_core::CrashMode::Silent => "silent",
-            };
-            format!("{} crashed ({how})", n(host))
-        }
-        F::HostRestarted { host } => format!("{} restarted", n(host)),
-        F::ConnectionReset { conn } => match net.conn_endpoints(conn) {
-            Some((_, hosts)) => format!("connection {} -> {} reset", n(hosts[0]), n(hosts[1])),
-            None => format!("connection {} reset", conn.index()),
-        },
-    }
 }

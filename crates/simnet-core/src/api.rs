@@ -70,6 +70,7 @@ impl Net {
         let id = SocketId(self.sockets.len() as u32);
         self.sockets
             .push(Some(Socket::new(host, family, &self.config.tcp)));
+        self.socket_hosts.push(host);
         self.record(TraceEvent::SocketCreated {
             host,
             socket: id,

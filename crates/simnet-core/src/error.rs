@@ -122,6 +122,7 @@ pub enum NetError {
     InvalidHostAddress(std::net::IpAddr),
     UnknownHost(String),
     InvalidLink(String),
+    InvalidFault(String),
 }
 
 impl fmt::Display for NetError {
@@ -131,6 +132,7 @@ impl fmt::Display for NetError {
             NetError::DuplicateAddress { addr, owner } => {
                 write!(f, "address {addr} already belongs to host `{owner}`")
             }
+            NetError::InvalidFault(why) => write!(f, "invalid fault: {why}"),
             NetError::InvalidHostAddress(addr) => write!(
                 f,
                 "{addr} cannot be a host address (it must be unicast, specified and not loopback)"

@@ -52,11 +52,13 @@ mod time;
 mod trace;
 
 pub use api::Interest;
-pub use capture::CapturedSegment;
+pub use capture::{CapturedSegment, Fate};
 pub use config::{BacklogOverflow, TcpConfig};
 pub use conn::Phase;
 pub use error::{ErrorCode, NetError, StreamError};
-pub use fault::{CrashMode, Fault, FaultEvent};
+pub use fault::{
+    ApiFault, ApiResult, CrashMode, Effect, Fault, FaultEvent, HostEvent, Met, Method, Trigger,
+};
 pub use host::{HostConfig, HostStats, is_valid_host_address};
 pub use ids::{ConnId, HostId, SocketId};
 pub use link::{Latency, LinkConfig};
@@ -66,4 +68,4 @@ pub use rng::{SimRng, derive as derive_rng};
 pub use segment::{Flags, Segment, Side};
 pub use socket::{Family, ShutdownType, SocketOptions, TcpState};
 pub use time::SimTime;
-pub use trace::{DropReason, Trace, TraceEvent, TraceMode, TraceRecord};
+pub use trace::{DropReason, ProcessEvent, Trace, TraceEvent, TraceMode, TraceRecord};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::capture::CapturedSegment;
+use crate::capture::{Capture, CapturedSegment, Fate};
 use crate::config::TcpConfig;
 use crate::conn::Conn;
 use crate::error::{ErrorCode, NetError};
@@ -42,6 +42,9 @@ pub struct Net {
     host_by_domain: IndexMap<String, HostId>,
     owner_by_ip: IndexMap<IpAddr, HostId>,
     pub(crate) sockets: Vec<Option<Socket>>,
+    /// The host of every socket ever created, by `SocketId` (ids are not reused), so
+    /// records of closed sockets can still be placed.
+    pub(crate) socket_hosts: Vec<HostId>,
     pub(crate) conns: Vec<Option<Conn>>,
     pub(crate) links: Vec<LinkState>,
     link_index: IndexMap<(HostId, HostId), usize>,
@@ -52,7 +55,7 @@ pub struct Net {
     /// Addresses and hosts of every connection ever created, by `ConnId` (ids are not
     /// reused), so records of freed connections can still be placed.
     pub(crate) endpoints: Vec<([SocketAddr; 2], [HostId; 2])>,
-    pub(crate) capture: Option<Vec<CapturedSegment>>,
+    pub(crate) capture: Option<Capture>,
     pub(crate) faults: FaultState,
     /// Something was scheduled for the current instant since the last [`Net::settle`].
     pub(crate) scheduled_now: bool,
@@ -76,6 +79,7 @@ impl Net {
             host_by_domain: IndexMap::new(),
             owner_by_ip: IndexMap::new(),
             sockets: Vec::new(),
+            socket_hosts: Vec::new(),
             conns: Vec::new(),
             links: Vec::new(),
             link_index: IndexMap::new(),
@@ -164,12 +168,13 @@ impl Net {
 
     /// Start keeping every segment sent, with its payload ([`Net::captured`]).
     pub fn enable_capture(&mut self) {
-        self.capture.get_or_insert_with(Vec::new);
+        self.capture.get_or_insert_with(Capture::default);
     }
 
-    /// The segments captured so far (empty unless capture is enabled).
+    /// The segments captured so far, each with what became of it (empty unless
+    /// capture is enabled).
     pub fn captured(&self) -> &[CapturedSegment] {
-        self.capture.as_deref().unwrap_or(&[])
+        self.capture.as_ref().map_or(&[], |c| &c.segments)
     }
 
     pub fn set_socket_limit(&mut self, host: HostId, limit: u32) {
@@ -308,6 +313,7 @@ impl Net {
         match event {
             Event::Deliver(seg) => self.deliver(seg),
             Event::Timer { conn, side, kind } => self.on_timer(conn, side, kind, time),
+            Event::Fault(index) => self.fire_fault(index),
         }
         true
     }
@@ -397,11 +403,35 @@ impl Net {
         &self.trace
     }
 
+    /// The host a socket was created on, open or closed.
+    pub fn socket_host_ever(&self, id: SocketId) -> Option<HostId> {
+        self.socket_hosts.get(id.index()).copied()
+    }
+
+    /// Trace a program's life on `host` (its start, end, or crash).
+    pub fn record_process(&mut self, host: HostId, process: u32, event: crate::ProcessEvent) {
+        self.record(TraceEvent::Process {
+            host,
+            process,
+            event,
+        });
+    }
+
     pub fn trace_hash(&self) -> u64 {
         self.trace.hash()
     }
 
     pub(crate) fn record(&mut self, event: TraceEvent) {
+        if let Some(capture) = &mut self.capture {
+            match event {
+                TraceEvent::SegmentDelivered { seg } => capture.settle(&seg, Fate::Delivered),
+                TraceEvent::SegmentLost { seg } => capture.settle(&seg, Fate::Lost),
+                TraceEvent::SegmentDropped { seg, reason } => {
+                    capture.settle(&seg, Fate::Dropped(reason))
+                }
+                _ => {}
+            }
+        }
         self.trace.record(self.now, event);
     }
 

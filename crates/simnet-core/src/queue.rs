@@ -50,6 +50,8 @@ pub(crate) enum Event {
         side: Side,
         kind: TimerKind,
     },
+    /// A scheduled fault, by its index in the fault state.
+    Fault(u32),
 }
 
 /// A heap entry is small (24 bytes) so that sifting is cheap; the event itself waits
@@ -157,6 +159,7 @@ mod tests {
         match e {
             Event::Timer { conn, .. } => conn.0,
             Event::Deliver(seg) => seg.conn.0,
+            Event::Fault(i) => i,
         }
     }
 

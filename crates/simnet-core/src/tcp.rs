@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::capture::CapturedSegment;
+use crate::capture::{CapturedSegment, Fate};
 use crate::config::BacklogOverflow;
 use crate::conn::Phase;
 use crate::error::ErrorCode;
@@ -66,9 +66,10 @@ impl Net {
             seg,
             retransmit,
             payload: conn.pipes[from].bytes(seg.seq, u64::from(seg.len)),
+            fate: Fate::InFlight,
         };
         if let Some(capture) = &mut self.capture {
-            capture.push(record);
+            capture.sent(record);
         }
     }
 

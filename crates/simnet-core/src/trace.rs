@@ -5,7 +5,7 @@
 use std::fmt;
 
 use crate::error::ErrorCode;
-use crate::fault::FaultEvent;
+use crate::fault::{Effect, FaultEvent, Method};
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::queue::TimerKind;
 use crate::segment::{Segment, Side};
@@ -83,6 +83,58 @@ pub enum TraceEvent {
     },
     /// A fault was applied.
     Fault(FaultEvent),
+    /// An API fault hit a call of a program on `host` (on `socket`, if it had one).
+    ApiFault {
+        host: HostId,
+        socket: Option<SocketId>,
+        method: Method,
+        effect: Effect,
+    },
+    /// A program on `host` started, ended, or went down with its host. Programs are
+    /// numbered by the layer that runs them, in the order it added them.
+    Process {
+        host: HostId,
+        process: u32,
+        event: ProcessEvent,
+    },
+}
+
+/// A program's life, as the layer running it reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProcessEvent {
+    /// Started; `restarts` is how many times it had been started before.
+    Started {
+        restarts: u32,
+    },
+    Exited {
+        code: i32,
+    },
+    Trapped,
+    /// Stopped by one of its limits (memory, fuel, virtual or busy time).
+    LimitExceeded,
+    /// Ended by its host's crash.
+    Crashed,
+}
+
+impl ProcessEvent {
+    fn word(self) -> u64 {
+        match self {
+            ProcessEvent::Started { restarts } => u64::from(restarts) << 8,
+            ProcessEvent::Exited { code } => 1 | u64::from(code as u32) << 8,
+            ProcessEvent::Trapped => 2,
+            ProcessEvent::LimitExceeded => 3,
+            ProcessEvent::Crashed => 4,
+        }
+    }
+}
+
+fn effect_word(e: Effect) -> u64 {
+    match e {
+        Effect::Error(code) => code as u64,
+        Effect::ShortRead => 1 << 8,
+        Effect::ShortWrite => 2 << 8,
+        Effect::Stall(d) => 3 << 8 | (d.as_nanos() as u64) << 16,
+    }
 }
 
 /// One trace record.
@@ -195,6 +247,29 @@ impl TraceRecord {
                 let (tag, word) = fault.words();
                 fold([t ^ 12 << 56, tag, word, 0, 0])
             }
+            TraceEvent::ApiFault {
+                host,
+                socket,
+                method,
+                effect,
+            } => fold([
+                t ^ 13 << 56,
+                u64::from(host.raw()),
+                socket.map_or(u64::MAX, |s| u64::from(s.raw())),
+                method as u64,
+                effect_word(effect),
+            ]),
+            TraceEvent::Process {
+                host,
+                process,
+                event,
+            } => fold([
+                t ^ 14 << 56,
+                u64::from(host.raw()) << 32 | u64::from(process),
+                event.word(),
+                0,
+                0,
+            ]),
         };
         mix(h, d)
     }
@@ -272,7 +347,21 @@ impl fmt::Display for TraceRecord {
                 write!(f, "{conn}/{side:?} failed: {error}")
             }
             TraceEvent::ConnectionFreed { conn } => write!(f, "{conn} freed"),
-            TraceEvent::Fault(fault) => write!(f, "fault: {fault}"),
+            TraceEvent::Fault(fault) => write!(f, "fault: {fault:?}"),
+            TraceEvent::ApiFault {
+                host,
+                socket,
+                method,
+                effect,
+            } => match socket {
+                Some(s) => write!(f, "{host} {s} {method}: injected {effect}"),
+                None => write!(f, "{host} {method}: injected {effect}"),
+            },
+            TraceEvent::Process {
+                host,
+                process,
+                event,
+            } => write!(f, "{host} process {process}: {event:?}"),
         }
     }
 }

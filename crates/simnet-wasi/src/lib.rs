@@ -7,7 +7,6 @@
 //! other WASI 0.2 interfaces come from wasmtime-wasi, with stdout/stderr captured,
 //! randomness seeded, the wall clock virtual and no filesystem.
 
-mod api_fault;
 mod guest;
 mod host;
 mod linker;
@@ -17,10 +16,10 @@ mod sim;
 mod streams;
 mod world;
 
-pub use api_fault::{ApiFault, Effect, Met, Method, Trigger};
 pub use host::{Capabilities, OutputLine, OutputLog, Stdin, Stream};
 pub use outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
 pub use program::{LoadError, Program, Runtime, default_cache_dir};
 pub use sim::{DEFAULT_EPOCH, GuestSpec, Limits, Preopen, Sim, SimConfig};
 pub use simnet_core;
+pub use simnet_core::{ApiFault, ApiResult, Effect, Met, Method, Trigger};
 pub use world::{GuestId, VirtualClock};

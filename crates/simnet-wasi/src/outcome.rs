@@ -144,11 +144,12 @@ pub struct Report {
     pub api_errors: Vec<ApiErrorCount>,
 }
 
-/// How often guests met one error from one method, naturally or injected.
+/// How often guests met one result of one method (an error, or an injected short
+/// read or write or stall), naturally or injected.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiErrorCount {
     pub method: crate::Method,
-    pub error: simnet_core::ErrorCode,
+    pub result: simnet_core::ApiResult,
     pub natural: u64,
     pub injected: u64,
 }

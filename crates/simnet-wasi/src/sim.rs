@@ -17,13 +17,14 @@ use std::time::Duration;
 
 use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
-use std::collections::BTreeMap;
 
-use simnet_core::{CrashMode, Fault, HostId, Net, NetConfig, NetError, SimTime, derive_rng};
+use simnet_core::{
+    CrashMode, Fault, HostEvent, HostId, Net, NetConfig, NetError, ProcessEvent, SimTime,
+    derive_rng,
+};
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
 
-use crate::api_fault::ApiFault;
 use crate::guest::{GuestLimiter, GuestState};
 use crate::host::{
     Capabilities, FileTimes, GuestNet, GuestOutput, GuestStdin, OutputLog, SimMonotonicClock,
@@ -32,6 +33,7 @@ use crate::host::{
 use crate::outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
 use crate::program::{Program, Runtime};
 use crate::world::{GuestId, Shared, World, lock};
+use simnet_core::ApiFault;
 
 /// 2025-01-01T00:00:00Z: what the wall clock reads at virtual time zero.
 pub const DEFAULT_EPOCH: Duration = Duration::from_secs(1_735_689_600);
@@ -299,8 +301,6 @@ pub struct Sim {
     runnable: BTreeSet<GuestId>,
     rng: ChaCha8Rng,
     /// Faults to apply, by (time, order scheduled).
-    faults: BTreeMap<(SimTime, u64), Fault>,
-    faults_scheduled: u64,
     /// Why the machine could not go on with the run (it ran out of resources).
     host_failure: Option<String>,
 }
@@ -315,8 +315,6 @@ impl Sim {
             config,
             guests: Vec::new(),
             runnable: BTreeSet::new(),
-            faults: BTreeMap::new(),
-            faults_scheduled: 0,
             host_failure: None,
         }
     }
@@ -368,41 +366,24 @@ impl Sim {
         id
     }
 
-    /// Apply `fault` when virtual time reaches `at`. A crash also ends every guest on
-    /// the host; a restart starts each of them afresh.
-    pub fn schedule_fault(&mut self, at: Duration, fault: Fault) {
-        self.faults
-            .insert((SimTime::ZERO + at, self.faults_scheduled), fault);
-        self.faults_scheduled += 1;
+    /// Apply `fault` when virtual time reaches `at`, in the order of the network's
+    /// event queue. A crash also ends every guest on the host; a restart starts each
+    /// of them afresh.
+    pub fn schedule_fault(&mut self, at: Duration, fault: Fault) -> Result<(), NetError> {
+        self.with_net(|net| net.schedule_fault(SimTime::ZERO + at, fault))
     }
 
-    fn next_fault(&self) -> Option<SimTime> {
-        self.faults.first_key_value().map(|(&(t, _), _)| t)
-    }
-
-    fn apply_due_faults(&mut self) {
-        let now = self.now();
-        while let Some(entry) = self.faults.first_entry() {
-            if entry.key().0 > now {
-                break;
+    /// End the guests of hosts that crashed and start those of hosts that restarted,
+    /// as the network reports them.
+    fn handle_host_events(&mut self) {
+        let mut events = Vec::new();
+        lock(&self.world).net.drain_host_events(&mut events);
+        for e in events {
+            tracing::info!(?e, "host");
+            match e {
+                HostEvent::Crashed { host, mode } => self.crash_guests(host, mode),
+                HostEvent::Restarted { host } => self.restart_guests(host),
             }
-            let fault = entry.remove();
-            self.apply_fault(&fault);
-        }
-    }
-
-    /// Apply a fault to the network; a crash first ends the guests on the host, a
-    /// restart then starts them again.
-    fn apply_fault(&mut self, fault: &Fault) {
-        tracing::info!(?fault, "fault");
-        if let Fault::Crash { host, mode } = *fault {
-            self.crash_guests(host, mode);
-        }
-        if let Err(e) = self.with_net(|net| net.apply_fault(fault)) {
-            tracing::warn!(%e, "fault not applied");
-        }
-        if let Fault::Restart { host } = *fault {
-            self.restart_guests(host);
         }
     }
 
@@ -436,19 +417,18 @@ impl Sim {
 
     /// Inject results at the `wasi:sockets` surface (see [`ApiFault`]).
     pub fn inject(&mut self, fault: ApiFault) -> Result<(), String> {
-        fault.check()?;
-        lock(&self.world).injector.add(fault);
-        Ok(())
+        self.with_net(|net| net.add_api_fault(fault))
     }
 
     /// Inject seeded random API faults: each call of a method faults can target fails,
     /// or is short, with probability `rate`.
     pub fn set_chaos(&mut self, rate: f64) -> Result<(), String> {
-        if !(0.0..=1.0).contains(&rate) {
-            return Err(format!("chaos rate must be within 0..=1, got {rate}"));
-        }
-        lock(&self.world).injector.set_chaos(rate);
-        Ok(())
+        self.with_net(|net| net.set_api_chaos(rate))
+    }
+
+    /// Guest names, by the process number the trace gives them (their index).
+    pub fn guest_names(&self) -> Vec<&str> {
+        self.guests.iter().map(|g| g.spec.name.as_str()).collect()
     }
 
     pub fn guest_id(&self, name: &str) -> Option<GuestId> {
@@ -502,15 +482,10 @@ impl Sim {
                 lock(&self.world).net.settle();
                 continue;
             }
-            let next_fault = self.next_fault();
             let mut w = lock(&self.world);
             let next_net = w.net.next_event_time();
             let next_timer = w.next_timer();
-            let Some(next) = [next_net, next_timer, next_fault]
-                .into_iter()
-                .flatten()
-                .min()
-            else {
+            let Some(next) = [next_net, next_timer].into_iter().flatten().min() else {
                 return StopReason::Idle;
             };
             if let Some(limit) = limit
@@ -525,9 +500,7 @@ impl Sim {
                 w.advance_to(next);
             }
             drop(w);
-            if next_fault.is_some_and(|t| t <= self.now()) {
-                self.apply_due_faults();
-            }
+            self.handle_host_events();
         }
     }
 
@@ -544,10 +517,7 @@ impl Sim {
             if !g.spec.daemon {
                 any_required = true;
                 let restarting = matches!(g.outcome, Some(Outcome::Crashed { .. }))
-                    && self
-                        .faults
-                        .values()
-                        .any(|f| matches!(f, Fault::Restart { host } if *host == g.spec.host));
+                    && lock(&self.world).net.restart_pending(g.spec.host);
                 if g.outcome.is_none() || restarting {
                     return false;
                 }
@@ -595,6 +565,12 @@ impl Sim {
         }
         if matches!(guest.run, Run::NotStarted) {
             tracing::debug!(guest = %guest.spec.name, "starting");
+            let (host, restarts) = (guest.spec.host, guest.restarts);
+            lock(&self.world).net.record_process(
+                host,
+                id.0 as u32,
+                ProcessEvent::Started { restarts },
+            );
             match self.start_guest(id) {
                 Ok(fut) => self.guests[id.0].run = Run::Running(fut),
                 Err(e) => {
@@ -707,12 +683,12 @@ impl Sim {
             .stdout(GuestOutput {
                 log: guest.output.clone(),
                 stream: Stream::Stdout,
-                clock: clock.clone(),
+                world: self.world.clone(),
             })
             .stderr(GuestOutput {
                 log: guest.output.clone(),
                 stream: Stream::Stderr,
-                clock: clock.clone(),
+                world: self.world.clone(),
             })
             .wall_clock(SimWallClock {
                 clock: clock.clone(),
@@ -794,9 +770,20 @@ impl Sim {
         // table) before the world is locked below.
         guest.run = Run::Done;
         tracing::info!(guest = %guest.spec.name, %outcome, "guest ended");
+        let event = match &outcome {
+            Outcome::Exited(code) => Some(ProcessEvent::Exited { code: *code }),
+            Outcome::Trapped { .. } => Some(ProcessEvent::Trapped),
+            Outcome::LimitExceeded { .. } => Some(ProcessEvent::LimitExceeded),
+            Outcome::Crashed { .. } => Some(ProcessEvent::Crashed),
+            // Still running or never started when the run stopped: nothing happened.
+            _ => None,
+        };
         guest.outcome = Some(outcome);
         let mut w = lock(&self.world);
         guest.end = w.now();
+        if let Some(event) = event {
+            w.net.record_process(guest.spec.host, id.0 as u32, event);
+        }
         if close_sockets {
             w.close_all_of(id);
         }
@@ -847,12 +834,11 @@ impl Sim {
             trace_hash: w.net.trace_hash(),
             host_failure: self.host_failure.clone(),
             api_errors: w
-                .injector
-                .met
-                .iter()
-                .map(|(&(method, error), met)| ApiErrorCount {
+                .net
+                .api_results()
+                .map(|(method, result, met)| ApiErrorCount {
                     method,
-                    error,
+                    result,
                     natural: met.natural,
                     injected: met.injected,
                 })

@@ -13,8 +13,8 @@ use simnet_core::{ErrorCode, HostId, Interest, SocketId, StreamError as CoreStre
 use wasmtime_wasi_io::poll::Pollable;
 use wasmtime_wasi_io::streams::{InputStream, OutputStream, StreamError, StreamResult};
 
-use crate::api_fault::{Effect, Method};
 use crate::world::{GuestId, Shared, Wait, World, lock};
+use simnet_core::{Effect, Method};
 
 /// Largest single read handed to a guest, whatever size it asks for.
 const MAX_READ: usize = 1 << 20;
@@ -55,8 +55,7 @@ impl SocketRef {
     pub async fn ready(&self, interest: Interest) {
         poll_fn(|_cx| {
             let mut w = lock(&self.world);
-            let now = w.now();
-            if let Some(until) = w.injector.stalled_until(self.socket, now) {
+            if let Some(until) = w.net.stalled_until(self.socket) {
                 w.wake_at(until, self.guest);
                 w.note_wait(self.guest, Wait::Clock { deadline: until });
                 return Poll::Pending;
@@ -246,7 +245,7 @@ fn note_failure<T>(w: &mut World, method: Method, injected: bool, r: &Result<T, 
     if let Err(CoreStreamError::Failed(code)) = r
         && !injected
     {
-        w.injector.record(method, *code, false);
+        w.net.record_api_error(method, *code);
     }
 }
 

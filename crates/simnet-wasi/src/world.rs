@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use indexmap::IndexMap;
 use simnet_core::{Interest, Net, SimTime, SocketId};
 
-use crate::api_fault::{Effect, Injector, Method};
+use simnet_core::{Effect, Method};
 
 /// Index of a guest in its simulation, in the order guests were added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -64,7 +64,6 @@ impl VirtualClock {
 
 pub(crate) struct World {
     pub net: Net,
-    pub injector: Injector,
     pub clock: VirtualClock,
     owners: IndexMap<SocketId, GuestId>,
     /// Guests to wake at a virtual time (deduplicated: a pollable re-polled many times
@@ -88,7 +87,6 @@ impl World {
         let clock = VirtualClock::default();
         clock.set(net.now());
         World {
-            injector: Injector::new(net.seed()),
             net,
             clock,
             owners: IndexMap::new(),
@@ -203,33 +201,16 @@ impl World {
         }
     }
 
-    /// Count a call of `method` by a guest on `host` and apply an API fault that hits
-    /// it: an injected error is recorded and, for a socket with a connection, fails
-    /// that connection as the network would; a stall holds the socket's pollables.
-    /// Returns the effect for the caller to finish (return the error, shorten the I/O).
+    /// A call of `method` by a guest on `host`: the API fault that hits it, if any, is
+    /// applied by the network (see [`Net::api_call`]); its effect is returned for the
+    /// caller to finish (return the error, shorten the I/O).
     pub fn inject(
         &mut self,
         host: simnet_core::HostId,
         socket: Option<SocketId>,
         method: Method,
     ) -> Option<Effect> {
-        let effect = self.injector.decide(host, method)?;
-        match (effect, socket) {
-            (Effect::Error(code), _) => {
-                self.injector.record(method, code, true);
-                if let Some(s) = socket {
-                    // Sockets not attached to a connection (binding, listening) have
-                    // nothing to fail: the caller returns the error.
-                    let _ = self.net.fail_socket(s, code);
-                }
-            }
-            (Effect::Stall(d), Some(s)) => {
-                let until = self.now() + d;
-                self.injector.stall(s, until);
-            }
-            _ => {}
-        }
-        Some(effect)
+        self.net.api_call(host, socket, method)
     }
 
     /// Move the network's clock, and the guests' view of it, to `t`.

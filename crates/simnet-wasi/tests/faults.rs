@@ -31,7 +31,8 @@ fn a_reset_crash_ends_the_guests_on_the_host_and_resets_their_peers() {
             host: server,
             mode: CrashMode::Reset,
         },
-    );
+    )
+    .unwrap();
     let report = sim.run();
     let all = describe(&sim, &report);
     assert_eq!(
@@ -74,8 +75,10 @@ fn after_a_silent_crash_and_restart_a_reader_without_keep_alive_never_notices() 
             host: server,
             mode: CrashMode::Silent,
         },
-    );
-    sim.schedule_fault(Duration::from_secs(1), Fault::Restart { host: server });
+    )
+    .unwrap();
+    sim.schedule_fault(Duration::from_secs(1), Fault::Restart { host: server })
+        .unwrap();
     let report = sim.run();
     let all = describe(&sim, &report);
     let server_report = report.guest("server").unwrap();
@@ -117,14 +120,16 @@ fn a_partition_makes_connects_time_out_and_healing_restores_them() {
             to: vec![server],
             one_way: false,
         },
-    );
+    )
+    .unwrap();
     sim.schedule_fault(
         Duration::from_secs(150),
         Fault::Heal {
             from: vec![client],
             to: vec![server],
         },
-    );
+    )
+    .unwrap();
     let report = sim.run();
     let all = describe(&sim, &report);
     // Linux gives up on a SYN after 6 retries: about 127 s.
@@ -160,18 +165,21 @@ fn faulty_runs_are_reproducible() {
                 to: server,
                 one_way: false,
             },
-        );
+        )
+        .unwrap();
         sim.schedule_fault(
             Duration::from_millis(400),
             Fault::Release {
                 from: client,
                 to: server,
             },
-        );
+        )
+        .unwrap();
         sim.schedule_fault(
             Duration::from_millis(500),
             Fault::ResetRandomConnection { between: vec![] },
-        );
+        )
+        .unwrap();
         let report = sim.run();
         (
             report.trace_hash,

@@ -11,8 +11,8 @@ use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Networ
 use wasmtime_wasi::p2::{DynPollable, Pollable, SocketError};
 
 use super::{SimSocketsView, wit_error};
-use crate::api_fault::{Effect, Method};
 use crate::world::lock;
+use simnet_core::{Effect, Method};
 
 pub(crate) struct SimResolveStream {
     addrs: std::vec::IntoIter<IpAddr>,
@@ -44,7 +44,7 @@ impl Host for SimSocketsView<'_> {
         }
         let result = w.net.resolve(&name);
         if let Err(code) = result {
-            w.injector.record(method, code, false);
+            w.net.record_api_error(method, code);
         }
         drop(w);
         let addrs = result.map_err(wit_error)?;

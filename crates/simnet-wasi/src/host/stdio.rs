@@ -10,7 +10,7 @@ use simnet_core::SimTime;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use crate::world::VirtualClock;
+use crate::world::{Shared, lock};
 
 /// Which standard stream a piece of output came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -29,7 +29,7 @@ impl Stream {
 }
 
 impl LogInner {
-    fn append(&mut self, at: SimTime, stream: Stream, bytes: &[u8]) {
+    fn append(&mut self, at: SimTime, seq: u64, stream: Stream, bytes: &[u8]) {
         if bytes.is_empty() {
             return;
         }
@@ -37,11 +37,12 @@ impl LogInner {
             sink(stream, bytes);
         }
         match self.chunks.last_mut() {
-            Some(last) if last.at == at && last.stream == stream => {
+            Some(last) if last.at == at && last.seq == seq && last.stream == stream => {
                 last.bytes.extend_from_slice(bytes)
             }
             _ => self.chunks.push(Chunk {
                 at,
+                seq,
                 stream,
                 bytes: bytes.to_vec(),
             }),
@@ -53,6 +54,8 @@ impl LogInner {
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Chunk {
     at: SimTime,
+    /// How many trace records the network had when it was written.
+    seq: u64,
     stream: Stream,
     bytes: Vec<u8>,
 }
@@ -61,6 +64,10 @@ struct Chunk {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputLine {
     pub at: SimTime,
+    /// How many trace records the network had when its first byte was written: it
+    /// comes after those records and before the next, which orders it among network
+    /// events of the same instant (cause before effect).
+    pub seq: u64,
     pub stream: Stream,
     pub text: String,
 }
@@ -103,7 +110,7 @@ impl OutputLog {
         self.lock().sink = Some(sink);
     }
 
-    fn push(&self, at: SimTime, stream: Stream, bytes: &[u8]) {
+    fn push(&self, at: SimTime, seq: u64, stream: Stream, bytes: &[u8]) {
         let mut inner = self.lock();
         let i = stream as usize;
         if inner.truncated[i] {
@@ -112,7 +119,7 @@ impl OutputLog {
         let room = self.limit.saturating_sub(inner.bytes[i]);
         let kept = &bytes[..bytes.len().min(room)];
         inner.bytes[i] += kept.len();
-        inner.append(at, stream, kept);
+        inner.append(at, seq, stream, kept);
         if bytes.len() > room {
             inner.truncated[i] = true;
             let notice = format!(
@@ -120,7 +127,7 @@ impl OutputLog {
                 stream.name(),
                 self.limit
             );
-            inner.append(at, stream, notice.as_bytes());
+            inner.append(at, seq, stream, notice.as_bytes());
         }
     }
     /// All bytes written to `stream`.
@@ -163,15 +170,16 @@ impl OutputLog {
     pub fn lines(&self) -> Vec<OutputLine> {
         let inner = self.lock();
         let mut done = Vec::new();
-        let mut open: [Option<(SimTime, Vec<u8>)>; 2] = [None, None];
+        let mut open: [Option<(SimTime, u64, Vec<u8>)>; 2] = [None, None];
         for c in &inner.chunks {
             let slot = &mut open[c.stream as usize];
             for &b in &c.bytes {
-                let (_, line) = slot.get_or_insert_with(|| (c.at, Vec::new()));
+                let (_, _, line) = slot.get_or_insert_with(|| (c.at, c.seq, Vec::new()));
                 if b == b'\n' {
-                    let (at, line) = slot.take().unwrap_or((c.at, Vec::new()));
+                    let (at, seq, line) = slot.take().unwrap_or((c.at, c.seq, Vec::new()));
                     done.push(OutputLine {
                         at,
+                        seq,
                         stream: c.stream,
                         text: String::from_utf8_lossy(&line).into_owned(),
                     });
@@ -181,7 +189,7 @@ impl OutputLog {
             }
         }
         for (i, slot) in open.into_iter().enumerate() {
-            if let Some((at, line)) = slot {
+            if let Some((at, seq, line)) = slot {
                 let stream = if i == 0 {
                     Stream::Stdout
                 } else {
@@ -189,12 +197,13 @@ impl OutputLog {
                 };
                 done.push(OutputLine {
                     at,
+                    seq,
                     stream,
                     text: String::from_utf8_lossy(&line).into_owned(),
                 });
             }
         }
-        done.sort_by_key(|l| l.at);
+        done.sort_by_key(|l| (l.at, l.seq));
         done
     }
 }
@@ -203,7 +212,7 @@ impl OutputLog {
 pub(crate) struct GuestOutput {
     pub log: OutputLog,
     pub stream: Stream,
-    pub clock: VirtualClock,
+    pub world: Shared,
 }
 
 impl IsTerminal for GuestOutput {
@@ -227,7 +236,7 @@ impl GuestOutput {
         OutputWriter {
             log: self.log.clone(),
             stream: self.stream,
-            clock: self.clock.clone(),
+            world: self.world.clone(),
         }
     }
 }
@@ -235,7 +244,17 @@ impl GuestOutput {
 struct OutputWriter {
     log: OutputLog,
     stream: Stream,
-    clock: VirtualClock,
+    world: Shared,
+}
+
+impl OutputWriter {
+    fn push(&self, bytes: &[u8]) {
+        let (at, seq) = {
+            let w = lock(&self.world);
+            (w.now(), w.net.trace().len())
+        };
+        self.log.push(at, seq, self.stream, bytes);
+    }
 }
 
 #[wasmtime_wasi_io::async_trait]
@@ -245,7 +264,7 @@ impl Pollable for OutputWriter {
 
 impl OutputStream for OutputWriter {
     fn write(&mut self, bytes: Bytes) -> StreamResult<()> {
-        self.log.push(self.clock.now(), self.stream, &bytes);
+        self.push(&bytes);
         Ok(())
     }
 
@@ -264,7 +283,7 @@ impl tokio::io::AsyncWrite for OutputWriter {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.log.push(self.clock.now(), self.stream, buf);
+        self.push(buf);
         Poll::Ready(Ok(buf.len()))
     }
 

@@ -10,11 +10,11 @@ use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResult, TcpSocket};
 
 use super::{SimSocketsView, wit_error};
-use crate::api_fault::{Effect, Method};
 use crate::streams::{
     SimTcpSocket, SocketRef, TcpInput, TcpOutput, new_stream_states, shutdown_streams,
 };
 use crate::world::lock;
+use simnet_core::{Effect, Method};
 
 /// Our socket object behind the `tcp-socket` handle the bindings name.
 fn mine(r: &Resource<TcpSocket>) -> Resource<SimTcpSocket> {
@@ -69,7 +69,7 @@ impl SimSocketsView<'_> {
             && !injected
             && code != simnet_core::ErrorCode::WouldBlock
         {
-            w.injector.record(method, code, false);
+            w.net.record_api_error(method, code);
         }
         result.map_err(|e| wit_error(e).into())
     }

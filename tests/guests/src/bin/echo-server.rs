@@ -12,7 +12,15 @@ fn main() {
     println!("listening on {}", listener.local_addr().expect("local_addr"));
     let mut served = 0;
     while max.is_none_or(|m| served < m) {
-        let (mut conn, peer) = listener.accept().expect("accept");
+        // A connection reset before it was accepted fails `accept` (ECONNABORTED on
+        // Linux): a server takes the next one.
+        let (mut conn, peer) = match listener.accept() {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                println!("accept failed: {e}");
+                continue;
+            }
+        };
         let mut total = 0u64;
         let mut buf = vec![0u8; 16 * 1024];
         loop {

@@ -1,9 +1,17 @@
-//! Network faults, applied at a virtual time: partitions, clogged links, link changes,
-//! host crashes and restarts, connection resets. They act on segments already in
-//! flight: a partition or a crash drops a segment when it arrives, a clog holds it.
-//! Every fault is traced.
+//! Faults, the one vocabulary of what can go wrong: network faults (partitions,
+//! clogged links, link changes, connection resets), host lifecycle (crashes and
+//! restarts) and API-level faults (results injected at the socket calls, in
+//! [`api`]). Faults are scheduled on the simulation's event queue, so they take
+//! their place among segments and timers in the queue's one order; their state
+//! lives in [`FaultState`], which links, hosts and socket calls consult. Network
+//! faults act on segments already in flight: a partition or a crash drops a segment
+//! when it arrives, a clog holds it. Every fault, and every injected result, is
+//! traced.
 
-use std::fmt;
+mod api;
+
+pub(crate) use api::Injector;
+pub use api::{ApiFault, ApiResult, Effect, Met, Method, Trigger};
 
 use indexmap::{IndexMap, IndexSet};
 use rand::RngExt;
@@ -15,7 +23,9 @@ use crate::error::{ErrorCode, NetError};
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::link::LinkConfig;
 use crate::net::Net;
+use crate::queue::Event;
 use crate::segment::{Segment, Side};
+use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
 
 /// How a host goes down.
@@ -64,6 +74,16 @@ pub enum Fault {
     /// Reset one live connection between hosts, chosen with the seeded fault stream
     /// (any connection if `between` is empty).
     ResetRandomConnection { between: Vec<HostId> },
+    /// From now on, inject results at the socket calls (see [`ApiFault`]).
+    Api(ApiFault),
+}
+
+/// A change in a host's life that the layer running programs on it must act on:
+/// end them on a crash, start them afresh on a restart.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostEvent {
+    Crashed { host: HostId, mode: CrashMode },
+    Restarted { host: HostId },
 }
 
 /// What the trace records of a fault: one record per directed host pair for
@@ -124,19 +144,41 @@ impl FaultEvent {
     }
 }
 
-impl fmt::Display for FaultEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            FaultEvent::Partitioned { from, to } => write!(f, "partition {from} -> {to}"),
-            FaultEvent::Healed { from, to } => write!(f, "heal {from} -> {to}"),
-            FaultEvent::Clogged { from, to } => write!(f, "clog {from} -> {to}"),
-            FaultEvent::Released { from, to, segments } => {
-                write!(f, "release {from} -> {to} ({segments} held segments)")
+impl FaultEvent {
+    /// In words, with the hosts' names: the one textual form of a fault that the
+    /// timeline, the JSON trace and logs share.
+    pub fn describe(&self, net: &Net) -> String {
+        let n = |h: HostId| net.host_name(h).to_string();
+        match *self {
+            FaultEvent::Partitioned { from, to } => format!("partition {} -> {}", n(from), n(to)),
+            FaultEvent::Healed { from, to } => format!("heal {} -> {}", n(from), n(to)),
+            FaultEvent::Clogged { from, to } => format!("clog {} -> {}", n(from), n(to)),
+            FaultEvent::Released { from, to, segments } => format!(
+                "release {} -> {} ({segments} held segments)",
+                n(from),
+                n(to)
+            ),
+            FaultEvent::LinkChanged { a, b } => format!("link {} <-> {} changed", n(a), n(b)),
+            FaultEvent::HostCrashed { host, mode } => {
+                format!("{} crashed ({})", n(host), mode.name())
             }
-            FaultEvent::LinkChanged { a, b } => write!(f, "link {a} <-> {b} changed"),
-            FaultEvent::HostCrashed { host, mode } => write!(f, "{host} crashed ({mode:?})"),
-            FaultEvent::HostRestarted { host } => write!(f, "{host} restarted"),
-            FaultEvent::ConnectionReset { conn } => write!(f, "{conn} reset"),
+            FaultEvent::HostRestarted { host } => format!("{} restarted", n(host)),
+            FaultEvent::ConnectionReset { conn } => match net.conn_endpoints(conn) {
+                Some((_, hosts)) => {
+                    format!("connection {} -> {} reset", n(hosts[0]), n(hosts[1]))
+                }
+                None => format!("connection {} reset", conn.index()),
+            },
+        }
+    }
+}
+
+impl CrashMode {
+    /// The name scenario files and the timeline use.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashMode::Reset => "reset",
+            CrashMode::Silent => "silent",
         }
     }
 }
@@ -186,10 +228,17 @@ impl Net {
             }
             Fault::Crash { host, mode } => self.crash_host(*host, *mode),
             Fault::Restart { host } => {
-                if self.faults.down.shift_remove(host) {
+                if self.faults.crashed.shift_remove(host) {
+                    self.faults.down.shift_remove(host);
                     self.record(TraceEvent::Fault(FaultEvent::HostRestarted { host: *host }));
+                    self.faults
+                        .lifecycle
+                        .push(HostEvent::Restarted { host: *host });
                 }
             }
+            Fault::Api(fault) => self
+                .add_api_fault(fault.clone())
+                .map_err(NetError::InvalidFault)?,
             Fault::ResetConnection { conn } => self.reset_connection(*conn),
             Fault::ResetRandomConnection { between } => {
                 let live: Vec<ConnId> = (0..self.conns.len())
@@ -279,6 +328,10 @@ impl Net {
 
     fn crash_host(&mut self, host: HostId, mode: CrashMode) {
         self.record(TraceEvent::Fault(FaultEvent::HostCrashed { host, mode }));
+        self.faults.crashed.insert(host);
+        self.faults
+            .lifecycle
+            .push(HostEvent::Crashed { host, mode });
         if mode == CrashMode::Silent {
             self.faults.down.insert(host);
         }
@@ -324,7 +377,9 @@ impl Net {
     }
 }
 
-/// The network's fault state.
+/// Every fault in force, in one place: what links (blocked and held pairs), hosts
+/// (down, crashed) and socket calls (the API-fault injector) consult, with the faults
+/// still waiting on the event queue and the host events not yet handed on.
 pub(crate) struct FaultState {
     /// Directed host pairs whose segments are dropped.
     pub(crate) blocked: IndexSet<(HostId, HostId)>,
@@ -332,6 +387,14 @@ pub(crate) struct FaultState {
     pub(crate) held: IndexMap<(HostId, HostId), Vec<Segment>>,
     /// Hosts that crashed silently and have not restarted.
     pub(crate) down: IndexSet<HostId>,
+    /// Hosts that crashed (in either mode) and have not restarted.
+    pub(crate) crashed: IndexSet<HostId>,
+    /// Results injected at the socket calls.
+    pub(crate) api: Injector,
+    /// Faults scheduled on the event queue, by the index their event carries.
+    pub(crate) scheduled: Vec<Option<Fault>>,
+    /// Crashes and restarts since the driver last took them.
+    pub(crate) lifecycle: Vec<HostEvent>,
     /// Choices faults make (which connection a random reset hits).
     pub(crate) rng: SimRng,
 }
@@ -342,6 +405,10 @@ impl FaultState {
             blocked: IndexSet::new(),
             held: IndexMap::new(),
             down: IndexSet::new(),
+            crashed: IndexSet::new(),
+            api: Injector::new(seed),
+            scheduled: Vec::new(),
+            lifecycle: Vec::new(),
             rng: crate::rng::derive(seed, "faults"),
         }
     }
@@ -367,5 +434,163 @@ impl Net {
             Phase::Idle | Phase::Closed => {}
         }
         Ok(())
+    }
+}
+
+impl Net {
+    /// Apply `fault` when virtual time reaches `at`, in the order of the event queue
+    /// (after whatever is already due at that instant). Checked now: a fault that
+    /// names an unknown host or an invalid link is refused.
+    pub fn schedule_fault(&mut self, at: SimTime, fault: Fault) -> Result<(), NetError> {
+        self.check_fault(&fault)?;
+        let index = self.faults.scheduled.len() as u32;
+        self.faults.scheduled.push(Some(fault));
+        self.queue.push(at, Event::Fault(index));
+        Ok(())
+    }
+
+    fn check_fault(&self, fault: &Fault) -> Result<(), NetError> {
+        let known = |h: &HostId| {
+            if h.index() < self.hosts.len() {
+                Ok(())
+            } else {
+                Err(NetError::UnknownHost(h.to_string()))
+            }
+        };
+        match fault {
+            Fault::Partition { from, to, .. } | Fault::Heal { from, to } => {
+                from.iter().chain(to).try_for_each(known)
+            }
+            Fault::Clog { from, to, .. } | Fault::Release { from, to } => {
+                known(from).and(known(to))
+            }
+            Fault::SetLink { a, b, config } => {
+                known(a)?;
+                known(b)?;
+                config.validate().map_err(NetError::InvalidLink)
+            }
+            Fault::Crash { host, .. } | Fault::Restart { host } => known(host),
+            Fault::ResetConnection { .. } => Ok(()),
+            Fault::ResetRandomConnection { between } => between.iter().try_for_each(known),
+            Fault::Api(f) => {
+                if let Some(h) = &f.host {
+                    known(h)?;
+                }
+                f.check().map_err(NetError::InvalidFault)
+            }
+        }
+    }
+
+    /// The scheduled fault whose event came due.
+    pub(crate) fn fire_fault(&mut self, index: u32) {
+        let Some(fault) = self
+            .faults
+            .scheduled
+            .get_mut(index as usize)
+            .and_then(Option::take)
+        else {
+            return;
+        };
+        // Checked when scheduled; applying cannot fail.
+        let _ = self.apply_fault(&fault);
+    }
+
+    /// Whether a restart of `host` is still waiting on the event queue.
+    pub fn restart_pending(&self, host: HostId) -> bool {
+        self.faults
+            .scheduled
+            .iter()
+            .flatten()
+            .any(|f| matches!(f, Fault::Restart { host: h } if *h == host))
+    }
+
+    /// Move the crashes and restarts since the last call into `out`, in order: the
+    /// driver ends the programs of a crashed host and starts those of a restarted one.
+    pub fn drain_host_events(&mut self, out: &mut Vec<HostEvent>) {
+        out.append(&mut self.faults.lifecycle);
+    }
+
+    /// Whether `host` crashed and has not restarted.
+    pub fn is_host_crashed(&self, host: HostId) -> bool {
+        self.faults.crashed.contains(&host)
+    }
+
+    // ---- API faults ----
+
+    /// Inject results at the socket calls from now on (see [`ApiFault`]).
+    pub fn add_api_fault(&mut self, fault: ApiFault) -> Result<(), String> {
+        fault.check()?;
+        self.faults.api.add(fault);
+        Ok(())
+    }
+
+    /// Inject seeded random API faults: each call a fault can target fails, or is
+    /// short, with probability `rate`.
+    pub fn set_api_chaos(&mut self, rate: f64) -> Result<(), String> {
+        if !(0.0..=1.0).contains(&rate) {
+            return Err(format!("chaos rate must be within 0..=1, got {rate}"));
+        }
+        self.faults.api.set_chaos(rate);
+        Ok(())
+    }
+
+    /// A guest on `host` calls `method` (on `socket`, if the call has one): the API
+    /// fault that hits this call, if any, is traced, counted and applied (an error
+    /// fails the socket's connection as the network would, a stall holds the socket's
+    /// pollables); its effect is returned for the caller to finish.
+    pub fn api_call(
+        &mut self,
+        host: HostId,
+        socket: Option<SocketId>,
+        method: Method,
+    ) -> Option<Effect> {
+        let effect = self.faults.api.decide(host, method)?;
+        self.record(TraceEvent::ApiFault {
+            host,
+            socket,
+            method,
+            effect,
+        });
+        self.faults.api.record(method, effect.into(), true);
+        match (effect, socket) {
+            (Effect::Error(code), Some(s)) => {
+                // Sockets not attached to a connection (binding, listening) have
+                // nothing to fail: the caller returns the error.
+                let _ = self.fail_socket(s, code);
+            }
+            (Effect::Stall(d), Some(s)) => {
+                let until = self.now + d;
+                self.faults.api.stall(s, until);
+            }
+            _ => {}
+        }
+        Some(effect)
+    }
+
+    /// How many times each host called each socket method API faults can target.
+    pub fn api_calls(&self) -> impl Iterator<Item = (HostId, Method, u64)> + '_ {
+        self.faults.api.calls()
+    }
+
+    /// Count an error a guest met that no fault injected.
+    pub fn record_api_error(&mut self, method: Method, code: ErrorCode) {
+        self.faults
+            .api
+            .record(method, ApiResult::Error(code), false);
+    }
+
+    /// When an injected stall of `socket` ends, if one is in force.
+    pub fn stalled_until(&self, socket: SocketId) -> Option<SimTime> {
+        self.faults.api.stalled_until(socket, self.now)
+    }
+
+    /// Every (method, result) guests met, naturally or injected, in method then result
+    /// order: how much failure handling the run exercised.
+    pub fn api_results(&self) -> impl Iterator<Item = (Method, ApiResult, Met)> + '_ {
+        self.faults
+            .api
+            .met
+            .iter()
+            .map(|(&(m, r), &met)| (m, r, met))
     }
 }

@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::error::ErrorCode;
+use crate::ids::{HostId, SocketId};
+use crate::rng::SimRng;
+use crate::time::SimTime;
 use indexmap::IndexMap;
 use rand::RngExt;
-use simnet_core::{ErrorCode, HostId, SimRng, SimTime, SocketId};
 
 /// A `wasi:sockets` operation faults can target.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -85,6 +88,32 @@ impl Method {
             Method::Accept => &[ConnectionAborted, NewSocketLimit],
             Method::Read | Method::Write => &[ConnectionReset, ConnectionAborted, Timeout],
             Method::ResolveAddresses => &[NameUnresolvable, TemporaryResolverFailure],
+        }
+    }
+}
+
+impl Method {
+    /// The injectable errors a call meets because of the network or its peers, not
+    /// because of the program's own set-up: what random plans draw. Creating,
+    /// binding and listening fail only for reasons a scenario fixes in advance (its
+    /// own ports and limits), so plans leave them alone.
+    pub fn network_errors(self) -> &'static [ErrorCode] {
+        use ErrorCode::*;
+        match self {
+            Method::CreateTcpSocket
+            | Method::StartBind
+            | Method::FinishBind
+            | Method::StartListen
+            | Method::FinishListen => &[],
+            Method::StartConnect | Method::FinishConnect => &[
+                Timeout,
+                ConnectionRefused,
+                ConnectionReset,
+                RemoteUnreachable,
+            ],
+            Method::Accept => &[ConnectionAborted],
+            Method::Read | Method::Write => &[ConnectionReset, Timeout],
+            Method::ResolveAddresses => &[TemporaryResolverFailure],
         }
     }
 }
@@ -187,20 +216,54 @@ impl ApiFault {
 }
 
 /// How often a guest met an error from a method.
+/// What a call returned that a guest had to handle: an error, or an injected short
+/// read or write or stall (a key of [`crate::Net::api_results`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ApiResult {
+    Error(ErrorCode),
+    ShortRead,
+    ShortWrite,
+    Stall,
+}
+
+impl ApiResult {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApiResult::Error(code) => code.as_str(),
+            ApiResult::ShortRead => "short read",
+            ApiResult::ShortWrite => "short write",
+            ApiResult::Stall => "stall",
+        }
+    }
+}
+
+impl From<Effect> for ApiResult {
+    fn from(e: Effect) -> Self {
+        match e {
+            Effect::Error(code) => ApiResult::Error(code),
+            Effect::ShortRead => ApiResult::ShortRead,
+            Effect::ShortWrite => ApiResult::ShortWrite,
+            Effect::Stall(_) => ApiResult::Stall,
+        }
+    }
+}
+
+/// How often guests met one result of one method: naturally, or injected.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Met {
     pub natural: u64,
     pub injected: u64,
 }
 
-/// The API fault state of a simulation (inside the shared world).
+/// The API faults in force and what they did: the calls counted per host and method
+/// (for `nth` triggers), the sockets stalled, and every result guests met.
 pub(crate) struct Injector {
     faults: Vec<ApiFault>,
     chaos: f64,
     calls: IndexMap<(HostId, Method), u64>,
     rng: SimRng,
     stalls: IndexMap<SocketId, SimTime>,
-    pub met: BTreeMap<(Method, ErrorCode), Met>,
+    pub(crate) met: BTreeMap<(Method, ApiResult), Met>,
 }
 
 impl Injector {
@@ -209,7 +272,7 @@ impl Injector {
             faults: Vec::new(),
             chaos: 0.0,
             calls: IndexMap::new(),
-            rng: simnet_core::derive_rng(seed, "api-faults"),
+            rng: crate::rng::derive(seed, "api-faults"),
             stalls: IndexMap::new(),
             met: BTreeMap::new(),
         }
@@ -225,12 +288,12 @@ impl Injector {
 
     /// Count a call and decide whether a fault hits it.
     pub fn decide(&mut self, host: HostId, method: Method) -> Option<Effect> {
-        if self.faults.is_empty() && self.chaos == 0.0 {
-            return None;
-        }
         let n = self.calls.entry((host, method)).or_insert(0);
         *n += 1;
         let n = *n;
+        if self.faults.is_empty() && self.chaos == 0.0 {
+            return None;
+        }
         for f in &self.faults {
             if f.method != method || f.host.is_some_and(|h| h != host) {
                 continue;
@@ -265,8 +328,13 @@ impl Injector {
         }
     }
 
-    pub fn record(&mut self, method: Method, code: ErrorCode, injected: bool) {
-        let m = self.met.entry((method, code)).or_default();
+    /// How many times each host called each method.
+    pub fn calls(&self) -> impl Iterator<Item = (HostId, Method, u64)> + '_ {
+        self.calls.iter().map(|(&(h, m), &n)| (h, m, n))
+    }
+
+    pub fn record(&mut self, method: Method, result: ApiResult, injected: bool) {
+        let m = self.met.entry((method, result)).or_default();
         if injected {
             m.injected += 1;
         } else {

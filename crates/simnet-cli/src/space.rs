@@ -1,0 +1,128 @@
+//! The fault space: which faults random plans may draw (families, hosts that may
+//! crash, whether crashes restart, calls API faults may hit, how many faults and how
+//! early), as a scenario's `[explore]` section and `simnet explore`'s flags set it.
+
+use std::time::Duration;
+
+use simnet_wasi::Method;
+
+/// A family of faults a plan may draw from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    Partition,
+    Clog,
+    Loss,
+    Crash,
+    Reset,
+    ApiError,
+    ShortIo,
+    Stall,
+}
+
+impl Family {
+    pub const ALL: [Family; 8] = [
+        Family::Partition,
+        Family::Clog,
+        Family::Loss,
+        Family::Crash,
+        Family::Reset,
+        Family::ApiError,
+        Family::ShortIo,
+        Family::Stall,
+    ];
+
+    /// The name in `[explore] families` and `--families`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Family::Partition => "partition",
+            Family::Clog => "clog",
+            Family::Loss => "loss",
+            Family::Crash => "crash",
+            Family::Reset => "reset",
+            Family::ApiError => "api-error",
+            Family::ShortIo => "short-io",
+            Family::Stall => "stall",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Family> {
+        Family::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// The API-fault families (the others act on the network).
+    pub fn is_api(self) -> bool {
+        matches!(self, Family::ApiError | Family::ShortIo | Family::Stall)
+    }
+}
+
+/// A call the guests of a scenario make: API faults are drawn only among these, so
+/// that they hit calls that happen (a plan failing `accept` on a host that never
+/// accepts tests nothing).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub host: String,
+    pub method: Method,
+    /// How many times the host made it in a run without faults.
+    pub count: u64,
+}
+
+/// What kinds of faults a plan may hold.
+#[derive(Clone, Debug)]
+pub struct FaultSpace {
+    pub hosts: Vec<String>,
+    /// Hosts that may crash (a crash of the host under test usually fails any
+    /// property, so properties about one host leave it out).
+    pub crash_hosts: Vec<String>,
+    /// Every crash is followed by a restart: a host that stays down fails an
+    /// expectation that it keeps running, for a reason that says nothing of the code.
+    pub restart_crashes: bool,
+    /// The families plans draw from.
+    pub families: Vec<Family>,
+    /// The calls API faults may hit; `None`: every method on every host.
+    pub calls: Option<Vec<Call>>,
+    /// Faults start within this much virtual time.
+    pub horizon: Duration,
+    pub max_faults: usize,
+    /// Swarm testing: each seed's plan draws from its own random, non-empty subset of
+    /// the families (the others fully off), rather than from all of them at once.
+    pub swarm: bool,
+}
+
+impl FaultSpace {
+    /// Every family over `hosts`, any of which may crash (and restarts), up to three
+    /// faults within the first 5 s, with swarm testing.
+    pub fn for_hosts(hosts: Vec<String>) -> FaultSpace {
+        FaultSpace {
+            crash_hosts: hosts.clone(),
+            restart_crashes: true,
+            families: Family::ALL.to_vec(),
+            calls: None,
+            hosts,
+            horizon: Duration::from_secs(5),
+            max_faults: 3,
+            swarm: true,
+        }
+    }
+
+    /// The families a strategy can actually draw from (crashes need crash hosts, API
+    /// faults calls, network faults two hosts).
+    pub(crate) fn drawable(&self) -> Vec<Family> {
+        let calls = |pred: &dyn Fn(Method) -> bool| match &self.calls {
+            None => !self.hosts.is_empty(),
+            Some(c) => c.iter().any(|c| pred(c.method)),
+        };
+        self.families
+            .iter()
+            .copied()
+            .filter(|f| match f {
+                Family::Partition | Family::Clog | Family::Loss | Family::Reset => {
+                    self.hosts.len() >= 2
+                }
+                Family::Crash => !self.crash_hosts.is_empty(),
+                Family::ApiError => calls(&|m| !m.network_errors().is_empty()),
+                Family::ShortIo => calls(&|m| matches!(m, Method::Read | Method::Write)),
+                Family::Stall => calls(&|m| m == Method::Read),
+            })
+            .collect()
+    }
+}
