@@ -1020,6 +1020,122 @@ fn bad_fault_entries_are_located() {
 }
 
 #[test]
+fn faults_can_wait_for_what_a_program_does() {
+    let scenario = tmp("triggers.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+seed = 1
+[network]
+latency = "5ms"
+[[host]]
+name = "server"
+ip = "10.0.0.1"
+component = "builtin:echo-server"
+args = ["10.0.0.1:7"]
+expect = "running"
+[[host]]
+name = "client"
+ip = "10.0.0.2"
+component = "builtin:probe"
+args = ["reconnecting-ping", "10.0.0.1:7", "4", "2000"]
+start = "10ms"
+
+# Right after the server accepts its first connection, before it reads from it.
+[[fault]]
+after_accepts = 1
+kind = "crash"
+host = "server"
+restart_after = "2s"
+
+# 4 s after the server's (first) greeting.
+[[fault]]
+on_output = "listening on"
+on_host = "server"
+at = "4s"
+kind = "partition"
+from = ["client"]
+to = ["server"]
+
+[[fault]]
+after_writes = 3
+on_host = "client"
+at = "5s"
+kind = "heal"
+from = ["client"]
+to = ["server"]
+"#,
+    )
+    .unwrap();
+    let out = simnet(&["run", scenario.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = |line: &str| {
+        lines
+            .iter()
+            .position(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no {line:?} in\n{stdout}"))
+    };
+    // The first connection is accepted 15 ms after the client starts; the crash is
+    // then and there, so the first ping is never echoed.
+    at("[   0.025000s] network | fault: server crashed (reset)");
+    at("[   0.030000s] client  | ping 0: I/O error");
+    at("[   2.025000s] network | fault: server restarted");
+    at("[   4.000000s] network | fault: partition client -> server");
+    at("[   3.070000s] client  | ping 1: ok");
+    // The client's third write (its ping 2, into the partition) was at 4.07 s: the
+    // heal 5 s later.
+    assert!(
+        at("ping 2: Resource") < at("fault: heal client -> server"),
+        "{stdout}"
+    );
+    at("[   9.070000s] network | fault: heal client -> server");
+}
+
+#[test]
+fn bad_fault_triggers_are_located() {
+    let fault = |rest: &str| format!("{HOST}[[fault]]\nkind = \"crash\"\nhost = \"a\"\n{rest}");
+    for (rest, want) in [
+        (
+            "",
+            "trigger.toml:6:8: at: a fault needs `at`, or a trigger (after_accepts, after_writes, on_output)",
+        ),
+        (
+            "after_accepts = 0\n",
+            "trigger.toml:8:17: after_accepts: a count trigger starts at 1",
+        ),
+        (
+            "on_output = \"\"\n",
+            "trigger.toml:8:13: on_output: the pattern \"\" matches any line",
+        ),
+        (
+            "on_output = \"x*\"\n",
+            "trigger.toml:8:13: on_output: the pattern \"x*\" matches any line",
+        ),
+        (
+            "after_writes = 1\non_output = \"x\"\n",
+            "trigger.toml:9:13: trigger: give one trigger: after_accepts, after_writes or on_output",
+        ),
+        (
+            "after_writes = 1\non_host = \"b\"\n",
+            "trigger.toml:9:11: on_host: no host named \"b\"",
+        ),
+        (
+            "at = \"1s\"\non_host = \"a\"\n",
+            "trigger.toml:9:11: on_host: on_host needs a trigger",
+        ),
+    ] {
+        assert_eq!(scenario_error("trigger.toml", &fault(rest)), want, "{rest}");
+    }
+    let e = scenario_error("trigger.toml", &fault("on_output = \"(\"\n"));
+    assert!(
+        e.starts_with("trigger.toml:8:13: on_output: bad pattern: "),
+        "{e}"
+    );
+}
+
+#[test]
 fn api_faults_and_chaos_in_scenarios_and_the_errors_report() {
     let scenario = tmp("api.toml");
     std::fs::write(

@@ -40,6 +40,7 @@ fn space(hosts: &[&str], crash: &[&str], network: bool, api: bool) -> FaultSpace
         horizon: Duration::from_secs(5),
         max_faults: 3,
         swarm: false,
+        outputs: Vec::new(),
     }
 }
 

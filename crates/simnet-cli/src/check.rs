@@ -192,14 +192,19 @@ pub struct FaultRunner {
     until: Option<Duration>,
 }
 
-/// The socket calls each host makes in the scenario without faults, under its own
-/// seed: what API faults may hit.
-fn observed_calls(rt: &Runtime, prepared: &Prepared, until: Option<Duration>) -> Result<Vec<Call>> {
+/// What the scenario does without faults, under its own seed: the socket calls each
+/// host makes (what API faults may hit) and text its guests print (what crashes may
+/// wait for).
+fn observe(
+    rt: &Runtime,
+    prepared: &Prepared,
+    until: Option<Duration>,
+) -> Result<(Vec<Call>, Vec<String>)> {
     let seed = prepared.scenario.seed;
     let mut sim = prepared.build(rt, seed, until, TraceMode::HashOnly)?;
     let report = sim.run();
     crate::run::machine_held(&report)?;
-    Ok(sim.with_net(|net| {
+    let calls = sim.with_net(|net| {
         net.api_calls()
             .map(|(host, method, count)| Call {
                 host: net.host_name(host).to_string(),
@@ -207,7 +212,26 @@ fn observed_calls(rt: &Runtime, prepared: &Prepared, until: Option<Duration>) ->
                 count,
             })
             .collect()
-    }))
+    });
+    // A few lines of each guest, shortened to words it printed whole.
+    let mut outputs: Vec<String> = Vec::new();
+    for g in &report.guests {
+        let Some(id) = sim.guest_id(&g.name) else {
+            continue;
+        };
+        for line in sim.output(id).lines().iter().take(4) {
+            let text: String = line
+                .text
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !text.is_empty() && !outputs.contains(&text) {
+                outputs.push(text);
+            }
+        }
+    }
+    Ok((calls, outputs))
 }
 
 impl FaultRunner {
@@ -221,7 +245,9 @@ impl FaultRunner {
         let rt = crate::runtime()?;
         let prepared = Prepared::new(&rt, scenario)?;
         if space.calls.is_none() {
-            space.calls = Some(observed_calls(&rt, &prepared, until)?);
+            let (calls, outputs) = observe(&rt, &prepared, until)?;
+            space.calls = Some(calls);
+            space.outputs = outputs;
         }
         Ok(FaultRunner {
             rt,

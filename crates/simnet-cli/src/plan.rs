@@ -10,7 +10,7 @@ use proptest::prelude::*;
 use simnet_core::{CrashMode, ErrorCode};
 use simnet_wasi::{ApiFault, Effect, Method, Trigger};
 
-use crate::scenario::{ApiFaultPlan, FaultKind, FaultPlan, Scenario};
+use crate::scenario::{ApiFaultPlan, FaultKind, FaultPlan, FaultTrigger, Scenario, When};
 pub use crate::space::{Call, Family, FaultSpace};
 
 /// One fault of a plan; a unit for shrinking (a partition and its heal go together).
@@ -36,9 +36,12 @@ pub enum PlanFault {
     },
     Crash {
         host: String,
+        /// When it crashes; with `on`, how long after the host's event.
         at: Duration,
         mode: CrashMode,
         restart_after: Option<Duration>,
+        /// An event on the host that brings the crash (instead of the clock alone).
+        on: Option<When>,
     },
     Reset {
         at: Duration,
@@ -79,6 +82,15 @@ impl PlanFault {
     }
 }
 
+/// A trigger in words.
+fn when_text(when: &When) -> String {
+    match when {
+        When::Accepts(n) => format!("its accepted connection {n}"),
+        When::Writes(n) => format!("its write {n}"),
+        When::Output(pattern) => format!("it prints a line matching {pattern:?}"),
+    }
+}
+
 fn ms(d: Duration) -> String {
     format!("{}ms", d.as_millis())
 }
@@ -105,8 +117,17 @@ impl fmt::Display for PlanFault {
                 at,
                 mode,
                 restart_after,
+                on,
             } => {
-                write!(f, "crash {host} ({mode:?}) at {}", ms(*at))?;
+                match on {
+                    None => write!(f, "crash {host} ({mode:?}) at {}", ms(*at))?,
+                    Some(when) => write!(
+                        f,
+                        "crash {host} ({mode:?}) {} after {}",
+                        ms(*at),
+                        when_text(when)
+                    )?,
+                }
                 if let Some(r) = restart_after {
                     write!(f, ", restart after {}", ms(*r))?;
                 }
@@ -197,17 +218,33 @@ fn family_fault(space: &FaultSpace, family: Family) -> SBoxedStrategy<PlanFault>
             } else {
                 proptest::option::of(lasting()).sboxed()
             };
-            (host, duration_up_to(h), any::<bool>(), restart)
-                // Shrinks toward a silent crash: nothing on the wire, the subtler fault.
-                .prop_map(|(host, at, reset, restart_after)| PlanFault::Crash {
+            let outputs = space.outputs.clone();
+            let on = proptest::option::of(prop_oneof![
+                (1..=3u64).prop_map(When::Accepts),
+                (1..=5u64).prop_map(When::Writes),
+                any::<proptest::sample::Index>().prop_map(move |i| match outputs.is_empty() {
+                    true => When::Writes(1),
+                    false => When::line_containing(i.get(&outputs).as_str()),
+                }),
+            ]);
+            (host, duration_up_to(h), any::<bool>(), restart, on)
+                // Shrinks toward a silent crash at a time: nothing on the wire, the
+                // subtler fault, and the simpler trigger.
+                .prop_map(|(host, at, reset, restart_after, on)| PlanFault::Crash {
+                    // A triggered crash follows its event closely.
+                    at: if on.is_some() {
+                        Duration::from_millis(at.as_millis() as u64 / 10)
+                    } else {
+                        at
+                    },
                     host,
-                    at,
                     mode: if reset {
                         CrashMode::Reset
                     } else {
                         CrashMode::Silent
                     },
                     restart_after,
+                    on,
                 })
                 .sboxed()
         }
@@ -296,7 +333,11 @@ pub fn plan_strategy(space: &FaultSpace) -> SBoxedStrategy<Vec<PlanFault>> {
 pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
     let mut sc = scenario.clone();
     for f in plan {
-        let net = |at: Duration, kind| FaultPlan { at, kind };
+        let net = |at: Duration, kind| FaultPlan {
+            at,
+            kind,
+            trigger: None,
+        };
         match f {
             PlanFault::Partition { a, b, at, lasting } => {
                 sc.faults.push(net(
@@ -351,17 +392,26 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
                 at,
                 mode,
                 restart_after,
+                on,
             } => {
-                sc.faults.push(net(
-                    *at,
-                    FaultKind::Crash {
+                let trigger = on.as_ref().map(|when| FaultTrigger {
+                    host: host.clone(),
+                    when: when.clone(),
+                });
+                sc.faults.push(FaultPlan {
+                    at: *at,
+                    kind: FaultKind::Crash {
                         host: host.clone(),
                         mode: *mode,
                     },
-                ));
+                    trigger: trigger.clone(),
+                });
                 if let Some(r) = restart_after {
-                    sc.faults
-                        .push(net(*at + *r, FaultKind::Restart { host: host.clone() }));
+                    sc.faults.push(FaultPlan {
+                        at: *at + *r,
+                        kind: FaultKind::Restart { host: host.clone() },
+                        trigger,
+                    });
                 }
             }
             PlanFault::Reset { at } => sc.faults.push(net(
@@ -428,6 +478,17 @@ pub fn to_toml(plan: &[PlanFault]) -> String {
     let mut out = String::new();
     for f in &with.faults {
         out.push_str(&format!("\n[[fault]]\nat = \"{}\"\n", ms(f.at)));
+        if let Some(t) = &f.trigger {
+            match &t.when {
+                When::Accepts(n) => out.push_str(&format!("after_accepts = {n}\n")),
+                When::Writes(n) => out.push_str(&format!("after_writes = {n}\n")),
+                When::Output(text) => out.push_str(&format!(
+                    "on_output = {}\n",
+                    toml::Value::String(text.clone())
+                )),
+            }
+            out.push_str(&format!("on_host = {:?}\n", t.host));
+        }
         match &f.kind {
             FaultKind::Partition { from, to, one_way } => out.push_str(&format!(
                 "kind = \"partition\"\nfrom = {}\nto = {}\none_way = {one_way}\n",
@@ -531,24 +592,36 @@ mod tests {
             horizon: Duration::from_secs(5),
             max_faults: 6,
             swarm: true,
+            outputs: vec!["listening on".into(), "said \"hi\" \\ \u{1b}[0m".into()],
         };
         let mut runner = TestRunner::deterministic();
         let strategy = plan_strategy(&space);
         let host = "[[host]]\nname = \"{}\"\nip = \"{}\"\ncomponent = \"builtin:probe\"\n";
         let hosts = host.replacen("{}", "a", 1).replacen("{}", "10.0.0.1", 1)
             + &host.replacen("{}", "b", 1).replacen("{}", "10.0.0.2", 1);
-        for _ in 0..50 {
+        let mut triggers = std::collections::BTreeSet::new();
+        for _ in 0..100 {
             let plan = strategy.new_tree(&mut runner).unwrap().current();
             let text = format!("{hosts}{}", to_toml(&plan));
+            for key in ["after_accepts", "after_writes", "on_output"] {
+                if text.contains(key) {
+                    triggers.insert(key);
+                }
+            }
             let parsed = Scenario::parse(std::path::Path::new("plan.toml"), &text)
                 .unwrap_or_else(|e| panic!("{e:#}\n{text}"));
             let expected = apply(
                 &Scenario::parse(std::path::Path::new("plan.toml"), &hosts).unwrap(),
                 &plan,
             );
-            assert_eq!(parsed.faults.len(), expected.faults.len(), "{text}");
+            assert_eq!(parsed.faults, expected.faults, "{text}");
             assert_eq!(parsed.api_faults, expected.api_faults, "{text}");
         }
+        assert_eq!(
+            triggers.len(),
+            3,
+            "every trigger kind is drawn: {triggers:?}"
+        );
     }
 }
 
@@ -571,6 +644,7 @@ mod space_tests {
             horizon: Duration::from_secs(5),
             max_faults: 4,
             swarm: false,
+            outputs: vec!["ready".into()],
         }
     }
 

@@ -16,6 +16,7 @@ use toml::Spanned;
 
 use crate::space::{Family, FaultSpace};
 use crate::units::{Bandwidth, Bytes, Dur};
+pub use simnet_wasi::When;
 
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
@@ -65,8 +66,16 @@ struct ApiFaultEntry {
 #[derive(Deserialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct FaultEntry {
-    at: Dur,
+    /// When it applies; with a trigger, how long after the trigger holds.
+    at: Option<Dur>,
     kind: Spanned<String>,
+    /// Triggers: after the host's Nth accepted connection, its Nth write, or once one
+    /// of its programs prints a line matching the pattern (a regular expression).
+    /// `on_host` names the host watched (by default the fault's own host).
+    after_accepts: Option<Spanned<u64>>,
+    after_writes: Option<Spanned<u64>>,
+    on_output: Option<Spanned<String>>,
+    on_host: Option<Spanned<String>>,
     from: Option<Spanned<Vec<String>>>,
     to: Option<Spanned<Vec<String>>>,
     #[serde(default)]
@@ -193,8 +202,18 @@ pub struct ApiFaultPlan {
 /// A fault at a virtual time, with hosts still named.
 #[derive(Clone, Debug, PartialEq)]
 pub struct FaultPlan {
+    /// When it applies; with a trigger, how long after the trigger first holds.
     pub at: Duration,
     pub kind: FaultKind,
+    /// What makes it fire besides the clock: a condition on a host.
+    pub trigger: Option<FaultTrigger>,
+}
+
+/// A condition on a host that fires a fault.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultTrigger {
+    pub host: String,
+    pub when: When,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -698,7 +717,21 @@ fn explore_space(ctx: &Ctx, hosts: &[HostPlan], e: Option<&ExploreEntry>) -> Res
 /// Every restart must follow a crash of the same host (a host that is up cannot
 /// restart).
 fn check_restarts(ctx: &Ctx, entries: &[FaultEntry], faults: &[FaultPlan]) -> Result<()> {
-    let mut timeline: Vec<&FaultPlan> = faults.iter().collect();
+    // Triggered faults happen at no known time: a triggered restart needs only some
+    // crash of its host.
+    for f in faults.iter().filter(|f| f.trigger.is_some()) {
+        if let FaultKind::Restart { host } = &f.kind
+            && !faults
+                .iter()
+                .any(|c| matches!(&c.kind, FaultKind::Crash { host: h, .. } if h == host))
+        {
+            return Err(anyhow!(
+                "{}: fault: restart of host {host:?}, which never crashes",
+                ctx.name
+            ));
+        }
+    }
+    let mut timeline: Vec<&FaultPlan> = faults.iter().filter(|f| f.trigger.is_none()).collect();
     timeline.sort_by_key(|f| f.at);
     let mut down: Vec<&str> = Vec::new();
     for f in timeline {
@@ -733,7 +766,18 @@ fn fault_plan(
     default: &LinkConfig,
     f: &FaultEntry,
 ) -> Result<Vec<FaultPlan>> {
-    let at = f.at.0;
+    let trigger = fault_trigger(ctx, hosts, f)?;
+    let at = match (f.at, &trigger) {
+        (Some(at), _) => at.0,
+        (None, Some(_)) => Duration::ZERO,
+        (None, None) => {
+            return Err(ctx.err(
+                f.kind.span(),
+                "at",
+                "a fault needs `at`, or a trigger (after_accepts, after_writes, on_output)",
+            ));
+        }
+    };
     let host = || -> Result<String> {
         let h = f
             .host
@@ -803,17 +847,25 @@ fn fault_plan(
                 }
             };
             let name = host()?;
+            let trigger = trigger.map(|mut t| {
+                if t.host.is_empty() {
+                    t.host = name.clone();
+                }
+                t
+            });
             let mut out = vec![FaultPlan {
                 at,
                 kind: FaultKind::Crash {
                     host: name.clone(),
                     mode,
                 },
+                trigger: trigger.clone(),
             }];
             if let Some(after) = f.restart_after {
                 out.push(FaultPlan {
                     at: at + after.0,
                     kind: FaultKind::Restart { host: name },
+                    trigger,
                 });
             }
             return Ok(out);
@@ -833,7 +885,80 @@ fn fault_plan(
             ));
         }
     };
-    Ok(vec![FaultPlan { at, kind }])
+    let trigger = match trigger {
+        Some(t) if t.host.is_empty() => {
+            let own = match &kind {
+                FaultKind::Restart { host } => Some(host.clone()),
+                _ => None,
+            };
+            let Some(host) = own else {
+                return Err(ctx.err(
+                    f.kind.span(),
+                    "on_host",
+                    "name the host whose events trigger this fault",
+                ));
+            };
+            Some(FaultTrigger { host, ..t })
+        }
+        other => other,
+    };
+    Ok(vec![FaultPlan { at, kind, trigger }])
+}
+
+/// The fault's trigger, if it has one (its host is left empty when `on_host` does not
+/// name one: the fault's own host then).
+fn fault_trigger(ctx: &Ctx, hosts: &[HostPlan], f: &FaultEntry) -> Result<Option<FaultTrigger>> {
+    let mut whens = Vec::new();
+    if let Some(n) = &f.after_accepts {
+        whens.push((n.span(), "after_accepts", When::Accepts(*n.get_ref())));
+    }
+    if let Some(n) = &f.after_writes {
+        whens.push((n.span(), "after_writes", When::Writes(*n.get_ref())));
+    }
+    if let Some(text) = &f.on_output {
+        whens.push((
+            text.span(),
+            "on_output",
+            When::Output(text.get_ref().clone()),
+        ));
+    }
+    for (span, field, when) in &whens {
+        when.check().map_err(|e| ctx.err(span.clone(), field, e))?;
+    }
+    let when = match whens.len() {
+        0 => {
+            if let Some(h) = &f.on_host {
+                return Err(ctx.err(h.span(), "on_host", "on_host needs a trigger"));
+            }
+            return Ok(None);
+        }
+        1 => whens.remove(0).2,
+        _ => {
+            return Err(ctx.err(
+                whens[1].0.clone(),
+                "trigger",
+                "give one trigger: after_accepts, after_writes or on_output",
+            ));
+        }
+    };
+    let host = match &f.on_host {
+        Some(h) => {
+            if !hosts.iter().any(|p| &p.name == h.get_ref()) {
+                return Err(ctx.err(
+                    h.span(),
+                    "on_host",
+                    format!("no host named {:?}", h.get_ref()),
+                ));
+            }
+            h.get_ref().clone()
+        }
+        None => f
+            .host
+            .as_ref()
+            .map(|h| h.get_ref().clone())
+            .unwrap_or_default(),
+    };
+    Ok(Some(FaultTrigger { host, when }))
 }
 
 fn api_fault_plan(ctx: &Ctx, hosts: &[HostPlan], f: &ApiFaultEntry) -> Result<ApiFaultPlan> {
@@ -1072,8 +1197,14 @@ impl Prepared {
         }
         for f in &sc.faults {
             let fault = sim.with_net(|net| to_fault(net, &f.kind));
-            sim.schedule_fault(f.at, fault)
-                .map_err(|e| anyhow!("fault at {:?}: {e}", f.at))?;
+            match &f.trigger {
+                None => sim.schedule_fault(f.at, fault),
+                Some(t) => {
+                    let host = sim.with_net(|net| net.host(&t.host).expect("checked when parsed"));
+                    sim.schedule_fault_when(host, t.when.clone(), f.at, fault)
+                }
+            }
+            .map_err(|e| anyhow!("fault at {:?}: {e}", f.at))?;
         }
         for l in &sc.links {
             sim.with_net(|net| {

@@ -80,6 +80,9 @@ pub struct FaultSpace {
     pub families: Vec<Family>,
     /// The calls API faults may hit; `None`: every method on every host.
     pub calls: Option<Vec<Call>>,
+    /// Text the guests print, that crashes may wait for (taken from a run without
+    /// faults, like `calls`).
+    pub outputs: Vec<String>,
     /// Faults start within this much virtual time.
     pub horizon: Duration,
     pub max_faults: usize,
@@ -97,6 +100,7 @@ impl FaultSpace {
             restart_crashes: true,
             families: Family::ALL.to_vec(),
             calls: None,
+            outputs: Vec::new(),
             hosts,
             horizon: Duration::from_secs(5),
             max_faults: 3,

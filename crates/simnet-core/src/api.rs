@@ -218,7 +218,9 @@ impl Net {
         conn.tx_mut(Side::Server).snd_cap = options.send_buffer_size;
         conn.rx_mut(Side::Server).rcv_cap = options.receive_buffer_size;
         let keep_alive = options.keep_alive_enabled;
-        self.hosts[host.index()].acquire_port(family, local.port());
+        let h = &mut self.hosts[host.index()];
+        h.acquire_port(family, local.port());
+        h.stats.accepts += 1;
         let sock = self.socket_mut(new_id)?;
         sock.options = options;
         sock.local = Some(local);
@@ -640,7 +642,9 @@ impl Net {
         let conn = self.conn_mut(c).ok_or(StreamError::Closed)?;
         let n = conn.tx_mut(side).write(data);
         let host = conn.hosts[side.index()];
-        self.hosts[host.index()].stats.bytes_written += n as u64;
+        let stats = &mut self.hosts[host.index()].stats;
+        stats.bytes_written += n as u64;
+        stats.writes += u64::from(n > 0);
         if n > 0 {
             self.output(c, side);
         }

@@ -16,6 +16,10 @@ use crate::socket::Family;
 pub struct HostStats {
     pub bytes_written: u64,
     pub bytes_read: u64,
+    /// Connections its listeners handed to `accept`.
+    pub accepts: u64,
+    /// Writes that put at least one byte into a send buffer.
+    pub writes: u64,
 }
 
 /// Per-host settings.

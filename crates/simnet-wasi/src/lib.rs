@@ -14,6 +14,7 @@ mod outcome;
 mod program;
 mod sim;
 mod streams;
+mod trigger;
 mod world;
 
 pub use host::{Capabilities, OutputLine, OutputLog, Stdin, Stream};
@@ -22,4 +23,5 @@ pub use program::{LoadError, Program, Runtime, default_cache_dir};
 pub use sim::{DEFAULT_EPOCH, GuestSpec, Limits, Preopen, Sim, SimConfig};
 pub use simnet_core;
 pub use simnet_core::{ApiFault, ApiResult, Effect, Met, Method, Trigger};
+pub use trigger::When;
 pub use world::{GuestId, VirtualClock};

@@ -32,6 +32,7 @@ use crate::host::{
 };
 use crate::outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
 use crate::program::{Program, Runtime};
+use crate::trigger::{HostWentDown, When};
 use crate::world::{GuestId, Shared, World, lock};
 use simnet_core::ApiFault;
 
@@ -373,6 +374,24 @@ impl Sim {
         self.with_net(|net| net.schedule_fault(SimTime::ZERO + at, fault))
     }
 
+    /// Apply `fault` `delay` after `when` first holds on `host` (see [`When`]).
+    pub fn schedule_fault_when(
+        &mut self,
+        host: HostId,
+        when: When,
+        delay: Duration,
+        fault: Fault,
+    ) -> Result<(), NetError> {
+        let mut w = lock(&self.world);
+        w.net.check_fault(&fault)?;
+        if !w.net.hosts().any(|h| h == host) {
+            return Err(NetError::UnknownHost(host.to_string()));
+        }
+        w.triggers
+            .add(host, &when, delay, fault)
+            .map_err(NetError::InvalidFault)
+    }
+
     /// End the guests of hosts that crashed and start those of hosts that restarted,
     /// as the network reports them.
     fn handle_host_events(&mut self) {
@@ -480,6 +499,9 @@ impl Sim {
                 // What the guest's calls set off at this instant (loopback segments and
                 // their answers) happens before any guest runs again.
                 lock(&self.world).net.settle();
+                // A fault the guest's calls brought about at once (a crash) ends the
+                // programs it concerns before anyone else runs.
+                self.handle_host_events();
                 continue;
             }
             let mut w = lock(&self.world);
@@ -516,8 +538,10 @@ impl Sim {
         for g in &self.guests {
             if !g.spec.daemon {
                 any_required = true;
-                let restarting = matches!(g.outcome, Some(Outcome::Crashed { .. }))
-                    && lock(&self.world).net.restart_pending(g.spec.host);
+                let restarting = matches!(g.outcome, Some(Outcome::Crashed { .. })) && {
+                    let w = lock(&self.world);
+                    w.net.restart_pending(g.spec.host) || w.triggers.restart_waiting(g.spec.host)
+                };
                 if g.outcome.is_none() || restarting {
                     return false;
                 }
@@ -600,6 +624,11 @@ impl Sim {
                 guest.fuel = finished.fuel;
                 match classify_ending(finished) {
                     Ended::Outcome(outcome) => self.end_guest(id, outcome),
+                    // Ended as its host crashed: the crash's handling records that.
+                    Ended::HostWentDown => {
+                        self.guests[id.0].run = Run::Done;
+                        self.runnable.remove(&id);
+                    }
                     Ended::HostFailure(cause) => {
                         let name = guest.spec.name.clone();
                         self.guests[id.0].run = Run::NotStarted;
@@ -730,9 +759,21 @@ impl Sim {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         let calls = guest.host_calls.clone();
+        let (world, host, output) = (self.world.clone(), spec.host, guest.output.clone());
+        let armed = lock(&self.world).triggers.armed();
         store.call_hook(move |_, hook| {
-            if matches!(hook, wasmtime::CallHook::CallingHost) {
-                calls.fetch_add(1, Ordering::Relaxed);
+            match hook {
+                wasmtime::CallHook::CallingHost => {
+                    calls.fetch_add(1, Ordering::Relaxed);
+                }
+                wasmtime::CallHook::ReturningFromHost if armed.load(Ordering::Relaxed) => {
+                    let mut w = lock(&world);
+                    let w = &mut *w;
+                    if w.triggers.check(&mut w.net, host, id, &output) {
+                        return Err(wasmtime::Error::new(HostWentDown));
+                    }
+                }
+                _ => {}
             }
             Ok(())
         });
@@ -862,10 +903,17 @@ impl std::fmt::Display for Instantiating {
 /// (memory, memory mappings), which is no outcome of the simulation.
 enum Ended {
     Outcome(Outcome),
+    /// A fault its own call brought about crashed its host.
+    HostWentDown,
     HostFailure(String),
 }
 
 fn classify_ending(finished: Finished) -> Ended {
+    if let Err(e) = &finished.result
+        && e.is::<HostWentDown>()
+    {
+        return Ended::HostWentDown;
+    }
     if let Err(e) = &finished.result
         && e.is::<Instantiating>()
         && !e.is::<Trap>()

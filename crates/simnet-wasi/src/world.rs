@@ -15,6 +15,8 @@ use simnet_core::{Interest, Net, SimTime, SocketId};
 
 use simnet_core::{Effect, Method};
 
+use crate::trigger::Triggers;
+
 /// Index of a guest in its simulation, in the order guests were added.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct GuestId(pub(crate) usize);
@@ -72,6 +74,8 @@ pub(crate) struct World {
     /// Per guest, what its last poll found not ready.
     waits: Vec<Vec<Wait>>,
     woken: Vec<SocketId>,
+    /// Faults waiting for something a program does.
+    pub triggers: Triggers,
 }
 
 pub(crate) type Shared = Arc<Mutex<World>>;
@@ -93,6 +97,7 @@ impl World {
             timers: BTreeSet::new(),
             waits: Vec::new(),
             woken: Vec::new(),
+            triggers: Triggers::default(),
         }
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use common::{describe, guest, two_hosts};
 use simnet_core::{CrashMode, Fault};
-use simnet_wasi::Outcome;
+use simnet_wasi::{Outcome, When};
 
 #[test]
 fn a_reset_crash_ends_the_guests_on_the_host_and_resets_their_peers() {
@@ -189,4 +189,129 @@ fn faulty_runs_are_reproducible() {
     };
     let a = run();
     assert_eq!(a, run());
+}
+
+/// A client pinging an echo server, ten times with a one-second timeout.
+fn pinging(seed: u64) -> (simnet_wasi::Sim, simnet_core::HostId, simnet_core::HostId) {
+    let (mut sim, server, client) = two_hosts(seed, Duration::from_millis(5));
+    sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:7"]).daemon());
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "probe",
+            &["ping", "10.0.0.1:7", "10", "1000"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    (sim, server, client)
+}
+
+#[test]
+fn a_crash_triggered_by_a_write_stops_the_program_before_its_next_instruction() {
+    let (mut sim, _, client) = pinging(4);
+    sim.schedule_fault_when(
+        client,
+        When::Writes(2),
+        Duration::ZERO,
+        Fault::Crash {
+            host: client,
+            mode: CrashMode::Silent,
+        },
+    )
+    .unwrap();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert_eq!(
+        report.guest("client").unwrap().outcome,
+        Outcome::Crashed {
+            mode: CrashMode::Silent
+        },
+        "{all}"
+    );
+    // Its second write returned, and nothing it did after that happened.
+    let out = sim.output(sim.guest_id("client").unwrap()).stdout();
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.starts_with("ping 0: reply"), "{out}");
+    // The crash came at the second write: one round trip (10 ms) after the first,
+    // which followed the handshake (1 ms start + 10 ms).
+    assert_eq!(
+        report.guest("client").unwrap().end.as_nanos(),
+        21_000_000,
+        "{all}"
+    );
+}
+
+#[test]
+fn a_fault_can_wait_for_output_on_another_host_and_a_delay() {
+    let (mut sim, server, client) = pinging(5);
+    sim.schedule_fault_when(
+        client,
+        When::Output("ping 1:".into()),
+        Duration::from_millis(3),
+        Fault::Crash {
+            host: server,
+            mode: CrashMode::Reset,
+        },
+    )
+    .unwrap();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert_eq!(
+        report.guest("server").unwrap().outcome,
+        Outcome::Crashed {
+            mode: CrashMode::Reset
+        },
+        "{all}"
+    );
+    assert_eq!(
+        report.guest("client").unwrap().outcome,
+        Outcome::Exited(1),
+        "{all}"
+    );
+    let out = sim.output(sim.guest_id("client").unwrap()).stdout();
+    assert!(out.contains("ping 1: reply"), "{out}");
+    assert!(out.contains("ping 2: no reply"), "{out}");
+    // Ping 1's reply came at 31 ms; the crash 3 ms later.
+    assert_eq!(
+        report.guest("server").unwrap().end.as_nanos(),
+        34_000_000,
+        "{all}"
+    );
+}
+
+#[test]
+fn a_trigger_that_never_holds_fires_nothing_and_bad_triggers_are_refused() {
+    let (mut sim, server, _) = pinging(6);
+    let crash = Fault::Crash {
+        host: server,
+        mode: CrashMode::Reset,
+    };
+    sim.schedule_fault_when(server, When::Accepts(2), Duration::ZERO, crash.clone())
+        .unwrap();
+    for when in [
+        When::Accepts(0),
+        When::Writes(0),
+        When::Output(String::new()),
+    ] {
+        assert!(
+            sim.schedule_fault_when(server, when.clone(), Duration::ZERO, crash.clone())
+                .is_err(),
+            "{when:?}"
+        );
+    }
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert_eq!(
+        report.guest("client").unwrap().outcome,
+        Outcome::Exited(0),
+        "{all}"
+    );
+    assert!(
+        matches!(
+            report.guest("server").unwrap().outcome,
+            Outcome::Running { .. }
+        ),
+        "{all}"
+    );
 }

@@ -83,7 +83,10 @@ fn main() {
                 .map(|t| trial(&runner, 1000 * t, limit))
                 .collect();
             // A trial that found nothing counts as needing more than the limit.
-            let runs: Vec<u64> = results.iter().map(|r| r.runs.unwrap_or(limit + 1)).collect();
+            let runs: Vec<u64> = results
+                .iter()
+                .map(|r| r.runs.unwrap_or(limit + 1))
+                .collect();
             let found = results.iter().filter(|r| r.runs.is_some()).count();
             let wall: Duration = results.iter().map(|r| r.wall).sum();
             let median = median(runs).map_or("-".into(), |m| {

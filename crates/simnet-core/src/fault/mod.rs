@@ -449,7 +449,9 @@ impl Net {
         Ok(())
     }
 
-    fn check_fault(&self, fault: &Fault) -> Result<(), NetError> {
+    /// Whether `fault` names known hosts and valid settings (what
+    /// [`Net::schedule_fault`] checks).
+    pub fn check_fault(&self, fault: &Fault) -> Result<(), NetError> {
         let known = |h: &HostId| {
             if h.index() < self.hosts.len() {
                 Ok(())

@@ -11,7 +11,7 @@ mod udp;
 
 pub(crate) use clocks::{SimClocksView, SimMonotonicClock, SimWallClock};
 pub(crate) use filesystem::{FileTimes, SimFilesystemView};
-pub(crate) use stdio::{GuestOutput, GuestStdin};
+pub(crate) use stdio::{GuestOutput, GuestStdin, OutputCursor};
 pub use stdio::{OutputLine, OutputLog, Stdin, Stream};
 
 use simnet_core::{ErrorCode, HostId};

@@ -60,6 +60,13 @@ struct Chunk {
     bytes: Vec<u8>,
 }
 
+/// How far a reader of an [`OutputLog`] got.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct OutputCursor {
+    chunk: usize,
+    offset: usize,
+}
+
 /// One line of output, stamped with the virtual time its first byte was written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OutputLine {
@@ -110,7 +117,7 @@ impl OutputLog {
         self.lock().sink = Some(sink);
     }
 
-    fn push(&self, at: SimTime, seq: u64, stream: Stream, bytes: &[u8]) {
+    pub(crate) fn push(&self, at: SimTime, seq: u64, stream: Stream, bytes: &[u8]) {
         let mut inner = self.lock();
         let i = stream as usize;
         if inner.truncated[i] {
@@ -130,6 +137,26 @@ impl OutputLog {
             inner.append(at, seq, stream, notice.as_bytes());
         }
     }
+    /// Hand `f` the output written since `cursor`, piece by piece in order, and move
+    /// `cursor` past it.
+    pub(crate) fn read_from(&self, cursor: &mut OutputCursor, mut f: impl FnMut(Stream, &[u8])) {
+        let inner = self.lock();
+        while let Some(chunk) = inner.chunks.get(cursor.chunk) {
+            if let Some(new) = chunk.bytes.get(cursor.offset..)
+                && !new.is_empty()
+            {
+                f(chunk.stream, new);
+            }
+            // The last piece may still grow (a write at the same instant extends it).
+            if cursor.chunk + 1 == inner.chunks.len() {
+                cursor.offset = chunk.bytes.len();
+                break;
+            }
+            cursor.chunk += 1;
+            cursor.offset = 0;
+        }
+    }
+
     /// All bytes written to `stream`.
     pub fn bytes(&self, stream: Stream) -> Vec<u8> {
         self.lock()
