@@ -373,7 +373,7 @@ impl FaultRunner {
         let body = format!(
             "{}\n# A shrunk fault plan found for seed {seed}.\n{}",
             with_seed(&original, seed),
-            to_toml(plan)
+            to_toml(plan)?
         );
         std::fs::write(&file, body).with_context(|| format!("cannot write {}", file.display()))?;
         let command = format!("simnet run {}", file.display());

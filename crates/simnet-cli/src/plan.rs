@@ -466,86 +466,10 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
     sc
 }
 
-fn quoted(v: &[String]) -> String {
-    let q: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
-    format!("[{}]", q.join(", "))
-}
-
 /// The plan as scenario entries, to append to the scenario's file for a replay.
-pub fn to_toml(plan: &[PlanFault]) -> String {
-    let sc = Scenario::empty();
-    let with = apply(&sc, plan);
-    let mut out = String::new();
-    for f in &with.faults {
-        out.push_str(&format!("\n[[fault]]\nat = \"{}\"\n", ms(f.at)));
-        if let Some(t) = &f.trigger {
-            match &t.when {
-                When::Accepts(n) => out.push_str(&format!("after_accepts = {n}\n")),
-                When::Writes(n) => out.push_str(&format!("after_writes = {n}\n")),
-                When::Output(text) => out.push_str(&format!(
-                    "on_output = {}\n",
-                    toml::Value::String(text.clone())
-                )),
-            }
-            out.push_str(&format!("on_host = {:?}\n", t.host));
-        }
-        match &f.kind {
-            FaultKind::Partition { from, to, one_way } => out.push_str(&format!(
-                "kind = \"partition\"\nfrom = {}\nto = {}\none_way = {one_way}\n",
-                quoted(from),
-                quoted(to)
-            )),
-            FaultKind::Heal { from, to } => out.push_str(&format!(
-                "kind = \"heal\"\nfrom = {}\nto = {}\n",
-                quoted(from),
-                quoted(to)
-            )),
-            FaultKind::Clog { from, to, one_way } => out.push_str(&format!(
-                "kind = \"clog\"\nfrom = [{from:?}]\nto = [{to:?}]\none_way = {one_way}\n"
-            )),
-            FaultKind::Release { from, to } => out.push_str(&format!(
-                "kind = \"release\"\nfrom = [{from:?}]\nto = [{to:?}]\n"
-            )),
-            FaultKind::Link { a, b, config } => out.push_str(&format!(
-                "kind = \"link\"\nbetween = [{a:?}, {b:?}]\nloss = {}\n",
-                config.loss
-            )),
-            FaultKind::Crash { host, mode } => {
-                let mode = if *mode == CrashMode::Silent {
-                    "silent"
-                } else {
-                    "reset"
-                };
-                out.push_str(&format!(
-                    "kind = \"crash\"\nhost = {host:?}\nmode = \"{mode}\"\n"
-                ));
-            }
-            FaultKind::Restart { host } => {
-                out.push_str(&format!("kind = \"restart\"\nhost = {host:?}\n"))
-            }
-            FaultKind::Reset { .. } => out.push_str("kind = \"reset\"\n"),
-        }
-    }
-    for a in &with.api_faults {
-        out.push_str("\n[[api_fault]]\n");
-        if let Some(h) = &a.host {
-            out.push_str(&format!("host = {h:?}\n"));
-        }
-        out.push_str(&format!("method = \"{}\"\n", a.fault.method.name()));
-        match a.fault.trigger {
-            Trigger::Nth(n) => out.push_str(&format!("nth = {n}\n")),
-            Trigger::Probability(p) => out.push_str(&format!("probability = {p:?}\n")),
-        }
-        match a.fault.effect {
-            Effect::Error(code) => out.push_str(&format!("error = \"{}\"\n", code.as_str())),
-            Effect::ShortRead => out.push_str("effect = \"short-read\"\n"),
-            Effect::ShortWrite => out.push_str("effect = \"short-write\"\n"),
-            Effect::Stall(d) => {
-                out.push_str(&format!("effect = \"stall\"\nduration = \"{}\"\n", ms(d)))
-            }
-        }
-    }
-    out
+pub fn to_toml(plan: &[PlanFault]) -> anyhow::Result<String> {
+    let with = apply(&Scenario::empty(), plan);
+    crate::scenario::fault_entries(&with.faults, &with.api_faults)
 }
 
 /// Link configurations for property tests: latency up to 200 ms, jitter up to 50 ms,
@@ -602,7 +526,7 @@ mod tests {
         let mut triggers = std::collections::BTreeSet::new();
         for _ in 0..100 {
             let plan = strategy.new_tree(&mut runner).unwrap().current();
-            let text = format!("{hosts}{}", to_toml(&plan));
+            let text = format!("{hosts}{}", to_toml(&plan).unwrap());
             for key in ["after_accepts", "after_writes", "on_output"] {
                 if text.contains(key) {
                     triggers.insert(key);

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use indexmap::IndexMap;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use simnet_core::{LinkConfig, NetConfig, TraceMode};
 use simnet_wasi::{Capabilities, GuestSpec, Limits, Outcome, Program, Runtime, Sim, SimConfig};
 use toml::Spanned;
@@ -51,44 +51,206 @@ struct ExploreEntry {
     swarm: Option<bool>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct ApiFaultEntry {
+    #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<Spanned<String>>,
     method: Spanned<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     nth: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     probability: Option<Spanned<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     effect: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     duration: Option<Dur>,
 }
 
-#[derive(Deserialize, Debug)]
+#[derive(Deserialize, Serialize, Debug)]
 #[serde(deny_unknown_fields)]
 struct FaultEntry {
     /// When it applies; with a trigger, how long after the trigger holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     at: Option<Dur>,
     kind: Spanned<String>,
     /// Triggers: after the host's Nth accepted connection, its Nth write, or once one
     /// of its programs prints a line matching the pattern (a regular expression).
     /// `on_host` names the host watched (by default the fault's own host).
+    #[serde(skip_serializing_if = "Option::is_none")]
     after_accepts: Option<Spanned<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     after_writes: Option<Spanned<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     on_output: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     on_host: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     from: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     to: Option<Spanned<Vec<String>>>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     one_way: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
     host: Option<Spanned<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     mode: Option<Spanned<String>>,
     /// For a crash: restart the host this long after.
+    #[serde(skip_serializing_if = "Option::is_none")]
     restart_after: Option<Dur>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     between: Option<Spanned<Vec<String>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     latency: Option<Dur>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     jitter: Option<Dur>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     loss: Option<Spanned<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     bandwidth: Option<Bandwidth>,
+}
+
+/// A value written back to a file: it has no place in any source text.
+fn unplaced<T>(value: T) -> Spanned<T> {
+    Spanned::new(0..0, value)
+}
+
+impl FaultEntry {
+    fn new(kind: &str, at: Duration) -> Self {
+        FaultEntry {
+            at: Some(Dur(at)),
+            kind: unplaced(kind.to_string()),
+            after_accepts: None,
+            after_writes: None,
+            on_output: None,
+            on_host: None,
+            from: None,
+            to: None,
+            one_way: false,
+            host: None,
+            mode: None,
+            restart_after: None,
+            between: None,
+            latency: None,
+            jitter: None,
+            loss: None,
+            bandwidth: None,
+        }
+    }
+
+    /// The entry that parses back to `f`. A link change lists only what differs from
+    /// a default link, so the file's own `[network]` fills in the rest.
+    fn from_plan(f: &FaultPlan) -> Self {
+        let names = |v: &[String]| Some(unplaced(v.to_vec()));
+        let mut e = match &f.kind {
+            FaultKind::Partition { from, to, one_way } => FaultEntry {
+                from: names(from),
+                to: names(to),
+                one_way: *one_way,
+                ..FaultEntry::new("partition", f.at)
+            },
+            FaultKind::Heal { from, to } => FaultEntry {
+                from: names(from),
+                to: names(to),
+                ..FaultEntry::new("heal", f.at)
+            },
+            FaultKind::Clog { from, to, one_way } => FaultEntry {
+                from: names(std::slice::from_ref(from)),
+                to: names(std::slice::from_ref(to)),
+                one_way: *one_way,
+                ..FaultEntry::new("clog", f.at)
+            },
+            FaultKind::Release { from, to } => FaultEntry {
+                from: names(std::slice::from_ref(from)),
+                to: names(std::slice::from_ref(to)),
+                ..FaultEntry::new("release", f.at)
+            },
+            FaultKind::Link { a, b, config } => {
+                let plain = LinkConfig::default();
+                FaultEntry {
+                    between: names(&[a.clone(), b.clone()]),
+                    // A scenario writes a fixed latency only.
+                    latency: match config.latency {
+                        simnet_core::Latency::Fixed(d) if config.latency != plain.latency => {
+                            Some(Dur(d))
+                        }
+                        _ => None,
+                    },
+                    jitter: (config.jitter != plain.jitter).then_some(Dur(config.jitter)),
+                    loss: (config.loss != plain.loss).then_some(unplaced(config.loss)),
+                    bandwidth: config.bandwidth.map(Bandwidth),
+                    ..FaultEntry::new("link", f.at)
+                }
+            }
+            FaultKind::Crash { host, mode } => FaultEntry {
+                host: Some(unplaced(host.clone())),
+                mode: Some(unplaced(mode.name().to_string())),
+                ..FaultEntry::new("crash", f.at)
+            },
+            FaultKind::Restart { host } => FaultEntry {
+                host: Some(unplaced(host.clone())),
+                ..FaultEntry::new("restart", f.at)
+            },
+            FaultKind::Reset { between } => FaultEntry {
+                between: (!between.is_empty()).then(|| unplaced(between.clone())),
+                ..FaultEntry::new("reset", f.at)
+            },
+        };
+        if let Some(t) = &f.trigger {
+            match &t.when {
+                When::Accepts(n) => e.after_accepts = Some(unplaced(*n)),
+                When::Writes(n) => e.after_writes = Some(unplaced(*n)),
+                When::Output(pattern) => e.on_output = Some(unplaced(pattern.clone())),
+            }
+            e.on_host = Some(unplaced(t.host.clone()));
+        }
+        e
+    }
+}
+
+impl ApiFaultEntry {
+    /// The entry that parses back to `f`.
+    fn from_plan(f: &ApiFaultPlan) -> Self {
+        use simnet_wasi::{Effect, Trigger};
+        let (nth, probability) = match f.fault.trigger {
+            Trigger::Nth(n) => (Some(n), None),
+            Trigger::Probability(p) => (None, Some(unplaced(p))),
+        };
+        let (error, effect, duration) = match f.fault.effect {
+            Effect::Error(code) => (Some(code.as_str()), None, None),
+            Effect::ShortRead => (None, Some("short-read"), None),
+            Effect::ShortWrite => (None, Some("short-write"), None),
+            Effect::Stall(d) => (None, Some("stall"), Some(Dur(d))),
+        };
+        ApiFaultEntry {
+            host: f.host.clone().map(unplaced),
+            method: unplaced(f.fault.method.name().to_string()),
+            nth,
+            probability,
+            error: error.map(|e| unplaced(e.to_string())),
+            effect: effect.map(|e| unplaced(e.to_string())),
+            duration,
+        }
+    }
+}
+
+/// `faults` and `api_faults` as the file's `[[fault]]` and `[[api_fault]]` entries
+/// (what replay files add to a scenario); parsing them back gives the same faults.
+pub fn fault_entries(faults: &[FaultPlan], api_faults: &[ApiFaultPlan]) -> Result<String> {
+    #[derive(Serialize)]
+    struct Entries {
+        #[serde(rename = "fault", skip_serializing_if = "Vec::is_empty")]
+        faults: Vec<FaultEntry>,
+        #[serde(rename = "api_fault", skip_serializing_if = "Vec::is_empty")]
+        api_faults: Vec<ApiFaultEntry>,
+    }
+    let entries = Entries {
+        faults: faults.iter().map(FaultEntry::from_plan).collect(),
+        api_faults: api_faults.iter().map(ApiFaultEntry::from_plan).collect(),
+    };
+    toml::to_string(&entries).context("cannot write fault entries")
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -1215,5 +1377,106 @@ impl Prepared {
             .map_err(|e| anyhow!("link {} <-> {}: {e}", l.a, l.b))?;
         }
         Ok(sim)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HOSTS: &str = r#"
+[network]
+latency = "5ms"
+[[host]]
+name = "a"
+ip = "10.0.0.1"
+component = "builtin:probe"
+[[host]]
+name = "b"
+ip = "10.0.0.2"
+component = "builtin:probe"
+"#;
+
+    const FAULTS: &str = r#"
+[[fault]]
+at = "1s"
+kind = "partition"
+from = ["a"]
+to = ["b"]
+one_way = true
+[[fault]]
+at = "2s"
+kind = "heal"
+from = ["a"]
+to = ["b"]
+[[fault]]
+at = "1ms"
+kind = "clog"
+from = ["b"]
+to = ["a"]
+[[fault]]
+at = "1s 500ms"
+kind = "release"
+from = ["b"]
+to = ["a"]
+[[fault]]
+at = "3s"
+kind = "link"
+between = ["a", "b"]
+jitter = "2ms"
+loss = 0.25
+bandwidth = "10Mbps"
+[[fault]]
+kind = "crash"
+host = "a"
+mode = "silent"
+on_output = "ready [0-9]+"
+restart_after = "1s"
+[[fault]]
+at = "4s"
+kind = "crash"
+host = "b"
+after_accepts = 2
+[[fault]]
+at = "5s"
+kind = "partition"
+from = ["a"]
+to = ["b"]
+after_writes = 3
+on_host = "b"
+[[fault]]
+at = "6s"
+kind = "reset"
+between = ["a"]
+[[fault]]
+at = "7s"
+kind = "reset"
+[[api_fault]]
+host = "a"
+method = "read"
+nth = 2
+effect = "stall"
+duration = "250ms"
+[[api_fault]]
+method = "finish-connect"
+probability = 0.5
+error = "connection-refused"
+[[api_fault]]
+host = "b"
+method = "write"
+nth = 1
+effect = "short-write"
+"#;
+
+    #[test]
+    fn every_fault_written_back_parses_to_the_same_fault() {
+        let path = std::path::Path::new("faults.toml");
+        let original = Scenario::parse(path, &format!("{HOSTS}{FAULTS}")).unwrap();
+        assert_eq!(original.faults.len(), 11);
+        let text = fault_entries(&original.faults, &original.api_faults).unwrap();
+        let again = Scenario::parse(path, &format!("{HOSTS}{text}"))
+            .unwrap_or_else(|e| panic!("{e:#}\n{text}"));
+        assert_eq!(again.faults, original.faults, "{text}");
+        assert_eq!(again.api_faults, original.api_faults, "{text}");
     }
 }
