@@ -1094,6 +1094,169 @@ to = ["server"]
 }
 
 #[test]
+fn every_fault_and_lifecycle_event_is_in_the_timeline_and_the_trace_cause_first() {
+    let scenario = tmp("seen.toml");
+    std::fs::write(
+        &scenario,
+        r#"
+seed = 1
+[network]
+latency = "5ms"
+[[host]]
+name = "server"
+ip = "10.0.0.1"
+component = "builtin:echo-server"
+args = ["10.0.0.1:7"]
+expect = "running"
+[[host]]
+name = "client"
+ip = "10.0.0.2"
+component = "builtin:probe"
+args = ["reconnecting-ping", "10.0.0.1:7", "4", "2000"]
+start = "10ms"
+[[fault]]
+at = "1s"
+kind = "crash"
+host = "server"
+mode = "reset"
+restart_after = "1s"
+[[api_fault]]
+host = "client"
+method = "read"
+nth = 1
+effect = "stall"
+duration = "300ms"
+[[api_fault]]
+host = "client"
+method = "write"
+nth = 4
+error = "connection-reset"
+"#,
+    )
+    .unwrap();
+    let trace = tmp("seen.jsonl");
+    let out = simnet(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    let at = |line: &str| {
+        lines
+            .iter()
+            .position(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("no {line:?} in\n{stdout}"))
+    };
+    at("[   0.020000s] network | fault: client: read stalls for 300ms");
+    // A reset-mode crash and its restart, each before what it causes.
+    let crash = at("[   1.000000s] network | fault: server crashed (reset)");
+    assert!(crash < at("[   1.000000s] server  | went down with its host"));
+    let restart = at("[   2.000000s] network | fault: server restarted");
+    assert!(restart < at("[   2.000000s] server  | restarted (start 2)"));
+    let error = at("[   4.350000s] network | fault: client: write fails with connection-reset");
+    assert!(error < at("[   4.350000s] client  | ping 3: I/O error"));
+    assert!(
+        stdout.contains("  read               stall                      0 + 1"),
+        "{stdout}"
+    );
+    let body = std::fs::read_to_string(&trace).unwrap();
+    let records: Vec<serde_json::Value> = body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |kind: &str| -> Vec<&serde_json::Value> {
+        records.iter().filter(|r| r["kind"] == kind).collect()
+    };
+    assert!(
+        records.iter().all(|r| r.get("host").is_some()),
+        "a record without a host"
+    );
+    let server: Vec<String> = of("process")
+        .iter()
+        .filter(|r| r["process"] == "server")
+        .map(|r| format!("{} {}", r["t_ns"], r["event"]))
+        .collect();
+    assert_eq!(
+        server,
+        [
+            r#"0 {"started":{"restarts":0}}"#,
+            r#"1000000000 "crashed""#,
+            r#"2000000000 {"started":{"restarts":1}}"#,
+        ],
+        "{body}"
+    );
+    let api: Vec<String> = of("api_fault")
+        .iter()
+        .map(|r| format!("{} {} {}", r["t_ns"], r["method"], r["effect"]))
+        .collect();
+    assert_eq!(
+        api,
+        [
+            r#"20000000 "read" "stalls for 300ms""#,
+            r#"4350000000 "write" "fails with connection-reset""#,
+        ],
+        "{body}"
+    );
+}
+
+#[test]
+fn explore_flags_narrow_the_fault_space() {
+    let out_dir = tmp("narrow-replays");
+    let out = simnet(&[
+        "explore",
+        "examples/naive-client.toml",
+        "--seeds",
+        "0..12",
+        "--faults",
+        "random",
+        "--families",
+        "short-io,stall",
+        "--max-faults",
+        "1",
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    let plans: Vec<&str> = stdout.lines().filter(|l| l.starts_with("    - ")).collect();
+    assert!(!plans.is_empty(), "{stdout}{stderr}");
+    for p in plans {
+        assert!(
+            p.contains("short") || p.contains("grants") || p.contains("stalls"),
+            "{p} is outside the families asked for\n{stdout}"
+        );
+    }
+    for (flag, value, error) in [
+        (
+            "--families",
+            "meteor",
+            "--families: unknown family \"meteor\"",
+        ),
+        (
+            "--crash-hosts",
+            "nobody",
+            "--crash-hosts: no host named \"nobody\"",
+        ),
+    ] {
+        let out = simnet(&[
+            "explore",
+            "examples/naive-client.toml",
+            "--seeds",
+            "0..3",
+            "--faults",
+            "random",
+            flag,
+            value,
+        ]);
+        let (_, stderr) = text(&out);
+        assert_eq!(code(&out), 2, "{stderr}");
+        assert!(stderr.contains(error), "{stderr}");
+    }
+}
+
+#[test]
 fn bad_fault_triggers_are_located() {
     let fault = |rest: &str| format!("{HOST}[[fault]]\nkind = \"crash\"\nhost = \"a\"\n{rest}");
     for (rest, want) in [

@@ -1479,4 +1479,40 @@ effect = "short-write"
         assert_eq!(again.faults, original.faults, "{text}");
         assert_eq!(again.api_faults, original.api_faults, "{text}");
     }
+
+    #[test]
+    fn the_explore_section_sets_the_fault_space() {
+        let path = std::path::Path::new("explore.toml");
+        let text = format!(
+            "{HOSTS}[explore]\nfamilies = [\"crash\", \"stall\"]\ncrash_hosts = [\"b\"]\n\
+             restart = false\nhorizon = \"2s\"\nmax_faults = 2\nswarm = false\n"
+        );
+        let space = Scenario::parse(path, &text).unwrap().explore;
+        assert_eq!(space.families, [Family::Crash, Family::Stall]);
+        assert_eq!(space.crash_hosts, ["b"]);
+        assert!(!space.restart_crashes);
+        assert_eq!(space.horizon, Duration::from_secs(2));
+        assert_eq!(space.max_faults, 2);
+        assert!(!space.swarm);
+        let defaults = Scenario::parse(path, HOSTS).unwrap().explore;
+        assert_eq!(defaults.families, Family::ALL);
+        assert!(defaults.restart_crashes && defaults.swarm);
+        for (field, error) in [
+            (
+                "families = [\"meteor\"]",
+                "explore.toml:13:12: families: unknown family \"meteor\"",
+            ),
+            (
+                "crash_hosts = [\"c\"]",
+                "explore.toml:13:15: crash_hosts: no host named \"c\"",
+            ),
+            (
+                "max_faults = 1000",
+                "explore.toml:13:14: max_faults: at most 64 faults per plan",
+            ),
+        ] {
+            let e = Scenario::parse(path, &format!("{HOSTS}[explore]\n{field}\n")).unwrap_err();
+            assert!(format!("{e:#}").starts_with(error), "{e:#}");
+        }
+    }
 }
