@@ -1,7 +1,40 @@
-//! simnet: a deterministic, in-memory TCP network for testing socket-using programs.
+//! simnet: a deterministic, in-memory network for testing socket-using WebAssembly
+//! components, and everything a test suite needs to use it.
 //!
-//! This crate re-exports the simulated network core (see [`simnet_core`]) and, as
-//! [`wasi`], the host that runs WebAssembly components on it.
+//! - [`Builder`] makes a world by names: hosts, links, the components each host runs
+//!   ([`Builder::server`], [`Builder::client`]) and a fault plan. The [`Sim`] it
+//!   builds runs to the end ([`Sim::run`]) or is driven from the test
+//!   ([`Sim::step`], [`Sim::run_for`], [`Sim::run_until`]) with faults applied at any
+//!   point ([`Sim::crash`], [`Sim::restart`], [`Sim::partition`], [`Sim::heal`],
+//!   [`Sim::clog`], [`Sim::set_link`]) and each guest's output readable so far
+//!   ([`Sim::output_of`], [`Sim::printed`]).
+//! - [`build_component`] builds a cargo package for `wasm32-wasip2` and loads it;
+//!   [`load`] loads any component, from any language.
+//! - [`check_seeds`] runs a test body over seeds from `SIMNET_SEED` / `SIMNET_SEEDS`
+//!   (or the test's defaults) and prints how to rerun a failing seed alone;
+//!   [`check_plans`] does the same over random fault plans, shrinking a failing one.
+//!
+//! The network core is re-exported at the top level (see [`simnet_core`]: [`Net`],
+//! [`LinkConfig`], [`Fault`]…), and the WebAssembly host as [`wasi`].
+//! `docs/testing.md` in the repository is the guide.
+
+pub mod builder;
+pub mod check;
+pub mod component;
+pub mod plan;
+pub mod seeds;
+pub mod space;
 
 pub use simnet_core::*;
 pub use simnet_wasi as wasi;
+
+pub use builder::Builder;
+pub use check::check_plans;
+pub use component::{build_component, load, runtime};
+pub use plan::PlanFault;
+pub use seeds::{Seeds, check_seeds};
+pub use simnet_wasi::{
+    GuestId, GuestReport, GuestSpec, Limits, Outcome, OutputLog, Program, Report, Runtime, Sim,
+    SimConfig, StopReason, When,
+};
+pub use space::FaultSpace;

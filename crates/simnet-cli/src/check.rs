@@ -5,7 +5,7 @@
 //! ```no_run
 //! use simnet_cli::check::{CheckConfig, check};
 //!
-//! let config = CheckConfig::from_env(0..32);
+//! let config = CheckConfig::from_env(0..32).unwrap_or_else(|e| panic!("{e}"));
 //! check("examples/echo-under-loss.toml".as_ref(), &config, |run| {
 //!     run.expectations_met().then_some(()).ok_or_else(|| "a host failed".to_string())
 //! })
@@ -22,8 +22,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow};
-use proptest::strategy::{Strategy, ValueTree};
-use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
+use proptest::strategy::ValueTree;
 use simnet_core::TraceMode;
 use simnet_wasi::{Report, Runtime, Sim};
 
@@ -45,27 +44,16 @@ pub struct CheckConfig {
 }
 
 impl CheckConfig {
-    /// The seeds of `seeds`, unless `SIMNET_SEED` / `SIMNET_SEEDS` say otherwise.
-    pub fn from_env(seeds: Range<u64>) -> CheckConfig {
-        let seeds = match (std::env::var("SIMNET_SEED"), std::env::var("SIMNET_SEEDS")) {
-            (Ok(s), _) => vec![s.trim().parse().expect("SIMNET_SEED must be a number")],
-            (_, Ok(s)) => parse_seeds(&s).expect("SIMNET_SEEDS must be A..B, A..=B or a count"),
-            _ => seeds.collect(),
-        };
-        CheckConfig {
-            seeds,
+    /// The seeds of `seeds`, unless `SIMNET_SEED` / `SIMNET_SEEDS` say otherwise
+    /// (see [`simnet::Seeds::from_env`]).
+    pub fn from_env(seeds: Range<u64>) -> Result<CheckConfig, String> {
+        Ok(CheckConfig {
+            seeds: simnet::Seeds::from_env(seeds)?.iter().collect(),
             space: None,
             max_shrink_steps: 300,
             replay_dir: None,
-        }
+        })
     }
-}
-
-fn parse_seeds(s: &str) -> Result<Vec<u64>, String> {
-    if let Ok(n) = s.trim().parse::<u64>() {
-        return Ok((0..n).collect());
-    }
-    crate::explore::parse_seeds(s).map(|r| r.collect())
 }
 
 /// One run, for the property to judge.
@@ -283,15 +271,7 @@ impl FaultRunner {
     /// The plan a seed draws (a function of the seed and the fault space alone), and
     /// its shrinking tree.
     pub fn draw(&self, seed: u64) -> Box<dyn ValueTree<Value = Vec<PlanFault>>> {
-        let mut key = [0u8; 32];
-        key[..8].copy_from_slice(&seed.to_le_bytes());
-        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &key);
-        let mut runner = TestRunner::new_with_rng(Config::default(), rng);
-        Box::new(
-            self.strategy
-                .new_tree(&mut runner)
-                .expect("fault plan strategies do not reject"),
-        )
+        simnet::check::draw(&self.strategy, seed)
     }
 
     /// Run the scenario under `seed` with `plan`; `judge` says whether it passed.
@@ -320,34 +300,14 @@ impl FaultRunner {
     pub fn shrink(
         &self,
         seed: u64,
-        mut tree: Box<dyn ValueTree<Value = Vec<PlanFault>>>,
+        tree: Box<dyn ValueTree<Value = Vec<PlanFault>>>,
         max_steps: u32,
         fails: &dyn Fn(&RunOutput) -> Option<String>,
     ) -> Result<(Vec<PlanFault>, String)> {
-        let mut best = tree.current();
-        let mut reason = self
-            .run(seed, &best, fails)?
+        let reason = self
+            .run(seed, &tree.current(), fails)?
             .ok_or_else(|| anyhow!("the plan to shrink does not fail"))?;
-        for _ in 0..max_steps {
-            let candidate = tree.current();
-            let outcome = if candidate == best {
-                Some(reason.clone())
-            } else {
-                self.run(seed, &candidate, fails)?
-            };
-            let more = match outcome {
-                Some(r) => {
-                    best = candidate;
-                    reason = r;
-                    tree.simplify()
-                }
-                None => tree.complicate(),
-            };
-            if !more {
-                break;
-            }
-        }
-        Ok((best, reason))
+        simnet::check::shrink(tree, reason, max_steps, |plan| self.run(seed, plan, fails))
     }
 
     /// Write the scenario with the seed and the plan into `dir` (by default a
@@ -473,19 +433,6 @@ pub fn check(
     Ok(Passed {
         cases: config.seeds.len() as u32,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn seed_selections() {
-        assert_eq!(parse_seeds("3").unwrap(), vec![0, 1, 2]);
-        assert_eq!(parse_seeds("5..8").unwrap(), vec![5, 6, 7]);
-        assert_eq!(parse_seeds("5..=6").unwrap(), vec![5, 6]);
-        assert!(parse_seeds("x").is_err());
-    }
 }
 
 #[cfg(test)]

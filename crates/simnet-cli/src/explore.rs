@@ -17,24 +17,7 @@ use crate::check::{FaultRunner, RunOutput};
 use crate::run::run_once;
 use crate::units::secs;
 
-pub fn parse_seeds(s: &str) -> Result<Range<u64>, String> {
-    let bad = || format!("expected a seed range like 0..100 or 0..=99, got {s:?}");
-    let (a, b) = s.split_once("..").ok_or_else(bad)?;
-    let start: u64 = a.trim().parse().map_err(|_| bad())?;
-    let end = match b.strip_prefix('=') {
-        Some(b) => b
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| bad())?
-            .checked_add(1)
-            .ok_or_else(bad)?,
-        None => b.trim().parse().map_err(|_| bad())?,
-    };
-    if end <= start {
-        return Err(format!("the seed range {s:?} is empty"));
-    }
-    Ok(start..end)
-}
+pub use simnet::seeds::parse_range as parse_seeds;
 
 pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
     let bad = || format!("expected K/N with 1 <= K <= N, like 2/8, got {s:?}");
@@ -416,14 +399,6 @@ fn shell_word(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn seed_ranges() {
-        assert_eq!(parse_seeds("0..10").unwrap(), 0..10);
-        assert_eq!(parse_seeds("5..=7").unwrap(), 5..8);
-        assert!(parse_seeds("7..7").is_err());
-        assert!(parse_seeds("a..b").is_err());
-    }
 
     #[test]
     fn shards_partition_the_range() {

@@ -23,7 +23,7 @@ pub mod plan;
 mod report;
 mod run;
 pub mod scenario;
-pub mod space;
+pub use simnet::space;
 pub mod trace_file;
 pub mod units;
 

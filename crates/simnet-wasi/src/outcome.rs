@@ -58,7 +58,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The exit code a process runner would report: the guest's own, or 1.
+    /// The code the guest exited with; `None` for every other ending.
     pub fn exit_code(&self) -> Option<i32> {
         match self {
             Outcome::Exited(code) => Some(*code),
@@ -66,8 +66,22 @@ impl Outcome {
         }
     }
 
+    /// Whether the guest exited with code 0.
     pub fn is_success(&self) -> bool {
         matches!(self, Outcome::Exited(0))
+    }
+
+    /// Whether the program went wrong on its own: a non-zero exit, a trap, a limit
+    /// exceeded, or a deadlock. A guest still running (a healthy server), one never
+    /// started, and one that went down with its crashed host did not.
+    pub fn is_failure(&self) -> bool {
+        match self {
+            Outcome::Exited(code) => *code != 0,
+            Outcome::Trapped { .. }
+            | Outcome::LimitExceeded { .. }
+            | Outcome::Deadlocked { .. } => true,
+            Outcome::Running { .. } | Outcome::NotStarted | Outcome::Crashed { .. } => false,
+        }
     }
 }
 
@@ -111,6 +125,19 @@ pub struct GuestReport {
     pub fuel: u64,
     /// How many times it was started afresh after its host crashed and restarted.
     pub restarts: u32,
+    /// Whether it was a daemon (a server the run did not wait for).
+    pub daemon: bool,
+}
+
+impl GuestReport {
+    /// Whether the guest did what it should: a daemon did not fail
+    /// ([`Outcome::is_failure`]); any other guest exited with code 0.
+    pub fn is_success(&self) -> bool {
+        match self.daemon {
+            true => !self.outcome.is_failure(),
+            false => self.outcome.is_success(),
+        }
+    }
 }
 
 /// Why the simulation stopped.
@@ -129,6 +156,20 @@ pub enum StopReason {
     /// a guest): not a simulated outcome; [`Report::host_failure`] says why.
     HostFailure,
 }
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            StopReason::AllFinished => "every guest that was expected to finish did",
+            StopReason::Idle => "nothing could run and no event was left",
+            StopReason::TimeLimit => "the time limit of the run was reached",
+            StopReason::Watchdog => "the run took longer in real time than its watchdog allows",
+            StopReason::HostFailure => "the machine ran out of resources creating a guest",
+        })
+    }
+}
+
+impl std::error::Error for StopReason {}
 
 /// The result of [`crate::Sim::run`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,5 +198,21 @@ pub struct ApiErrorCount {
 impl Report {
     pub fn guest(&self, name: &str) -> Option<&GuestReport> {
         self.guests.iter().find(|g| g.name == name)
+    }
+
+    /// Whether every guest did what it should ([`GuestReport::is_success`]) and the
+    /// run was not cut short by the machine (watchdog, host failure).
+    pub fn is_success(&self) -> bool {
+        !matches!(self.stop, StopReason::Watchdog | StopReason::HostFailure)
+            && self.guests.iter().all(GuestReport::is_success)
+    }
+
+    /// The guests that did not do what they should, as `name: outcome` lines.
+    pub fn failures(&self) -> Vec<String> {
+        self.guests
+            .iter()
+            .filter(|g| !g.is_success())
+            .map(|g| format!("{}: {}", g.name, g.outcome))
+            .collect()
     }
 }

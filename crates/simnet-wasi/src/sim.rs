@@ -19,8 +19,8 @@ use rand::{Rng, RngExt};
 use rand_chacha::ChaCha8Rng;
 
 use simnet_core::{
-    CrashMode, Fault, HostEvent, HostId, Net, NetConfig, NetError, ProcessEvent, SimTime,
-    derive_rng,
+    CrashMode, Fault, HostEvent, HostId, LinkConfig, Net, NetConfig, NetError, ProcessEvent,
+    SimTime, derive_rng,
 };
 use wasmtime::{Engine, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::{FsPerms, I32Exit, WasiCtxBuilder};
@@ -301,9 +301,10 @@ pub struct Sim {
     guests: Vec<Guest>,
     runnable: BTreeSet<GuestId>,
     rng: ChaCha8Rng,
-    /// Faults to apply, by (time, order scheduled).
     /// Why the machine could not go on with the run (it ran out of resources).
     host_failure: Option<String>,
+    /// When the run started in real time (for the watchdog).
+    started: Option<std::time::Instant>,
 }
 
 impl Sim {
@@ -317,6 +318,7 @@ impl Sim {
             guests: Vec::new(),
             runnable: BTreeSet::new(),
             host_failure: None,
+            started: None,
         }
     }
 
@@ -462,25 +464,188 @@ impl Sim {
         &self.guests[guest.0].output
     }
 
+    /// How the guest ended; `None` while it runs (or waits to start or restart).
     pub fn outcome(&self, guest: GuestId) -> Option<&Outcome> {
         self.guests[guest.0].outcome.as_ref()
     }
 
+    /// The output so far of the guest named `name`, if there is one.
+    pub fn output_of(&self, name: &str) -> Option<&OutputLog> {
+        self.guest_id(name).map(|id| self.output(id))
+    }
+
+    /// Whether the guest named `name` has written `text` so far, to stdout or stderr.
+    pub fn printed(&self, name: &str, text: &str) -> bool {
+        self.output_of(name)
+            .is_some_and(|out| out.stdout().contains(text) || out.stderr().contains(text))
+    }
+
+    /// How the guest named `name` ended (`None` while it runs, or if there is no
+    /// such guest).
+    pub fn outcome_of(&self, name: &str) -> Option<&Outcome> {
+        self.guest_id(name).and_then(|id| self.outcome(id))
+    }
+
+    /// Why `report` is not a success, for a test's failure message: each guest that
+    /// did not do what it should ([`GuestReport::is_success`]), its ending, and the
+    /// last lines it printed. Empty when the report is a success.
+    pub fn explain(&self, report: &Report) -> String {
+        let mut text = String::new();
+        if let Some(failure) = &report.host_failure {
+            text.push_str(&format!("the machine failed: {failure}\n"));
+        } else if report.stop == StopReason::Watchdog {
+            text.push_str("the run was stopped by its real-time watchdog\n");
+        }
+        for g in report.guests.iter().filter(|g| !g.is_success()) {
+            text.push_str(&format!("{}: {} at {}\n", g.name, g.outcome, g.end));
+            let lines = self
+                .output_of(&g.name)
+                .map(OutputLog::lines)
+                .unwrap_or_default();
+            for line in &lines[lines.len().saturating_sub(5)..] {
+                text.push_str(&format!("    | {}\n", line.text));
+            }
+        }
+        text
+    }
+
+    /// The host named `name`.
+    pub fn host(&self, name: &str) -> Result<HostId, NetError> {
+        self.with_net(|net| {
+            net.hosts()
+                .find(|&h| net.host_name(h) == name)
+                .ok_or_else(|| NetError::UnknownHost(name.to_string()))
+        })
+    }
+
+    /// Apply `fault` now, between two steps of the run: a crash ends the guests of
+    /// its host at once, a restart starts them afresh.
+    pub fn apply_fault(&mut self, fault: Fault) -> Result<(), NetError> {
+        self.with_net(|net| net.apply_fault(&fault))?;
+        self.handle_host_events();
+        Ok(())
+    }
+
+    /// Crash the host named `host` now, with `mode` (see [`CrashMode`]).
+    pub fn crash(&mut self, host: &str, mode: CrashMode) -> Result<(), NetError> {
+        let host = self.host(host)?;
+        self.apply_fault(Fault::Crash { host, mode })
+    }
+
+    /// Bring the crashed host named `host` back now; its guests start afresh.
+    pub fn restart(&mut self, host: &str) -> Result<(), NetError> {
+        let host = self.host(host)?;
+        self.apply_fault(Fault::Restart { host })
+    }
+
+    /// Drop everything between hosts `a` and `b`, both ways, from now until healed.
+    pub fn partition(&mut self, a: &str, b: &str) -> Result<(), NetError> {
+        let (from, to) = (vec![self.host(a)?], vec![self.host(b)?]);
+        self.apply_fault(Fault::Partition {
+            from,
+            to,
+            one_way: false,
+        })
+    }
+
+    /// Undo a partition between hosts `a` and `b`.
+    pub fn heal(&mut self, a: &str, b: &str) -> Result<(), NetError> {
+        let (from, to) = (vec![self.host(a)?], vec![self.host(b)?]);
+        self.apply_fault(Fault::Heal { from, to })
+    }
+
+    /// Hold everything between hosts `a` and `b`, both ways, until released.
+    pub fn clog(&mut self, a: &str, b: &str) -> Result<(), NetError> {
+        let (from, to) = (self.host(a)?, self.host(b)?);
+        self.apply_fault(Fault::Clog {
+            from,
+            to,
+            one_way: false,
+        })
+    }
+
+    /// Deliver, in order, what a clog between `a` and `b` held.
+    pub fn release(&mut self, a: &str, b: &str) -> Result<(), NetError> {
+        let (from, to) = (self.host(a)?, self.host(b)?);
+        self.apply_fault(Fault::Release { from, to })
+    }
+
+    /// Change the link between hosts `a` and `b` (both directions) from now on.
+    pub fn set_link(&mut self, a: &str, b: &str, config: LinkConfig) -> Result<(), NetError> {
+        let (a, b) = (self.host(a)?, self.host(b)?);
+        self.apply_fault(Fault::SetLink { a, b, config })
+    }
+
     /// Run until every non-daemon guest has ended, nothing can happen any more, or
-    /// the time limit.
+    /// the time limit, and report how each guest ended. This ends the run: guests
+    /// still running are reported [`Outcome::Running`] and left where they are.
     pub fn run(&mut self) -> Report {
-        let limit = self.config.time_limit.map(|d| SimTime::ZERO + d);
-        let stop = self.run_until(limit);
+        let stop = match self.drive(self.time_limit(), true, |_| false) {
+            Ok(()) => StopReason::AllFinished,
+            Err(stop) => stop,
+        };
         self.finish(stop)
     }
 
-    fn run_until(&mut self, limit: Option<SimTime>) -> StopReason {
-        let started = std::time::Instant::now();
+    /// Make one step of progress: run one guest until it blocks, or deliver one
+    /// network event, or move the clock to the next timer. `Err` says why nothing
+    /// could happen (nothing is left to do, or the run had to stop).
+    pub fn step(&mut self) -> Result<(), StopReason> {
+        let mut first = true;
+        self.drive(None, false, |_| !std::mem::replace(&mut first, false))
+    }
+
+    /// Let `duration` of virtual time pass, running everything due in it; the clock
+    /// then reads exactly `now + duration`. Guests that finish do not stop it, and a
+    /// quiet network only moves the clock. `Err` only when the run had to stop
+    /// ([`StopReason::Watchdog`], [`StopReason::HostFailure`]).
+    pub fn run_for(&mut self, duration: Duration) -> Result<(), StopReason> {
+        let target = self.now() + duration;
+        match self.drive(Some(target), false, |_| false) {
+            Ok(()) | Err(StopReason::TimeLimit) => Ok(()),
+            Err(StopReason::Idle | StopReason::AllFinished) => {
+                lock(&self.world).advance_to(target);
+                Ok(())
+            }
+            Err(stop) => Err(stop),
+        }
+    }
+
+    /// Run until `condition` holds (checked before every step, so it may hold at
+    /// once). `Err` says why the run stopped first: every non-daemon guest ended,
+    /// nothing was left to happen, or a limit of [`SimConfig`] was reached.
+    ///
+    /// ```no_run
+    /// # fn f(sim: &mut simnet_wasi::Sim) {
+    /// sim.run_until(|sim| sim.printed("client", "connected")).expect("the client connects");
+    /// # }
+    /// ```
+    pub fn run_until(&mut self, condition: impl FnMut(&Sim) -> bool) -> Result<(), StopReason> {
+        self.drive(self.time_limit(), true, condition)
+    }
+
+    fn time_limit(&self) -> Option<SimTime> {
+        self.config.time_limit.map(|d| SimTime::ZERO + d)
+    }
+
+    /// The scheduler loop: run until `until` holds (`Ok`), or stop for a reason. Past
+    /// `limit` it stops with [`StopReason::TimeLimit`]; with `stop_when_finished`,
+    /// once every guest that must finish has.
+    fn drive(
+        &mut self,
+        limit: Option<SimTime>,
+        stop_when_finished: bool,
+        mut until: impl FnMut(&Sim) -> bool,
+    ) -> Result<(), StopReason> {
+        let started = *self.started.get_or_insert_with(std::time::Instant::now);
         let mut turns: u32 = 0;
         loop {
+            if until(self) {
+                return Ok(());
+            }
             turns = turns.wrapping_add(1);
             if self.host_failure.is_some() {
-                return StopReason::HostFailure;
+                return Err(StopReason::HostFailure);
             }
             if turns % 256 == 0
                 && self
@@ -488,11 +653,11 @@ impl Sim {
                     .watchdog
                     .is_some_and(|limit| started.elapsed() > limit)
             {
-                return StopReason::Watchdog;
+                return Err(StopReason::Watchdog);
             }
             self.collect_wakes();
-            if self.waiting_for_none() {
-                return StopReason::AllFinished;
+            if stop_when_finished && self.waiting_for_none() {
+                return Err(StopReason::AllFinished);
             }
             if let Some(g) = self.pick() {
                 self.poll_guest(g);
@@ -508,13 +673,15 @@ impl Sim {
             let next_net = w.net.next_event_time();
             let next_timer = w.next_timer();
             let Some(next) = [next_net, next_timer].into_iter().flatten().min() else {
-                return StopReason::Idle;
+                return Err(StopReason::Idle);
             };
             if let Some(limit) = limit
                 && next > limit
             {
-                w.advance_to(limit);
-                return StopReason::TimeLimit;
+                if limit > w.now() {
+                    w.advance_to(limit);
+                }
+                return Err(StopReason::TimeLimit);
             }
             if next_net == Some(next) {
                 w.step();
@@ -868,6 +1035,7 @@ impl Sim {
                     end: g.end,
                     fuel: g.fuel,
                     restarts: g.restarts,
+                    daemon: g.spec.daemon,
                 })
                 .collect(),
             end: w.now(),

@@ -4,10 +4,13 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+/// The repository root: scenario examples and guests are found from there.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
 fn simnet(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_simnet"))
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .env(
             "SIMNET_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
@@ -122,7 +125,7 @@ fn sh(script: &str) -> Output {
             "SIMNET_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
         )
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .output()
         .expect("run sh")
 }
@@ -837,7 +840,7 @@ fn a_closed_stdout_ends_the_command_quietly() {
             "--jobs",
             "1",
         ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .env(
             "SIMNET_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
@@ -1341,7 +1344,7 @@ error = "address-in-use"
     );
 
     let chaos = tmp("chaos.toml");
-    let body = std::fs::read_to_string("examples/echo-under-loss.toml")
+    let body = std::fs::read_to_string(Path::new(ROOT).join("examples/echo-under-loss.toml"))
         .unwrap()
         .replace("seed = 7", "seed = 7\nchaos = 0.2");
     std::fs::write(&chaos, body).unwrap();
@@ -1457,7 +1460,7 @@ fn bad_worlds_and_plans_are_located_in_the_file() {
 fn a_full_stdout_or_output_file_is_an_error_not_a_panic() {
     let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
         .args(["run", "examples/echo-under-loss.toml"])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .env(
             "SIMNET_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),

@@ -8,6 +8,9 @@ use std::time::Duration;
 use simnet_cli::check::{CheckConfig, Failure, check};
 use simnet_cli::plan::{Family, FaultSpace, PlanFault};
 
+/// The repository root: scenario examples and guests are found from there.
+const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+
 /// A private copy of an example (replay files are written next to the scenario, and
 /// tests run in parallel).
 fn example(name: &str) -> std::path::PathBuf {
@@ -16,9 +19,7 @@ fn example(name: &str) -> std::path::PathBuf {
         .join(name);
     std::fs::create_dir_all(&dir).unwrap();
     let copy = dir.join(name);
-    let original = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("examples")
-        .join(name);
+    let original = Path::new(ROOT).join("examples").join(name);
     std::fs::copy(original, &copy).unwrap();
     copy
 }
@@ -245,7 +246,7 @@ fn explore_with_random_faults_shrinks_and_writes_replays() {
             "--out-dir",
             out_dir.to_str().unwrap(),
         ])
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(ROOT)
         .env(
             "SIMNET_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),

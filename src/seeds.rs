@@ -1,0 +1,222 @@
+//! Seeds for `#[test]`s: which seeds a test runs (its own default, or what
+//! `SIMNET_SEED` / `SIMNET_SEEDS` say), and on a failure, the seed, the reason and the
+//! command that reruns that seed alone.
+
+use std::fmt::Display;
+use std::ops::Range;
+use std::panic::{AssertUnwindSafe, Location};
+
+/// One seed to run, overriding every test's default.
+pub const SEED_VAR: &str = "SIMNET_SEED";
+/// Seeds to run, overriding every test's default: `A..B`, `A..=B`, or a count `N`
+/// (seeds `0..N`).
+pub const SEEDS_VAR: &str = "SIMNET_SEEDS";
+
+/// The seeds a test runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seeds {
+    seeds: Range<u64>,
+}
+
+/// `A..B` or `A..=B`, not empty.
+pub fn parse_range(s: &str) -> Result<Range<u64>, String> {
+    let bad = || format!("expected a seed range like 0..100 or 0..=99, got {s:?}");
+    let (a, b) = s.split_once("..").ok_or_else(bad)?;
+    let start: u64 = a.trim().parse().map_err(|_| bad())?;
+    let end = match b.strip_prefix('=') {
+        Some(b) => b
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| bad())?
+            .checked_add(1)
+            .ok_or_else(bad)?,
+        None => b.trim().parse().map_err(|_| bad())?,
+    };
+    if end <= start {
+        return Err(format!("the seed range {s:?} is empty"));
+    }
+    Ok(start..end)
+}
+
+impl Seeds {
+    /// `default`, unless `SIMNET_SEED` or `SIMNET_SEEDS` is set (see [`SEEDS_VAR`]).
+    pub fn from_env(default: Range<u64>) -> Result<Seeds, String> {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        if let Some(one) = var(SEED_VAR) {
+            let seed: u64 = one
+                .trim()
+                .parse()
+                .map_err(|_| format!("{SEED_VAR} must be a seed (a number), got {one:?}"))?;
+            return Ok(Seeds {
+                seeds: seed..seed.saturating_add(1),
+            });
+        }
+        if let Some(many) = var(SEEDS_VAR) {
+            let seeds = match many.trim().parse::<u64>() {
+                Ok(0) => return Err(format!("{SEEDS_VAR}=0 runs no seed")),
+                Ok(n) => 0..n,
+                Err(_) => parse_range(&many).map_err(|e| format!("{SEEDS_VAR}: {e}"))?,
+            };
+            return Ok(Seeds { seeds });
+        }
+        Ok(Seeds { seeds: default })
+    }
+
+    /// Exactly these seeds, whatever the environment says.
+    pub fn range(seeds: Range<u64>) -> Seeds {
+        Seeds { seeds }
+    }
+
+    pub fn iter(&self) -> Range<u64> {
+        self.seeds.clone()
+    }
+
+    /// Run `body` once per seed, in order, stopping at the first that fails (returns
+    /// `Err` or panics). Then this panics with the seed, the reason and the command
+    /// that reruns that seed alone.
+    #[track_caller]
+    pub fn run<E: Display>(&self, mut body: impl FnMut(u64) -> Result<(), E>) {
+        let location = Location::caller();
+        for seed in self.iter() {
+            if let Err(reason) = run_one(seed, &mut body) {
+                panic!("{}", failure_message(seed, &reason, None, location));
+            }
+        }
+    }
+}
+
+/// Run `body` over the test's seeds: `default`, unless `SIMNET_SEED` or
+/// `SIMNET_SEEDS` is set. A failure panics with the seed, the reason, and the command
+/// that reruns that seed alone.
+///
+/// ```no_run
+/// simnet::check_seeds(0..20, |seed| {
+///     let mut sim = simnet::Builder::new(seed).build()?;
+///     let report = sim.run();
+///     anyhow::ensure!(report.is_success(), "{:?}", report.failures());
+///     Ok(())
+/// });
+/// ```
+#[track_caller]
+pub fn check_seeds<E: Display>(default: Range<u64>, body: impl FnMut(u64) -> Result<(), E>) {
+    match Seeds::from_env(default) {
+        Ok(seeds) => seeds.run(body),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// Run `body` for `seed`, turning a panic into a failure with the panic's message.
+pub(crate) fn run_one<T, E: Display>(
+    seed: u64,
+    body: &mut impl FnMut(u64) -> Result<T, E>,
+) -> Result<T, String> {
+    match std::panic::catch_unwind(AssertUnwindSafe(|| body(seed))) {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(panic) => Err(panic_text(panic.as_ref())),
+    }
+}
+
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(s), _) => format!("panicked: {s}"),
+        (_, Some(s)) => format!("panicked: {s}"),
+        _ => "panicked".to_string(),
+    }
+}
+
+/// What a failing seed prints: the seed, the reason, the shrunk plan if any, and how
+/// to rerun it.
+pub(crate) fn failure_message(
+    seed: u64,
+    reason: &str,
+    plan: Option<&str>,
+    location: &Location,
+) -> String {
+    let mut text = format!("seed {seed} failed: {reason}\n");
+    if let Some(plan) = plan {
+        text.push_str(plan);
+    }
+    text.push_str(&format!(
+        "rerun this seed alone:\n    {}\n",
+        rerun_command(seed, location.file(), std::thread::current().name())
+    ));
+    text
+}
+
+/// `SIMNET_SEED=N cargo test -p PACKAGE --test TARGET -- --exact NAME`, as far as
+/// the package (cargo sets `CARGO_PKG_NAME` when it runs tests), the test target
+/// (from the calling file) and the test's name (libtest names the test's thread
+/// after it) are known.
+pub fn rerun_command(seed: u64, file: &str, test_name: Option<&str>) -> String {
+    let mut cmd = format!("{SEED_VAR}={seed} cargo test");
+    if let Ok(package) = std::env::var("CARGO_PKG_NAME") {
+        cmd.push_str(&format!(" -p {package}"));
+    }
+    let path = std::path::Path::new(file);
+    let dir = path
+        .parent()
+        .and_then(|p| p.file_name())
+        .and_then(|d| d.to_str());
+    match (dir, path.file_stem().and_then(|s| s.to_str())) {
+        (Some("tests"), Some(stem)) => cmd.push_str(&format!(" --test {stem}")),
+        (Some("src"), _) => cmd.push_str(" --lib"),
+        _ => {}
+    }
+    match test_name.filter(|n| *n != "main") {
+        Some(name) => cmd.push_str(&format!(" -- --exact {name}")),
+        None => cmd.push_str(" -- TEST_NAME"),
+    }
+    cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_parse_and_bad_ones_say_why() {
+        assert_eq!(parse_range("3..7"), Ok(3..7));
+        assert_eq!(parse_range("3..=7"), Ok(3..8));
+        assert!(parse_range("7..3").unwrap_err().contains("empty"));
+        assert!(parse_range("x").unwrap_err().contains("0..100"));
+        assert!(parse_range("0..=18446744073709551615").is_err());
+    }
+
+    #[test]
+    fn the_rerun_command_names_the_target_and_the_test() {
+        let cmd = rerun_command(7, "tests/kv.rs", Some("under_loss"));
+        assert!(cmd.starts_with("SIMNET_SEED=7 cargo test"), "{cmd}");
+        assert!(cmd.ends_with(" --test kv -- --exact under_loss"), "{cmd}");
+        let cmd = rerun_command(7, "crates/x/src/lib.rs", Some("tests::a"));
+        assert!(cmd.ends_with(" --lib -- --exact tests::a"), "{cmd}");
+        let cmd = rerun_command(7, "tests/kv.rs", Some("main"));
+        assert!(cmd.ends_with(" --test kv -- TEST_NAME"), "{cmd}");
+    }
+
+    #[test]
+    fn a_failing_seed_is_reported_with_its_rerun_command() {
+        let failure = std::panic::catch_unwind(|| {
+            Seeds::range(0..10).run(|seed| match seed {
+                4 => Err(format!("bad luck at {seed}")),
+                _ => Ok(()),
+            })
+        })
+        .expect_err("seed 4 fails");
+        let text = panic_text(failure.as_ref());
+        assert!(text.contains("seed 4 failed: bad luck at 4"), "{text}");
+        assert!(text.contains("SIMNET_SEED=4 cargo test"), "{text}");
+        assert!(text.contains("--lib"), "{text}");
+    }
+
+    #[test]
+    fn a_panicking_body_is_a_failure_of_its_seed() {
+        let mut seen = Vec::new();
+        let result = run_one(3, &mut |seed| -> Result<(), String> {
+            seen.push(seed);
+            panic!("boom {seed}")
+        });
+        assert_eq!(result, Err("panicked: boom 3".to_string()));
+        assert_eq!(seen, [3]);
+    }
+}

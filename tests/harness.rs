@@ -1,0 +1,166 @@
+//! The test harness as a user's test sees it: a world built by names, driven step by
+//! step, faults applied from the test in the middle of a run, outputs read so far,
+//! and reports that tell a healthy server from a failed one.
+
+use std::time::Duration;
+
+use simnet::{Builder, CrashMode, LinkConfig, Outcome, Program, StopReason};
+
+fn guest(name: &str) -> Program {
+    let g = simnet_guests::get(name).expect("a test guest");
+    simnet::load(g.path).expect("the guest loads")
+}
+
+/// An echo server (a daemon) and a client doing `count` round trips of 64 bytes.
+fn echo(seed: u64, count: u32) -> Builder {
+    let count = count.to_string();
+    Builder::new(seed)
+        .default_link(LinkConfig::with_latency(Duration::from_millis(5)))
+        .server("server", &guest("echo-server"), |g| g.arg("0.0.0.0:7000"))
+        .client("client", &guest("echo-client"), move |g| {
+            g.args(["server:7000", count.as_str(), "64"])
+                .start_at(Duration::from_millis(1))
+        })
+}
+
+#[test]
+fn a_world_by_names_runs_and_a_running_server_is_a_success() {
+    let mut sim = echo(1, 10).build().unwrap();
+    let report = sim.run();
+    assert!(report.is_success(), "{}", sim.explain(&report));
+    assert_eq!(sim.explain(&report), "");
+    let server = report.guest("server").unwrap();
+    assert!(matches!(server.outcome, Outcome::Running { .. }));
+    assert!(server.daemon && server.is_success());
+    assert_eq!(server.outcome.exit_code(), None);
+    assert!(!server.outcome.is_failure());
+    assert!(sim.printed("client", "10 round trips"));
+    // Undeclared hosts get addresses in order of first mention.
+    let ip = sim.with_net(|net| net.resolve("client").unwrap());
+    assert_eq!(ip, ["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]);
+}
+
+#[test]
+fn run_until_stops_as_soon_as_the_condition_holds() {
+    let mut sim = echo(2, 10).build().unwrap();
+    sim.run_until(|sim| sim.printed("server", "listening"))
+        .unwrap();
+    assert!(sim.printed("server", "listening on"));
+    assert!(
+        !sim.printed("client", "connected"),
+        "the client starts at 1 ms"
+    );
+    assert_eq!(sim.outcome_of("client"), None);
+    sim.run_until(|sim| sim.outcome_of("client").is_some())
+        .unwrap();
+    assert!(sim.outcome_of("client").unwrap().is_success());
+    // Nothing is left that must finish.
+    assert_eq!(
+        sim.run_until(|sim| sim.printed("server", "never printed")),
+        Err(StopReason::AllFinished)
+    );
+}
+
+#[test]
+fn run_for_moves_the_clock_exactly_and_step_makes_progress() {
+    let mut sim = echo(3, 1).build().unwrap();
+    sim.run_for(Duration::from_micros(500)).unwrap();
+    assert_eq!(sim.now().as_nanos(), 500_000);
+    assert!(
+        sim.printed("server", "listening"),
+        "the server started at 0"
+    );
+    let mut steps = 0;
+    while sim.outcome_of("client").is_none() {
+        sim.step().expect("something can happen");
+        steps += 1;
+    }
+    assert!(steps > 3, "a round trip takes several steps: {steps}");
+    // Past the end of all activity the clock still moves to where it was asked.
+    sim.run_for(Duration::from_secs(10)).unwrap();
+    assert!(sim.now().as_nanos() > 10_000_000_000);
+}
+
+#[test]
+fn faults_applied_from_the_test_take_effect_at_once() {
+    let mut sim = echo(4, 1_000).build().unwrap();
+    sim.run_until(|sim| sim.printed("client", "connected"))
+        .unwrap();
+    sim.partition("client", "server").unwrap();
+    let out = sim.output_of("client").unwrap().stdout();
+    sim.run_for(Duration::from_secs(5)).unwrap();
+    assert_eq!(sim.output_of("client").unwrap().stdout(), out);
+    assert_eq!(sim.outcome_of("client"), None, "it waits, retransmitting");
+    sim.heal("client", "server").unwrap();
+    sim.crash("server", CrashMode::Reset).unwrap();
+    assert!(matches!(
+        sim.outcome_of("server"),
+        Some(Outcome::Crashed { .. })
+    ));
+    let report = sim.run();
+    let client = report.guest("client").unwrap();
+    assert!(client.outcome.is_failure(), "{}", client.outcome);
+    let why = sim.explain(&report);
+    assert!(why.starts_with("client: trapped"), "{why}");
+    assert!(why.contains("    | "), "the last lines are shown: {why}");
+    assert!(!report.is_success());
+    assert_eq!(report.failures().len(), 1, "{:?}", report.failures());
+}
+
+#[test]
+fn a_restarted_server_serves_again() {
+    let mut sim = echo(5, 1).build().unwrap();
+    sim.run_for(Duration::from_micros(100)).unwrap();
+    sim.crash("server", CrashMode::Silent).unwrap();
+    sim.run_for(Duration::from_millis(100)).unwrap();
+    sim.restart("server").unwrap();
+    let report = sim.run();
+    assert!(report.is_success(), "{}", sim.explain(&report));
+    assert_eq!(report.guest("server").unwrap().restarts, 1);
+}
+
+#[test]
+fn bad_names_and_addresses_are_clear_errors() {
+    let mut sim = echo(6, 1).build().unwrap();
+    let err = sim.crash("nobody", CrashMode::Silent).unwrap_err();
+    assert_eq!(err.to_string(), "no host named `nobody`");
+    assert!(sim.partition("client", "nobody").is_err());
+    let err = Builder::new(1)
+        .host("a", "10.0.0.300")
+        .build()
+        .err()
+        .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "host a: \"10.0.0.300\" is not an IP address"
+    );
+    let err = Builder::new(1)
+        .link("a", "b", LinkConfig::default())
+        .build()
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("no host named `a`"), "{err:#}");
+}
+
+#[test]
+fn the_same_seed_drives_the_same_run() {
+    let run = |seed| {
+        let lossy = LinkConfig {
+            loss: 0.1,
+            jitter: Duration::from_millis(2),
+            ..LinkConfig::with_latency(Duration::from_millis(5))
+        };
+        let mut sim = echo(seed, 20).default_link(lossy).build().unwrap();
+        sim.run_until(|sim| sim.printed("client", "connected"))
+            .unwrap();
+        sim.run_for(Duration::from_millis(30)).unwrap();
+        sim.clog("client", "server").unwrap();
+        sim.run_for(Duration::from_millis(200)).unwrap();
+        sim.release("client", "server").unwrap();
+        let report = sim.run();
+        assert!(report.is_success(), "{}", sim.explain(&report));
+        (report.trace_hash, report.end)
+    };
+    assert_eq!(run(9), run(9));
+    assert_ne!(run(9), run(10));
+}
