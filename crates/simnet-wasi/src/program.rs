@@ -137,7 +137,9 @@ pub fn default_cache_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("simnet"))
 }
 
-fn engine_config() -> Config {
+/// The engine settings every runtime starts from; [`Runtime::with_config`] takes a
+/// changed copy (another compiler, say). Fuel must stay on: preemption depends on it.
+pub fn engine_config() -> Config {
     let mut config = Config::new();
     // Fuel makes preemption deterministic: a spinning guest yields at the same
     // instruction counts every run.
@@ -156,15 +158,84 @@ fn engine_config() -> Config {
     config
 }
 
+/// Which of wasmtime's compilers turns components into machine code. Runs are
+/// deterministic with either, but not the same across them: fuel is counted
+/// slightly differently, so preemption points (and with them a seed's schedule)
+/// move.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Compiler {
+    /// The optimising compiler: slower to compile, faster code.
+    #[default]
+    Cranelift,
+    /// The baseline compiler (needs simnet's `winch` feature): about four times
+    /// faster to compile, for test suites whose components are large and short-lived.
+    Winch,
+}
+
+/// The environment variable that chooses the compiler: `cranelift` or `winch`.
+pub const COMPILER_VAR: &str = "SIMNET_COMPILER";
+
+impl Compiler {
+    pub fn parse(name: &str) -> Result<Compiler, String> {
+        match name.trim() {
+            "cranelift" => Ok(Compiler::Cranelift),
+            "winch" => Ok(Compiler::Winch),
+            other => Err(format!("unknown compiler {other:?}: cranelift or winch")),
+        }
+    }
+
+    /// `SIMNET_COMPILER`, or Cranelift when it is unset or empty.
+    pub fn from_env() -> Result<Compiler, String> {
+        match std::env::var(COMPILER_VAR) {
+            Ok(v) if !v.trim().is_empty() => {
+                Compiler::parse(&v).map_err(|e| format!("{COMPILER_VAR}: {e}"))
+            }
+            _ => Ok(Compiler::Cranelift),
+        }
+    }
+
+    /// [`engine_config`] with this compiler.
+    pub fn config(self) -> Result<Config, String> {
+        let mut config = engine_config();
+        match self {
+            Compiler::Cranelift => {
+                config.strategy(wasmtime::Strategy::Cranelift);
+            }
+            #[cfg(feature = "winch")]
+            Compiler::Winch => {
+                config.strategy(wasmtime::Strategy::Winch);
+            }
+            #[cfg(not(feature = "winch"))]
+            Compiler::Winch => {
+                return Err("the winch compiler is not built in: enable simnet's \
+                     `winch` feature"
+                    .to_string());
+            }
+        }
+        Ok(config)
+    }
+}
+
 impl Runtime {
-    /// A runtime with the default disk cache.
+    /// A runtime with the default disk cache and the compiler `SIMNET_COMPILER`
+    /// chooses (Cranelift by default).
     pub fn new() -> wasmtime::Result<Self> {
         Self::with_cache_dir(default_cache_dir())
     }
 
-    /// A runtime caching compiled components in `dir` (or nowhere).
+    /// A runtime caching compiled components in `dir` (or nowhere), with the
+    /// compiler `SIMNET_COMPILER` chooses.
     pub fn with_cache_dir(dir: Option<PathBuf>) -> wasmtime::Result<Self> {
-        let engine = Engine::new(&engine_config())?;
+        let config = Compiler::from_env()
+            .and_then(Compiler::config)
+            .map_err(wasmtime::Error::msg)?;
+        Self::with_config(&config, dir)
+    }
+
+    /// A runtime with engine settings of its own, based on [`engine_config`], caching
+    /// compiled components in `dir` (or nowhere). Fuel must be left on.
+    pub fn with_config(config: &Config, dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+        let engine = Engine::new(config)?;
         let linker = linker::build(&engine)?;
         Ok(Runtime {
             engine,
