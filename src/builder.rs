@@ -168,6 +168,15 @@ impl Builder {
             sim.with_net(|net| net.set_link(ha, hb, config))
                 .with_context(|| format!("the link {a} <-> {b}"))?;
         }
+        for (i, g) in self.guests.iter().enumerate() {
+            if self.guests[..i].iter().any(|other| other.host == g.host) {
+                anyhow::bail!(
+                    "host {} runs two guests: each guest is named after its host, so a \
+                     host runs one (spawn more with Sim::spawn)",
+                    g.host
+                );
+            }
+        }
         for g in self.guests {
             let host = sim.host(&g.host)?;
             let mut spec = (g.configure)(GuestSpec::new(g.host.clone(), host, g.program));

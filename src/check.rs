@@ -110,6 +110,7 @@ impl Seeds {
         mut body: impl FnMut(u64, &[PlanFault]) -> Result<(), E>,
     ) {
         let location = Location::caller();
+        self.assert_not_empty();
         let strategy = plan_strategy(space);
         for seed in self.iter() {
             let tree = draw(&strategy, seed);

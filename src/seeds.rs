@@ -47,9 +47,10 @@ impl Seeds {
                 .trim()
                 .parse()
                 .map_err(|_| format!("{SEED_VAR} must be a seed (a number), got {one:?}"))?;
-            return Ok(Seeds {
-                seeds: seed..seed.saturating_add(1),
-            });
+            let end = seed
+                .checked_add(1)
+                .ok_or_else(|| format!("{SEED_VAR}={seed} is beyond the last seed"))?;
+            return Ok(Seeds { seeds: seed..end });
         }
         if let Some(many) = var(SEEDS_VAR) {
             let seeds = match many.trim().parse::<u64>() {
@@ -71,12 +72,23 @@ impl Seeds {
         self.seeds.clone()
     }
 
+    /// A test that runs no seed tests nothing: say so rather than pass.
+    #[track_caller]
+    pub(crate) fn assert_not_empty(&self) {
+        assert!(
+            !self.seeds.is_empty(),
+            "no seed to run: the seed range {:?} is empty",
+            self.seeds
+        );
+    }
+
     /// Run `body` once per seed, in order, stopping at the first that fails (returns
     /// `Err` or panics). Then this panics with the seed, the reason and the command
     /// that reruns that seed alone.
     #[track_caller]
     pub fn run<E: Display>(&self, mut body: impl FnMut(u64) -> Result<(), E>) {
         let location = Location::caller();
+        self.assert_not_empty();
         for seed in self.iter() {
             if let Err(reason) = run_one(seed, &mut body) {
                 panic!("{}", failure_message(seed, &reason, None, location));
@@ -112,7 +124,8 @@ pub(crate) fn run_one<T, E: Display>(
 ) -> Result<T, String> {
     match std::panic::catch_unwind(AssertUnwindSafe(|| body(seed))) {
         Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(e.to_string()),
+        // The alternate form keeps an error's causes (anyhow's `{:#}`).
+        Ok(Err(e)) => Err(format!("{e:#}")),
         Err(panic) => Err(panic_text(panic.as_ref())),
     }
 }
@@ -144,25 +157,49 @@ pub(crate) fn failure_message(
     text
 }
 
+/// The cargo option that selects the test target `file` belongs to (paths as
+/// `file!()` gives them): `tests/kv.rs` and `tests/kv/main.rs` are `--test kv`,
+/// `src/bin/x.rs` is `--bin x`, `src/main.rs` is `--bin PACKAGE`, other `src/`
+/// files `--lib`.
+fn target_option(file: &str, package: Option<&str>) -> String {
+    let parts: Vec<&str> = file.split(['/', '\\']).collect();
+    let stem = |name: &str| name.strip_suffix(".rs").unwrap_or(name).to_string();
+    let Some(tests) = parts.iter().rposition(|p| *p == "tests" || *p == "src") else {
+        return String::new();
+    };
+    match (parts[tests], &parts[tests + 1..]) {
+        ("tests", [name]) => format!(" --test {}", stem(name)),
+        ("tests", [dir, "main.rs"]) => format!(" --test {dir}"),
+        ("src", ["bin", name]) => format!(" --bin {}", stem(name)),
+        ("src", ["bin", dir, "main.rs"]) => format!(" --bin {dir}"),
+        ("src", ["main.rs"]) => package.map(|p| format!(" --bin {p}")).unwrap_or_default(),
+        ("src", _) => " --lib".to_string(),
+        _ => String::new(),
+    }
+}
+
 /// `SIMNET_SEED=N cargo test -p PACKAGE --test TARGET -- --exact NAME`, as far as
 /// the package (cargo sets `CARGO_PKG_NAME` when it runs tests), the test target
 /// (from the calling file) and the test's name (libtest names the test's thread
 /// after it) are known.
 pub fn rerun_command(seed: u64, file: &str, test_name: Option<&str>) -> String {
-    let mut cmd = format!("{SEED_VAR}={seed} cargo test");
-    if let Ok(package) = std::env::var("CARGO_PKG_NAME") {
+    let mut cmd = format!("{SEED_VAR}={seed}");
+    // A run under another compiler has its own schedule.
+    if let Ok(compiler) = std::env::var(simnet_wasi::COMPILER_VAR)
+        && !compiler.trim().is_empty()
+    {
+        cmd.push_str(&format!(
+            " {}={}",
+            simnet_wasi::COMPILER_VAR,
+            compiler.trim()
+        ));
+    }
+    cmd.push_str(" cargo test");
+    let package = std::env::var("CARGO_PKG_NAME").ok();
+    if let Some(package) = &package {
         cmd.push_str(&format!(" -p {package}"));
     }
-    let path = std::path::Path::new(file);
-    let dir = path
-        .parent()
-        .and_then(|p| p.file_name())
-        .and_then(|d| d.to_str());
-    match (dir, path.file_stem().and_then(|s| s.to_str())) {
-        (Some("tests"), Some(stem)) => cmd.push_str(&format!(" --test {stem}")),
-        (Some("src"), _) => cmd.push_str(" --lib"),
-        _ => {}
-    }
+    cmd.push_str(&target_option(file, package.as_deref()));
     match test_name.filter(|n| *n != "main") {
         Some(name) => cmd.push_str(&format!(" -- --exact {name}")),
         None => cmd.push_str(" -- TEST_NAME"),
@@ -192,6 +229,25 @@ mod tests {
         assert!(cmd.ends_with(" --lib -- --exact tests::a"), "{cmd}");
         let cmd = rerun_command(7, "tests/kv.rs", Some("main"));
         assert!(cmd.ends_with(" --test kv -- TEST_NAME"), "{cmd}");
+    }
+
+    #[test]
+    fn every_kind_of_test_target_is_named() {
+        let t = |file| target_option(file, Some("pkg"));
+        assert_eq!(t("examples/kv/tests/kv.rs"), " --test kv");
+        assert_eq!(t("tests/suite/main.rs"), " --test suite");
+        assert_eq!(t("src/bin/tool.rs"), " --bin tool");
+        assert_eq!(t("src/bin/tool/main.rs"), " --bin tool");
+        assert_eq!(t("src/main.rs"), " --bin pkg");
+        assert_eq!(t("crates/x/src/net/mod.rs"), " --lib");
+        assert_eq!(t("build.rs"), "");
+    }
+
+    #[test]
+    fn an_empty_seed_range_is_refused_not_passed() {
+        let failure = std::panic::catch_unwind(|| Seeds::range(3..3).run(|_| Ok::<(), String>(())))
+            .expect_err("no seed is a failure");
+        assert!(panic_text(failure.as_ref()).contains("no seed to run"));
     }
 
     #[test]

@@ -164,3 +164,66 @@ fn the_same_seed_drives_the_same_run() {
     assert_eq!(run(9), run(9));
     assert_ne!(run(9), run(10));
 }
+
+#[test]
+fn the_clock_never_runs_backwards_and_the_time_limit_holds() {
+    let mut sim = echo(7, 1_000_000)
+        .time_limit(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    sim.run_for(Duration::from_secs(2)).unwrap();
+    let heal = simnet::Fault::Heal {
+        from: vec![sim.host("client").unwrap()],
+        to: vec![sim.host("server").unwrap()],
+    };
+    let err = sim
+        .schedule_fault(Duration::from_secs(1), heal.clone())
+        .unwrap_err();
+    assert!(err.to_string().contains("is in the past"), "{err}");
+    sim.schedule_fault_in(Duration::from_millis(10), heal)
+        .unwrap();
+    assert_eq!(
+        sim.run_for(Duration::from_secs(5)),
+        Err(StopReason::TimeLimit)
+    );
+    assert_eq!(sim.now().as_nanos(), 3_000_000_000);
+    assert_eq!(sim.step(), Err(StopReason::TimeLimit));
+}
+
+#[test]
+fn a_guest_restarted_before_its_start_time_keeps_it() {
+    let mut sim = Builder::new(8)
+        .client("client", &guest("echo-client"), |g| {
+            g.args(["10.0.0.9:7000", "1", "1"])
+                .start_at(Duration::from_secs(5))
+        })
+        .build()
+        .unwrap();
+    sim.crash("client", CrashMode::Silent).unwrap();
+    sim.restart("client").unwrap();
+    sim.run_for(Duration::from_secs(4)).unwrap();
+    assert!(!sim.printed("client", "connected"));
+    let report = sim.run();
+    let client = report.guest("client").unwrap();
+    assert!(client.end.as_nanos() >= 5_000_000_000, "{}", client.end);
+}
+
+#[test]
+#[should_panic(expected = "no guest named `clinet` (the guests are: server, client)")]
+fn a_misspelt_guest_name_panics_instead_of_waiting_forever() {
+    let sim = echo(9, 1).build().unwrap();
+    sim.printed("clinet", "connected");
+}
+
+#[test]
+fn two_guests_on_one_host_are_refused() {
+    let err = echo(10, 1)
+        .client("server", &guest("echo-client"), |g| g)
+        .build()
+        .err()
+        .unwrap();
+    assert!(
+        err.to_string().contains("host server runs two guests"),
+        "{err}"
+    );
+}

@@ -303,8 +303,11 @@ pub struct Sim {
     rng: ChaCha8Rng,
     /// Why the machine could not go on with the run (it ran out of resources).
     host_failure: Option<String>,
-    /// When the run started in real time (for the watchdog).
-    started: Option<std::time::Instant>,
+    /// Real time spent running so far (for the watchdog; time the test spends
+    /// between calls does not count).
+    real_time: Duration,
+    /// Scheduler turns so far (the watchdog looks at the clock every 256).
+    turns: u32,
 }
 
 impl Sim {
@@ -318,7 +321,8 @@ impl Sim {
             guests: Vec::new(),
             runnable: BTreeSet::new(),
             host_failure: None,
-            started: None,
+            real_time: Duration::ZERO,
+            turns: 0,
         }
     }
 
@@ -372,8 +376,15 @@ impl Sim {
     /// Apply `fault` when virtual time reaches `at`, in the order of the network's
     /// event queue. A crash also ends every guest on the host; a restart starts each
     /// of them afresh.
+    /// `at` counts from virtual time zero; a time already past is refused.
     pub fn schedule_fault(&mut self, at: Duration, fault: Fault) -> Result<(), NetError> {
         self.with_net(|net| net.schedule_fault(SimTime::ZERO + at, fault))
+    }
+
+    /// Apply `fault` `delay` from now (see [`Sim::schedule_fault`]).
+    pub fn schedule_fault_in(&mut self, delay: Duration, fault: Fault) -> Result<(), NetError> {
+        let at = self.now() + delay;
+        self.with_net(|net| net.schedule_fault(at, fault))
     }
 
     /// Apply `fault` `delay` after `when` first holds on `host` (see [`When`]).
@@ -424,15 +435,27 @@ impl Sim {
 
     fn restart_guests(&mut self, host: HostId) {
         let now = self.now();
+        let mut later = Vec::new();
         for g in &mut self.guests {
             if g.spec.host == host && matches!(g.outcome, Some(Outcome::Crashed { .. })) {
+                // A guest whose start time had not come yet keeps it.
+                let start = now.max(SimTime::ZERO + g.spec.start);
                 g.outcome = None;
                 g.run = Run::NotStarted;
-                g.start = now;
-                g.deadline = g.spec.limits.virtual_time.map(|d| now + d);
+                g.start = start;
+                g.deadline = g.spec.limits.virtual_time.map(|d| start + d);
                 g.restarts += 1;
-                self.runnable.insert(g.id);
+                match start > now {
+                    true => later.push((start, g.id)),
+                    false => {
+                        self.runnable.insert(g.id);
+                    }
+                }
             }
+        }
+        let mut w = lock(&self.world);
+        for (start, id) in later {
+            w.wake_at(start, id);
         }
     }
 
@@ -474,16 +497,33 @@ impl Sim {
         self.guest_id(name).map(|id| self.output(id))
     }
 
-    /// Whether the guest named `name` has written `text` so far, to stdout or stderr.
+    /// Whether the guest named `name` has written `text` so far, to stdout or stderr
+    /// (output before a restart included). Each call reads the whole output.
+    ///
+    /// # Panics
+    /// If no guest has that name: a misspelt name would otherwise wait forever.
     pub fn printed(&self, name: &str, text: &str) -> bool {
-        self.output_of(name)
-            .is_some_and(|out| out.stdout().contains(text) || out.stderr().contains(text))
+        let out = self.named(name).1;
+        out.stdout().contains(text) || out.stderr().contains(text)
     }
 
-    /// How the guest named `name` ended (`None` while it runs, or if there is no
-    /// such guest).
+    /// How the guest named `name` ended; `None` while it runs (or waits to start or
+    /// restart).
+    ///
+    /// # Panics
+    /// If no guest has that name.
     pub fn outcome_of(&self, name: &str) -> Option<&Outcome> {
-        self.guest_id(name).and_then(|id| self.outcome(id))
+        self.outcome(self.named(name).0)
+    }
+
+    fn named(&self, name: &str) -> (GuestId, &OutputLog) {
+        match self.guest_id(name) {
+            Some(id) => (id, self.output(id)),
+            None => panic!(
+                "no guest named `{name}` (the guests are: {})",
+                self.guest_names().join(", ")
+            ),
+        }
     }
 
     /// Why `report` is not a success, for a test's failure message: each guest that
@@ -496,12 +536,13 @@ impl Sim {
         } else if report.stop == StopReason::Watchdog {
             text.push_str("the run was stopped by its real-time watchdog\n");
         }
-        for g in report.guests.iter().filter(|g| !g.is_success()) {
+        // A report lists the guests in the order they were spawned.
+        for (g, guest) in report.guests.iter().zip(&self.guests) {
+            if g.is_success() {
+                continue;
+            }
             text.push_str(&format!("{}: {} at {}\n", g.name, g.outcome, g.end));
-            let lines = self
-                .output_of(&g.name)
-                .map(OutputLog::lines)
-                .unwrap_or_default();
+            let lines = guest.output.lines();
             for line in &lines[lines.len().saturating_sub(5)..] {
                 text.push_str(&format!("    | {}\n", line.text));
             }
@@ -592,15 +633,32 @@ impl Sim {
     /// could happen (nothing is left to do, or the run had to stop).
     pub fn step(&mut self) -> Result<(), StopReason> {
         let mut first = true;
-        self.drive(None, false, |_| !std::mem::replace(&mut first, false))
+        let limit = self.time_limit();
+        self.drive(limit, false, |_| !std::mem::replace(&mut first, false))
     }
 
     /// Let `duration` of virtual time pass, running everything due in it; the clock
     /// then reads exactly `now + duration`. Guests that finish do not stop it, and a
-    /// quiet network only moves the clock. `Err` only when the run had to stop
-    /// ([`StopReason::Watchdog`], [`StopReason::HostFailure`]).
+    /// quiet network only moves the clock. `Err` when the run had to stop
+    /// ([`StopReason::Watchdog`], [`StopReason::HostFailure`]) or reached the time
+    /// limit of its [`SimConfig`] first ([`StopReason::TimeLimit`]).
     pub fn run_for(&mut self, duration: Duration) -> Result<(), StopReason> {
-        let target = self.now() + duration;
+        let wanted = self.now() + duration;
+        if let Some(limit) = self.time_limit()
+            && wanted > limit
+        {
+            return match self.drive(Some(limit), false, |_| false) {
+                Ok(()) | Err(StopReason::TimeLimit | StopReason::Idle) => {
+                    let mut w = lock(&self.world);
+                    if limit > w.now() {
+                        w.advance_to(limit);
+                    }
+                    Err(StopReason::TimeLimit)
+                }
+                Err(stop) => Err(stop),
+            };
+        }
+        let target = wanted;
         match self.drive(Some(target), false, |_| false) {
             Ok(()) | Err(StopReason::TimeLimit) => Ok(()),
             Err(StopReason::Idle | StopReason::AllFinished) => {
@@ -635,23 +693,34 @@ impl Sim {
         &mut self,
         limit: Option<SimTime>,
         stop_when_finished: bool,
+        until: impl FnMut(&Sim) -> bool,
+    ) -> Result<(), StopReason> {
+        let entered = std::time::Instant::now();
+        let result = self.drive_from(entered, limit, stop_when_finished, until);
+        self.real_time += entered.elapsed();
+        result
+    }
+
+    fn drive_from(
+        &mut self,
+        entered: std::time::Instant,
+        limit: Option<SimTime>,
+        stop_when_finished: bool,
         mut until: impl FnMut(&Sim) -> bool,
     ) -> Result<(), StopReason> {
-        let started = *self.started.get_or_insert_with(std::time::Instant::now);
-        let mut turns: u32 = 0;
         loop {
             if until(self) {
                 return Ok(());
             }
-            turns = turns.wrapping_add(1);
+            self.turns = self.turns.wrapping_add(1);
             if self.host_failure.is_some() {
                 return Err(StopReason::HostFailure);
             }
-            if turns % 256 == 0
+            if self.turns % 256 == 0
                 && self
                     .config
                     .watchdog
-                    .is_some_and(|limit| started.elapsed() > limit)
+                    .is_some_and(|limit| self.real_time + entered.elapsed() > limit)
             {
                 return Err(StopReason::Watchdog);
             }

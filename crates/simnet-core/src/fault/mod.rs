@@ -440,9 +440,16 @@ impl Net {
 impl Net {
     /// Apply `fault` when virtual time reaches `at`, in the order of the event queue
     /// (after whatever is already due at that instant). Checked now: a fault that
-    /// names an unknown host or an invalid link is refused.
+    /// names an unknown host or an invalid link is refused, and so is a time already
+    /// past (the clock never runs backwards).
     pub fn schedule_fault(&mut self, at: SimTime, fault: Fault) -> Result<(), NetError> {
         self.check_fault(&fault)?;
+        if at < self.now {
+            return Err(NetError::InvalidFault(format!(
+                "a fault at {at} is in the past: virtual time is already {}",
+                self.now
+            )));
+        }
         let index = self.faults.scheduled.len() as u32;
         self.faults.scheduled.push(Some(fault));
         self.queue.push(at, Event::Fault(index));
