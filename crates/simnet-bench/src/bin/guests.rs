@@ -3,7 +3,10 @@
 //! Usage: `guests [--rounds N] [--round-trips N]`.
 //!
 //! (1) echo: 10,000 round trips of 64 bytes between an echo server and client guest
-//! (2) bulk: a 1 MiB transfer, then the receiver's checksum back
+//! (2) bulk: a 1 MiB transfer, then the receiver's checksum back (both guests do
+//!     per-byte work: a pattern and FNV-1a)
+//! (2b) bulk with light guests: 1 MiB and 64 MiB of one buffer sent again and again,
+//!     a word-sum digest back (what the data path itself costs)
 //! (3) sleeps: one guest sleeping 10 minutes of virtual time in 600 sleeps (simnet only)
 
 use std::net::TcpListener;
@@ -234,6 +237,32 @@ fn main() {
         k.as_secs_f64() * 1e3,
         k.as_secs_f64() / s.as_secs_f64()
     );
+
+    for (label, bytes) in [("1 MiB", "1048576"), ("64 MiB", "67108864")] {
+        let (mut sim, mut kernel) = (Vec::new(), Vec::new());
+        for _ in 0..args.rounds {
+            sim.push(on_simnet(
+                &rt,
+                (&probe, &["bulk-recv-light", "10.0.0.1:7"]),
+                (&probe, &["bulk-send-light", "10.0.0.1:7", bytes]),
+            ));
+            let addr = format!("127.0.0.1:{}", free_port());
+            kernel.push(real.run(
+                (&r_probe, &["bulk-recv-light", &addr]),
+                (&r_probe, &["bulk-send-light", &addr, bytes]),
+            ));
+        }
+        let (s, k) = (median(sim), median(kernel));
+        let mb = bytes.parse::<f64>().unwrap_or(0.0) / 1e6;
+        println!(
+            "(2b) bulk {label}, light guests: simnet {:>8.1} ms ({:.0} MB/s)   kernel {:>8.1} ms ({:.0} MB/s)   ratio kernel/simnet {:.2}",
+            s.as_secs_f64() * 1e3,
+            mb / s.as_secs_f64(),
+            k.as_secs_f64() * 1e3,
+            mb / k.as_secs_f64(),
+            k.as_secs_f64() / s.as_secs_f64()
+        );
+    }
 
     let mut sleeps = Vec::new();
     for _ in 0..args.rounds {
