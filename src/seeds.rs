@@ -68,6 +68,7 @@ impl Seeds {
         Seeds { seeds }
     }
 
+    /// The seeds, in order.
     pub fn iter(&self) -> Range<u64> {
         self.seeds.clone()
     }

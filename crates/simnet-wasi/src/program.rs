@@ -176,6 +176,7 @@ pub enum Compiler {
 pub const COMPILER_VAR: &str = "SIMNET_COMPILER";
 
 impl Compiler {
+    /// `cranelift` or `winch`.
     pub fn parse(name: &str) -> Result<Compiler, String> {
         match name.trim() {
             "cranelift" => Ok(Compiler::Cranelift),

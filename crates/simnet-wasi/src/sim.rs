@@ -67,7 +67,8 @@ pub struct SimConfig {
     /// Virtual time a guest may compute without ever waiting for anything, unless its
     /// own limit says otherwise; beyond it the guest ends with `Limit::Busy`.
     pub busy_limit: Option<Duration>,
-    /// Real time the whole run may take; beyond it the run stops
+    /// Real time the run may spend running (a test's own time between calls of
+    /// `step`, `run_for` or `run_until` does not count); beyond it the run stops
     /// (`StopReason::Watchdog`) with its guests still running.
     pub watchdog: Option<Duration>,
 }
