@@ -9,6 +9,7 @@
 
 mod guest;
 mod host;
+mod ids;
 mod linker;
 mod outcome;
 mod program;

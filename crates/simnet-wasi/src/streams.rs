@@ -78,28 +78,6 @@ impl SocketRef {
     }
 }
 
-pub(crate) fn describe(net: &simnet_core::Net, socket: SocketId, interest: Interest) -> String {
-    let local = net
-        .local_address(socket)
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "unbound".into());
-    let remote = net.remote_address(socket).ok();
-    let state = net
-        .state(socket)
-        .map(|s| format!("{s:?}"))
-        .unwrap_or_else(|_| "closed".into());
-    let op = match (interest, state.as_str()) {
-        (Interest::Socket, "Listening") => "accept",
-        (Interest::Socket, _) => "connect",
-        (Interest::Read, _) => "read",
-        (Interest::Write, _) => "write",
-    };
-    match remote {
-        Some(r) => format!("{op} on socket {local} -> {r} ({state})"),
-        None => format!("{op} on socket {local} ({state})"),
-    }
-}
-
 /// What a socket's byte streams have seen, as wasmtime-wasi 48 keeps it in its stream
 /// wrappers: shared by the socket handle (`shutdown` closes them) and the stream
 /// handles. The network is the kernel; these states are the WASI 0.2 layer above it.

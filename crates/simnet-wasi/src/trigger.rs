@@ -16,7 +16,7 @@ use regex::Regex;
 use simnet_core::{Fault, HostId, Net};
 
 use crate::host::{OutputCursor, OutputLog};
-use crate::world::GuestId;
+use crate::ids::GuestId;
 
 /// What makes a fault fire.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,17 +15,8 @@ use simnet_core::{Interest, Net, SimTime, SocketId};
 
 use simnet_core::{Effect, Method};
 
+pub use crate::ids::GuestId;
 use crate::trigger::Triggers;
-
-/// Index of a guest in its simulation, in the order guests were added.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct GuestId(pub(crate) usize);
-
-impl GuestId {
-    pub fn index(self) -> usize {
-        self.0
-    }
-}
 
 /// What a blocked guest waits for, as reported in a deadlock. Kept as ids (cheap on
 /// every pending poll) and described only when reported.
@@ -44,9 +35,32 @@ impl Wait {
     /// In words, e.g. "read on socket 10.0.0.2:4000 -> 10.0.0.1:80 (Connected)".
     pub fn describe(&self, net: &Net) -> String {
         match *self {
-            Wait::Socket { socket, interest } => crate::streams::describe(net, socket, interest),
+            Wait::Socket { socket, interest } => describe_socket(net, socket, interest),
             Wait::Clock { deadline } => format!("a clock deadline at {deadline}"),
         }
+    }
+}
+
+/// A socket wait in words: the operation, the addresses and the socket's state.
+fn describe_socket(net: &Net, socket: SocketId, interest: Interest) -> String {
+    let local = net
+        .local_address(socket)
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "unbound".into());
+    let remote = net.remote_address(socket).ok();
+    let state = net
+        .state(socket)
+        .map(|s| format!("{s:?}"))
+        .unwrap_or_else(|_| "closed".into());
+    let op = match (interest, state.as_str()) {
+        (Interest::Socket, "Listening") => "accept",
+        (Interest::Socket, _) => "connect",
+        (Interest::Read, _) => "read",
+        (Interest::Write, _) => "write",
+    };
+    match remote {
+        Some(r) => format!("{op} on socket {local} -> {r} ({state})"),
+        None => format!("{op} on socket {local} ({state})"),
     }
 }
 
