@@ -41,15 +41,8 @@ pub fn load(path: impl AsRef<Path>) -> Result<Program> {
 /// # Ok::<(), anyhow::Error>(())
 /// ```
 pub fn build_component(dir: impl AsRef<Path>, bin: &str) -> Result<Program> {
-    static LOADED: Mutex<BTreeMap<PathBuf, Program>> = Mutex::new(BTreeMap::new());
-    let path = build(dir, bin)?;
-    let mut loaded = LOADED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(program) = loaded.get(&path) {
-        return Ok(program.clone());
-    }
-    let program = load(&path)?;
-    loaded.insert(path, program.clone());
-    Ok(program)
+    // The runtime keeps what it compiled, by content: loading again is cheap.
+    load(build(dir, bin)?)
 }
 
 /// Build the cargo package in `dir` for `wasm32-wasip2` (release) and return the path

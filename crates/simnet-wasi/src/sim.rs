@@ -645,28 +645,20 @@ impl Sim {
     /// limit of its [`SimConfig`] first ([`StopReason::TimeLimit`]).
     pub fn run_for(&mut self, duration: Duration) -> Result<(), StopReason> {
         let wanted = self.now() + duration;
-        if let Some(limit) = self.time_limit()
-            && wanted > limit
-        {
-            return match self.drive(Some(limit), false, |_| false) {
-                Ok(()) | Err(StopReason::TimeLimit | StopReason::Idle) => {
-                    let mut w = lock(&self.world);
-                    if limit > w.now() {
-                        w.advance_to(limit);
-                    }
-                    Err(StopReason::TimeLimit)
-                }
-                Err(stop) => Err(stop),
-            };
-        }
-        let target = wanted;
+        let target = self.time_limit().map_or(wanted, |limit| wanted.min(limit));
         match self.drive(Some(target), false, |_| false) {
-            Ok(()) | Err(StopReason::TimeLimit) => Ok(()),
-            Err(StopReason::Idle | StopReason::AllFinished) => {
-                lock(&self.world).advance_to(target);
-                Ok(())
+            // Nothing more happens before the target: the clock just moves there.
+            Ok(()) | Err(StopReason::TimeLimit | StopReason::Idle | StopReason::AllFinished) => {
+                let mut w = lock(&self.world);
+                if target > w.now() {
+                    w.advance_to(target);
+                }
             }
-            Err(stop) => Err(stop),
+            Err(stop) => return Err(stop),
+        }
+        match target < wanted {
+            true => Err(StopReason::TimeLimit),
+            false => Ok(()),
         }
     }
 
