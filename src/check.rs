@@ -3,6 +3,7 @@
 //! the test's body runs the world with it, and a failing plan is shrunk to a minimal
 //! one (fewer, weaker faults) that still fails, before the failure is reported.
 
+use std::convert::Infallible;
 use std::fmt::Display;
 use std::ops::Range;
 use std::panic::Location;
@@ -118,13 +119,10 @@ impl Seeds {
             let Err(reason) = run_one(seed, &mut |seed| body(seed, &drawn)) else {
                 continue;
             };
-            let fails = |plan: &[PlanFault]| -> Result<Option<String>, ()> {
+            let fails = |plan: &[PlanFault]| -> Result<Option<String>, Infallible> {
                 Ok(run_one(seed, &mut |seed| body(seed, plan)).err())
             };
-            let (plan, reason) = match shrink(tree, reason.clone(), DEFAULT_SHRINK_STEPS, fails) {
-                Ok(shrunk) => shrunk,
-                Err(()) => (drawn.clone(), reason),
-            };
+            let Ok((plan, reason)) = shrink(tree, reason, DEFAULT_SHRINK_STEPS, fails);
             let mut text = format!(
                 "fault plan ({} fault(s) drawn, {} after shrinking):\n",
                 drawn.len(),
