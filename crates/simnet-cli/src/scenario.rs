@@ -263,6 +263,8 @@ struct Network {
     mss: Option<Spanned<u32>>,
     send_buffer: Option<Bytes>,
     receive_buffer: Option<Bytes>,
+    send_buffer_max: Option<Bytes>,
+    receive_buffer_max: Option<Bytes>,
     listen_backlog: Option<u32>,
 }
 
@@ -613,6 +615,14 @@ fn network_config(ctx: &Ctx, n: &Network) -> Result<NetConfig> {
             *net.tcp.receive_buffer_range.start(),
             *net.tcp.receive_buffer_range.end(),
         );
+    }
+    // Autotuning never goes below the default, and past 1 GiB is no real kernel's.
+    const TUNED_MAX: u64 = 1 << 30;
+    if let Some(b) = n.send_buffer_max {
+        net.tcp.send_buffer_max = b.0.clamp(net.tcp.send_buffer, TUNED_MAX);
+    }
+    if let Some(b) = n.receive_buffer_max {
+        net.tcp.receive_buffer_max = b.0.clamp(net.tcp.receive_buffer, TUNED_MAX);
     }
     if let Some(b) = n.listen_backlog {
         net.tcp.listen_backlog = b;
@@ -1478,6 +1488,25 @@ effect = "short-write"
             .unwrap_or_else(|e| panic!("{e:#}\n{text}"));
         assert_eq!(again.faults, original.faults, "{text}");
         assert_eq!(again.api_faults, original.api_faults, "{text}");
+    }
+
+    #[test]
+    fn buffer_maxima_set_autotuning_within_bounds() {
+        let path = std::path::Path::new("buffers.toml");
+        let with = |network: &str| {
+            let text = HOSTS.replace("latency = \"5ms\"", network);
+            Scenario::parse(path, &text).unwrap().net.tcp
+        };
+        let tcp = with("send_buffer_max = \"8MiB\"\nreceive_buffer_max = \"65536\"");
+        assert_eq!(tcp.send_buffer_max, 8 << 20);
+        assert_eq!(tcp.receive_buffer_max, 65_536);
+        // Below the default means no tuning; beyond 1 GiB is capped.
+        let tcp = with("send_buffer_max = \"1KiB\"\nreceive_buffer_max = \"100GiB\"");
+        assert_eq!(tcp.send_buffer_max, tcp.send_buffer);
+        assert_eq!(tcp.receive_buffer_max, 1 << 30);
+        let defaults = with("");
+        assert_eq!(defaults.send_buffer_max, 2 << 20);
+        assert_eq!(defaults.receive_buffer_max, 3 << 20);
     }
 
     #[test]

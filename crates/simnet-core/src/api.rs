@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use crate::autotune::BufferSize;
 use crate::conn::{Conn, End, Phase};
 use crate::error::{ErrorCode, StreamError};
 use crate::ids::{ConnId, HostId, SocketId};
@@ -214,9 +215,8 @@ impl Net {
         let end = conn.end_mut(Side::Server);
         end.listener = None;
         end.socket = Some(new_id);
-        // Accepted sockets inherit the listener's options (Linux copies them).
-        conn.tx_mut(Side::Server).snd_cap = options.send_buffer_size;
-        conn.rx_mut(Side::Server).rcv_cap = options.receive_buffer_size;
+        // Accepted sockets inherit the listener's options (Linux copies them); its
+        // buffers were sized from them when the SYN arrived.
         let keep_alive = options.keep_alive_enabled;
         let h = &mut self.hosts[host.index()];
         h.acquire_port(family, local.port());
@@ -303,8 +303,14 @@ impl Net {
         let mut client = End::new(Phase::SynSent, rto, now);
         client.socket = Some(id);
         let server = End::new(Phase::Idle, rto, now);
-        let default_rcv = self.config.tcp.receive_buffer;
-        let default_snd = self.config.tcp.send_buffer;
+        let tcp = &self.config.tcp;
+        // The server's halves take the listener's sizes when the SYN arrives.
+        let mut to_server = Pipe::new(0, 0);
+        to_server.size_send_buffer(options.send_buffer, tcp);
+        to_server.size_receive_buffer(BufferSize::Auto, tcp, now);
+        let mut to_client = Pipe::new(0, 0);
+        to_client.size_send_buffer(BufferSize::Auto, tcp);
+        to_client.size_receive_buffer(options.receive_buffer, tcp, now);
         self.endpoints.push(([local, remote], [host, to]));
         self.conns.push(Some(Conn {
             addrs: [local, remote],
@@ -312,10 +318,7 @@ impl Net {
             links,
             mss,
             ends: [client, server],
-            pipes: [
-                Pipe::new(options.send_buffer_size, default_rcv),
-                Pipe::new(default_snd, options.receive_buffer_size),
-            ],
+            pipes: [to_server, to_client],
             last_arrival: [now; 2],
         }));
         self.socket_mut(id)?.attachment = Attachment::Conn(conn_id, Side::Client);
@@ -514,10 +517,17 @@ impl Net {
         Ok(())
     }
 
+    /// The receive buffer's size: for a connection the size in force (tuning may have
+    /// grown it), otherwise the size set or the default.
     pub fn receive_buffer_size(&self, id: SocketId) -> Result<u64, ErrorCode> {
-        Ok(self.options(id)?.receive_buffer_size)
+        let option = self.options(id)?.receive_buffer;
+        Ok(match self.attached_conn(id) {
+            Some((conn, side)) => conn.rx(side).rcv_cap,
+            None => option.initial(self.config.tcp.receive_buffer),
+        })
     }
 
+    /// Set the receive buffer's size, which ends its tuning (Linux `SO_RCVBUF`).
     pub fn set_receive_buffer_size(&mut self, id: SocketId, value: u64) -> Result<(), ErrorCode> {
         let range = self.config.tcp.receive_buffer_range.clone();
         let opts = self.options_mut(id)?;
@@ -525,20 +535,28 @@ impl Net {
             return Err(ErrorCode::InvalidArgument);
         }
         let value = value.clamp(*range.start(), *range.end());
-        opts.receive_buffer_size = value;
+        opts.receive_buffer = BufferSize::Set(value);
         if let Some((c, side)) = self.socket(id)?.conn()
             && let Some(conn) = self.conn_mut(c)
         {
-            conn.rx_mut(side).rcv_cap = value;
+            let rx = conn.rx_mut(side);
+            rx.rcv_cap = value;
+            rx.rcv_tuning = None;
             self.maybe_window_update(c, side);
         }
         Ok(())
     }
 
+    /// The send buffer's size (see [`Net::receive_buffer_size`]).
     pub fn send_buffer_size(&self, id: SocketId) -> Result<u64, ErrorCode> {
-        Ok(self.options(id)?.send_buffer_size)
+        let option = self.options(id)?.send_buffer;
+        Ok(match self.attached_conn(id) {
+            Some((conn, side)) => conn.tx(side).snd_cap,
+            None => option.initial(self.config.tcp.send_buffer),
+        })
     }
 
+    /// Set the send buffer's size, which ends its tuning (Linux `SO_SNDBUF`).
     pub fn set_send_buffer_size(&mut self, id: SocketId, value: u64) -> Result<(), ErrorCode> {
         let range = self.config.tcp.send_buffer_range.clone();
         let opts = self.options_mut(id)?;
@@ -546,13 +564,21 @@ impl Net {
             return Err(ErrorCode::InvalidArgument);
         }
         let value = value.clamp(*range.start(), *range.end());
-        opts.send_buffer_size = value;
+        opts.send_buffer = BufferSize::Set(value);
         if let Some((c, side)) = self.socket(id)?.conn()
             && let Some(conn) = self.conn_mut(c)
         {
-            conn.tx_mut(side).snd_cap = value;
+            let tx = conn.tx_mut(side);
+            tx.snd_cap = value;
+            tx.snd_tuning = None;
         }
         Ok(())
+    }
+
+    /// The connection end a socket is attached to, if any.
+    fn attached_conn(&self, id: SocketId) -> Option<(&Conn, Side)> {
+        let (c, side) = self.socket(id).ok()?.conn()?;
+        Some((self.conn(c)?, side))
     }
 
     // ---- streams ----
@@ -579,13 +605,18 @@ impl Net {
         if self.socket(id).map_err(StreamError::Failed)?.reader_closed {
             return Err(StreamError::Closed);
         }
+        let now = self.now;
         let conn = self.conn_mut(c).ok_or(StreamError::Closed)?;
+        let rtt = conn.end(side).srtt.unwrap_or_default();
         let rx = conn.rx_mut(side);
         if buf.is_empty() {
             return Ok(0);
         }
         if rx.readable() > 0 {
             let n = rx.read(buf);
+            if let Some(tuning) = &mut rx.rcv_tuning {
+                rx.rcv_cap = tuning.after_read(rx.rcv_cap, n as u64, now, rtt);
+            }
             let host = conn.hosts[side.index()];
             self.hosts[host.index()].stats.bytes_read += n as u64;
             self.maybe_window_update(c, side);

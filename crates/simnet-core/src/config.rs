@@ -60,6 +60,13 @@ pub struct TcpConfig {
     pub receive_buffer: u64,
     /// Default `send-buffer-size` (what wasmtime-wasi reports on Linux: 8192).
     pub send_buffer: u64,
+    /// The most autotuning grows a receive buffer the application did not size
+    /// (Linux `tcp_rmem[2]`, 6 MiB, halved as the getter reports it). Set it to
+    /// `receive_buffer` to turn receive autotuning off.
+    pub receive_buffer_max: u64,
+    /// The most autotuning grows a send buffer the application did not size (Linux
+    /// `tcp_wmem[2]`, 4 MiB, halved). Set it to `send_buffer` to turn it off.
+    pub send_buffer_max: u64,
     /// Bounds that `set-*-buffer-size` clamps to (Linux defaults, as wasmtime-wasi reports them).
     pub receive_buffer_range: RangeInclusive<u64>,
     pub send_buffer_range: RangeInclusive<u64>,
@@ -97,6 +104,8 @@ impl Default for TcpConfig {
             synack_retries: 5,
             receive_buffer: 65536,
             send_buffer: 8192,
+            receive_buffer_max: 3 << 20,
+            send_buffer_max: 2 << 20,
             receive_buffer_range: 1152..=4_194_304,
             send_buffer_range: 2304..=4_194_304,
             listen_backlog: 128,

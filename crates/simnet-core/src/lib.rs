@@ -32,6 +32,7 @@
 //! ```
 
 mod api;
+mod autotune;
 mod capture;
 mod config;
 mod conn;
@@ -52,6 +53,7 @@ mod time;
 mod trace;
 
 pub use api::Interest;
+pub use autotune::BufferSize;
 pub use capture::{CapturedSegment, Fate};
 pub use config::{BacklogOverflow, TcpConfig};
 pub use conn::Phase;

@@ -8,6 +8,10 @@
 
 use std::collections::VecDeque;
 
+use crate::autotune::{BufferSize, ReceiveTuning, SendTuning};
+use crate::config::TcpConfig;
+use crate::time::SimTime;
+
 /// Sequence number of the first data byte (the SYN occupies 0).
 pub(crate) const FIRST_DATA_SEQ: u64 = 1;
 
@@ -28,6 +32,8 @@ pub(crate) struct Pipe {
     pub(crate) wnd_edge: u64,
     /// Send buffer size: bound on written-but-unacknowledged bytes.
     pub(crate) snd_cap: u64,
+    /// Autotuning of `snd_cap`, unless the sending application set its size.
+    pub(crate) snd_tuning: Option<SendTuning>,
     /// Sequence number the FIN occupies, once the sender has shut down.
     pub(crate) fin_seq: Option<u64>,
 
@@ -39,6 +45,8 @@ pub(crate) struct Pipe {
     pub(crate) fin_received: bool,
     /// Receive buffer size: bound on received-but-unread bytes.
     pub(crate) rcv_cap: u64,
+    /// Autotuning of `rcv_cap`, unless the receiving application set its size.
+    pub(crate) rcv_tuning: Option<ReceiveTuning>,
     /// Right edge last advertised to the sender.
     pub(crate) adv_edge: u64,
 }
@@ -53,13 +61,33 @@ impl Pipe {
             snd_max: 0,
             wnd_edge: FIRST_DATA_SEQ,
             snd_cap,
+            snd_tuning: None,
             fin_seq: None,
             rcv_nxt: FIRST_DATA_SEQ,
             read_seq: FIRST_DATA_SEQ,
             fin_received: false,
             rcv_cap,
+            rcv_tuning: None,
             adv_edge: FIRST_DATA_SEQ + rcv_cap,
         }
+    }
+
+    /// Size the send buffer as the sending application asked: a set size stays, an
+    /// unset one starts at the default and is tuned.
+    pub(crate) fn size_send_buffer(&mut self, size: BufferSize, cfg: &TcpConfig) {
+        self.snd_cap = size.initial(cfg.send_buffer);
+        self.snd_tuning = (size == BufferSize::Auto).then_some(SendTuning {
+            max: cfg.send_buffer_max.max(cfg.send_buffer),
+        });
+    }
+
+    /// Size the receive buffer as the receiving application asked (see
+    /// [`Pipe::size_send_buffer`]), before anything was advertised.
+    pub(crate) fn size_receive_buffer(&mut self, size: BufferSize, cfg: &TcpConfig, now: SimTime) {
+        self.rcv_cap = size.initial(cfg.receive_buffer);
+        self.rcv_tuning = (size == BufferSize::Auto)
+            .then(|| ReceiveTuning::new(cfg.receive_buffer_max.max(cfg.receive_buffer), now));
+        self.adv_edge = self.read_seq + self.rcv_cap;
     }
 
     /// The written bytes `seq..seq + len`, for a capture. Bytes of a segment being

@@ -7,6 +7,7 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::autotune::BufferSize;
 use crate::config::TcpConfig;
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, HostId};
@@ -96,8 +97,11 @@ pub struct SocketOptions {
     pub keep_alive_interval: Duration,
     pub keep_alive_count: u32,
     pub hop_limit: u8,
-    pub receive_buffer_size: u64,
-    pub send_buffer_size: u64,
+    /// `receive-buffer-size` as the application left it; a connected socket reports
+    /// its connection's current (possibly tuned) size instead.
+    pub receive_buffer: BufferSize,
+    /// `send-buffer-size`, likewise.
+    pub send_buffer: BufferSize,
 }
 
 impl SocketOptions {
@@ -108,8 +112,8 @@ impl SocketOptions {
             keep_alive_interval: cfg.keep_alive_interval,
             keep_alive_count: cfg.keep_alive_count,
             hop_limit: cfg.hop_limit,
-            receive_buffer_size: cfg.receive_buffer,
-            send_buffer_size: cfg.send_buffer,
+            receive_buffer: BufferSize::Auto,
+            send_buffer: BufferSize::Auto,
         }
     }
 }

@@ -322,10 +322,8 @@ impl Net {
                 reason: DropReason::BacklogFull,
             });
         }
-        let (snd_cap, rcv_cap) = (
-            lsock.options.send_buffer_size,
-            lsock.options.receive_buffer_size,
-        );
+        let (send_buffer, receive_buffer) =
+            (lsock.options.send_buffer, lsock.options.receive_buffer);
         if !cookie
             && let Ok(lsock) = self.socket_mut(l)
             && let Attachment::Listener { half_open, .. } = &mut lsock.attachment
@@ -333,6 +331,7 @@ impl Net {
             half_open.push(c);
         }
         let now = self.now;
+        let tcp = self.config.tcp.clone();
         let Some(conn) = self.conn_mut(c) else { return };
         let end = conn.end_mut(Side::Server);
         end.phase = Phase::SynReceived;
@@ -340,11 +339,10 @@ impl Net {
         end.syn_cookie = cookie;
         end.last_recv = now;
         let tx = conn.tx_mut(Side::Server);
-        tx.snd_cap = snd_cap;
+        tx.size_send_buffer(send_buffer, &tcp);
         tx.wnd_edge = FIRST_DATA_SEQ + u64::from(seg.window);
-        let rx = conn.rx_mut(Side::Server);
-        rx.rcv_cap = rcv_cap;
-        rx.adv_edge = rx.read_seq + rcv_cap;
+        conn.rx_mut(Side::Server)
+            .size_receive_buffer(receive_buffer, &tcp, now);
         self.send_syn(c, Side::Server, false);
     }
 
@@ -433,7 +431,12 @@ impl Net {
     fn complete_handshake(&mut self, c: ConnId, side: Side, seg: Segment) {
         let now = self.now;
         let Some(conn) = self.conn_mut(c) else { return };
-        conn.tx_mut(side).on_ack(seg.ack, u64::from(seg.window));
+        let mss = conn.mss;
+        let tx = conn.tx_mut(side);
+        tx.on_ack(seg.ack, u64::from(seg.window));
+        if let Some(tuning) = tx.snd_tuning {
+            tx.snd_cap = tuning.established(tx.snd_cap, mss);
+        }
         let end = conn.end_mut(side);
         end.phase = Phase::Established;
         end.retries = 0;
@@ -509,8 +512,14 @@ impl Net {
     fn on_ack(&mut self, c: ConnId, side: Side, seg: Segment) {
         let now = self.now;
         let Some(conn) = self.conn_mut(c) else { return };
+        let mss = conn.mss;
         let tx = conn.tx_mut(side);
+        let (una_before, unacked_before) = (tx.snd_una, tx.unacked());
         let advanced = tx.on_ack(seg.ack, u64::from(seg.window));
+        if advanced && let Some(tuning) = tx.snd_tuning {
+            let acked = tx.snd_una - una_before.max(FIRST_DATA_SEQ).min(tx.snd_una);
+            tx.snd_cap = tuning.after_ack(tx.snd_cap, unacked_before, acked, mss);
+        }
         let (all_acked, window_closed) = (
             tx.snd_una >= tx.snd_max,
             tx.wnd_edge <= tx.snd_una && tx.unsent() > 0,

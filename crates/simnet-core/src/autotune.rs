@@ -1,0 +1,144 @@
+//! Socket buffer sizes and their autotuning, after Linux.
+//!
+//! A buffer whose size the application never set is tuned by the kernel: the send
+//! buffer grows with the amount of data in flight (`tcp_sndbuf_expand`), the receive
+//! buffer with how much the application reads per round trip (dynamic right-sizing,
+//! `tcp_rcv_space_adjust`), each up to its maximum (`tcp_wmem[2]`, `tcp_rmem[2]`).
+//! Setting a size turns tuning off for that buffer (`SOCK_SNDBUF_LOCK`). Sizes here
+//! are what the WASI getters report: payload bytes, which is half of what Linux's
+//! `getsockopt` returns and what wasmtime-wasi reports on Linux (it halves).
+
+use std::time::Duration;
+
+use crate::time::SimTime;
+
+/// A buffer-size option as the application left it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BufferSize {
+    /// Never set: starts at the default and is tuned up to the configured maximum.
+    Auto,
+    /// Set by the application (already clamped to the allowed range); never tuned.
+    Set(u64),
+}
+
+impl BufferSize {
+    /// The size before any tuning, given the default for an unset buffer.
+    pub fn initial(self, default: u64) -> u64 {
+        match self {
+            BufferSize::Auto => default,
+            BufferSize::Set(size) => size,
+        }
+    }
+}
+
+/// Segments in Linux's initial congestion window (`TCP_INIT_CWND`).
+const INITIAL_WINDOW_SEGMENTS: u64 = 10;
+
+/// Send-buffer tuning: present on a pipe while its sender's size is unset.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SendTuning {
+    /// The most the buffer grows to (`tcp_wmem[2]`, halved).
+    pub(crate) max: u64,
+}
+
+impl SendTuning {
+    /// The size once the connection is established: room for twice the initial
+    /// window of ten segments, as Linux sizes a new connection's send buffer.
+    pub(crate) fn established(self, cap: u64, mss: u32) -> u64 {
+        let initial = 2 * INITIAL_WINDOW_SEGMENTS * u64::from(mss);
+        cap.max(initial.min(self.max))
+    }
+
+    /// The size after `acked` new bytes were acknowledged, `unacked_before` having
+    /// been in flight. Linux grows the buffer to twice the congestion window, which
+    /// slow start grows by what each ACK acknowledges while the sender keeps the
+    /// window busy; without congestion control here, a sender counts as busy when it
+    /// had at least a full segment in flight, which bulk transfers do and small
+    /// requests do not.
+    pub(crate) fn after_ack(self, cap: u64, unacked_before: u64, acked: u64, mss: u32) -> u64 {
+        if unacked_before < u64::from(mss) {
+            return cap;
+        }
+        cap.saturating_add(2 * acked).min(self.max).max(cap)
+    }
+}
+
+/// Receive-buffer tuning (dynamic right-sizing): present on a pipe while its
+/// receiver's size is unset.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReceiveTuning {
+    /// The most the buffer grows to (`tcp_rmem[2]`, halved).
+    pub(crate) max: u64,
+    /// Start of the current measurement period.
+    start: SimTime,
+    /// Bytes the application read since `start`.
+    copied: u64,
+    /// Bytes read in the last period that grew the buffer.
+    space: u64,
+}
+
+impl ReceiveTuning {
+    pub(crate) fn new(max: u64, now: SimTime) -> Self {
+        ReceiveTuning {
+            max,
+            start: now,
+            copied: 0,
+            space: 0,
+        }
+    }
+
+    /// The application read `n` bytes at `now`; `rtt` is the connection's round-trip
+    /// estimate. Once a round trip has passed, a buffer that the application drained
+    /// faster than in any earlier period grows to twice what it read in this one, so
+    /// the window covers the bandwidth-delay product with room to spare.
+    pub(crate) fn after_read(&mut self, cap: u64, n: u64, now: SimTime, rtt: Duration) -> u64 {
+        self.copied += n;
+        if now.since(self.start) < rtt {
+            return cap;
+        }
+        let copied = std::mem::take(&mut self.copied);
+        self.start = now;
+        if copied <= self.space {
+            return cap;
+        }
+        self.space = copied;
+        cap.max(copied.saturating_mul(2).min(self.max))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_buffer_starts_at_twenty_segments_and_grows_under_bulk_traffic() {
+        let tune = SendTuning { max: 1 << 21 };
+        assert_eq!(tune.established(8192, 1460), 29_200);
+        assert_eq!(tune.established(8192, 65_483), 1_309_660);
+        assert_eq!(
+            SendTuning { max: 1 << 20 }.established(8192, 65_483),
+            1 << 20
+        );
+        // Less than a segment in flight: small requests, no growth.
+        assert_eq!(tune.after_ack(29_200, 1000, 1000, 1460), 29_200);
+        assert_eq!(tune.after_ack(29_200, 14_600, 14_600, 1460), 58_400);
+        assert_eq!(tune.after_ack(2_000_000, 2_000_000, 1 << 20, 1460), 1 << 21);
+    }
+
+    #[test]
+    fn receive_buffer_grows_to_twice_a_round_trip_of_reads() {
+        let rtt = Duration::from_millis(10);
+        let t0 = SimTime::ZERO;
+        let mut tune = ReceiveTuning::new(3 << 20, t0);
+        // Within the first round trip nothing changes.
+        assert_eq!(tune.after_read(65_536, 40_000, t0, rtt), 65_536);
+        let t1 = t0 + rtt;
+        assert_eq!(tune.after_read(65_536, 60_000, t1, rtt), 200_000);
+        // A slower period does not shrink it or grow it.
+        let t2 = t1 + rtt;
+        assert_eq!(tune.after_read(200_000, 10_000, t2, rtt), 200_000);
+        // Never beyond the maximum.
+        let t3 = t2 + rtt;
+        assert_eq!(tune.after_read(200_000, 5 << 20, t3, rtt), 3 << 20);
+    }
+}

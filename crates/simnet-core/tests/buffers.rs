@@ -1,0 +1,184 @@
+//! Socket buffer sizes: Linux-style autotuning of buffers the application left unset,
+//! fixed sizes for buffers it set, and what the getters report along the way.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use simnet_core::{Family, HostId, LinkConfig, Net, NetConfig, SocketId, TcpConfig};
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+/// Hosts `a` (10.0.0.1) and `b` (10.0.0.2) over a link of 5 ms each way.
+fn world(tcp: TcpConfig) -> (Net, HostId, HostId) {
+    let config = NetConfig {
+        tcp,
+        ..NetConfig::default()
+    };
+    let mut net = Net::with_config(3, config);
+    let a = net.add_host("a", &[ip("10.0.0.1")]).unwrap();
+    let b = net.add_host("b", &[ip("10.0.0.2")]).unwrap();
+    net.set_link(a, b, LinkConfig::with_latency(Duration::from_millis(5)))
+        .unwrap();
+    (net, a, b)
+}
+
+/// Sizes set on a socket before it connects (or listens).
+#[derive(Clone, Copy, Default)]
+struct Sizes {
+    send: Option<u64>,
+    receive: Option<u64>,
+}
+
+fn apply(net: &mut Net, s: SocketId, sizes: Sizes) {
+    if let Some(n) = sizes.send {
+        net.set_send_buffer_size(s, n).unwrap();
+    }
+    if let Some(n) = sizes.receive {
+        net.set_receive_buffer_size(s, n).unwrap();
+    }
+}
+
+/// A client on `a` connected to a listener on `b`: (client, accepted).
+fn pair(net: &mut Net, a: HostId, b: HostId, client: Sizes, server: Sizes) -> (SocketId, SocketId) {
+    let l = net.create_tcp_socket(b, Family::Ipv4).unwrap();
+    apply(net, l, server);
+    net.bind(l, sa("10.0.0.2:80")).unwrap();
+    net.listen(l).unwrap();
+    let c = net.create_tcp_socket(a, Family::Ipv4).unwrap();
+    apply(net, c, client);
+    net.connect(c, sa("10.0.0.2:80")).unwrap();
+    net.run_for(Duration::from_millis(20));
+    let (s, _) = net.accept(l).unwrap();
+    (c, s)
+}
+
+/// The client writes `total` bytes as fast as its buffer takes them while the server
+/// reads everything it gets, 1 ms of virtual time per round. Returns the rounds taken.
+fn bulk(net: &mut Net, c: SocketId, s: SocketId, total: usize) -> usize {
+    let chunk = vec![0x5a; 1 << 20];
+    let mut buf = vec![0u8; 1 << 20];
+    let (mut written, mut read) = (0, 0);
+    for round in 1..=100_000 {
+        while written < total {
+            let n = net
+                .write(c, &chunk[..(total - written).min(chunk.len())])
+                .unwrap();
+            if n == 0 {
+                break;
+            }
+            written += n;
+        }
+        loop {
+            let n = net.read(s, &mut buf).unwrap();
+            if n == 0 {
+                break;
+            }
+            read += n;
+        }
+        if read == total {
+            return round;
+        }
+        net.run_for(Duration::from_millis(1));
+    }
+    panic!("bulk transfer of {total} bytes did not finish: {read} read");
+}
+
+#[test]
+fn unset_buffers_report_linux_defaults_until_connected() {
+    let (mut net, a, _) = world(TcpConfig::default());
+    let s = net.create_tcp_socket(a, Family::Ipv4).unwrap();
+    assert_eq!(net.send_buffer_size(s), Ok(8192));
+    assert_eq!(net.receive_buffer_size(s), Ok(65_536));
+}
+
+#[test]
+fn a_new_connection_sizes_its_send_buffer_for_twenty_segments() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let (c, s) = pair(&mut net, a, b, Sizes::default(), Sizes::default());
+    for end in [c, s] {
+        assert_eq!(net.send_buffer_size(end), Ok(2 * 10 * 1460));
+        assert_eq!(net.receive_buffer_size(end), Ok(65_536));
+    }
+}
+
+#[test]
+fn loopback_segments_give_a_larger_initial_send_buffer() {
+    let (mut net, a, _) = world(TcpConfig::default());
+    let l = net.create_tcp_socket(a, Family::Ipv4).unwrap();
+    net.bind(l, sa("10.0.0.1:80")).unwrap();
+    net.listen(l).unwrap();
+    let c = net.create_tcp_socket(a, Family::Ipv4).unwrap();
+    net.connect(c, sa("10.0.0.1:80")).unwrap();
+    net.run_until_idle();
+    assert_eq!(net.send_buffer_size(c), Ok(2 * 10 * 65_483));
+}
+
+#[test]
+fn a_bulk_sender_grows_both_buffers_up_to_their_maxima() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let (c, s) = pair(&mut net, a, b, Sizes::default(), Sizes::default());
+    bulk(&mut net, c, s, 64 << 20);
+    let send = net.send_buffer_size(c).unwrap();
+    let receive = net.receive_buffer_size(s).unwrap();
+    assert_eq!(send, 2 << 20, "the send buffer grows to tcp_wmem[2] / 2");
+    assert!(receive > 1 << 20, "receive buffer {receive}");
+    assert!(receive <= 3 << 20, "receive buffer {receive}");
+    // The directions nobody sent on stay as they were.
+    assert_eq!(net.send_buffer_size(s), Ok(29_200));
+    assert_eq!(net.receive_buffer_size(c), Ok(65_536));
+}
+
+#[test]
+fn explicit_sizes_stay_put_under_bulk_traffic() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let client = Sizes {
+        send: Some(20_000),
+        ..Sizes::default()
+    };
+    let server = Sizes {
+        receive: Some(50_000),
+        ..Sizes::default()
+    };
+    let (c, s) = pair(&mut net, a, b, client, server);
+    bulk(&mut net, c, s, 4 << 20);
+    assert_eq!(net.send_buffer_size(c), Ok(20_000));
+    assert_eq!(net.receive_buffer_size(s), Ok(50_000));
+}
+
+#[test]
+fn setting_a_size_mid_connection_stops_its_tuning() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let (c, s) = pair(&mut net, a, b, Sizes::default(), Sizes::default());
+    bulk(&mut net, c, s, 1 << 20);
+    net.set_send_buffer_size(c, 40_000).unwrap();
+    net.set_receive_buffer_size(s, 70_000).unwrap();
+    bulk(&mut net, c, s, 8 << 20);
+    assert_eq!(net.send_buffer_size(c), Ok(40_000));
+    assert_eq!(net.receive_buffer_size(s), Ok(70_000));
+}
+
+#[test]
+fn tuned_buffers_move_bulk_data_in_fewer_round_trips() {
+    let fixed = TcpConfig {
+        send_buffer_max: 0,
+        receive_buffer_max: 0,
+        ..TcpConfig::default()
+    };
+    let (mut net, a, b) = world(fixed);
+    let (c, s) = pair(&mut net, a, b, Sizes::default(), Sizes::default());
+    let slow = bulk(&mut net, c, s, 16 << 20);
+    assert_eq!(net.receive_buffer_size(s), Ok(65_536), "tuning is off");
+
+    let (mut net, a, b) = world(TcpConfig::default());
+    let (c, s) = pair(&mut net, a, b, Sizes::default(), Sizes::default());
+    let fast = bulk(&mut net, c, s, 16 << 20);
+    // A 64 KiB window over a 10 ms round trip carries about 6.5 MB/s; tuned, the
+    // window opens to megabytes within a few round trips.
+    assert!(fast * 10 < slow, "tuned {fast} ms, fixed {slow} ms");
+}
