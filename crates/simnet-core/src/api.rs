@@ -6,6 +6,8 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use bytes::Bytes;
+
 use crate::autotune::BufferSize;
 use crate::conn::{Conn, End, Phase};
 use crate::error::{ErrorCode, StreamError};
@@ -601,6 +603,29 @@ impl Net {
     /// Read up to `buf.len()` bytes. `Ok(0)` means nothing is available yet (a WASI
     /// `read` returning an empty list); end of stream is `Err(StreamError::Closed)`.
     pub fn read(&mut self, id: SocketId, buf: &mut [u8]) -> Result<usize, StreamError> {
+        self.read_with(id, buf.len(), |rx| rx.read(buf))
+    }
+
+    /// [`Net::read`] without a copy: up to `max` bytes as they were written (so
+    /// possibly fewer than are buffered), sharing the writer's chunk when it was
+    /// written with [`Net::write_bytes`].
+    pub fn read_bytes(&mut self, id: SocketId, max: usize) -> Result<Bytes, StreamError> {
+        let mut out = Bytes::new();
+        self.read_with(id, max, |rx| {
+            out = rx.read_bytes(max);
+            out.len()
+        })?;
+        Ok(out)
+    }
+
+    /// The checks and bookkeeping around a read of up to `max` bytes that `take`
+    /// performs on the receiving pipe.
+    fn read_with(
+        &mut self,
+        id: SocketId,
+        max: usize,
+        take: impl FnOnce(&mut Pipe) -> usize,
+    ) -> Result<usize, StreamError> {
         let (c, side) = self.connected(id)?;
         if self.socket(id).map_err(StreamError::Failed)?.reader_closed {
             return Err(StreamError::Closed);
@@ -609,11 +634,11 @@ impl Net {
         let conn = self.conn_mut(c).ok_or(StreamError::Closed)?;
         let rtt = conn.end(side).srtt.unwrap_or_default();
         let rx = conn.rx_mut(side);
-        if buf.is_empty() {
+        if max == 0 {
             return Ok(0);
         }
         if rx.readable() > 0 {
-            let n = rx.read(buf);
+            let n = take(rx);
             if let Some(tuning) = &mut rx.rcv_tuning {
                 rx.rcv_cap = tuning.after_read(rx.rcv_cap, n as u64, now, rtt);
             }
@@ -668,10 +693,24 @@ impl Net {
 
     /// Write as much of `data` as the send buffer takes; returns how much it took.
     pub fn write(&mut self, id: SocketId, data: &[u8]) -> Result<usize, StreamError> {
+        self.write_with(id, |tx| tx.write(data))
+    }
+
+    /// [`Net::write`] without a copy: the buffer keeps (as much as it takes of)
+    /// `chunk` itself, and a reader can receive it without a copy either.
+    pub fn write_bytes(&mut self, id: SocketId, chunk: Bytes) -> Result<usize, StreamError> {
+        self.write_with(id, |tx| tx.write_bytes(chunk))
+    }
+
+    fn write_with(
+        &mut self,
+        id: SocketId,
+        put: impl FnOnce(&mut Pipe) -> usize,
+    ) -> Result<usize, StreamError> {
         self.check_write(id)?;
         let (c, side) = self.connected(id)?;
         let conn = self.conn_mut(c).ok_or(StreamError::Closed)?;
-        let n = conn.tx_mut(side).write(data);
+        let n = put(conn.tx_mut(side));
         let host = conn.hosts[side.index()];
         let stats = &mut self.hosts[host.index()].stats;
         stats.bytes_written += n as u64;

@@ -33,6 +33,7 @@
 
 mod api;
 mod autotune;
+mod bytequeue;
 mod capture;
 mod config;
 mod conn;
@@ -54,6 +55,8 @@ mod trace;
 
 pub use api::Interest;
 pub use autotune::BufferSize;
+/// The byte chunks [`Net::write_bytes`] and [`Net::read_bytes`] pass without copying.
+pub use bytes::Bytes;
 pub use capture::{CapturedSegment, Fate};
 pub use config::{BacklogOverflow, TcpConfig};
 pub use conn::Phase;

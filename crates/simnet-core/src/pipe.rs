@@ -6,9 +6,10 @@
 //! unread bytes, exactly as two separate kernel buffers would; sharing them only saves
 //! copies.
 
-use std::collections::VecDeque;
+use bytes::Bytes;
 
 use crate::autotune::{BufferSize, ReceiveTuning, SendTuning};
+use crate::bytequeue::ByteQueue;
 use crate::config::TcpConfig;
 use crate::time::SimTime;
 
@@ -17,7 +18,7 @@ pub(crate) const FIRST_DATA_SEQ: u64 = 1;
 
 #[derive(Debug)]
 pub(crate) struct Pipe {
-    buf: VecDeque<u8>,
+    buf: ByteQueue,
     /// Sequence number of `buf[0]`.
     buf_seq: u64,
 
@@ -54,7 +55,7 @@ pub(crate) struct Pipe {
 impl Pipe {
     pub(crate) fn new(snd_cap: u64, rcv_cap: u64) -> Self {
         Pipe {
-            buf: VecDeque::new(),
+            buf: ByteQueue::default(),
             buf_seq: FIRST_DATA_SEQ,
             snd_una: 0,
             snd_nxt: 0,
@@ -95,7 +96,9 @@ impl Pipe {
     pub(crate) fn bytes(&self, seq: u64, len: u64) -> Vec<u8> {
         let start = seq.saturating_sub(self.buf_seq) as usize;
         let end = (start + len as usize).min(self.buf.len());
-        self.buf.range(start.min(end)..end).copied().collect()
+        let mut out = vec![0; end.saturating_sub(start)];
+        self.buf.copy_out(start, &mut out);
+        out
     }
 
     /// Sequence number after the last byte written.
@@ -114,10 +117,18 @@ impl Pipe {
         self.snd_cap.saturating_sub(self.unacked())
     }
 
-    /// Append as much of `data` as the send buffer has room for.
+    /// Append a copy of as much of `data` as the send buffer has room for.
     pub(crate) fn write(&mut self, data: &[u8]) -> usize {
         let n = (self.send_space().min(data.len() as u64)) as usize;
-        self.buf.extend(&data[..n]);
+        self.buf.push_copy(&data[..n]);
+        n
+    }
+
+    /// Append as much of `chunk` as the send buffer has room for, without copying.
+    pub(crate) fn write_bytes(&mut self, mut chunk: Bytes) -> usize {
+        let n = (self.send_space().min(chunk.len() as u64)) as usize;
+        chunk.truncate(n);
+        self.buf.push(chunk);
         n
     }
 
@@ -141,19 +152,21 @@ impl Pipe {
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
         let n = (self.readable().min(out.len() as u64)) as usize;
         let start = (self.read_seq - self.buf_seq) as usize;
-        let (a, b) = self.buf.as_slices();
-        let out = &mut out[..n];
-        if start >= a.len() {
-            let s = start - a.len();
-            out.copy_from_slice(&b[s..s + n]);
-        } else {
-            let first = n.min(a.len() - start);
-            out[..first].copy_from_slice(&a[start..start + first]);
-            out[first..].copy_from_slice(&b[..n - first]);
-        }
+        self.buf.copy_out(start, &mut out[..n]);
         self.read_seq += n as u64;
         self.trim();
         n
+    }
+
+    /// Hand up to `max` received bytes to the application without copying them (as
+    /// they were written, so possibly fewer than are readable).
+    pub(crate) fn read_bytes(&mut self, max: usize) -> Bytes {
+        let n = (self.readable().min(max as u64)) as usize;
+        let start = (self.read_seq - self.buf_seq) as usize;
+        let chunk = self.buf.slice(start, n);
+        self.read_seq += chunk.len() as u64;
+        self.trim();
+        chunk
     }
 
     /// Accept in-order bytes `seq..seq+len` (as far as the window allows); returns how
@@ -200,7 +213,7 @@ impl Pipe {
             .min(self.snd_una.max(FIRST_DATA_SEQ))
             .min(self.write_end());
         if keep_from > self.buf_seq {
-            self.buf.drain(..(keep_from - self.buf_seq) as usize);
+            self.buf.drop_front((keep_from - self.buf_seq) as usize);
             self.buf_seq = keep_from;
         }
     }

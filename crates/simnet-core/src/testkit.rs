@@ -349,7 +349,13 @@ impl OpRunner {
         let data: Vec<u8> = (0..len as u64)
             .map(|k| pattern(i, side, start + k))
             .collect();
-        if let Ok(n) = self.net.write(s, &data) {
+        // Odd lengths go through the zero-copy path, so both are exercised.
+        let written = if len % 2 == 1 {
+            self.net.write_bytes(s, bytes::Bytes::from(data))
+        } else {
+            self.net.write(s, &data)
+        };
+        if let Ok(n) = written {
             self.conns[i].written[side.index()] += n as u64;
         }
     }
@@ -366,7 +372,16 @@ impl OpRunner {
         let max = max.clamp(1, self.buf.len());
         let mut total = 0u64;
         loop {
-            match self.net.read(s, &mut self.buf[..max]) {
+            // Odd sizes read without a copy, so both paths are exercised.
+            let got = if max % 2 == 1 {
+                self.net.read_bytes(s, max).map(|chunk| {
+                    self.buf[..chunk.len()].copy_from_slice(&chunk);
+                    chunk.len()
+                })
+            } else {
+                self.net.read(s, &mut self.buf[..max])
+            };
+            match got {
                 Ok(0) => return Ok(total),
                 Ok(n) => {
                     let t = &mut self.conns[i];

@@ -182,3 +182,28 @@ fn tuned_buffers_move_bulk_data_in_fewer_round_trips() {
     // window opens to megabytes within a few round trips.
     assert!(fast * 10 < slow, "tuned {fast} ms, fixed {slow} ms");
 }
+
+#[test]
+fn a_chunk_written_whole_reaches_the_reader_without_a_copy() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let (c, s) = pair(&mut net, a, b, Sizes::default(), Sizes::default());
+    let chunk = bytes::Bytes::from(vec![9u8; 20_000]);
+    let address = chunk.as_ptr();
+    assert_eq!(net.write_bytes(c, chunk), Ok(20_000));
+    net.run_for(Duration::from_millis(100));
+    let got = net.read_bytes(s, 1 << 20).unwrap();
+    assert_eq!(got.len(), 20_000);
+    assert_eq!(got.as_ptr(), address, "the reader sees the writer's memory");
+    // Acknowledged and read: the connection holds no reference any more.
+    assert!(got.is_unique());
+    // A copying write next to it still reads back in order, across both reads.
+    assert_eq!(net.write(c, b"tail"), Ok(4));
+    assert_eq!(
+        net.write_bytes(c, bytes::Bytes::from_static(b"more")),
+        Ok(4)
+    );
+    net.run_for(Duration::from_millis(100));
+    let mut buf = [0u8; 16];
+    assert_eq!(net.read(s, &mut buf), Ok(8));
+    assert_eq!(&buf[..8], b"tailmore");
+}

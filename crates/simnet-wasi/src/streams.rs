@@ -244,18 +244,13 @@ impl InputStream for TcpInput {
             size
         };
         let injected = matches!(effect, Some(Effect::Error(_)));
-        let available = w.net.readable_bytes(self.at.socket);
-        // One byte of room even when nothing is buffered, so end-of-stream and errors
-        // are still reported.
-        let mut buf = vec![0u8; size.min(available.max(1)).min(MAX_READ)];
-        let result = w.net.read(self.at.socket, &mut buf);
+        // Bytes as the writer wrote them: no copy here, and none when wasmtime lowers
+        // them into the guest's memory if the sender's buffer has let go of them.
+        let result = w.net.read_bytes(self.at.socket, size.min(MAX_READ));
         w.net.settle();
         note_failure(&mut w, Method::Read, injected, &result);
         match result {
-            Ok(n) => {
-                buf.truncate(n);
-                Ok(Bytes::from(buf))
-            }
+            Ok(bytes) => Ok(bytes),
             Err(e) => {
                 st.read = ReadState::Closed;
                 Err(stream_error(e))
@@ -296,7 +291,8 @@ impl OutputStream for TcpOutput {
             return Ok(());
         }
         let mut w = lock(&self.at.world);
-        let written = w.net.write(self.at.socket, &bytes);
+        let len = bytes.len();
+        let written = w.net.write_bytes(self.at.socket, bytes);
         // Loopback segments arrive (and are answered) within the call, as a kernel
         // handles them within `send`.
         w.net.settle();
@@ -304,7 +300,7 @@ impl OutputStream for TcpOutput {
             Ok(n) => {
                 // The grant never exceeds the free send space, which only grows
                 // between check-write and write.
-                debug_assert_eq!(n, bytes.len());
+                debug_assert_eq!(n, len);
                 st.write = WriteState::Open { permit: 0 };
                 Ok(())
             }

@@ -1,13 +1,19 @@
 //! The same guest components on simnet and on wasmtime-wasi's real sockets over
 //! loopback, interleaved in one process; prints median wall times and the ratios.
-//! Usage: `guests [--rounds N] [--round-trips N]`.
+//! Usage: `guests [--rounds N] [--round-trips N] [--only ROW,...] [--simnet-only]`
+//! (rows: 1, 2, 2b, 3, 4, 5, 6).
 //!
 //! (1) echo: 10,000 round trips of 64 bytes between an echo server and client guest
 //! (2) bulk: a 1 MiB transfer, then the receiver's checksum back (both guests do
 //!     per-byte work: a pattern and FNV-1a)
 //! (2b) bulk with light guests: 1 MiB and 64 MiB of one buffer sent again and again,
 //!     a word-sum digest back (what the data path itself costs)
-//! (3) sleeps: one guest sleeping 10 minutes of virtual time in 600 sleeps (simnet only)
+//! (3) tokio: 100 concurrent connections from one tokio guest, 64-byte round trips
+//!     against a poll-driven echo server
+//! (4) Python: a componentize-py echo client, 64-byte round trips
+//! (5) per call: one host call repeated in a guest over a loopback connection to
+//!     itself, the run with N calls minus the run with none, divided by N
+//! (6) sleeps: one guest sleeping 10 minutes of virtual time in 600 sleeps (simnet only)
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -21,12 +27,24 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 struct Args {
     rounds: usize,
     round_trips: u64,
+    /// Rows to run (`--only 1,2b,5`); all when empty.
+    only: Vec<String>,
+    /// Run simnet only, not the kernel (`--simnet-only`, for profiling).
+    simnet_only: bool,
+}
+
+impl Args {
+    fn wants(&self, row: &str) -> bool {
+        self.only.is_empty() || self.only.iter().any(|r| r == row)
+    }
 }
 
 fn parse_args() -> Args {
     let mut args = Args {
         rounds: 5,
         round_trips: 10_000,
+        only: Vec::new(),
+        simnet_only: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -38,24 +56,46 @@ fn parse_args() -> Args {
         match a.as_str() {
             "--rounds" => args.rounds = value() as usize,
             "--round-trips" => args.round_trips = value(),
+            "--simnet-only" => args.simnet_only = true,
+            "--only" => {
+                let rows = it
+                    .next()
+                    .unwrap_or_else(|| panic!("--only needs rows, e.g. 1,2b"));
+                args.only = rows.split(',').map(str::to_string).collect();
+            }
             other => panic!("unknown argument {other}"),
         }
     }
     args
 }
 
-/// Two guests on simnet (server on one host, client on another, zero-latency link).
-fn on_simnet(rt: &Runtime, server: (&Program, &[&str]), client: (&Program, &[&str])) -> Duration {
+type Run<'a, P> = (&'a P, &'a [&'a str]);
+
+/// Guests on simnet, each on a host of its own (10.0.0.1, .2, ...) over zero-latency
+/// links; the first is the server the others connect to.
+fn on_simnet(rt: &Runtime, guests: &[Run<'_, Program>]) -> Duration {
+    simnet_run(rt, guests, false)
+}
+
+/// Guests on simnet, all on one host (10.0.0.1), talking over its loopback as the
+/// kernel's guests do.
+fn on_simnet_loopback(rt: &Runtime, guests: &[Run<'_, Program>]) -> Duration {
+    simnet_run(rt, guests, true)
+}
+
+fn simnet_run(rt: &Runtime, guests: &[Run<'_, Program>], one_host: bool) -> Duration {
     let start = Instant::now();
     let mut sim = Sim::new(rt, SimConfig::new(1));
-    let s = sim
-        .add_host("server", &["10.0.0.1".parse().unwrap()])
-        .unwrap();
-    let c = sim
-        .add_host("client", &["10.0.0.2".parse().unwrap()])
-        .unwrap();
-    sim.spawn(GuestSpec::new("server", s, server.0.clone()).args(server.1.iter().copied()));
-    sim.spawn(GuestSpec::new("client", c, client.0.clone()).args(client.1.iter().copied()));
+    let mut hosts = Vec::new();
+    for (i, (program, args)) in guests.iter().enumerate() {
+        let name = format!("guest{i}");
+        if i == 0 || !one_host {
+            let ip = format!("10.0.0.{}", i + 1).parse().expect("address");
+            hosts.push(sim.add_host(&name, &[ip]).expect("host"));
+        }
+        let host = hosts[hosts.len() - 1];
+        sim.spawn(GuestSpec::new(&name, host, (*program).clone()).args(args.iter().copied()));
+    }
     let report = sim.run();
     let elapsed = start.elapsed();
     for g in &report.guests {
@@ -118,45 +158,57 @@ impl RealHost {
         )
     }
 
-    /// Two guests in one current-thread tokio runtime, as `wasmtime run` would drive them.
-    fn run(&self, server: (&Component, &[&str]), client: (&Component, &[&str])) -> Duration {
+    /// Guests in one current-thread tokio runtime, as `wasmtime run` would drive them:
+    /// all but the last start first (servers), then the last runs (the client).
+    fn run(&self, guests: &[Run<'_, Component>]) -> Duration {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("tokio");
+        let (client, servers) = guests.split_last().expect("a guest");
+        let pause = if servers.is_empty() {
+            Duration::ZERO
+        } else {
+            Duration::from_millis(20)
+        };
         let start = Instant::now();
         rt.block_on(async {
-            let mut ss = self.store(server.1);
-            let mut cs = self.store(client.1);
-            let s = wasmtime_wasi::p2::bindings::Command::instantiate_async(
-                &mut ss,
-                server.0,
-                &self.linker,
-            )
-            .await
-            .expect("instantiate server");
-            let c = wasmtime_wasi::p2::bindings::Command::instantiate_async(
-                &mut cs,
-                client.0,
-                &self.linker,
-            )
-            .await
-            .expect("instantiate client");
-            let server = tokio::spawn(async move { s.wasi_cli_run().call_run(&mut ss).await });
-            // Let the server reach `accept` before the client connects.
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            let client = c.wasi_cli_run().call_run(&mut cs).await;
+            let mut running = Vec::new();
+            for (component, args) in servers {
+                let mut store = self.store(args);
+                let cmd = self.instantiate(&mut store, component).await;
+                running.push(tokio::spawn(async move {
+                    cmd.wasi_cli_run().call_run(&mut store).await
+                }));
+            }
+            let mut store = self.store(client.1);
+            let cmd = self.instantiate(&mut store, client.0).await;
+            // Let the servers reach `accept` before the client connects.
+            tokio::time::sleep(pause).await;
+            let result = cmd.wasi_cli_run().call_run(&mut store).await;
             assert!(
-                matches!(client, Ok(Ok(()))),
-                "client on the real kernel: {client:?}"
+                matches!(result, Ok(Ok(()))),
+                "client on the real kernel: {result:?}"
             );
-            let server = server.await.expect("join");
-            assert!(
-                matches!(server, Ok(Ok(()))),
-                "server on the real kernel: {server:?}"
-            );
+            for server in running {
+                let result = server.await.expect("join");
+                assert!(
+                    matches!(result, Ok(Ok(()))),
+                    "server on the real kernel: {result:?}"
+                );
+            }
         });
-        start.elapsed() - Duration::from_millis(20)
+        start.elapsed() - pause
+    }
+
+    async fn instantiate(
+        &self,
+        store: &mut Store<Real>,
+        component: &Component,
+    ) -> wasmtime_wasi::p2::bindings::Command {
+        wasmtime_wasi::p2::bindings::Command::instantiate_async(store, component, &self.linker)
+            .await
+            .expect("instantiate")
     }
 }
 
@@ -172,113 +224,309 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
+/// Medians of `rounds` runs on simnet and on the kernel, interleaved.
+/// With `--simnet-only` the kernel is not run (for profiling simnet alone) and its
+/// time reads as zero.
+fn compare(
+    args: &Args,
+    mut on_sim: impl FnMut() -> Duration,
+    mut on_kernel: impl FnMut() -> Duration,
+) -> (Duration, Duration) {
+    let (mut sim, mut kernel) = (Vec::new(), vec![Duration::ZERO]);
+    for _ in 0..args.rounds {
+        sim.push(on_sim());
+        if !args.simnet_only {
+            kernel.push(on_kernel());
+        }
+    }
+    if kernel.len() > 1 {
+        kernel.remove(0);
+    }
+    (median(sim), median(kernel))
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+/// Microseconds per round trip.
+fn per_rt(d: Duration, round_trips: u64) -> f64 {
+    d.as_secs_f64() * 1e6 / round_trips as f64
+}
+
+fn kernel_address() -> String {
+    format!("127.0.0.1:{}", free_port())
+}
+
+/// The guests the rows use, compiled for simnet and for plain wasmtime.
+struct Guests {
+    sim: [Program; 5],
+    /// Empty with `--simnet-only`.
+    real: Vec<Component>,
+}
+
+const ECHO_SERVER: usize = 0;
+const ECHO_CLIENT: usize = 1;
+const PROBE: usize = 2;
+const MANY: usize = 3;
+const TOKIO_LOAD: usize = 4;
+
 fn main() {
     let args = parse_args();
     let dir = std::env::temp_dir().join("simnet-bench-cache");
     let rt = Runtime::with_cache_dir(Some(dir)).expect("runtime");
-    let load = |g: simnet_guests::Guest| rt.load_bytes(g.name, g.bytes).expect("load");
-    let (echo_server, echo_client, probe) = (
-        load(simnet_guests::ECHO_SERVER),
-        load(simnet_guests::ECHO_CLIENT),
-        load(simnet_guests::PROBE),
-    );
     let real = RealHost::new();
-    let real_component =
-        |g: simnet_guests::Guest| Component::new(&real.engine, g.bytes).expect("compile");
-    let (r_server, r_client, r_probe) = (
-        real_component(simnet_guests::ECHO_SERVER),
-        real_component(simnet_guests::ECHO_CLIENT),
-        real_component(simnet_guests::PROBE),
-    );
-    let n = args.round_trips.to_string();
+    let embedded = [
+        simnet_guests::ECHO_SERVER,
+        simnet_guests::ECHO_CLIENT,
+        simnet_guests::PROBE,
+        simnet_guests::MANY,
+        simnet_guests::TOKIO_LOAD,
+    ];
+    let g = Guests {
+        sim: embedded.map(|g| rt.load_bytes(g.name, g.bytes).expect("load")),
+        real: if args.simnet_only {
+            Vec::new()
+        } else {
+            embedded
+                .iter()
+                .map(|g| Component::new(&real.engine, g.bytes).expect("compile"))
+                .collect()
+        },
+    };
     println!(
         "{} rounds, median wall time, simnet vs wasmtime-wasi on loopback (same components)",
         args.rounds
     );
-
-    let (mut sim, mut kernel) = (Vec::new(), Vec::new());
-    for _ in 0..args.rounds {
-        sim.push(on_simnet(
-            &rt,
-            (&echo_server, &["10.0.0.1:7", "1"]),
-            (&echo_client, &["10.0.0.1:7", &n, "64"]),
-        ));
-        let addr = format!("127.0.0.1:{}", free_port());
-        kernel.push(real.run((&r_server, &[&addr, "1"]), (&r_client, &[&addr, &n, "64"])));
+    if args.wants("1") {
+        echo_row(&args, &rt, &real, &g);
     }
-    let (s, k) = (median(sim), median(kernel));
-    let per = |d: Duration| d.as_secs_f64() * 1e6 / args.round_trips as f64;
+    bulk_rows(&args, &rt, &real, &g);
+    if args.wants("3") {
+        tokio_row(&args, &rt, &real, &g);
+    }
+    if args.wants("4") {
+        python_row(&args, &rt, &real, &g);
+    }
+    if args.wants("5") {
+        call_rows(&args, &rt, &real, &g);
+    }
+    if args.wants("6") {
+        sleep_row(&args, &rt, &g);
+    }
+}
+
+fn echo_row(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
+    let n = args.round_trips.to_string();
+    let (s, k) = compare(
+        args,
+        || {
+            on_simnet(
+                rt,
+                &[
+                    (&g.sim[ECHO_SERVER], &["10.0.0.1:7", "1"]),
+                    (&g.sim[ECHO_CLIENT], &["10.0.0.1:7", &n, "64"]),
+                ],
+            )
+        },
+        || {
+            let addr = kernel_address();
+            real.run(&[
+                (&g.real[ECHO_SERVER], &[&addr, "1"]),
+                (&g.real[ECHO_CLIENT], &[&addr, &n, "64"]),
+            ])
+        },
+    );
     println!(
         "(1) echo {n} x 64 B: simnet {:>8.1} ms ({:.2} us/RT)   kernel {:>8.1} ms ({:.2} us/RT)   simnet is {:.1}x faster",
-        s.as_secs_f64() * 1e3,
-        per(s),
-        k.as_secs_f64() * 1e3,
-        per(k),
+        ms(s),
+        per_rt(s, args.round_trips),
+        ms(k),
+        per_rt(k, args.round_trips),
         k.as_secs_f64() / s.as_secs_f64()
     );
+}
 
-    let (mut sim, mut kernel) = (Vec::new(), Vec::new());
-    for _ in 0..args.rounds {
-        sim.push(on_simnet(
-            &rt,
-            (&probe, &["bulk-recv", "10.0.0.1:7"]),
-            (&probe, &["bulk-send", "10.0.0.1:7", "1048576"]),
-        ));
-        let addr = format!("127.0.0.1:{}", free_port());
-        kernel.push(real.run(
-            (&r_probe, &["bulk-recv", &addr]),
-            (&r_probe, &["bulk-send", &addr, "1048576"]),
-        ));
-    }
-    let (s, k) = (median(sim), median(kernel));
-    println!(
-        "(2) bulk 1 MiB:        simnet {:>8.1} ms   kernel {:>8.1} ms   ratio kernel/simnet {:.2}",
-        s.as_secs_f64() * 1e3,
-        k.as_secs_f64() * 1e3,
-        k.as_secs_f64() / s.as_secs_f64()
-    );
-
-    for (label, bytes) in [("1 MiB", "1048576"), ("64 MiB", "67108864")] {
-        let (mut sim, mut kernel) = (Vec::new(), Vec::new());
-        for _ in 0..args.rounds {
-            sim.push(on_simnet(
-                &rt,
-                (&probe, &["bulk-recv-light", "10.0.0.1:7"]),
-                (&probe, &["bulk-send-light", "10.0.0.1:7", bytes]),
-            ));
-            let addr = format!("127.0.0.1:{}", free_port());
-            kernel.push(real.run(
-                (&r_probe, &["bulk-recv-light", &addr]),
-                (&r_probe, &["bulk-send-light", &addr, bytes]),
-            ));
+fn bulk_rows(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
+    let rows = [
+        ("2", "(2) bulk 1 MiB", "bulk-recv", "bulk-send", "1048576"),
+        (
+            "2b",
+            "(2b) bulk 1 MiB, light",
+            "bulk-recv-light",
+            "bulk-send-light",
+            "1048576",
+        ),
+        (
+            "2b",
+            "(2b) bulk 64 MiB, light",
+            "bulk-recv-light",
+            "bulk-send-light",
+            "67108864",
+        ),
+    ];
+    for (row, label, recv, send, bytes) in rows {
+        if !args.wants(row) {
+            continue;
         }
-        let (s, k) = (median(sim), median(kernel));
+        let mut sim = (Vec::new(), Vec::new());
+        let (_, k) = compare(
+            args,
+            || {
+                sim.0.push(on_simnet(
+                    rt,
+                    &[
+                        (&g.sim[PROBE], &[recv, "10.0.0.1:7"]),
+                        (&g.sim[PROBE], &[send, "10.0.0.1:7", bytes]),
+                    ],
+                ));
+                let one_host = on_simnet_loopback(
+                    rt,
+                    &[
+                        (&g.sim[PROBE], &[recv, "127.0.0.1:7"]),
+                        (&g.sim[PROBE], &[send, "127.0.0.1:7", bytes]),
+                    ],
+                );
+                sim.1.push(one_host);
+                one_host
+            },
+            || {
+                let addr = kernel_address();
+                real.run(&[
+                    (&g.real[PROBE], &[recv, &addr]),
+                    (&g.real[PROBE], &[send, &addr, bytes]),
+                ])
+            },
+        );
+        let (two, one) = (median(sim.0), median(sim.1));
         let mb = bytes.parse::<f64>().unwrap_or(0.0) / 1e6;
+        let rate = |d: Duration| mb / d.as_secs_f64();
         println!(
-            "(2b) bulk {label}, light guests: simnet {:>8.1} ms ({:.0} MB/s)   kernel {:>8.1} ms ({:.0} MB/s)   ratio kernel/simnet {:.2}",
-            s.as_secs_f64() * 1e3,
-            mb / s.as_secs_f64(),
-            k.as_secs_f64() * 1e3,
-            mb / k.as_secs_f64(),
-            k.as_secs_f64() / s.as_secs_f64()
+            "{label}: simnet loopback {:>7.1} ms ({:.0} MB/s), two hosts {:>7.1} ms ({:.0} MB/s)   kernel loopback {:>7.1} ms ({:.0} MB/s)   simnet is {:.2}x / {:.2}x faster",
+            ms(one),
+            rate(one),
+            ms(two),
+            rate(two),
+            ms(k),
+            rate(k),
+            k.as_secs_f64() / one.as_secs_f64(),
+            k.as_secs_f64() / two.as_secs_f64(),
         );
     }
+}
 
+fn tokio_row(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
+    const CONNS: &str = "100";
+    let rounds_each = (args.round_trips / 100).max(1);
+    let each = rounds_each.to_string();
+    let (s, k) = compare(
+        args,
+        || {
+            on_simnet(
+                rt,
+                &[
+                    (&g.sim[MANY], &["serve", "10.0.0.1:7", CONNS]),
+                    (&g.sim[TOKIO_LOAD], &["10.0.0.1:7", CONNS, &each, "64"]),
+                ],
+            )
+        },
+        || {
+            let addr = kernel_address();
+            real.run(&[
+                (&g.real[MANY], &["serve", &addr, CONNS]),
+                (&g.real[TOKIO_LOAD], &[&addr, CONNS, &each, "64"]),
+            ])
+        },
+    );
+    let total = rounds_each * 100;
+    println!(
+        "(3) tokio, 100 connections x {each} x 64 B: simnet {:>8.1} ms ({:.2} us/RT)   kernel {:>8.1} ms ({:.2} us/RT)   simnet is {:.1}x faster",
+        ms(s),
+        per_rt(s, total),
+        ms(k),
+        per_rt(k, total),
+        k.as_secs_f64() / s.as_secs_f64()
+    );
+}
+
+fn python_row(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
+    let path = match simnet_guests::python::build("echo_client") {
+        Ok(path) => path,
+        Err(why) => return println!("(4) Python echo: skipped ({why})"),
+    };
+    let bytes = std::fs::read(&path).expect("the built Python component");
+    let sim_client = rt.load_bytes("echo_client", &bytes).expect("load");
+    let real_client = Component::new(&real.engine, &bytes).expect("compile");
+    let n = (args.round_trips / 10).max(1);
+    let count = n.to_string();
+    let (s, k) = compare(
+        args,
+        || {
+            on_simnet(
+                rt,
+                &[
+                    (&g.sim[ECHO_SERVER], &["10.0.0.1:7", "1"]),
+                    (&sim_client, &["10.0.0.1:7", &count, "64"]),
+                ],
+            )
+        },
+        || {
+            let addr = kernel_address();
+            real.run(&[
+                (&g.real[ECHO_SERVER], &[&addr, "1"]),
+                (&real_client, &[&addr, &count, "64"]),
+            ])
+        },
+    );
+    println!(
+        "(4) Python echo {n} x 64 B: simnet {:>8.1} ms ({:.2} us/RT)   kernel {:>8.1} ms ({:.2} us/RT)   simnet is {:.1}x faster",
+        ms(s),
+        per_rt(s, n),
+        ms(k),
+        per_rt(k, n),
+        k.as_secs_f64() / s.as_secs_f64()
+    );
+}
+
+fn call_rows(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
+    const CALLS: u64 = 200_000;
+    let calls = CALLS.to_string();
+    for kind in ["clock", "check-write", "read-empty", "ready", "round-trip"] {
+        let time = |count: &str| {
+            compare(
+                args,
+                || on_simnet(rt, &[(&g.sim[MANY], &["calls", kind, count])]),
+                || real.run(&[(&g.real[MANY], &["calls", kind, count])]),
+            )
+        };
+        let (s0, k0) = time("0");
+        let (s, k) = time(&calls);
+        let ns =
+            |d: Duration, base: Duration| d.saturating_sub(base).as_secs_f64() * 1e9 / CALLS as f64;
+        let (s_ns, k_ns) = (ns(s, s0), ns(k, k0));
+        println!(
+            "(5) per call, {kind:<11}: simnet {s_ns:>7.0} ns   kernel {k_ns:>7.0} ns   simnet is {:.1}x faster",
+            k_ns / s_ns
+        );
+    }
+}
+
+fn sleep_row(args: &Args, rt: &Runtime, g: &Guests) {
     let mut sleeps = Vec::new();
     for _ in 0..args.rounds {
         let start = Instant::now();
-        let mut sim = Sim::new(&rt, SimConfig::new(1));
+        let mut sim = Sim::new(rt, SimConfig::new(1));
         let h = sim
             .add_host("sleeper", &["10.0.0.1".parse().unwrap()])
             .unwrap();
-        sim.spawn(GuestSpec::new("sleeper", h, probe.clone()).args(["sleep", "600", "600"]));
+        sim.spawn(GuestSpec::new("sleeper", h, g.sim[PROBE].clone()).args(["sleep", "600", "600"]));
         let report = sim.run();
         assert_eq!(report.guests[0].outcome, Outcome::Exited(0));
         assert_eq!(report.end.as_nanos(), 600_000_000_000);
         sleeps.push(start.elapsed());
     }
     println!(
-        "(3) 10 min of virtual sleeps (600 x 1 s): {:.2} ms wall (goal: under 50 ms)",
+        "(6) 10 min of virtual sleeps (600 x 1 s): {:.2} ms wall (goal: under 50 ms)",
         median(sleeps).as_secs_f64() * 1e3
     );
 }

@@ -260,7 +260,11 @@ pub struct Met {
 pub(crate) struct Injector {
     faults: Vec<ApiFault>,
     chaos: f64,
+    /// Calls per host and method, in the order each pair was first called.
     calls: IndexMap<(HostId, Method), u64>,
+    /// Where each host's methods sit in `calls` (by host index, then method), so
+    /// counting a call needs no hashing: it happens on every socket call.
+    slots: Vec<[Option<u32>; Method::ALL.len()]>,
     rng: SimRng,
     stalls: IndexMap<SocketId, SimTime>,
     pub(crate) met: BTreeMap<(Method, ApiResult), Met>,
@@ -272,6 +276,7 @@ impl Injector {
             faults: Vec::new(),
             chaos: 0.0,
             calls: IndexMap::new(),
+            slots: Vec::new(),
             rng: crate::rng::derive(seed, "api-faults"),
             stalls: IndexMap::new(),
             met: BTreeMap::new(),
@@ -288,9 +293,7 @@ impl Injector {
 
     /// Count a call and decide whether a fault hits it.
     pub fn decide(&mut self, host: HostId, method: Method) -> Option<Effect> {
-        let n = self.calls.entry((host, method)).or_insert(0);
-        *n += 1;
-        let n = *n;
+        let n = self.count(host, method);
         if self.faults.is_empty() && self.chaos == 0.0 {
             return None;
         }
@@ -310,6 +313,30 @@ impl Injector {
             return Some(self.random_effect(method));
         }
         None
+    }
+
+    /// Count a call of `method` on `host`; returns how many there have been.
+    fn count(&mut self, host: HostId, method: Method) -> u64 {
+        let h = host.index();
+        if self.slots.len() <= h {
+            self.slots.resize(h + 1, [None; Method::ALL.len()]);
+        }
+        let slot = &mut self.slots[h][method as usize];
+        let index = match *slot {
+            Some(i) => i as usize,
+            None => {
+                let (i, _) = self.calls.insert_full((host, method), 0);
+                *slot = u32::try_from(i).ok();
+                i
+            }
+        };
+        match self.calls.get_index_mut(index) {
+            Some((_, n)) => {
+                *n += 1;
+                *n
+            }
+            None => 0,
+        }
     }
 
     fn random_effect(&mut self, method: Method) -> Effect {

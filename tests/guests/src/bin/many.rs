@@ -1,9 +1,14 @@
 //! Many connections at once on raw `wasi:sockets`, non-blocking, with one
 //! `wasi:io/poll.poll` over all their pollables.
 //!
-//! - `many serve ADDR`: an echo server for any number of concurrent clients.
+//! - `many serve ADDR [CONNS]`: an echo server for any number of concurrent clients;
+//!   with CONNS, it exits once that many connections have come and gone.
 //! - `many clients ADDR N SIZE`: N clients at once, each sending SIZE bytes and
 //!   reading them back.
+//! - `many calls KIND N`: one host call N times over a loopback connection to itself,
+//!   for timing from outside (KIND: `clock`, `check-write`, `read-empty`, `ready`,
+//!   `round-trip` (64 bytes written and read on the other end, then back: four
+//!   calls, each write answered so that no acknowledgement waits on a timer)).
 //! - `many listen ADDR BACKLOG SECONDS`: listen and never accept.
 //! - `many connect-all ADDR N WAIT_MS`: start N connects, wait WAIT_MS, report how
 //!   many completed (a full backlog leaves the rest pending).
@@ -35,8 +40,9 @@ fn main() {
     let mode = args.first().map(String::as_str).unwrap_or("");
     let rest = &args[1.min(args.len())..];
     match mode {
-        "serve" => serve(arg(rest, 0, "address")),
+        "serve" => serve(arg(rest, 0, "address"), rest.get(1).map(|_| arg(rest, 1, "connection count"))),
         "clients" => clients(arg(rest, 0, "address"), arg(rest, 1, "count"), arg(rest, 2, "size")),
+        "calls" => calls(&arg::<String>(rest, 0, "kind"), arg(rest, 1, "count")),
         "listen" => listen_idle(arg(rest, 0, "address"), arg(rest, 1, "backlog"), arg(rest, 2, "seconds")),
         "connect-all" => connect_all(arg(rest, 0, "address"), arg(rest, 1, "count"), arg(rest, 2, "wait ms")),
         other => {
@@ -58,8 +64,9 @@ fn listen(addr: SocketAddr) -> TcpSocket {
     sock
 }
 
-fn serve(addr: SocketAddr) {
+fn serve(addr: SocketAddr, limit: Option<usize>) {
     let listener = listen(addr);
+    let mut finished = 0;
     println!("serving on {}", from_wasi(listener.local_address().expect("local")));
     let accept_ready = listener.subscribe();
     let mut conns: Vec<Conn> = Vec::new();
@@ -85,10 +92,17 @@ fn serve(addr: SocketAddr) {
         }
         conns.retain(|c| {
             if c.done {
-                println!("connection closed after {} bytes", c.received);
+                finished += 1;
+                if limit.is_none() {
+                    println!("connection closed after {} bytes", c.received);
+                }
             }
             !c.done
         });
+        if limit.is_some_and(|n| finished >= n) {
+            println!("served {finished} connections");
+            return;
+        }
     }
 }
 
@@ -270,4 +284,57 @@ fn listen_idle(addr: SocketAddr, backlog: u64, seconds: u64) {
     sock.finish_listen().expect("finish_listen");
     println!("listening with backlog {backlog}, never accepting");
     monotonic_clock::subscribe_duration(seconds * 1_000_000_000).block();
+}
+
+fn calls(kind: &str, n: u64) {
+    let listener = listen("127.0.0.1:0".parse().expect("address"));
+    let addr = from_wasi(listener.local_address().expect("local"));
+    let net = instance_network();
+    let client = create_tcp_socket(family_of(addr)).expect("create");
+    client.start_connect(&net, to_wasi(addr)).expect("start_connect");
+    client.subscribe().block();
+    let (cin, cout) = client.finish_connect().expect("finish_connect");
+    listener.subscribe().block();
+    let (server, sin, sout) = listener.accept().expect("accept");
+    let message = [0x42u8; 64];
+    let mut sink = 0u64;
+    for _ in 0..n {
+        match kind {
+            "clock" => sink ^= monotonic_clock::now(),
+            "check-write" => sink ^= cout.check_write().expect("check-write"),
+            "read-empty" => sink ^= cin.read(64).expect("read").len() as u64,
+            "ready" => sink ^= u64::from(cin.subscribe().ready()),
+            "round-trip" => {
+                sink ^= pass(&cout, &sin, &message);
+                sink ^= pass(&sout, &cin, &message);
+            }
+            other => {
+                eprintln!("unknown call kind {other:?}");
+                std::process::exit(2)
+            }
+        }
+    }
+    println!("{n} x {kind} ({sink})");
+    drop((cin, cout, sin, sout));
+    drop((client, server));
+}
+
+/// Write `message` on `out` (after `check-write`) and read it back from `input`,
+/// waiting for it if it is not there yet (on simnet, over loopback, it always is).
+fn pass(out: &OutputStream, input: &InputStream, message: &[u8]) -> u64 {
+    // wasmtime-wasi permits nothing while its previous write is still in flight.
+    while out.check_write().expect("check-write") < message.len() as u64 {
+        out.subscribe().block();
+    }
+    out.write(message).expect("write");
+    let mut got = 0;
+    while got < message.len() {
+        let n = input.read(message.len() as u64).expect("read").len();
+        if n == 0 {
+            // wasmtime-wasi reads in a background task: let it run.
+            input.subscribe().block();
+        }
+        got += n;
+    }
+    got as u64
 }
