@@ -230,7 +230,7 @@ impl FaultRunner {
     ) -> Result<FaultRunner> {
         let scenario = Scenario::load(path)?;
         let mut space = space.unwrap_or_else(|| scenario.explore.clone());
-        let rt = crate::runtime()?;
+        let rt = crate::runtime(scenario.hosts.len())?;
         let prepared = Prepared::new(&rt, scenario)?;
         if space.calls.is_none() {
             let (calls, outputs) = observe(&rt, &prepared, until)?;

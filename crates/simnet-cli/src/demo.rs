@@ -52,7 +52,7 @@ jitter = "20ms"
 
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     let scenario = Scenario::parse(Path::new("demo.toml"), SCENARIO)?;
-    let rt = crate::runtime()?;
+    let rt = crate::runtime(0)?;
     let prepared = Prepared::new(&rt, scenario)?;
     outln!(
         "simnet demo, seed {}: an echo server and three clients (alice, bob, carol)",

@@ -236,7 +236,7 @@ pub fn check(args: &ExecArgs) -> Result<()> {
 pub fn run(args: &ExecArgs) -> Result<ExitCode> {
     let settings = settings(args)?;
     let dirs = preopens(args)?;
-    let rt = crate::runtime()?;
+    let rt = crate::runtime(1)?;
     let program = rt.load(&args.component).map_err(|e| anyhow!("{e}"))?;
     let mut config = SimConfig::new(args.seed);
     config.output_limit = usize::try_from(args.max_output.0).unwrap_or(usize::MAX);

@@ -271,12 +271,12 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
     }
     // One runtime and one compilation of the components, with or without faults.
     let space = fault_space(args)?;
-    let mut runner = FaultRunner::new(&args.scenario, space, args.until.map(|d| d.0))?;
-    runner.set_watchdog(args.watchdog.0);
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, usize::try_from(seeds.len()).unwrap_or(usize::MAX));
+    let mut runner = FaultRunner::new(&args.scenario, space, args.until.map(|d| d.0))?;
+    runner.set_watchdog(args.watchdog.0);
     let bar = ProgressBar::new(seeds.len());
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed}]")

@@ -283,8 +283,14 @@ fn usage_error(e: clap::Error) -> ExitCode {
     })
 }
 
-fn runtime() -> anyhow::Result<simnet_wasi::Runtime> {
-    simnet_wasi::Runtime::new().map_err(|e| anyhow::anyhow!("cannot set up wasmtime: {e:#}"))
+/// The runtime for worlds of `guests` guests: memories laid out for speed, or
+/// compactly for huge worlds. The layout follows from the scenario alone (never from
+/// `--jobs`): fuel counts differ slightly between layouts, and a seed must replay
+/// the same way however it is run.
+fn runtime(guests: usize) -> anyhow::Result<simnet_wasi::Runtime> {
+    let layout = simnet_wasi::MemoryLayout::for_guests(guests);
+    simnet_wasi::Runtime::with_layout(layout, simnet_wasi::default_cache_dir())
+        .map_err(|e| anyhow::anyhow!("cannot set up wasmtime: {e:#}"))
 }
 
 /// Rust ignores SIGPIPE, which turns `simnet ... | head` into a panic on the next

@@ -49,7 +49,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     };
     let trace_file = args.trace.as_ref().map(create).transpose()?;
     let pcap_file = args.pcap.as_ref().map(create).transpose()?;
-    let rt = crate::runtime()?;
+    let rt = crate::runtime(scenario.hosts.len())?;
     let prepared = Prepared::new(&rt, scenario)?;
     let seed = args.seed.unwrap_or(prepared.scenario.seed);
     let done = run_once(

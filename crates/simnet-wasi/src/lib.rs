@@ -21,7 +21,8 @@ mod world;
 pub use host::{Capabilities, OutputLine, OutputLog, Stdin, Stream};
 pub use outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
 pub use program::{
-    COMPILER_VAR, Compiler, LoadError, Program, Runtime, default_cache_dir, engine_config,
+    COMPILER_VAR, Compiler, LoadError, MemoryLayout, Program, Runtime, default_cache_dir,
+    engine_config,
 };
 pub use sim::{DEFAULT_EPOCH, GuestSpec, Limits, Preopen, Sim, SimConfig};
 pub use simnet_core;

@@ -139,6 +139,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 /// The engine settings every runtime starts from; [`Runtime::with_config`] takes a
 /// changed copy (another compiler, say). Fuel must stay on: preemption depends on it.
+/// Memories get the default [`MemoryLayout`].
 pub fn engine_config() -> Config {
     let mut config = Config::new();
     // Fuel makes preemption deterministic: a spinning guest yields at the same
@@ -146,16 +147,64 @@ pub fn engine_config() -> Config {
     config.consume_fuel(true);
     config.concurrency_support(false);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
-    // Linear memories without guard regions and with a 1 GiB reservation (the default
-    // memory limit), initialised by copying rather than by mapping an image: about
-    // four memory mappings a guest instead of six, so that a world of 10,000 guests
-    // stays within Linux's default `vm.max_map_count` (65,530).
-    config.memory_reservation(1 << 30);
-    config.memory_guard_size(0);
-    config.guard_before_linear_memory(false);
-    config.memory_reservation_for_growth(64 << 20);
-    config.memory_init_cow(false);
+    MemoryLayout::default().apply(&mut config);
     config
+}
+
+/// How guests' linear memories are laid out in the process: a trade between the
+/// speed of guest code and how many guests one process holds. Runs are deterministic
+/// under either, but fuel is counted slightly differently between them (as between
+/// compilers), so a seed replays exactly under the layout it ran with.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MemoryLayout {
+    /// wasmtime's own: a 4 GiB reservation with guard regions for each memory, so
+    /// compiled code needs no bounds checks, and memories initialised by mapping the
+    /// component's image copy-on-write (instantiating a large component, such as a
+    /// Python one, copies nothing). About six memory mappings a guest, so some
+    /// 10,000 guests at most under Linux's default `vm.max_map_count` (65,530).
+    #[default]
+    Fast,
+    /// A 1 GiB reservation (the default memory limit) without guard regions, so
+    /// compiled code checks bounds, and memories initialised by copying: about four
+    /// mappings a guest, so that 15,000 guests fit in one process. Compute-heavy
+    /// guests run up to 1.6 times slower (`docs/performance.md`).
+    Compact,
+}
+
+impl MemoryLayout {
+    /// Above this many guests in one process, [`MemoryLayout::for_guests`] is compact.
+    pub const COMPACT_ABOVE: usize = 2_000;
+
+    /// The layout for a process that runs up to `guests` guests at once.
+    pub fn for_guests(guests: usize) -> MemoryLayout {
+        if guests > Self::COMPACT_ABOVE {
+            MemoryLayout::Compact
+        } else {
+            MemoryLayout::Fast
+        }
+    }
+
+    /// Set the memory settings of `config` to this layout.
+    pub fn apply(self, config: &mut Config) {
+        match self {
+            // wasmtime's defaults on 64-bit hosts, restated so that the layout does
+            // not depend on what was set before.
+            MemoryLayout::Fast => {
+                config.memory_reservation(4 << 30);
+                config.memory_guard_size(32 << 20);
+                config.guard_before_linear_memory(true);
+                config.memory_reservation_for_growth(2 << 30);
+                config.memory_init_cow(true);
+            }
+            MemoryLayout::Compact => {
+                config.memory_reservation(1 << 30);
+                config.memory_guard_size(0);
+                config.guard_before_linear_memory(false);
+                config.memory_reservation_for_growth(64 << 20);
+                config.memory_init_cow(false);
+            }
+        }
+    }
 }
 
 /// Which of wasmtime's compilers turns components into machine code. Runs are
@@ -197,7 +246,13 @@ impl Compiler {
 
     /// [`engine_config`] with this compiler.
     pub fn config(self) -> Result<Config, String> {
+        self.config_with(MemoryLayout::default())
+    }
+
+    /// [`engine_config`] with this compiler and memory layout.
+    pub fn config_with(self, layout: MemoryLayout) -> Result<Config, String> {
         let mut config = engine_config();
+        layout.apply(&mut config);
         match self {
             Compiler::Cranelift => {
                 config.strategy(wasmtime::Strategy::Cranelift);
@@ -227,8 +282,14 @@ impl Runtime {
     /// A runtime caching compiled components in `dir` (or nowhere), with the
     /// compiler `SIMNET_COMPILER` chooses.
     pub fn with_cache_dir(dir: Option<PathBuf>) -> wasmtime::Result<Self> {
+        Self::with_layout(MemoryLayout::default(), dir)
+    }
+
+    /// A runtime with the given memory layout (see [`MemoryLayout::for_guests`]),
+    /// caching in `dir` (or nowhere), with the compiler `SIMNET_COMPILER` chooses.
+    pub fn with_layout(layout: MemoryLayout, dir: Option<PathBuf>) -> wasmtime::Result<Self> {
         let config = Compiler::from_env()
-            .and_then(Compiler::config)
+            .and_then(|c| c.config_with(layout))
             .map_err(wasmtime::Error::msg)?;
         Self::with_config(&config, dir)
     }

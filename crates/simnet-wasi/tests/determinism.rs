@@ -163,3 +163,45 @@ fn compilers_are_chosen_by_name() {
     let err = Compiler::parse("llvm").unwrap_err();
     assert_eq!(err, "unknown compiler \"llvm\": cranelift or winch");
 }
+
+#[test]
+fn memory_layouts_run_the_same_simulation() {
+    use simnet_wasi::{MemoryLayout, Runtime};
+    let run = |layout: MemoryLayout| {
+        let rt = Runtime::with_layout(layout, None).expect("a runtime");
+        let load = |name: &str| {
+            let g = simnet_guests::get(name).expect("a guest");
+            rt.load_bytes(g.name, g.bytes).expect("it compiles")
+        };
+        let (server, client) = (load("echo-server"), load("echo-client"));
+        let mut sim = simnet_wasi::Sim::new(&rt, simnet_wasi::SimConfig::new(11));
+        let s = sim
+            .add_host("server", &["10.0.0.1".parse().unwrap()])
+            .unwrap();
+        let c = sim
+            .add_host("client", &["10.0.0.2".parse().unwrap()])
+            .unwrap();
+        sim.spawn(
+            simnet_wasi::GuestSpec::new("server", s, server)
+                .arg("0.0.0.0:7000")
+                .daemon(),
+        );
+        sim.spawn(
+            simnet_wasi::GuestSpec::new("client", c, client)
+                .args(["10.0.0.1:7000", "50", "64"])
+                .start_at(std::time::Duration::from_millis(1)),
+        );
+        let report = sim.run();
+        assert!(report.is_success(), "{}", sim.explain(&report));
+        (report.trace_hash, report.guest("client").unwrap().fuel)
+    };
+    // Each layout replays exactly. Across layouts fuel is counted slightly
+    // differently (as across compilers), so only the network's trace is compared,
+    // on a world no preemption point can change.
+    let (fast, compact) = (run(MemoryLayout::Fast), run(MemoryLayout::Compact));
+    assert_eq!(fast, run(MemoryLayout::Fast));
+    assert_eq!(compact, run(MemoryLayout::Compact));
+    assert_eq!(fast.0, compact.0);
+    assert_eq!(MemoryLayout::for_guests(2), MemoryLayout::Fast);
+    assert_eq!(MemoryLayout::for_guests(10_000), MemoryLayout::Compact);
+}

@@ -17,10 +17,22 @@ pub fn runtime() -> &'static Runtime {
     })
 }
 
+/// A runtime with memories laid out for huge worlds.
+pub fn compact_runtime() -> &'static Runtime {
+    static RT: OnceLock<Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache");
+        Runtime::with_layout(simnet_wasi::MemoryLayout::Compact, Some(dir)).expect("runtime")
+    })
+}
+
 pub fn program(name: &str) -> Program {
+    program_in(runtime(), name)
+}
+
+pub fn program_in(rt: &Runtime, name: &str) -> Program {
     let guest = simnet_guests::get(name).unwrap_or_else(|| panic!("no guest {name}"));
-    runtime()
-        .load_bytes(guest.name, guest.bytes)
+    rt.load_bytes(guest.name, guest.bytes)
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
