@@ -261,6 +261,20 @@ struct Tally {
     errors: Kept<String>,
 }
 
+/// At most as many parallel worlds of `hosts` guests as fit in one process under
+/// the memory layout those worlds get, with a note when `jobs` is lowered.
+fn fitting_jobs(jobs: usize, hosts: usize) -> usize {
+    let layout = simnet_wasi::MemoryLayout::for_guests(hosts);
+    let fit = (layout.guests_per_process() / hosts.max(1)).max(1);
+    if jobs > fit {
+        eprintln!(
+            "note: running {fit} world(s) at once instead of {jobs}: {jobs} worlds of \
+             {hosts} guests would not fit in one process's memory mappings"
+        );
+    }
+    jobs.min(fit)
+}
+
 pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
     let seeds = Seeds::new(args.seeds.clone(), args.shard);
     if seeds.is_empty() {
@@ -271,12 +285,13 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
     }
     // One runtime and one compilation of the components, with or without faults.
     let space = fault_space(args)?;
+    let mut runner = FaultRunner::new(&args.scenario, space, args.until.map(|d| d.0))?;
+    runner.set_watchdog(args.watchdog.0);
     let jobs = args
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .clamp(1, usize::try_from(seeds.len()).unwrap_or(usize::MAX));
-    let mut runner = FaultRunner::new(&args.scenario, space, args.until.map(|d| d.0))?;
-    runner.set_watchdog(args.watchdog.0);
+    let jobs = fitting_jobs(jobs, runner.prepared().scenario.hosts.len());
     let bar = ProgressBar::new(seeds.len());
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} seeds, {msg} [{elapsed}]")
@@ -436,5 +451,17 @@ mod tests {
             (0..100).collect::<Vec<_>>()
         );
         assert_eq!(kept.more(), 900);
+    }
+
+    #[test]
+    fn parallel_worlds_are_limited_to_what_fits() {
+        assert_eq!(fitting_jobs(8, 10), 8);
+        // 1,500 fast guests a world: five worlds fit.
+        assert_eq!(fitting_jobs(8, 1_500), 5);
+        // 6,000 compact guests a world: two fit.
+        assert_eq!(fitting_jobs(8, 6_000), 2);
+        // A world too big for any company still runs, alone.
+        assert_eq!(fitting_jobs(8, 20_000), 1);
+        assert_eq!(fitting_jobs(1, 0), 1);
     }
 }

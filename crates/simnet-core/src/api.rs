@@ -201,7 +201,7 @@ impl Net {
         let Some(&conn_id) = ready.front() else {
             return Err(ErrorCode::WouldBlock);
         };
-        let (host, family, options) = (sock.host, sock.family, sock.options.clone());
+        let (host, family, mut options) = (sock.host, sock.family, sock.options.clone());
         // Create the socket first: at the socket limit the connection stays queued.
         let new_id = self.create_tcp_socket(host, family)?;
         if let Ok(Socket {
@@ -217,8 +217,17 @@ impl Net {
         let end = conn.end_mut(Side::Server);
         end.listener = None;
         end.socket = Some(new_id);
-        // Accepted sockets inherit the listener's options (Linux copies them); its
-        // buffers were sized from them when the SYN arrived.
+        // Accepted sockets inherit the listener's options (Linux copies them). Its
+        // buffers were sized when the SYN arrived, from the listener's sizes then.
+        let (tx, rx) = (conn.tx(Side::Server), conn.rx(Side::Server));
+        options.send_buffer = match tx.snd_tuning {
+            Some(_) => BufferSize::Auto,
+            None => BufferSize::Set(tx.snd_cap),
+        };
+        options.receive_buffer = match rx.rcv_tuning {
+            Some(_) => BufferSize::Auto,
+            None => BufferSize::Set(rx.rcv_cap),
+        };
         let keep_alive = options.keep_alive_enabled;
         let h = &mut self.hosts[host.index()];
         h.acquire_port(family, local.port());
@@ -639,8 +648,9 @@ impl Net {
         }
         if rx.readable() > 0 {
             let n = take(rx);
+            let drained = rx.readable() == 0;
             if let Some(tuning) = &mut rx.rcv_tuning {
-                rx.rcv_cap = tuning.after_read(rx.rcv_cap, n as u64, now, rtt);
+                rx.rcv_cap = tuning.after_read(rx.rcv_cap, n as u64, drained, now, rtt);
             }
             let host = conn.hosts[side.index()];
             self.hosts[host.index()].stats.bytes_read += n as u64;
@@ -700,6 +710,13 @@ impl Net {
     /// `chunk` itself, and a reader can receive it without a copy either.
     pub fn write_bytes(&mut self, id: SocketId, chunk: Bytes) -> Result<usize, StreamError> {
         self.write_with(id, |tx| tx.write_bytes(chunk))
+    }
+
+    /// Write all of `chunk`, for which the caller was granted room earlier (a WASI
+    /// `check-write`): if the send buffer has shrunk since, it holds more than its
+    /// size until acknowledgements free it, as a kernel keeps what it accepted.
+    pub fn write_granted(&mut self, id: SocketId, chunk: Bytes) -> Result<usize, StreamError> {
+        self.write_with(id, |tx| tx.append(chunk))
     }
 
     fn write_with(

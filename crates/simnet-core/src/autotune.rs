@@ -49,17 +49,30 @@ impl SendTuning {
         cap.max(initial.min(self.max))
     }
 
-    /// The size after `acked` new bytes were acknowledged, `unacked_before` having
-    /// been in flight. Linux grows the buffer to twice the congestion window, which
-    /// slow start grows by what each ACK acknowledges while the sender keeps the
-    /// window busy; without congestion control here, a sender counts as busy when it
-    /// had at least a full segment in flight, which bulk transfers do and small
-    /// requests do not.
-    pub(crate) fn after_ack(self, cap: u64, unacked_before: u64, acked: u64, mss: u32) -> u64 {
-        if unacked_before < u64::from(mss) {
+    /// The size after an ACK of `acked` new bytes, `in_flight` having been sent and
+    /// not acknowledged before it, with the peer now advertising `peer_window`.
+    /// Linux grows the buffer to twice the congestion window, which slow start grows
+    /// by what each ACK acknowledges while the window is what limits the sender.
+    /// Without congestion control here: the sender counts as busy when it had at
+    /// least a full segment in flight (bulk transfers do, small requests do not), and
+    /// growth stops at twice the peer's window, past which a bigger buffer would
+    /// only hold data the receiver cannot take (a slow reader's peer stays put).
+    pub(crate) fn after_ack(
+        self,
+        cap: u64,
+        in_flight: u64,
+        acked: u64,
+        mss: u32,
+        peer_window: u64,
+    ) -> u64 {
+        if in_flight < u64::from(mss) {
             return cap;
         }
-        cap.saturating_add(2 * acked).min(self.max).max(cap)
+        let target = cap
+            .saturating_add(2 * acked)
+            .min(peer_window.saturating_mul(2))
+            .min(self.max);
+        cap.max(target)
     }
 }
 
@@ -87,13 +100,28 @@ impl ReceiveTuning {
         }
     }
 
-    /// The application read `n` bytes at `now`; `rtt` is the connection's round-trip
-    /// estimate. Once a round trip has passed, a buffer that the application drained
-    /// faster than in any earlier period grows to twice what it read in this one, so
-    /// the window covers the bandwidth-delay product with room to spare.
-    pub(crate) fn after_read(&mut self, cap: u64, n: u64, now: SimTime, rtt: Duration) -> u64 {
+    /// The application read `n` bytes at `now`, leaving the buffer empty or not
+    /// (`drained`); `rtt` is the connection's round-trip estimate. Once a round trip
+    /// has passed, a buffer that the application drained faster than in any earlier
+    /// period grows to twice what it read in this one, so the window covers the
+    /// bandwidth-delay product with room to spare. Without a round trip to measure
+    /// (a latency-free link, where virtual time may not move), a period ends when the
+    /// reader has emptied the buffer.
+    pub(crate) fn after_read(
+        &mut self,
+        cap: u64,
+        n: u64,
+        drained: bool,
+        now: SimTime,
+        rtt: Duration,
+    ) -> u64 {
         self.copied += n;
-        if now.since(self.start) < rtt {
+        let period_over = if rtt.is_zero() {
+            drained
+        } else {
+            now.since(self.start) >= rtt
+        };
+        if !period_over {
             return cap;
         }
         let copied = std::mem::take(&mut self.copied);
@@ -120,9 +148,15 @@ mod tests {
             1 << 20
         );
         // Less than a segment in flight: small requests, no growth.
-        assert_eq!(tune.after_ack(29_200, 1000, 1000, 1460), 29_200);
-        assert_eq!(tune.after_ack(29_200, 14_600, 14_600, 1460), 58_400);
-        assert_eq!(tune.after_ack(2_000_000, 2_000_000, 1 << 20, 1460), 1 << 21);
+        assert_eq!(tune.after_ack(29_200, 1000, 1000, 1460, 65_536), 29_200);
+        assert_eq!(tune.after_ack(29_200, 14_600, 14_600, 1460, 65_536), 58_400);
+        assert_eq!(
+            tune.after_ack(2_000_000, 2_000_000, 1 << 20, 1460, 3 << 20),
+            1 << 21
+        );
+        // Never past twice the peer's window, never smaller than before.
+        assert_eq!(tune.after_ack(29_200, 29_200, 29_200, 1460, 20_000), 40_000);
+        assert_eq!(tune.after_ack(58_400, 29_200, 29_200, 1460, 0), 58_400);
     }
 
     #[test]
@@ -131,14 +165,22 @@ mod tests {
         let t0 = SimTime::ZERO;
         let mut tune = ReceiveTuning::new(3 << 20, t0);
         // Within the first round trip nothing changes.
-        assert_eq!(tune.after_read(65_536, 40_000, t0, rtt), 65_536);
+        assert_eq!(tune.after_read(65_536, 40_000, true, t0, rtt), 65_536);
         let t1 = t0 + rtt;
-        assert_eq!(tune.after_read(65_536, 60_000, t1, rtt), 200_000);
+        assert_eq!(tune.after_read(65_536, 60_000, false, t1, rtt), 200_000);
         // A slower period does not shrink it or grow it.
         let t2 = t1 + rtt;
-        assert_eq!(tune.after_read(200_000, 10_000, t2, rtt), 200_000);
+        assert_eq!(tune.after_read(200_000, 10_000, true, t2, rtt), 200_000);
         // Never beyond the maximum.
         let t3 = t2 + rtt;
-        assert_eq!(tune.after_read(200_000, 5 << 20, t3, rtt), 3 << 20);
+        assert_eq!(tune.after_read(200_000, 5 << 20, true, t3, rtt), 3 << 20);
+    }
+
+    #[test]
+    fn without_a_round_trip_a_period_ends_when_the_reader_empties_the_buffer() {
+        let mut tune = ReceiveTuning::new(3 << 20, SimTime::ZERO);
+        let (t, zero) = (SimTime::ZERO, Duration::ZERO);
+        assert_eq!(tune.after_read(65_536, 30_000, false, t, zero), 65_536);
+        assert_eq!(tune.after_read(65_536, 35_536, true, t, zero), 131_072);
     }
 }

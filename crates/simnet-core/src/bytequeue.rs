@@ -9,6 +9,10 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
+/// Chunks shorter than this are copied into the tail rather than kept: a chunk costs
+/// a queue entry and an allocation, which tiny writes must not multiply.
+const SMALL_CHUNK: usize = 4096;
+
 #[derive(Debug, Default)]
 pub(crate) struct ByteQueue {
     /// Frozen chunks, oldest first; none is empty.
@@ -29,10 +33,10 @@ impl ByteQueue {
         self.tail.extend(data);
     }
 
-    /// Append `chunk` without copying it.
+    /// Append `chunk`, without copying it unless it is small.
     pub(crate) fn push(&mut self, chunk: Bytes) {
-        if chunk.is_empty() {
-            return;
+        if chunk.len() < SMALL_CHUNK {
+            return self.push_copy(&chunk);
         }
         self.freeze_tail();
         self.chunked += chunk.len();
@@ -81,21 +85,36 @@ impl ByteQueue {
         n
     }
 
-    /// Up to `max` bytes from `offset` on: from one chunk, without copying them, or a
-    /// copy of bytes that were copied in.
-    pub(crate) fn slice(&self, offset: usize, max: usize) -> Bytes {
+    /// Up to `max` bytes from `offset` on, as many as there are. When they start
+    /// in a chunk at least `max` long, or in a large one, they are a slice of it (no
+    /// copy, and fewer than `max` when the chunk ends first); otherwise a copy.
+    pub(crate) fn read(&self, offset: usize, max: usize) -> Bytes {
+        const LARGE: usize = 64 * 1024;
         let mut skip = offset;
         for chunk in &self.chunks {
             if skip < chunk.len() {
                 let end = chunk.len().min(skip + max);
-                return chunk.slice(skip..end);
+                if end - skip == max || chunk.len() >= LARGE {
+                    return chunk.slice(skip..end);
+                }
+                break;
             }
             skip -= chunk.len();
         }
-        let n = self.tail.len().saturating_sub(skip).min(max);
-        let mut out = vec![0; n];
-        self.copy_out(offset, &mut out);
-        Bytes::from(out)
+        Bytes::from(self.copy_range(offset, max))
+    }
+
+    /// A copy of up to `max` bytes from `offset` on.
+    pub(crate) fn copy_range(&self, offset: usize, max: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(max.min(self.len().saturating_sub(offset)));
+        for piece in self.pieces_from(offset) {
+            let take = piece.len().min(max - out.len());
+            out.extend_from_slice(&piece[..take]);
+            if out.len() == max {
+                break;
+            }
+        }
+        out
     }
 
     /// Forget the first `n` bytes.
@@ -125,41 +144,55 @@ mod tests {
 
     #[test]
     fn chunks_and_copies_read_back_in_order() {
+        let big = |byte: u8| Bytes::from(vec![byte; SMALL_CHUNK]);
         let mut q = ByteQueue::default();
         q.push_copy(b"ab");
-        q.push(Bytes::from_static(b"cdef"));
+        q.push(big(b'c'));
         q.push_copy(b"gh");
-        q.push_copy(b"i");
-        assert_eq!(q.len(), 9);
-        let mut out = [0u8; 9];
-        assert_eq!(q.copy_out(0, &mut out), 9);
-        assert_eq!(&out, b"abcdefghi");
-        assert_eq!(q.copy_out(3, &mut out[..4]), 4);
-        assert_eq!(&out[..4], b"defg");
-        assert_eq!(&q.slice(1, 10)[..], b"b");
-        assert_eq!(&q.slice(3, 2)[..], b"de");
-        // Copied bytes are read as a copy.
-        assert_eq!(&q.slice(6, 10)[..], b"ghi");
-        q.drop_front(3);
-        assert_eq!(q.len(), 6);
-        assert_eq!(&q.slice(0, 10)[..], b"def");
+        q.push(Bytes::from_static(b"i"));
+        let n = SMALL_CHUNK + 5;
+        assert_eq!(q.len(), n);
+        let mut out = vec![0u8; n];
+        assert_eq!(q.copy_out(0, &mut out), n);
+        assert_eq!(&out[..3], b"abc");
+        assert_eq!(&out[n - 4..], b"cghi");
+        assert_eq!(q.copy_out(1, &mut out[..2]), 2);
+        assert_eq!(&out[..2], b"bc");
+        // Across pieces: a copy of all that was asked for.
+        assert_eq!(&q.read(1, 3)[..], b"bcc");
+        assert_eq!(&q.read(n - 3, 10)[..], b"ghi");
+        // Inside the big chunk: a slice of it.
+        let inside = q.read(2, 100);
+        assert_eq!(&inside[..], &[b'c'; 100][..]);
+        q.drop_front(2);
+        assert_eq!(q.len(), n - 2);
+        assert_eq!(q.read(0, n).len(), n - 2);
         q.push_copy(b"jk");
-        q.drop_front(5);
-        assert_eq!(q.copy_out(0, &mut out), 3);
-        assert_eq!(&out[..3], b"ijk");
-        q.drop_front(3);
+        q.drop_front(SMALL_CHUNK + 1);
+        assert_eq!(&q.read(0, 10)[..], b"hijk");
+        q.drop_front(4);
         assert_eq!(q.len(), 0);
-        assert!(q.slice(0, 4).is_empty());
+        assert!(q.read(0, 4).is_empty());
+    }
+
+    #[test]
+    fn small_chunks_join_the_tail() {
+        let mut q = ByteQueue::default();
+        for _ in 0..1000 {
+            q.push(Bytes::from_static(b"x"));
+        }
+        assert_eq!(q.chunks.len(), 0);
+        assert_eq!(q.read(0, 4096).len(), 1000);
     }
 
     #[test]
     fn a_chunk_read_whole_and_dropped_is_the_readers_alone() {
         let mut q = ByteQueue::default();
-        q.push(Bytes::from(vec![7u8; 1000]));
-        let read = q.slice(0, 4096);
-        q.drop_front(1000);
+        q.push(Bytes::from(vec![7u8; 100_000]));
+        let read = q.read(0, 1 << 20);
+        q.drop_front(100_000);
         // No other reference: the reader may take the allocation without a copy.
         assert!(read.is_unique());
-        assert_eq!(Vec::from(read), vec![7u8; 1000]);
+        assert_eq!(Vec::from(read), vec![7u8; 100_000]);
     }
 }

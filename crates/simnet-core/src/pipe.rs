@@ -95,10 +95,7 @@ impl Pipe {
     /// sent are unacknowledged, so still held.
     pub(crate) fn bytes(&self, seq: u64, len: u64) -> Vec<u8> {
         let start = seq.saturating_sub(self.buf_seq) as usize;
-        let end = (start + len as usize).min(self.buf.len());
-        let mut out = vec![0; end.saturating_sub(start)];
-        self.buf.copy_out(start, &mut out);
-        out
+        self.buf.copy_range(start, len as usize)
     }
 
     /// Sequence number after the last byte written.
@@ -128,6 +125,13 @@ impl Pipe {
     pub(crate) fn write_bytes(&mut self, mut chunk: Bytes) -> usize {
         let n = (self.send_space().min(chunk.len() as u64)) as usize;
         chunk.truncate(n);
+        self.append(chunk)
+    }
+
+    /// Append all of `chunk`, whatever room is left: for bytes whose room was
+    /// granted before the buffer shrank.
+    pub(crate) fn append(&mut self, chunk: Bytes) -> usize {
+        let n = chunk.len();
         self.buf.push(chunk);
         n
     }
@@ -143,9 +147,11 @@ impl Pipe {
         self.rcv_nxt - self.read_seq
     }
 
-    /// Free space in the receive buffer (the window to advertise).
-    pub(crate) fn window(&self) -> u64 {
-        self.rcv_cap.saturating_sub(self.readable())
+    /// The right edge of the window to advertise: never left of one already
+    /// advertised, even if the buffer shrank since (a receiver must not shrink the
+    /// window it offered, RFC 9293).
+    pub(crate) fn advertised_edge(&self) -> u64 {
+        (self.read_seq + self.rcv_cap).max(self.adv_edge)
     }
 
     /// Copy received bytes out to the application.
@@ -158,12 +164,13 @@ impl Pipe {
         n
     }
 
-    /// Hand up to `max` received bytes to the application without copying them (as
-    /// they were written, so possibly fewer than are readable).
+    /// Hand up to `max` received bytes to the application, without copying them
+    /// when they lie in one large written chunk (then possibly fewer than are
+    /// readable).
     pub(crate) fn read_bytes(&mut self, max: usize) -> Bytes {
         let n = (self.readable().min(max as u64)) as usize;
         let start = (self.read_seq - self.buf_seq) as usize;
-        let chunk = self.buf.slice(start, n);
+        let chunk = self.buf.read(start, n);
         self.read_seq += chunk.len() as u64;
         self.trim();
         chunk
@@ -172,7 +179,8 @@ impl Pipe {
     /// Accept in-order bytes `seq..seq+len` (as far as the window allows); returns how
     /// many sequence numbers of the segment are now covered by `rcv_nxt`.
     pub(crate) fn receive(&mut self, seq: u64, len: u64) -> u64 {
-        let right = (self.read_seq + self.rcv_cap).min(self.write_end());
+        // Never short of an edge already advertised, should the buffer have shrunk.
+        let right = self.advertised_edge().min(self.write_end());
         let end = (seq + len).min(right.max(self.rcv_nxt));
         if end > self.rcv_nxt {
             self.rcv_nxt = end;
@@ -231,7 +239,7 @@ mod tests {
         assert_eq!(p.send_space(), 0);
         // Receiver accepts what its window allows.
         assert_eq!(p.receive(1, 6), 4);
-        assert_eq!(p.window(), 0);
+        assert_eq!(p.advertised_edge(), p.rcv_nxt);
         let mut out = [0u8; 8];
         assert_eq!(p.read(&mut out), 4);
         assert_eq!(&out[..4], b"hell");

@@ -41,7 +41,8 @@ impl Net {
             } else {
                 0
             };
-            (ack, rx.window().min(u64::from(u32::MAX)) as u32)
+            let window = rx.advertised_edge().saturating_sub(rx.rcv_nxt);
+            (ack, window.min(u64::from(u32::MAX)) as u32)
         });
         Segment {
             conn: c,
@@ -85,7 +86,7 @@ impl Net {
         };
         if seg.flags.contains(Flags::ACK) {
             let rx = conn.rx_mut(seg.from);
-            rx.adv_edge = rx.read_seq + rx.rcv_cap;
+            rx.adv_edge = rx.advertised_edge();
             let end = conn.end_mut(seg.from);
             end.unacked_segs = 0;
             end.deadlines[TimerKind::DelayedAck.index()] = None;
@@ -514,11 +515,13 @@ impl Net {
         let Some(conn) = self.conn_mut(c) else { return };
         let mss = conn.mss;
         let tx = conn.tx_mut(side);
-        let (una_before, unacked_before) = (tx.snd_una, tx.unacked());
+        let una_before = tx.snd_una.max(FIRST_DATA_SEQ);
+        let in_flight = tx.snd_max.saturating_sub(una_before);
         let advanced = tx.on_ack(seg.ack, u64::from(seg.window));
         if advanced && let Some(tuning) = tx.snd_tuning {
-            let acked = tx.snd_una - una_before.max(FIRST_DATA_SEQ).min(tx.snd_una);
-            tx.snd_cap = tuning.after_ack(tx.snd_cap, unacked_before, acked, mss);
+            let acked = tx.snd_una.saturating_sub(una_before);
+            let peer_window = tx.wnd_edge.saturating_sub(tx.snd_una);
+            tx.snd_cap = tuning.after_ack(tx.snd_cap, in_flight, acked, mss, peer_window);
         }
         let (all_acked, window_closed) = (
             tx.snd_una >= tx.snd_max,

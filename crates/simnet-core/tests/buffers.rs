@@ -207,3 +207,115 @@ fn a_chunk_written_whole_reaches_the_reader_without_a_copy() {
     assert_eq!(net.read(s, &mut buf), Ok(8));
     assert_eq!(&buf[..8], b"tailmore");
 }
+
+#[test]
+fn a_slow_readers_peer_keeps_its_send_buffer_near_the_window() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let (c, _s) = pair(&mut net, a, b, Sizes::default(), Sizes::default());
+    let chunk = vec![1u8; 1 << 20];
+    for _ in 0..2_000 {
+        let _ = net.write(c, &chunk);
+        net.run_for(Duration::from_millis(1));
+    }
+    // The reader never reads: its window closed at 64 KiB, so a bigger send buffer
+    // would only hold what it cannot take.
+    let send = net.send_buffer_size(c).unwrap();
+    assert!(send <= 2 * 65_536, "send buffer {send}");
+}
+
+#[test]
+fn receive_buffers_grow_on_a_latency_free_link_as_the_reader_drains_them() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    net.set_link(a, b, LinkConfig::default()).unwrap();
+    let (c, s) = pair(&mut net, a, b, Sizes::default(), Sizes::default());
+    let chunk = bytes::Bytes::from(vec![3u8; 64 * 1024]);
+    let mut read = 0;
+    for _ in 0..2_000 {
+        while net.write_bytes(c, chunk.clone()).unwrap() > 0 {}
+        net.run_for(Duration::from_micros(10));
+        loop {
+            let got = net.read_bytes(s, 1 << 20).unwrap();
+            if got.is_empty() {
+                break;
+            }
+            read += got.len();
+        }
+    }
+    assert!(read > 64 << 20, "{read}");
+    let receive = net.receive_buffer_size(s).unwrap();
+    assert!(receive >= 1 << 20, "receive buffer {receive}");
+}
+
+#[test]
+fn room_granted_before_the_send_buffer_shrank_is_still_taken() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let (c, s) = pair(&mut net, a, b, Sizes::default(), Sizes::default());
+    let room = net.check_write(c).unwrap();
+    net.set_send_buffer_size(c, 2304).unwrap();
+    let chunk = bytes::Bytes::from(vec![5u8; room]);
+    assert_eq!(net.write_granted(c, chunk), Ok(room));
+    // Nothing more fits until acknowledgements bring the buffer under its size.
+    assert_eq!(net.check_write(c), Ok(0));
+    let mut got = 0;
+    for _ in 0..200 {
+        net.run_for(Duration::from_millis(10));
+        got += net.read_bytes(s, 1 << 20).unwrap().len();
+    }
+    assert_eq!(got, room);
+    assert_eq!(net.check_write(c), Ok(2304));
+}
+
+#[test]
+fn shrinking_a_receive_buffer_keeps_what_was_already_advertised() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let server = Sizes {
+        receive: Some(1 << 20),
+        ..Sizes::default()
+    };
+    let client = Sizes {
+        send: Some(1 << 20),
+        ..Sizes::default()
+    };
+    let (c, s) = pair(&mut net, a, b, client, server);
+    assert_eq!(net.write(c, &vec![8u8; 500_000]), Ok(500_000));
+    // The data is on its way when the receiver shrinks its buffer.
+    net.run_for(Duration::from_millis(1));
+    net.set_receive_buffer_size(s, 1152).unwrap();
+    net.run_for(Duration::from_millis(20));
+    // All of it arrived within one trip: nothing was dropped and resent.
+    assert_eq!(net.readable_bytes(s), 500_000);
+    let retransmits = net
+        .trace()
+        .records()
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.event,
+                simnet_core::TraceEvent::SegmentSent {
+                    retransmit: true,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(retransmits, 0);
+}
+
+#[test]
+fn an_accepted_socket_reports_the_sizing_its_connection_got() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let l = net.create_tcp_socket(b, Family::Ipv4).unwrap();
+    net.bind(l, sa("10.0.0.2:80")).unwrap();
+    net.listen(l).unwrap();
+    let c = net.create_tcp_socket(a, Family::Ipv4).unwrap();
+    net.connect(c, sa("10.0.0.2:80")).unwrap();
+    net.run_for(Duration::from_millis(20));
+    // Set on the listener after the connection was sized: it does not apply to it.
+    net.set_send_buffer_size(l, 5000).unwrap();
+    let (s, _) = net.accept(l).unwrap();
+    assert_eq!(net.send_buffer_size(s), Ok(29_200));
+    assert_eq!(
+        net.options(s).unwrap().send_buffer,
+        simnet_core::BufferSize::Auto
+    );
+}

@@ -175,7 +175,16 @@ impl MemoryLayout {
     /// Above this many guests in one process, [`MemoryLayout::for_guests`] is compact.
     pub const COMPACT_ABOVE: usize = 2_000;
 
-    /// The layout for a process that runs up to `guests` guests at once.
+    /// About how many guests of this layout one process holds under Linux's default
+    /// `vm.max_map_count`.
+    pub fn guests_per_process(self) -> usize {
+        match self {
+            MemoryLayout::Fast => 8_000,
+            MemoryLayout::Compact => 15_000,
+        }
+    }
+
+    /// The layout for worlds of `guests` guests.
     pub fn for_guests(guests: usize) -> MemoryLayout {
         if guests > Self::COMPACT_ABOVE {
             MemoryLayout::Compact
