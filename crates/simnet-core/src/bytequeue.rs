@@ -73,6 +73,9 @@ impl ByteQueue {
 
     /// Copy bytes from `offset` on into `out`, as many as there are; returns how many.
     pub(crate) fn copy_out(&self, offset: usize, out: &mut [u8]) -> usize {
+        if self.chunks.is_empty() {
+            return copy_from_ring(&self.tail, offset, out);
+        }
         let mut n = 0;
         for piece in self.pieces_from(offset) {
             if n == out.len() {
@@ -132,6 +135,22 @@ impl ByteQueue {
             }
         }
     }
+}
+
+/// Copy from `ring`, starting at `offset`, into `out`; returns how many bytes.
+fn copy_from_ring(ring: &VecDeque<u8>, offset: usize, out: &mut [u8]) -> usize {
+    let n = ring.len().saturating_sub(offset).min(out.len());
+    let (a, b) = ring.as_slices();
+    let out = &mut out[..n];
+    if offset >= a.len() {
+        let s = offset - a.len();
+        out.copy_from_slice(&b[s..s + n]);
+    } else {
+        let first = n.min(a.len() - offset);
+        out[..first].copy_from_slice(&a[offset..offset + first]);
+        out[first..].copy_from_slice(&b[..n - first]);
+    }
+    n
 }
 
 #[cfg(test)]
