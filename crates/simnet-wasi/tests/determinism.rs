@@ -113,6 +113,38 @@ fn another_seed_gives_another_run() {
     assert_ne!(a.report.trace_hash, b.report.trace_hash);
 }
 
+/// An echo world (50 round trips of 64 B) on `rt` under `seed`: its trace hash and
+/// the client's fuel.
+fn echo_world(rt: &simnet_wasi::Runtime, seed: u64) -> (u64, u64) {
+    let load = |name: &str| {
+        let g = simnet_guests::get(name).expect("a guest");
+        rt.load_bytes(g.name, g.bytes).expect("it compiles")
+    };
+    let (server, client) = (load("echo-server"), load("echo-client"));
+    let mut sim = simnet_wasi::Sim::new(rt, simnet_wasi::SimConfig::new(seed));
+    let s = sim
+        .add_host("server", &["10.0.0.1".parse().unwrap()])
+        .unwrap();
+    let c = sim
+        .add_host("client", &["10.0.0.2".parse().unwrap()])
+        .unwrap();
+    sim.spawn(
+        simnet_wasi::GuestSpec::new("server", s, server)
+            .arg("0.0.0.0:7000")
+            .daemon(),
+    );
+    sim.spawn(
+        simnet_wasi::GuestSpec::new("client", c, client)
+            .args(["10.0.0.1:7000", "50", "64"])
+            .start_at(std::time::Duration::from_millis(1)),
+    );
+    let report = sim.run();
+    assert!(report.is_success(), "{}", sim.explain(&report));
+    let fuel = report.guest("client").unwrap().fuel;
+    assert!(fuel > 0, "fuel is counted");
+    (report.trace_hash, fuel)
+}
+
 /// The baseline compiler: fuel and preemption work, the same seed gives the same
 /// trace, and the run differs from Cranelift's only where fuel counts differ.
 #[test]
@@ -122,37 +154,7 @@ fn winch_compiled_guests_run_deterministically() {
         .config()
         .expect("winch is built in for the tests");
     let rt = Runtime::with_config(&config, None).expect("a winch runtime");
-    let load = |name: &str| {
-        let g = simnet_guests::get(name).expect("a guest");
-        rt.load_bytes(g.name, g.bytes)
-            .expect("it compiles with winch")
-    };
-    let (server, client) = (load("echo-server"), load("echo-client"));
-    let run = |seed| {
-        let mut sim = simnet_wasi::Sim::new(&rt, simnet_wasi::SimConfig::new(seed));
-        let s = sim
-            .add_host("server", &["10.0.0.1".parse().unwrap()])
-            .unwrap();
-        let c = sim
-            .add_host("client", &["10.0.0.2".parse().unwrap()])
-            .unwrap();
-        sim.spawn(
-            simnet_wasi::GuestSpec::new("server", s, server.clone())
-                .arg("0.0.0.0:7000")
-                .daemon(),
-        );
-        sim.spawn(
-            simnet_wasi::GuestSpec::new("client", c, client.clone())
-                .args(["10.0.0.1:7000", "50", "64"])
-                .start_at(std::time::Duration::from_millis(1)),
-        );
-        let report = sim.run();
-        assert!(report.is_success(), "{}", sim.explain(&report));
-        let fuel = report.guest("client").unwrap().fuel;
-        assert!(fuel > 0, "fuel is counted");
-        (report.trace_hash, fuel)
-    };
-    assert_eq!(run(3), run(3));
+    assert_eq!(echo_world(&rt, 3), echo_world(&rt, 3));
 }
 
 #[test]
@@ -167,34 +169,7 @@ fn compilers_are_chosen_by_name() {
 #[test]
 fn memory_layouts_run_the_same_simulation() {
     use simnet_wasi::{MemoryLayout, Runtime};
-    let run = |layout: MemoryLayout| {
-        let rt = Runtime::with_layout(layout, None).expect("a runtime");
-        let load = |name: &str| {
-            let g = simnet_guests::get(name).expect("a guest");
-            rt.load_bytes(g.name, g.bytes).expect("it compiles")
-        };
-        let (server, client) = (load("echo-server"), load("echo-client"));
-        let mut sim = simnet_wasi::Sim::new(&rt, simnet_wasi::SimConfig::new(11));
-        let s = sim
-            .add_host("server", &["10.0.0.1".parse().unwrap()])
-            .unwrap();
-        let c = sim
-            .add_host("client", &["10.0.0.2".parse().unwrap()])
-            .unwrap();
-        sim.spawn(
-            simnet_wasi::GuestSpec::new("server", s, server)
-                .arg("0.0.0.0:7000")
-                .daemon(),
-        );
-        sim.spawn(
-            simnet_wasi::GuestSpec::new("client", c, client)
-                .args(["10.0.0.1:7000", "50", "64"])
-                .start_at(std::time::Duration::from_millis(1)),
-        );
-        let report = sim.run();
-        assert!(report.is_success(), "{}", sim.explain(&report));
-        (report.trace_hash, report.guest("client").unwrap().fuel)
-    };
+    let run = |layout| echo_world(&Runtime::with_layout(layout, None).expect("a runtime"), 11);
     // Each layout replays exactly. Across layouts fuel is counted slightly
     // differently (as across compilers), so only the network's trace is compared,
     // on a world no preemption point can change.

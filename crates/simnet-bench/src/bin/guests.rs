@@ -316,35 +316,65 @@ fn main() {
     }
 }
 
-fn echo_row(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
-    let n = args.round_trips.to_string();
-    let (s, k) = compare(
+/// A server and a client guest, on simnet against the kernel; `server_args` and
+/// `client_args` give their arguments for the server's address.
+fn server_and_client(
+    args: &Args,
+    rt: &Runtime,
+    real: &RealHost,
+    server: (&Program, Option<&Component>),
+    client: (&Program, Option<&Component>),
+    server_args: impl Fn(&str) -> Vec<String>,
+    client_args: impl Fn(&str) -> Vec<String>,
+) -> (Duration, Duration) {
+    compare(
         args,
         || {
-            on_simnet(
-                rt,
-                &[
-                    (&g.sim[ECHO_SERVER], &["10.0.0.1:7", "1"]),
-                    (&g.sim[ECHO_CLIENT], &["10.0.0.1:7", &n, "64"]),
-                ],
-            )
+            let (s, c) = (server_args("10.0.0.1:7"), client_args("10.0.0.1:7"));
+            on_simnet(rt, &[(server.0, &words(&s)), (client.0, &words(&c))])
         },
         || {
             let addr = kernel_address();
-            real.run(&[
-                (&g.real[ECHO_SERVER], &[&addr, "1"]),
-                (&g.real[ECHO_CLIENT], &[&addr, &n, "64"]),
-            ])
+            let (s, c) = (server_args(&addr), client_args(&addr));
+            let component = |c: Option<&Component>| c.expect("compiled for the kernel").clone();
+            let (rs, rc) = (component(server.1), component(client.1));
+            real.run(&[(&rs, &words(&s)), (&rc, &words(&c))])
         },
-    );
+    )
+}
+
+/// Print a round-trip row: times, time per round trip, and the ratio.
+fn print_round_trips(label: &str, (s, k): (Duration, Duration), round_trips: u64) {
     println!(
-        "(1) echo {n} x 64 B: simnet {:>8.1} ms ({:.2} us/RT)   kernel {:>8.1} ms ({:.2} us/RT)   simnet is {:.1}x faster",
+        "{label}: simnet {:>8.1} ms ({:.2} us/RT)   kernel {:>8.1} ms ({:.2} us/RT)   simnet is {:.1}x faster",
         ms(s),
-        per_rt(s, args.round_trips),
+        per_rt(s, round_trips),
         ms(k),
-        per_rt(k, args.round_trips),
+        per_rt(k, round_trips),
         k.as_secs_f64() / s.as_secs_f64()
     );
+}
+
+fn words(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+fn strings(words: &[&str]) -> Vec<String> {
+    words.iter().map(|w| w.to_string()).collect()
+}
+
+fn echo_row(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
+    let n = args.round_trips.to_string();
+    let times = server_and_client(
+        args,
+        rt,
+        real,
+        (&g.sim[ECHO_SERVER], g.real.get(ECHO_SERVER)),
+        (&g.sim[ECHO_CLIENT], g.real.get(ECHO_CLIENT)),
+        |addr| strings(&[addr, "1"]),
+        |addr| strings(&[addr, &n, "64"]),
+    );
+    print_round_trips(&format!("(1) echo {n} x 64 B"), times, args.round_trips);
 }
 
 fn bulk_rows(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
@@ -419,34 +449,17 @@ fn tokio_row(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
     const CONNS: &str = "100";
     let rounds_each = (args.round_trips / 100).max(1);
     let each = rounds_each.to_string();
-    let (s, k) = compare(
+    let times = server_and_client(
         args,
-        || {
-            on_simnet(
-                rt,
-                &[
-                    (&g.sim[MANY], &["serve", "10.0.0.1:7", CONNS]),
-                    (&g.sim[TOKIO_LOAD], &["10.0.0.1:7", CONNS, &each, "64"]),
-                ],
-            )
-        },
-        || {
-            let addr = kernel_address();
-            real.run(&[
-                (&g.real[MANY], &["serve", &addr, CONNS]),
-                (&g.real[TOKIO_LOAD], &[&addr, CONNS, &each, "64"]),
-            ])
-        },
+        rt,
+        real,
+        (&g.sim[MANY], g.real.get(MANY)),
+        (&g.sim[TOKIO_LOAD], g.real.get(TOKIO_LOAD)),
+        |addr| strings(&["serve", addr, CONNS]),
+        |addr| strings(&[addr, CONNS, &each, "64"]),
     );
-    let total = rounds_each * 100;
-    println!(
-        "(3) tokio, 100 connections x {each} x 64 B: simnet {:>8.1} ms ({:.2} us/RT)   kernel {:>8.1} ms ({:.2} us/RT)   simnet is {:.1}x faster",
-        ms(s),
-        per_rt(s, total),
-        ms(k),
-        per_rt(k, total),
-        k.as_secs_f64() / s.as_secs_f64()
-    );
+    let label = format!("(3) tokio, 100 connections x {each} x 64 B");
+    print_round_trips(&label, times, rounds_each * 100);
 }
 
 fn python_row(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
@@ -456,36 +469,20 @@ fn python_row(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
     };
     let bytes = std::fs::read(&path).expect("the built Python component");
     let sim_client = rt.load_bytes("echo_client", &bytes).expect("load");
-    let real_client = Component::new(&real.engine, &bytes).expect("compile");
+    let real_client =
+        (!args.simnet_only).then(|| Component::new(&real.engine, &bytes).expect("compile"));
     let n = (args.round_trips / 10).max(1);
     let count = n.to_string();
-    let (s, k) = compare(
+    let times = server_and_client(
         args,
-        || {
-            on_simnet(
-                rt,
-                &[
-                    (&g.sim[ECHO_SERVER], &["10.0.0.1:7", "1"]),
-                    (&sim_client, &["10.0.0.1:7", &count, "64"]),
-                ],
-            )
-        },
-        || {
-            let addr = kernel_address();
-            real.run(&[
-                (&g.real[ECHO_SERVER], &[&addr, "1"]),
-                (&real_client, &[&addr, &count, "64"]),
-            ])
-        },
+        rt,
+        real,
+        (&g.sim[ECHO_SERVER], g.real.get(ECHO_SERVER)),
+        (&sim_client, real_client.as_ref()),
+        |addr| strings(&[addr, "1"]),
+        |addr| strings(&[addr, &count, "64"]),
     );
-    println!(
-        "(4) Python echo {n} x 64 B: simnet {:>8.1} ms ({:.2} us/RT)   kernel {:>8.1} ms ({:.2} us/RT)   simnet is {:.1}x faster",
-        ms(s),
-        per_rt(s, n),
-        ms(k),
-        per_rt(k, n),
-        k.as_secs_f64() / s.as_secs_f64()
-    );
+    print_round_trips(&format!("(4) Python echo {n} x 64 B"), times, n);
 }
 
 fn call_rows(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
