@@ -11,7 +11,7 @@ use crate::capture::{Capture, CapturedSegment, Fate};
 use crate::config::TcpConfig;
 use crate::conn::Conn;
 use crate::error::{ErrorCode, NetError};
-use crate::fault::FaultState;
+use crate::fault::state::FaultState;
 use crate::host::{Host, HostConfig, HostStats, is_valid_host_address};
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::link::{LinkConfig, LinkState};

@@ -5,7 +5,8 @@
 use std::fmt;
 
 use crate::error::ErrorCode;
-use crate::fault::{Effect, FaultEvent, Method};
+use crate::fault::api::{Effect, Method};
+use crate::fault::kind::FaultEvent;
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::queue::TimerKind;
 use crate::segment::{Segment, Side};

@@ -1,187 +1,30 @@
 //! Faults, the one vocabulary of what can go wrong: network faults (partitions,
 //! clogged links, link changes, connection resets), host lifecycle (crashes and
 //! restarts) and API-level faults (results injected at the socket calls, in
-//! [`api`]). Faults are scheduled on the simulation's event queue, so they take
-//! their place among segments and timers in the queue's one order; their state
-//! lives in [`FaultState`], which links, hosts and socket calls consult. Network
-//! faults act on segments already in flight: a partition or a crash drops a segment
-//! when it arrives, a clog holds it. Every fault, and every injected result, is
-//! traced.
+//! [`api`]). Their kinds are in `kind.rs`. Faults are scheduled on the simulation's
+//! event queue, so they take their place among segments and timers in the queue's
+//! one order; their state lives in `state.rs`, which links, hosts and socket calls
+//! consult. Network faults act on segments already in flight: a partition or a
+//! crash drops a segment when it arrives, a clog holds it. Every fault, and every
+//! injected result, is traced. This file applies them to the network.
 
-mod api;
+pub(crate) mod api;
+pub(crate) mod kind;
+pub(crate) mod state;
 
-pub(crate) use api::Injector;
 pub use api::{ApiFault, ApiResult, Effect, Met, Method, Trigger};
+pub use kind::{CrashMode, Fault, FaultEvent, HostEvent};
 
-use indexmap::{IndexMap, IndexSet};
 use rand::RngExt;
-
-use crate::rng::SimRng;
 
 use crate::conn::Phase;
 use crate::error::{ErrorCode, NetError};
 use crate::ids::{ConnId, HostId, SocketId};
-use crate::link::LinkConfig;
 use crate::net::Net;
 use crate::queue::Event;
 use crate::segment::{Segment, Side};
 use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
-
-/// How a host goes down.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum CrashMode {
-    /// The process dies and the kernel resets its connections: peers see RSTs at once.
-    Reset,
-    /// Power loss: nothing is sent, the host answers nothing until it restarts, and
-    /// its peers find out only through their own timeouts or keep-alive.
-    Silent,
-}
-
-/// A fault to apply to the network.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Fault {
-    /// Drop every segment from a host in `from` to a host in `to` (and back, unless
-    /// `one_way`), including those already in flight, until healed.
-    Partition {
-        from: Vec<HostId>,
-        to: Vec<HostId>,
-        one_way: bool,
-    },
-    /// Undo partitions between the two sets, both directions.
-    Heal { from: Vec<HostId>, to: Vec<HostId> },
-    /// Hold segments from `from` to `to` (and back, unless `one_way`) as they arrive;
-    /// they are delivered, in order, on release.
-    Clog {
-        from: HostId,
-        to: HostId,
-        one_way: bool,
-    },
-    /// Deliver what a clog held, both directions, and stop holding.
-    Release { from: HostId, to: HostId },
-    /// Change the link between two hosts (both directions).
-    SetLink {
-        a: HostId,
-        b: HostId,
-        config: LinkConfig,
-    },
-    /// Take a host down: every socket on it is gone.
-    Crash { host: HostId, mode: CrashMode },
-    /// Bring a crashed host back (with no sockets; its programs start afresh).
-    Restart { host: HostId },
-    /// Reset a connection as a middlebox would: both ends see `connection-reset`.
-    ResetConnection { conn: ConnId },
-    /// Reset one live connection between hosts, chosen with the seeded fault stream
-    /// (any connection if `between` is empty).
-    ResetRandomConnection { between: Vec<HostId> },
-    /// From now on, inject results at the socket calls (see [`ApiFault`]).
-    Api(ApiFault),
-}
-
-/// A change in a host's life that the layer running programs on it must act on:
-/// end them on a crash, start them afresh on a restart.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum HostEvent {
-    Crashed { host: HostId, mode: CrashMode },
-    Restarted { host: HostId },
-}
-
-/// What the trace records of a fault: one record per directed host pair for
-/// partitions and clogs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum FaultEvent {
-    Partitioned {
-        from: HostId,
-        to: HostId,
-    },
-    Healed {
-        from: HostId,
-        to: HostId,
-    },
-    Clogged {
-        from: HostId,
-        to: HostId,
-    },
-    Released {
-        from: HostId,
-        to: HostId,
-        segments: u32,
-    },
-    LinkChanged {
-        a: HostId,
-        b: HostId,
-    },
-    HostCrashed {
-        host: HostId,
-        mode: CrashMode,
-    },
-    HostRestarted {
-        host: HostId,
-    },
-    ConnectionReset {
-        conn: ConnId,
-    },
-}
-
-impl FaultEvent {
-    /// A stable number per kind and the words that identify it, for the trace hash.
-    pub(crate) fn words(&self) -> (u64, u64) {
-        let pair = |a: HostId, b: HostId| u64::from(a.raw()) << 32 | u64::from(b.raw());
-        match *self {
-            FaultEvent::Partitioned { from, to } => (1, pair(from, to)),
-            FaultEvent::Healed { from, to } => (2, pair(from, to)),
-            FaultEvent::Clogged { from, to } => (3, pair(from, to)),
-            FaultEvent::Released { from, to, segments } => {
-                (4 | u64::from(segments) << 8, pair(from, to))
-            }
-            FaultEvent::LinkChanged { a, b } => (5, pair(a, b)),
-            FaultEvent::HostCrashed { host, mode } => {
-                (6 | (mode as u64) << 8, u64::from(host.raw()))
-            }
-            FaultEvent::HostRestarted { host } => (7, u64::from(host.raw())),
-            FaultEvent::ConnectionReset { conn } => (8, u64::from(conn.raw())),
-        }
-    }
-}
-
-impl FaultEvent {
-    /// In words, with the hosts' names: the one textual form of a fault that the
-    /// timeline, the JSON trace and logs share.
-    pub fn describe(&self, net: &Net) -> String {
-        let n = |h: HostId| net.host_name(h).to_string();
-        match *self {
-            FaultEvent::Partitioned { from, to } => format!("partition {} -> {}", n(from), n(to)),
-            FaultEvent::Healed { from, to } => format!("heal {} -> {}", n(from), n(to)),
-            FaultEvent::Clogged { from, to } => format!("clog {} -> {}", n(from), n(to)),
-            FaultEvent::Released { from, to, segments } => format!(
-                "release {} -> {} ({segments} held segments)",
-                n(from),
-                n(to)
-            ),
-            FaultEvent::LinkChanged { a, b } => format!("link {} <-> {} changed", n(a), n(b)),
-            FaultEvent::HostCrashed { host, mode } => {
-                format!("{} crashed ({})", n(host), mode.name())
-            }
-            FaultEvent::HostRestarted { host } => format!("{} restarted", n(host)),
-            FaultEvent::ConnectionReset { conn } => match net.conn_endpoints(conn) {
-                Some((_, hosts)) => {
-                    format!("connection {} -> {} reset", n(hosts[0]), n(hosts[1]))
-                }
-                None => format!("connection {} reset", conn.index()),
-            },
-        }
-    }
-}
-
-impl CrashMode {
-    /// The name scenario files and the timeline use.
-    pub fn name(self) -> &'static str {
-        match self {
-            CrashMode::Reset => "reset",
-            CrashMode::Silent => "silent",
-        }
-    }
-}
 
 /// What happens to a segment when it reaches its destination host.
 pub(crate) enum Arrival {
@@ -373,43 +216,6 @@ impl Net {
             ) {
                 self.close_phase(c, side, Some(ErrorCode::ConnectionReset), true);
             }
-        }
-    }
-}
-
-/// Every fault in force, in one place: what links (blocked and held pairs), hosts
-/// (down, crashed) and socket calls (the API-fault injector) consult, with the faults
-/// still waiting on the event queue and the host events not yet handed on.
-pub(crate) struct FaultState {
-    /// Directed host pairs whose segments are dropped.
-    pub(crate) blocked: IndexSet<(HostId, HostId)>,
-    /// Directed host pairs whose segments are held, with what is held.
-    pub(crate) held: IndexMap<(HostId, HostId), Vec<Segment>>,
-    /// Hosts that crashed silently and have not restarted.
-    pub(crate) down: IndexSet<HostId>,
-    /// Hosts that crashed (in either mode) and have not restarted.
-    pub(crate) crashed: IndexSet<HostId>,
-    /// Results injected at the socket calls.
-    pub(crate) api: Injector,
-    /// Faults scheduled on the event queue, by the index their event carries.
-    pub(crate) scheduled: Vec<Option<Fault>>,
-    /// Crashes and restarts since the driver last took them.
-    pub(crate) lifecycle: Vec<HostEvent>,
-    /// Choices faults make (which connection a random reset hits).
-    pub(crate) rng: SimRng,
-}
-
-impl FaultState {
-    pub(crate) fn new(seed: u64) -> Self {
-        FaultState {
-            blocked: IndexSet::new(),
-            held: IndexMap::new(),
-            down: IndexSet::new(),
-            crashed: IndexSet::new(),
-            api: Injector::new(seed),
-            scheduled: Vec::new(),
-            lifecycle: Vec::new(),
-            rng: crate::rng::derive(seed, "faults"),
         }
     }
 }
