@@ -41,6 +41,7 @@ mod error;
 mod fault;
 mod host;
 mod ids;
+mod injection;
 mod link;
 mod net;
 mod pipe;

@@ -3,7 +3,6 @@
 
 use crate::ids::{ConnId, HostId};
 use crate::link::LinkConfig;
-use crate::net::Net;
 
 use super::api::ApiFault;
 
@@ -119,35 +118,6 @@ impl FaultEvent {
             }
             FaultEvent::HostRestarted { host } => (7, u64::from(host.raw())),
             FaultEvent::ConnectionReset { conn } => (8, u64::from(conn.raw())),
-        }
-    }
-}
-
-impl FaultEvent {
-    /// In words, with the hosts' names: the one textual form of a fault that the
-    /// timeline, the JSON trace and logs share.
-    pub fn describe(&self, net: &Net) -> String {
-        let n = |h: HostId| net.host_name(h).to_string();
-        match *self {
-            FaultEvent::Partitioned { from, to } => format!("partition {} -> {}", n(from), n(to)),
-            FaultEvent::Healed { from, to } => format!("heal {} -> {}", n(from), n(to)),
-            FaultEvent::Clogged { from, to } => format!("clog {} -> {}", n(from), n(to)),
-            FaultEvent::Released { from, to, segments } => format!(
-                "release {} -> {} ({segments} held segments)",
-                n(from),
-                n(to)
-            ),
-            FaultEvent::LinkChanged { a, b } => format!("link {} <-> {} changed", n(a), n(b)),
-            FaultEvent::HostCrashed { host, mode } => {
-                format!("{} crashed ({})", n(host), mode.name())
-            }
-            FaultEvent::HostRestarted { host } => format!("{} restarted", n(host)),
-            FaultEvent::ConnectionReset { conn } => match net.conn_endpoints(conn) {
-                Some((_, hosts)) => {
-                    format!("connection {} -> {} reset", n(hosts[0]), n(hosts[1]))
-                }
-                None => format!("connection {} reset", conn.index()),
-            },
         }
     }
 }
