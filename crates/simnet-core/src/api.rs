@@ -314,14 +314,14 @@ impl Net {
         let mut client = End::new(Phase::SynSent, rto, now);
         client.socket = Some(id);
         let server = End::new(Phase::Idle, rto, now);
-        let tcp = &self.config.tcp;
+        let buffers = self.config.tcp.buffer_defaults();
         // The server's halves take the listener's sizes when the SYN arrives.
         let mut to_server = Pipe::new(0, 0);
-        to_server.size_send_buffer(options.send_buffer, tcp);
-        to_server.size_receive_buffer(BufferSize::Auto, tcp, now);
+        to_server.size_send_buffer(options.send_buffer, buffers);
+        to_server.size_receive_buffer(BufferSize::Auto, buffers, now);
         let mut to_client = Pipe::new(0, 0);
-        to_client.size_send_buffer(BufferSize::Auto, tcp);
-        to_client.size_receive_buffer(options.receive_buffer, tcp, now);
+        to_client.size_send_buffer(BufferSize::Auto, buffers);
+        to_client.size_receive_buffer(options.receive_buffer, buffers, now);
         self.endpoints.push(([local, remote], [host, to]));
         self.conns.push(Some(Conn {
             addrs: [local, remote],

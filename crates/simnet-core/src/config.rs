@@ -84,6 +84,27 @@ pub struct TcpConfig {
     pub hop_limit: u8,
 }
 
+/// The buffer sizes a connection starts from and may be tuned up to: what sizing a
+/// pipe needs of [`TcpConfig`], small enough to copy on the SYN path.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BufferDefaults {
+    pub(crate) send: u64,
+    pub(crate) send_max: u64,
+    pub(crate) receive: u64,
+    pub(crate) receive_max: u64,
+}
+
+impl TcpConfig {
+    pub(crate) fn buffer_defaults(&self) -> BufferDefaults {
+        BufferDefaults {
+            send: self.send_buffer,
+            send_max: self.send_buffer_max.max(self.send_buffer),
+            receive: self.receive_buffer,
+            receive_max: self.receive_buffer_max.max(self.receive_buffer),
+        }
+    }
+}
+
 impl Default for TcpConfig {
     fn default() -> Self {
         TcpConfig {

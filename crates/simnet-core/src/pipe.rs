@@ -10,7 +10,7 @@ use bytes::Bytes;
 
 use crate::autotune::{BufferSize, ReceiveTuning, SendTuning};
 use crate::bytequeue::ByteQueue;
-use crate::config::TcpConfig;
+use crate::config::BufferDefaults;
 use crate::time::SimTime;
 
 /// Sequence number of the first data byte (the SYN occupies 0).
@@ -75,19 +75,24 @@ impl Pipe {
 
     /// Size the send buffer as the sending application asked: a set size stays, an
     /// unset one starts at the default and is tuned.
-    pub(crate) fn size_send_buffer(&mut self, size: BufferSize, cfg: &TcpConfig) {
-        self.snd_cap = size.initial(cfg.send_buffer);
+    pub(crate) fn size_send_buffer(&mut self, size: BufferSize, defaults: BufferDefaults) {
+        self.snd_cap = size.initial(defaults.send);
         self.snd_tuning = (size == BufferSize::Auto).then_some(SendTuning {
-            max: cfg.send_buffer_max.max(cfg.send_buffer),
+            max: defaults.send_max,
         });
     }
 
     /// Size the receive buffer as the receiving application asked (see
     /// [`Pipe::size_send_buffer`]), before anything was advertised.
-    pub(crate) fn size_receive_buffer(&mut self, size: BufferSize, cfg: &TcpConfig, now: SimTime) {
-        self.rcv_cap = size.initial(cfg.receive_buffer);
-        self.rcv_tuning = (size == BufferSize::Auto)
-            .then(|| ReceiveTuning::new(cfg.receive_buffer_max.max(cfg.receive_buffer), now));
+    pub(crate) fn size_receive_buffer(
+        &mut self,
+        size: BufferSize,
+        defaults: BufferDefaults,
+        now: SimTime,
+    ) {
+        self.rcv_cap = size.initial(defaults.receive);
+        self.rcv_tuning =
+            (size == BufferSize::Auto).then(|| ReceiveTuning::new(defaults.receive_max, now));
         self.adv_edge = self.read_seq + self.rcv_cap;
     }
 

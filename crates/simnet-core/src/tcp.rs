@@ -332,7 +332,7 @@ impl Net {
             half_open.push(c);
         }
         let now = self.now;
-        let tcp = self.config.tcp.clone();
+        let buffers = self.config.tcp.buffer_defaults();
         let Some(conn) = self.conn_mut(c) else { return };
         let end = conn.end_mut(Side::Server);
         end.phase = Phase::SynReceived;
@@ -340,10 +340,10 @@ impl Net {
         end.syn_cookie = cookie;
         end.last_recv = now;
         let tx = conn.tx_mut(Side::Server);
-        tx.size_send_buffer(send_buffer, &tcp);
+        tx.size_send_buffer(send_buffer, buffers);
         tx.wnd_edge = FIRST_DATA_SEQ + u64::from(seg.window);
         conn.rx_mut(Side::Server)
-            .size_receive_buffer(receive_buffer, &tcp, now);
+            .size_receive_buffer(receive_buffer, buffers, now);
         self.send_syn(c, Side::Server, false);
     }
 
