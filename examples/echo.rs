@@ -22,6 +22,7 @@ fn main() {
         jitter: Duration::from_millis(10),
         loss: 0.05,
         bandwidth: Some(10_000_000),
+        duplicate: 0.0,
     };
     net.set_default_link(link).expect("valid link");
 

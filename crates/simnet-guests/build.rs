@@ -13,6 +13,7 @@ const GUESTS: &[&str] = &[
     "conformance",
     "conformance-std",
     "conformance-tokio",
+    "conformance-udp",
     "tokio-load",
 ];
 const TARGET: &str = "wasm32-wasip2";

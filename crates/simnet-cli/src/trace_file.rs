@@ -62,6 +62,23 @@ fn fault_json(net: &Net, fault: &simnet_core::FaultEvent) -> Value {
     json!({ "host": hosts.first().copied(), "hosts": hosts, "fault": fault.describe(net) })
 }
 
+/// A datagram (or ICMP message) with its hosts' names.
+fn datagram_json(net: &Net, d: &simnet_core::DatagramHeader) -> Value {
+    let kind = match d.kind {
+        simnet_core::DatagramKind::Data => "data",
+        simnet_core::DatagramKind::PortUnreachable => "icmp_port_unreachable",
+    };
+    json!({
+        "id": d.id,
+        "type": kind,
+        "from": net.host_name(d.from),
+        "to": net.host_name(d.to),
+        "src": d.src.to_string(),
+        "dst": d.dst.to_string(),
+        "len": d.len,
+    })
+}
+
 /// A socket's host, for records that name only the socket.
 fn socket_json(net: &Net, socket: simnet_core::SocketId) -> Value {
     json!({ "socket": socket.index(), "host": net.socket_host_ever(socket).map(|h| net.host_name(h)) })
@@ -128,6 +145,34 @@ pub fn record_json(net: &Net, guests: &[&str], r: &TraceRecord) -> Value {
                 "effect": crate::report::effect_text(effect),
             }),
         ),
+        TraceEvent::UdpSocketCreated {
+            host,
+            socket,
+            family,
+        } => (
+            "udp_socket_created",
+            json!({ "host": net.host_name(host), "socket": socket.index(), "family": format!("{family:?}") }),
+        ),
+        TraceEvent::UdpBound { socket, local } => {
+            let mut v = socket_json(net, socket);
+            v["local"] = json!(local.to_string());
+            ("udp_bound", v)
+        }
+        TraceEvent::UdpConnected { socket, remote } => {
+            let mut v = socket_json(net, socket);
+            v["remote"] = json!(remote.map(|r| r.to_string()));
+            ("udp_connected", v)
+        }
+        TraceEvent::DatagramSent { dgram } => ("datagram_sent", datagram_json(net, &dgram)),
+        TraceEvent::DatagramDelivered { dgram } => {
+            ("datagram_delivered", datagram_json(net, &dgram))
+        }
+        TraceEvent::DatagramLost { dgram } => ("datagram_lost", datagram_json(net, &dgram)),
+        TraceEvent::DatagramDropped { dgram, reason } => {
+            let mut v = datagram_json(net, &dgram);
+            v["reason"] = json!(format!("{reason:?}"));
+            ("datagram_dropped", v)
+        }
         TraceEvent::Process {
             host,
             process,

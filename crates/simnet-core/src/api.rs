@@ -3,7 +3,7 @@
 //! the same results on simnet as on a real kernel.
 
 use std::collections::VecDeque;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +18,7 @@ use crate::queue::TimerKind;
 use crate::segment::{Flags, Side};
 use crate::socket::{
     Attachment, Family, ShutdownType, Socket, SocketOptions, TcpState, clamp_keep_alive_count,
-    clamp_keep_alive_time,
+    clamp_keep_alive_time, is_valid_family, is_valid_unicast,
 };
 use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
@@ -34,27 +34,6 @@ pub enum Interest {
     Write,
 }
 
-fn is_valid_unicast(ip: IpAddr) -> bool {
-    match ip.to_canonical() {
-        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
-        IpAddr::V6(v6) => !v6.is_multicast(),
-    }
-}
-
-fn is_valid_family(ip: IpAddr, family: Family) -> bool {
-    match (family, ip) {
-        (Family::Ipv4, IpAddr::V4(_)) => true,
-        (Family::Ipv6, IpAddr::V6(v6)) => {
-            // IPv4-mapped and deprecated IPv4-compatible addresses are rejected.
-            let compatible = v6.segments()[..6].iter().all(|&s| s == 0)
-                && !v6.is_loopback()
-                && !v6.is_unspecified();
-            v6.to_ipv4_mapped().is_none() && !compatible
-        }
-        _ => false,
-    }
-}
-
 impl Net {
     /// `tcp-create-socket.create-tcp-socket`.
     pub fn create_tcp_socket(
@@ -62,18 +41,8 @@ impl Net {
         host: HostId,
         family: Family,
     ) -> Result<SocketId, ErrorCode> {
-        let h = self
-            .hosts
-            .get_mut(host.index())
-            .ok_or(ErrorCode::InvalidArgument)?;
-        if h.open_sockets >= h.config.socket_limit {
-            return Err(ErrorCode::NewSocketLimit);
-        }
-        h.open_sockets += 1;
-        let id = SocketId(self.sockets.len() as u32);
-        self.sockets
-            .push(Some(Socket::new(host, family, &self.config.tcp)));
-        self.socket_hosts.push(host);
+        let id = self.new_socket_id(host)?;
+        self.sockets[id.index()] = Some(Socket::new(host, family, &self.config.tcp));
         self.record(TraceEvent::SocketCreated {
             host,
             socket: id,
@@ -759,7 +728,9 @@ impl Net {
     /// stands for would make progress (or report an error) now.
     pub fn is_ready(&self, id: SocketId, interest: Interest) -> bool {
         let Ok(sock) = self.socket(id) else {
-            return true;
+            return self
+                .udp_socket(id)
+                .map_or(true, |u| self.udp_ready(u, interest == Interest::Read));
         };
         match interest {
             Interest::Socket => match (&sock.attachment, sock.state) {
@@ -820,6 +791,9 @@ impl Net {
     /// queued connections, a connection with unread data is reset, any other connection
     /// is closed gracefully (buffered data, then FIN) and lingers until done.
     pub fn close(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+        if self.is_udp(id) {
+            return self.close_udp(id);
+        }
         let sock = self.socket(id)?;
         let host = sock.host;
         match &sock.attachment {

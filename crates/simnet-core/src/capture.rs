@@ -1,19 +1,21 @@
-//! Packet capture: every segment put on the wire, with its addresses and payload, as
-//! a tap on the sending host's interface would see it, and what became of it:
-//! delivered, lost on the link, or dropped on arrival (and why), so that a capture
-//! file can leave out what never arrived. Off by default; a pcap writer or a test
-//! turns it on.
+//! Packet capture: every packet put on the wire (TCP segment or UDP datagram), with
+//! its addresses and payload, as a tap on the sending host's interface would see it,
+//! and what became of it: delivered, lost on the link, or dropped on arrival (and
+//! why), so that a capture file can leave out what never arrived. Off by default; a
+//! pcap writer or a test turns it on.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
+use bytes::Bytes;
 use indexmap::IndexMap;
 
+use crate::packet::{DatagramHeader, DatagramKind};
 use crate::segment::Segment;
 use crate::time::SimTime;
 use crate::trace::DropReason;
 
-/// What became of a captured segment.
+/// What became of a captured packet.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Fate {
     /// Still on its way when the capture was read.
@@ -25,25 +27,37 @@ pub enum Fate {
     Dropped(DropReason),
 }
 
-/// One captured segment.
+/// The transport header of a captured packet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    Tcp {
+        seg: Segment,
+        retransmit: bool,
+    },
+    /// A UDP datagram, or the ICMP port-unreachable answering one.
+    Udp(DatagramHeader),
+}
+
+/// One captured packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct CapturedSegment {
+pub struct CapturedPacket {
     pub time: SimTime,
     pub src: SocketAddr,
     pub dst: SocketAddr,
-    pub seg: Segment,
-    pub retransmit: bool,
-    /// The bytes `seg.seq..seg.seq + seg.len` of the stream.
+    pub transport: Transport,
+    /// The bytes it carries (for a segment: `seg.seq..seg.seq + seg.len` of the stream).
     pub payload: Vec<u8>,
     pub fate: Fate,
 }
 
-/// The captured segments, and which of them are still travelling (by segment, in
-/// the order they were sent: a link delivers a segment's copies in order).
+/// The captured packets, and which of them are still travelling (segments by their
+/// identity, in the order they were sent: a link delivers a segment's copies in
+/// order; datagrams by number).
 #[derive(Debug, Default)]
 pub(crate) struct Capture {
-    pub(crate) segments: Vec<CapturedSegment>,
+    pub(crate) packets: Vec<CapturedPacket>,
     in_flight: IndexMap<SegmentKey, VecDeque<usize>>,
+    datagrams: IndexMap<u64, usize>,
 }
 
 /// A segment's identity on the wire.
@@ -62,12 +76,31 @@ fn key(s: &Segment) -> SegmentKey {
 }
 
 impl Capture {
-    pub(crate) fn sent(&mut self, record: CapturedSegment) {
-        self.in_flight
-            .entry(key(&record.seg))
-            .or_default()
-            .push_back(self.segments.len());
-        self.segments.push(record);
+    pub(crate) fn sent(&mut self, record: CapturedPacket) {
+        if let Transport::Tcp { seg, .. } = &record.transport {
+            self.in_flight
+                .entry(key(seg))
+                .or_default()
+                .push_back(self.packets.len());
+        }
+        self.packets.push(record);
+    }
+
+    pub(crate) fn datagram_sent(&mut self, time: SimTime, header: DatagramHeader, payload: &Bytes) {
+        self.datagrams.insert(header.id, self.packets.len());
+        // An ICMP answer travels from the unreachable address back to the sender.
+        let (src, dst) = match header.kind {
+            DatagramKind::Data => (header.src, header.dst),
+            DatagramKind::PortUnreachable => (header.dst, header.src),
+        };
+        self.packets.push(CapturedPacket {
+            time,
+            src,
+            dst,
+            transport: Transport::Udp(header),
+            payload: payload.to_vec(),
+            fate: Fate::InFlight,
+        });
     }
 
     /// The oldest copy of `seg` still travelling met its fate.
@@ -77,10 +110,17 @@ impl Capture {
             return;
         };
         if let Some(i) = queue.pop_front() {
-            self.segments[i].fate = fate;
+            self.packets[i].fate = fate;
         }
         if queue.is_empty() {
             self.in_flight.swap_remove(&k);
+        }
+    }
+
+    /// A datagram met its fate (the first copy to do so, when a link duplicated it).
+    pub(crate) fn settle_datagram(&mut self, header: &DatagramHeader, fate: Fate) {
+        if let Some(i) = self.datagrams.swap_remove(&header.id) {
+            self.packets[i].fate = fate;
         }
     }
 }

@@ -139,3 +139,29 @@ impl Default for TcpConfig {
         }
     }
 }
+
+/// UDP socket defaults, in the units wasmtime-wasi reports (Linux's, halved).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UdpConfig {
+    /// Default `receive-buffer-size` (Linux `rmem_default` 212,992, halved: 106,496).
+    /// A datagram that would take the queued datagrams' charge past twice this is
+    /// dropped.
+    pub receive_buffer: u64,
+    /// Default `send-buffer-size` (Linux `wmem_default`, halved: 106,496).
+    pub send_buffer: u64,
+    /// Bounds that `set-*-buffer-size` clamps to (Linux: 2,304 and 4,608 bytes at
+    /// least, `rmem_max`/`wmem_max` at most, as the getters report them).
+    pub receive_buffer_range: RangeInclusive<u64>,
+    pub send_buffer_range: RangeInclusive<u64>,
+}
+
+impl Default for UdpConfig {
+    fn default() -> Self {
+        UdpConfig {
+            receive_buffer: 106_496,
+            send_buffer: 106_496,
+            receive_buffer_range: 1152..=4_194_304,
+            send_buffer_range: 2304..=4_194_304,
+        }
+    }
+}

@@ -9,6 +9,7 @@ use crate::error::ErrorCode;
 use crate::ids::SocketId;
 use crate::rng::SimRng;
 use crate::socket::Family;
+use crate::udp::UdpPorts;
 
 /// Application bytes a host's sockets moved: written into send buffers and read out of
 /// receive buffers.
@@ -43,7 +44,9 @@ pub(crate) struct Host {
     /// How many listeners each (family, port) has, whatever their address: a bind to
     /// the unspecified address conflicts with any of them.
     listening_ports: BTreeMap<(bool, u16), u32>,
-    port_rng: SimRng,
+    /// The UDP port table (UDP ports are apart from TCP's).
+    pub(crate) udp_ports: UdpPorts,
+    pub(crate) port_rng: SimRng,
 }
 
 impl Host {
@@ -62,6 +65,7 @@ impl Host {
             port_refs: BTreeMap::new(),
             listeners: BTreeMap::new(),
             listening_ports: BTreeMap::new(),
+            udp_ports: UdpPorts::default(),
             port_rng,
         }
     }

@@ -12,8 +12,9 @@ use crate::fault::{
 };
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::net::Net;
+use crate::packet::Packet;
 use crate::queue::Event;
-use crate::segment::{Segment, Side};
+use crate::segment::Side;
 use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
 
@@ -123,12 +124,22 @@ impl Net {
         self.faults.blocked.contains(&(from, to))
     }
 
-    /// Decide the fate of a segment arriving at its destination.
-    pub(crate) fn arrival(&mut self, seg: &Segment) -> Arrival {
-        let Some(&(_, hosts)) = self.endpoints.get(seg.conn.index()) else {
+    /// The hosts a packet travels between, if it is still known.
+    fn route(&self, packet: Packet) -> Option<(HostId, HostId)> {
+        match packet {
+            Packet::Tcp(seg) => {
+                let &(_, hosts) = self.endpoints.get(seg.conn.index())?;
+                Some((hosts[seg.from.index()], hosts[seg.from.peer().index()]))
+            }
+            Packet::Udp(slot) => self.datagram_header(slot).map(|h| (h.from, h.to)),
+        }
+    }
+
+    /// Decide the fate of a packet arriving at its destination.
+    pub(crate) fn arrival(&mut self, packet: Packet) -> Arrival {
+        let Some((from, to)) = self.route(packet) else {
             return Arrival::Deliver;
         };
-        let (from, to) = (hosts[seg.from.index()], hosts[seg.from.peer().index()]);
         if from == to {
             return Arrival::Deliver;
         }
@@ -139,7 +150,7 @@ impl Net {
             return Arrival::Drop(DropReason::Partitioned);
         }
         if let Some(held) = self.faults.held.get_mut(&(from, to)) {
-            held.push(*seg);
+            held.push(packet);
             return Arrival::Held;
         }
         Arrival::Deliver
@@ -155,8 +166,11 @@ impl Net {
             segments: held.len() as u32,
         }));
         // Delivered now, in the order they arrived.
-        for seg in held {
-            self.deliver(seg);
+        for packet in held {
+            match packet {
+                Packet::Tcp(seg) => self.deliver(seg),
+                Packet::Udp(slot) => self.deliver_datagram(slot),
+            }
         }
     }
 
@@ -184,10 +198,17 @@ impl Net {
                 }
             }
         }
-        let sockets: Vec<SocketId> = (0..self.sockets.len())
+        let mut sockets: Vec<SocketId> = (0..self.sockets.len())
             .filter(|&i| self.sockets[i].as_ref().is_some_and(|s| s.host == host))
             .map(|i| SocketId(i as u32))
             .collect();
+        sockets.extend(
+            self.udp
+                .sockets
+                .iter()
+                .filter(|(_, s)| s.host == host)
+                .map(|(&id, _)| id),
+        );
         for s in sockets {
             // Its connection ends are closed above, so closing sends nothing more.
             let _ = self.close(s);

@@ -1,4 +1,4 @@
-//! simnet-core: a deterministic, in-memory TCP network.
+//! simnet-core: a deterministic, in-memory TCP and UDP network.
 //!
 //! A [`Net`] holds hosts, the links between them and the TCP connections over them,
 //! driven by a virtual clock and an event queue. Its socket calls mirror
@@ -44,6 +44,7 @@ mod ids;
 mod injection;
 mod link;
 mod net;
+mod packet;
 mod pipe;
 mod queue;
 mod rng;
@@ -53,13 +54,14 @@ mod tcp;
 pub mod testkit;
 mod time;
 mod trace;
+mod udp;
 
 pub use api::Interest;
 pub use autotune::BufferSize;
 /// The byte chunks [`Net::write_bytes`] and [`Net::read_bytes`] pass without copying.
 pub use bytes::Bytes;
-pub use capture::{CapturedSegment, Fate};
-pub use config::{BacklogOverflow, TcpConfig};
+pub use capture::{CapturedPacket, Fate, Transport};
+pub use config::{BacklogOverflow, TcpConfig, UdpConfig};
 pub use conn::Phase;
 pub use error::{ErrorCode, NetError, StreamError};
 pub use fault::{
@@ -69,9 +71,11 @@ pub use host::{HostConfig, HostStats, is_valid_host_address};
 pub use ids::{ConnId, HostId, SocketId};
 pub use link::{Latency, LinkConfig};
 pub use net::{Net, NetConfig};
+pub use packet::{DatagramHeader, DatagramKind};
 pub use queue::TimerKind;
 pub use rng::{SimRng, derive as derive_rng};
 pub use segment::{Flags, Segment, Side};
 pub use socket::{Family, ShutdownType, SocketOptions, TcpState};
 pub use time::SimTime;
 pub use trace::{DropReason, ProcessEvent, Trace, TraceEvent, TraceMode, TraceRecord};
+pub use udp::{Datagram, UdpOptions, UdpState, max_payload as max_datagram_payload};

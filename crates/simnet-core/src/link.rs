@@ -82,13 +82,17 @@ fn from_secs(s: f64) -> Duration {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LinkConfig {
     pub latency: Latency,
-    /// Extra delay drawn uniformly from `0..=jitter` per segment. Never reorders the
+    /// Extra delay drawn uniformly from `0..=jitter` per packet. Never reorders the
     /// bytes of one connection: a segment never arrives before an earlier one.
+    /// Datagrams may overtake one another.
     pub jitter: Duration,
     /// Probability that a segment is lost (then retransmitted by the sender).
     pub loss: f64,
     /// Bits per second; `None` is unlimited (no serialization delay).
     pub bandwidth: Option<u64>,
+    /// Probability that a datagram arrives twice (each copy with its own delay).
+    /// TCP segments are never duplicated.
+    pub duplicate: f64,
 }
 
 impl Default for LinkConfig {
@@ -98,6 +102,7 @@ impl Default for LinkConfig {
             jitter: Duration::ZERO,
             loss: 0.0,
             bandwidth: None,
+            duplicate: 0.0,
         }
     }
 }
@@ -116,15 +121,18 @@ impl LinkConfig {
         if !(0.0..=1.0).contains(&self.loss) {
             return Err(format!("loss must be within 0..=1, got {}", self.loss));
         }
+        if !(0.0..=1.0).contains(&self.duplicate) {
+            return Err(format!(
+                "duplicate must be within 0..=1, got {}",
+                self.duplicate
+            ));
+        }
         if self.bandwidth == Some(0) {
             return Err("bandwidth must be positive".into());
         }
         Ok(())
     }
 }
-
-/// Bytes a segment occupies on the wire beyond its payload (IPv4 + TCP headers).
-pub(crate) const HEADER_BYTES: u64 = 40;
 
 /// A directed link's mutable state.
 #[derive(Debug)]
@@ -150,11 +158,12 @@ impl LinkState {
         }
     }
 
-    /// Decide a segment's fate: serialization (bandwidth), loss, then propagation.
-    pub(crate) fn transmit(&mut self, now: SimTime, payload: u32) -> Transit {
+    /// Decide a packet's fate from its size on the wire (headers included):
+    /// serialization (bandwidth), loss, then propagation.
+    pub(crate) fn transmit(&mut self, now: SimTime, wire_bytes: u64) -> Transit {
         let mut departure = now;
         if let Some(bps) = self.config.bandwidth {
-            let bits = (u64::from(payload) + HEADER_BYTES) * 8;
+            let bits = wire_bytes * 8;
             let ser = Duration::from_nanos(bits.saturating_mul(1_000_000_000) / bps);
             departure = departure.max(self.busy_until) + ser;
             self.busy_until = departure;
@@ -162,11 +171,24 @@ impl LinkState {
         if self.config.loss > 0.0 && self.rng.random::<f64>() < self.config.loss {
             return Transit::Lost;
         }
+        Transit::Arrives(departure + self.propagation())
+    }
+
+    fn propagation(&mut self) -> Duration {
         let mut delay = self.config.latency.sample(&mut self.rng);
         if !self.config.jitter.is_zero() {
             delay += Duration::from_nanos(self.rng.random_range(0..=nanos(self.config.jitter)));
         }
-        Transit::Arrives(departure + delay)
+        delay
+    }
+
+    /// Whether the link also delivers a second copy of a datagram just sent, and
+    /// when (its own propagation delay). Draws nothing unless duplication is on.
+    pub(crate) fn duplicate(&mut self, now: SimTime) -> Option<SimTime> {
+        if self.config.duplicate > 0.0 && self.rng.random::<f64>() < self.config.duplicate {
+            return Some(now + self.propagation());
+        }
+        None
     }
 }
 
@@ -183,10 +205,10 @@ mod tests {
         };
         let mut link = LinkState::new(cfg, derive(1, "t"));
         let t0 = SimTime::ZERO;
-        let Transit::Arrives(a) = link.transmit(t0, 960) else {
+        let Transit::Arrives(a) = link.transmit(t0, 1000) else {
             panic!("lost")
         };
-        let Transit::Arrives(b) = link.transmit(t0, 960) else {
+        let Transit::Arrives(b) = link.transmit(t0, 1000) else {
             panic!("lost")
         };
         assert_eq!(a, t0 + Duration::from_micros(1000 + 1000));
@@ -204,9 +226,9 @@ mod tests {
         );
         let mut none = LinkState::new(LinkConfig::default(), derive(1, "t"));
         for _ in 0..100 {
-            assert!(matches!(all.transmit(SimTime::ZERO, 1), Transit::Lost));
+            assert!(matches!(all.transmit(SimTime::ZERO, 41), Transit::Lost));
             assert!(matches!(
-                none.transmit(SimTime::ZERO, 1),
+                none.transmit(SimTime::ZERO, 41),
                 Transit::Arrives(_)
             ));
         }

@@ -7,24 +7,27 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::capture::{Capture, CapturedSegment, Fate};
-use crate::config::TcpConfig;
+use crate::capture::{Capture, CapturedPacket, Fate};
+use crate::config::{TcpConfig, UdpConfig};
 use crate::conn::Conn;
 use crate::error::{ErrorCode, NetError};
 use crate::fault::state::FaultState;
 use crate::host::{Host, HostConfig, HostStats, is_valid_host_address};
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::link::{LinkConfig, LinkState};
+use crate::packet::Packet;
 use crate::queue::{Event, EventQueue};
 use crate::rng::derive;
 use crate::socket::Socket;
 use crate::time::SimTime;
 use crate::trace::{Trace, TraceEvent, TraceMode};
+use crate::udp::UdpLayer;
 
 /// Everything that configures a simulation besides its hosts.
 #[derive(Clone, Debug, Default)]
 pub struct NetConfig {
     pub tcp: TcpConfig,
+    pub udp: UdpConfig,
     /// The link between any two hosts without an override.
     pub default_link: LinkConfig,
     pub trace: TraceMode,
@@ -41,7 +44,10 @@ pub struct Net {
     /// Host names in the form a resolver looks them up (see [`domain_key`]).
     host_by_domain: IndexMap<String, HostId>,
     owner_by_ip: IndexMap<IpAddr, HostId>,
+    /// TCP sockets by `SocketId` (`None` once closed, and for UDP sockets' ids).
     pub(crate) sockets: Vec<Option<Socket>>,
+    /// UDP sockets (sharing the socket id space) and datagrams in flight.
+    pub(crate) udp: UdpLayer,
     /// The host of every socket ever created, by `SocketId` (ids are not reused), so
     /// records of closed sockets can still be placed.
     pub(crate) socket_hosts: Vec<HostId>,
@@ -79,6 +85,7 @@ impl Net {
             host_by_domain: IndexMap::new(),
             owner_by_ip: IndexMap::new(),
             sockets: Vec::new(),
+            udp: UdpLayer::default(),
             socket_hosts: Vec::new(),
             conns: Vec::new(),
             links: Vec::new(),
@@ -166,15 +173,15 @@ impl Net {
         self.endpoints.get(conn.index()).copied()
     }
 
-    /// Start keeping every segment sent, with its payload ([`Net::captured`]).
+    /// Start keeping every packet sent, with its payload ([`Net::captured`]).
     pub fn enable_capture(&mut self) {
         self.capture.get_or_insert_with(Capture::default);
     }
 
-    /// The segments captured so far, each with what became of it (empty unless
+    /// The packets captured so far, each with what became of it (empty unless
     /// capture is enabled).
-    pub fn captured(&self) -> &[CapturedSegment] {
-        self.capture.as_ref().map_or(&[], |c| &c.segments)
+    pub fn captured(&self) -> &[CapturedPacket] {
+        self.capture.as_ref().map_or(&[], |c| &c.packets)
     }
 
     pub fn set_socket_limit(&mut self, host: HostId, limit: u32) {
@@ -311,7 +318,7 @@ impl Net {
         };
         self.now = time;
         match event {
-            Event::Deliver(seg) => self.deliver(seg),
+            Event::Deliver(packet) => self.deliver_packet(packet),
             Event::Timer { conn, side, kind } => self.on_timer(conn, side, kind, time),
             Event::Fault(index) => self.fire_fault(index),
         }
@@ -378,15 +385,23 @@ impl Net {
             if let Some(Some(sock)) = self.sockets.get_mut(id.index()) {
                 sock.woken = false;
                 out.push(id);
+            } else if let Some(sock) = self.udp.sockets.get_mut(&id) {
+                sock.woken = false;
+                out.push(id);
             }
         }
     }
 
     pub(crate) fn wake(&mut self, id: SocketId) {
-        if let Some(Some(sock)) = self.sockets.get_mut(id.index())
-            && !sock.woken
-        {
-            sock.woken = true;
+        let woken = match self.sockets.get_mut(id.index()) {
+            Some(Some(sock)) => &mut sock.woken,
+            _ => match self.udp.sockets.get_mut(&id) {
+                Some(sock) => &mut sock.woken,
+                None => return,
+            },
+        };
+        if !*woken {
+            *woken = true;
             self.woken.push(id);
         }
     }
@@ -429,6 +444,13 @@ impl Net {
                 TraceEvent::SegmentDropped { seg, reason } => {
                     capture.settle(&seg, Fate::Dropped(reason))
                 }
+                TraceEvent::DatagramDelivered { dgram } => {
+                    capture.settle_datagram(&dgram, Fate::Delivered)
+                }
+                TraceEvent::DatagramLost { dgram } => capture.settle_datagram(&dgram, Fate::Lost),
+                TraceEvent::DatagramDropped { dgram, reason } => {
+                    capture.settle_datagram(&dgram, Fate::Dropped(reason))
+                }
                 _ => {}
             }
         }
@@ -436,6 +458,36 @@ impl Net {
     }
 
     // ---- table access ----
+
+    /// A new socket's id on `host`, counted against the host's socket limit. TCP and
+    /// UDP sockets share the id space.
+    pub(crate) fn new_socket_id(&mut self, host: HostId) -> Result<SocketId, ErrorCode> {
+        let h = self
+            .hosts
+            .get_mut(host.index())
+            .ok_or(ErrorCode::InvalidArgument)?;
+        if h.open_sockets >= h.config.socket_limit {
+            return Err(ErrorCode::NewSocketLimit);
+        }
+        h.open_sockets += 1;
+        let id = SocketId(self.socket_hosts.len() as u32);
+        self.socket_hosts.push(host);
+        self.sockets.push(None);
+        Ok(id)
+    }
+
+    /// A packet reached the end of its link: faults decide whether it arrives, then
+    /// its protocol takes it.
+    fn deliver_packet(&mut self, packet: Packet) {
+        match packet {
+            Packet::Tcp(seg) => self.deliver(seg),
+            Packet::Udp(slot) => match self.arrival(packet) {
+                crate::injection::Arrival::Deliver => self.deliver_datagram(slot),
+                crate::injection::Arrival::Held => {}
+                crate::injection::Arrival::Drop(reason) => self.drop_datagram(slot, reason),
+            },
+        }
+    }
 
     pub(crate) fn socket(&self, id: SocketId) -> Result<&Socket, ErrorCode> {
         self.sockets

@@ -5,7 +5,8 @@ use std::cmp::Ordering;
 use std::collections::{BinaryHeap, VecDeque};
 
 use crate::ids::ConnId;
-use crate::segment::{Segment, Side};
+use crate::packet::Packet;
+use crate::segment::Side;
 use crate::time::SimTime;
 
 /// Timers a connection end can arm. Each is armed lazily: the end records a deadline
@@ -44,7 +45,8 @@ impl TimerKind {
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Event {
-    Deliver(Segment),
+    /// A packet reaches the far end of its link.
+    Deliver(Packet),
     Timer {
         conn: ConnId,
         side: Side,
@@ -158,7 +160,8 @@ mod tests {
     fn id(e: Event) -> u32 {
         match e {
             Event::Timer { conn, .. } => conn.0,
-            Event::Deliver(seg) => seg.conn.0,
+            Event::Deliver(Packet::Tcp(seg)) => seg.conn.0,
+            Event::Deliver(Packet::Udp(slot)) => slot.0,
             Event::Fault(i) => i,
         }
     }

@@ -6,6 +6,9 @@ use std::fmt;
 
 use crate::ids::ConnId;
 
+/// Bytes a segment occupies on the wire beyond its payload (IPv4 and TCP headers).
+pub(crate) const TCP_HEADER_BYTES: u64 = 40;
+
 /// TCP control flags.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct Flags(u8);

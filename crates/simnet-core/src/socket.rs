@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::Duration;
 
 use crate::autotune::BufferSize;
@@ -27,6 +27,42 @@ impl Family {
             Family::Ipv6
         }
     }
+}
+
+/// The unspecified address of a family.
+pub(crate) fn unspecified(family: Family) -> IpAddr {
+    match family {
+        Family::Ipv4 => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        Family::Ipv6 => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
+/// Not multicast, not broadcast.
+pub(crate) fn is_valid_unicast(ip: IpAddr) -> bool {
+    match ip.to_canonical() {
+        IpAddr::V4(v4) => !v4.is_multicast() && !v4.is_broadcast(),
+        IpAddr::V6(v6) => !v6.is_multicast(),
+    }
+}
+
+/// Whether a socket of `family` may use `ip`, as wasmtime-wasi checks it.
+pub(crate) fn is_valid_family(ip: IpAddr, family: Family) -> bool {
+    match (family, ip) {
+        (Family::Ipv4, IpAddr::V4(_)) => true,
+        (Family::Ipv6, IpAddr::V6(v6)) => {
+            // IPv4-mapped and deprecated IPv4-compatible addresses are rejected.
+            let compatible = v6.segments()[..6].iter().all(|&s| s == 0)
+                && !v6.is_loopback()
+                && !v6.is_unspecified();
+            v6.to_ipv4_mapped().is_none() && !compatible
+        }
+        _ => false,
+    }
+}
+
+/// An address one can send to: a specified address and a port.
+pub(crate) fn is_valid_remote(addr: SocketAddr) -> bool {
+    !addr.ip().to_canonical().is_unspecified() && addr.port() != 0
 }
 
 /// The states of `wasi:sockets/tcp`'s `tcp-socket`.

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::capture::{CapturedSegment, Fate};
+use crate::capture::{CapturedPacket, Fate, Transport};
 use crate::config::BacklogOverflow;
 use crate::conn::Phase;
 use crate::error::ErrorCode;
@@ -11,9 +11,10 @@ use crate::ids::ConnId;
 use crate::injection::Arrival;
 use crate::link::Transit;
 use crate::net::Net;
+use crate::packet::Packet;
 use crate::pipe::FIRST_DATA_SEQ;
 use crate::queue::{Event, TimerKind};
-use crate::segment::{Flags, Segment, Side};
+use crate::segment::{Flags, Segment, Side, TCP_HEADER_BYTES};
 use crate::socket::{Attachment, Socket};
 use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
@@ -60,12 +61,11 @@ impl Net {
             return;
         };
         let from = seg.from.index();
-        let record = CapturedSegment {
+        let record = CapturedPacket {
             time: self.now,
             src: conn.addrs[from],
             dst: conn.addrs[1 - from],
-            seg,
-            retransmit,
+            transport: Transport::Tcp { seg, retransmit },
             payload: conn.pipes[from].bytes(seg.seq, u64::from(seg.len)),
             fate: Fate::InFlight,
         };
@@ -93,7 +93,7 @@ impl Net {
         }
         let from = seg.from.index();
         let link = conn.links[from];
-        match self.links[link].transmit(now, seg.len) {
+        match self.links[link].transmit(now, u64::from(seg.len) + TCP_HEADER_BYTES) {
             Transit::Lost => self.record(TraceEvent::SegmentLost { seg }),
             Transit::Arrives(at) => {
                 let Some(conn) = self.conn_mut(seg.conn) else {
@@ -102,7 +102,7 @@ impl Net {
                 let at = at.max(conn.last_arrival[from]);
                 conn.last_arrival[from] = at;
                 self.scheduled_now |= at <= now;
-                self.queue.push(at, Event::Deliver(seg));
+                self.queue.push(at, Event::Deliver(Packet::Tcp(seg)));
             }
         }
     }
@@ -259,7 +259,7 @@ impl Net {
     // ---- receiving ----
 
     pub(crate) fn deliver(&mut self, seg: Segment) {
-        match self.arrival(&seg) {
+        match self.arrival(Packet::Tcp(seg)) {
             Arrival::Deliver => {}
             Arrival::Held => return,
             Arrival::Drop(reason) => {

@@ -277,6 +277,7 @@ impl OpRunner {
                         jitter: Duration::from_micros(u64::from(jitter_us)),
                         loss: f64::from(loss_permille.min(1000)) / 1000.0,
                         bandwidth: None,
+                        duplicate: 0.0,
                     };
                     self.net
                         .set_link(self.hosts[a], self.hosts[b], config)

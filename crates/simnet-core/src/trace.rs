@@ -7,7 +7,10 @@ use std::fmt;
 use crate::error::ErrorCode;
 use crate::fault::api::{Effect, Method};
 use crate::fault::kind::FaultEvent;
+use std::net::SocketAddr;
+
 use crate::ids::{ConnId, HostId, SocketId};
+use crate::packet::{DatagramHeader, DatagramKind};
 use crate::queue::TimerKind;
 use crate::segment::{Segment, Side};
 use crate::socket::{Family, TcpState};
@@ -28,6 +31,11 @@ pub enum DropReason {
     Partitioned,
     /// The destination host is down (crashed without a trace).
     HostDown,
+    /// A datagram found no socket bound to its address (an ICMP port-unreachable
+    /// goes back to its sender).
+    NoSocket,
+    /// A datagram found its socket's receive buffer full.
+    ReceiveBufferFull,
 }
 
 /// What happened.
@@ -90,6 +98,37 @@ pub enum TraceEvent {
         socket: Option<SocketId>,
         method: Method,
         effect: Effect,
+    },
+    UdpSocketCreated {
+        host: HostId,
+        socket: SocketId,
+        family: Family,
+    },
+    /// A UDP socket took a local address (by `bind`, or implicitly to send).
+    UdpBound {
+        socket: SocketId,
+        local: SocketAddr,
+    },
+    /// A UDP socket connected to `remote`, or (None) disconnected.
+    UdpConnected {
+        socket: SocketId,
+        remote: Option<SocketAddr>,
+    },
+    DatagramSent {
+        dgram: DatagramHeader,
+    },
+    /// A datagram (or a copy a link made of it) reached its socket's queue, or an
+    /// ICMP message reached its host.
+    DatagramDelivered {
+        dgram: DatagramHeader,
+    },
+    /// Lost on the link (nothing resends it).
+    DatagramLost {
+        dgram: DatagramHeader,
+    },
+    DatagramDropped {
+        dgram: DatagramHeader,
+        reason: DropReason,
     },
     /// A program on `host` started, ended, or went down with its host. Programs are
     /// numbered by the layer that runs them, in the order it added them.
@@ -206,6 +245,30 @@ fn seg_fold(tag: u64, time: u64, s: &Segment) -> u64 {
     ])
 }
 
+fn addr_word(a: &SocketAddr) -> u64 {
+    let ip = match a.ip() {
+        std::net::IpAddr::V4(v4) => u64::from(v4.to_bits()),
+        std::net::IpAddr::V6(v6) => {
+            let b = v6.to_bits();
+            (b as u64) ^ ((b >> 64) as u64).rotate_left(7)
+        }
+    };
+    ip << 16 | u64::from(a.port())
+}
+
+fn dgram_fold(tag: u64, time: u64, d: &DatagramHeader) -> u64 {
+    fold([
+        time ^ tag << 56,
+        d.id,
+        addr_word(&d.src),
+        addr_word(&d.dst),
+        u64::from(d.len) << 32
+            | u64::from(d.from.raw()) << 16
+            | u64::from(d.to.raw()) << 1
+            | (d.kind == DatagramKind::PortUnreachable) as u64,
+    ])
+}
+
 impl TraceRecord {
     fn hash_into(&self, h: u64) -> u64 {
         let t = self.time.as_nanos();
@@ -271,6 +334,34 @@ impl TraceRecord {
                 0,
                 0,
             ]),
+            TraceEvent::UdpSocketCreated {
+                host,
+                socket,
+                family,
+            } => simple(
+                15,
+                u64::from(host.raw()) << 32 | u64::from(socket.raw()) << 1 | family as u64,
+            ),
+            TraceEvent::UdpBound { socket, local } => fold([
+                t ^ 16 << 56,
+                u64::from(socket.raw()),
+                addr_word(&local),
+                0,
+                0,
+            ]),
+            TraceEvent::UdpConnected { socket, remote } => fold([
+                t ^ 17 << 56,
+                u64::from(socket.raw()),
+                remote.map_or(u64::MAX, |r| addr_word(&r)),
+                0,
+                0,
+            ]),
+            TraceEvent::DatagramSent { dgram } => dgram_fold(18, t, &dgram),
+            TraceEvent::DatagramDelivered { dgram } => dgram_fold(19, t, &dgram),
+            TraceEvent::DatagramLost { dgram } => dgram_fold(20, t, &dgram),
+            TraceEvent::DatagramDropped { dgram, reason } => {
+                dgram_fold(21 + ((reason as u64) << 5), t, &dgram)
+            }
         };
         mix(h, d)
     }
@@ -363,6 +454,24 @@ impl fmt::Display for TraceRecord {
                 process,
                 event,
             } => write!(f, "{host} process {process}: {event:?}"),
+            TraceEvent::UdpSocketCreated {
+                host,
+                socket,
+                family,
+            } => write!(f, "{host} {socket} created (UDP, {family:?})"),
+            TraceEvent::UdpBound { socket, local } => write!(f, "{socket} bound to {local}"),
+            TraceEvent::UdpConnected { socket, remote } => match remote {
+                Some(r) => write!(f, "{socket} connected to {r}"),
+                None => write!(f, "{socket} disconnected"),
+            },
+            TraceEvent::DatagramSent { dgram } => write!(f, "send {}", DgramDisplay(dgram)),
+            TraceEvent::DatagramDelivered { dgram } => {
+                write!(f, "deliver {}", DgramDisplay(dgram))
+            }
+            TraceEvent::DatagramLost { dgram } => write!(f, "lost {}", DgramDisplay(dgram)),
+            TraceEvent::DatagramDropped { dgram, reason } => {
+                write!(f, "drop ({reason:?}) {}", DgramDisplay(dgram))
+            }
         }
     }
 }
@@ -377,5 +486,21 @@ impl fmt::Display for SegDisplay<'_> {
             "{}/{:?} [{}] seq={} ack={} len={} win={}",
             s.conn, s.from, s.flags, s.seq, s.ack, s.len, s.window
         )
+    }
+}
+
+struct DgramDisplay<'a>(&'a DatagramHeader);
+
+impl fmt::Display for DgramDisplay<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        match d.kind {
+            DatagramKind::Data => write!(f, "udp#{} {} -> {} len={}", d.id, d.src, d.dst, d.len),
+            DatagramKind::PortUnreachable => write!(
+                f,
+                "icmp#{} port unreachable {} (from {})",
+                d.id, d.dst, d.src
+            ),
+        }
     }
 }

@@ -20,6 +20,7 @@ fn scenario(seed: u64) -> (u64, Vec<TraceRecord>, Vec<u8>) {
         jitter: Duration::from_millis(3),
         loss: 0.05,
         bandwidth: Some(50_000_000),
+        duplicate: 0.0,
     })
     .unwrap();
     let server_host = net

@@ -54,6 +54,7 @@ fn link() -> impl Strategy<Value = LinkConfig> {
             jitter: Duration::from_micros(jitter_us),
             loss,
             bandwidth,
+            duplicate: 0.0,
         })
 }
 

@@ -43,6 +43,15 @@ impl Wait {
 
 /// A socket wait in words: the operation, the addresses and the socket's state.
 fn describe_socket(net: &Net, socket: SocketId, interest: Interest) -> String {
+    if let Ok(state) = net.udp_state(socket) {
+        let local = state
+            .local()
+            .map_or_else(|| "unbound".into(), |a| a.to_string());
+        return match state.remote() {
+            Some(r) => format!("receive on UDP socket {local} -> {r}"),
+            None => format!("receive on UDP socket {local}"),
+        };
+    }
     let local = net
         .local_address(socket)
         .map(|a| a.to_string())

@@ -29,11 +29,11 @@ impl WasiView for Real {
     }
 }
 
-/// Nothing may leave the machine: connections go to loopback only. Binds (which send
-/// nothing) may name any address, so that binding a foreign address fails the way
-/// the kernel makes it fail.
+/// Nothing may leave the machine: connections and datagrams go to loopback only.
+/// Binds (which send nothing) may name any address, so that binding a foreign
+/// address fails the way the kernel makes it fail.
 fn loopback_only(addr: SocketAddr, use_: SocketAddrUse) -> bool {
-    addr.ip().is_loopback() || matches!(use_, SocketAddrUse::TcpBind)
+    addr.ip().is_loopback() || matches!(use_, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
 }
 
 /// How a run ended, in the terms both sides share.
@@ -63,6 +63,7 @@ fn run_on_real_wasmtime(bytes: &[u8], args: &[&str]) -> Run {
         .stdout(stdout.clone())
         .stderr(stderr.clone())
         .allow_tcp(true)
+        .allow_udp(true)
         .socket_addr_check(|addr, use_| Box::pin(async move { loopback_only(addr, use_) }))
         .allow_ip_name_lookup(true)
         .build();
@@ -186,6 +187,35 @@ fn misuse_of_streams_ends_the_guest_as_on_wasmtime() {
         let real = run_on_real_wasmtime(simnet_guests::CONFORMANCE.bytes, &[case]);
         assert_eq!(real.ending, Ending::Trapped, "{case}: {}", real.detail);
         let sim = run_on_simnet(program("conformance"), &[case], 1);
+        assert_same(case, &real, &sim);
+    }
+}
+
+#[test]
+fn udp_conformance_guest_matches_real_wasmtime() {
+    let real = run_on_real_wasmtime(simnet_guests::CONFORMANCE_UDP.bytes, &[]);
+    assert!(
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
+    );
+    let sim = run_on_simnet(program("conformance-udp"), &[], 1);
+    assert_same("conformance-udp", &real, &sim);
+}
+
+#[test]
+fn misuse_of_udp_streams_ends_the_guest_as_on_wasmtime() {
+    for case in [
+        "send-unpermitted",
+        "send-beyond-permit",
+        "send-twice-after-one-check",
+        "stream-twice",
+        "drop-socket-before-streams",
+    ] {
+        let real = run_on_real_wasmtime(simnet_guests::CONFORMANCE_UDP.bytes, &[case]);
+        assert_eq!(real.ending, Ending::Trapped, "{case}: {}", real.detail);
+        let sim = run_on_simnet(program("conformance-udp"), &[case], 1);
         assert_same(case, &real, &sim);
     }
 }

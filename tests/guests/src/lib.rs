@@ -43,7 +43,9 @@ pub fn from_wasi(addr: IpSocketAddress) -> SocketAddr {
 pub fn ip_to_string(ip: IpAddress) -> String {
     match ip {
         IpAddress::Ipv4((a, b, c, d)) => IpAddr::from([a, b, c, d]).to_string(),
-        IpAddress::Ipv6((a, b, c, d, e, f, g, h)) => IpAddr::from([a, b, c, d, e, f, g, h]).to_string(),
+        IpAddress::Ipv6((a, b, c, d, e, f, g, h)) => {
+            IpAddr::from([a, b, c, d, e, f, g, h]).to_string()
+        }
     }
 }
 
@@ -73,7 +75,9 @@ pub fn pattern(offset: u64) -> u8 {
 
 /// FNV-1a, to compare what was sent with what arrived.
 pub fn fnv(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3))
+    bytes.iter().fold(hash, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 pub const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;

@@ -3,8 +3,8 @@
 use indexmap::{IndexMap, IndexSet};
 
 use crate::ids::HostId;
+use crate::packet::Packet;
 use crate::rng::SimRng;
-use crate::segment::Segment;
 
 use super::api::Injector;
 use super::kind::{Fault, HostEvent};
@@ -15,8 +15,8 @@ use super::kind::{Fault, HostEvent};
 pub(crate) struct FaultState {
     /// Directed host pairs whose segments are dropped.
     pub(crate) blocked: IndexSet<(HostId, HostId)>,
-    /// Directed host pairs whose segments are held, with what is held.
-    pub(crate) held: IndexMap<(HostId, HostId), Vec<Segment>>,
+    /// Directed host pairs whose packets are held, with what is held.
+    pub(crate) held: IndexMap<(HostId, HostId), Vec<Packet>>,
     /// Hosts that crashed silently and have not restarted.
     pub(crate) down: IndexSet<HostId>,
     /// Hosts that crashed (in either mode) and have not restarted.

@@ -56,17 +56,32 @@ fn main() {
     show("accept with nothing pending", l.accept().map(|_| ()));
     show("listener set-nonblocking false", l.set_nonblocking(false));
     show("bind the same port", TcpListener::bind(laddr).map(|_| ()));
-    show("bind a foreign address", TcpListener::bind("192.0.2.1:0").map(|_| ()));
-    show("bind [::1]:0", TcpListener::bind("[::1]:0").map(|l| l.local_addr().map(|a| a.is_ipv6())));
+    show(
+        "bind a foreign address",
+        TcpListener::bind("192.0.2.1:0").map(|_| ()),
+    );
+    show(
+        "bind [::1]:0",
+        TcpListener::bind("[::1]:0").map(|l| l.local_addr().map(|a| a.is_ipv6())),
+    );
 
     println!("== connect");
     let closed = {
         let probe = TcpListener::bind("127.0.0.1:0").expect("bind");
         probe.local_addr().expect("local")
     };
-    show("connect to a closed port", TcpStream::connect(closed).map(|_| ()));
-    show("connect to port 0", TcpStream::connect("127.0.0.1:0").map(|_| ()));
-    show("connect to 0.0.0.0", TcpStream::connect(SocketAddr::from(([0, 0, 0, 0], laddr.port()))).map(|_| ()));
+    show(
+        "connect to a closed port",
+        TcpStream::connect(closed).map(|_| ()),
+    );
+    show(
+        "connect to port 0",
+        TcpStream::connect("127.0.0.1:0").map(|_| ()),
+    );
+    show(
+        "connect to 0.0.0.0",
+        TcpStream::connect(SocketAddr::from(([0, 0, 0, 0], laddr.port()))).map(|_| ()),
+    );
     show(
         "connect-timeout to a closed port",
         TcpStream::connect_timeout(&closed, Duration::from_secs(1)).map(|_| ()),
@@ -74,8 +89,14 @@ fn main() {
 
     println!("== connected");
     let (mut c, mut a) = pair(&l);
-    println!("peer is the listener: {}", c.peer_addr().ok() == Some(laddr));
-    println!("accepted peer is the client: {}", a.peer_addr().ok() == c.local_addr().ok());
+    println!(
+        "peer is the listener: {}",
+        c.peer_addr().ok() == Some(laddr)
+    );
+    println!(
+        "accepted peer is the client: {}",
+        a.peer_addr().ok() == c.local_addr().ok()
+    );
     show("nodelay", c.nodelay());
     show("set-nodelay", c.set_nodelay(true));
     show("ttl", c.ttl());
@@ -83,14 +104,20 @@ fn main() {
     show("ttl after", c.ttl());
     show("set-ttl 0", c.set_ttl(0));
     show("read-timeout", c.read_timeout());
-    show("set-read-timeout 0", c.set_read_timeout(Some(Duration::ZERO)));
+    show(
+        "set-read-timeout 0",
+        c.set_read_timeout(Some(Duration::ZERO)),
+    );
     show("take-error", c.take_error());
     show("write", c.write(b"hello"));
     show("flush", c.flush());
     // A blocking zero-length read spins in wasi-libc (it waits for the stream to be
     // ready, reads nothing, and takes that as "not yet"), on wasmtime as on simnet;
     // a non-blocking one reports would-block.
-    show("set-nonblocking for a zero-length read", a.set_nonblocking(true));
+    show(
+        "set-nonblocking for a zero-length read",
+        a.set_nonblocking(true),
+    );
     show("read 0 bytes with data buffered", a.read(&mut []));
     show("set-nonblocking false again", a.set_nonblocking(false));
     show("read", read_some(&mut a, 3));

@@ -81,12 +81,23 @@ fn parse<T: std::str::FromStr>(args: &[String], i: usize) -> T {
 
 async fn cases() {
     println!("== listener");
-    show("listener from bind", TcpListener::bind("127.0.0.1:0").await.map(|l| l.local_addr().map(|a| a.port() != 0)));
+    show(
+        "listener from bind",
+        TcpListener::bind("127.0.0.1:0")
+            .await
+            .map(|l| l.local_addr().map(|a| a.port() != 0)),
+    );
     let l = listener();
     let laddr = l.local_addr().expect("local");
     println!("port assigned: {}", laddr.port() != 0);
-    show("bind the same port", TcpListener::bind(laddr).await.map(|_| ()));
-    show("bind a foreign address", TcpListener::bind("192.0.2.1:0").await.map(|_| ()));
+    show(
+        "bind the same port",
+        TcpListener::bind(laddr).await.map(|_| ()),
+    );
+    show(
+        "bind a foreign address",
+        TcpListener::bind("192.0.2.1:0").await.map(|_| ()),
+    );
     let s = TcpSocket::new_v4().expect("socket");
     show("socket set-reuseaddr", s.set_reuseaddr(true));
     show("socket bind", s.bind("127.0.0.1:0".parse().unwrap()));
@@ -97,14 +108,22 @@ async fn cases() {
         let probe = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         probe.local_addr().expect("local")
     };
-    show("connect to a closed port", TcpStream::connect(closed).await.map(|_| ()));
+    show(
+        "connect to a closed port",
+        TcpStream::connect(closed).await.map(|_| ()),
+    );
     show(
         "connect to 0.0.0.0",
-        TcpStream::connect(SocketAddr::from(([0, 0, 0, 0], laddr.port()))).await.map(|_| ()),
+        TcpStream::connect(SocketAddr::from(([0, 0, 0, 0], laddr.port())))
+            .await
+            .map(|_| ()),
     );
     println!("== data");
     let (mut c, mut a) = pair(&l).await;
-    println!("peer is the listener: {}", c.peer_addr().ok() == Some(laddr));
+    println!(
+        "peer is the listener: {}",
+        c.peer_addr().ok() == Some(laddr)
+    );
     show("nodelay", c.nodelay());
     show("set-nodelay", c.set_nodelay(true));
     show("ttl", c.ttl());
@@ -168,7 +187,10 @@ async fn cases() {
     println!("== timers");
     let start = tokio::time::Instant::now();
     tokio::time::sleep(Duration::from_millis(250)).await;
-    println!("slept at least 250 ms: {}", start.elapsed() >= Duration::from_millis(250));
+    println!(
+        "slept at least 250 ms: {}",
+        start.elapsed() >= Duration::from_millis(250)
+    );
     println!("== done");
 }
 
@@ -233,5 +255,8 @@ async fn burst(addr: SocketAddr, clients: u32, conns: u32) {
             Err(e) => *failed.entry(format!("{:?}", e.kind())).or_insert(0) += 1,
         }
     }
-    println!("{ok} of {} connections echoed; failures: {failed:?}", clients * conns);
+    println!(
+        "{ok} of {} connections echoed; failures: {failed:?}",
+        clients * conns
+    );
 }

@@ -121,7 +121,14 @@ fn pair(net: &Network, l: &TcpSocket, addr: SocketAddr) -> Pair {
     let (cin, cout) = c.finish_connect().expect("finish-connect");
     l.subscribe().block();
     let (a, ain, aout) = l.accept().expect("accept");
-    Pair { cin, cout, ain, aout, c, a }
+    Pair {
+        cin,
+        cout,
+        ain,
+        aout,
+        c,
+        a,
+    }
 }
 
 /// A listener on 127.0.0.1 with an ephemeral port, and its address.
@@ -136,29 +143,83 @@ fn listener(net: &Network) -> (TcpSocket, SocketAddr) {
 }
 
 fn options(label: &str, s: &TcpSocket) {
-    show(&format!("{label} keep-alive-enabled"), s.keep_alive_enabled());
-    show(&format!("{label} set-keep-alive-enabled true"), s.set_keep_alive_enabled(true));
-    show(&format!("{label} keep-alive-enabled"), s.keep_alive_enabled());
-    show(&format!("{label} set-keep-alive-idle-time 0"), s.set_keep_alive_idle_time(0));
-    show(&format!("{label} set-keep-alive-idle-time 10s"), s.set_keep_alive_idle_time(10_000_000_000));
-    show(&format!("{label} keep-alive-idle-time"), s.keep_alive_idle_time());
-    show(&format!("{label} set-keep-alive-interval 0"), s.set_keep_alive_interval(0));
-    show(&format!("{label} set-keep-alive-interval 5s"), s.set_keep_alive_interval(5_000_000_000));
-    show(&format!("{label} keep-alive-interval"), s.keep_alive_interval());
-    show(&format!("{label} set-keep-alive-count 0"), s.set_keep_alive_count(0));
-    show(&format!("{label} set-keep-alive-count 4"), s.set_keep_alive_count(4));
+    show(
+        &format!("{label} keep-alive-enabled"),
+        s.keep_alive_enabled(),
+    );
+    show(
+        &format!("{label} set-keep-alive-enabled true"),
+        s.set_keep_alive_enabled(true),
+    );
+    show(
+        &format!("{label} keep-alive-enabled"),
+        s.keep_alive_enabled(),
+    );
+    show(
+        &format!("{label} set-keep-alive-idle-time 0"),
+        s.set_keep_alive_idle_time(0),
+    );
+    show(
+        &format!("{label} set-keep-alive-idle-time 10s"),
+        s.set_keep_alive_idle_time(10_000_000_000),
+    );
+    show(
+        &format!("{label} keep-alive-idle-time"),
+        s.keep_alive_idle_time(),
+    );
+    show(
+        &format!("{label} set-keep-alive-interval 0"),
+        s.set_keep_alive_interval(0),
+    );
+    show(
+        &format!("{label} set-keep-alive-interval 5s"),
+        s.set_keep_alive_interval(5_000_000_000),
+    );
+    show(
+        &format!("{label} keep-alive-interval"),
+        s.keep_alive_interval(),
+    );
+    show(
+        &format!("{label} set-keep-alive-count 0"),
+        s.set_keep_alive_count(0),
+    );
+    show(
+        &format!("{label} set-keep-alive-count 4"),
+        s.set_keep_alive_count(4),
+    );
     show(&format!("{label} keep-alive-count"), s.keep_alive_count());
     show(&format!("{label} set-hop-limit 0"), s.set_hop_limit(0));
     show(&format!("{label} set-hop-limit 42"), s.set_hop_limit(42));
     show(&format!("{label} hop-limit"), s.hop_limit());
-    show(&format!("{label} set-receive-buffer-size 0"), s.set_receive_buffer_size(0));
-    status(&format!("{label} set-receive-buffer-size 100000"), s.set_receive_buffer_size(100_000));
-    status(&format!("{label} receive-buffer-size"), s.receive_buffer_size());
-    show(&format!("{label} set-send-buffer-size 0"), s.set_send_buffer_size(0));
-    status(&format!("{label} set-send-buffer-size 100000"), s.set_send_buffer_size(100_000));
+    show(
+        &format!("{label} set-receive-buffer-size 0"),
+        s.set_receive_buffer_size(0),
+    );
+    status(
+        &format!("{label} set-receive-buffer-size 100000"),
+        s.set_receive_buffer_size(100_000),
+    );
+    status(
+        &format!("{label} receive-buffer-size"),
+        s.receive_buffer_size(),
+    );
+    show(
+        &format!("{label} set-send-buffer-size 0"),
+        s.set_send_buffer_size(0),
+    );
+    status(
+        &format!("{label} set-send-buffer-size 100000"),
+        s.set_send_buffer_size(100_000),
+    );
     status(&format!("{label} send-buffer-size"), s.send_buffer_size());
-    show(&format!("{label} set-listen-backlog-size 0"), s.set_listen_backlog_size(0));
-    show(&format!("{label} set-listen-backlog-size 16"), s.set_listen_backlog_size(16));
+    show(
+        &format!("{label} set-listen-backlog-size 0"),
+        s.set_listen_backlog_size(0),
+    );
+    show(
+        &format!("{label} set-listen-backlog-size 16"),
+        s.set_listen_backlog_size(16),
+    );
 }
 
 fn main() {
@@ -180,26 +241,62 @@ fn main() {
     show("accept", s.accept().map(|_| ()));
     show("shutdown both", s.shutdown(ShutdownType::Both));
     options("unbound", &s);
-    show("start-connect port 0", s.start_connect(&net, to_wasi(addr("127.0.0.1:0"))));
-    show("start-connect 0.0.0.0", s.start_connect(&net, to_wasi(addr("0.0.0.0:80"))));
-    show("start-connect ipv6 on ipv4", s.start_connect(&net, to_wasi(addr("[::1]:80"))));
-    show("start-connect multicast", s.start_connect(&net, to_wasi(addr("224.0.0.1:80"))));
-    show("start-connect broadcast", s.start_connect(&net, to_wasi(addr("255.255.255.255:80"))));
-    show("start-bind ipv6 on ipv4", s.start_bind(&net, to_wasi(addr("[::1]:0"))));
-    show("start-bind not local", s.start_bind(&net, to_wasi(addr("192.0.2.1:0"))));
+    show(
+        "start-connect port 0",
+        s.start_connect(&net, to_wasi(addr("127.0.0.1:0"))),
+    );
+    show(
+        "start-connect 0.0.0.0",
+        s.start_connect(&net, to_wasi(addr("0.0.0.0:80"))),
+    );
+    show(
+        "start-connect ipv6 on ipv4",
+        s.start_connect(&net, to_wasi(addr("[::1]:80"))),
+    );
+    show(
+        "start-connect multicast",
+        s.start_connect(&net, to_wasi(addr("224.0.0.1:80"))),
+    );
+    show(
+        "start-connect broadcast",
+        s.start_connect(&net, to_wasi(addr("255.255.255.255:80"))),
+    );
+    show(
+        "start-bind ipv6 on ipv4",
+        s.start_bind(&net, to_wasi(addr("[::1]:0"))),
+    );
+    show(
+        "start-bind not local",
+        s.start_bind(&net, to_wasi(addr("192.0.2.1:0"))),
+    );
 
     println!("== binding");
-    show("start-bind 127.0.0.1:0", s.start_bind(&net, to_wasi(addr("127.0.0.1:0"))));
-    show("start-bind again", s.start_bind(&net, to_wasi(addr("127.0.0.1:0"))));
+    show(
+        "start-bind 127.0.0.1:0",
+        s.start_bind(&net, to_wasi(addr("127.0.0.1:0"))),
+    );
+    show(
+        "start-bind again",
+        s.start_bind(&net, to_wasi(addr("127.0.0.1:0"))),
+    );
     show("start-listen while binding", s.start_listen());
     s.subscribe().block();
     show("finish-bind", s.finish_bind());
     show("finish-bind again", s.finish_bind());
     println!("== bound");
     let local = s.local_address().map(from_wasi);
-    println!("local-address: {}", match local { Ok(a) => format!("ok port-assigned={}", a.port() != 0), Err(e) => e.name().into() });
+    println!(
+        "local-address: {}",
+        match local {
+            Ok(a) => format!("ok port-assigned={}", a.port() != 0),
+            Err(e) => e.name().into(),
+        }
+    );
     show("remote-address", s.remote_address());
-    show("start-bind again", s.start_bind(&net, to_wasi(addr("127.0.0.1:0"))));
+    show(
+        "start-bind again",
+        s.start_bind(&net, to_wasi(addr("127.0.0.1:0"))),
+    );
     show("is-listening", Ok::<_, ErrorCode>(s.is_listening()));
     show("accept", s.accept().map(|_| ()));
 
@@ -211,10 +308,16 @@ fn main() {
     show("finish-listen again", s.finish_listen());
     show("is-listening", Ok::<_, ErrorCode>(s.is_listening()));
     show("accept", s.accept().map(|_| ()));
-    show("start-connect", s.start_connect(&net, to_wasi(addr("127.0.0.1:9"))));
+    show(
+        "start-connect",
+        s.start_connect(&net, to_wasi(addr("127.0.0.1:9"))),
+    );
     show("shutdown", s.shutdown(ShutdownType::Both));
     show("set-listen-backlog-size 8", s.set_listen_backlog_size(8));
-    show("start-bind", s.start_bind(&net, to_wasi(addr("127.0.0.1:0"))));
+    show(
+        "start-bind",
+        s.start_bind(&net, to_wasi(addr("127.0.0.1:0"))),
+    );
     let port = local.map(|a| a.port()).unwrap_or(0);
     let listen_addr = SocketAddr::from(([127, 0, 0, 1], port));
 
@@ -226,52 +329,96 @@ fn main() {
     println!("== connecting");
     let c = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
     show("start-connect", c.start_connect(&net, to_wasi(listen_addr)));
-    show("start-connect again", c.start_connect(&net, to_wasi(listen_addr)));
-    show("start-bind while connecting", c.start_bind(&net, to_wasi(addr("127.0.0.1:0"))));
+    show(
+        "start-connect again",
+        c.start_connect(&net, to_wasi(listen_addr)),
+    );
+    show(
+        "start-bind while connecting",
+        c.start_bind(&net, to_wasi(addr("127.0.0.1:0"))),
+    );
     show("start-listen while connecting", c.start_listen());
     c.subscribe().block();
-    let Some((cin, cout)) = status("finish-connect", c.finish_connect()) else { return };
+    let Some((cin, cout)) = status("finish-connect", c.finish_connect()) else {
+        return;
+    };
     println!("== connected");
     show("finish-connect again", c.finish_connect().map(|_| ()));
-    show("start-connect again", c.start_connect(&net, to_wasi(listen_addr)));
+    show(
+        "start-connect again",
+        c.start_connect(&net, to_wasi(listen_addr)),
+    );
     show("start-listen", c.start_listen());
     show("is-listening", Ok::<_, ErrorCode>(c.is_listening()));
-    println!("remote-address is the listener: {}", c.remote_address().map(from_wasi) == Ok(listen_addr));
+    println!(
+        "remote-address is the listener: {}",
+        c.remote_address().map(from_wasi) == Ok(listen_addr)
+    );
     show("accept", c.accept().map(|_| ()));
     options("connected", &c);
 
     println!("== accepting");
     s.subscribe().block();
-    let Some((a, ain, aout)) = status("accept", s.accept()) else { return };
+    let Some((a, ain, aout)) = status("accept", s.accept()) else {
+        return;
+    };
     show("accept again", s.accept().map(|_| ()));
-    println!("accepted remote is the client: {}", a.remote_address().map(from_wasi) == c.local_address().map(from_wasi));
-    show("accepted is-listening", Ok::<_, ErrorCode>(a.is_listening()));
-    show("accepted address-family", Ok::<_, ErrorCode>(a.address_family()));
+    println!(
+        "accepted remote is the client: {}",
+        a.remote_address().map(from_wasi) == c.local_address().map(from_wasi)
+    );
+    show(
+        "accepted is-listening",
+        Ok::<_, ErrorCode>(a.is_listening()),
+    );
+    show(
+        "accepted address-family",
+        Ok::<_, ErrorCode>(a.address_family()),
+    );
     show("accepted keep-alive-enabled", a.keep_alive_enabled());
     show("accepted hop-limit", a.hop_limit());
     show("accepted finish-connect", a.finish_connect().map(|_| ()));
     show("accepted start-listen", a.start_listen());
 
     println!("== data");
-    println!("client write: {}", write_result(cout.blocking_write_and_flush(b"ping")));
+    println!(
+        "client write: {}",
+        write_result(cout.blocking_write_and_flush(b"ping"))
+    );
     ain.subscribe().block();
     println!("server read: {}", stream_result(ain.read(100)));
     println!("server read again: {}", stream_result(ain.read(100)));
-    println!("server write: {}", write_result(aout.blocking_write_and_flush(b"pong")));
+    println!(
+        "server write: {}",
+        write_result(aout.blocking_write_and_flush(b"pong"))
+    );
     cin.subscribe().block();
     println!("client read: {}", stream_result(cin.read(100)));
 
     println!("== half-close");
     show("client shutdown send", c.shutdown(ShutdownType::Send));
     show("client shutdown send again", c.shutdown(ShutdownType::Send));
-    println!("client check-write: {}", match cout.check_write() { Ok(_) => "ok".into(), Err(StreamError::Closed) => "closed".to_string(), Err(_) => "failed".into() });
+    println!(
+        "client check-write: {}",
+        match cout.check_write() {
+            Ok(_) => "ok".into(),
+            Err(StreamError::Closed) => "closed".to_string(),
+            Err(_) => "failed".into(),
+        }
+    );
     println!("client write: {}", write_result(cout.write(b"x")));
     println!("server reads: {}", read_all(&ain));
-    println!("server write after peer FIN: {}", write_result(aout.blocking_write_and_flush(b"still open")));
+    println!(
+        "server write after peer FIN: {}",
+        write_result(aout.blocking_write_and_flush(b"still open"))
+    );
     cin.subscribe().block();
     println!("client read: {}", stream_result(cin.read(100)));
     show("server shutdown receive", a.shutdown(ShutdownType::Receive));
-    println!("server read after shutdown receive: {}", stream_result(ain.read(100)));
+    println!(
+        "server read after shutdown receive: {}",
+        stream_result(ain.read(100))
+    );
     show("server shutdown both", a.shutdown(ShutdownType::Both));
     drop(ain);
     drop(aout);
@@ -286,14 +433,23 @@ fn main() {
     // A bound, non-listening socket holds a port nobody listens on.
     let holder = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
     bind(&net, &holder, addr("127.0.0.1:0")).expect("bind holder");
-    let closed_port = holder.local_address().map(from_wasi).expect("holder address");
+    let closed_port = holder
+        .local_address()
+        .map(from_wasi)
+        .expect("holder address");
     show("start-connect", r.start_connect(&net, to_wasi(closed_port)));
     r.subscribe().block();
     show("finish-connect", r.finish_connect().map(|_| ()));
     show("finish-connect again", r.finish_connect().map(|_| ()));
-    show("start-connect after failure", r.start_connect(&net, to_wasi(listen_addr)));
+    show(
+        "start-connect after failure",
+        r.start_connect(&net, to_wasi(listen_addr)),
+    );
     show("start-listen after failure", r.start_listen());
-    show("is-listening after failure", Ok::<_, ErrorCode>(r.is_listening()));
+    show(
+        "is-listening after failure",
+        Ok::<_, ErrorCode>(r.is_listening()),
+    );
     show("remote-address after failure", r.remote_address());
     show("shutdown after failure", r.shutdown(ShutdownType::Both));
     drop(r);
@@ -302,21 +458,39 @@ fn main() {
     println!("== ipv6");
     let v6 = create_tcp_socket(IpAddressFamily::Ipv6).expect("create v6");
     show("address-family", Ok::<_, ErrorCode>(v6.address_family()));
-    show("start-bind ipv4 on ipv6", v6.start_bind(&net, to_wasi(addr("127.0.0.1:0"))));
-    show("start-connect ipv4-mapped", v6.start_connect(&net, to_wasi(addr("[::ffff:127.0.0.1]:80"))));
+    show(
+        "start-bind ipv4 on ipv6",
+        v6.start_bind(&net, to_wasi(addr("127.0.0.1:0"))),
+    );
+    show(
+        "start-connect ipv4-mapped",
+        v6.start_connect(&net, to_wasi(addr("[::ffff:127.0.0.1]:80"))),
+    );
     show("bind [::1]:0", bind(&net, &v6, addr("[::1]:0")));
-    show("listen", v6.start_listen().and_then(|_| { v6.subscribe().block(); v6.finish_listen() }));
+    show(
+        "listen",
+        v6.start_listen().and_then(|_| {
+            v6.subscribe().block();
+            v6.finish_listen()
+        }),
+    );
     let v6addr = v6.local_address().map(from_wasi).expect("v6 local");
     let v6c = create_tcp_socket(IpAddressFamily::Ipv6).expect("create v6");
-    show("start-connect [::1]", v6c.start_connect(&net, to_wasi(v6addr)));
+    show(
+        "start-connect [::1]",
+        v6c.start_connect(&net, to_wasi(v6addr)),
+    );
     v6c.subscribe().block();
     show("finish-connect", v6c.finish_connect().map(|_| ()));
     v6.subscribe().block();
-    show("accept", v6.accept().map(|(sock, input, output)| {
-        // Streams go before their socket.
-        drop((input, output));
-        drop(sock);
-    }));
+    show(
+        "accept",
+        v6.accept().map(|(sock, input, output)| {
+            // Streams go before their socket.
+            drop((input, output));
+            drop(sock);
+        }),
+    );
 
     println!("== listener closed with a pending connection");
     let l = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
@@ -328,11 +502,16 @@ fn main() {
     let p = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
     p.start_connect(&net, to_wasi(laddr)).expect("connect");
     p.subscribe().block();
-    let Some((pin, pout)) = status("finish-connect", p.finish_connect()) else { return };
+    let Some((pin, pout)) = status("finish-connect", p.finish_connect()) else {
+        return;
+    };
     l.subscribe().block();
     drop(l);
     pin.subscribe().block();
-    println!("client read after the listener closed: {}", stream_result(pin.read(10)));
+    println!(
+        "client read after the listener closed: {}",
+        stream_result(pin.read(10))
+    );
     drop(pin);
     drop(pout);
 
@@ -357,22 +536,46 @@ fn zero_lengths(net: &Network) {
     println!("idle read 10: {}", stream_result(p.cin.read(10)));
     println!("idle skip 10: {}", count_result(p.cin.skip(10)));
     println!("idle input ready: {}", p.cin.subscribe().ready());
-    println!("write 0 before check-write: {}", write_result(p.cout.write(&[])));
+    println!(
+        "write 0 before check-write: {}",
+        write_result(p.cout.write(&[]))
+    );
     println!("check-write: {}", permit_result(p.cout.check_write()));
     println!("output ready: {}", p.cout.subscribe().ready());
-    println!("write 0 after check-write: {}", write_result(p.cout.write(&[])));
+    println!(
+        "write 0 after check-write: {}",
+        write_result(p.cout.write(&[]))
+    );
     println!("write-zeroes 0: {}", write_result(p.cout.write_zeroes(0)));
     println!("flush: {}", write_result(p.cout.flush()));
     println!("blocking-flush: {}", write_result(p.cout.blocking_flush()));
-    println!("blocking-write-and-flush empty: {}", write_result(p.cout.blocking_write_and_flush(&[])));
-    println!("blocking-write-zeroes-and-flush 3: {}", write_result(p.cout.blocking_write_zeroes_and_flush(3)));
+    println!(
+        "blocking-write-and-flush empty: {}",
+        write_result(p.cout.blocking_write_and_flush(&[]))
+    );
+    println!(
+        "blocking-write-zeroes-and-flush 3: {}",
+        write_result(p.cout.blocking_write_zeroes_and_flush(3))
+    );
     p.ain.subscribe().block();
     println!("server skip 3: {}", count_result(p.ain.skip(3)));
-    println!("client write hello: {}", write_result(p.cout.blocking_write_and_flush(b"hello")));
+    println!(
+        "client write hello: {}",
+        write_result(p.cout.blocking_write_and_flush(b"hello"))
+    );
     p.ain.subscribe().block();
-    println!("server input ready with data: {}", p.ain.subscribe().ready());
-    println!("read 0 with data buffered: {}", stream_result(p.ain.read(0)));
-    println!("blocking-read 0 with data buffered: {}", stream_result(p.ain.blocking_read(0)));
+    println!(
+        "server input ready with data: {}",
+        p.ain.subscribe().ready()
+    );
+    println!(
+        "read 0 with data buffered: {}",
+        stream_result(p.ain.read(0))
+    );
+    println!(
+        "blocking-read 0 with data buffered: {}",
+        stream_result(p.ain.blocking_read(0))
+    );
     println!("skip 2: {}", count_result(p.ain.skip(2)));
     println!("read 10: {}", stream_result(p.ain.read(10)));
     println!("read 10 again: {}", stream_result(p.ain.read(10)));
@@ -384,7 +587,10 @@ fn zero_lengths(net: &Network) {
         }
     });
     p.ain.subscribe().block();
-    println!("blocking-read 100: {}", stream_result(p.ain.blocking_read(100)));
+    println!(
+        "blocking-read 100: {}",
+        stream_result(p.ain.blocking_read(100))
+    );
     println!("blocking-skip after more data: {}", {
         let _ = p.cout.blocking_write_and_flush(b"abc");
         count_result(p.ain.blocking_skip(100))
@@ -395,60 +601,156 @@ fn end_of_stream(net: &Network) {
     println!("== end of stream");
     let (l, laddr) = listener(net);
     let p = pair(net, &l, laddr);
-    println!("client write: {}", write_result(p.cout.blocking_write_and_flush(b"bye")));
+    println!(
+        "client write: {}",
+        write_result(p.cout.blocking_write_and_flush(b"bye"))
+    );
     show("client shutdown send", p.c.shutdown(ShutdownType::Send));
     p.ain.subscribe().block();
-    println!("read 0 with data and FIN buffered: {}", stream_result(p.ain.read(0)));
+    println!(
+        "read 0 with data and FIN buffered: {}",
+        stream_result(p.ain.read(0))
+    );
     println!("read 10: {}", stream_result(p.ain.read(10)));
     p.ain.subscribe().block();
-    println!("read 0 after FIN, before reading it: {}", stream_result(p.ain.read(0)));
+    println!(
+        "read 0 after FIN, before reading it: {}",
+        stream_result(p.ain.read(0))
+    );
     println!("input ready after FIN: {}", p.ain.subscribe().ready());
-    println!("read 10 at end of stream: {}", stream_result(p.ain.read(10)));
-    println!("read 0 after end of stream: {}", stream_result(p.ain.read(0)));
+    println!(
+        "read 10 at end of stream: {}",
+        stream_result(p.ain.read(10))
+    );
+    println!(
+        "read 0 after end of stream: {}",
+        stream_result(p.ain.read(0))
+    );
     println!("read 10 again: {}", stream_result(p.ain.read(10)));
     println!("skip after end of stream: {}", count_result(p.ain.skip(10)));
-    println!("blocking-read after end of stream: {}", stream_result(p.ain.blocking_read(10)));
-    println!("blocking-read 0 after end of stream: {}", stream_result(p.ain.blocking_read(0)));
-    println!("blocking-skip after end of stream: {}", count_result(p.ain.blocking_skip(10)));
-    println!("input ready after end of stream: {}", p.ain.subscribe().ready());
-    println!("server writes after the peer's FIN: {}", write_result(p.aout.blocking_write_and_flush(b"still here")));
+    println!(
+        "blocking-read after end of stream: {}",
+        stream_result(p.ain.blocking_read(10))
+    );
+    println!(
+        "blocking-read 0 after end of stream: {}",
+        stream_result(p.ain.blocking_read(0))
+    );
+    println!(
+        "blocking-skip after end of stream: {}",
+        count_result(p.ain.blocking_skip(10))
+    );
+    println!(
+        "input ready after end of stream: {}",
+        p.ain.subscribe().ready()
+    );
+    println!(
+        "server writes after the peer's FIN: {}",
+        write_result(p.aout.blocking_write_and_flush(b"still here"))
+    );
     p.cin.subscribe().block();
-    println!("client reads after its own FIN: {}", stream_result(p.cin.read(100)));
+    println!(
+        "client reads after its own FIN: {}",
+        stream_result(p.cin.read(100))
+    );
     show("server shutdown send", p.a.shutdown(ShutdownType::Send));
     println!("client reads: {}", read_all(&p.cin));
-    println!("client read 0 after end of stream: {}", stream_result(p.cin.read(0)));
-    show("shutdown receive after end of stream", p.c.shutdown(ShutdownType::Receive));
-    show("shutdown both after both FINs", p.c.shutdown(ShutdownType::Both));
+    println!(
+        "client read 0 after end of stream: {}",
+        stream_result(p.cin.read(0))
+    );
+    show(
+        "shutdown receive after end of stream",
+        p.c.shutdown(ShutdownType::Receive),
+    );
+    show(
+        "shutdown both after both FINs",
+        p.c.shutdown(ShutdownType::Both),
+    );
 }
 
 fn local_shutdown(net: &Network) {
     println!("== local shutdown");
     let (l, laddr) = listener(net);
     let p = pair(net, &l, laddr);
-    println!("client write: {}", write_result(p.cout.blocking_write_and_flush(b"unread")));
+    println!(
+        "client write: {}",
+        write_result(p.cout.blocking_write_and_flush(b"unread"))
+    );
     p.ain.subscribe().block();
-    show("server shutdown receive", p.a.shutdown(ShutdownType::Receive));
-    println!("read 0 after shutdown receive: {}", stream_result(p.ain.read(0)));
-    println!("read 10 after shutdown receive: {}", stream_result(p.ain.read(10)));
-    println!("skip after shutdown receive: {}", count_result(p.ain.skip(10)));
-    println!("blocking-read after shutdown receive: {}", stream_result(p.ain.blocking_read(10)));
-    println!("input ready after shutdown receive: {}", p.ain.subscribe().ready());
-    show("shutdown receive again", p.a.shutdown(ShutdownType::Receive));
-    println!("server can still write: {}", write_result(p.aout.blocking_write_and_flush(b"reply")));
+    show(
+        "server shutdown receive",
+        p.a.shutdown(ShutdownType::Receive),
+    );
+    println!(
+        "read 0 after shutdown receive: {}",
+        stream_result(p.ain.read(0))
+    );
+    println!(
+        "read 10 after shutdown receive: {}",
+        stream_result(p.ain.read(10))
+    );
+    println!(
+        "skip after shutdown receive: {}",
+        count_result(p.ain.skip(10))
+    );
+    println!(
+        "blocking-read after shutdown receive: {}",
+        stream_result(p.ain.blocking_read(10))
+    );
+    println!(
+        "input ready after shutdown receive: {}",
+        p.ain.subscribe().ready()
+    );
+    show(
+        "shutdown receive again",
+        p.a.shutdown(ShutdownType::Receive),
+    );
+    println!(
+        "server can still write: {}",
+        write_result(p.aout.blocking_write_and_flush(b"reply"))
+    );
     p.cin.subscribe().block();
     println!("client reads the reply: {}", stream_result(p.cin.read(100)));
     show("client shutdown send", p.c.shutdown(ShutdownType::Send));
-    println!("check-write after shutdown send: {}", permit_result(p.cout.check_write()));
-    println!("write 0 after shutdown send: {}", write_result(p.cout.write(&[])));
-    println!("write 1 after shutdown send: {}", write_result(p.cout.write(b"x")));
-    println!("write-zeroes 0 after shutdown send: {}", write_result(p.cout.write_zeroes(0)));
-    println!("flush after shutdown send: {}", write_result(p.cout.flush()));
-    println!("blocking-flush after shutdown send: {}", write_result(p.cout.blocking_flush()));
-    println!("blocking-write-and-flush after shutdown send: {}", write_result(p.cout.blocking_write_and_flush(b"x")));
-    println!("output ready after shutdown send: {}", p.cout.subscribe().ready());
+    println!(
+        "check-write after shutdown send: {}",
+        permit_result(p.cout.check_write())
+    );
+    println!(
+        "write 0 after shutdown send: {}",
+        write_result(p.cout.write(&[]))
+    );
+    println!(
+        "write 1 after shutdown send: {}",
+        write_result(p.cout.write(b"x"))
+    );
+    println!(
+        "write-zeroes 0 after shutdown send: {}",
+        write_result(p.cout.write_zeroes(0))
+    );
+    println!(
+        "flush after shutdown send: {}",
+        write_result(p.cout.flush())
+    );
+    println!(
+        "blocking-flush after shutdown send: {}",
+        write_result(p.cout.blocking_flush())
+    );
+    println!(
+        "blocking-write-and-flush after shutdown send: {}",
+        write_result(p.cout.blocking_write_and_flush(b"x"))
+    );
+    println!(
+        "output ready after shutdown send: {}",
+        p.cout.subscribe().ready()
+    );
     println!("client can still read: {}", stream_result(p.cin.read(100)));
     show("client shutdown both", p.c.shutdown(ShutdownType::Both));
-    println!("client read after shutdown both: {}", stream_result(p.cin.read(100)));
+    println!(
+        "client read after shutdown both: {}",
+        stream_result(p.cin.read(100))
+    );
 }
 
 fn resets(net: &Network) {
@@ -456,36 +758,86 @@ fn resets(net: &Network) {
     let (l, laddr) = listener(net);
     // The server drops its end with unread data: the kernel sends RST.
     let p = pair(net, &l, laddr);
-    println!("client write: {}", write_result(p.cout.blocking_write_and_flush(b"never read")));
+    println!(
+        "client write: {}",
+        write_result(p.cout.blocking_write_and_flush(b"never read"))
+    );
     p.ain.subscribe().block();
-    let Pair { cin, cout, ain, aout, c, a } = p;
+    let Pair {
+        cin,
+        cout,
+        ain,
+        aout,
+        c,
+        a,
+    } = p;
     drop((ain, aout, a));
     cin.subscribe().block();
     println!("read after RST: {}", stream_result(cin.read(10)));
     println!("read again after RST: {}", stream_result(cin.read(10)));
     println!("read 0 after RST: {}", stream_result(cin.read(0)));
-    println!("check-write after RST was read: {}", permit_result(cout.check_write()));
-    println!("write after RST was read: {}", write_result(cout.write(b"x")));
-    println!("check-write after the failed write: {}", permit_result(cout.check_write()));
-    println!("flush after the failed write: {}", write_result(cout.flush()));
+    println!(
+        "check-write after RST was read: {}",
+        permit_result(cout.check_write())
+    );
+    println!(
+        "write after RST was read: {}",
+        write_result(cout.write(b"x"))
+    );
+    println!(
+        "check-write after the failed write: {}",
+        permit_result(cout.check_write())
+    );
+    println!(
+        "flush after the failed write: {}",
+        write_result(cout.flush())
+    );
     show("shutdown send after RST", c.shutdown(ShutdownType::Send));
     drop((cin, cout, c));
 
     println!("== reset seen by a writer first");
     let p = pair(net, &l, laddr);
-    println!("client write: {}", write_result(p.cout.blocking_write_and_flush(b"never read")));
+    println!(
+        "client write: {}",
+        write_result(p.cout.blocking_write_and_flush(b"never read"))
+    );
     p.ain.subscribe().block();
-    let Pair { cin, cout, ain, aout, c, a } = p;
+    let Pair {
+        cin,
+        cout,
+        ain,
+        aout,
+        c,
+        a,
+    } = p;
     drop((ain, aout, a));
     cin.subscribe().block();
-    println!("check-write after RST: {}", permit_result(cout.check_write()));
+    println!(
+        "check-write after RST: {}",
+        permit_result(cout.check_write())
+    );
     println!("write after RST: {}", write_result(cout.write(b"x")));
-    println!("check-write after the failed write: {}", permit_result(cout.check_write()));
+    println!(
+        "check-write after the failed write: {}",
+        permit_result(cout.check_write())
+    );
     println!("write again: {}", write_result(cout.write(b"x")));
-    println!("flush after the failed write: {}", write_result(cout.flush()));
-    println!("blocking-write-and-flush after the failed write: {}", write_result(cout.blocking_write_and_flush(b"x")));
-    println!("output ready after the failed write: {}", cout.subscribe().ready());
-    println!("read after the writer saw the RST: {}", stream_result(cin.read(10)));
+    println!(
+        "flush after the failed write: {}",
+        write_result(cout.flush())
+    );
+    println!(
+        "blocking-write-and-flush after the failed write: {}",
+        write_result(cout.blocking_write_and_flush(b"x"))
+    );
+    println!(
+        "output ready after the failed write: {}",
+        cout.subscribe().ready()
+    );
+    println!(
+        "read after the writer saw the RST: {}",
+        stream_result(cin.read(10))
+    );
     drop((cin, cout, c));
 }
 
@@ -493,16 +845,35 @@ fn peer_closed(net: &Network) {
     println!("== writes after the peer closed");
     let (l, laddr) = listener(net);
     let p = pair(net, &l, laddr);
-    let Pair { cin, cout, ain, aout, c, a } = p;
+    let Pair {
+        cin,
+        cout,
+        ain,
+        aout,
+        c,
+        a,
+    } = p;
     drop((ain, aout, a));
     cin.subscribe().block();
-    println!("read after the peer closed: {}", stream_result(cin.read(10)));
+    println!(
+        "read after the peer closed: {}",
+        stream_result(cin.read(10))
+    );
     println!("check-write: {}", permit_result(cout.check_write()));
     println!("write to a closed peer: {}", write_result(cout.write(b"x")));
     settle();
-    println!("check-write after the peer's RST: {}", permit_result(cout.check_write()));
-    println!("write after the peer's RST: {}", write_result(cout.write(b"x")));
-    println!("check-write after that: {}", permit_result(cout.check_write()));
+    println!(
+        "check-write after the peer's RST: {}",
+        permit_result(cout.check_write())
+    );
+    println!(
+        "write after the peer's RST: {}",
+        write_result(cout.write(b"x"))
+    );
+    println!(
+        "check-write after that: {}",
+        permit_result(cout.check_write())
+    );
     drop((cin, cout, c));
 }
 
@@ -510,14 +881,35 @@ fn splices(net: &Network) {
     println!("== splice");
     let (l, laddr) = listener(net);
     let p = pair(net, &l, laddr);
-    println!("client write: {}", write_result(p.cout.blocking_write_and_flush(b"echo me")));
+    println!(
+        "client write: {}",
+        write_result(p.cout.blocking_write_and_flush(b"echo me"))
+    );
     p.ain.subscribe().block();
-    println!("server splice 0: {}", count_result(p.aout.splice(&p.ain, 0)));
-    println!("server splice 4: {}", count_result(p.aout.splice(&p.ain, 4)));
-    println!("server splice 100: {}", count_result(p.aout.splice(&p.ain, 100)));
-    println!("server splice with nothing buffered: {}", count_result(p.aout.splice(&p.ain, 100)));
-    println!("client write: {}", write_result(p.cout.blocking_write_and_flush(b"!")));
-    println!("server blocking-splice: {}", count_result(p.aout.blocking_splice(&p.ain, 100)));
+    println!(
+        "server splice 0: {}",
+        count_result(p.aout.splice(&p.ain, 0))
+    );
+    println!(
+        "server splice 4: {}",
+        count_result(p.aout.splice(&p.ain, 4))
+    );
+    println!(
+        "server splice 100: {}",
+        count_result(p.aout.splice(&p.ain, 100))
+    );
+    println!(
+        "server splice with nothing buffered: {}",
+        count_result(p.aout.splice(&p.ain, 100))
+    );
+    println!(
+        "client write: {}",
+        write_result(p.cout.blocking_write_and_flush(b"!"))
+    );
+    println!(
+        "server blocking-splice: {}",
+        count_result(p.aout.blocking_splice(&p.ain, 100))
+    );
     println!("client reads: {}", {
         let mut got = Vec::new();
         while got.len() < 8 {
@@ -530,15 +922,30 @@ fn splices(net: &Network) {
     });
     show("client shutdown send", p.c.shutdown(ShutdownType::Send));
     p.ain.subscribe().block();
-    println!("splice 0 from a finished stream: {}", count_result(p.aout.splice(&p.ain, 0)));
-    println!("splice from a finished stream: {}", count_result(p.aout.splice(&p.ain, 10)));
-    println!("blocking-splice from a finished stream: {}", count_result(p.aout.blocking_splice(&p.ain, 10)));
+    println!(
+        "splice 0 from a finished stream: {}",
+        count_result(p.aout.splice(&p.ain, 0))
+    );
+    println!(
+        "splice from a finished stream: {}",
+        count_result(p.aout.splice(&p.ain, 10))
+    );
+    println!(
+        "blocking-splice from a finished stream: {}",
+        count_result(p.aout.blocking_splice(&p.ain, 10))
+    );
     show("server shutdown send", p.a.shutdown(ShutdownType::Send));
     let (l2, laddr2) = listener(net);
     let q = pair(net, &l2, laddr2);
-    println!("client write: {}", write_result(q.cout.blocking_write_and_flush(b"data")));
+    println!(
+        "client write: {}",
+        write_result(q.cout.blocking_write_and_flush(b"data"))
+    );
     q.ain.subscribe().block();
-    println!("splice into a shut-down stream: {}", count_result(p.aout.splice(&q.ain, 10)));
+    println!(
+        "splice into a shut-down stream: {}",
+        count_result(p.aout.splice(&q.ain, 10))
+    );
     println!("data left after it: {}", stream_result(q.ain.read(10)));
 }
 
@@ -556,10 +963,20 @@ fn pollables_of_closed_streams(net: &Network) {
     let sock = p.c.subscribe();
     println!("connected socket pollable ready: {}", sock.ready());
     drop(sock);
-    let Pair { cin, cout, ain, aout, c, a } = p;
+    let Pair {
+        cin,
+        cout,
+        ain,
+        aout,
+        c,
+        a,
+    } = p;
     drop((cin, cout, c));
     ain.subscribe().block();
-    println!("peer read after both closed: {}", stream_result(ain.read(10)));
+    println!(
+        "peer read after both closed: {}",
+        stream_result(ain.read(10))
+    );
     let after = ain.subscribe();
     println!("peer input pollable after end of stream: {}", after.ready());
     drop(after);
@@ -600,7 +1017,10 @@ fn buffer_sizes(net: &Network) {
     let fresh = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
     show("fresh send-buffer-size", fresh.send_buffer_size());
     show("fresh receive-buffer-size", fresh.receive_buffer_size());
-    show("set-send-buffer-size 100000", fresh.set_send_buffer_size(100_000));
+    show(
+        "set-send-buffer-size 100000",
+        fresh.set_send_buffer_size(100_000),
+    );
     show("send-buffer-size after set", fresh.send_buffer_size());
     drop(fresh);
 
@@ -609,20 +1029,38 @@ fn buffer_sizes(net: &Network) {
     let size = |r: Result<u64, ErrorCode>| r.expect("buffer size");
     let send_before = size(p.c.send_buffer_size());
     let receive_before = size(p.a.receive_buffer_size());
-    println!("connected send buffer at least the default: {}", send_before >= 8192);
+    println!(
+        "connected send buffer at least the default: {}",
+        send_before >= 8192
+    );
     println!("bulk moved: {}", bulk(&p, 8 << 20));
     // Whether Linux grows the send buffer here depends on timing (it grows only while
     // the congestion window is the limit), so only its direction is compared.
-    println!("client send buffer kept or grew: {}", size(p.c.send_buffer_size()) >= send_before);
-    println!("server receive buffer grew: {}", size(p.a.receive_buffer_size()) > receive_before);
+    println!(
+        "client send buffer kept or grew: {}",
+        size(p.c.send_buffer_size()) >= send_before
+    );
+    println!(
+        "server receive buffer grew: {}",
+        size(p.a.receive_buffer_size()) > receive_before
+    );
     drop(p);
 
     let p = pair(net, &l, laddr);
-    show("client set-send-buffer-size 50000", p.c.set_send_buffer_size(50_000));
-    show("server set-receive-buffer-size 60000", p.a.set_receive_buffer_size(60_000));
+    show(
+        "client set-send-buffer-size 50000",
+        p.c.set_send_buffer_size(50_000),
+    );
+    show(
+        "server set-receive-buffer-size 60000",
+        p.a.set_receive_buffer_size(60_000),
+    );
     println!("bulk moved: {}", bulk(&p, 8 << 20));
     show("client send-buffer-size after bulk", p.c.send_buffer_size());
-    show("server receive-buffer-size after bulk", p.a.receive_buffer_size());
+    show(
+        "server receive-buffer-size after bulk",
+        p.a.receive_buffer_size(),
+    );
 }
 
 fn resolver(net: &Network) {
@@ -688,7 +1126,10 @@ fn resolver(net: &Network) {
                     }
                 }
                 println!("resolve {name:?}: {}", ips.join(" "));
-                println!("resolve {name:?} after the end: {:?}", stream.resolve_next_address().map(|o| o.is_some()));
+                println!(
+                    "resolve {name:?} after the end: {:?}",
+                    stream.resolve_next_address().map(|o| o.is_some())
+                );
             }
             Err(e) => println!("resolve {name:?}: error {}", e.name()),
         }
@@ -698,14 +1139,30 @@ fn resolver(net: &Network) {
 fn option_limits(net: &Network) {
     println!("== option values at and beyond their limits");
     let s = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
-    for (what, v) in [("1ns", 1), ("999ms", 999_999_999), ("1s", 1_000_000_000), ("32767s", 32_767_000_000_000), ("32768s", 32_768_000_000_000), ("max", u64::MAX)] {
-        show(&format!("set-keep-alive-idle-time {what}"), s.set_keep_alive_idle_time(v));
+    for (what, v) in [
+        ("1ns", 1),
+        ("999ms", 999_999_999),
+        ("1s", 1_000_000_000),
+        ("32767s", 32_767_000_000_000),
+        ("32768s", 32_768_000_000_000),
+        ("max", u64::MAX),
+    ] {
+        show(
+            &format!("set-keep-alive-idle-time {what}"),
+            s.set_keep_alive_idle_time(v),
+        );
         show("keep-alive-idle-time", s.keep_alive_idle_time());
-        show(&format!("set-keep-alive-interval {what}"), s.set_keep_alive_interval(v));
+        show(
+            &format!("set-keep-alive-interval {what}"),
+            s.set_keep_alive_interval(v),
+        );
         show("keep-alive-interval", s.keep_alive_interval());
     }
     for v in [1, 127, 128, u32::MAX] {
-        show(&format!("set-keep-alive-count {v}"), s.set_keep_alive_count(v));
+        show(
+            &format!("set-keep-alive-count {v}"),
+            s.set_keep_alive_count(v),
+        );
         show("keep-alive-count", s.keep_alive_count());
     }
     for v in [1, 255] {
@@ -713,20 +1170,35 @@ fn option_limits(net: &Network) {
         show("hop-limit", s.hop_limit());
     }
     for v in [1, 1u64 << 40, u64::MAX] {
-        show(&format!("set-receive-buffer-size {v}"), s.set_receive_buffer_size(v));
-        show(&format!("set-send-buffer-size {v}"), s.set_send_buffer_size(v));
+        show(
+            &format!("set-receive-buffer-size {v}"),
+            s.set_receive_buffer_size(v),
+        );
+        show(
+            &format!("set-send-buffer-size {v}"),
+            s.set_send_buffer_size(v),
+        );
     }
     for v in [1, 1u64 << 31, u64::MAX] {
-        show(&format!("set-listen-backlog-size {v}"), s.set_listen_backlog_size(v));
+        show(
+            &format!("set-listen-backlog-size {v}"),
+            s.set_listen_backlog_size(v),
+        );
     }
     bind(net, &s, addr("127.0.0.1:0")).expect("bind");
     s.start_listen().expect("listen");
     s.subscribe().block();
     s.finish_listen().expect("finish-listen");
     for v in [1, u64::MAX] {
-        show(&format!("listening set-listen-backlog-size {v}"), s.set_listen_backlog_size(v));
+        show(
+            &format!("listening set-listen-backlog-size {v}"),
+            s.set_listen_backlog_size(v),
+        );
     }
-    show("listening set-keep-alive-enabled", s.set_keep_alive_enabled(true));
+    show(
+        "listening set-keep-alive-enabled",
+        s.set_keep_alive_enabled(true),
+    );
     show("listening set-hop-limit 7", s.set_hop_limit(7));
     let laddr = s.local_address().map(from_wasi).expect("local");
     let p = pair(net, &s, laddr);
@@ -760,7 +1232,14 @@ fn trap_case(net: &Network, case: &str) {
             let _ = p.cout.blocking_write_and_flush(&[0; 4097]);
         }
         "drop-socket-before-streams" => {
-            let Pair { cin, cout, ain, aout, c, a } = p;
+            let Pair {
+                cin,
+                cout,
+                ain,
+                aout,
+                c,
+                a,
+            } = p;
             drop(c);
             drop((cin, cout, ain, aout, a));
         }

@@ -24,5 +24,8 @@ fn main() {
         conn.read_exact(&mut back).expect("read");
         assert_eq!(out, back, "echo {i} differs");
     }
-    println!("{count} round trips of {size} bytes in {:?}", start.elapsed());
+    println!(
+        "{count} round trips of {size} bytes in {:?}",
+        start.elapsed()
+    );
 }

@@ -7,9 +7,14 @@ use std::net::TcpListener;
 fn main() {
     let args = simnet_test_guests::args();
     let addr: String = simnet_test_guests::arg(&args, 0, "address");
-    let max: Option<usize> = args.get(1).map(|_| simnet_test_guests::arg(&args, 1, "max connections"));
+    let max: Option<usize> = args
+        .get(1)
+        .map(|_| simnet_test_guests::arg(&args, 1, "max connections"));
     let listener = TcpListener::bind(&addr).expect("bind");
-    println!("listening on {}", listener.local_addr().expect("local_addr"));
+    println!(
+        "listening on {}",
+        listener.local_addr().expect("local_addr")
+    );
     let mut served = 0;
     while max.is_none_or(|m| served < m) {
         // A connection reset before it was accepted fails `accept` (ECONNABORTED on

@@ -40,11 +40,26 @@ fn main() {
     let mode = args.first().map(String::as_str).unwrap_or("");
     let rest = &args[1.min(args.len())..];
     match mode {
-        "serve" => serve(arg(rest, 0, "address"), rest.get(1).map(|_| arg(rest, 1, "connection count"))),
-        "clients" => clients(arg(rest, 0, "address"), arg(rest, 1, "count"), arg(rest, 2, "size")),
+        "serve" => serve(
+            arg(rest, 0, "address"),
+            rest.get(1).map(|_| arg(rest, 1, "connection count")),
+        ),
+        "clients" => clients(
+            arg(rest, 0, "address"),
+            arg(rest, 1, "count"),
+            arg(rest, 2, "size"),
+        ),
         "calls" => calls(&arg::<String>(rest, 0, "kind"), arg(rest, 1, "count")),
-        "listen" => listen_idle(arg(rest, 0, "address"), arg(rest, 1, "backlog"), arg(rest, 2, "seconds")),
-        "connect-all" => connect_all(arg(rest, 0, "address"), arg(rest, 1, "count"), arg(rest, 2, "wait ms")),
+        "listen" => listen_idle(
+            arg(rest, 0, "address"),
+            arg(rest, 1, "backlog"),
+            arg(rest, 2, "seconds"),
+        ),
+        "connect-all" => connect_all(
+            arg(rest, 0, "address"),
+            arg(rest, 1, "count"),
+            arg(rest, 2, "wait ms"),
+        ),
         other => {
             eprintln!("unknown mode {other:?}");
             std::process::exit(2)
@@ -67,14 +82,21 @@ fn listen(addr: SocketAddr) -> TcpSocket {
 fn serve(addr: SocketAddr, limit: Option<usize>) {
     let listener = listen(addr);
     let mut finished = 0;
-    println!("serving on {}", from_wasi(listener.local_address().expect("local")));
+    println!(
+        "serving on {}",
+        from_wasi(listener.local_address().expect("local"))
+    );
     let accept_ready = listener.subscribe();
     let mut conns: Vec<Conn> = Vec::new();
     loop {
         // One pollable per connection: readable when idle, writable while echoing.
         let mut polls: Vec<Pollable> = Vec::with_capacity(conns.len());
         for c in &conns {
-            polls.push(if c.pending.is_empty() { c.input.subscribe() } else { c.output.subscribe() });
+            polls.push(if c.pending.is_empty() {
+                c.input.subscribe()
+            } else {
+                c.output.subscribe()
+            });
         }
         let mut all: Vec<&Pollable> = vec![&accept_ready];
         all.extend(polls.iter());
@@ -84,7 +106,15 @@ fn serve(addr: SocketAddr, limit: Option<usize>) {
         for i in ready {
             if i == 0 {
                 while let Ok((socket, input, output)) = listener.accept() {
-                    conns.push(Conn { input, output, _socket: socket, pending: Vec::new(), received: 0, sent: 0, done: false });
+                    conns.push(Conn {
+                        input,
+                        output,
+                        _socket: socket,
+                        pending: Vec::new(),
+                        received: 0,
+                        sent: 0,
+                        done: false,
+                    });
                 }
                 continue;
             }
@@ -143,9 +173,15 @@ fn clients(addr: SocketAddr, n: usize, size: usize) {
     let mut clients: Vec<Client> = (0..n)
         .map(|i| {
             let sock = create_tcp_socket(family_of(addr)).expect("create");
-            sock.start_connect(&net, to_wasi(addr)).expect("start_connect");
+            sock.start_connect(&net, to_wasi(addr))
+                .expect("start_connect");
             let expected = (0..size).map(|j| pattern((i * 7 + j) as u64)).collect();
-            Client { conn: None, socket: Some(sock), expected, error: None }
+            Client {
+                conn: None,
+                socket: Some(sock),
+                expected,
+                error: None,
+            }
         })
         .collect();
     loop {
@@ -176,7 +212,10 @@ fn clients(addr: SocketAddr, n: usize, size: usize) {
             step_client(&mut clients[owners[r as usize]]);
         }
     }
-    let ok = clients.iter().filter(|c| c.error.is_none() && c.conn.as_ref().is_some_and(|x| x.done)).count();
+    let ok = clients
+        .iter()
+        .filter(|c| c.error.is_none() && c.conn.as_ref().is_some_and(|x| x.done))
+        .count();
     for (i, c) in clients.iter().enumerate() {
         if let Some(e) = c.error {
             println!("client {i}: {}", e.name());
@@ -193,7 +232,15 @@ fn step_client(c: &mut Client) {
         let socket = c.socket.take().expect("socket");
         match socket.finish_connect() {
             Ok((input, output)) => {
-                c.conn = Some(Conn { input, output, _socket: socket, pending: Vec::new(), received: 0, sent: 0, done: false })
+                c.conn = Some(Conn {
+                    input,
+                    output,
+                    _socket: socket,
+                    pending: Vec::new(),
+                    received: 0,
+                    sent: 0,
+                    done: false,
+                })
             }
             Err(ErrorCode::WouldBlock) => c.socket = Some(socket),
             Err(e) => c.error = Some(e),
@@ -205,7 +252,9 @@ fn step_client(c: &mut Client) {
         if let Ok(n) = conn.output.check_write() {
             let n = (n as usize).min(c.expected.len() - conn.sent);
             if n > 0 {
-                conn.output.write(&c.expected[conn.sent..conn.sent + n]).expect("write");
+                conn.output
+                    .write(&c.expected[conn.sent..conn.sent + n])
+                    .expect("write");
                 conn.sent += n;
             }
         }
@@ -213,7 +262,11 @@ fn step_client(c: &mut Client) {
     }
     match conn.input.read(64 * 1024) {
         Ok(bytes) => {
-            assert_eq!(&c.expected[conn.received..conn.received + bytes.len()], &bytes[..], "echo differs");
+            assert_eq!(
+                &c.expected[conn.received..conn.received + bytes.len()],
+                &bytes[..],
+                "echo differs"
+            );
             conn.received += bytes.len();
             if conn.received == c.expected.len() {
                 conn.done = true;
@@ -267,7 +320,10 @@ fn connect_all(addr: SocketAddr, n: usize, wait_ms: u64) {
             }
         }
     }
-    println!("{} of {n} connections established within {wait_ms} ms", streams.len());
+    println!(
+        "{} of {n} connections established within {wait_ms} ms",
+        streams.len()
+    );
     drop(streams);
 }
 
@@ -291,7 +347,9 @@ fn calls(kind: &str, n: u64) {
     let addr = from_wasi(listener.local_address().expect("local"));
     let net = instance_network();
     let client = create_tcp_socket(family_of(addr)).expect("create");
-    client.start_connect(&net, to_wasi(addr)).expect("start_connect");
+    client
+        .start_connect(&net, to_wasi(addr))
+        .expect("start_connect");
     client.subscribe().block();
     let (cin, cout) = client.finish_connect().expect("finish_connect");
     listener.subscribe().block();

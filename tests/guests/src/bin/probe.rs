@@ -69,7 +69,9 @@ fn refused(args: &[String]) {
             println!("connect to {addr}: unexpectedly connected");
             std::process::exit(1)
         }
-        Err(e) if e.kind() == ErrorKind::ConnectionRefused => println!("connect to {addr}: refused"),
+        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+            println!("connect to {addr}: refused")
+        }
         Err(e) => {
             println!("connect to {addr}: {e} ({:?})", e.kind());
             std::process::exit(1)
@@ -84,15 +86,22 @@ fn sleep(args: &[String]) {
     for _ in 0..steps {
         std::thread::sleep(Duration::from_secs(secs) / steps as u32);
     }
-    let wall = SystemTime::now().duration_since(UNIX_EPOCH).expect("after the epoch");
-    println!("slept {:?}; wall clock {}s", start.elapsed(), wall.as_secs());
+    let wall = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch");
+    println!(
+        "slept {:?}; wall clock {}s",
+        start.elapsed(),
+        wall.as_secs()
+    );
 }
 
 fn read_timeout(args: &[String]) {
     let addr: String = arg(args, 0, "address");
     let ms: u64 = arg(args, 1, "timeout ms");
     let mut conn = TcpStream::connect(&addr).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_millis(ms))).expect("set_read_timeout");
+    conn.set_read_timeout(Some(Duration::from_millis(ms)))
+        .expect("set_read_timeout");
     let start = Instant::now();
     let mut buf = [0u8; 16];
     match conn.read(&mut buf) {
@@ -122,7 +131,8 @@ fn half_close_server(args: &[String]) {
     conn.read_to_string(&mut got).expect("read to end");
     // The client's FIN arrived; our direction is still open.
     let reply = format!("{} bytes: {}", got.len(), got.to_uppercase());
-    conn.write_all(reply.as_bytes()).expect("write after peer's FIN");
+    conn.write_all(reply.as_bytes())
+        .expect("write after peer's FIN");
     println!("answered after end of stream");
 }
 
@@ -147,7 +157,10 @@ fn bulk_send(args: &[String]) {
     let mut reply = String::new();
     conn.read_to_string(&mut reply).expect("read reply");
     let expected = format!("{sent} {hash:016x}");
-    println!("sent {sent} bytes in {:?}; receiver says {reply}", start.elapsed());
+    println!(
+        "sent {sent} bytes in {:?}; receiver says {reply}",
+        start.elapsed()
+    );
     if reply.trim() != expected {
         println!("MISMATCH: expected {expected}");
         std::process::exit(1);
@@ -169,7 +182,8 @@ fn bulk_recv(args: &[String]) {
         hash = fnv(hash, &buf[..n]);
         total += n as u64;
     }
-    conn.write_all(format!("{total} {hash:016x}").as_bytes()).expect("reply");
+    conn.write_all(format!("{total} {hash:016x}").as_bytes())
+        .expect("reply");
     println!("received {total} bytes");
 }
 
@@ -281,9 +295,14 @@ fn env() {
     }
     let order: Vec<i32> = map.keys().copied().collect();
     println!("hashmap order: {order:?}");
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("after the epoch");
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after the epoch");
     println!("wall clock: {}", now.as_secs());
-    println!("filesystem root readable: {}", std::fs::read_dir("/").is_ok());
+    println!(
+        "filesystem root readable: {}",
+        std::fs::read_dir("/").is_ok()
+    );
 }
 
 fn spin() {
@@ -363,7 +382,8 @@ fn ping(args: &[String]) {
     let count: u32 = arg(args, 1, "count");
     let timeout: u64 = arg(args, 2, "timeout ms");
     let mut conn = TcpStream::connect(&addr).expect("connect");
-    conn.set_read_timeout(Some(Duration::from_millis(timeout))).expect("set_read_timeout");
+    conn.set_read_timeout(Some(Duration::from_millis(timeout)))
+        .expect("set_read_timeout");
     for i in 0..count {
         let start = Instant::now();
         conn.write_all(b"ping").expect("write");
@@ -398,7 +418,9 @@ fn reconnecting_ping(args: &[String]) {
     let mut ok = 0;
     for i in 0..count {
         let mut reply = [0u8; 4];
-        let result = conn.write_all(b"ping").and_then(|()| conn.read_exact(&mut reply));
+        let result = conn
+            .write_all(b"ping")
+            .and_then(|()| conn.read_exact(&mut reply));
         match result {
             Ok(()) => {
                 ok += 1;
@@ -522,19 +544,27 @@ fn files(args: &[String]) {
     println!("listing order: {names:?}");
     names.sort();
     println!("sorted: {names:?}");
-    let input = std::fs::read_to_string(format!("{dir}/input.txt")).unwrap_or_else(|e| format!("<{e}>"));
+    let input =
+        std::fs::read_to_string(format!("{dir}/input.txt")).unwrap_or_else(|e| format!("<{e}>"));
     println!("input.txt: {input:?}");
     let before = std::fs::metadata(format!("{dir}/input.txt")).and_then(|m| m.modified());
-    println!("input.txt modified: {:?}", before.map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs()));
+    println!(
+        "input.txt modified: {:?}",
+        before.map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+    );
     std::thread::sleep(Duration::from_secs(5));
     std::fs::write(format!("{dir}/output.txt"), "written by the guest\n").expect("write");
     let m = std::fs::metadata(format!("{dir}/output.txt")).expect("metadata");
     println!(
         "output.txt: {} bytes, modified {:?}",
         m.len(),
-        m.modified().map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+        m.modified()
+            .map(|t| t.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
     );
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     println!("wall clock: {now}");
 }
 
@@ -606,7 +636,11 @@ fn alloc_gradually(args: &[String]) {
     while kept.len() < mib * 256 {
         kept.push(Box::new([1u8; 4096]));
     }
-    println!("allocated {} bytes in {} pieces", kept.len() * 4096, kept.len());
+    println!(
+        "allocated {} bytes in {} pieces",
+        kept.len() * 4096,
+        kept.len()
+    );
 }
 
 /// Host calls with absurd arguments: each must return, not hang or crash the host.
@@ -624,7 +658,10 @@ fn huge_calls() {
     let mut buf = vec![0u8; 16 << 20];
     println!("read into 16 MiB: {:?}", a.read(&mut buf).map(|n| n));
     let stdin = wasi::cli::stdin::get_stdin();
-    println!("stdin read u64::MAX: {:?}", stdin.read(u64::MAX).map(|b| b.len()));
+    println!(
+        "stdin read u64::MAX: {:?}",
+        stdin.read(u64::MAX).map(|b| b.len())
+    );
     let random = wasi::random::random::get_random_bytes(1 << 20);
     println!("1 MiB of random bytes: {}", random.len());
     println!("done");

@@ -51,7 +51,10 @@ async fn main() {
             failed += 1;
         }
     }
-    println!("{} connections made {rounds} round trips of {size} bytes", conns - failed);
+    println!(
+        "{} connections made {rounds} round trips of {size} bytes",
+        conns - failed
+    );
     if failed > 0 {
         std::process::exit(1);
     }

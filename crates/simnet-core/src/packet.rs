@@ -1,0 +1,49 @@
+//! What links carry: a packet is a TCP segment or a UDP datagram. Links, faults
+//! (partitions, clogs, crashed hosts) and the event queue handle packets without
+//! knowing their protocol; only delivery hands a packet to its protocol.
+
+use std::net::SocketAddr;
+
+use crate::ids::HostId;
+use crate::segment::Segment;
+
+/// A packet on its way between two hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Packet {
+    Tcp(Segment),
+    /// A datagram, by its slot in the UDP layer's table of datagrams in flight
+    /// (which holds its header and payload).
+    Udp(DatagramSlot),
+}
+
+/// Where a datagram in flight waits; freed when its last copy arrives or is lost.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DatagramSlot(pub(crate) u32);
+
+/// Bytes of IPv4 and UDP headers a datagram adds on the wire.
+pub(crate) const UDP_HEADER_BYTES: u64 = 28;
+
+/// What a datagram carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DatagramKind {
+    /// Application data.
+    Data,
+    /// The ICMP port-unreachable answer to a data datagram that found no socket;
+    /// `src` and `dst` are those of the datagram it answers.
+    PortUnreachable,
+}
+
+/// A datagram's header, as the trace and a capture see it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DatagramHeader {
+    /// Numbers every datagram sent, in order, from 0.
+    pub id: u64,
+    pub kind: DatagramKind,
+    /// The sending and the receiving host.
+    pub from: HostId,
+    pub to: HostId,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    /// Payload bytes.
+    pub len: u32,
+}

@@ -1,0 +1,788 @@
+//! UDP: sockets, their port table and receive queues, and datagrams on the wire. The
+//! calls follow Linux as wasmtime-wasi 48 reaches it (`docs/udp-model.md`): a socket
+//! is unbound, bound, or connected; datagrams are sent whole or not at all, may be
+//! lost, reordered by jitter or duplicated by a link, and are dropped when the
+//! receiver's buffer is full; a datagram that finds no socket is answered with an
+//! ICMP port-unreachable, which a connected sender reports as `connection-refused`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+
+use crate::error::ErrorCode;
+use crate::ids::{HostId, SocketId};
+use crate::link::Transit;
+use crate::net::Net;
+use crate::packet::{DatagramHeader, DatagramKind, DatagramSlot, Packet, UDP_HEADER_BYTES};
+use crate::queue::Event;
+use crate::socket::{Family, is_valid_family, is_valid_remote, unspecified};
+use crate::trace::{DropReason, TraceEvent};
+
+/// Largest payload a datagram may carry: 65,535 less the UDP header, and for IPv4 the
+/// IP header too (Linux answers `EMSGSIZE` beyond it).
+pub const fn max_payload(family: Family) -> usize {
+    match family {
+        Family::Ipv4 => 65_507,
+        Family::Ipv6 => 65_527,
+    }
+}
+
+/// What a UDP socket's receive buffer is charged for one datagram: its payload in a
+/// buffer sized as Linux sizes one on loopback (kernel 6.x, measured: 256 datagrams
+/// of up to ~150 bytes fit the default 212,992-byte buffer, 92 of 1,000 bytes, 12 of
+/// 8,000 bytes).
+pub(crate) fn truesize(len: usize) -> u64 {
+    let buffer = (len as u64 + 426).max(576);
+    let buffer = if buffer <= 576 {
+        576
+    } else {
+        buffer.next_power_of_two()
+    };
+    buffer + 256
+}
+
+/// A received datagram, as `receive` returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// The sender's address.
+    pub src: SocketAddr,
+    pub payload: Bytes,
+}
+
+/// The states of a `udp-socket`, each with what it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UdpState {
+    Unbound,
+    /// Bound to `local`. After a disconnect that released an automatically chosen
+    /// port, `local` reads as the unspecified address with port 0, as on Linux.
+    Bound {
+        local: SocketAddr,
+    },
+    /// Bound, and sending to and receiving from `remote` only.
+    Connected {
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+}
+
+impl UdpState {
+    pub fn local(&self) -> Option<SocketAddr> {
+        match *self {
+            UdpState::Unbound => None,
+            UdpState::Bound { local } | UdpState::Connected { local, .. } => Some(local),
+        }
+    }
+
+    pub fn remote(&self) -> Option<SocketAddr> {
+        match *self {
+            UdpState::Connected { remote, .. } => Some(remote),
+            _ => None,
+        }
+    }
+}
+
+/// Which parts of a socket's local address the application chose (Linux's
+/// `SOCK_BINDADDR_LOCK` and `SOCK_BINDPORT_LOCK`): a disconnect forgets the others.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct BindLocks {
+    addr: bool,
+    port: bool,
+}
+
+/// Options a UDP socket's getters report, in wasmtime-wasi's units (buffer sizes as
+/// Linux reports them, halved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpOptions {
+    pub unicast_hop_limit: u8,
+    pub receive_buffer: u64,
+    pub send_buffer: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct UdpSocket {
+    pub(crate) host: HostId,
+    pub(crate) family: Family,
+    pub(crate) state: UdpState,
+    locks: BindLocks,
+    pub(crate) options: UdpOptions,
+    /// Datagrams received and not yet read, and what they are charged.
+    queue: VecDeque<Datagram>,
+    queued: u64,
+    /// An ICMP error waiting to be reported by the next send or receive.
+    pending_error: Option<ErrorCode>,
+    /// Already in the world's list of sockets whose readiness may have changed.
+    pub(crate) woken: bool,
+}
+
+impl UdpSocket {
+    /// The receive buffer in the kernel's units (what Linux compares its charges with).
+    fn receive_capacity(&self) -> u64 {
+        self.options.receive_buffer * 2
+    }
+
+    /// The port this socket holds in its host's table, if any.
+    fn held_port(&self) -> Option<SocketAddr> {
+        self.state.local().filter(|l| l.port() != 0)
+    }
+
+    fn readable(&self) -> bool {
+        self.pending_error.is_some() || !self.queue.is_empty()
+    }
+}
+
+/// A datagram between send and arrival.
+#[derive(Debug)]
+struct InFlight {
+    header: DatagramHeader,
+    payload: Bytes,
+    /// Copies still on a link (a duplicating link makes two).
+    copies: u8,
+}
+
+/// Everything UDP keeps: sockets (in the same id space as TCP sockets, so the layers
+/// above track both alike) and datagrams in flight.
+#[derive(Debug, Default)]
+pub(crate) struct UdpLayer {
+    pub(crate) sockets: BTreeMap<SocketId, UdpSocket>,
+    in_flight: Vec<Option<InFlight>>,
+    free: Vec<u32>,
+    next_id: u64,
+}
+
+impl UdpLayer {
+    fn park(&mut self, flight: InFlight) -> DatagramSlot {
+        match self.free.pop() {
+            Some(i) => {
+                self.in_flight[i as usize] = Some(flight);
+                DatagramSlot(i)
+            }
+            None => {
+                self.in_flight.push(Some(flight));
+                DatagramSlot((self.in_flight.len() - 1) as u32)
+            }
+        }
+    }
+
+    pub(crate) fn header(&self, slot: DatagramSlot) -> Option<DatagramHeader> {
+        Some(self.in_flight.get(slot.0 as usize)?.as_ref()?.header)
+    }
+
+    /// One copy of the datagram in `slot` left the link; the slot is freed with the
+    /// last, and its header and payload are returned.
+    fn land(&mut self, slot: DatagramSlot) -> Option<(DatagramHeader, Bytes)> {
+        let entry = self.in_flight.get_mut(slot.0 as usize)?;
+        let flight = entry.as_mut()?;
+        flight.copies -= 1;
+        let out = (flight.header, flight.payload.clone());
+        if flight.copies == 0 {
+            *entry = None;
+            self.free.push(slot.0);
+        }
+        Some(out)
+    }
+}
+
+/// Addresses a UDP socket may bind on a host: its own and loopback (as for TCP), and
+/// multicast and broadcast addresses, which Linux accepts for UDP.
+fn udp_bindable(net: &Net, host: HostId, ip: IpAddr) -> bool {
+    let multicast = match ip {
+        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
+        IpAddr::V6(v6) => v6.is_multicast(),
+    };
+    multicast || net.hosts[host.index()].can_bind(ip)
+}
+
+impl Net {
+    // ---- sockets ----
+
+    /// `udp-create-socket`: a new, unbound UDP socket on `host`.
+    pub fn create_udp_socket(
+        &mut self,
+        host: HostId,
+        family: Family,
+    ) -> Result<SocketId, ErrorCode> {
+        let id = self.new_socket_id(host)?;
+        let cfg = &self.config.udp;
+        let socket = UdpSocket {
+            host,
+            family,
+            state: UdpState::Unbound,
+            locks: BindLocks::default(),
+            options: UdpOptions {
+                unicast_hop_limit: self.config.tcp.hop_limit,
+                receive_buffer: cfg.receive_buffer,
+                send_buffer: cfg.send_buffer,
+            },
+            queue: VecDeque::new(),
+            queued: 0,
+            pending_error: None,
+            woken: false,
+        };
+        self.udp.sockets.insert(id, socket);
+        self.record(TraceEvent::UdpSocketCreated {
+            host,
+            socket: id,
+            family,
+        });
+        Ok(id)
+    }
+
+    pub(crate) fn udp_socket(&self, id: SocketId) -> Result<&UdpSocket, ErrorCode> {
+        self.udp.sockets.get(&id).ok_or(ErrorCode::InvalidArgument)
+    }
+
+    fn udp_socket_mut(&mut self, id: SocketId) -> Result<&mut UdpSocket, ErrorCode> {
+        self.udp
+            .sockets
+            .get_mut(&id)
+            .ok_or(ErrorCode::InvalidArgument)
+    }
+
+    /// Whether `id` names an open UDP socket.
+    pub fn is_udp(&self, id: SocketId) -> bool {
+        self.udp.sockets.contains_key(&id)
+    }
+
+    pub fn udp_state(&self, id: SocketId) -> Result<UdpState, ErrorCode> {
+        Ok(self.udp_socket(id)?.state)
+    }
+
+    /// Bind to `addr` (port 0: an ephemeral port). `invalid-state` once bound,
+    /// `invalid-argument` for an address of the other family, `address-not-bindable`
+    /// for an address the host does not have, `address-in-use` when another UDP
+    /// socket holds the port on an overlapping address.
+    pub fn udp_bind(&mut self, id: SocketId, addr: SocketAddr) -> Result<(), ErrorCode> {
+        let sock = self.udp_socket(id)?;
+        if sock.state != UdpState::Unbound {
+            return Err(ErrorCode::InvalidState);
+        }
+        if !is_valid_family(addr.ip(), sock.family) {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        if !udp_bindable(self, sock.host, addr.ip()) {
+            return Err(ErrorCode::AddressNotBindable);
+        }
+        let locks = BindLocks {
+            addr: !addr.ip().is_unspecified(),
+            port: addr.port() != 0,
+        };
+        let local = self.claim_udp_port(id, addr)?;
+        let sock = self.udp_socket_mut(id)?;
+        sock.state = UdpState::Bound { local };
+        sock.locks = locks;
+        self.record(TraceEvent::UdpBound { socket: id, local });
+        Ok(())
+    }
+
+    /// Enter `addr` (an ephemeral port for port 0) in the host's UDP port table.
+    fn claim_udp_port(&mut self, id: SocketId, addr: SocketAddr) -> Result<SocketAddr, ErrorCode> {
+        let sock = self.udp_socket(id)?;
+        let (host, family) = (sock.host, sock.family);
+        let range = self.config.tcp.ephemeral_ports.clone();
+        let h = &mut self.hosts[host.index()];
+        let port = match addr.port() {
+            0 => h.udp_ports.ephemeral(family, &range, &mut h.port_rng)?,
+            p if h.udp_ports.conflicts(SocketAddr::new(addr.ip(), p)) => {
+                return Err(ErrorCode::AddressInUse);
+            }
+            p => p,
+        };
+        let local = SocketAddr::new(addr.ip(), port);
+        h.udp_ports.insert(local, id);
+        Ok(local)
+    }
+
+    /// Give up the socket's entry in the port table.
+    fn release_udp_port(&mut self, id: SocketId) {
+        let Ok(sock) = self.udp_socket(id) else {
+            return;
+        };
+        if let Some(local) = sock.held_port() {
+            let host = sock.host;
+            self.hosts[host.index()].udp_ports.remove(local, id);
+        }
+    }
+
+    /// An unbound socket that sends is bound to the unspecified address and an
+    /// ephemeral port first, as Linux does.
+    fn udp_autobind(&mut self, id: SocketId) -> Result<SocketAddr, ErrorCode> {
+        let sock = self.udp_socket(id)?;
+        let family = sock.family;
+        match sock.state {
+            UdpState::Bound { local } | UdpState::Connected { local, .. } if local.port() != 0 => {
+                Ok(local)
+            }
+            state => {
+                let ip = state
+                    .local()
+                    .map_or_else(|| unspecified(family), |l| l.ip());
+                let local = self.claim_udp_port(id, SocketAddr::new(ip, 0))?;
+                let sock = self.udp_socket_mut(id)?;
+                sock.state = match sock.state {
+                    UdpState::Connected { remote, .. } => UdpState::Connected { local, remote },
+                    _ => UdpState::Bound { local },
+                };
+                self.record(TraceEvent::UdpBound { socket: id, local });
+                Ok(local)
+            }
+        }
+    }
+
+    /// Send to and receive from `remote` only. The socket must be bound (WASI 0.2
+    /// requires it; this call binds an unbound one as Linux would). A socket bound to
+    /// the unspecified address takes the source address of the route to `remote`.
+    pub fn udp_connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
+        let sock = self.udp_socket(id)?;
+        if !is_valid_family(remote.ip(), sock.family) || !is_valid_remote(remote) {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let host = sock.host;
+        let source = self.hosts[host.index()]
+            .source_for(remote.ip())
+            .ok_or(ErrorCode::RemoteUnreachable)?;
+        let local = self.udp_autobind(id)?;
+        let local = if local.ip().is_unspecified() {
+            SocketAddr::new(source, local.port())
+        } else {
+            local
+        };
+        let sock = self.udp_socket_mut(id)?;
+        sock.state = UdpState::Connected { local, remote };
+        sock.pending_error = None;
+        self.record(TraceEvent::UdpConnected {
+            socket: id,
+            remote: Some(remote),
+        });
+        Ok(())
+    }
+
+    /// Forget the remote address. As on Linux, a local address the application did
+    /// not choose is forgotten too: its address reads unspecified again, and an
+    /// ephemeral port is released (port 0) until the next send binds a new one.
+    pub fn udp_disconnect(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+        let sock = self.udp_socket(id)?;
+        let UdpState::Connected { local, .. } = sock.state else {
+            return Err(ErrorCode::InvalidState);
+        };
+        let (locks, family) = (sock.locks, sock.family);
+        let ip = if locks.addr {
+            local.ip()
+        } else {
+            unspecified(family)
+        };
+        let port = if locks.port { local.port() } else { 0 };
+        if !locks.port {
+            self.release_udp_port(id);
+        }
+        let sock = self.udp_socket_mut(id)?;
+        sock.state = UdpState::Bound {
+            local: SocketAddr::new(ip, port),
+        };
+        sock.pending_error = None;
+        self.record(TraceEvent::UdpConnected {
+            socket: id,
+            remote: None,
+        });
+        Ok(())
+    }
+
+    pub fn udp_local_address(&self, id: SocketId) -> Result<SocketAddr, ErrorCode> {
+        self.udp_socket(id)?
+            .state
+            .local()
+            .ok_or(ErrorCode::InvalidState)
+    }
+
+    pub fn udp_remote_address(&self, id: SocketId) -> Result<SocketAddr, ErrorCode> {
+        self.udp_socket(id)?
+            .state
+            .remote()
+            .ok_or(ErrorCode::InvalidState)
+    }
+
+    pub fn udp_address_family(&self, id: SocketId) -> Result<Family, ErrorCode> {
+        Ok(self.udp_socket(id)?.family)
+    }
+
+    pub fn udp_options(&self, id: SocketId) -> Result<UdpOptions, ErrorCode> {
+        Ok(self.udp_socket(id)?.options)
+    }
+
+    /// `set-unicast-hop-limit`: 0 is `invalid-argument`.
+    pub fn udp_set_unicast_hop_limit(&mut self, id: SocketId, value: u8) -> Result<(), ErrorCode> {
+        let sock = self.udp_socket_mut(id)?;
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        sock.options.unicast_hop_limit = value;
+        Ok(())
+    }
+
+    /// `set-receive-buffer-size`: 0 is `invalid-argument`; other values are clamped
+    /// to the range Linux allows, as the getter then reports them.
+    pub fn udp_set_receive_buffer_size(
+        &mut self,
+        id: SocketId,
+        value: u64,
+    ) -> Result<(), ErrorCode> {
+        let range = self.config.udp.receive_buffer_range.clone();
+        let sock = self.udp_socket_mut(id)?;
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        sock.options.receive_buffer = value.clamp(*range.start(), *range.end());
+        Ok(())
+    }
+
+    /// `set-send-buffer-size`, likewise.
+    pub fn udp_set_send_buffer_size(&mut self, id: SocketId, value: u64) -> Result<(), ErrorCode> {
+        let range = self.config.udp.send_buffer_range.clone();
+        let sock = self.udp_socket_mut(id)?;
+        if value == 0 {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        sock.options.send_buffer = value.clamp(*range.start(), *range.end());
+        Ok(())
+    }
+
+    pub(crate) fn close_udp(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+        self.release_udp_port(id);
+        let sock = self
+            .udp
+            .sockets
+            .remove(&id)
+            .ok_or(ErrorCode::InvalidArgument)?;
+        self.hosts[sock.host.index()].open_sockets -= 1;
+        self.record(TraceEvent::SocketClosed { socket: id });
+        Ok(())
+    }
+
+    pub(crate) fn udp_ready(&self, sock: &UdpSocket, reading: bool) -> bool {
+        // Sending never waits (a link takes every datagram at once); reading waits
+        // for a datagram or an error, except on an unbound socket, which fails.
+        !reading || sock.state == UdpState::Unbound || sock.readable()
+    }
+
+    // ---- data ----
+
+    /// Send one datagram, to `to` or (None) to the connected address. Checked as
+    /// wasmtime-wasi and Linux check it: `datagram-too-large`, then
+    /// `invalid-argument` for a bad or missing address or one other than the
+    /// connected address, then the error an ICMP message left. An unbound socket is
+    /// bound first. A datagram for an address no host owns is sent and vanishes.
+    pub fn udp_send(
+        &mut self,
+        id: SocketId,
+        payload: Bytes,
+        to: Option<SocketAddr>,
+    ) -> Result<(), ErrorCode> {
+        let sock = self.udp_socket(id)?;
+        if payload.len() > usize::from(u16::MAX) {
+            return Err(ErrorCode::DatagramTooLarge);
+        }
+        let connected = sock.state.remote();
+        let dst = match (to, connected) {
+            (Some(addr), _)
+                if !is_valid_remote(addr) || !is_valid_family(addr.ip(), sock.family) =>
+            {
+                return Err(ErrorCode::InvalidArgument);
+            }
+            (Some(addr), Some(remote)) if addr != remote => {
+                return Err(ErrorCode::InvalidArgument);
+            }
+            (Some(addr), _) => addr,
+            (None, Some(remote)) => remote,
+            (None, None) => return Err(ErrorCode::InvalidArgument),
+        };
+        if payload.len() > max_payload(sock.family) {
+            return Err(ErrorCode::DatagramTooLarge);
+        }
+        let host = sock.host;
+        let source = self.hosts[host.index()]
+            .source_for(dst.ip())
+            .ok_or(ErrorCode::RemoteUnreachable)?;
+        if let Some(e) = self.udp_socket_mut(id)?.pending_error.take() {
+            return Err(e);
+        }
+        let local = self.udp_autobind(id)?;
+        if local.ip().is_loopback() && !dst.ip().is_loopback() {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let src_ip = if local.ip().is_unspecified() {
+            source
+        } else {
+            local.ip()
+        };
+        let stats = &mut self.hosts[host.index()].stats;
+        stats.bytes_written += payload.len() as u64;
+        stats.writes += 1;
+        let src = SocketAddr::new(src_ip, local.port());
+        self.emit_datagram(DatagramKind::Data, host, src, dst, payload);
+        // A kernel processes loopback traffic within the sending call: a datagram
+        // to a closed port has been answered by the time `send` returns, so the
+        // sender's next call reports it.
+        self.settle();
+        Ok(())
+    }
+
+    /// Put a datagram on the link towards `dst`'s host.
+    fn emit_datagram(
+        &mut self,
+        kind: DatagramKind,
+        from: HostId,
+        src: SocketAddr,
+        dst: SocketAddr,
+        payload: Bytes,
+    ) {
+        let id = self.udp.next_id;
+        self.udp.next_id += 1;
+        // An ICMP answer goes back to the datagram's source.
+        let toward = match kind {
+            DatagramKind::Data => dst.ip(),
+            DatagramKind::PortUnreachable => src.ip(),
+        };
+        let to = if self.hosts[from.index()].is_local(toward) {
+            Some(from)
+        } else {
+            self.owner_of(toward)
+        };
+        let header = DatagramHeader {
+            id,
+            kind,
+            from,
+            to: to.unwrap_or(from),
+            src,
+            dst,
+            len: payload.len() as u32,
+        };
+        self.record(TraceEvent::DatagramSent { dgram: header });
+        if let Some(capture) = &mut self.capture {
+            capture.datagram_sent(self.now, header, &payload);
+        }
+        let Some(to) = to else {
+            return self.record(TraceEvent::DatagramDropped {
+                dgram: header,
+                reason: DropReason::Unroutable,
+            });
+        };
+        let now = self.now;
+        let link = self.link_for(from, to);
+        let bytes = u64::from(header.len) + UDP_HEADER_BYTES;
+        let first = match self.links[link].transmit(now, bytes) {
+            Transit::Lost => return self.record(TraceEvent::DatagramLost { dgram: header }),
+            Transit::Arrives(at) => at,
+        };
+        let again = self.links[link].duplicate(now);
+        let copies = 1 + u8::from(again.is_some());
+        let slot = self.udp.park(InFlight {
+            header,
+            payload,
+            copies,
+        });
+        for at in std::iter::once(first).chain(again) {
+            self.scheduled_now |= at <= now;
+            self.queue.push(at, Event::Deliver(Packet::Udp(slot)));
+        }
+    }
+
+    /// A datagram reached its host (faults have had their say).
+    pub(crate) fn deliver_datagram(&mut self, slot: DatagramSlot) {
+        let Some((header, payload)) = self.udp.land(slot) else {
+            return;
+        };
+        match header.kind {
+            DatagramKind::Data => self.datagram_arrived(header, payload),
+            DatagramKind::PortUnreachable => self.port_unreachable_arrived(header),
+        }
+    }
+
+    /// Drop a datagram whose copy a fault stopped, freeing its slot.
+    pub(crate) fn drop_datagram(&mut self, slot: DatagramSlot, reason: DropReason) {
+        if let Some((dgram, _)) = self.udp.land(slot) {
+            self.record(TraceEvent::DatagramDropped { dgram, reason });
+        }
+    }
+
+    /// The socket a datagram to `dst` from `src` reaches on `host`: one bound to
+    /// `dst` exactly, else one bound to the unspecified address; a connected socket
+    /// only takes datagrams from its remote address (Linux's lookup scoring).
+    fn udp_receiver(&self, host: HostId, src: SocketAddr, dst: SocketAddr) -> Option<SocketId> {
+        let ports = &self.hosts[host.index()].udp_ports;
+        [dst, SocketAddr::new(unspecified_of(dst.ip()), dst.port())]
+            .into_iter()
+            .filter_map(|addr| ports.get(addr))
+            .find(|id| {
+                self.udp.sockets.get(id).is_some_and(|s| {
+                    let local_ok = s.state.local().is_some_and(|l| {
+                        l.ip().is_unspecified() || l.ip() == dst.ip() || l.ip().is_multicast()
+                    });
+                    local_ok && s.state.remote().is_none_or(|r| r == src)
+                })
+            })
+    }
+
+    fn datagram_arrived(&mut self, dgram: DatagramHeader, payload: Bytes) {
+        let Some(id) = self.udp_receiver(dgram.to, dgram.src, dgram.dst) else {
+            self.record(TraceEvent::DatagramDropped {
+                dgram,
+                reason: DropReason::NoSocket,
+            });
+            return self.emit_datagram(
+                DatagramKind::PortUnreachable,
+                dgram.to,
+                dgram.src,
+                dgram.dst,
+                Bytes::new(),
+            );
+        };
+        let charge = truesize(payload.len());
+        let Some(sock) = self.udp.sockets.get_mut(&id) else {
+            return;
+        };
+        if sock.queued + charge > sock.receive_capacity() {
+            return self.record(TraceEvent::DatagramDropped {
+                dgram,
+                reason: DropReason::ReceiveBufferFull,
+            });
+        }
+        sock.queued += charge;
+        sock.queue.push_back(Datagram {
+            src: dgram.src,
+            payload,
+        });
+        self.record(TraceEvent::DatagramDelivered { dgram });
+        self.wake(id);
+    }
+
+    /// The ICMP answer reached the original sender: a socket connected to the
+    /// unreachable address learns of it (unconnected sockets are not told, as on
+    /// Linux without `IP_RECVERR`).
+    fn port_unreachable_arrived(&mut self, dgram: DatagramHeader) {
+        // `src`/`dst` are the original datagram's: the sender is `src`.
+        let (sender, unreachable) = (dgram.src, dgram.dst);
+        let found = self.hosts[dgram.to.index()]
+            .udp_ports
+            .get(sender)
+            .or_else(|| {
+                self.hosts[dgram.to.index()]
+                    .udp_ports
+                    .get(SocketAddr::new(unspecified_of(sender.ip()), sender.port()))
+            });
+        self.record(TraceEvent::DatagramDelivered { dgram });
+        let Some(id) = found else { return };
+        let Some(sock) = self.udp.sockets.get_mut(&id) else {
+            return;
+        };
+        if sock.state.remote() == Some(unreachable) {
+            sock.pending_error = Some(ErrorCode::ConnectionRefused);
+            self.wake(id);
+        }
+    }
+
+    /// Take the next datagram. `invalid-state` on an unbound socket; an ICMP error is
+    /// reported once; `None` when nothing waits. A connected socket skips datagrams
+    /// queued from other senders before it connected.
+    pub fn udp_receive(&mut self, id: SocketId) -> Result<Option<Datagram>, ErrorCode> {
+        let sock = self.udp_socket_mut(id)?;
+        if sock.state == UdpState::Unbound {
+            return Err(ErrorCode::InvalidState);
+        }
+        if let Some(e) = sock.pending_error.take() {
+            return Err(e);
+        }
+        let remote = sock.state.remote();
+        while let Some(d) = sock.queue.pop_front() {
+            sock.queued = sock.queued.saturating_sub(truesize(d.payload.len()));
+            if remote.is_none_or(|r| r == d.src) {
+                let host = sock.host;
+                self.hosts[host.index()].stats.bytes_read += d.payload.len() as u64;
+                return Ok(Some(d));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The header of a datagram in flight (faults decide its fate by its hosts).
+    pub(crate) fn datagram_header(&self, slot: DatagramSlot) -> Option<DatagramHeader> {
+        self.udp.header(slot)
+    }
+}
+
+fn unspecified_of(ip: IpAddr) -> IpAddr {
+    unspecified(if ip.is_ipv4() {
+        Family::Ipv4
+    } else {
+        Family::Ipv6
+    })
+}
+
+/// A host's UDP ports: which socket holds each (address, port), and how many sockets
+/// hold each (family, port) whatever their address, so that a bind to the
+/// unspecified address sees every conflict.
+#[derive(Debug, Default)]
+pub(crate) struct UdpPorts {
+    bound: BTreeMap<(IpAddr, u16), SocketId>,
+    per_port: BTreeMap<(bool, u16), u32>,
+}
+
+impl UdpPorts {
+    fn get(&self, addr: SocketAddr) -> Option<SocketId> {
+        self.bound.get(&(addr.ip(), addr.port())).copied()
+    }
+
+    /// Linux without `SO_REUSEADDR`: the same port on an equal address, or with
+    /// either address unspecified, is taken.
+    fn conflicts(&self, addr: SocketAddr) -> bool {
+        let (ip, port) = (addr.ip(), addr.port());
+        if ip.is_unspecified() {
+            return self.per_port.contains_key(&(ip.is_ipv6(), port));
+        }
+        self.bound.contains_key(&(ip, port)) || self.bound.contains_key(&(unspecified_of(ip), port))
+    }
+
+    fn insert(&mut self, addr: SocketAddr, id: SocketId) {
+        if self.bound.insert((addr.ip(), addr.port()), id).is_none() {
+            *self
+                .per_port
+                .entry((addr.is_ipv6(), addr.port()))
+                .or_insert(0) += 1;
+        }
+    }
+
+    fn remove(&mut self, addr: SocketAddr, id: SocketId) {
+        if self.get(addr) != Some(id) {
+            return;
+        }
+        self.bound.remove(&(addr.ip(), addr.port()));
+        let key = (addr.is_ipv6(), addr.port());
+        if let Some(n) = self.per_port.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_port.remove(&key);
+            }
+        }
+    }
+
+    /// A port of `range` no UDP socket of `family` holds: a seeded start, then the
+    /// next free one.
+    fn ephemeral(
+        &self,
+        family: Family,
+        range: &std::ops::RangeInclusive<u16>,
+        rng: &mut crate::rng::SimRng,
+    ) -> Result<u16, ErrorCode> {
+        use rand::RngExt;
+        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
+        if lo > hi || lo == 0 {
+            return Err(ErrorCode::AddressInUse);
+        }
+        let span = hi - lo + 1;
+        let start = rng.random_range(0..span);
+        let v6 = family == Family::Ipv6;
+        (0..span)
+            .map(|i| (lo + (start + i) % span) as u16)
+            .find(|&p| !self.per_port.contains_key(&(v6, p)))
+            .ok_or(ErrorCode::AddressInUse)
+    }
+}
