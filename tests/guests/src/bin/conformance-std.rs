@@ -4,7 +4,7 @@
 //! wasmtime-wasi's real sockets and require the same output.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::Duration;
 
 fn show<T: std::fmt::Debug>(what: &str, r: std::io::Result<T>) {
@@ -210,5 +210,81 @@ fn main() {
         let _ = TcpStream::connect(laddr).expect("connect");
         l.accept().map(|_| ())
     });
+    udp();
     println!("== done");
+}
+
+/// An address with its port shown only as zero or not (ephemeral ports differ).
+fn shown(a: std::io::Result<SocketAddr>) -> std::io::Result<String> {
+    a.map(|a| format!("{}:{}", a.ip(), if a.port() == 0 { "0" } else { "port" }))
+}
+
+fn recv_text(s: &UdpSocket, n: usize) -> std::io::Result<String> {
+    let mut buf = vec![0; n];
+    let got = s.recv(&mut buf)?;
+    Ok(String::from_utf8_lossy(&buf[..got]).into_owned())
+}
+
+fn udp() {
+    println!("== udp");
+    let a = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let b = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let (a_addr, b_addr) = (a.local_addr().expect("a"), b.local_addr().expect("b"));
+    show("local-addr", shown(a.local_addr()));
+    show("peer-addr unconnected", a.peer_addr());
+    show("bind the same port", UdpSocket::bind(a_addr).map(|_| ()));
+    show(
+        "bind a foreign address",
+        UdpSocket::bind("192.0.2.1:0").map(|_| ()),
+    );
+    show("ttl", a.ttl());
+    show("set-ttl 7", a.set_ttl(7));
+    show("ttl after", a.ttl());
+    show("take-error", a.take_error());
+    show("send-to", a.send_to(b"hello", b_addr));
+    let mut buf = [0u8; 64];
+    match b.recv_from(&mut buf) {
+        Ok((n, from)) => println!(
+            "recv-from: {:?} from a: {}",
+            String::from_utf8_lossy(&buf[..n]),
+            from == a_addr
+        ),
+        Err(e) => println!("recv-from: error {:?}", e.kind()),
+    }
+    show("send-to empty", a.send_to(b"", b_addr));
+    show("recv empty", recv_text(&b, 64));
+    show(
+        "send-to a long one",
+        a.send_to(b"truncated datagram", b_addr),
+    );
+    show("recv into 9 bytes", recv_text(&b, 9));
+    show("set-nonblocking", b.set_nonblocking(true));
+    show("recv with nothing", recv_text(&b, 64));
+    show("set-nonblocking false", b.set_nonblocking(false));
+    // wasi-libc has no receive timeout for UDP (the option is refused).
+    show(
+        "set-read-timeout",
+        b.set_read_timeout(Some(Duration::from_millis(100))),
+    );
+    show("send-to 65507", a.send_to(&vec![1u8; 65_507], b_addr));
+    show("send-to 65508", a.send_to(&vec![1u8; 65_508], b_addr));
+    show("recv 65507", recv_text(&b, 70_000).map(|t| t.len()));
+    show("connect", a.connect(b_addr));
+    show("peer-addr", shown(a.peer_addr()));
+    show("send", a.send(b"connected"));
+    show("recv", recv_text(&b, 64));
+    show("b answers", b.send_to(b"answer", a_addr));
+    show("a receives", recv_text(&a, 64));
+    let gone = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let gone_addr = gone.local_addr().expect("gone");
+    drop(gone);
+    let c = UdpSocket::bind("127.0.0.1:0").expect("bind");
+    show("connect to a closed port", c.connect(gone_addr));
+    show("send to a closed port", c.send(b"anyone?"));
+    settle();
+    show("recv refused", recv_text(&c, 64));
+    show("take-error after", c.take_error());
+    let six = UdpSocket::bind("[::1]:0").expect("bind ipv6");
+    show("ipv6 local-addr", shown(six.local_addr()));
+    show("ipv6 send to ipv4", six.send_to(b"x", a_addr));
 }

@@ -191,6 +191,7 @@ async fn cases() {
         "slept at least 250 ms: {}",
         start.elapsed() >= Duration::from_millis(250)
     );
+    udp().await;
     println!("== done");
 }
 
@@ -258,5 +259,53 @@ async fn burst(addr: SocketAddr, clients: u32, conns: u32) {
     println!(
         "{ok} of {} connections echoed; failures: {failed:?}",
         clients * conns
+    );
+}
+
+/// UDP through tokio: request and answer, concurrent receivers, a timeout.
+async fn udp() {
+    println!("== udp");
+    let server = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let server_addr = server.local_addr().expect("addr");
+    let echo = tokio::spawn(async move {
+        let mut buf = vec![0; 1500];
+        for _ in 0..20 {
+            let (n, from) = server.recv_from(&mut buf).await.expect("recv");
+            server.send_to(&buf[..n], from).await.expect("send");
+        }
+    });
+    let mut clients = Vec::new();
+    for i in 0..4u32 {
+        clients.push(tokio::spawn(async move {
+            let c = tokio::net::UdpSocket::bind("127.0.0.1:0").await?;
+            c.connect(server_addr).await?;
+            let mut ok = 0;
+            for j in 0..5u32 {
+                let msg = format!("client {i} message {j}");
+                c.send(msg.as_bytes()).await?;
+                let mut buf = vec![0; 1500];
+                let n = c.recv(&mut buf).await?;
+                ok += u32::from(buf[..n] == *msg.as_bytes());
+            }
+            Ok::<u32, std::io::Error>(ok)
+        }));
+    }
+    let mut total = 0;
+    for c in clients {
+        total += c.await.expect("join").unwrap_or(0);
+    }
+    println!("udp echoes: {total} of 20");
+    show("udp server done", echo.await.map_err(std::io::Error::other));
+    let quiet = tokio::net::UdpSocket::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let mut buf = [0u8; 16];
+    let waited = tokio::time::timeout(Duration::from_millis(100), quiet.recv_from(&mut buf)).await;
+    println!("udp receive timed out: {}", waited.is_err());
+    show(
+        "udp try-recv with nothing",
+        quiet.try_recv_from(&mut buf).map(|_| ()),
     );
 }
