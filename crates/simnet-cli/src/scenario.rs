@@ -109,6 +109,8 @@ struct FaultEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     loss: Option<Spanned<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    duplicate: Option<Spanned<f64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     bandwidth: Option<Bandwidth>,
 }
 
@@ -136,6 +138,7 @@ impl FaultEntry {
             latency: None,
             jitter: None,
             loss: None,
+            duplicate: None,
             bandwidth: None,
         }
     }
@@ -180,6 +183,8 @@ impl FaultEntry {
                     },
                     jitter: (config.jitter != plain.jitter).then_some(Dur(config.jitter)),
                     loss: (config.loss != plain.loss).then_some(unplaced(config.loss)),
+                    duplicate: (config.duplicate != plain.duplicate)
+                        .then_some(unplaced(config.duplicate)),
                     bandwidth: config.bandwidth.map(Bandwidth),
                     ..FaultEntry::new("link", f.at)
                 }
@@ -259,6 +264,7 @@ struct Network {
     latency: Option<Dur>,
     jitter: Option<Dur>,
     loss: Option<Spanned<f64>>,
+    duplicate: Option<Spanned<f64>>,
     bandwidth: Option<Bandwidth>,
     mss: Option<Spanned<u32>>,
     send_buffer: Option<Bytes>,
@@ -304,6 +310,7 @@ struct LinkEntry {
     latency: Option<Dur>,
     jitter: Option<Dur>,
     loss: Option<Spanned<f64>>,
+    duplicate: Option<Spanned<f64>>,
     bandwidth: Option<Bandwidth>,
 }
 
@@ -592,6 +599,7 @@ fn network_config(ctx: &Ctx, n: &Network) -> Result<NetConfig> {
     }
     link.jitter = n.jitter.map_or(Duration::ZERO, |d| d.0);
     link.loss = check_loss(ctx, &n.loss, 0.0)?;
+    link.duplicate = check_probability(ctx, "duplicate", &n.duplicate, 0.0)?;
     link.bandwidth = n.bandwidth.map(|b| b.0);
     net.default_link = link;
     if let Some(mss) = &n.mss {
@@ -790,6 +798,7 @@ fn link_plan(
         config.jitter = d.0;
     }
     config.loss = check_loss(ctx, &l.loss, default.loss)?;
+    config.duplicate = check_probability(ctx, "duplicate", &l.duplicate, default.duplicate)?;
     if let Some(b) = l.bandwidth {
         config.bandwidth = Some(b.0);
     }
@@ -996,6 +1005,8 @@ fn fault_plan(
                 config.jitter = d.0;
             }
             config.loss = check_loss(ctx, &f.loss, default.loss)?;
+            config.duplicate =
+                check_probability(ctx, "duplicate", &f.duplicate, default.duplicate)?;
             if let Some(b) = f.bandwidth {
                 config.bandwidth = Some(b.0);
             }

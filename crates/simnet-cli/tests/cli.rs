@@ -642,6 +642,14 @@ fn bad_scenario_files_name_file_line_and_field() {
     let e = scenario_error("loss.toml", &format!("[network]\nloss = 1.5\n{HOST}"));
     assert_eq!(e, "loss.toml:2:8: loss: must be between 0 and 1, got 1.5");
     let e = scenario_error(
+        "duplicate.toml",
+        &format!("[network]\nduplicate = -0.5\n{HOST}"),
+    );
+    assert_eq!(
+        e,
+        "duplicate.toml:2:13: duplicate: must be between 0 and 1, got -0.5"
+    );
+    let e = scenario_error(
         "bandwidth.toml",
         &format!("[network]\nbandwidth = \"10MB\"\n{HOST}"),
     );
