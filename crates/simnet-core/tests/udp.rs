@@ -449,3 +449,85 @@ fn the_same_seed_gives_the_same_udp_trace() {
     assert_eq!(run(5), run(5));
     assert_ne!(run(5).0, run(6).0);
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    /// The payload of datagram `id`: its number, then bytes derived from it, so any
+    /// corruption, split or merge shows.
+    fn body(id: u32, len: usize) -> Vec<u8> {
+        let mut v = id.to_be_bytes().to_vec();
+        v.extend((0..len).map(|i| (id as usize * 31 + i * 7) as u8));
+        v
+    }
+
+    fn link() -> impl Strategy<Value = LinkConfig> {
+        (
+            0u64..5_000,
+            0u64..5_000,
+            0.0..0.5f64,
+            prop_oneof![Just(0.0), 0.0..1.0f64],
+        )
+            .prop_map(|(latency_us, jitter_us, loss, duplicate)| LinkConfig {
+                jitter: Duration::from_micros(jitter_us),
+                loss,
+                duplicate,
+                ..LinkConfig::with_latency(Duration::from_micros(latency_us))
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+
+        /// Whatever the link does, a datagram arrives whole or not at all, from the
+        /// socket that sent it, at most once (twice when the link duplicates).
+        #[test]
+        fn datagrams_arrive_whole_and_at_most_once_per_copy(
+            link in link(),
+            sends in proptest::collection::vec((0usize..3, 0usize..3, 0usize..3000, 0u64..2_000), 1..120),
+            seed in any::<u64>(),
+        ) {
+            let duplicating = link.duplicate > 0.0;
+            let mut net = Net::with_config(seed, NetConfig { default_link: link, ..NetConfig::default() });
+            let hosts: Vec<HostId> = (0..3)
+                .map(|i| net.add_host(&format!("h{i}"), &[format!("10.0.0.{}", i + 1).parse().unwrap()]).unwrap())
+                .collect();
+            let socks: Vec<SocketId> = hosts
+                .iter()
+                .enumerate()
+                .map(|(i, &h)| bound(&mut net, h, &format!("10.0.0.{}:9", i + 1)))
+                .collect();
+            let mut sender_of = BTreeMap::new();
+            let mut got: BTreeMap<u32, u32> = BTreeMap::new();
+            let mut check = |net: &mut Net, sender_of: &BTreeMap<u32, usize>| -> Result<(), TestCaseError> {
+                for &s in &socks {
+                    while let Some(d) = net.udp_receive(s).unwrap() {
+                        prop_assert!(d.payload.len() >= 4);
+                        let id = u32::from_be_bytes(d.payload[..4].try_into().unwrap());
+                        let from = sender_of[&id];
+                        prop_assert_eq!(&d.payload[..], &body(id, d.payload.len() - 4)[..]);
+                        prop_assert_eq!(d.src, addr(&format!("10.0.0.{}:9", from + 1)));
+                        *got.entry(id).or_default() += 1;
+                    }
+                }
+                Ok(())
+            };
+            for (id, &(from, to, len, wait_us)) in sends.iter().enumerate() {
+                let id = id as u32;
+                sender_of.insert(id, from);
+                let dst = addr(&format!("10.0.0.{}:9", to + 1));
+                net.udp_send(socks[from], Bytes::from(body(id, len)), Some(dst)).unwrap();
+                net.run_for(Duration::from_micros(wait_us));
+                check(&mut net, &sender_of)?;
+            }
+            net.run_until_idle();
+            check(&mut net, &sender_of)?;
+            let most = if duplicating { 2 } else { 1 };
+            for (&id, &n) in &got {
+                prop_assert!(n <= most, "datagram {} arrived {} times", id, n);
+            }
+        }
+    }
+}
