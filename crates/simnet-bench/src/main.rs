@@ -1,4 +1,4 @@
-//! Runs the same four workloads on simnet-core, turmoil 0.7.2 and turmoil-net 0.1.0 in
+//! Runs the same workloads on simnet-core, turmoil 0.7.2 and turmoil-net 0.1.0 in
 //! one process, interleaved, and prints each figure (median wall time of several
 //! rounds) and the ratios. Usage: `simnet-bench [--rounds N] [--quick] [--only SIMULATOR] [--workload N]`.
 //!
@@ -6,6 +6,8 @@
 //! (2) 64 MiB bulk transfer in 64 KiB writes
 //! (3) 1 server + 100 client hosts, 100 round trips of 64 bytes each
 //! (4) a client sleeps 60 simulated seconds, then does one round trip
+//! (5) UDP: 2 hosts, 1 ms one-way latency, 100,000 datagram request/answer pairs
+//! (6) UDP: 1 server + 100 client hosts, 100 request/answer pairs each
 
 mod simnet;
 mod turmoil_net_peer;
@@ -99,6 +101,42 @@ fn workloads() -> Vec<Workload> {
                 (
                     "turmoil-net",
                     Box::new(|s| turmoil_net_peer::round_trips(s.fan_clients, s.fan_rt)),
+                ),
+            ],
+        },
+        Workload {
+            name: "(5) UDP: 1 ms, 64 B request and answer datagrams",
+            unit: "us/RT",
+            runs: vec![
+                (
+                    "simnet",
+                    Box::new(|s| simnet::udp_round_trips(1, s.rt, TraceMode::Full)),
+                ),
+                (
+                    "simnet (hash-only trace)",
+                    Box::new(|s| simnet::udp_round_trips(1, s.rt, TraceMode::HashOnly)),
+                ),
+                (
+                    "turmoil",
+                    Box::new(|s| turmoil_peer::udp_round_trips(1, s.rt)),
+                ),
+                (
+                    "turmoil-net",
+                    Box::new(|s| turmoil_net_peer::udp_round_trips(s.rt)),
+                ),
+            ],
+        },
+        Workload {
+            name: "(6) UDP: 100 clients x 100 request and answer datagrams",
+            unit: "us/RT",
+            runs: vec![
+                (
+                    "simnet",
+                    Box::new(|s| simnet::udp_round_trips(s.fan_clients, s.fan_rt, TraceMode::Full)),
+                ),
+                (
+                    "turmoil",
+                    Box::new(|s| turmoil_peer::udp_round_trips(s.fan_clients, s.fan_rt)),
                 ),
             ],
         },

@@ -34,11 +34,20 @@ fn listener(net: &mut Net) -> SocketId {
 }
 
 fn client(net: &mut Net, i: usize) -> SocketId {
+    client_host(net, i, |net, h| net.create_tcp_socket(h, Family::Ipv4))
+}
+
+/// Client host `i` and a socket on it.
+fn client_host(
+    net: &mut Net,
+    i: usize,
+    socket: impl FnOnce(&mut Net, simnet_core::HostId) -> Result<SocketId, simnet_core::ErrorCode>,
+) -> SocketId {
     let ip = format!("10.0.{}.{}", 1 + i / 250, 1 + i % 250);
     let h = net
         .add_host(&format!("client{i}"), &[ip.parse().unwrap()])
         .expect("host");
-    net.create_tcp_socket(h, Family::Ipv4).expect("socket")
+    socket(net, h).expect("socket")
 }
 
 /// `clients` clients each doing `n` round trips of 64 bytes with one echo server.
@@ -168,5 +177,51 @@ pub fn sleep_then_round_trip(trace: TraceMode) -> Outcome {
     Outcome {
         sim: net.now().since(simnet_core::SimTime::ZERO),
         ops: 1,
+    }
+}
+
+/// `clients` clients each sending `n` 64-byte datagrams to an echo server, one at a
+/// time, each waiting for its answer.
+pub fn udp_round_trips(clients: usize, n: usize, trace: TraceMode) -> Outcome {
+    let mut net = net(trace);
+    let h = net
+        .add_host("server", &["10.0.0.1".parse().unwrap()])
+        .expect("host");
+    let server = net.create_udp_socket(h, Family::Ipv4).expect("socket");
+    let server_addr: SocketAddr = SERVER.parse().unwrap();
+    net.udp_bind(server, server_addr).expect("bind");
+    let msg = simnet_core::Bytes::from_static(&[7u8; MSG]);
+    let mut left = Vec::new();
+    for i in 0..clients {
+        let s = client_host(&mut net, i, |net, h| net.create_udp_socket(h, Family::Ipv4));
+        net.udp_bind(s, "0.0.0.0:0".parse().unwrap()).expect("bind");
+        net.udp_connect(s, server_addr).expect("connect");
+        net.udp_send(s, msg.clone(), None).expect("send");
+        left.resize(s.index() + 1, 0);
+        left[s.index()] = n;
+    }
+    let mut woken = Vec::new();
+    let mut done = 0;
+    while done < clients && net.step() {
+        net.drain_woken(&mut woken);
+        for s in woken.drain(..) {
+            while let Ok(Some(d)) = net.udp_receive(s) {
+                if s == server {
+                    net.udp_send(server, d.payload, Some(d.src)).expect("echo");
+                    continue;
+                }
+                left[s.index()] -= 1;
+                if left[s.index()] == 0 {
+                    done += 1;
+                } else {
+                    net.udp_send(s, msg.clone(), None).expect("send");
+                }
+            }
+        }
+    }
+    assert_eq!(done, clients, "every client finished");
+    Outcome {
+        sim: net.now().since(simnet_core::SimTime::ZERO),
+        ops: clients * n,
     }
 }

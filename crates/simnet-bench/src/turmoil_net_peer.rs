@@ -123,3 +123,31 @@ pub fn sleep_then_round_trip() -> Outcome {
         });
     Outcome { sim, ops: 1 }
 }
+
+/// One client sending `n` datagrams of 64 bytes to an echo server, one at a time.
+pub fn udp_round_trips(n: usize) -> Outcome {
+    use turmoil_net::shim::tokio::net::UdpSocket;
+    let sim = ClientServer::new()
+        .server("server", async {
+            let s = UdpSocket::bind("0.0.0.0:9000").await.expect("bind");
+            let mut buf = [0u8; 1500];
+            loop {
+                let (k, from) = s.recv_from(&mut buf).await.expect("recv");
+                s.send_to(&buf[..k], from).await.expect("echo");
+            }
+        })
+        .run("client", async move {
+            install_latency();
+            let s = UdpSocket::bind("0.0.0.0:0").await.expect("bind");
+            s.connect("server:9000").await.expect("connect");
+            let start = tokio::time::Instant::now();
+            let msg = [7u8; MSG];
+            let mut buf = [0u8; 1500];
+            for _ in 0..n {
+                s.send(&msg).await.expect("send");
+                s.recv(&mut buf).await.expect("recv");
+            }
+            start.elapsed()
+        });
+    Outcome { sim, ops: n }
+}

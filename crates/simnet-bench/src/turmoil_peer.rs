@@ -16,6 +16,8 @@ fn builder() -> turmoil::Builder {
         .rng_seed(42);
     // The default capacity (64) overflows when 100 SYNs arrive in one tick.
     b.tcp_capacity(128);
+    // Likewise for 100 datagrams arriving at once (turmoil drops what overflows).
+    b.udp_capacity(128);
     b
 }
 
@@ -98,5 +100,38 @@ pub fn sleep_then_round_trip() -> Outcome {
     Outcome {
         sim: sim.elapsed(),
         ops: 1,
+    }
+}
+
+async fn udp_echo_server() -> turmoil::Result {
+    let s = turmoil::net::UdpSocket::bind("0.0.0.0:9000").await?;
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, from) = s.recv_from(&mut buf).await?;
+        s.send_to(&buf[..n], from).await?;
+    }
+}
+
+/// `clients` clients each sending `n` datagrams of 64 bytes, one at a time.
+pub fn udp_round_trips(clients: usize, n: usize) -> Outcome {
+    let mut sim = builder().build();
+    sim.host("server", udp_echo_server);
+    for i in 0..clients {
+        sim.client(format!("client{i}"), async move {
+            let s = turmoil::net::UdpSocket::bind("0.0.0.0:0").await?;
+            let server = (turmoil::lookup("server"), 9000);
+            let msg = [7u8; MSG];
+            let mut buf = [0u8; 1500];
+            for _ in 0..n {
+                s.send_to(&msg, server).await?;
+                s.recv_from(&mut buf).await?;
+            }
+            Ok(())
+        });
+    }
+    sim.run().expect("turmoil run");
+    Outcome {
+        sim: sim.elapsed(),
+        ops: clients * n,
     }
 }
