@@ -63,13 +63,17 @@ fn fault_json(net: &Net, fault: &simnet_core::FaultEvent) -> Value {
 }
 
 /// A datagram (or ICMP message) with its hosts' names.
-fn datagram_json(net: &Net, d: &simnet_core::DatagramHeader) -> Value {
+fn datagram_json(net: &Net, id: simnet_core::DatagramId) -> Value {
+    let Some(d) = net.trace().datagram(id) else {
+        return json!({ "id": id.0 });
+    };
     let kind = match d.kind {
         simnet_core::DatagramKind::Data => "data",
         simnet_core::DatagramKind::PortUnreachable => "icmp_port_unreachable",
     };
     json!({
-        "id": d.id,
+        "host": net.host_name(d.from),
+        "id": d.id.0,
         "type": kind,
         "from": net.host_name(d.from),
         "to": net.host_name(d.to),
@@ -163,13 +167,13 @@ pub fn record_json(net: &Net, guests: &[&str], r: &TraceRecord) -> Value {
             v["remote"] = json!(remote.map(|r| r.to_string()));
             ("udp_connected", v)
         }
-        TraceEvent::DatagramSent { dgram } => ("datagram_sent", datagram_json(net, &dgram)),
+        TraceEvent::DatagramSent { dgram } => ("datagram_sent", datagram_json(net, dgram)),
         TraceEvent::DatagramDelivered { dgram } => {
-            ("datagram_delivered", datagram_json(net, &dgram))
+            ("datagram_delivered", datagram_json(net, dgram))
         }
-        TraceEvent::DatagramLost { dgram } => ("datagram_lost", datagram_json(net, &dgram)),
+        TraceEvent::DatagramLost { dgram } => ("datagram_lost", datagram_json(net, dgram)),
         TraceEvent::DatagramDropped { dgram, reason } => {
-            let mut v = datagram_json(net, &dgram);
+            let mut v = datagram_json(net, dgram);
             v["reason"] = json!(format!("{reason:?}"));
             ("datagram_dropped", v)
         }

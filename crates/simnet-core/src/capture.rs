@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use indexmap::IndexMap;
 
-use crate::packet::{DatagramHeader, DatagramKind};
+use crate::packet::{DatagramHeader, DatagramId, DatagramKind};
 use crate::segment::Segment;
 use crate::time::SimTime;
 use crate::trace::DropReason;
@@ -57,7 +57,7 @@ pub struct CapturedPacket {
 pub(crate) struct Capture {
     pub(crate) packets: Vec<CapturedPacket>,
     in_flight: IndexMap<SegmentKey, VecDeque<usize>>,
-    datagrams: IndexMap<u64, usize>,
+    datagrams: IndexMap<DatagramId, usize>,
 }
 
 /// A segment's identity on the wire.
@@ -118,8 +118,8 @@ impl Capture {
     }
 
     /// A datagram met its fate (the first copy to do so, when a link duplicated it).
-    pub(crate) fn settle_datagram(&mut self, header: &DatagramHeader, fate: Fate) {
-        if let Some(i) = self.datagrams.swap_remove(&header.id) {
+    pub(crate) fn settle_datagram(&mut self, id: DatagramId, fate: Fate) {
+        if let Some(i) = self.datagrams.swap_remove(&id) {
             self.packets[i].fate = fate;
         }
     }

@@ -71,7 +71,7 @@ pub use host::{HostConfig, HostStats, is_valid_host_address};
 pub use ids::{ConnId, HostId, SocketId};
 pub use link::{Latency, LinkConfig};
 pub use net::{Net, NetConfig};
-pub use packet::{DatagramHeader, DatagramKind};
+pub use packet::{DatagramHeader, DatagramId, DatagramKind};
 pub use queue::TimerKind;
 pub use rng::{SimRng, derive as derive_rng};
 pub use segment::{Flags, Segment, Side};

@@ -444,13 +444,6 @@ impl Net {
                 TraceEvent::SegmentDropped { seg, reason } => {
                     capture.settle(&seg, Fate::Dropped(reason))
                 }
-                TraceEvent::DatagramDelivered { dgram } => {
-                    capture.settle_datagram(&dgram, Fate::Delivered)
-                }
-                TraceEvent::DatagramLost { dgram } => capture.settle_datagram(&dgram, Fate::Lost),
-                TraceEvent::DatagramDropped { dgram, reason } => {
-                    capture.settle_datagram(&dgram, Fate::Dropped(reason))
-                }
                 _ => {}
             }
         }

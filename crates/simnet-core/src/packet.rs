@@ -33,11 +33,20 @@ pub enum DatagramKind {
     PortUnreachable,
 }
 
+/// Numbers every datagram sent in a simulation, in order, from 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DatagramId(pub u64);
+
+impl std::fmt::Display for DatagramId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "d{}", self.0)
+    }
+}
+
 /// A datagram's header, as the trace and a capture see it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DatagramHeader {
-    /// Numbers every datagram sent, in order, from 0.
-    pub id: u64,
+    pub id: DatagramId,
     pub kind: DatagramKind,
     /// The sending and the receiving host.
     pub from: HostId,

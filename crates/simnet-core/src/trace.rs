@@ -10,7 +10,7 @@ use crate::fault::kind::FaultEvent;
 use std::net::SocketAddr;
 
 use crate::ids::{ConnId, HostId, SocketId};
-use crate::packet::{DatagramHeader, DatagramKind};
+use crate::packet::{DatagramHeader, DatagramId, DatagramKind};
 use crate::queue::TimerKind;
 use crate::segment::{Segment, Side};
 use crate::socket::{Family, TcpState};
@@ -114,20 +114,22 @@ pub enum TraceEvent {
         socket: SocketId,
         remote: Option<SocketAddr>,
     },
+    /// A datagram (or an ICMP answer) went on the wire; its header is in
+    /// [`Trace::datagram`].
     DatagramSent {
-        dgram: DatagramHeader,
+        dgram: DatagramId,
     },
     /// A datagram (or a copy a link made of it) reached its socket's queue, or an
     /// ICMP message reached its host.
     DatagramDelivered {
-        dgram: DatagramHeader,
+        dgram: DatagramId,
     },
     /// Lost on the link (nothing resends it).
     DatagramLost {
-        dgram: DatagramHeader,
+        dgram: DatagramId,
     },
     DatagramDropped {
-        dgram: DatagramHeader,
+        dgram: DatagramId,
         reason: DropReason,
     },
     /// A program on `host` started, ended, or went down with its host. Programs are
@@ -199,6 +201,8 @@ pub enum TraceMode {
 pub struct Trace {
     mode: TraceMode,
     records: Vec<TraceRecord>,
+    /// Datagram headers by number (full mode only).
+    datagrams: Vec<DatagramHeader>,
     count: u64,
     state: u64,
 }
@@ -256,10 +260,13 @@ fn addr_word(a: &SocketAddr) -> u64 {
     ip << 16 | u64::from(a.port())
 }
 
-fn dgram_fold(tag: u64, time: u64, d: &DatagramHeader) -> u64 {
+fn dgram_fold(tag: u64, time: u64, id: DatagramId, header: Option<&DatagramHeader>) -> u64 {
+    let Some(d) = header else {
+        return fold([time ^ tag << 56, id.0, 0, 0, 0]);
+    };
     fold([
         time ^ tag << 56,
-        d.id,
+        d.id.0,
         addr_word(&d.src),
         addr_word(&d.dst),
         u64::from(d.len) << 32
@@ -270,7 +277,8 @@ fn dgram_fold(tag: u64, time: u64, d: &DatagramHeader) -> u64 {
 }
 
 impl TraceRecord {
-    fn hash_into(&self, h: u64) -> u64 {
+    /// Fold the record into `h`; a datagram's record is hashed with its header.
+    fn hash_into(&self, h: u64, header: Option<&DatagramHeader>) -> u64 {
         let t = self.time.as_nanos();
         let simple = |tag: u64, word: u64| fold([t ^ tag << 56, word, 0, 0, 0]);
         let d = match self.event {
@@ -356,11 +364,11 @@ impl TraceRecord {
                 0,
                 0,
             ]),
-            TraceEvent::DatagramSent { dgram } => dgram_fold(18, t, &dgram),
-            TraceEvent::DatagramDelivered { dgram } => dgram_fold(19, t, &dgram),
-            TraceEvent::DatagramLost { dgram } => dgram_fold(20, t, &dgram),
+            TraceEvent::DatagramSent { dgram } => dgram_fold(18, t, dgram, header),
+            TraceEvent::DatagramDelivered { dgram } => dgram_fold(19, t, dgram, header),
+            TraceEvent::DatagramLost { dgram } => dgram_fold(20, t, dgram, header),
             TraceEvent::DatagramDropped { dgram, reason } => {
-                dgram_fold(21 + ((reason as u64) << 5), t, &dgram)
+                dgram_fold(21 + ((reason as u64) << 5), t, dgram, header)
             }
         };
         mix(h, d)
@@ -378,11 +386,37 @@ impl Trace {
     #[inline]
     pub(crate) fn record(&mut self, time: SimTime, event: TraceEvent) {
         let rec = TraceRecord { time, event };
-        self.state = rec.hash_into(self.state);
+        self.state = rec.hash_into(self.state, None);
         self.count += 1;
         if self.mode == TraceMode::Full {
             self.records.push(rec);
         }
+    }
+
+    /// Record a datagram's event, hashed with its header. The header is kept once,
+    /// when the datagram is sent, so that records stay small.
+    pub(crate) fn record_datagram(
+        &mut self,
+        time: SimTime,
+        event: TraceEvent,
+        header: &DatagramHeader,
+    ) {
+        let rec = TraceRecord { time, event };
+        self.state = rec.hash_into(self.state, Some(header));
+        self.count += 1;
+        if self.mode == TraceMode::Full {
+            if matches!(event, TraceEvent::DatagramSent { .. })
+                && header.id.0 == self.datagrams.len() as u64
+            {
+                self.datagrams.push(*header);
+            }
+            self.records.push(rec);
+        }
+    }
+
+    /// The header of a datagram the trace recorded (kept in [`TraceMode::Full`]).
+    pub fn datagram(&self, id: DatagramId) -> Option<&DatagramHeader> {
+        self.datagrams.get(usize::try_from(id.0).ok()?)
     }
 
     /// The kept records (empty in [`TraceMode::HashOnly`]).
@@ -464,13 +498,11 @@ impl fmt::Display for TraceRecord {
                 Some(r) => write!(f, "{socket} connected to {r}"),
                 None => write!(f, "{socket} disconnected"),
             },
-            TraceEvent::DatagramSent { dgram } => write!(f, "send {}", DgramDisplay(dgram)),
-            TraceEvent::DatagramDelivered { dgram } => {
-                write!(f, "deliver {}", DgramDisplay(dgram))
-            }
-            TraceEvent::DatagramLost { dgram } => write!(f, "lost {}", DgramDisplay(dgram)),
+            TraceEvent::DatagramSent { dgram } => write!(f, "send datagram {dgram}"),
+            TraceEvent::DatagramDelivered { dgram } => write!(f, "deliver datagram {dgram}"),
+            TraceEvent::DatagramLost { dgram } => write!(f, "lost datagram {dgram}"),
             TraceEvent::DatagramDropped { dgram, reason } => {
-                write!(f, "drop ({reason:?}) {}", DgramDisplay(dgram))
+                write!(f, "drop ({reason:?}) datagram {dgram}")
             }
         }
     }
@@ -489,17 +521,18 @@ impl fmt::Display for SegDisplay<'_> {
     }
 }
 
-struct DgramDisplay<'a>(&'a DatagramHeader);
-
-impl fmt::Display for DgramDisplay<'_> {
+impl fmt::Display for DatagramHeader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let d = self.0;
-        match d.kind {
-            DatagramKind::Data => write!(f, "udp#{} {} -> {} len={}", d.id, d.src, d.dst, d.len),
+        match self.kind {
+            DatagramKind::Data => write!(
+                f,
+                "datagram {} {} -> {} len={}",
+                self.id, self.src, self.dst, self.len
+            ),
             DatagramKind::PortUnreachable => write!(
                 f,
-                "icmp#{} port unreachable {} (from {})",
-                d.id, d.dst, d.src
+                "ICMP {} port unreachable {} (to {})",
+                self.id, self.dst, self.src
             ),
         }
     }

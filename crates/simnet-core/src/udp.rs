@@ -10,11 +10,14 @@ use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
 
+use crate::capture::Fate;
 use crate::error::ErrorCode;
 use crate::ids::{HostId, SocketId};
 use crate::link::Transit;
 use crate::net::Net;
-use crate::packet::{DatagramHeader, DatagramKind, DatagramSlot, Packet, UDP_HEADER_BYTES};
+use crate::packet::{
+    DatagramHeader, DatagramId, DatagramKind, DatagramSlot, Packet, UDP_HEADER_BYTES,
+};
 use crate::queue::Event;
 use crate::socket::{Family, is_valid_family, is_valid_remote, unspecified};
 use crate::trace::{DropReason, TraceEvent};
@@ -535,7 +538,7 @@ impl Net {
         dst: SocketAddr,
         payload: Bytes,
     ) {
-        let id = self.udp.next_id;
+        let id = DatagramId(self.udp.next_id);
         self.udp.next_id += 1;
         // An ICMP answer goes back to the datagram's source.
         let toward = match kind {
@@ -556,21 +559,18 @@ impl Net {
             dst,
             len: payload.len() as u32,
         };
-        self.record(TraceEvent::DatagramSent { dgram: header });
         if let Some(capture) = &mut self.capture {
             capture.datagram_sent(self.now, header, &payload);
         }
+        self.record_datagram(&header, Fate::InFlight);
         let Some(to) = to else {
-            return self.record(TraceEvent::DatagramDropped {
-                dgram: header,
-                reason: DropReason::Unroutable,
-            });
+            return self.record_datagram(&header, Fate::Dropped(DropReason::Unroutable));
         };
         let now = self.now;
         let link = self.link_for(from, to);
         let bytes = u64::from(header.len) + UDP_HEADER_BYTES;
         let first = match self.links[link].transmit(now, bytes) {
-            Transit::Lost => return self.record(TraceEvent::DatagramLost { dgram: header }),
+            Transit::Lost => return self.record_datagram(&header, Fate::Lost),
             Transit::Arrives(at) => at,
         };
         let again = self.links[link].duplicate(now);
@@ -600,7 +600,7 @@ impl Net {
     /// Drop a datagram whose copy a fault stopped, freeing its slot.
     pub(crate) fn drop_datagram(&mut self, slot: DatagramSlot, reason: DropReason) {
         if let Some((dgram, _)) = self.udp.land(slot) {
-            self.record(TraceEvent::DatagramDropped { dgram, reason });
+            self.record_datagram(&dgram, Fate::Dropped(reason));
         }
     }
 
@@ -624,10 +624,7 @@ impl Net {
 
     fn datagram_arrived(&mut self, dgram: DatagramHeader, payload: Bytes) {
         let Some(id) = self.udp_receiver(dgram.to, dgram.src, dgram.dst) else {
-            self.record(TraceEvent::DatagramDropped {
-                dgram,
-                reason: DropReason::NoSocket,
-            });
+            self.record_datagram(&dgram, Fate::Dropped(DropReason::NoSocket));
             return self.emit_datagram(
                 DatagramKind::PortUnreachable,
                 dgram.to,
@@ -641,17 +638,14 @@ impl Net {
             return;
         };
         if sock.queued + charge > sock.receive_capacity() {
-            return self.record(TraceEvent::DatagramDropped {
-                dgram,
-                reason: DropReason::ReceiveBufferFull,
-            });
+            return self.record_datagram(&dgram, Fate::Dropped(DropReason::ReceiveBufferFull));
         }
         sock.queued += charge;
         sock.queue.push_back(Datagram {
             src: dgram.src,
             payload,
         });
-        self.record(TraceEvent::DatagramDelivered { dgram });
+        self.record_datagram(&dgram, Fate::Delivered);
         self.wake(id);
     }
 
@@ -669,7 +663,7 @@ impl Net {
                     .udp_ports
                     .get(SocketAddr::new(unspecified_of(sender.ip()), sender.port()))
             });
-        self.record(TraceEvent::DatagramDelivered { dgram });
+        self.record_datagram(&dgram, Fate::Delivered);
         let Some(id) = found else { return };
         let Some(sock) = self.udp.sockets.get_mut(&id) else {
             return;
@@ -701,6 +695,23 @@ impl Net {
             }
         }
         Ok(None)
+    }
+
+    /// Trace a datagram's progress (`InFlight`: sent) and settle its capture.
+    fn record_datagram(&mut self, header: &DatagramHeader, fate: Fate) {
+        let dgram = header.id;
+        let event = match fate {
+            Fate::InFlight => TraceEvent::DatagramSent { dgram },
+            Fate::Delivered => TraceEvent::DatagramDelivered { dgram },
+            Fate::Lost => TraceEvent::DatagramLost { dgram },
+            Fate::Dropped(reason) => TraceEvent::DatagramDropped { dgram, reason },
+        };
+        if fate != Fate::InFlight
+            && let Some(capture) = &mut self.capture
+        {
+            capture.settle_datagram(dgram, fate);
+        }
+        self.trace.record_datagram(self.now, event, header);
     }
 
     /// The header of a datagram in flight (faults decide its fate by its hosts).

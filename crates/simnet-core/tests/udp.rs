@@ -531,3 +531,35 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn the_trace_keeps_each_header_once_and_records_stay_small() {
+    let (mut net, a, b) = world(LinkConfig::default());
+    let server = bound(&mut net, b, "10.0.0.2:9");
+    let client = bound(&mut net, a, "10.0.0.1:4000");
+    net.udp_send(client, Bytes::from_static(b"hey"), Some(addr("10.0.0.2:9")))
+        .unwrap();
+    net.run_until_idle();
+    assert_eq!(drain(&mut net, server).len(), 1);
+    let ids: Vec<simnet_core::DatagramId> = net
+        .trace()
+        .records()
+        .iter()
+        .filter_map(|r| match r.event {
+            TraceEvent::DatagramSent { dgram } | TraceEvent::DatagramDelivered { dgram } => {
+                Some(dgram)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ids.len(), 2);
+    assert_eq!(ids[0], ids[1]);
+    let header = net.trace().datagram(ids[0]).unwrap();
+    assert_eq!(
+        (header.src, header.dst, header.len),
+        (addr("10.0.0.1:4000"), addr("10.0.0.2:9"), 3)
+    );
+    assert_eq!((header.from, header.to), (a, b));
+    // A record is no larger than a TCP segment's, whatever the protocol.
+    assert!(std::mem::size_of::<simnet_core::TraceRecord>() <= 48);
+}
