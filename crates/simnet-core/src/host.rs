@@ -9,7 +9,7 @@ use crate::error::ErrorCode;
 use crate::ids::SocketId;
 use crate::rng::SimRng;
 use crate::socket::Family;
-use crate::udp::UdpPorts;
+use crate::udp_socket::UdpPorts;
 
 /// Application bytes a host's sockets moved: written into send buffers and read out of
 /// receive buffers.

@@ -55,6 +55,7 @@ pub mod testkit;
 mod time;
 mod trace;
 mod udp;
+mod udp_socket;
 
 pub use api::Interest;
 pub use autotune::BufferSize;
@@ -78,4 +79,4 @@ pub use segment::{Flags, Segment, Side};
 pub use socket::{Family, ShutdownType, SocketOptions, TcpState};
 pub use time::SimTime;
 pub use trace::{DropReason, ProcessEvent, Trace, TraceEvent, TraceMode, TraceRecord};
-pub use udp::{Datagram, UdpOptions, UdpState, max_payload as max_datagram_payload};
+pub use udp_socket::{Datagram, UdpOptions, UdpState, max_payload as max_datagram_payload};

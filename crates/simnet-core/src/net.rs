@@ -21,7 +21,7 @@ use crate::rng::derive;
 use crate::socket::Socket;
 use crate::time::SimTime;
 use crate::trace::{Trace, TraceEvent, TraceMode};
-use crate::udp::UdpLayer;
+use crate::udp_socket::UdpLayer;
 
 /// Everything that configures a simulation besides its hosts.
 #[derive(Clone, Debug, Default)]
@@ -318,7 +318,8 @@ impl Net {
         };
         self.now = time;
         match event {
-            Event::Deliver(packet) => self.deliver_packet(packet),
+            Event::Deliver(Packet::Tcp(seg)) => self.deliver(seg),
+            Event::Deliver(Packet::Udp(slot)) => self.datagram_at_host(slot),
             Event::Timer { conn, side, kind } => self.on_timer(conn, side, kind, time),
             Event::Fault(index) => self.fire_fault(index),
         }
@@ -467,19 +468,6 @@ impl Net {
         self.socket_hosts.push(host);
         self.sockets.push(None);
         Ok(id)
-    }
-
-    /// A packet reached the end of its link: faults decide whether it arrives, then
-    /// its protocol takes it.
-    fn deliver_packet(&mut self, packet: Packet) {
-        match packet {
-            Packet::Tcp(seg) => self.deliver(seg),
-            Packet::Udp(slot) => match self.arrival(packet) {
-                crate::injection::Arrival::Deliver => self.deliver_datagram(slot),
-                crate::injection::Arrival::Held => {}
-                crate::injection::Arrival::Drop(reason) => self.drop_datagram(slot, reason),
-            },
-        }
     }
 
     pub(crate) fn socket(&self, id: SocketId) -> Result<&Socket, ErrorCode> {

@@ -1,11 +1,11 @@
-//! UDP: sockets, their port table and receive queues, and datagrams on the wire. The
-//! calls follow Linux as wasmtime-wasi 48 reaches it (`docs/udp-model.md`): a socket
+//! UDP's calls and its wire: binding, connecting, sending and receiving, datagrams
+//! crossing links and arriving, ICMP answers. The sockets' state is in
+//! `udp_socket.rs`. The calls follow Linux as wasmtime-wasi 48 reaches it (`docs/udp-model.md`): a socket
 //! is unbound, bound, or connected; datagrams are sent whole or not at all, may be
 //! lost, reordered by jitter or duplicated by a link, and are dropped when the
 //! receiver's buffer is full; a datagram that finds no socket is answered with an
 //! ICMP port-unreachable, which a connected sender reports as `connection-refused`.
 
-use std::collections::{BTreeMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use bytes::Bytes;
 use crate::capture::Fate;
 use crate::error::ErrorCode;
 use crate::ids::{HostId, SocketId};
+use crate::injection::Arrival;
 use crate::link::Transit;
 use crate::net::Net;
 use crate::packet::{
@@ -21,170 +22,9 @@ use crate::packet::{
 use crate::queue::Event;
 use crate::socket::{Family, is_valid_family, is_valid_remote, unspecified};
 use crate::trace::{DropReason, TraceEvent};
-
-/// Largest payload a datagram may carry: 65,535 less the UDP header, and for IPv4 the
-/// IP header too (Linux answers `EMSGSIZE` beyond it).
-pub const fn max_payload(family: Family) -> usize {
-    match family {
-        Family::Ipv4 => 65_507,
-        Family::Ipv6 => 65_527,
-    }
-}
-
-/// What a UDP socket's receive buffer is charged for one datagram: its payload in a
-/// buffer sized as Linux sizes one on loopback (kernel 6.x, measured: 256 datagrams
-/// of up to ~150 bytes fit the default 212,992-byte buffer, 92 of 1,000 bytes, 12 of
-/// 8,000 bytes).
-pub(crate) fn truesize(len: usize) -> u64 {
-    let buffer = (len as u64 + 426).max(576);
-    let buffer = if buffer <= 576 {
-        576
-    } else {
-        buffer.next_power_of_two()
-    };
-    buffer + 256
-}
-
-/// A received datagram, as `receive` returns it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Datagram {
-    /// The sender's address.
-    pub src: SocketAddr,
-    pub payload: Bytes,
-}
-
-/// The states of a `udp-socket`, each with what it holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum UdpState {
-    Unbound,
-    /// Bound to `local`. After a disconnect that released an automatically chosen
-    /// port, `local` reads as the unspecified address with port 0, as on Linux.
-    Bound {
-        local: SocketAddr,
-    },
-    /// Bound, and sending to and receiving from `remote` only.
-    Connected {
-        local: SocketAddr,
-        remote: SocketAddr,
-    },
-}
-
-impl UdpState {
-    pub fn local(&self) -> Option<SocketAddr> {
-        match *self {
-            UdpState::Unbound => None,
-            UdpState::Bound { local } | UdpState::Connected { local, .. } => Some(local),
-        }
-    }
-
-    pub fn remote(&self) -> Option<SocketAddr> {
-        match *self {
-            UdpState::Connected { remote, .. } => Some(remote),
-            _ => None,
-        }
-    }
-}
-
-/// Which parts of a socket's local address the application chose (Linux's
-/// `SOCK_BINDADDR_LOCK` and `SOCK_BINDPORT_LOCK`): a disconnect forgets the others.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct BindLocks {
-    addr: bool,
-    port: bool,
-}
-
-/// Options a UDP socket's getters report, in wasmtime-wasi's units (buffer sizes as
-/// Linux reports them, halved).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UdpOptions {
-    pub unicast_hop_limit: u8,
-    pub receive_buffer: u64,
-    pub send_buffer: u64,
-}
-
-#[derive(Debug)]
-pub(crate) struct UdpSocket {
-    pub(crate) host: HostId,
-    pub(crate) family: Family,
-    pub(crate) state: UdpState,
-    locks: BindLocks,
-    pub(crate) options: UdpOptions,
-    /// Datagrams received and not yet read, and what they are charged.
-    queue: VecDeque<Datagram>,
-    queued: u64,
-    /// An ICMP error waiting to be reported by the next send or receive.
-    pending_error: Option<ErrorCode>,
-    /// Already in the world's list of sockets whose readiness may have changed.
-    pub(crate) woken: bool,
-}
-
-impl UdpSocket {
-    /// The receive buffer in the kernel's units (what Linux compares its charges with).
-    fn receive_capacity(&self) -> u64 {
-        self.options.receive_buffer * 2
-    }
-
-    /// The port this socket holds in its host's table, if any.
-    fn held_port(&self) -> Option<SocketAddr> {
-        self.state.local().filter(|l| l.port() != 0)
-    }
-
-    fn readable(&self) -> bool {
-        self.pending_error.is_some() || !self.queue.is_empty()
-    }
-}
-
-/// A datagram between send and arrival.
-#[derive(Debug)]
-struct InFlight {
-    header: DatagramHeader,
-    payload: Bytes,
-    /// Copies still on a link (a duplicating link makes two).
-    copies: u8,
-}
-
-/// Everything UDP keeps: sockets (in the same id space as TCP sockets, so the layers
-/// above track both alike) and datagrams in flight.
-#[derive(Debug, Default)]
-pub(crate) struct UdpLayer {
-    pub(crate) sockets: BTreeMap<SocketId, UdpSocket>,
-    in_flight: Vec<Option<InFlight>>,
-    free: Vec<u32>,
-    next_id: u64,
-}
-
-impl UdpLayer {
-    fn park(&mut self, flight: InFlight) -> DatagramSlot {
-        match self.free.pop() {
-            Some(i) => {
-                self.in_flight[i as usize] = Some(flight);
-                DatagramSlot(i)
-            }
-            None => {
-                self.in_flight.push(Some(flight));
-                DatagramSlot((self.in_flight.len() - 1) as u32)
-            }
-        }
-    }
-
-    pub(crate) fn header(&self, slot: DatagramSlot) -> Option<DatagramHeader> {
-        Some(self.in_flight.get(slot.0 as usize)?.as_ref()?.header)
-    }
-
-    /// One copy of the datagram in `slot` left the link; the slot is freed with the
-    /// last, and its header and payload are returned.
-    fn land(&mut self, slot: DatagramSlot) -> Option<(DatagramHeader, Bytes)> {
-        let entry = self.in_flight.get_mut(slot.0 as usize)?;
-        let flight = entry.as_mut()?;
-        flight.copies -= 1;
-        let out = (flight.header, flight.payload.clone());
-        if flight.copies == 0 {
-            *entry = None;
-            self.free.push(slot.0);
-        }
-        Some(out)
-    }
-}
+use crate::udp_socket::{
+    BindLocks, Datagram, InFlight, UdpOptions, UdpSocket, UdpState, max_payload, unspecified_of,
+};
 
 /// Addresses a UDP socket may bind on a host: its own and loopback (as for TCP), and
 /// multicast and broadcast addresses, which Linux accepts for UDP.
@@ -207,21 +47,15 @@ impl Net {
     ) -> Result<SocketId, ErrorCode> {
         let id = self.new_socket_id(host)?;
         let cfg = &self.config.udp;
-        let socket = UdpSocket {
+        let socket = UdpSocket::new(
             host,
             family,
-            state: UdpState::Unbound,
-            locks: BindLocks::default(),
-            options: UdpOptions {
+            UdpOptions {
                 unicast_hop_limit: self.config.tcp.hop_limit,
                 receive_buffer: cfg.receive_buffer,
                 send_buffer: cfg.send_buffer,
             },
-            queue: VecDeque::new(),
-            queued: 0,
-            pending_error: None,
-            woken: false,
-        };
+        );
         self.udp.sockets.insert(id, socket);
         self.record(TraceEvent::UdpSocketCreated {
             host,
@@ -586,6 +420,15 @@ impl Net {
         }
     }
 
+    /// A datagram reached the end of its link: faults decide whether it arrives.
+    pub(crate) fn datagram_at_host(&mut self, slot: DatagramSlot) {
+        match self.arrival(Packet::Udp(slot)) {
+            Arrival::Deliver => self.deliver_datagram(slot),
+            Arrival::Held => {}
+            Arrival::Drop(reason) => self.drop_datagram(slot, reason),
+        }
+    }
+
     /// A datagram reached its host (faults have had their say).
     pub(crate) fn deliver_datagram(&mut self, slot: DatagramSlot) {
         let Some((header, payload)) = self.udp.land(slot) else {
@@ -598,7 +441,7 @@ impl Net {
     }
 
     /// Drop a datagram whose copy a fault stopped, freeing its slot.
-    pub(crate) fn drop_datagram(&mut self, slot: DatagramSlot, reason: DropReason) {
+    fn drop_datagram(&mut self, slot: DatagramSlot, reason: DropReason) {
         if let Some((dgram, _)) = self.udp.land(slot) {
             self.record_datagram(&dgram, Fate::Dropped(reason));
         }
@@ -633,18 +476,16 @@ impl Net {
                 Bytes::new(),
             );
         };
-        let charge = truesize(payload.len());
         let Some(sock) = self.udp.sockets.get_mut(&id) else {
             return;
         };
-        if sock.queued + charge > sock.receive_capacity() {
-            return self.record_datagram(&dgram, Fate::Dropped(DropReason::ReceiveBufferFull));
-        }
-        sock.queued += charge;
-        sock.queue.push_back(Datagram {
+        let datagram = Datagram {
             src: dgram.src,
             payload,
-        });
+        };
+        if !sock.enqueue(datagram) {
+            return self.record_datagram(&dgram, Fate::Dropped(DropReason::ReceiveBufferFull));
+        }
         self.record_datagram(&dgram, Fate::Delivered);
         self.wake(id);
     }
@@ -685,16 +526,12 @@ impl Net {
         if let Some(e) = sock.pending_error.take() {
             return Err(e);
         }
-        let remote = sock.state.remote();
-        while let Some(d) = sock.queue.pop_front() {
-            sock.queued = sock.queued.saturating_sub(truesize(d.payload.len()));
-            if remote.is_none_or(|r| r == d.src) {
-                let host = sock.host;
-                self.hosts[host.index()].stats.bytes_read += d.payload.len() as u64;
-                return Ok(Some(d));
-            }
-        }
-        Ok(None)
+        let Some(d) = sock.dequeue(sock.state.remote()) else {
+            return Ok(None);
+        };
+        let host = sock.host;
+        self.hosts[host.index()].stats.bytes_read += d.payload.len() as u64;
+        Ok(Some(d))
     }
 
     /// Trace a datagram's progress (`InFlight`: sent) and settle its capture.
@@ -717,83 +554,5 @@ impl Net {
     /// The header of a datagram in flight (faults decide its fate by its hosts).
     pub(crate) fn datagram_header(&self, slot: DatagramSlot) -> Option<DatagramHeader> {
         self.udp.header(slot)
-    }
-}
-
-fn unspecified_of(ip: IpAddr) -> IpAddr {
-    unspecified(if ip.is_ipv4() {
-        Family::Ipv4
-    } else {
-        Family::Ipv6
-    })
-}
-
-/// A host's UDP ports: which socket holds each (address, port), and how many sockets
-/// hold each (family, port) whatever their address, so that a bind to the
-/// unspecified address sees every conflict.
-#[derive(Debug, Default)]
-pub(crate) struct UdpPorts {
-    bound: BTreeMap<(IpAddr, u16), SocketId>,
-    per_port: BTreeMap<(bool, u16), u32>,
-}
-
-impl UdpPorts {
-    fn get(&self, addr: SocketAddr) -> Option<SocketId> {
-        self.bound.get(&(addr.ip(), addr.port())).copied()
-    }
-
-    /// Linux without `SO_REUSEADDR`: the same port on an equal address, or with
-    /// either address unspecified, is taken.
-    fn conflicts(&self, addr: SocketAddr) -> bool {
-        let (ip, port) = (addr.ip(), addr.port());
-        if ip.is_unspecified() {
-            return self.per_port.contains_key(&(ip.is_ipv6(), port));
-        }
-        self.bound.contains_key(&(ip, port)) || self.bound.contains_key(&(unspecified_of(ip), port))
-    }
-
-    fn insert(&mut self, addr: SocketAddr, id: SocketId) {
-        if self.bound.insert((addr.ip(), addr.port()), id).is_none() {
-            *self
-                .per_port
-                .entry((addr.is_ipv6(), addr.port()))
-                .or_insert(0) += 1;
-        }
-    }
-
-    fn remove(&mut self, addr: SocketAddr, id: SocketId) {
-        if self.get(addr) != Some(id) {
-            return;
-        }
-        self.bound.remove(&(addr.ip(), addr.port()));
-        let key = (addr.is_ipv6(), addr.port());
-        if let Some(n) = self.per_port.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_port.remove(&key);
-            }
-        }
-    }
-
-    /// A port of `range` no UDP socket of `family` holds: a seeded start, then the
-    /// next free one.
-    fn ephemeral(
-        &self,
-        family: Family,
-        range: &std::ops::RangeInclusive<u16>,
-        rng: &mut crate::rng::SimRng,
-    ) -> Result<u16, ErrorCode> {
-        use rand::RngExt;
-        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
-        if lo > hi || lo == 0 {
-            return Err(ErrorCode::AddressInUse);
-        }
-        let span = hi - lo + 1;
-        let start = rng.random_range(0..span);
-        let v6 = family == Family::Ipv6;
-        (0..span)
-            .map(|i| (lo + (start + i) % span) as u16)
-            .find(|&p| !self.per_port.contains_key(&(v6, p)))
-            .ok_or(ErrorCode::AddressInUse)
     }
 }

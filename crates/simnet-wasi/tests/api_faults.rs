@@ -255,3 +255,44 @@ fn faults_a_method_cannot_have_are_refused() {
     assert!(sim.inject(bad).unwrap_err().contains("probability"));
     assert!(sim.set_chaos(-0.1).is_err());
 }
+
+#[test]
+fn udp_calls_can_be_failed_and_their_natural_errors_are_counted() {
+    let run = |fault: Option<(Method, Effect)>| {
+        let (mut sim, server, _) = two_hosts(1, Duration::from_millis(1));
+        sim.spawn(guest("udp", server, "conformance-udp", &[]));
+        if let Some((method, effect)) = fault {
+            let f = ApiFault {
+                host: Some(server),
+                method,
+                trigger: Trigger::Nth(1),
+                effect,
+            };
+            sim.inject(f).unwrap();
+        }
+        let report = sim.run();
+        let out = sim.output(sim.guest_id("udp").unwrap()).stdout();
+        (report, out)
+    };
+    let (report, out) = run(None);
+    assert!(out.contains("send one: ok 1\n"), "{out}");
+    // The run's own refusals (a closed port) are counted as met, not injected.
+    let refused = met(&report, Method::Receive, ErrorCode::ConnectionRefused).unwrap();
+    assert!(refused.natural >= 1 && refused.injected == 0, "{refused:?}");
+    let failing = (Method::Send, Effect::Error(ErrorCode::RemoteUnreachable));
+    let (report, out) = run(Some(failing));
+    assert!(
+        out.contains("send one: error remote-unreachable\n"),
+        "{out}"
+    );
+    let injected = met(&report, Method::Send, ErrorCode::RemoteUnreachable).unwrap();
+    assert_eq!(injected.injected, 1);
+    let bad = ApiFault {
+        host: None,
+        method: Method::Send,
+        trigger: Trigger::Nth(1),
+        effect: Effect::ShortWrite,
+    };
+    let (mut sim, _, _) = two_hosts(1, Duration::from_millis(1));
+    assert!(sim.inject(bad).is_err());
+}

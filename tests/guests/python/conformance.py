@@ -7,7 +7,7 @@ import sys
 
 from componentize_py_types import Err
 from wit_world import exports
-from wit_world.imports import instance_network, ip_name_lookup, monotonic_clock, poll, tcp, tcp_create_socket
+from wit_world.imports import instance_network, ip_name_lookup, monotonic_clock, poll, tcp, tcp_create_socket, udp, udp_create_socket
 from wit_world.imports.network import (
     ErrorCode,
     IpAddress_Ipv4,
@@ -266,6 +266,37 @@ def options(net):
     close(s)
 
 
+def datagrams(net):
+    print("== udp")
+    s = udp_create_socket.create_udp_socket(IpAddressFamily.IPV4)
+    show("udp finish-bind", s.finish_bind)
+    show("udp stream unbound", lambda: s.stream(None))
+    show("udp local-address unbound", s.local_address)
+    show("udp unicast-hop-limit", s.unicast_hop_limit)
+    show("udp set-unicast-hop-limit 0", lambda: s.set_unicast_hop_limit(0))
+    show("udp receive-buffer-size", s.receive_buffer_size)
+    show("udp set-send-buffer-size 0", lambda: s.set_send_buffer_size(0))
+    show("udp bind ipv6 address", lambda: bind(net, s, v6(0)))
+    bind(net, s, v4(0))
+    port = s.local_address().value.port
+    show("udp port assigned", lambda: port != 0)
+    other = udp_create_socket.create_udp_socket(IpAddressFamily.IPV4)
+    show("udp bind the same port", lambda: bind(net, other, v4(port)))
+    inc, out = s.stream(None)
+    show("udp remote-address unconnected", s.remote_address)
+    show("udp check-send", out.check_send)
+    show("udp send to self", lambda: out.send([udp.OutgoingDatagram(data=b"ping", remote_address=v4(port))]))
+    wait(inc)
+    got = inc.receive(4)
+    print(f"udp received: {[bytes(d.data) for d in got]} from self: {[d.remote_address.value.port == port for d in got]}")
+    show("udp receive nothing", lambda: len(inc.receive(4)))
+    out.check_send()
+    show("udp send without address", lambda: out.send([udp.OutgoingDatagram(data=b"x", remote_address=None)]))
+    out.check_send()
+    show("udp send too large", lambda: out.send([udp.OutgoingDatagram(data=bytes(65_508), remote_address=v4(port))]))
+    close(inc, out, other, s)
+
+
 class Run(exports.Run):
     def run(self) -> None:
         net = instance_network.instance_network()
@@ -273,4 +304,5 @@ class Run(exports.Run):
         streams(net)
         resolver(net)
         options(net)
+        datagrams(net)
         print("== done")

@@ -31,10 +31,15 @@ pub enum Method {
     /// `output-stream.check-write` / `write` on a socket.
     Write,
     ResolveAddresses,
+    CreateUdpSocket,
+    /// `outgoing-datagram-stream.send`.
+    Send,
+    /// `incoming-datagram-stream.receive`.
+    Receive,
 }
 
 impl Method {
-    pub const ALL: [Method; 11] = [
+    pub const ALL: [Method; 14] = [
         Method::CreateTcpSocket,
         Method::StartBind,
         Method::FinishBind,
@@ -46,6 +51,9 @@ impl Method {
         Method::Read,
         Method::Write,
         Method::ResolveAddresses,
+        Method::CreateUdpSocket,
+        Method::Send,
+        Method::Receive,
     ];
 
     /// The WIT-style name, e.g. `finish-connect`.
@@ -62,6 +70,9 @@ impl Method {
             Method::Read => "read",
             Method::Write => "write",
             Method::ResolveAddresses => "resolve-addresses",
+            Method::CreateUdpSocket => "create-udp-socket",
+            Method::Send => "send",
+            Method::Receive => "receive",
         }
     }
 
@@ -88,6 +99,9 @@ impl Method {
             Method::Accept => &[ConnectionAborted, NewSocketLimit],
             Method::Read | Method::Write => &[ConnectionReset, ConnectionAborted, Timeout],
             Method::ResolveAddresses => &[NameUnresolvable, TemporaryResolverFailure],
+            Method::CreateUdpSocket => &[NewSocketLimit, NotSupported],
+            Method::Send => &[ConnectionRefused, RemoteUnreachable],
+            Method::Receive => &[ConnectionRefused],
         }
     }
 }
@@ -114,6 +128,9 @@ impl Method {
             Method::Accept => &[ConnectionAborted],
             Method::Read | Method::Write => &[ConnectionReset, Timeout],
             Method::ResolveAddresses => &[TemporaryResolverFailure],
+            // UDP calls are faulted through the network (loss, partitions, crashes)
+            // by random plans; a scenario may still name them.
+            Method::CreateUdpSocket | Method::Send | Method::Receive => &[],
         }
     }
 }
@@ -177,7 +194,11 @@ impl ApiFault {
             Effect::ShortWrite => self.method == Method::Write,
             Effect::Stall(_) => matches!(
                 self.method,
-                Method::Read | Method::Write | Method::Accept | Method::FinishConnect
+                Method::Read
+                    | Method::Write
+                    | Method::Accept
+                    | Method::FinishConnect
+                    | Method::Receive
             ),
         };
         if !ok {
@@ -198,7 +219,7 @@ impl ApiFault {
                 match self.method {
                     Method::Read => "; also short reads and stalls",
                     Method::Write => "; also short writes and stalls",
-                    Method::Accept | Method::FinishConnect => "; also stalls",
+                    Method::Accept | Method::FinishConnect | Method::Receive => "; also stalls",
                     _ => "",
                 }
             ));

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use simnet_core::{Family, Interest, Net, SocketId};
+use simnet_core::{Effect, Family, Interest, Method, Net, SocketId};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::bindings::sockets::network::{
     ErrorCode as WitError, IpAddressFamily, IpSocketAddress, Network,
@@ -89,6 +89,13 @@ fn outgoing(r: &Resource<udp::OutgoingDatagramStream>) -> Resource<SimOutgoing> 
     Resource::new_borrow(r.rep())
 }
 
+/// An error the network gave a call: counted (what failures a run exercised), then
+/// handed to the guest.
+fn fail(net: &mut Net, method: Method, code: simnet_core::ErrorCode) -> SocketError {
+    net.record_api_error(method, code);
+    wit_error(code).into()
+}
+
 fn with_net<R>(
     at: &SocketRef,
     f: impl FnOnce(&mut Net, SocketId) -> Result<R, simnet_core::ErrorCode>,
@@ -129,10 +136,13 @@ impl udp_create_socket::Host for SimSocketsView<'_> {
             IpAddressFamily::Ipv6 => Family::Ipv6,
         };
         let mut w = lock(&self.ctx.world);
+        if let Some(Effect::Error(code)) = w.inject(self.ctx.host, None, Method::CreateUdpSocket) {
+            return Err(wit_error(code).into());
+        }
         let socket = w
             .net
             .create_udp_socket(self.ctx.host, family)
-            .map_err(wit_error)?;
+            .map_err(|e| fail(&mut w.net, Method::CreateUdpSocket, e))?;
         w.set_owner(socket, self.ctx.guest);
         drop(w);
         let sock = SimUdpSocket {
@@ -290,6 +300,9 @@ impl udp::HostIncomingDatagramStream for SimSocketsView<'_> {
         }
         let at = self.table.get(&incoming(&this))?.at.clone();
         let mut w = lock(&at.world);
+        if let Some(Effect::Error(code)) = w.inject(at.host, Some(at.socket), Method::Receive) {
+            return Err(wit_error(code).into());
+        }
         let mut out = Vec::new();
         let mut bytes = 0;
         while out.len() < max && bytes < MAX_RECEIVE_BYTES {
@@ -306,7 +319,7 @@ impl udp::HostIncomingDatagramStream for SimSocketsView<'_> {
                 // next call only if it came first (as in wasmtime-wasi, it is lost
                 // otherwise: the kernel reported it once).
                 Err(_) if !out.is_empty() => break,
-                Err(e) => return Err(wit_error(e).into()),
+                Err(e) => return Err(fail(&mut w.net, Method::Receive, e)),
             }
         }
         Ok(out)
@@ -351,6 +364,9 @@ impl udp::HostOutgoingDatagramStream for SimSocketsView<'_> {
         stream.permit = 0;
         let at = stream.at.clone();
         let mut w = lock(&at.world);
+        if let Some(Effect::Error(code)) = w.inject(at.host, Some(at.socket), Method::Send) {
+            return Err(wit_error(code).into());
+        }
         let mut sent = 0;
         for d in datagrams {
             let to = d.remote_address.map(SocketAddr::from);
@@ -358,7 +374,7 @@ impl udp::HostOutgoingDatagramStream for SimSocketsView<'_> {
                 Ok(()) => sent += 1,
                 // Once one datagram went, the call reports how many did.
                 Err(_) if sent > 0 => break,
-                Err(e) => return Err(wit_error(e).into()),
+                Err(e) => return Err(fail(&mut w.net, Method::Send, e)),
             }
         }
         Ok(sent)

@@ -1,0 +1,294 @@
+//! UDP sockets as the kernel keeps them: each socket's state (one enum whose
+//! variants carry their addresses), options, receive queue and pending ICMP error; a
+//! host's UDP port table; datagrams in flight. The calls and the wire are in
+//! `udp.rs`; `docs/udp-model.md` describes the model.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+
+use crate::error::ErrorCode;
+use crate::ids::{HostId, SocketId};
+use crate::packet::{DatagramHeader, DatagramSlot};
+use crate::socket::{Family, unspecified};
+
+/// Largest payload a datagram may carry: 65,535 less the UDP header, and for IPv4 the
+/// IP header too (Linux answers `EMSGSIZE` beyond it).
+pub const fn max_payload(family: Family) -> usize {
+    match family {
+        Family::Ipv4 => 65_507,
+        Family::Ipv6 => 65_527,
+    }
+}
+
+/// What a UDP socket's receive buffer is charged for one datagram: its payload in a
+/// buffer sized as Linux sizes one on loopback (kernel 6.x, measured: 256 datagrams
+/// of up to ~150 bytes fit the default 212,992-byte buffer, 92 of 1,000 bytes, 12 of
+/// 8,000 bytes).
+fn truesize(len: usize) -> u64 {
+    let buffer = (len as u64 + 426).max(576);
+    let buffer = if buffer <= 576 {
+        576
+    } else {
+        buffer.next_power_of_two()
+    };
+    buffer + 256
+}
+
+/// A received datagram, as `receive` returns it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Datagram {
+    /// The sender's address.
+    pub src: SocketAddr,
+    pub payload: Bytes,
+}
+
+/// The states of a `udp-socket`, each with what it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UdpState {
+    Unbound,
+    /// Bound to `local`. After a disconnect that released an automatically chosen
+    /// port, `local` reads as the unspecified address with port 0, as on Linux.
+    Bound {
+        local: SocketAddr,
+    },
+    /// Bound, and sending to and receiving from `remote` only.
+    Connected {
+        local: SocketAddr,
+        remote: SocketAddr,
+    },
+}
+
+impl UdpState {
+    pub fn local(&self) -> Option<SocketAddr> {
+        match *self {
+            UdpState::Unbound => None,
+            UdpState::Bound { local } | UdpState::Connected { local, .. } => Some(local),
+        }
+    }
+
+    pub fn remote(&self) -> Option<SocketAddr> {
+        match *self {
+            UdpState::Connected { remote, .. } => Some(remote),
+            _ => None,
+        }
+    }
+}
+
+/// Which parts of a socket's local address the application chose (Linux's
+/// `SOCK_BINDADDR_LOCK` and `SOCK_BINDPORT_LOCK`): a disconnect forgets the others.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct BindLocks {
+    pub(crate) addr: bool,
+    pub(crate) port: bool,
+}
+
+/// Options a UDP socket's getters report, in wasmtime-wasi's units (buffer sizes as
+/// Linux reports them, halved).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UdpOptions {
+    pub unicast_hop_limit: u8,
+    pub receive_buffer: u64,
+    pub send_buffer: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct UdpSocket {
+    pub(crate) host: HostId,
+    pub(crate) family: Family,
+    pub(crate) state: UdpState,
+    pub(crate) locks: BindLocks,
+    pub(crate) options: UdpOptions,
+    /// Datagrams received and not yet read, and what they are charged.
+    queue: VecDeque<Datagram>,
+    queued: u64,
+    /// An ICMP error waiting to be reported by the next send or receive.
+    pub(crate) pending_error: Option<ErrorCode>,
+    /// Already in the world's list of sockets whose readiness may have changed.
+    pub(crate) woken: bool,
+}
+
+impl UdpSocket {
+    pub(crate) fn new(host: HostId, family: Family, options: UdpOptions) -> Self {
+        UdpSocket {
+            host,
+            family,
+            state: UdpState::Unbound,
+            locks: BindLocks::default(),
+            options,
+            queue: VecDeque::new(),
+            queued: 0,
+            pending_error: None,
+            woken: false,
+        }
+    }
+
+    /// The receive buffer in the kernel's units (what Linux compares its charges with).
+    fn receive_capacity(&self) -> u64 {
+        self.options.receive_buffer * 2
+    }
+
+    /// The port this socket holds in its host's table, if any.
+    pub(crate) fn held_port(&self) -> Option<SocketAddr> {
+        self.state.local().filter(|l| l.port() != 0)
+    }
+
+    pub(crate) fn readable(&self) -> bool {
+        self.pending_error.is_some() || !self.queue.is_empty()
+    }
+
+    /// Queue a datagram unless its charge would take the queue past the receive
+    /// buffer (Linux's check); whether it was queued.
+    pub(crate) fn enqueue(&mut self, datagram: Datagram) -> bool {
+        let charge = truesize(datagram.payload.len());
+        if self.queued + charge > self.receive_capacity() {
+            return false;
+        }
+        self.queued += charge;
+        self.queue.push_back(datagram);
+        true
+    }
+
+    /// The oldest queued datagram from `from` (any sender for `None`); datagrams
+    /// from others ahead of it are discarded.
+    pub(crate) fn dequeue(&mut self, from: Option<SocketAddr>) -> Option<Datagram> {
+        while let Some(d) = self.queue.pop_front() {
+            self.queued = self.queued.saturating_sub(truesize(d.payload.len()));
+            if from.is_none_or(|r| r == d.src) {
+                return Some(d);
+            }
+        }
+        None
+    }
+}
+
+/// A datagram between send and arrival.
+#[derive(Debug)]
+pub(crate) struct InFlight {
+    pub(crate) header: DatagramHeader,
+    pub(crate) payload: Bytes,
+    /// Copies still on a link (a duplicating link makes two).
+    pub(crate) copies: u8,
+}
+
+/// Everything UDP keeps: sockets (in the same id space as TCP sockets, so the layers
+/// above track both alike) and datagrams in flight.
+#[derive(Debug, Default)]
+pub(crate) struct UdpLayer {
+    pub(crate) sockets: BTreeMap<SocketId, UdpSocket>,
+    in_flight: Vec<Option<InFlight>>,
+    free: Vec<u32>,
+    pub(crate) next_id: u64,
+}
+
+impl UdpLayer {
+    pub(crate) fn park(&mut self, flight: InFlight) -> DatagramSlot {
+        match self.free.pop() {
+            Some(i) => {
+                self.in_flight[i as usize] = Some(flight);
+                DatagramSlot(i)
+            }
+            None => {
+                self.in_flight.push(Some(flight));
+                DatagramSlot((self.in_flight.len() - 1) as u32)
+            }
+        }
+    }
+
+    pub(crate) fn header(&self, slot: DatagramSlot) -> Option<DatagramHeader> {
+        Some(self.in_flight.get(slot.0 as usize)?.as_ref()?.header)
+    }
+
+    /// One copy of the datagram in `slot` left the link; the slot is freed with the
+    /// last, and its header and payload are returned.
+    pub(crate) fn land(&mut self, slot: DatagramSlot) -> Option<(DatagramHeader, Bytes)> {
+        let entry = self.in_flight.get_mut(slot.0 as usize)?;
+        let flight = entry.as_mut()?;
+        flight.copies -= 1;
+        let out = (flight.header, flight.payload.clone());
+        if flight.copies == 0 {
+            *entry = None;
+            self.free.push(slot.0);
+        }
+        Some(out)
+    }
+}
+
+pub(crate) fn unspecified_of(ip: IpAddr) -> IpAddr {
+    unspecified(if ip.is_ipv4() {
+        Family::Ipv4
+    } else {
+        Family::Ipv6
+    })
+}
+
+/// A host's UDP ports: which socket holds each (address, port), and how many sockets
+/// hold each (family, port) whatever their address, so that a bind to the
+/// unspecified address sees every conflict.
+#[derive(Debug, Default)]
+pub(crate) struct UdpPorts {
+    bound: BTreeMap<(IpAddr, u16), SocketId>,
+    per_port: BTreeMap<(bool, u16), u32>,
+}
+
+impl UdpPorts {
+    pub(crate) fn get(&self, addr: SocketAddr) -> Option<SocketId> {
+        self.bound.get(&(addr.ip(), addr.port())).copied()
+    }
+
+    /// Linux without `SO_REUSEADDR`: the same port on an equal address, or with
+    /// either address unspecified, is taken.
+    pub(crate) fn conflicts(&self, addr: SocketAddr) -> bool {
+        let (ip, port) = (addr.ip(), addr.port());
+        if ip.is_unspecified() {
+            return self.per_port.contains_key(&(ip.is_ipv6(), port));
+        }
+        self.bound.contains_key(&(ip, port)) || self.bound.contains_key(&(unspecified_of(ip), port))
+    }
+
+    pub(crate) fn insert(&mut self, addr: SocketAddr, id: SocketId) {
+        if self.bound.insert((addr.ip(), addr.port()), id).is_none() {
+            *self
+                .per_port
+                .entry((addr.is_ipv6(), addr.port()))
+                .or_insert(0) += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, addr: SocketAddr, id: SocketId) {
+        if self.get(addr) != Some(id) {
+            return;
+        }
+        self.bound.remove(&(addr.ip(), addr.port()));
+        let key = (addr.is_ipv6(), addr.port());
+        if let Some(n) = self.per_port.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_port.remove(&key);
+            }
+        }
+    }
+
+    /// A port of `range` no UDP socket of `family` holds: a seeded start, then the
+    /// next free one.
+    pub(crate) fn ephemeral(
+        &self,
+        family: Family,
+        range: &std::ops::RangeInclusive<u16>,
+        rng: &mut crate::rng::SimRng,
+    ) -> Result<u16, ErrorCode> {
+        use rand::RngExt;
+        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
+        if lo > hi || lo == 0 {
+            return Err(ErrorCode::AddressInUse);
+        }
+        let span = hi - lo + 1;
+        let start = rng.random_range(0..span);
+        let v6 = family == Family::Ipv6;
+        (0..span)
+            .map(|i| (lo + (start + i) % span) as u16)
+            .find(|&p| !self.per_port.contains_key(&(v6, p)))
+            .ok_or(ErrorCode::AddressInUse)
+    }
+}
