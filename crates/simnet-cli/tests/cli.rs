@@ -592,6 +592,47 @@ fn run_writes_a_pcap_that_parses_back() {
 }
 
 #[test]
+fn a_pcap_shows_datagrams_with_their_payload_and_icmp_answers() {
+    use etherparse::{SlicedPacket, TransportSlice};
+    let scenario = tmp("udp.toml");
+    std::fs::write(
+        &scenario,
+        "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\ncomponent = \"builtin:conformance-udp\"\n",
+    )
+    .unwrap();
+    let path = tmp("udp.pcap");
+    let trace = tmp("udp.jsonl");
+    let out = simnet(&[
+        "run",
+        scenario.to_str().unwrap(),
+        "--pcap",
+        path.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    let mut reader = pcap_file::pcap::PcapReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+    let (mut payloads, mut icmp) = (Vec::new(), 0);
+    while let Some(pkt) = reader.next_packet() {
+        let pkt = pkt.unwrap();
+        let sliced = SlicedPacket::from_ip(&pkt.data).expect("an IP packet");
+        match &sliced.transport {
+            Some(TransportSlice::Udp(udp)) => payloads.push(udp.payload().to_vec()),
+            Some(TransportSlice::Icmpv4(_)) => icmp += 1,
+            other => panic!("UDP or ICMP expected, got {other:?}"),
+        }
+    }
+    assert!(payloads.iter().any(|p| p == b"one"), "{payloads:?}");
+    assert!(payloads.iter().any(|p| p.len() == 65_507));
+    // The closed-port sends are answered.
+    assert!(icmp >= 3, "{icmp}");
+    let trace = std::fs::read_to_string(&trace).unwrap();
+    assert!(trace.contains("\"kind\":\"datagram_sent\""));
+    assert!(trace.contains("\"type\":\"icmp_port_unreachable\""));
+    assert!(trace.contains("\"reason\":\"NoSocket\""));
+}
+
+#[test]
 fn components_are_found_relative_to_the_scenario() {
     let dir = tmp("relative");
     std::fs::create_dir_all(dir.join("guests")).unwrap();
