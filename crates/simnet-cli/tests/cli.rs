@@ -448,6 +448,7 @@ fn examples_run_and_pass() {
             "0 of 3 connections established within 500 ms",
         ),
         ("examples/silent-peer.toml", "read timed out after 2s"),
+        ("examples/udp-under-loss.toml", "50 of 50 requests answered"),
     ] {
         let out = simnet(&["run", file]);
         let (stdout, stderr) = text(&out);

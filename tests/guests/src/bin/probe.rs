@@ -1,7 +1,7 @@
 //! Small std::net scenarios, one per mode: `probe MODE ARGS...`.
 
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use simnet_test_guests::{FNV_START, arg, args, fnv, pattern};
@@ -55,6 +55,8 @@ fn main() {
         "interleave" => interleave(rest),
         "flood" => flood(rest),
         "files" => files(rest),
+        "udp-serve" => udp_serve(rest),
+        "udp-request" => udp_request(rest),
         other => {
             eprintln!("unknown mode {other:?}");
             std::process::exit(2)
@@ -665,4 +667,60 @@ fn huge_calls() {
     let random = wasi::random::random::get_random_bytes(1 << 20);
     println!("1 MiB of random bytes: {}", random.len());
     println!("done");
+}
+
+/// `udp-serve ADDR`: answer every datagram with "answer: " and its payload, forever.
+fn udp_serve(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let socket = UdpSocket::bind(&addr).expect("bind");
+    let mut buf = [0u8; 1500];
+    loop {
+        let (n, from) = socket.recv_from(&mut buf).expect("receive");
+        let mut answer = b"answer: ".to_vec();
+        answer.extend_from_slice(&buf[..n]);
+        socket.send_to(&answer, from).expect("send");
+    }
+}
+
+/// `udp-request ADDR COUNT TIMEOUT_MS TRIES`: COUNT requests, each sent again after
+/// TIMEOUT_MS without an answer (wasi-libc has no receive timeout for UDP, so the
+/// socket is polled), up to TRIES times; exits 1 if one goes unanswered.
+fn udp_request(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let count: u32 = arg(args, 1, "count");
+    let timeout = Duration::from_millis(arg(args, 2, "timeout ms"));
+    let tries: u32 = arg(args, 3, "tries");
+    let socket = UdpSocket::bind("0.0.0.0:0").expect("bind");
+    socket.connect(&addr).expect("connect");
+    socket.set_nonblocking(true).expect("nonblocking");
+    let mut retries = 0;
+    for i in 0..count {
+        let request = format!("request {i}");
+        let expected = format!("answer: {request}");
+        let answered = (1..=tries).any(|attempt| {
+            if attempt > 1 {
+                retries += 1;
+            }
+            socket.send(request.as_bytes()).expect("send");
+            let start = Instant::now();
+            let mut buf = [0u8; 1500];
+            while start.elapsed() < timeout {
+                match socket.recv(&mut buf) {
+                    // A late answer to an earlier request is skipped.
+                    Ok(n) if buf[..n] == *expected.as_bytes() => return true,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                        std::thread::sleep(Duration::from_millis(1))
+                    }
+                    Err(e) => panic!("receive: {e}"),
+                }
+            }
+            false
+        });
+        if !answered {
+            println!("request {i}: no answer after {tries} tries");
+            std::process::exit(1);
+        }
+    }
+    println!("{count} of {count} requests answered ({retries} resent)");
 }
