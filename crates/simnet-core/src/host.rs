@@ -8,8 +8,7 @@ use rand::RngExt;
 use crate::error::ErrorCode;
 use crate::ids::SocketId;
 use crate::rng::SimRng;
-use crate::socket::Family;
-use crate::udp_socket::UdpPorts;
+use crate::socket::{Family, unspecified_of};
 
 /// Application bytes a host's sockets moved: written into send buffers and read out of
 /// receive buffers.
@@ -40,12 +39,9 @@ pub(crate) struct Host {
     /// How many sockets or lingering connection ends hold each (family, port).
     port_refs: BTreeMap<(bool, u16), u32>,
     /// Listening sockets by (address, port); the address may be unspecified.
-    listeners: BTreeMap<(IpAddr, u16), SocketId>,
-    /// How many listeners each (family, port) has, whatever their address: a bind to
-    /// the unspecified address conflicts with any of them.
-    listening_ports: BTreeMap<(bool, u16), u32>,
+    listeners: PortTable,
     /// The UDP port table (UDP ports are apart from TCP's).
-    pub(crate) udp_ports: UdpPorts,
+    pub(crate) udp_ports: PortTable,
     pub(crate) port_rng: SimRng,
 }
 
@@ -63,9 +59,8 @@ impl Host {
             open_sockets: 0,
             stats: HostStats::default(),
             port_refs: BTreeMap::new(),
-            listeners: BTreeMap::new(),
-            listening_ports: BTreeMap::new(),
-            udp_ports: UdpPorts::default(),
+            listeners: PortTable::default(),
+            udp_ports: PortTable::default(),
             port_rng,
         }
     }
@@ -96,48 +91,24 @@ impl Host {
     /// same port whose address overlaps (equal, or either one unspecified). Answered
     /// with lookups, so binding many ports stays cheap.
     pub(crate) fn listener_conflict(&self, addr: SocketAddr) -> bool {
-        let (ip, port) = (addr.ip(), addr.port());
-        if ip.is_unspecified() {
-            return self.listening_ports.contains_key(&(ip.is_ipv6(), port));
-        }
-        self.listeners.contains_key(&(ip, port))
-            || self.listeners.contains_key(&(unspecified(ip), port))
+        self.listeners.conflicts(addr)
     }
 
     /// The listener a SYN to `dst` reaches: an exact address match first, then a
     /// wildcard listener of the same family.
     pub(crate) fn listener_for(&self, dst: SocketAddr) -> Option<SocketId> {
-        self.listeners
-            .get(&(dst.ip(), dst.port()))
-            .or_else(|| self.listeners.get(&(unspecified(dst.ip()), dst.port())))
-            .copied()
+        self.listeners.get(dst).or_else(|| {
+            self.listeners
+                .get(SocketAddr::new(unspecified_of(dst.ip()), dst.port()))
+        })
     }
 
     pub(crate) fn add_listener(&mut self, addr: SocketAddr, socket: SocketId) {
-        if self
-            .listeners
-            .insert((addr.ip(), addr.port()), socket)
-            .is_none()
-        {
-            *self
-                .listening_ports
-                .entry((addr.is_ipv6(), addr.port()))
-                .or_insert(0) += 1;
-        }
+        self.listeners.insert(addr, socket);
     }
 
     pub(crate) fn remove_listener(&mut self, addr: SocketAddr, socket: SocketId) {
-        if self.listeners.get(&(addr.ip(), addr.port())) != Some(&socket) {
-            return;
-        }
-        self.listeners.remove(&(addr.ip(), addr.port()));
-        let key = (addr.is_ipv6(), addr.port());
-        if let Some(n) = self.listening_ports.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                self.listening_ports.remove(&key);
-            }
-        }
+        self.listeners.remove(addr, socket);
     }
 
     pub(crate) fn acquire_port(&mut self, family: Family, port: u16) {
@@ -190,14 +161,6 @@ impl Host {
     }
 }
 
-/// The unspecified address of `ip`'s family.
-fn unspecified(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(_) => IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
-        IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::UNSPECIFIED),
-    }
-}
-
 /// Whether `ip` may be given to a host as one of its addresses: unicast, specified,
 /// not loopback (every host has its own), not IPv4-mapped.
 pub fn is_valid_host_address(ip: IpAddr) -> bool {
@@ -206,4 +169,73 @@ pub fn is_valid_host_address(ip: IpAddr) -> bool {
         || ip.is_multicast()
         || matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
         || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some()))
+}
+
+/// Sockets by the (address, port) they hold, and how many hold each (family, port)
+/// whatever their address, so that the unspecified address sees every conflict:
+/// a host's TCP listeners, and its bound UDP sockets.
+#[derive(Debug, Default)]
+pub(crate) struct PortTable {
+    bound: BTreeMap<(IpAddr, u16), SocketId>,
+    per_port: BTreeMap<(bool, u16), u32>,
+}
+
+impl PortTable {
+    pub(crate) fn get(&self, addr: SocketAddr) -> Option<SocketId> {
+        self.bound.get(&(addr.ip(), addr.port())).copied()
+    }
+
+    /// The same port on an equal address, or with either address unspecified, is
+    /// taken (Linux's rule for listeners, and for UDP without `SO_REUSEADDR`).
+    pub(crate) fn conflicts(&self, addr: SocketAddr) -> bool {
+        let (ip, port) = (addr.ip(), addr.port());
+        if ip.is_unspecified() {
+            return self.per_port.contains_key(&(ip.is_ipv6(), port));
+        }
+        self.bound.contains_key(&(ip, port)) || self.bound.contains_key(&(unspecified_of(ip), port))
+    }
+
+    pub(crate) fn insert(&mut self, addr: SocketAddr, id: SocketId) {
+        if self.bound.insert((addr.ip(), addr.port()), id).is_none() {
+            *self
+                .per_port
+                .entry((addr.is_ipv6(), addr.port()))
+                .or_insert(0) += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, addr: SocketAddr, id: SocketId) {
+        if self.get(addr) != Some(id) {
+            return;
+        }
+        self.bound.remove(&(addr.ip(), addr.port()));
+        let key = (addr.is_ipv6(), addr.port());
+        if let Some(n) = self.per_port.get_mut(&key) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_port.remove(&key);
+            }
+        }
+    }
+
+    /// A port of `range` no socket of `family` holds: a seeded start, then the next
+    /// free one.
+    pub(crate) fn ephemeral(
+        &self,
+        family: Family,
+        range: &std::ops::RangeInclusive<u16>,
+        rng: &mut SimRng,
+    ) -> Result<u16, ErrorCode> {
+        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
+        if lo > hi || lo == 0 {
+            return Err(ErrorCode::AddressInUse);
+        }
+        let span = hi - lo + 1;
+        let start = rng.random_range(0..span);
+        let v6 = family == Family::Ipv6;
+        (0..span)
+            .map(|i| (lo + (start + i) % span) as u16)
+            .find(|&p| !self.per_port.contains_key(&(v6, p)))
+            .ok_or(ErrorCode::AddressInUse)
+    }
 }

@@ -37,6 +37,14 @@ pub(crate) fn unspecified(family: Family) -> IpAddr {
     }
 }
 
+/// The unspecified address of `ip`'s family.
+pub(crate) fn unspecified_of(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+    }
+}
+
 /// Not multicast, not broadcast.
 pub(crate) fn is_valid_unicast(ip: IpAddr) -> bool {
     match ip.to_canonical() {

@@ -20,10 +20,10 @@ use crate::packet::{
     DatagramHeader, DatagramId, DatagramKind, DatagramSlot, Packet, UDP_HEADER_BYTES,
 };
 use crate::queue::Event;
-use crate::socket::{Family, is_valid_family, is_valid_remote, unspecified};
+use crate::socket::{Family, is_valid_family, is_valid_remote, unspecified, unspecified_of};
 use crate::trace::{DropReason, TraceEvent};
 use crate::udp_socket::{
-    BindLocks, Datagram, InFlight, UdpOptions, UdpSocket, UdpState, max_payload, unspecified_of,
+    BindLocks, Datagram, InFlight, UdpOptions, UdpSocket, UdpState, max_payload,
 };
 
 /// Addresses a UDP socket may bind on a host: its own and loopback (as for TCP), and

@@ -4,14 +4,14 @@
 //! `udp.rs`; `docs/udp-model.md` describes the model.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use bytes::Bytes;
 
 use crate::error::ErrorCode;
 use crate::ids::{HostId, SocketId};
 use crate::packet::{DatagramHeader, DatagramSlot};
-use crate::socket::{Family, unspecified};
+use crate::socket::Family;
 
 /// Largest payload a datagram may carry: 65,535 less the UDP header, and for IPv4 the
 /// IP header too (Linux answers `EMSGSIZE` beyond it).
@@ -212,83 +212,5 @@ impl UdpLayer {
             self.free.push(slot.0);
         }
         Some(out)
-    }
-}
-
-pub(crate) fn unspecified_of(ip: IpAddr) -> IpAddr {
-    unspecified(if ip.is_ipv4() {
-        Family::Ipv4
-    } else {
-        Family::Ipv6
-    })
-}
-
-/// A host's UDP ports: which socket holds each (address, port), and how many sockets
-/// hold each (family, port) whatever their address, so that a bind to the
-/// unspecified address sees every conflict.
-#[derive(Debug, Default)]
-pub(crate) struct UdpPorts {
-    bound: BTreeMap<(IpAddr, u16), SocketId>,
-    per_port: BTreeMap<(bool, u16), u32>,
-}
-
-impl UdpPorts {
-    pub(crate) fn get(&self, addr: SocketAddr) -> Option<SocketId> {
-        self.bound.get(&(addr.ip(), addr.port())).copied()
-    }
-
-    /// Linux without `SO_REUSEADDR`: the same port on an equal address, or with
-    /// either address unspecified, is taken.
-    pub(crate) fn conflicts(&self, addr: SocketAddr) -> bool {
-        let (ip, port) = (addr.ip(), addr.port());
-        if ip.is_unspecified() {
-            return self.per_port.contains_key(&(ip.is_ipv6(), port));
-        }
-        self.bound.contains_key(&(ip, port)) || self.bound.contains_key(&(unspecified_of(ip), port))
-    }
-
-    pub(crate) fn insert(&mut self, addr: SocketAddr, id: SocketId) {
-        if self.bound.insert((addr.ip(), addr.port()), id).is_none() {
-            *self
-                .per_port
-                .entry((addr.is_ipv6(), addr.port()))
-                .or_insert(0) += 1;
-        }
-    }
-
-    pub(crate) fn remove(&mut self, addr: SocketAddr, id: SocketId) {
-        if self.get(addr) != Some(id) {
-            return;
-        }
-        self.bound.remove(&(addr.ip(), addr.port()));
-        let key = (addr.is_ipv6(), addr.port());
-        if let Some(n) = self.per_port.get_mut(&key) {
-            *n -= 1;
-            if *n == 0 {
-                self.per_port.remove(&key);
-            }
-        }
-    }
-
-    /// A port of `range` no UDP socket of `family` holds: a seeded start, then the
-    /// next free one.
-    pub(crate) fn ephemeral(
-        &self,
-        family: Family,
-        range: &std::ops::RangeInclusive<u16>,
-        rng: &mut crate::rng::SimRng,
-    ) -> Result<u16, ErrorCode> {
-        use rand::RngExt;
-        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
-        if lo > hi || lo == 0 {
-            return Err(ErrorCode::AddressInUse);
-        }
-        let span = hi - lo + 1;
-        let start = rng.random_range(0..span);
-        let v6 = family == Family::Ipv6;
-        (0..span)
-            .map(|i| (lo + (start + i) % span) as u16)
-            .find(|&p| !self.per_port.contains_key(&(v6, p)))
-            .ok_or(ErrorCode::AddressInUse)
     }
 }
