@@ -153,6 +153,10 @@ pub struct UdpConfig {
     /// least, `rmem_max`/`wmem_max` at most, as the getters report them).
     pub receive_buffer_range: RangeInclusive<u64>,
     pub send_buffer_range: RangeInclusive<u64>,
+    /// Payload bytes of datagrams in flight, across the whole network, beyond which a
+    /// send is dropped (traced as `NetworkFull`): a guest sending without pause over
+    /// a slow link cannot exhaust the simulator's memory. 256 MiB.
+    pub max_in_flight_bytes: u64,
 }
 
 impl Default for UdpConfig {
@@ -162,6 +166,7 @@ impl Default for UdpConfig {
             send_buffer: 106_496,
             receive_buffer_range: 1152..=4_194_304,
             send_buffer_range: 2304..=4_194_304,
+            max_in_flight_bytes: 256 << 20,
         }
     }
 }

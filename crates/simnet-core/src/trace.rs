@@ -36,6 +36,10 @@ pub enum DropReason {
     NoSocket,
     /// A datagram found its socket's receive buffer full.
     ReceiveBufferFull,
+    /// A datagram was sent while the network already held
+    /// `UdpConfig::max_in_flight_bytes` of datagrams in flight (a bound on the
+    /// simulation's memory, not a model of a real queue).
+    NetworkFull,
 }
 
 /// What happened.

@@ -400,6 +400,9 @@ impl Net {
         let Some(to) = to else {
             return self.record_datagram(&header, Fate::Dropped(DropReason::Unroutable));
         };
+        if self.udp.in_flight_bytes + u64::from(header.len) > self.config.udp.max_in_flight_bytes {
+            return self.record_datagram(&header, Fate::Dropped(DropReason::NetworkFull));
+        }
         let now = self.now;
         let link = self.link_for(from, to);
         let bytes = u64::from(header.len) + UDP_HEADER_BYTES;

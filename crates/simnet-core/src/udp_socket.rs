@@ -180,10 +180,14 @@ pub(crate) struct UdpLayer {
     in_flight: Vec<Option<InFlight>>,
     free: Vec<u32>,
     pub(crate) next_id: u64,
+    /// Payload bytes of the datagrams in flight, bounded by
+    /// `UdpConfig::max_in_flight_bytes`.
+    pub(crate) in_flight_bytes: u64,
 }
 
 impl UdpLayer {
     pub(crate) fn park(&mut self, flight: InFlight) -> DatagramSlot {
+        self.in_flight_bytes += flight.payload.len() as u64;
         match self.free.pop() {
             Some(i) => {
                 self.in_flight[i as usize] = Some(flight);
@@ -208,6 +212,7 @@ impl UdpLayer {
         flight.copies -= 1;
         let out = (flight.header, flight.payload.clone());
         if flight.copies == 0 {
+            self.in_flight_bytes -= flight.payload.len() as u64;
             *entry = None;
             self.free.push(slot.0);
         }

@@ -563,3 +563,51 @@ fn the_trace_keeps_each_header_once_and_records_stay_small() {
     // A record is no larger than a TCP segment's, whatever the protocol.
     assert!(std::mem::size_of::<simnet_core::TraceRecord>() <= 48);
 }
+
+#[test]
+fn a_sender_without_pause_cannot_fill_memory_with_datagrams_in_flight() {
+    let mut config = NetConfig {
+        trace: TraceMode::Full,
+        ..NetConfig::default()
+    };
+    config.udp.max_in_flight_bytes = 64 << 10;
+    let mut net = Net::with_config(3, config);
+    let a = net.add_host("a", &["10.0.0.1".parse().unwrap()]).unwrap();
+    let b = net.add_host("b", &["10.0.0.2".parse().unwrap()]).unwrap();
+    net.set_link(a, b, LinkConfig::with_latency(Duration::from_secs(1)))
+        .unwrap();
+    let server = bound(&mut net, b, "10.0.0.2:9");
+    net.udp_set_receive_buffer_size(server, 1 << 30).unwrap();
+    let client = bound(&mut net, a, "10.0.0.1:0");
+    let to = Some(addr("10.0.0.2:9"));
+    // 1,000 sends of 1 KiB while the first is still on its way: 64 go out, the
+    // rest are dropped at once, and the sender is not told (as with a full queue).
+    for _ in 0..1000 {
+        assert_eq!(
+            net.udp_send(client, Bytes::from(vec![0u8; 1024]), to),
+            Ok(())
+        );
+    }
+    net.run_until_idle();
+    assert_eq!(drain(&mut net, server).len(), 64);
+    let full = net
+        .trace()
+        .records()
+        .iter()
+        .filter(|r| {
+            matches!(
+                r.event,
+                TraceEvent::DatagramDropped {
+                    reason: DropReason::NetworkFull,
+                    ..
+                }
+            )
+        })
+        .count();
+    assert_eq!(full, 936);
+    // Once they have landed there is room again.
+    net.udp_send(client, Bytes::from(vec![0u8; 1024]), to)
+        .unwrap();
+    net.run_until_idle();
+    assert_eq!(drain(&mut net, server).len(), 1);
+}

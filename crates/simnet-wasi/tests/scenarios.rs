@@ -284,7 +284,17 @@ fn capability_switches_deny_sockets_and_lookups() {
     sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:80"]).daemon());
     sim.spawn(guest("no-tcp", client, "probe", &["refused", "10.0.0.1:80"]).capabilities(none));
     sim.spawn(guest("no-lookup", client, "probe", &["resolve", "server"]).capabilities(none));
+    let udp_args = ["udp-request", "10.0.0.1:53", "1", "10", "1"];
+    sim.spawn(guest("no-udp", client, "probe", &udp_args).capabilities(none));
     let report = sim.run();
+    let no_udp = sim.output(sim.guest_id("no-udp").unwrap()).stderr();
+    assert!(
+        matches!(
+            report.guest("no-udp").unwrap().outcome,
+            Outcome::Trapped { .. }
+        ) && no_udp.contains("PermissionDenied"),
+        "{no_udp}"
+    );
     assert_exited(&sim, &report, "no-tcp", 1);
     let denied = stdout(&sim, "no-tcp");
     assert!(denied.contains("PermissionDenied"), "{denied}");
