@@ -153,8 +153,8 @@ pub struct UdpConfig {
     /// least, `rmem_max`/`wmem_max` at most, as the getters report them).
     pub receive_buffer_range: RangeInclusive<u64>,
     pub send_buffer_range: RangeInclusive<u64>,
-    /// Payload bytes of datagrams in flight, across the whole network, beyond which a
-    /// send is dropped (traced as `NetworkFull`): a guest sending without pause over
+    /// Bytes of datagrams in flight (payload plus 128 per datagram), across the whole
+    /// network, beyond which a send is dropped (traced as `NetworkFull`): a guest sending without pause over
     /// a slow link cannot exhaust the simulator's memory. 256 MiB.
     pub max_in_flight_bytes: u64,
 }

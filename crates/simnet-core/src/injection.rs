@@ -169,7 +169,8 @@ impl Net {
         for packet in held {
             match packet {
                 Packet::Tcp(seg) => self.deliver(seg),
-                Packet::Udp(slot) => self.deliver_datagram(slot),
+                // Faults still in force (a partition, a host down) apply.
+                Packet::Udp(slot) => self.datagram_at_host(slot),
             }
         }
     }

@@ -372,7 +372,7 @@ impl TraceRecord {
             TraceEvent::DatagramDelivered { dgram } => dgram_fold(19, t, dgram, header),
             TraceEvent::DatagramLost { dgram } => dgram_fold(20, t, dgram, header),
             TraceEvent::DatagramDropped { dgram, reason } => {
-                dgram_fold(21 + ((reason as u64) << 5), t, dgram, header)
+                dgram_fold(21, t, dgram, header) ^ (reason as u64 + 1).rotate_left(17)
             }
         };
         mix(h, d)

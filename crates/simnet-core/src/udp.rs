@@ -20,11 +20,33 @@ use crate::packet::{
     DatagramHeader, DatagramId, DatagramKind, DatagramSlot, Packet, UDP_HEADER_BYTES,
 };
 use crate::queue::Event;
-use crate::socket::{Family, is_valid_family, is_valid_remote, unspecified, unspecified_of};
+use crate::socket::{
+    Family, is_valid_family, is_valid_remote, is_valid_unicast, unspecified, unspecified_of,
+};
 use crate::trace::{DropReason, TraceEvent};
 use crate::udp_socket::{
-    BindLocks, Datagram, InFlight, UdpOptions, UdpSocket, UdpState, max_payload,
+    BindLocks, Datagram, InFlight, UdpOptions, UdpSocket, UdpState, in_flight_charge, max_payload,
 };
+
+/// The IPv4 limited broadcast address.
+fn is_broadcast(ip: IpAddr) -> bool {
+    matches!(ip, IpAddr::V4(v4) if v4.is_broadcast())
+}
+
+/// A remote address as the kernel keeps it: without an IPv6 flow label, and with a
+/// scope only for link-local addresses.
+fn canonical(addr: SocketAddr) -> SocketAddr {
+    match addr {
+        SocketAddr::V6(mut v6) => {
+            v6.set_flowinfo(0);
+            if !v6.ip().is_unicast_link_local() {
+                v6.set_scope_id(0);
+            }
+            SocketAddr::V6(v6)
+        }
+        v4 => v4,
+    }
+}
 
 /// Addresses a UDP socket may bind on a host: its own and loopback (as for TCP), and
 /// multicast and broadcast addresses, which Linux accepts for UDP.
@@ -166,27 +188,58 @@ impl Net {
         }
     }
 
+    /// Move the socket's entry in the port table to `local` (none for port 0), so
+    /// that the table always holds the address the socket reads as its own: Linux
+    /// rehashes a socket when connecting fills in its address.
+    fn move_udp_local(&mut self, id: SocketId, local: SocketAddr) -> Result<(), ErrorCode> {
+        self.release_udp_port(id);
+        let sock = self.udp_socket_mut(id)?;
+        let host = sock.host;
+        sock.state = match sock.state {
+            UdpState::Connected { remote, .. } => UdpState::Connected { local, remote },
+            _ => UdpState::Bound { local },
+        };
+        if local.port() != 0 {
+            self.hosts[host.index()].udp_ports.insert(local, id);
+        }
+        Ok(())
+    }
+
     /// Send to and receive from `remote` only. The socket must be bound (WASI 0.2
-    /// requires it; this call binds an unbound one as Linux would). A socket bound to
-    /// the unspecified address takes the source address of the route to `remote`.
+    /// requires it; this call binds an unbound one as Linux would). An address the
+    /// application did not choose becomes the source address of the route to
+    /// `remote`; a loopback address it chose cannot reach another host
+    /// (`invalid-argument`, Linux's `EINVAL`). Datagrams queued from other senders
+    /// are discarded: the connected socket could never read them.
     pub fn udp_connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
         let sock = self.udp_socket(id)?;
         if !is_valid_family(remote.ip(), sock.family) || !is_valid_remote(remote) {
             return Err(ErrorCode::InvalidArgument);
         }
-        let host = sock.host;
-        let source = self.hosts[host.index()]
+        if is_broadcast(remote.ip()) {
+            return Err(ErrorCode::AccessDenied);
+        }
+        let (host, locks) = (sock.host, sock.locks);
+        let h = &self.hosts[host.index()];
+        let source = h
             .source_for(remote.ip())
             .ok_or(ErrorCode::RemoteUnreachable)?;
+        if let Some(local) = sock.state.local()
+            && locks.addr
+            && local.ip().is_loopback()
+            && !h.is_local(remote.ip())
+        {
+            return Err(ErrorCode::InvalidArgument);
+        }
+        let remote = canonical(remote);
         let local = self.udp_autobind(id)?;
-        let local = if local.ip().is_unspecified() {
-            SocketAddr::new(source, local.port())
-        } else {
-            local
-        };
+        let ip = if locks.addr { local.ip() } else { source };
+        self.move_udp_local(id, SocketAddr::new(ip, local.port()))?;
         let sock = self.udp_socket_mut(id)?;
-        sock.state = UdpState::Connected { local, remote };
-        sock.pending_error = None;
+        if let UdpState::Bound { local } | UdpState::Connected { local, .. } = sock.state {
+            sock.state = UdpState::Connected { local, remote };
+        }
+        sock.keep_only_from(remote);
         self.record(TraceEvent::UdpConnected {
             socket: id,
             remote: Some(remote),
@@ -209,14 +262,9 @@ impl Net {
             unspecified(family)
         };
         let port = if locks.port { local.port() } else { 0 };
-        if !locks.port {
-            self.release_udp_port(id);
-        }
         let sock = self.udp_socket_mut(id)?;
-        sock.state = UdpState::Bound {
-            local: SocketAddr::new(ip, port),
-        };
-        sock.pending_error = None;
+        sock.state = UdpState::Bound { local };
+        self.move_udp_local(id, SocketAddr::new(ip, port))?;
         self.record(TraceEvent::UdpConnected {
             socket: id,
             remote: None,
@@ -335,6 +383,10 @@ impl Net {
         if payload.len() > max_payload(sock.family) {
             return Err(ErrorCode::DatagramTooLarge);
         }
+        if is_broadcast(dst.ip()) {
+            // Linux without SO_BROADCAST.
+            return Err(ErrorCode::AccessDenied);
+        }
         let host = sock.host;
         let source = self.hosts[host.index()]
             .source_for(dst.ip())
@@ -343,10 +395,11 @@ impl Net {
             return Err(e);
         }
         let local = self.udp_autobind(id)?;
-        if local.ip().is_loopback() && !dst.ip().is_loopback() {
+        if local.ip().is_loopback() && !self.hosts[host.index()].is_local(dst.ip()) {
             return Err(ErrorCode::InvalidArgument);
         }
-        let src_ip = if local.ip().is_unspecified() {
+        // A socket bound to a group or broadcast address sends from the route's.
+        let src_ip = if local.ip().is_unspecified() || !is_valid_unicast(local.ip()) {
             source
         } else {
             local.ip()
@@ -400,7 +453,8 @@ impl Net {
         let Some(to) = to else {
             return self.record_datagram(&header, Fate::Dropped(DropReason::Unroutable));
         };
-        if self.udp.in_flight_bytes + u64::from(header.len) > self.config.udp.max_in_flight_bytes {
+        let charge = in_flight_charge(payload.len());
+        if self.udp.in_flight_bytes + charge > self.config.udp.max_in_flight_bytes {
             return self.record_datagram(&header, Fate::Dropped(DropReason::NetworkFull));
         }
         let now = self.now;
@@ -433,7 +487,7 @@ impl Net {
     }
 
     /// A datagram reached its host (faults have had their say).
-    pub(crate) fn deliver_datagram(&mut self, slot: DatagramSlot) {
+    fn deliver_datagram(&mut self, slot: DatagramSlot) {
         let Some((header, payload)) = self.udp.land(slot) else {
             return;
         };

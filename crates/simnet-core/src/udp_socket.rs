@@ -139,15 +139,22 @@ impl UdpSocket {
     }
 
     /// Queue a datagram unless its charge would take the queue past the receive
-    /// buffer (Linux's check); whether it was queued.
+    /// buffer; an empty queue takes any datagram (Linux checks what is already
+    /// queued). Whether it was queued.
     pub(crate) fn enqueue(&mut self, datagram: Datagram) -> bool {
         let charge = truesize(datagram.payload.len());
-        if self.queued + charge > self.receive_capacity() {
+        if !self.queue.is_empty() && self.queued + charge > self.receive_capacity() {
             return false;
         }
         self.queued += charge;
         self.queue.push_back(datagram);
         true
+    }
+
+    /// Discard queued datagrams from anyone but `remote`.
+    pub(crate) fn keep_only_from(&mut self, remote: SocketAddr) {
+        self.queue.retain(|d| d.src == remote);
+        self.queued = self.queue.iter().map(|d| truesize(d.payload.len())).sum();
     }
 
     /// The oldest queued datagram from `from` (any sender for `None`); datagrams
@@ -187,7 +194,7 @@ pub(crate) struct UdpLayer {
 
 impl UdpLayer {
     pub(crate) fn park(&mut self, flight: InFlight) -> DatagramSlot {
-        self.in_flight_bytes += flight.payload.len() as u64;
+        self.in_flight_bytes += in_flight_charge(flight.payload.len());
         match self.free.pop() {
             Some(i) => {
                 self.in_flight[i as usize] = Some(flight);
@@ -212,10 +219,17 @@ impl UdpLayer {
         flight.copies -= 1;
         let out = (flight.header, flight.payload.clone());
         if flight.copies == 0 {
-            self.in_flight_bytes -= flight.payload.len() as u64;
+            self.in_flight_bytes -= in_flight_charge(flight.payload.len());
             *entry = None;
             self.free.push(slot.0);
         }
         Some(out)
     }
+}
+
+/// What a datagram in flight counts against `UdpConfig::max_in_flight_bytes`: its
+/// payload and what the simulation keeps of it besides (header, slot, queue entry),
+/// so that empty datagrams are bounded too.
+pub(crate) fn in_flight_charge(len: usize) -> u64 {
+    len as u64 + 128
 }

@@ -117,9 +117,13 @@ impl SimSocketsView<'_> {
         with_net(&self.udp(r)?.at, f)
     }
 
-    /// Whether the socket's streams from the last `stream` call are still alive.
+    /// Whether the socket's streams from the last `stream` call are still alive (its
+    /// other children, the pollables `subscribe` made, do not count).
     fn has_streams(&mut self, r: &Resource<UdpSocket>) -> SocketResult<bool> {
-        Ok(self.table.iter_children(&mine(r))?.next().is_some())
+        Ok(self
+            .table
+            .iter_children(&mine(r))?
+            .any(|c| c.is::<SimIncoming>() || c.is::<SimOutgoing>()))
     }
 }
 

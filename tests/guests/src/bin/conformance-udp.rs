@@ -259,6 +259,8 @@ fn streams(net: &Network) {
     ] {
         show(what, a.stream(Some(to_wasi(addr(remote)))).map(|_| ()));
     }
+    // A live pollable of the socket itself does not count as a stream.
+    let a_pollable = a.subscribe();
     let (a_in, a_out) = a.stream(None).expect("stream");
     let (b_in, b_out) = b.stream(None).expect("stream");
     show_addr("unconnected remote-address", a.remote_address());
@@ -326,6 +328,10 @@ fn streams(net: &Network) {
     // comes, so that `stream` right after dropping the streams traps there.
     receive("a receives", &a_in, 1, &who);
     drop((a_in, a_out));
+    show(
+        "start-bind with only a pollable",
+        a.start_bind(net, to_wasi(addr("127.0.0.1:0"))),
+    );
 
     println!("== connected");
     let (a_in, a_out) = a.stream(Some(to_wasi(b_addr))).expect("stream");
@@ -370,6 +376,7 @@ fn streams(net: &Network) {
     println!("same port as before: {}", local(&a) == a_addr);
     c_in.subscribe().block();
     receive("c receives", &c_in, 16, &[]);
+    drop(a_pollable);
 }
 
 fn unreachable(net: &Network) {
