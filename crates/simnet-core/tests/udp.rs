@@ -30,6 +30,18 @@ fn bound(net: &mut Net, host: HostId, at: &str) -> SocketId {
     s
 }
 
+/// Why each datagram the trace saw dropped was dropped, in order.
+fn drop_reasons(net: &Net) -> Vec<DropReason> {
+    net.trace()
+        .records()
+        .iter()
+        .filter_map(|r| match r.event {
+            TraceEvent::DatagramDropped { reason, .. } => Some(reason),
+            _ => None,
+        })
+        .collect()
+}
+
 fn drain(net: &mut Net, s: SocketId) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(d) = net.udp_receive(s).unwrap() {
@@ -199,19 +211,9 @@ fn a_connected_socket_filters_senders_and_learns_of_closed_ports() {
     );
     assert_eq!(net.udp_send(s, Bytes::from_static(b"x"), None), Ok(()));
     net.run_until_idle();
-    let dropped = net
-        .trace()
-        .records()
+    let dropped = drop_reasons(&net)
         .iter()
-        .filter(|r| {
-            matches!(
-                r.event,
-                TraceEvent::DatagramDropped {
-                    reason: DropReason::NoSocket,
-                    ..
-                }
-            )
-        })
+        .filter(|&&r| r == DropReason::NoSocket)
         .count();
     assert_eq!(dropped, 4);
 }
@@ -325,15 +327,7 @@ fn partitions_crashes_and_clogs_apply_to_datagrams() {
     // The crash closed the server's socket.
     assert_eq!(net.udp_receive(server), Err(ErrorCode::InvalidArgument));
     send(&mut net, b"down");
-    let reasons: Vec<DropReason> = net
-        .trace()
-        .records()
-        .iter()
-        .filter_map(|r| match r.event {
-            TraceEvent::DatagramDropped { reason, .. } => Some(reason),
-            _ => None,
-        })
-        .collect();
+    let reasons = drop_reasons(&net);
     assert_eq!(reasons, vec![DropReason::Partitioned, DropReason::HostDown]);
 }
 
@@ -591,19 +585,9 @@ fn a_sender_without_pause_cannot_fill_memory_with_datagrams_in_flight() {
     }
     net.run_until_idle();
     assert_eq!(drain(&mut net, server).len(), 56);
-    let full = net
-        .trace()
-        .records()
+    let full = drop_reasons(&net)
         .iter()
-        .filter(|r| {
-            matches!(
-                r.event,
-                TraceEvent::DatagramDropped {
-                    reason: DropReason::NetworkFull,
-                    ..
-                }
-            )
-        })
+        .filter(|&&r| r == DropReason::NetworkFull)
         .count();
     assert_eq!(full, 944);
     // Once they have landed there is room again.
