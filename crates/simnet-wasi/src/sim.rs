@@ -709,7 +709,7 @@ impl Sim {
             if self.host_failure.is_some() {
                 return Err(StopReason::HostFailure);
             }
-            if self.turns % 256 == 0
+            if self.turns.is_multiple_of(256)
                 && self
                     .config
                     .watchdog
