@@ -17,8 +17,8 @@ use crate::pipe::Pipe;
 use crate::queue::TimerKind;
 use crate::segment::{Flags, Side};
 use crate::socket::{
-    Attachment, Family, ShutdownType, Socket, SocketOptions, TcpState, clamp_keep_alive_count,
-    clamp_keep_alive_time, is_valid_family, is_valid_unicast,
+    Attachment, Family, ShutdownType, Socket, SocketOptions, TcpState, clamp_buffer_size,
+    clamp_keep_alive_count, clamp_keep_alive_time, is_valid_family, is_valid_unicast,
 };
 use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
@@ -511,10 +511,7 @@ impl Net {
     pub fn set_receive_buffer_size(&mut self, id: SocketId, value: u64) -> Result<(), ErrorCode> {
         let range = self.config.tcp.receive_buffer_range.clone();
         let opts = self.options_mut(id)?;
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument);
-        }
-        let value = value.clamp(*range.start(), *range.end());
+        let value = clamp_buffer_size(value, &range)?;
         opts.receive_buffer = BufferSize::Set(value);
         if let Some((c, side)) = self.socket(id)?.conn()
             && let Some(conn) = self.conn_mut(c)
@@ -540,10 +537,7 @@ impl Net {
     pub fn set_send_buffer_size(&mut self, id: SocketId, value: u64) -> Result<(), ErrorCode> {
         let range = self.config.tcp.send_buffer_range.clone();
         let opts = self.options_mut(id)?;
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument);
-        }
-        let value = value.clamp(*range.start(), *range.end());
+        let value = clamp_buffer_size(value, &range)?;
         opts.send_buffer = BufferSize::Set(value);
         if let Some((c, side)) = self.socket(id)?.conn()
             && let Some(conn) = self.conn_mut(c)
@@ -730,7 +724,7 @@ impl Net {
         let Ok(sock) = self.socket(id) else {
             return self
                 .udp_socket(id)
-                .map_or(true, |u| self.udp_ready(u, interest == Interest::Read));
+                .map_or(true, |u| u.is_ready(interest == Interest::Read));
         };
         match interest {
             Interest::Socket => match (&sock.attachment, sock.state) {

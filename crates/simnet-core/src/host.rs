@@ -97,10 +97,7 @@ impl Host {
     /// The listener a SYN to `dst` reaches: an exact address match first, then a
     /// wildcard listener of the same family.
     pub(crate) fn listener_for(&self, dst: SocketAddr) -> Option<SocketId> {
-        self.listeners.get(dst).or_else(|| {
-            self.listeners
-                .get(SocketAddr::new(unspecified_of(dst.ip()), dst.port()))
-        })
+        self.listeners.find(dst, |_| true)
     }
 
     pub(crate) fn add_listener(&mut self, addr: SocketAddr, socket: SocketId) {
@@ -183,6 +180,20 @@ pub(crate) struct PortTable {
 impl PortTable {
     pub(crate) fn get(&self, addr: SocketAddr) -> Option<SocketId> {
         self.bound.get(&(addr.ip(), addr.port())).copied()
+    }
+
+    /// The socket a packet to `dst` reaches: the one holding `dst` exactly, else the
+    /// one holding the unspecified address on its port; `accepts` may turn either
+    /// down (a connected UDP socket takes only its peer's datagrams).
+    pub(crate) fn find(
+        &self,
+        dst: SocketAddr,
+        accepts: impl Fn(SocketId) -> bool,
+    ) -> Option<SocketId> {
+        [dst, SocketAddr::new(unspecified_of(dst.ip()), dst.port())]
+            .into_iter()
+            .filter_map(|addr| self.get(addr))
+            .find(|&id| accepts(id))
     }
 
     /// The same port on an equal address, or with either address unspecified, is

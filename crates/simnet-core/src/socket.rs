@@ -5,6 +5,7 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use crate::autotune::BufferSize;
@@ -166,6 +167,15 @@ impl SocketOptions {
 pub(crate) fn clamp_keep_alive_time(nanos: u64) -> Duration {
     const MAX_SECS: u64 = i16::MAX as u64;
     Duration::from_secs((nanos / 1_000_000_000).clamp(1, MAX_SECS))
+}
+
+/// A `set-*-buffer-size` value as the getter then reports it: 0 is
+/// `invalid-argument`, anything else is clamped to what Linux allows (TCP and UDP).
+pub(crate) fn clamp_buffer_size(value: u64, range: &RangeInclusive<u64>) -> Result<u64, ErrorCode> {
+    if value == 0 {
+        return Err(ErrorCode::InvalidArgument);
+    }
+    Ok(value.max(*range.start()).min(*range.end()))
 }
 
 /// Keep-alive probe count: clamped to 1..=i8::MAX (Linux's limit).

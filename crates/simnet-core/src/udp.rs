@@ -21,7 +21,7 @@ use crate::packet::{
 };
 use crate::queue::Event;
 use crate::socket::{
-    Family, is_valid_family, is_valid_remote, is_valid_unicast, unspecified, unspecified_of,
+    Family, clamp_buffer_size, is_valid_family, is_valid_remote, is_valid_unicast, unspecified,
 };
 use crate::trace::{DropReason, TraceEvent};
 use crate::udp_socket::{
@@ -313,10 +313,7 @@ impl Net {
     ) -> Result<(), ErrorCode> {
         let range = self.config.udp.receive_buffer_range.clone();
         let sock = self.udp_socket_mut(id)?;
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument);
-        }
-        sock.options.receive_buffer = value.clamp(*range.start(), *range.end());
+        sock.options.receive_buffer = clamp_buffer_size(value, &range)?;
         Ok(())
     }
 
@@ -324,10 +321,7 @@ impl Net {
     pub fn udp_set_send_buffer_size(&mut self, id: SocketId, value: u64) -> Result<(), ErrorCode> {
         let range = self.config.udp.send_buffer_range.clone();
         let sock = self.udp_socket_mut(id)?;
-        if value == 0 {
-            return Err(ErrorCode::InvalidArgument);
-        }
-        sock.options.send_buffer = value.clamp(*range.start(), *range.end());
+        sock.options.send_buffer = clamp_buffer_size(value, &range)?;
         Ok(())
     }
 
@@ -341,12 +335,6 @@ impl Net {
         self.hosts[sock.host.index()].open_sockets -= 1;
         self.record(TraceEvent::SocketClosed { socket: id });
         Ok(())
-    }
-
-    pub(crate) fn udp_ready(&self, sock: &UdpSocket, reading: bool) -> bool {
-        // Sending never waits (a link takes every datagram at once); reading waits
-        // for a datagram or an error, except on an unbound socket, which fails.
-        !reading || sock.state == UdpState::Unbound || sock.readable()
     }
 
     // ---- data ----
@@ -508,18 +496,13 @@ impl Net {
     /// `dst` exactly, else one bound to the unspecified address; a connected socket
     /// only takes datagrams from its remote address (Linux's lookup scoring).
     fn udp_receiver(&self, host: HostId, src: SocketAddr, dst: SocketAddr) -> Option<SocketId> {
-        let ports = &self.hosts[host.index()].udp_ports;
-        [dst, SocketAddr::new(unspecified_of(dst.ip()), dst.port())]
-            .into_iter()
-            .filter_map(|addr| ports.get(addr))
-            .find(|id| {
-                self.udp.sockets.get(id).is_some_and(|s| {
-                    let local_ok = s.state.local().is_some_and(|l| {
-                        l.ip().is_unspecified() || l.ip() == dst.ip() || l.ip().is_multicast()
-                    });
-                    local_ok && s.state.remote().is_none_or(|r| r == src)
-                })
-            })
+        // The table holds each socket under its own local address.
+        self.hosts[host.index()].udp_ports.find(dst, |id| {
+            self.udp
+                .sockets
+                .get(&id)
+                .is_some_and(|s| s.state.remote().is_none_or(|r| r == src))
+        })
     }
 
     fn datagram_arrived(&mut self, dgram: DatagramHeader, payload: Bytes) {
@@ -555,12 +538,7 @@ impl Net {
         let (sender, unreachable) = (dgram.src, dgram.dst);
         let found = self.hosts[dgram.to.index()]
             .udp_ports
-            .get(sender)
-            .or_else(|| {
-                self.hosts[dgram.to.index()]
-                    .udp_ports
-                    .get(SocketAddr::new(unspecified_of(sender.ip()), sender.port()))
-            });
+            .find(sender, |_| true);
         self.record_datagram(&dgram, Fate::Delivered);
         let Some(id) = found else { return };
         let Some(sock) = self.udp.sockets.get_mut(&id) else {

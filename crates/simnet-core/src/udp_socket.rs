@@ -134,8 +134,15 @@ impl UdpSocket {
         self.state.local().filter(|l| l.port() != 0)
     }
 
-    pub(crate) fn readable(&self) -> bool {
+    fn readable(&self) -> bool {
         self.pending_error.is_some() || !self.queue.is_empty()
+    }
+
+    /// Whether a pollable for sending or reading is ready. Sending never waits (a
+    /// link takes every datagram at once); reading waits for a datagram or an error,
+    /// except on an unbound socket, which fails at once.
+    pub(crate) fn is_ready(&self, reading: bool) -> bool {
+        !reading || self.state == UdpState::Unbound || self.readable()
     }
 
     /// Queue a datagram unless its charge would take the queue past the receive
