@@ -118,10 +118,7 @@ fn main() {
     }
     let lost = net
         .trace()
-        .records()
-        .iter()
-        .filter(|r| matches!(r.event, simnet::TraceEvent::DatagramLost { .. }))
-        .count();
+        .count(|e| matches!(e, simnet::TraceEvent::DatagramLost { .. }));
     println!(
         "seed {seed}: {lost} datagrams lost, finished at {}",
         net.now()

@@ -423,6 +423,12 @@ impl Trace {
         self.datagrams.get(usize::try_from(id.0).ok()?)
     }
 
+    /// How many kept records' events satisfy `pred` (tests count retransmissions,
+    /// losses and drops this way).
+    pub fn count(&self, pred: impl Fn(&TraceEvent) -> bool) -> usize {
+        self.records.iter().filter(|r| pred(&r.event)).count()
+    }
+
     /// The kept records (empty in [`TraceMode::HashOnly`]).
     pub fn records(&self) -> &[TraceRecord] {
         &self.records

@@ -285,20 +285,15 @@ fn shrinking_a_receive_buffer_keeps_what_was_already_advertised() {
     net.run_for(Duration::from_millis(20));
     // All of it arrived within one trip: nothing was dropped and resent.
     assert_eq!(net.readable_bytes(s), 500_000);
-    let retransmits = net
-        .trace()
-        .records()
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.event,
-                simnet_core::TraceEvent::SegmentSent {
-                    retransmit: true,
-                    ..
-                }
-            )
-        })
-        .count();
+    let retransmits = net.trace().count(|e| {
+        matches!(
+            e,
+            simnet_core::TraceEvent::SegmentSent {
+                retransmit: true,
+                ..
+            }
+        )
+    });
     assert_eq!(retransmits, 0);
 }
 

@@ -121,25 +121,16 @@ fn a_lossy_workload_moves_data_and_retransmits() {
     let lost = runner
         .net()
         .trace()
-        .records()
-        .iter()
-        .filter(|r| matches!(r.event, TraceEvent::SegmentLost { .. }))
-        .count();
-    let retransmitted = runner
-        .net()
-        .trace()
-        .records()
-        .iter()
-        .filter(|r| {
-            matches!(
-                r.event,
-                TraceEvent::SegmentSent {
-                    retransmit: true,
-                    ..
-                }
-            )
-        })
-        .count();
+        .count(|e| matches!(e, TraceEvent::SegmentLost { .. }));
+    let retransmitted = runner.net().trace().count(|e| {
+        matches!(
+            e,
+            TraceEvent::SegmentSent {
+                retransmit: true,
+                ..
+            }
+        )
+    });
     assert!(
         lost > 10 && retransmitted >= lost / 2,
         "lost {lost}, retransmitted {retransmitted}"
