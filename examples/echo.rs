@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use simnet::{Family, Interest, LinkConfig, Net, SocketId, StreamError};
+use simnet::{Family, LinkConfig, Net, SocketId, StreamError, TcpState};
 
 const PORT: u16 = 7;
 
@@ -40,7 +40,7 @@ fn main() {
             .add_host(&format!("client{i}"), &[ip])
             .expect("add client");
         let sock = net.create_tcp_socket(host, Family::Ipv4).expect("socket");
-        net.start_connect(sock, SocketAddr::new("10.0.0.1".parse().unwrap(), PORT))
+        net.begin_connect(sock, SocketAddr::new("10.0.0.1".parse().unwrap(), PORT))
             .expect("connect");
         clients.push((
             format!("client{i}"),
@@ -60,17 +60,18 @@ fn main() {
             accepted.push(conn);
         }
         for &conn in &accepted {
-            if let Ok(n) = net.read(conn, &mut buf) {
-                if n > 0 {
-                    let _ = net.write(conn, &buf[..n]);
-                }
+            if let Ok(n) = net.read(conn, &mut buf)
+                && n > 0
+            {
+                let _ = net.write(conn, &buf[..n]);
             }
         }
         for (name, sock, msg, got, done) in clients.iter_mut() {
             if *done {
                 continue;
             }
-            if net.is_ready(*sock, Interest::Socket) && net.finish_connect(*sock).is_ok() {
+            let connecting = net.state(*sock) == Ok(TcpState::Connecting);
+            if connecting && net.connect_outcome(*sock) == Some(Ok(())) {
                 println!(
                     "{} {name}: connected, sending {} bytes",
                     net.now(),

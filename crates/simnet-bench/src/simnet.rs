@@ -57,7 +57,7 @@ pub fn round_trips(clients: usize, n: usize, trace: TraceMode) -> Outcome {
     let socks: Vec<SocketId> = (0..clients).map(|i| client(&mut net, i)).collect();
     let server: SocketAddr = SERVER.parse().unwrap();
     for &s in &socks {
-        net.start_connect(s, server).expect("start connect");
+        net.begin_connect(s, server).expect("start connect");
     }
     let msg = [7u8; MSG];
     let mut buf = [0u8; MSG];
@@ -84,8 +84,8 @@ pub fn round_trips(clients: usize, n: usize, trace: TraceMode) -> Outcome {
                 continue;
             }
             let i = s.index();
-            if net.state(s) == Ok(simnet_core::TcpState::ConnectInProgress) {
-                if net.finish_connect(s).is_ok() {
+            if net.state(s) == Ok(simnet_core::TcpState::Connecting) {
+                if net.connect_outcome(s) == Some(Ok(())) {
                     net.write(s, &msg).expect("write");
                 }
                 continue;

@@ -2,7 +2,6 @@
 //! same conditions, in the same order, as wasmtime-wasi 48 on Linux, so a guest sees
 //! the same results on simnet as on a real kernel.
 
-use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -17,8 +16,9 @@ use crate::pipe::Pipe;
 use crate::queue::TimerKind;
 use crate::segment::{Flags, Side};
 use crate::socket::{
-    Attachment, Family, ShutdownType, Socket, SocketOptions, TcpState, clamp_buffer_size,
-    clamp_keep_alive_count, clamp_keep_alive_time, is_valid_family, is_valid_unicast,
+    Family, ListenQueue, ShutdownType, Socket, SocketOptions, SocketState, TcpState,
+    clamp_buffer_size, clamp_keep_alive_count, clamp_keep_alive_time, is_valid_family,
+    is_valid_unicast,
 };
 use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
@@ -51,24 +51,25 @@ impl Net {
         Ok(id)
     }
 
-    /// The one place a socket changes state; every transition is traced.
-    pub(crate) fn set_state(&mut self, id: SocketId, to: TcpState) {
+    /// The one place a socket changes state; every change of its [`TcpState`] is
+    /// traced.
+    pub(crate) fn set_state(&mut self, id: SocketId, to: SocketState) {
         let Ok(sock) = self.socket_mut(id) else {
             return;
         };
-        let from = sock.state;
-        if from != to {
-            sock.state = to;
+        let (from, to_view) = (sock.state.view(), to.view());
+        sock.state = to;
+        if from != to_view {
             self.record(TraceEvent::StateChanged {
                 socket: id,
                 from,
-                to,
+                to: to_view,
             });
         }
     }
 
     pub fn state(&self, id: SocketId) -> Result<TcpState, ErrorCode> {
-        Ok(self.socket(id)?.state)
+        Ok(self.socket(id)?.state.view())
     }
 
     pub fn socket_host(&self, id: SocketId) -> Result<HostId, ErrorCode> {
@@ -77,12 +78,10 @@ impl Net {
 
     // ---- bind ----
 
-    pub fn start_bind(&mut self, id: SocketId, addr: SocketAddr) -> Result<(), ErrorCode> {
+    /// `bind`: an unbound socket takes `addr` (port 0 picks an ephemeral port).
+    pub fn bind(&mut self, id: SocketId, addr: SocketAddr) -> Result<(), ErrorCode> {
         let sock = self.socket(id)?;
-        if sock.state.in_progress() {
-            return Err(ErrorCode::ConcurrencyConflict);
-        }
-        if sock.state.is_bound() {
+        if !matches!(sock.state, SocketState::Unbound) {
             return Err(ErrorCode::InvalidState);
         }
         if !is_valid_unicast(addr.ip()) || !is_valid_family(addr.ip(), sock.family) {
@@ -101,84 +100,45 @@ impl Net {
             addr.port()
         };
         h.acquire_port(family, port);
-        let sock = self.socket_mut(id)?;
-        sock.local = Some(SocketAddr::new(addr.ip(), port));
-        sock.holds_port = true;
-        self.set_state(id, TcpState::BindInProgress);
+        let local = SocketAddr::new(addr.ip(), port);
+        self.set_state(id, SocketState::Bound { local });
         Ok(())
-    }
-
-    pub fn finish_bind(&mut self, id: SocketId) -> Result<(), ErrorCode> {
-        if self.socket(id)?.state != TcpState::BindInProgress {
-            return Err(ErrorCode::NotInProgress);
-        }
-        self.set_state(id, TcpState::Bound);
-        Ok(())
-    }
-
-    /// `start-bind` then `finish-bind`.
-    pub fn bind(&mut self, id: SocketId, addr: SocketAddr) -> Result<(), ErrorCode> {
-        self.start_bind(id, addr)?;
-        self.finish_bind(id)
     }
 
     // ---- listen / accept ----
 
-    pub fn start_listen(&mut self, id: SocketId) -> Result<(), ErrorCode> {
+    /// `listen`: a bound socket starts taking connections.
+    pub fn listen(&mut self, id: SocketId) -> Result<(), ErrorCode> {
         let sock = self.socket(id)?;
-        if sock.state.in_progress() {
-            return Err(ErrorCode::ConcurrencyConflict);
-        }
-        if sock.state != TcpState::Bound {
+        let SocketState::Bound { local } = sock.state else {
             return Err(ErrorCode::InvalidState);
-        }
-        let (host, local) = (sock.host, sock.local.ok_or(ErrorCode::InvalidState)?);
+        };
+        let host = sock.host;
         let h = &mut self.hosts[host.index()];
         if h.listener_conflict(local) {
             return Err(ErrorCode::AddressInUse);
         }
         h.add_listener(local, id);
-        self.socket_mut(id)?.attachment = Attachment::Listener {
-            ready: VecDeque::new(),
-            half_open: Vec::new(),
-        };
-        self.set_state(id, TcpState::ListenInProgress);
+        let queue = ListenQueue::default();
+        self.set_state(id, SocketState::Listening { local, queue });
         Ok(())
-    }
-
-    pub fn finish_listen(&mut self, id: SocketId) -> Result<(), ErrorCode> {
-        if self.socket(id)?.state != TcpState::ListenInProgress {
-            return Err(ErrorCode::NotInProgress);
-        }
-        self.set_state(id, TcpState::Listening);
-        Ok(())
-    }
-
-    /// `start-listen` then `finish-listen`.
-    pub fn listen(&mut self, id: SocketId) -> Result<(), ErrorCode> {
-        self.start_listen(id)?;
-        self.finish_listen(id)
     }
 
     /// `accept`: the next established connection, as a new connected socket, and the
     /// peer's address.
     pub fn accept(&mut self, id: SocketId) -> Result<(SocketId, SocketAddr), ErrorCode> {
         let sock = self.socket(id)?;
-        let Attachment::Listener { ready, .. } = &sock.attachment else {
+        let Some(queue) = sock.listen_queue() else {
             return Err(ErrorCode::InvalidState);
         };
-        let Some(&conn_id) = ready.front() else {
+        let Some(&conn_id) = queue.ready.front() else {
             return Err(ErrorCode::WouldBlock);
         };
         let (host, family, mut options) = (sock.host, sock.family, sock.options.clone());
         // Create the socket first: at the socket limit the connection stays queued.
         let new_id = self.create_tcp_socket(host, family)?;
-        if let Ok(Socket {
-            attachment: Attachment::Listener { ready, .. },
-            ..
-        }) = self.socket_mut(id)
-        {
-            ready.pop_front();
+        if let Some(queue) = self.socket_mut(id)?.listen_queue_mut() {
+            queue.ready.pop_front();
         }
         let conn = self.conn_mut(conn_id).ok_or(ErrorCode::ConnectionAborted)?;
         let local = conn.addrs[Side::Server.index()];
@@ -201,12 +161,13 @@ impl Net {
         let h = &mut self.hosts[host.index()];
         h.acquire_port(family, local.port());
         h.stats.accepts += 1;
-        let sock = self.socket_mut(new_id)?;
-        sock.options = options;
-        sock.local = Some(local);
-        sock.holds_port = true;
-        sock.attachment = Attachment::Conn(conn_id, Side::Server);
-        self.set_state(new_id, TcpState::Connected);
+        self.socket_mut(new_id)?.options = options;
+        let state = SocketState::Connected {
+            local,
+            conn: conn_id,
+            side: Side::Server,
+        };
+        self.set_state(new_id, state);
         if keep_alive {
             self.arm_keep_alive(conn_id, Side::Server);
         }
@@ -215,14 +176,17 @@ impl Net {
 
     // ---- connect ----
 
-    pub fn start_connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
+    /// Send the SYN to `remote`: the socket is [`TcpState::Connecting`] until
+    /// [`Net::connect_outcome`] reports how the handshake ended. A failure before the
+    /// SYN leaves (no route, no free port) is reported there too, as wasmtime-wasi
+    /// reports it at `finish-connect`.
+    pub fn begin_connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
         let sock = self.socket(id)?;
-        if sock.state.in_progress() {
-            return Err(ErrorCode::ConcurrencyConflict);
-        }
-        if !matches!(sock.state, TcpState::Unbound | TcpState::Bound) {
-            return Err(ErrorCode::InvalidState);
-        }
+        let bound = match sock.state {
+            SocketState::Unbound => None,
+            SocketState::Bound { local } => Some(local),
+            _ => return Err(ErrorCode::InvalidState),
+        };
         let ip = remote.ip();
         if !is_valid_unicast(ip)
             || ip.to_canonical().is_unspecified()
@@ -231,18 +195,23 @@ impl Net {
         {
             return Err(ErrorCode::InvalidArgument);
         }
-        self.set_state(id, TcpState::ConnectInProgress);
-        if let Err(code) = self.open_connection(id, remote) {
-            // Failures before the SYN (no route, no port) surface at finish-connect.
-            self.socket_mut(id)?.closed_error = Some(code);
+        if let Err(error) = self.open_connection(id, bound, remote) {
+            if let Some(local) = bound {
+                self.release_port(id, local);
+            }
+            self.set_state(id, SocketState::Closed { error });
         }
         Ok(())
     }
 
-    fn open_connection(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
+    fn open_connection(
+        &mut self,
+        id: SocketId,
+        bound: Option<SocketAddr>,
+        remote: SocketAddr,
+    ) -> Result<(), ErrorCode> {
         let sock = self.socket(id)?;
-        let (host, family, bound, options) =
-            (sock.host, sock.family, sock.local, sock.options.clone());
+        let (host, family, options) = (sock.host, sock.family, sock.options.clone());
         let h = &self.hosts[host.index()];
         let src_ip = match bound {
             Some(local) if !local.ip().is_unspecified() => local.ip(),
@@ -262,13 +231,10 @@ impl Net {
                 let h = &mut self.hosts[host.index()];
                 let port = h.ephemeral_port(family, &range)?;
                 h.acquire_port(family, port);
-                let sock = self.socket_mut(id)?;
-                sock.holds_port = true;
                 port
             }
         };
         let local = SocketAddr::new(src_ip, port);
-        self.socket_mut(id)?.local = Some(local);
 
         let conn_id = ConnId(self.conns.len() as u32);
         let to = server_host.unwrap_or(host);
@@ -301,7 +267,11 @@ impl Net {
             pipes: [to_server, to_client],
             last_arrival: [now; 2],
         }));
-        self.socket_mut(id)?.attachment = Attachment::Conn(conn_id, Side::Client);
+        let state = SocketState::Connecting {
+            local,
+            conn: conn_id,
+        };
+        self.set_state(id, state);
         if server_host.is_some() {
             self.send_syn(conn_id, Side::Client, false);
         } else {
@@ -316,55 +286,62 @@ impl Net {
         Ok(())
     }
 
-    pub fn finish_connect(&mut self, id: SocketId) -> Result<(), ErrorCode> {
-        let sock = self.socket(id)?;
-        if sock.state != TcpState::ConnectInProgress {
-            return Err(ErrorCode::NotInProgress);
-        }
-        let outcome = match (sock.closed_error, sock.conn()) {
-            (Some(code), _) => Err(code),
-            (None, Some((c, side))) => match self.conn(c).map(|conn| conn.end(side)) {
-                Some(end) if end.phase == Phase::Established => Ok(()),
-                Some(end) if end.phase == Phase::Closed => {
-                    Err(end.error.unwrap_or(ErrorCode::ConnectionReset))
-                }
-                Some(_) => return Err(ErrorCode::WouldBlock),
-                None => Err(ErrorCode::ConnectionReset),
-            },
-            (None, None) => Err(ErrorCode::InvalidState),
+    /// How a connect ended, once it has: `None` while the handshake runs. The socket
+    /// moves to [`TcpState::Connected`], or to [`TcpState::Closed`] with the error
+    /// every later call reports. A socket that is not connecting answers at once.
+    pub fn connect_outcome(&mut self, id: SocketId) -> Option<Result<(), ErrorCode>> {
+        let sock = match self.socket(id) {
+            Ok(sock) => sock,
+            Err(code) => return Some(Err(code)),
+        };
+        let (local, c) = match sock.state {
+            SocketState::Connecting { local, conn } => (local, conn),
+            SocketState::Connected { .. } => return Some(Ok(())),
+            SocketState::Closed { error } => return Some(Err(error)),
+            _ => return Some(Err(ErrorCode::InvalidState)),
+        };
+        let keep_alive = sock.options.keep_alive_enabled;
+        let outcome = match self.conn(c).map(|conn| conn.end(Side::Client)) {
+            Some(end) if end.phase == Phase::Established => Ok(()),
+            Some(end) if end.phase == Phase::Closed => {
+                Err(end.error.unwrap_or(ErrorCode::ConnectionReset))
+            }
+            Some(_) => return None,
+            None => Err(ErrorCode::ConnectionReset),
         };
         match outcome {
             Ok(()) => {
-                self.set_state(id, TcpState::Connected);
-                if self.socket(id)?.options.keep_alive_enabled
-                    && let Some((c, side)) = self.socket(id)?.conn()
-                {
+                let side = Side::Client;
+                self.set_state(
+                    id,
+                    SocketState::Connected {
+                        local,
+                        conn: c,
+                        side,
+                    },
+                );
+                if keep_alive {
                     self.arm_keep_alive(c, side);
                 }
-                Ok(())
             }
-            Err(code) => {
-                self.detach(id);
-                self.release_socket_port(id);
-                let sock = self.socket_mut(id)?;
-                sock.closed_error = Some(code);
-                self.set_state(id, TcpState::Closed);
-                Err(code)
+            Err(error) => {
+                self.detach_end(c, Side::Client);
+                self.release_port(id, local);
+                self.set_state(id, SocketState::Closed { error });
             }
         }
+        Some(outcome)
     }
 
-    /// `start-connect` then run the simulation until `finish-connect` has an answer.
+    /// [`Net::begin_connect`], then run the simulation until the outcome is known.
     pub fn connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
-        self.start_connect(id, remote)?;
+        self.begin_connect(id, remote)?;
         loop {
-            match self.finish_connect(id) {
-                Err(ErrorCode::WouldBlock) => {
-                    if !self.step() {
-                        return Err(ErrorCode::Timeout);
-                    }
-                }
-                other => return other,
+            if let Some(outcome) = self.connect_outcome(id) {
+                return outcome;
+            }
+            if !self.step() {
+                return Err(ErrorCode::Timeout);
             }
         }
     }
@@ -372,28 +349,26 @@ impl Net {
     // ---- addresses and simple queries ----
 
     pub fn local_address(&self, id: SocketId) -> Result<SocketAddr, ErrorCode> {
-        let sock = self.socket(id)?;
-        match sock.state {
-            TcpState::Unbound | TcpState::ConnectInProgress => Err(ErrorCode::InvalidState),
-            TcpState::Closed => Err(sock.closed_error.unwrap_or(ErrorCode::InvalidState)),
-            _ => sock.local.ok_or(ErrorCode::InvalidState),
+        let state = &self.socket(id)?.state;
+        match state.closed_error() {
+            Some(error) => Err(error),
+            None => state.local().ok_or(ErrorCode::InvalidState),
         }
     }
 
     pub fn remote_address(&self, id: SocketId) -> Result<SocketAddr, ErrorCode> {
-        let sock = self.socket(id)?;
-        match (sock.state, sock.conn()) {
-            (TcpState::Connected, Some((c, side))) => self
-                .conn(c)
+        match self.socket(id)?.state {
+            SocketState::Connected { conn, side, .. } => self
+                .conn(conn)
                 .map(|conn| conn.addrs[side.peer().index()])
                 .ok_or(ErrorCode::InvalidState),
-            (TcpState::Closed, _) => Err(sock.closed_error.unwrap_or(ErrorCode::InvalidState)),
+            SocketState::Closed { error } => Err(error),
             _ => Err(ErrorCode::InvalidState),
         }
     }
 
     pub fn is_listening(&self, id: SocketId) -> Result<bool, ErrorCode> {
-        Ok(self.socket(id)?.state.is_listening())
+        Ok(self.socket(id)?.state.view() == TcpState::Listening)
     }
 
     pub fn address_family(&self, id: SocketId) -> Result<Family, ErrorCode> {
@@ -411,16 +386,14 @@ impl Net {
             .clamp(1, i32::MAX as u32);
         let sock = self.socket_mut(id)?;
         match sock.state {
-            TcpState::Unbound
-            | TcpState::BindInProgress
-            | TcpState::Bound
-            | TcpState::ListenInProgress
-            | TcpState::Listening => {
+            SocketState::Unbound | SocketState::Bound { .. } | SocketState::Listening { .. } => {
                 sock.backlog = value;
                 Ok(())
             }
-            TcpState::Closed => Err(sock.closed_error.unwrap_or(ErrorCode::InvalidState)),
-            _ => Err(ErrorCode::InvalidState),
+            SocketState::Closed { error } => Err(error),
+            SocketState::Connecting { .. } | SocketState::Connected { .. } => {
+                Err(ErrorCode::InvalidState)
+            }
         }
     }
 
@@ -559,9 +532,8 @@ impl Net {
 
     /// The connection end behind a connected socket.
     fn connected(&self, id: SocketId) -> Result<(ConnId, Side), StreamError> {
-        let sock = self.socket(id).map_err(StreamError::Failed)?;
-        match (sock.state, sock.conn()) {
-            (TcpState::Connected, Some(cs)) => Ok(cs),
+        match self.socket(id).map_err(StreamError::Failed)?.state {
+            SocketState::Connected { conn, side, .. } => Ok((conn, side)),
             _ => Err(StreamError::Failed(ErrorCode::InvalidState)),
         }
     }
@@ -703,7 +675,7 @@ impl Net {
     /// `shutdown`: stop reading, writing (sending a FIN after the buffered data), or both.
     pub fn shutdown(&mut self, id: SocketId, how: ShutdownType) -> Result<(), ErrorCode> {
         let sock = self.socket_mut(id)?;
-        if sock.state != TcpState::Connected {
+        if sock.state.view() != TcpState::Connected {
             return Err(ErrorCode::InvalidState);
         }
         if matches!(how, ShutdownType::Receive | ShutdownType::Both) {
@@ -727,23 +699,23 @@ impl Net {
                 .map_or(true, |u| u.is_ready(interest == Interest::Read));
         };
         match interest {
-            Interest::Socket => match (&sock.attachment, sock.state) {
-                // Only a listening socket waits (for a connection to accept); while
-                // `start-listen` is in progress the pollable is ready, as in wasmtime-wasi.
-                (Attachment::Listener { ready, .. }, TcpState::Listening) => !ready.is_empty(),
-                (Attachment::Conn(c, side), TcpState::ConnectInProgress) => self
-                    .conn(*c)
-                    .is_none_or(|conn| !matches!(conn.end(*side).phase, Phase::SynSent)),
+            Interest::Socket => match &sock.state {
+                // A listener waits for a connection to accept, a connecting socket
+                // for the handshake to end.
+                SocketState::Listening { queue, .. } => !queue.ready.is_empty(),
+                SocketState::Connecting { conn, .. } => self
+                    .conn(*conn)
+                    .is_none_or(|conn| !matches!(conn.end(Side::Client).phase, Phase::SynSent)),
                 _ => true,
             },
             Interest::Read => {
-                let Some((c, side)) = sock.conn() else {
+                let SocketState::Connected { conn, side, .. } = sock.state else {
                     return true;
                 };
-                if sock.state != TcpState::Connected || sock.reader_closed {
+                if sock.reader_closed {
                     return true;
                 }
-                self.conn(c).is_none_or(|conn| {
+                self.conn(conn).is_none_or(|conn| {
                     let rx = conn.rx(side);
                     rx.readable() > 0
                         || rx.fin_received
@@ -752,13 +724,13 @@ impl Net {
                 })
             }
             Interest::Write => {
-                let Some((c, side)) = sock.conn() else {
+                let SocketState::Connected { conn, side, .. } = sock.state else {
                     return true;
                 };
-                if sock.state != TcpState::Connected || sock.writer_closed {
+                if sock.writer_closed {
                     return true;
                 }
-                self.conn(c).is_none_or(|conn| {
+                self.conn(conn).is_none_or(|conn| {
                     conn.tx(side).send_space() > 0
                         || conn.end(side).phase == Phase::Closed
                         || conn.end(side).error.is_some()
@@ -788,98 +760,90 @@ impl Net {
         if self.is_udp(id) {
             return self.close_udp(id);
         }
-        let sock = self.socket(id)?;
+        let sock = self.socket_mut(id)?;
         let host = sock.host;
-        match &sock.attachment {
-            Attachment::Listener { .. } => self.close_listener(id),
-            Attachment::Conn(c, side) => {
-                let (c, side) = (*c, *side);
-                self.close_end(c, side, id);
+        let state = std::mem::replace(&mut sock.state, SocketState::Unbound);
+        let local = state.local();
+        let keeps_port = match state {
+            SocketState::Unbound | SocketState::Closed { .. } | SocketState::Bound { .. } => false,
+            SocketState::Listening { local, queue } => {
+                self.close_listener(id, local, queue);
+                false
             }
-            Attachment::None => {}
+            SocketState::Connecting { conn, .. } => self.close_end(conn, Side::Client),
+            SocketState::Connected { conn, side, .. } => self.close_end(conn, side),
+        };
+        if let Some(local) = local.filter(|_| !keeps_port) {
+            self.release_port(id, local);
         }
-        self.release_socket_port(id);
         self.hosts[host.index()].open_sockets -= 1;
         self.sockets[id.index()] = None;
         self.record(TraceEvent::SocketClosed { socket: id });
         Ok(())
     }
 
-    fn release_socket_port(&mut self, id: SocketId) {
-        let Ok(sock) = self.socket_mut(id) else {
+    /// Give back the port a socket of `id`'s family held at `local`.
+    fn release_port(&mut self, id: SocketId, local: SocketAddr) {
+        let Ok(sock) = self.socket(id) else {
             return;
         };
-        if !sock.holds_port {
-            return;
-        }
-        sock.holds_port = false;
-        let (host, family, local) = (sock.host, sock.family, sock.local);
-        if let Some(local) = local {
-            self.hosts[host.index()].release_port(family, local.port());
-        }
+        let (host, family) = (sock.host, sock.family);
+        self.hosts[host.index()].release_port(family, local.port());
     }
 
-    /// Detach a socket from its connection end (the end is then freed if nothing else holds it).
-    fn detach(&mut self, id: SocketId) {
-        let Ok(sock) = self.socket_mut(id) else {
-            return;
-        };
-        let Attachment::Conn(c, side) = std::mem::replace(&mut sock.attachment, Attachment::None)
-        else {
-            return;
-        };
+    /// Nothing uses this end any more (it is then freed unless it lingers).
+    fn detach_end(&mut self, c: ConnId, side: Side) {
         if let Some(conn) = self.conn_mut(c) {
             conn.end_mut(side).socket = None;
         }
         self.maybe_free(c);
     }
 
-    fn close_listener(&mut self, id: SocketId) {
-        let Ok(sock) = self.socket_mut(id) else {
+    fn close_listener(&mut self, id: SocketId, local: SocketAddr, queue: ListenQueue) {
+        let Ok(sock) = self.socket(id) else {
             return;
         };
-        let attachment = std::mem::replace(&mut sock.attachment, Attachment::None);
-        let (host, local) = (sock.host, sock.local);
-        if let Some(local) = local {
-            self.hosts[host.index()].remove_listener(local, id);
-        }
-        if let Attachment::Listener { ready, half_open } = attachment {
-            for c in ready.into_iter().chain(half_open) {
-                if let Some(conn) = self.conn_mut(c) {
-                    conn.end_mut(Side::Server).listener = None;
-                }
-                self.abort(c, Side::Server);
+        let host = sock.host;
+        self.hosts[host.index()].remove_listener(local, id);
+        for c in queue.ready.into_iter().chain(queue.half_open) {
+            if let Some(conn) = self.conn_mut(c) {
+                conn.end_mut(Side::Server).listener = None;
             }
+            self.abort(c, Side::Server);
         }
     }
 
-    fn close_end(&mut self, c: ConnId, side: Side, id: SocketId) {
+    /// The socket using this end closed. Returns whether the end lingers holding the
+    /// socket's port.
+    fn close_end(&mut self, c: ConnId, side: Side) -> bool {
         let Some(conn) = self.conn(c) else {
-            return self.detach(id);
+            return false;
         };
-        let end = conn.end(side);
         let unread = conn.rx(side).readable() > 0;
-        match end.phase {
-            Phase::Established if unread => self.abort(c, side),
+        let lingers = match conn.end(side).phase {
+            Phase::Established if unread => {
+                self.abort(c, side);
+                false
+            }
             Phase::Established => {
-                // Hand the socket's port to the lingering end.
-                let holds = self.socket(id).is_ok_and(|s| s.holds_port);
-                if let Ok(sock) = self.socket_mut(id) {
-                    sock.holds_port = false;
-                }
                 if let Some(conn) = self.conn_mut(c) {
                     let end = conn.end_mut(side);
                     end.orphaned = true;
-                    end.holds_port = holds;
+                    end.holds_port = true;
                     end.error = None;
                 }
                 self.queue_fin(c, side);
                 self.check_orphan(c, side);
+                true
             }
-            Phase::SynSent | Phase::SynReceived => self.abort(c, side),
-            Phase::Idle | Phase::Closed => {}
-        }
-        self.detach(id);
+            Phase::SynSent | Phase::SynReceived => {
+                self.abort(c, side);
+                false
+            }
+            Phase::Idle | Phase::Closed => false,
+        };
+        self.detach_end(c, side);
+        lingers
     }
 
     /// Drop this end now: RST to the peer if the handshake got far enough.
@@ -894,11 +858,12 @@ impl Net {
 
     /// The end's time-of-last-activity-based keep-alive timer, if enabled.
     fn refresh_keep_alive(&mut self, id: SocketId) {
-        let Ok(sock) = self.socket(id) else { return };
-        if sock.state == TcpState::Connected
-            && let Some((c, side)) = sock.conn()
+        if let Ok(Socket {
+            state: SocketState::Connected { conn, side, .. },
+            ..
+        }) = self.socket(id)
         {
-            self.arm_keep_alive(c, side);
+            self.arm_keep_alive(*conn, *side);
         }
     }
 

@@ -18,7 +18,7 @@ use crate::link::{LinkConfig, LinkState};
 use crate::packet::Packet;
 use crate::queue::{Event, EventQueue};
 use crate::rng::derive;
-use crate::socket::Socket;
+use crate::socket::{ListenQueue, Socket};
 use crate::time::SimTime;
 use crate::trace::{Trace, TraceEvent, TraceMode};
 use crate::udp_socket::UdpLayer;
@@ -482,6 +482,11 @@ impl Net {
             .get_mut(id.index())
             .and_then(Option::as_mut)
             .ok_or(ErrorCode::InvalidArgument)
+    }
+
+    /// The queues of listener `id`, if it listens.
+    pub(crate) fn listen_queue_mut(&mut self, id: SocketId) -> Option<&mut ListenQueue> {
+        self.socket_mut(id).ok()?.listen_queue_mut()
     }
 
     pub(crate) fn conn(&self, id: ConnId) -> Option<&Conn> {

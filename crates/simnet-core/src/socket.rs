@@ -1,6 +1,8 @@
-//! API sockets: what a guest's `tcp-socket` resource stands for. The state enum mirrors
-//! the WIT's states; the results of each call in each state follow wasmtime-wasi on
-//! Linux (see `Net`'s socket methods and `docs/tcp-model.md`).
+//! TCP sockets as the kernel keeps them: one state enum whose variants carry what
+//! each state owns (its address, its listener queues, its connection, its error),
+//! and the options. The results of each call in each state follow wasmtime-wasi on
+//! Linux (see `Net`'s socket methods and `docs/tcp-model.md`); the WASI 0.2
+//! start/finish states sit above this, in the WASI host.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -12,6 +14,7 @@ use crate::autotune::BufferSize;
 use crate::config::TcpConfig;
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, HostId};
+use crate::segment::Side;
 
 /// `ip-address-family`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -74,15 +77,17 @@ pub(crate) fn is_valid_remote(addr: SocketAddr) -> bool {
     !addr.ip().to_canonical().is_unspecified() && addr.port() != 0
 }
 
-/// The states of `wasi:sockets/tcp`'s `tcp-socket`.
+/// Where a TCP socket is in its life, as the kernel sees it: the view of
+/// [`SocketState`] that the trace records and [`crate::Net::state`] reports. The WASI
+/// 0.2 start/finish pairs add their in-progress states above this, in the WASI host.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TcpState {
     Unbound,
-    BindInProgress,
     Bound,
-    ListenInProgress,
     Listening,
-    ConnectInProgress,
+    /// The SYN is out; the outcome is known once [`crate::Net::connect_outcome`] has
+    /// reported it.
+    Connecting,
     Connected,
     /// Only reached through a failed connect; operations then report that error.
     Closed,
@@ -92,37 +97,97 @@ impl TcpState {
     pub const fn as_str(self) -> &'static str {
         match self {
             TcpState::Unbound => "unbound",
-            TcpState::BindInProgress => "bind-in-progress",
             TcpState::Bound => "bound",
-            TcpState::ListenInProgress => "listen-in-progress",
             TcpState::Listening => "listening",
-            TcpState::ConnectInProgress => "connect-in-progress",
+            TcpState::Connecting => "connecting",
             TcpState::Connected => "connected",
             TcpState::Closed => "closed",
         }
-    }
-
-    /// A start-* call has not been finished yet.
-    pub const fn in_progress(self) -> bool {
-        matches!(
-            self,
-            TcpState::BindInProgress | TcpState::ListenInProgress | TcpState::ConnectInProgress
-        )
-    }
-
-    /// The kernel socket has a local address (wasmtime-wasi's `is_bound`).
-    pub const fn is_bound(self) -> bool {
-        !matches!(self, TcpState::Unbound)
-    }
-
-    pub const fn is_listening(self) -> bool {
-        matches!(self, TcpState::ListenInProgress | TcpState::Listening)
     }
 }
 
 impl fmt::Display for TcpState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+/// A listener's queues: established connections waiting for `accept`, and half-open
+/// ones (SYN received, handshake not complete). Both count against the backlog.
+#[derive(Debug, Default)]
+pub(crate) struct ListenQueue {
+    pub(crate) ready: VecDeque<ConnId>,
+    pub(crate) half_open: Vec<ConnId>,
+}
+
+/// A TCP socket's state with what each state owns. Every state with a `local`
+/// address holds that address's port in the host's table; leaving it releases the
+/// port (or hands it to a lingering connection end).
+#[derive(Debug)]
+pub(crate) enum SocketState {
+    Unbound,
+    Bound {
+        local: SocketAddr,
+    },
+    Listening {
+        local: SocketAddr,
+        queue: ListenQueue,
+    },
+    /// The client side of connection `conn` has sent its SYN from `local`.
+    Connecting {
+        local: SocketAddr,
+        conn: ConnId,
+    },
+    /// One side of an established connection (connected or accepted).
+    Connected {
+        local: SocketAddr,
+        conn: ConnId,
+        side: Side,
+    },
+    /// A connect failed with `error`.
+    Closed {
+        error: ErrorCode,
+    },
+}
+
+impl SocketState {
+    pub(crate) fn view(&self) -> TcpState {
+        match self {
+            SocketState::Unbound => TcpState::Unbound,
+            SocketState::Bound { .. } => TcpState::Bound,
+            SocketState::Listening { .. } => TcpState::Listening,
+            SocketState::Connecting { .. } => TcpState::Connecting,
+            SocketState::Connected { .. } => TcpState::Connected,
+            SocketState::Closed { .. } => TcpState::Closed,
+        }
+    }
+
+    /// The local address, and so the port held, if any.
+    pub(crate) fn local(&self) -> Option<SocketAddr> {
+        match *self {
+            SocketState::Bound { local }
+            | SocketState::Listening { local, .. }
+            | SocketState::Connecting { local, .. }
+            | SocketState::Connected { local, .. } => Some(local),
+            SocketState::Unbound | SocketState::Closed { .. } => None,
+        }
+    }
+
+    /// The connection end the socket uses: connecting, connected or accepted.
+    pub(crate) fn conn(&self) -> Option<(ConnId, Side)> {
+        match *self {
+            SocketState::Connecting { conn, .. } => Some((conn, Side::Client)),
+            SocketState::Connected { conn, side, .. } => Some((conn, side)),
+            _ => None,
+        }
+    }
+
+    /// The error every call reports once a connect failed.
+    pub(crate) fn closed_error(&self) -> Option<ErrorCode> {
+        match *self {
+            SocketState::Closed { error } => Some(error),
+            _ => None,
+        }
     }
 }
 
@@ -183,34 +248,13 @@ pub(crate) fn clamp_keep_alive_count(n: u32) -> u32 {
     n.clamp(1, i8::MAX as u32)
 }
 
-/// What an API socket is attached to.
-#[derive(Debug)]
-pub(crate) enum Attachment {
-    None,
-    /// One side of a connection (connecting, connected, or accepted).
-    Conn(ConnId, crate::segment::Side),
-    /// A listener: established connections waiting for `accept`, and half-open ones
-    /// (SYN received, handshake not complete). Both count against the backlog.
-    Listener {
-        ready: VecDeque<ConnId>,
-        half_open: Vec<ConnId>,
-    },
-}
-
 #[derive(Debug)]
 pub(crate) struct Socket {
     pub(crate) host: HostId,
     pub(crate) family: Family,
-    pub(crate) state: TcpState,
-    /// The bound local address, once bound (port > 0).
-    pub(crate) local: Option<SocketAddr>,
-    /// Whether this socket holds a reference on `local`'s port in the host's table.
-    pub(crate) holds_port: bool,
+    pub(crate) state: SocketState,
     pub(crate) options: SocketOptions,
     pub(crate) backlog: u32,
-    pub(crate) attachment: Attachment,
-    /// The error a failed connect left the socket with (state `Closed`).
-    pub(crate) closed_error: Option<ErrorCode>,
     /// Local stream state (wasmtime-wasi keeps these in its stream wrappers).
     pub(crate) reader_closed: bool,
     pub(crate) writer_closed: bool,
@@ -223,32 +267,38 @@ impl Socket {
         Socket {
             host,
             family,
-            state: TcpState::Unbound,
-            local: None,
-            holds_port: false,
+            state: SocketState::Unbound,
             options: SocketOptions::defaults(cfg),
             backlog: cfg.listen_backlog,
-            attachment: Attachment::None,
-            closed_error: None,
             reader_closed: false,
             writer_closed: false,
             woken: false,
         }
     }
 
-    /// wasmtime-wasi's `as_fd` check shared by option calls: no options while
-    /// connecting, and the connect error once closed.
+    /// Option calls on a socket whose connect failed report that error.
     pub(crate) fn check_options_access(&self) -> Result<(), ErrorCode> {
-        match self.state {
-            TcpState::ConnectInProgress => Err(ErrorCode::InvalidState),
-            TcpState::Closed => Err(self.closed_error.unwrap_or(ErrorCode::InvalidState)),
-            _ => Ok(()),
+        match self.state.closed_error() {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
 
-    pub(crate) fn conn(&self) -> Option<(ConnId, crate::segment::Side)> {
-        match self.attachment {
-            Attachment::Conn(c, s) => Some((c, s)),
+    pub(crate) fn conn(&self) -> Option<(ConnId, Side)> {
+        self.state.conn()
+    }
+
+    /// The listener's queues, if the socket listens.
+    pub(crate) fn listen_queue(&self) -> Option<&ListenQueue> {
+        match &self.state {
+            SocketState::Listening { queue, .. } => Some(queue),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn listen_queue_mut(&mut self) -> Option<&mut ListenQueue> {
+        match &mut self.state {
+            SocketState::Listening { queue, .. } => Some(queue),
             _ => None,
         }
     }

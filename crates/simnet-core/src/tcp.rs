@@ -15,7 +15,7 @@ use crate::packet::Packet;
 use crate::pipe::FIRST_DATA_SEQ;
 use crate::queue::{Event, TimerKind};
 use crate::segment::{Flags, Segment, Side, TCP_HEADER_BYTES};
-use crate::socket::{Attachment, Socket};
+use crate::socket::ListenQueue;
 use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
 
@@ -304,7 +304,7 @@ impl Net {
             return self.send_rst(c, Side::Server);
         };
         let Ok(lsock) = self.socket(l) else { return };
-        let Attachment::Listener { ready, half_open } = &lsock.attachment else {
+        let Some(ListenQueue { ready, half_open }) = lsock.listen_queue() else {
             return;
         };
         let backlog = u64::from(lsock.backlog);
@@ -325,11 +325,8 @@ impl Net {
         }
         let (send_buffer, receive_buffer) =
             (lsock.options.send_buffer, lsock.options.receive_buffer);
-        if !cookie
-            && let Ok(lsock) = self.socket_mut(l)
-            && let Attachment::Listener { half_open, .. } = &mut lsock.attachment
-        {
-            half_open.push(c);
+        if !cookie && let Some(queue) = self.listen_queue_mut(l) {
+            queue.half_open.push(c);
         }
         let now = self.now;
         let buffers = self.config.tcp.buffer_defaults();
@@ -402,14 +399,10 @@ impl Net {
         };
         // The listener may have closed since (a SYN cookie outlives it): no socket
         // takes the connection, so it is reset.
-        let queue = match self.socket(l) {
-            Ok(Socket {
-                attachment: Attachment::Listener { ready, .. },
-                backlog,
-                ..
-            }) => Some(ready.len() as u64 > u64::from(*backlog)),
-            _ => None,
-        };
+        let queue = self.socket(l).ok().and_then(|lsock| {
+            let ready = lsock.listen_queue()?.ready.len() as u64;
+            Some(ready > u64::from(lsock.backlog))
+        });
         match queue {
             None => {
                 self.send_rst(c, Side::Server);
@@ -419,11 +412,9 @@ impl Net {
             Some(false) => {}
         }
         self.complete_handshake(c, Side::Server, seg);
-        if let Ok(lsock) = self.socket_mut(l)
-            && let Attachment::Listener { ready, half_open } = &mut lsock.attachment
-        {
-            half_open.retain(|&x| x != c);
-            ready.push_back(c);
+        if let Some(queue) = self.listen_queue_mut(l) {
+            queue.half_open.retain(|&x| x != c);
+            queue.ready.push_back(c);
             self.wake(l);
         }
         self.on_segment_established(seg);
@@ -623,10 +614,9 @@ impl Net {
         }
         self.wake_end(c, side);
         if let Some(l) = half_open_listener
-            && let Ok(lsock) = self.socket_mut(l)
-            && let Attachment::Listener { half_open, .. } = &mut lsock.attachment
+            && let Some(queue) = self.listen_queue_mut(l)
         {
-            half_open.retain(|&x| x != c);
+            queue.half_open.retain(|&x| x != c);
         }
         self.maybe_free(c);
     }

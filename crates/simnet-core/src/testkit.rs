@@ -295,7 +295,7 @@ impl OpRunner {
             return;
         };
         let dst = SocketAddr::new(self.net.host_addrs(self.hosts[to])[0], PORT);
-        if self.net.start_connect(s, dst).is_ok() {
+        if self.net.begin_connect(s, dst).is_ok() {
             let conn = self.net.socket_conn(s);
             self.conns.push(Tracked {
                 sockets: [Some(s), None],
@@ -309,9 +309,8 @@ impl OpRunner {
     fn poll_connects(&mut self) {
         for t in &mut self.conns {
             let Some(s) = t.sockets[0] else { continue };
-            if self.net.state(s) == Ok(crate::TcpState::ConnectInProgress)
-                && let Err(code) = self.net.finish_connect(s)
-                && code != crate::ErrorCode::WouldBlock
+            if self.net.state(s) == Ok(crate::TcpState::Connecting)
+                && let Some(Err(_)) = self.net.connect_outcome(s)
             {
                 t.failed = true;
             }

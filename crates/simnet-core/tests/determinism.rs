@@ -52,7 +52,7 @@ fn scenario(seed: u64) -> (u64, Vec<TraceRecord>, Vec<u8>) {
             .unwrap();
         }
         let s = net.create_tcp_socket(h, Family::Ipv4).unwrap();
-        net.start_connect(s, SERVER.parse::<SocketAddr>().unwrap())
+        net.begin_connect(s, SERVER.parse::<SocketAddr>().unwrap())
             .unwrap();
         clients.push((s, 0usize));
     }
@@ -74,7 +74,7 @@ fn scenario(seed: u64) -> (u64, Vec<TraceRecord>, Vec<u8>) {
         }
         for (s, sent) in clients.iter_mut() {
             if net.is_ready(*s, Interest::Socket) {
-                let _ = net.finish_connect(*s);
+                let _ = net.connect_outcome(*s);
             }
             if *sent < payload.len()
                 && let Ok(n) = net.write(*s, &payload[*sent..])

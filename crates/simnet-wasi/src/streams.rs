@@ -53,6 +53,12 @@ pub(crate) struct SocketRef {
 impl SocketRef {
     /// Resolve once the socket is ready for `interest`.
     pub async fn ready(&self, interest: Interest) {
+        self.ready_or(interest, false).await
+    }
+
+    /// Like [`SocketRef::ready`], but ready whatever the network says when
+    /// `ready_anyway` (a stall still holds it).
+    pub async fn ready_or(&self, interest: Interest, ready_anyway: bool) {
         poll_fn(|_cx| {
             let mut w = lock(&self.world);
             if let Some(until) = w.net.stalled_until(self.socket) {
@@ -60,7 +66,7 @@ impl SocketRef {
                 w.note_wait(self.guest, Wait::Clock { deadline: until });
                 return Poll::Pending;
             }
-            if w.net.is_ready(self.socket, interest) {
+            if ready_anyway || w.net.is_ready(self.socket, interest) {
                 return Poll::Ready(());
             }
             w.note_wait(
@@ -150,9 +156,22 @@ pub(crate) fn shutdown_streams(states: &SharedStreams, read: bool, write: bool) 
     }
 }
 
+/// A `start-*` call of WASI 0.2 that has not been finished yet. The network has
+/// already done the work (bound, listening, SYN sent); what is left is the guest's
+/// `finish-*`, as in wasmtime-wasi, where a socket between the two is in its
+/// `BindStarted`, `ListenStarted` or `Connecting` state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Started {
+    Bind,
+    Listen,
+    Connect,
+}
+
 /// The guest's handle on a TCP socket (`wasi:sockets/tcp.tcp-socket`).
 pub(crate) struct SimTcpSocket {
     pub at: SocketRef,
+    /// The start-* call awaiting its finish-*, if any.
+    pub started: Option<Started>,
     /// The streams' states, once they were handed out (connected or accepted).
     pub streams: Option<SharedStreams>,
     /// A listener whose pollable reported a connection. wasmtime-wasi accepts that
@@ -192,7 +211,10 @@ impl Drop for SimTcpSocket {
 #[wasmtime_wasi_io::async_trait]
 impl Pollable for SimTcpSocket {
     async fn ready(&mut self) {
-        self.at.ready(Interest::Socket).await;
+        // wasmtime-wasi's pollable is ready at once while `start-listen` awaits its
+        // finish, whatever the queue holds.
+        let listen_started = self.started == Some(Started::Listen);
+        self.at.ready_or(Interest::Socket, listen_started).await;
         let listening = lock(&self.at.world)
             .net
             .is_listening(self.at.socket)

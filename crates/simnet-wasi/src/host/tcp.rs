@@ -11,7 +11,7 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResu
 
 use super::{SimSocketsView, wit_error};
 use crate::streams::{
-    SimTcpSocket, SocketRef, TcpInput, TcpOutput, new_stream_states, shutdown_streams,
+    SimTcpSocket, SocketRef, Started, TcpInput, TcpOutput, new_stream_states, shutdown_streams,
 };
 use crate::world::lock;
 use simnet_core::{Effect, Method};
@@ -74,6 +74,65 @@ impl SimSocketsView<'_> {
         result.map_err(|e| wit_error(e).into())
     }
 
+    /// Like `with_net` for the calls wasmtime-wasi refuses with `invalid-state` while
+    /// a connect awaits `finish-connect` (its socket is inside the connect's future
+    /// then): the options and the addresses.
+    fn settled<R>(
+        &self,
+        r: &Resource<TcpSocket>,
+        f: impl FnOnce(
+            &mut simnet_core::Net,
+            simnet_core::SocketId,
+        ) -> Result<R, simnet_core::ErrorCode>,
+    ) -> SocketResult<R> {
+        if self.socket(r)?.started == Some(Started::Connect) {
+            return Err(WitError::InvalidState.into());
+        }
+        self.with_net(r, f)
+    }
+
+    /// Run a `start-*` call: refused while another start awaits its finish, as in
+    /// wasmtime-wasi; on success the socket awaits `finish`.
+    fn start(
+        &mut self,
+        r: &Resource<TcpSocket>,
+        method: Method,
+        started: Started,
+        f: impl FnOnce(
+            &mut simnet_core::Net,
+            simnet_core::SocketId,
+        ) -> Result<(), simnet_core::ErrorCode>,
+    ) -> SocketResult<()> {
+        let busy = self.socket(r)?.started.is_some();
+        self.call(r, method, |net, id| {
+            if busy {
+                return Err(simnet_core::ErrorCode::ConcurrencyConflict);
+            }
+            f(net, id)
+        })?;
+        self.table.get_mut(&mine(r))?.started = Some(started);
+        Ok(())
+    }
+
+    /// `finish-bind` and `finish-listen`: the network finished at the start.
+    fn finish(
+        &mut self,
+        r: &Resource<TcpSocket>,
+        method: Method,
+        started: Started,
+    ) -> SocketResult<()> {
+        let pending = self.socket(r)?.started == Some(started);
+        self.call(r, method, |_, _| {
+            if pending {
+                Ok(())
+            } else {
+                Err(simnet_core::ErrorCode::NotInProgress)
+            }
+        })?;
+        self.table.get_mut(&mine(r))?.started = None;
+        Ok(())
+    }
+
     fn push_socket(&mut self, socket: simnet_core::SocketId) -> SocketResult<Resource<TcpSocket>> {
         lock(&self.ctx.world).set_owner(socket, self.ctx.guest);
         let sock = SimTcpSocket {
@@ -83,6 +142,7 @@ impl SimSocketsView<'_> {
                 host: self.ctx.host,
                 socket,
             },
+            started: None,
             streams: None,
             pre_accepted: false,
         };
@@ -151,13 +211,13 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         local_address: IpSocketAddress,
     ) -> SocketResult<()> {
         self.check_network(&network)?;
-        self.call(&this, Method::StartBind, |net, id| {
-            net.start_bind(id, local_address.into())
+        self.start(&this, Method::StartBind, Started::Bind, |net, id| {
+            net.bind(id, local_address.into())
         })
     }
 
     fn finish_bind(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
-        self.call(&this, Method::FinishBind, |net, id| net.finish_bind(id))
+        self.finish(&this, Method::FinishBind, Started::Bind)
     }
 
     fn start_connect(
@@ -167,8 +227,8 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         remote_address: IpSocketAddress,
     ) -> SocketResult<()> {
         self.check_network(&network)?;
-        self.call(&this, Method::StartConnect, |net, id| {
-            net.start_connect(id, remote_address.into())
+        self.start(&this, Method::StartConnect, Started::Connect, |net, id| {
+            net.begin_connect(id, remote_address.into())
         })
     }
 
@@ -176,18 +236,31 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         &mut self,
         this: Resource<TcpSocket>,
     ) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
-        self.call(&this, Method::FinishConnect, |net, id| {
-            net.finish_connect(id)
-        })?;
+        let pending = self.socket(&this)?.started == Some(Started::Connect);
+        let mut ended = false;
+        let outcome = self.call(&this, Method::FinishConnect, |net, id| {
+            if !pending {
+                return Err(simnet_core::ErrorCode::NotInProgress);
+            }
+            let outcome = net.connect_outcome(id);
+            ended = outcome.is_some();
+            outcome.unwrap_or(Err(simnet_core::ErrorCode::WouldBlock))
+        });
+        if ended {
+            self.table.get_mut(&mine(&this))?.started = None;
+        }
+        outcome?;
         self.take_streams(&this)
     }
 
     async fn start_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
-        self.call(&this, Method::StartListen, |net, id| net.start_listen(id))
+        self.start(&this, Method::StartListen, Started::Listen, |net, id| {
+            net.listen(id)
+        })
     }
 
     fn finish_listen(&mut self, this: Resource<TcpSocket>) -> SocketResult<()> {
-        self.call(&this, Method::FinishListen, |net, id| net.finish_listen(id))
+        self.finish(&this, Method::FinishListen, Started::Listen)
     }
 
     fn accept(
@@ -206,12 +279,12 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
     }
 
     fn local_address(&mut self, this: Resource<TcpSocket>) -> SocketResult<IpSocketAddress> {
-        self.with_net(&this, |net, id| net.local_address(id))
+        self.settled(&this, |net, id| net.local_address(id))
             .map(Into::into)
     }
 
     fn remote_address(&mut self, this: Resource<TcpSocket>) -> SocketResult<IpSocketAddress> {
-        self.with_net(&this, |net, id| net.remote_address(id))
+        self.settled(&this, |net, id| net.remote_address(id))
             .map(Into::into)
     }
 
@@ -232,11 +305,11 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.set_listen_backlog_size(id, value))
+        self.settled(&this, |net, id| net.set_listen_backlog_size(id, value))
     }
 
     fn keep_alive_enabled(&mut self, this: Resource<TcpSocket>) -> SocketResult<bool> {
-        self.with_net(&this, |net, id| net.keep_alive_enabled(id))
+        self.settled(&this, |net, id| net.keep_alive_enabled(id))
     }
 
     fn set_keep_alive_enabled(
@@ -244,11 +317,11 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
         value: bool,
     ) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.set_keep_alive_enabled(id, value))
+        self.settled(&this, |net, id| net.set_keep_alive_enabled(id, value))
     }
 
     fn keep_alive_idle_time(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
-        self.with_net(&this, |net, id| net.keep_alive_idle_time(id))
+        self.settled(&this, |net, id| net.keep_alive_idle_time(id))
     }
 
     fn set_keep_alive_idle_time(
@@ -256,11 +329,11 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.set_keep_alive_idle_time(id, value))
+        self.settled(&this, |net, id| net.set_keep_alive_idle_time(id, value))
     }
 
     fn keep_alive_interval(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
-        self.with_net(&this, |net, id| net.keep_alive_interval(id))
+        self.settled(&this, |net, id| net.keep_alive_interval(id))
     }
 
     fn set_keep_alive_interval(
@@ -268,27 +341,27 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.set_keep_alive_interval(id, value))
+        self.settled(&this, |net, id| net.set_keep_alive_interval(id, value))
     }
 
     fn keep_alive_count(&mut self, this: Resource<TcpSocket>) -> SocketResult<u32> {
-        self.with_net(&this, |net, id| net.keep_alive_count(id))
+        self.settled(&this, |net, id| net.keep_alive_count(id))
     }
 
     fn set_keep_alive_count(&mut self, this: Resource<TcpSocket>, value: u32) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.set_keep_alive_count(id, value))
+        self.settled(&this, |net, id| net.set_keep_alive_count(id, value))
     }
 
     fn hop_limit(&mut self, this: Resource<TcpSocket>) -> SocketResult<u8> {
-        self.with_net(&this, |net, id| net.hop_limit(id))
+        self.settled(&this, |net, id| net.hop_limit(id))
     }
 
     fn set_hop_limit(&mut self, this: Resource<TcpSocket>, value: u8) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.set_hop_limit(id, value))
+        self.settled(&this, |net, id| net.set_hop_limit(id, value))
     }
 
     fn receive_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
-        self.with_net(&this, |net, id| net.receive_buffer_size(id))
+        self.settled(&this, |net, id| net.receive_buffer_size(id))
     }
 
     fn set_receive_buffer_size(
@@ -296,15 +369,15 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.set_receive_buffer_size(id, value))
+        self.settled(&this, |net, id| net.set_receive_buffer_size(id, value))
     }
 
     fn send_buffer_size(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
-        self.with_net(&this, |net, id| net.send_buffer_size(id))
+        self.settled(&this, |net, id| net.send_buffer_size(id))
     }
 
     fn set_send_buffer_size(&mut self, this: Resource<TcpSocket>, value: u64) -> SocketResult<()> {
-        self.with_net(&this, |net, id| net.set_send_buffer_size(id, value))
+        self.settled(&this, |net, id| net.set_send_buffer_size(id, value))
     }
 
     fn subscribe(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<Resource<DynPollable>> {

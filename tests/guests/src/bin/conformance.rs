@@ -280,6 +280,11 @@ fn main() {
         s.start_bind(&net, to_wasi(addr("127.0.0.1:0"))),
     );
     show("start-listen while binding", s.start_listen());
+    show("finish-listen while binding", s.finish_listen());
+    show(
+        "finish-connect while binding",
+        s.finish_connect().map(|_| ()),
+    );
     s.subscribe().block();
     show("finish-bind", s.finish_bind());
     show("finish-bind again", s.finish_bind());
@@ -303,6 +308,15 @@ fn main() {
     println!("== listening");
     show("start-listen", s.start_listen());
     show("start-listen again", s.start_listen());
+    show("finish-bind while listen starts", s.finish_bind());
+    show(
+        "finish-connect while listen starts",
+        s.finish_connect().map(|_| ()),
+    );
+    show(
+        "is-listening while listen starts",
+        Ok::<_, ErrorCode>(s.is_listening()),
+    );
     s.subscribe().block();
     show("finish-listen", s.finish_listen());
     show("finish-listen again", s.finish_listen());
@@ -338,6 +352,34 @@ fn main() {
         c.start_bind(&net, to_wasi(addr("127.0.0.1:0"))),
     );
     show("start-listen while connecting", c.start_listen());
+    show("finish-bind while connecting", c.finish_bind());
+    show("finish-listen while connecting", c.finish_listen());
+    show(
+        "local-address while connecting",
+        c.local_address().map(|_| ()),
+    );
+    show(
+        "remote-address while connecting",
+        c.remote_address().map(|_| ()),
+    );
+    show(
+        "is-listening while connecting",
+        Ok::<_, ErrorCode>(c.is_listening()),
+    );
+    show("accept while connecting", c.accept().map(|_| ()));
+    show(
+        "keep-alive-enabled while connecting",
+        c.keep_alive_enabled(),
+    );
+    show("set-hop-limit while connecting", c.set_hop_limit(10));
+    show(
+        "set-listen-backlog-size while connecting",
+        c.set_listen_backlog_size(8),
+    );
+    show(
+        "receive-buffer-size while connecting",
+        c.receive_buffer_size().map(|_| ()),
+    );
     c.subscribe().block();
     let Some((cin, cout)) = status("finish-connect", c.finish_connect()) else {
         return;
