@@ -3,7 +3,6 @@
 //! the same results on simnet as on a real kernel.
 
 use std::net::SocketAddr;
-use std::time::Duration;
 
 use bytes::Bytes;
 
@@ -13,15 +12,13 @@ use crate::error::{ErrorCode, StreamError};
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::net::Net;
 use crate::pipe::Pipe;
-use crate::queue::TimerKind;
-use crate::segment::{Flags, Side};
+use crate::segment::Side;
 use crate::socket::{
     Family, ListenQueue, ShutdownType, Socket, SocketOptions, SocketState, TcpState,
     clamp_buffer_size, clamp_keep_alive_count, clamp_keep_alive_time, is_valid_family,
     is_valid_unicast,
 };
-use crate::time::SimTime;
-use crate::trace::{DropReason, TraceEvent};
+use crate::trace::TraceEvent;
 
 /// What a pollable of a socket waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -259,6 +256,7 @@ impl Net {
         to_client.size_receive_buffer(options.receive_buffer, buffers, now);
         self.endpoints.push(([local, remote], [host, to]));
         self.conns.push(Some(Conn {
+            id: conn_id,
             addrs: [local, remote],
             hosts: [host, to],
             links,
@@ -272,17 +270,7 @@ impl Net {
             conn: conn_id,
         };
         self.set_state(id, state);
-        if server_host.is_some() {
-            self.send_syn(conn_id, Side::Client, false);
-        } else {
-            let seg = self.make_segment(conn_id, Side::Client, Flags::SYN, 0, 0);
-            self.record(TraceEvent::SegmentDropped {
-                seg,
-                reason: DropReason::Unroutable,
-            });
-            let at = now + self.config.tcp.unreachable_timeout;
-            self.arm(conn_id, Side::Client, TimerKind::Unreachable, at);
-        }
+        self.send_first_syn(conn_id, server_host.is_some());
         Ok(())
     }
 
@@ -826,14 +814,7 @@ impl Net {
                 false
             }
             Phase::Established => {
-                if let Some(conn) = self.conn_mut(c) {
-                    let end = conn.end_mut(side);
-                    end.orphaned = true;
-                    end.holds_port = true;
-                    end.error = None;
-                }
-                self.queue_fin(c, side);
-                self.check_orphan(c, side);
+                self.linger(c, side);
                 true
             }
             Phase::SynSent | Phase::SynReceived => {
@@ -846,16 +827,6 @@ impl Net {
         lingers
     }
 
-    /// Drop this end now: RST to the peer if the handshake got far enough.
-    pub(crate) fn abort(&mut self, c: ConnId, side: Side) {
-        let Some(conn) = self.conn(c) else { return };
-        let phase = conn.end(side).phase;
-        if matches!(phase, Phase::Established | Phase::SynReceived) {
-            self.send_rst(c, side);
-        }
-        self.close_phase(c, side, None, false);
-    }
-
     /// The end's time-of-last-activity-based keep-alive timer, if enabled.
     fn refresh_keep_alive(&mut self, id: SocketId) {
         if let Ok(Socket {
@@ -865,32 +836,5 @@ impl Net {
         {
             self.arm_keep_alive(*conn, *side);
         }
-    }
-
-    pub(crate) fn keep_alive_settings(
-        &self,
-        c: ConnId,
-        side: Side,
-    ) -> Option<(Duration, Duration, u32)> {
-        let sock_id = self.conn(c)?.end(side).socket?;
-        let o = &self.socket(sock_id).ok()?.options;
-        o.keep_alive_enabled.then_some((
-            o.keep_alive_idle_time,
-            o.keep_alive_interval,
-            o.keep_alive_count,
-        ))
-    }
-
-    pub(crate) fn arm_keep_alive(&mut self, c: ConnId, side: Side) {
-        let Some((idle, _, _)) = self.keep_alive_settings(c, side) else {
-            return;
-        };
-        let Some(conn) = self.conn(c) else { return };
-        let end = conn.end(side);
-        if end.phase != Phase::Established {
-            return;
-        }
-        let at: SimTime = end.last_recv + idle;
-        self.arm(c, side, TimerKind::KeepAlive, at.max(self.now));
     }
 }

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use crate::error::ErrorCode;
-use crate::ids::{HostId, SocketId};
+use crate::ids::{ConnId, HostId, SocketId};
 use crate::pipe::Pipe;
 use crate::queue::TimerKind;
 use crate::segment::Side;
@@ -88,6 +88,7 @@ impl End {
 
 #[derive(Debug)]
 pub(crate) struct Conn {
+    pub(crate) id: ConnId,
     pub(crate) addrs: [SocketAddr; 2],
     pub(crate) hosts: [HostId; 2],
     /// Index of the link that carries segments sent by each side.

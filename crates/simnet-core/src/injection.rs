@@ -195,7 +195,7 @@ impl Net {
                 }
                 match mode {
                     CrashMode::Reset => self.abort(c, side),
-                    CrashMode::Silent => self.close_phase(c, side, None, false),
+                    CrashMode::Silent => self.vanish(c, side),
                 }
             }
         }
@@ -221,15 +221,7 @@ impl Net {
             return;
         }
         self.record(TraceEvent::Fault(FaultEvent::ConnectionReset { conn: c }));
-        for side in [Side::Client, Side::Server] {
-            let Some(conn) = self.conn(c) else { break };
-            if matches!(
-                conn.end(side).phase,
-                Phase::Established | Phase::SynSent | Phase::SynReceived
-            ) {
-                self.close_phase(c, side, Some(ErrorCode::ConnectionReset), true);
-            }
-        }
+        self.reset_ends(c);
     }
 }
 
@@ -241,17 +233,7 @@ impl Net {
         let Some((c, side)) = self.socket(id)?.conn() else {
             return Err(ErrorCode::InvalidState);
         };
-        let Some(conn) = self.conn(c) else {
-            return Ok(());
-        };
-        match conn.end(side).phase {
-            Phase::Established | Phase::SynReceived => {
-                self.send_rst(c, side);
-                self.close_phase(c, side, Some(code), true);
-            }
-            Phase::SynSent => self.close_phase(c, side, Some(code), true),
-            Phase::Idle | Phase::Closed => {}
-        }
+        self.fail_end(c, side, code);
         Ok(())
     }
 }

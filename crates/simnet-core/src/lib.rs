@@ -51,6 +51,7 @@ mod rng;
 mod segment;
 mod socket;
 mod tcp;
+mod tcp_machine;
 pub mod testkit;
 mod time;
 mod trace;

@@ -19,6 +19,7 @@ use crate::packet::Packet;
 use crate::queue::{Event, EventQueue};
 use crate::rng::derive;
 use crate::socket::{ListenQueue, Socket};
+use crate::tcp_machine::TcpEffect;
 use crate::time::SimTime;
 use crate::trace::{Trace, TraceEvent, TraceMode};
 use crate::udp_socket::UdpLayer;
@@ -65,6 +66,8 @@ pub struct Net {
     pub(crate) faults: FaultState,
     /// Something was scheduled for the current instant since the last [`Net::settle`].
     pub(crate) scheduled_now: bool,
+    /// The effects a TCP connection listed, kept to reuse their allocation.
+    pub(crate) tcp_effects: Vec<TcpEffect>,
 }
 
 impl Net {
@@ -96,6 +99,7 @@ impl Net {
             capture: None,
             faults: FaultState::new(seed),
             scheduled_now: false,
+            tcp_effects: Vec::new(),
         }
     }
 

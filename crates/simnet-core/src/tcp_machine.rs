@@ -1,0 +1,769 @@
+//! A TCP connection as a state machine. It owns its ends' state and timers and
+//! answers each input (a segment arrived, a timer fired, the application wrote, read,
+//! shut down or closed) by changing that state and listing effects: segments to put on
+//! the wire, timer events to queue, sockets to wake, trace records, listener queue
+//! changes. It knows nothing of links, hosts or sockets; `tcp.rs` applies the effects
+//! in the order they were listed.
+
+use std::time::Duration;
+
+use crate::config::{BacklogOverflow, TcpConfig};
+use crate::conn::{Conn, Phase};
+use crate::error::ErrorCode;
+use crate::ids::SocketId;
+use crate::pipe::FIRST_DATA_SEQ;
+use crate::queue::TimerKind;
+use crate::segment::{Flags, Segment, Side};
+use crate::time::SimTime;
+use crate::trace::{DropReason, TraceEvent};
+
+/// How long a SYN cookie stays valid (Linux accepts cookies up to about two
+/// minutes old).
+const SYN_COOKIE_LIFETIME: Duration = Duration::from_secs(120);
+
+/// What the world must do after a connection handled an input.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum TcpEffect {
+    /// Put this segment on the wire.
+    Transmit {
+        seg: Segment,
+        retransmit: bool,
+    },
+    /// Queue an event for this end's timer at `at` (its deadline is already set).
+    Schedule {
+        side: Side,
+        kind: TimerKind,
+        at: SimTime,
+    },
+    /// The socket on this side may have become ready.
+    Wake(Side),
+    Record(TraceEvent),
+    /// The server end finished its handshake: it moves from `listener`'s SYN queue to
+    /// its accept queue.
+    Queued {
+        listener: SocketId,
+    },
+    /// The half-open server end closed: it leaves `listener`'s SYN queue.
+    Unqueued {
+        listener: SocketId,
+    },
+    /// An end closed: the connection can be freed once neither end is used.
+    Closed,
+}
+
+/// The socket's keep-alive settings, for an end whose socket enabled keep-alive.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct KeepAlive {
+    pub(crate) idle: Duration,
+    pub(crate) interval: Duration,
+    pub(crate) count: u32,
+}
+
+/// Where the listener of a half-open server end stands when its final ACK arrives.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ListenerRoom {
+    /// It closed: nobody takes the connection.
+    Gone,
+    Full,
+    Room,
+}
+
+/// What a connection needs to handle an input: the time, the settings, and the list
+/// its effects go to.
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: SimTime,
+    pub(crate) cfg: &'a TcpConfig,
+    pub(crate) fx: &'a mut Vec<TcpEffect>,
+}
+
+impl Ctx<'_> {
+    fn record(&mut self, event: TraceEvent) {
+        self.fx.push(TcpEffect::Record(event));
+    }
+}
+
+impl Conn {
+    // ---- sending ----
+
+    /// A segment from `side` carrying the receiver state of that side (ack, window).
+    pub(crate) fn make_segment(&self, side: Side, flags: Flags, seq: u64, len: u32) -> Segment {
+        let rx = self.rx(side);
+        let ack = if flags.contains(Flags::ACK) {
+            rx.ack_number()
+        } else {
+            0
+        };
+        let window = rx.advertised_edge().saturating_sub(rx.rcv_nxt);
+        Segment {
+            conn: self.id,
+            from: side,
+            flags,
+            seq,
+            ack,
+            len,
+            window: window.min(u64::from(u32::MAX)) as u32,
+        }
+    }
+
+    /// Hand a segment to the wire. Any ACK it carries settles the delayed ACK.
+    fn emit(&mut self, ctx: &mut Ctx, seg: Segment, retransmit: bool) {
+        if seg.flags.contains(Flags::ACK) {
+            let rx = self.rx_mut(seg.from);
+            rx.adv_edge = rx.advertised_edge();
+            let end = self.end_mut(seg.from);
+            end.unacked_segs = 0;
+            end.deadlines[TimerKind::DelayedAck.index()] = None;
+        }
+        ctx.fx.push(TcpEffect::Transmit { seg, retransmit });
+    }
+
+    pub(crate) fn send_syn(&mut self, ctx: &mut Ctx, side: Side, retransmit: bool) {
+        let now = ctx.now;
+        let tx = self.tx_mut(side);
+        tx.snd_nxt = FIRST_DATA_SEQ;
+        tx.snd_max = tx.snd_max.max(FIRST_DATA_SEQ);
+        let end = self.end_mut(side);
+        end.rtt_probe = if retransmit { None } else { Some((0, now)) };
+        let rto = end.rto;
+        let flags = match side {
+            Side::Client => Flags::SYN,
+            Side::Server => Flags::SYN | Flags::ACK,
+        };
+        // A SYN cookie keeps no state: nothing retransmits it, and the handshake
+        // must complete while the cookie is valid.
+        let wait = if end.syn_cookie {
+            SYN_COOKIE_LIFETIME
+        } else {
+            rto
+        };
+        let seg = self.make_segment(side, flags, 0, 0);
+        self.emit(ctx, seg, retransmit);
+        self.arm(ctx, side, TimerKind::Retransmit, now + wait);
+    }
+
+    /// The client's SYN has no route: it is dropped, and the connect fails once the
+    /// address would have failed to resolve on a link (Linux: unanswered ARP).
+    pub(crate) fn send_unroutable_syn(&mut self, ctx: &mut Ctx) {
+        let seg = self.make_segment(Side::Client, Flags::SYN, 0, 0);
+        ctx.record(TraceEvent::SegmentDropped {
+            seg,
+            reason: DropReason::Unroutable,
+        });
+        let at = ctx.now + ctx.cfg.unreachable_timeout;
+        self.arm(ctx, Side::Client, TimerKind::Unreachable, at);
+    }
+
+    pub(crate) fn send_ack(&mut self, ctx: &mut Ctx, side: Side) {
+        // Pure ACKs carry the highest sequence number sent, so they never look like a
+        // keep-alive probe (which sits below what the peer has received).
+        let seq = self.tx(side).snd_max.max(FIRST_DATA_SEQ);
+        let seg = self.make_segment(side, Flags::ACK, seq, 0);
+        self.emit(ctx, seg, false);
+    }
+
+    pub(crate) fn send_rst(&mut self, ctx: &mut Ctx, side: Side) {
+        let seq = self.tx(side).snd_nxt;
+        let seg = self.make_segment(side, Flags::RST | Flags::ACK, seq, 0);
+        self.emit(ctx, seg, false);
+    }
+
+    /// Send whatever the window, Nagle's algorithm and the FIN allow.
+    pub(crate) fn output(&mut self, ctx: &mut Ctx, side: Side) {
+        let nagle = ctx.cfg.nagle;
+        loop {
+            if self.end(side).phase != Phase::Established {
+                return;
+            }
+            let mss = u64::from(self.mss);
+            let tx = self.tx(side);
+            let nxt = tx.snd_nxt.max(FIRST_DATA_SEQ);
+            let write_end = tx.write_end();
+            let avail = write_end.saturating_sub(nxt);
+            let wnd = tx.wnd_edge.saturating_sub(nxt);
+            let retransmitting = nxt < tx.snd_max;
+            if avail > 0 && wnd > 0 {
+                let len = mss.min(avail).min(wnd);
+                let in_flight = tx.snd_max > tx.snd_una;
+                let last = len == avail && tx.fin_seq.is_some();
+                if nagle && len < mss && in_flight && !retransmitting && !last {
+                    break;
+                }
+                let fin = tx.fin_seq == Some(nxt + len);
+                self.send_data(ctx, side, nxt, len as u32, fin);
+                continue;
+            }
+            if avail == 0 && tx.fin_seq == Some(nxt) {
+                self.send_data(ctx, side, nxt, 0, true);
+            }
+            break;
+        }
+        self.arm_retransmit_if_needed(ctx, side);
+    }
+
+    /// A zero-window probe: one byte past the closed window. `snd_nxt` stays put, so
+    /// when the receiver drops the byte, sending resumes from the right place once the
+    /// window opens; `snd_max` covers it, so an ACK of the byte is still valid.
+    fn send_window_probe(&mut self, ctx: &mut Ctx, side: Side, seq: u64) {
+        let tx = self.tx_mut(side);
+        tx.snd_max = tx.snd_max.max(seq + 1);
+        let seg = self.make_segment(side, Flags::ACK, seq, 1);
+        self.emit(ctx, seg, false);
+    }
+
+    fn send_data(&mut self, ctx: &mut Ctx, side: Side, seq: u64, len: u32, fin: bool) {
+        let now = ctx.now;
+        let tx = self.tx_mut(side);
+        let retransmit = seq < tx.snd_max;
+        let next = seq + u64::from(len) + u64::from(fin);
+        tx.snd_nxt = next;
+        tx.snd_max = tx.snd_max.max(next);
+        let end = self.end_mut(side);
+        if !retransmit && end.rtt_probe.is_none() {
+            end.rtt_probe = Some((seq, now));
+        }
+        let flags = if fin {
+            Flags::ACK | Flags::FIN
+        } else {
+            Flags::ACK
+        };
+        let seg = self.make_segment(side, flags, seq, len);
+        self.emit(ctx, seg, retransmit);
+    }
+
+    /// Keep the retransmission timer running while anything is unacknowledged, and as
+    /// the persist timer while data waits behind a closed window.
+    fn arm_retransmit_if_needed(&mut self, ctx: &mut Ctx, side: Side) {
+        let tx = self.tx(side);
+        let end = self.end(side);
+        let waiting = tx.snd_max > tx.snd_una
+            || (tx.unsent() > 0 && tx.wnd_edge <= tx.snd_nxt.max(FIRST_DATA_SEQ));
+        if waiting && end.deadlines[TimerKind::Retransmit.index()].is_none() {
+            let at = ctx.now + end.rto;
+            self.arm(ctx, side, TimerKind::Retransmit, at);
+        }
+    }
+
+    /// Shut down the sending direction: a FIN follows the buffered data.
+    pub(crate) fn queue_fin(&mut self, ctx: &mut Ctx, side: Side) {
+        if self.end(side).phase != Phase::Established {
+            return;
+        }
+        let tx = self.tx_mut(side);
+        if tx.fin_seq.is_none() {
+            tx.fin_seq = Some(tx.write_end());
+        }
+        self.output(ctx, side);
+    }
+
+    /// After the application read: advertise a window that grew by a useful amount.
+    pub(crate) fn maybe_window_update(&mut self, ctx: &mut Ctx, side: Side) {
+        if self.end(side).phase != Phase::Established {
+            return;
+        }
+        let rx = self.rx(side);
+        let edge = rx.read_seq + rx.rcv_cap;
+        let step = (2 * u64::from(self.mss)).min(rx.rcv_cap / 2).max(1);
+        if !rx.fin_received && edge >= rx.adv_edge + step {
+            self.send_ack(ctx, side);
+        }
+    }
+
+    // ---- receiving ----
+
+    /// A segment for `side`, which is past `Idle` (the world decides what a SYN at a
+    /// listener becomes). `room` is where the listener of a half-open server end
+    /// stands.
+    pub(crate) fn on_segment(&mut self, ctx: &mut Ctx, seg: Segment, room: ListenerRoom) {
+        let side = seg.from.peer();
+        match self.end(side).phase {
+            Phase::Idle => {}
+            Phase::Closed => {
+                if !seg.flags.contains(Flags::RST) {
+                    self.send_rst(ctx, side);
+                }
+            }
+            Phase::SynSent => self.on_segment_syn_sent(ctx, seg),
+            Phase::SynReceived => self.on_segment_syn_received(ctx, seg, room),
+            Phase::Established => self.on_segment_established(ctx, seg),
+        }
+    }
+
+    /// A SYN the listener took: the server end answers with a SYN-ACK, from its SYN
+    /// queue or (`cookie`) from none.
+    pub(crate) fn on_syn_taken(
+        &mut self,
+        ctx: &mut Ctx,
+        seg: Segment,
+        listener: SocketId,
+        cookie: bool,
+        buffers: (crate::autotune::BufferSize, crate::autotune::BufferSize),
+    ) {
+        let now = ctx.now;
+        let defaults = ctx.cfg.buffer_defaults();
+        let end = self.end_mut(Side::Server);
+        end.phase = Phase::SynReceived;
+        end.listener = Some(listener);
+        end.syn_cookie = cookie;
+        end.last_recv = now;
+        let tx = self.tx_mut(Side::Server);
+        tx.size_send_buffer(buffers.0, defaults);
+        tx.wnd_edge = FIRST_DATA_SEQ + u64::from(seg.window);
+        self.rx_mut(Side::Server)
+            .size_receive_buffer(buffers.1, defaults, now);
+        self.send_syn(ctx, Side::Server, false);
+    }
+
+    /// The listener's accept queue is full: drop the segment, or refuse with RST.
+    pub(crate) fn overflow(&mut self, ctx: &mut Ctx, seg: Segment, side: Side) {
+        match ctx.cfg.backlog_overflow {
+            BacklogOverflow::Refuse => {
+                self.send_rst(ctx, side);
+                if self.end(side).phase == Phase::SynReceived {
+                    self.close_phase(ctx, side, None, false);
+                }
+            }
+            BacklogOverflow::Drop => ctx.record(TraceEvent::SegmentDropped {
+                seg,
+                reason: DropReason::BacklogFull,
+            }),
+        }
+    }
+
+    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: Segment) {
+        let acceptable = seg.flags.contains(Flags::ACK) && seg.ack == FIRST_DATA_SEQ;
+        if seg.flags.contains(Flags::RST) {
+            if acceptable {
+                let refused = Some(ErrorCode::ConnectionRefused);
+                self.close_phase(ctx, Side::Client, refused, true);
+            }
+            return;
+        }
+        if !(seg.flags.contains(Flags::SYN) && acceptable) {
+            return;
+        }
+        self.complete_handshake(ctx, Side::Client, seg);
+        self.send_ack(ctx, Side::Client);
+    }
+
+    fn on_segment_syn_received(&mut self, ctx: &mut Ctx, seg: Segment, room: ListenerRoom) {
+        if seg.flags.contains(Flags::RST) {
+            let reset = Some(ErrorCode::ConnectionReset);
+            return self.close_phase(ctx, Side::Server, reset, false);
+        }
+        if seg.flags.contains(Flags::SYN) {
+            // Our SYN-ACK was lost: the client retransmitted its SYN.
+            return self.send_syn(ctx, Side::Server, true);
+        }
+        if !seg.flags.contains(Flags::ACK) || seg.ack < FIRST_DATA_SEQ {
+            return;
+        }
+        let Some(listener) = self.end(Side::Server).listener else {
+            return;
+        };
+        match room {
+            // The listener may have closed since (a SYN cookie outlives it): no socket
+            // takes the connection, so it is reset.
+            ListenerRoom::Gone => {
+                self.send_rst(ctx, Side::Server);
+                return self.close_phase(ctx, Side::Server, None, false);
+            }
+            ListenerRoom::Full => return self.overflow(ctx, seg, Side::Server),
+            ListenerRoom::Room => {}
+        }
+        self.complete_handshake(ctx, Side::Server, seg);
+        ctx.fx.push(TcpEffect::Queued { listener });
+        self.on_segment_established(ctx, seg);
+    }
+
+    fn complete_handshake(&mut self, ctx: &mut Ctx, side: Side, seg: Segment) {
+        let mss = self.mss;
+        let tx = self.tx_mut(side);
+        tx.on_ack(seg.ack, u64::from(seg.window));
+        if let Some(tuning) = tx.snd_tuning {
+            tx.snd_cap = tuning.established(tx.snd_cap, mss);
+        }
+        let end = self.end_mut(side);
+        end.phase = Phase::Established;
+        end.retries = 0;
+        end.last_recv = ctx.now;
+        end.deadlines[TimerKind::Retransmit.index()] = None;
+        self.rtt_sample(ctx, side, seg.ack);
+        ctx.record(TraceEvent::Established {
+            conn: self.id,
+            side,
+        });
+        ctx.fx.push(TcpEffect::Wake(side));
+    }
+
+    fn on_segment_established(&mut self, ctx: &mut Ctx, seg: Segment) {
+        let side = seg.from.peer();
+        let now = ctx.now;
+        if seg.flags.contains(Flags::RST) {
+            // After the peer's FIN, Linux reports EPIPE (a closed stream), not a reset.
+            let report = !self.rx(side).fin_received;
+            let reset = Some(ErrorCode::ConnectionReset);
+            return self.close_phase(ctx, side, reset, report);
+        }
+        if seg.flags.contains(Flags::SYN) {
+            // A retransmitted SYN-ACK: our ACK of it was lost.
+            return self.send_ack(ctx, side);
+        }
+        let end = self.end_mut(side);
+        end.last_recv = now;
+        end.keep_alive_probes = 0;
+        if seg.flags.contains(Flags::ACK) {
+            self.on_ack(ctx, side, seg);
+        }
+        let fin = seg.flags.contains(Flags::FIN);
+        if seg.len > 0 || fin {
+            if seg.len > 0 && self.end(side).orphaned {
+                // Data for a socket that was closed: Linux answers with RST.
+                return self.abort(ctx, side);
+            }
+            let rx = self.rx_mut(side);
+            if seg.seq > rx.rcv_nxt {
+                ctx.record(TraceEvent::SegmentDropped {
+                    seg,
+                    reason: DropReason::OutOfOrder,
+                });
+                return self.send_ack(ctx, side);
+            }
+            let before = rx.rcv_nxt;
+            let len = u64::from(seg.len);
+            let covered = rx.receive(seg.seq, len);
+            let mut immediate = covered < len || seg.seq + len <= before;
+            if fin && covered == len && !rx.fin_received {
+                rx.fin_received = true;
+                immediate = true;
+            }
+            let end = self.end_mut(side);
+            if immediate || end.unacked_segs + 1 >= 2 {
+                self.send_ack(ctx, side);
+            } else {
+                end.unacked_segs += 1;
+                if end.deadlines[TimerKind::DelayedAck.index()].is_none() {
+                    let at = now + ctx.cfg.delayed_ack;
+                    self.arm(ctx, side, TimerKind::DelayedAck, at);
+                }
+            }
+        } else if seg.seq < self.rx(side).rcv_nxt {
+            // A keep-alive probe (it sits below what we have received): answer it.
+            self.send_ack(ctx, side);
+        }
+        self.output(ctx, side);
+        ctx.fx.push(TcpEffect::Wake(side));
+        self.check_orphan(ctx, side);
+    }
+
+    fn on_ack(&mut self, ctx: &mut Ctx, side: Side, seg: Segment) {
+        let mss = self.mss;
+        let tx = self.tx_mut(side);
+        let una_before = tx.snd_una.max(FIRST_DATA_SEQ);
+        let in_flight = tx.snd_max.saturating_sub(una_before);
+        let advanced = tx.on_ack(seg.ack, u64::from(seg.window));
+        if advanced && let Some(tuning) = tx.snd_tuning {
+            let acked = tx.snd_una.saturating_sub(una_before);
+            let peer_window = tx.wnd_edge.saturating_sub(tx.snd_una);
+            tx.snd_cap = tuning.after_ack(tx.snd_cap, in_flight, acked, mss, peer_window);
+        }
+        let (all_acked, window_closed) = (
+            tx.snd_una >= tx.snd_max,
+            tx.wnd_edge <= tx.snd_una && tx.unsent() > 0,
+        );
+        let end = self.end_mut(side);
+        if window_closed {
+            // The peer answers our zero-window probes: it is alive, keep probing.
+            end.retries = 0;
+        }
+        if !advanced {
+            return;
+        }
+        end.retries = 0;
+        let at = ctx.now + end.rto;
+        self.rtt_sample(ctx, side, seg.ack);
+        if all_acked {
+            self.disarm(side, TimerKind::Retransmit);
+        } else {
+            self.arm(ctx, side, TimerKind::Retransmit, at);
+        }
+    }
+
+    /// RFC 6298 RTT estimation, from the timed segment if this ACK covers it.
+    fn rtt_sample(&mut self, ctx: &Ctx, side: Side, ack: u64) {
+        let (min, max) = (ctx.cfg.rto_min, ctx.cfg.rto_max);
+        let end = self.end_mut(side);
+        let Some((seq, sent)) = end.rtt_probe else {
+            return;
+        };
+        if ack <= seq {
+            return;
+        }
+        end.rtt_probe = None;
+        // Integer nanoseconds: Duration arithmetic is needlessly slow on this path.
+        let r = ctx.now.as_nanos().saturating_sub(sent.as_nanos());
+        let (srtt, rttvar) = match end.srtt {
+            None => (r, r / 2),
+            Some(srtt) => {
+                let srtt = srtt.as_nanos() as u64;
+                let rttvar = end.rttvar.as_nanos() as u64;
+                (
+                    srtt - srtt / 8 + r / 8,
+                    rttvar - rttvar / 4 + srtt.abs_diff(r) / 4,
+                )
+            }
+        };
+        end.srtt = Some(Duration::from_nanos(srtt));
+        end.rttvar = Duration::from_nanos(rttvar);
+        let rto = srtt + (4 * rttvar).max(1_000_000);
+        end.rto = Duration::from_nanos(rto).clamp(min, max);
+    }
+
+    // ---- closing ----
+
+    /// A closed socket's end finishes once its FIN is acknowledged and the peer's FIN
+    /// arrived, or after the FIN-wait timeout.
+    pub(crate) fn check_orphan(&mut self, ctx: &mut Ctx, side: Side) {
+        let end = self.end(side);
+        if !end.orphaned || end.phase != Phase::Established || !self.tx(side).fin_acked() {
+            return;
+        }
+        if self.rx(side).fin_received {
+            self.close_phase(ctx, side, None, false);
+        } else if end.deadlines[TimerKind::FinWait.index()].is_none() {
+            let at = ctx.now + ctx.cfg.fin_timeout;
+            self.arm(ctx, side, TimerKind::FinWait, at);
+        }
+    }
+
+    /// Move an end to `Closed`. `failure` is traced; `report` makes the application's
+    /// next stream call (or the connect's outcome) return it.
+    pub(crate) fn close_phase(
+        &mut self,
+        ctx: &mut Ctx,
+        side: Side,
+        failure: Option<ErrorCode>,
+        report: bool,
+    ) {
+        let end = self.end_mut(side);
+        let was = end.phase;
+        end.phase = Phase::Closed;
+        end.deadlines = [None; TimerKind::COUNT];
+        end.error = if report { failure } else { None };
+        let half_open_listener = if was == Phase::SynReceived {
+            end.listener.take()
+        } else {
+            None
+        };
+        if let Some(error) = failure {
+            ctx.record(TraceEvent::ConnectionFailed {
+                conn: self.id,
+                side,
+                error,
+            });
+        }
+        ctx.fx.push(TcpEffect::Wake(side));
+        if let Some(listener) = half_open_listener {
+            ctx.fx.push(TcpEffect::Unqueued { listener });
+        }
+        ctx.fx.push(TcpEffect::Closed);
+    }
+
+    /// Drop this end now: RST to the peer if the handshake got far enough.
+    pub(crate) fn abort(&mut self, ctx: &mut Ctx, side: Side) {
+        let phase = self.end(side).phase;
+        if matches!(phase, Phase::Established | Phase::SynReceived) {
+            self.send_rst(ctx, side);
+        }
+        self.close_phase(ctx, side, None, false);
+    }
+
+    /// Fail this end with `code`, as if the network had: the application is told, and
+    /// a peer that knew the connection gets a reset.
+    pub(crate) fn fail(&mut self, ctx: &mut Ctx, side: Side, code: ErrorCode) {
+        match self.end(side).phase {
+            Phase::Established | Phase::SynReceived => {
+                self.send_rst(ctx, side);
+                self.close_phase(ctx, side, Some(code), true);
+            }
+            Phase::SynSent => self.close_phase(ctx, side, Some(code), true),
+            Phase::Idle | Phase::Closed => {}
+        }
+    }
+
+    /// A reset from outside (a fault): every end still in the handshake or
+    /// established fails with `connection-reset`, sending nothing.
+    pub(crate) fn reset(&mut self, ctx: &mut Ctx) {
+        for side in [Side::Client, Side::Server] {
+            if matches!(
+                self.end(side).phase,
+                Phase::Established | Phase::SynSent | Phase::SynReceived
+            ) {
+                self.close_phase(ctx, side, Some(ErrorCode::ConnectionReset), true);
+            }
+        }
+    }
+
+    // ---- timers ----
+
+    /// Arm (or move) a timer. At most one queue entry per timer is kept at or before
+    /// its deadline, so re-arming on every ACK costs no queue operation.
+    pub(crate) fn arm(&mut self, ctx: &mut Ctx, side: Side, kind: TimerKind, at: SimTime) {
+        self.end_mut(side).deadlines[kind.index()] = Some(at);
+        self.schedule(ctx, side, kind, at);
+    }
+
+    /// Queue an event for the timer at `at`, unless one is queued at or before it.
+    fn schedule(&mut self, ctx: &mut Ctx, side: Side, kind: TimerKind, at: SimTime) {
+        let scheduled = &mut self.end_mut(side).scheduled[kind.index()];
+        if scheduled.is_none_or(|s| s > at) {
+            *scheduled = Some(at);
+            ctx.fx.push(TcpEffect::Schedule { side, kind, at });
+        }
+    }
+
+    pub(crate) fn disarm(&mut self, side: Side, kind: TimerKind) {
+        self.end_mut(side).deadlines[kind.index()] = None;
+    }
+
+    /// The keep-alive timer, from the end's last activity.
+    pub(crate) fn arm_keep_alive(&mut self, ctx: &mut Ctx, side: Side, keep_alive: KeepAlive) {
+        let end = self.end(side);
+        if end.phase != Phase::Established {
+            return;
+        }
+        let at = (end.last_recv + keep_alive.idle).max(ctx.now);
+        self.arm(ctx, side, TimerKind::KeepAlive, at);
+    }
+
+    /// A queued timer event for this end came due at `time`: it fires if its deadline
+    /// has come, and is queued again if the deadline moved later.
+    pub(crate) fn on_timer(
+        &mut self,
+        ctx: &mut Ctx,
+        side: Side,
+        kind: TimerKind,
+        time: SimTime,
+        keep_alive: Option<KeepAlive>,
+    ) {
+        let end = self.end_mut(side);
+        let k = kind.index();
+        if end.scheduled[k] == Some(time) {
+            end.scheduled[k] = None;
+        }
+        match end.deadlines[k] {
+            None => {}
+            // The deadline moved later since this event was queued.
+            Some(d) if d > time => self.schedule(ctx, side, kind, d),
+            Some(_) => {
+                end.deadlines[k] = None;
+                ctx.record(TraceEvent::TimerFired {
+                    conn: self.id,
+                    side,
+                    kind,
+                });
+                self.fire(ctx, side, kind, keep_alive);
+            }
+        }
+    }
+
+    fn fire(&mut self, ctx: &mut Ctx, side: Side, kind: TimerKind, keep_alive: Option<KeepAlive>) {
+        match kind {
+            TimerKind::Retransmit => self.on_retransmit_timeout(ctx, side),
+            TimerKind::DelayedAck => {
+                let end = self.end(side);
+                if end.phase == Phase::Established && end.unacked_segs > 0 {
+                    self.send_ack(ctx, side);
+                }
+            }
+            TimerKind::KeepAlive => {
+                if let Some(keep_alive) = keep_alive {
+                    self.on_keep_alive(ctx, side, keep_alive);
+                }
+            }
+            TimerKind::FinWait => self.close_phase(ctx, side, None, false),
+            TimerKind::Unreachable => {
+                let unreachable = Some(ErrorCode::RemoteUnreachable);
+                self.close_phase(ctx, side, unreachable, true)
+            }
+        }
+    }
+
+    fn backoff(&mut self, ctx: &Ctx, side: Side) -> u32 {
+        let end = self.end_mut(side);
+        end.retries += 1;
+        end.rto = (end.rto * 2).min(ctx.cfg.rto_max);
+        end.rtt_probe = None;
+        end.retries
+    }
+
+    fn on_retransmit_timeout(&mut self, ctx: &mut Ctx, side: Side) {
+        let phase = self.end(side).phase;
+        let cfg = ctx.cfg;
+        match phase {
+            Phase::SynReceived if self.end(side).syn_cookie => {
+                // The cookie expired: Linux holds nothing for it, so nothing is sent.
+                self.close_phase(ctx, side, None, false)
+            }
+            Phase::SynSent | Phase::SynReceived => {
+                let retries = if phase == Phase::SynSent {
+                    cfg.syn_retries
+                } else {
+                    cfg.synack_retries
+                };
+                if self.backoff(ctx, side) > retries {
+                    let report = phase == Phase::SynSent;
+                    return self.close_phase(ctx, side, Some(ErrorCode::Timeout), report);
+                }
+                self.send_syn(ctx, side, true);
+            }
+            Phase::Established => {
+                let tx = self.tx(side);
+                let window_closed = tx.wnd_edge <= tx.snd_una.max(FIRST_DATA_SEQ);
+                let pending = tx.snd_max > tx.snd_una || tx.unsent() > 0;
+                if !pending {
+                    return;
+                }
+                if self.backoff(ctx, side) > cfg.data_retries {
+                    return self.close_phase(ctx, side, Some(ErrorCode::Timeout), true);
+                }
+                let tx = self.tx_mut(side);
+                tx.snd_nxt = tx.snd_una.max(FIRST_DATA_SEQ);
+                let (nxt, has_data) = (tx.snd_nxt, tx.write_end() > tx.snd_nxt);
+                if window_closed && has_data {
+                    self.send_window_probe(ctx, side, nxt);
+                } else {
+                    self.output(ctx, side);
+                }
+                self.arm_retransmit_if_needed(ctx, side);
+            }
+            Phase::Idle | Phase::Closed => {}
+        }
+    }
+
+    fn on_keep_alive(&mut self, ctx: &mut Ctx, side: Side, keep_alive: KeepAlive) {
+        let now = ctx.now;
+        let end = self.end(side);
+        if end.phase != Phase::Established {
+            return;
+        }
+        let tx = self.tx(side);
+        if tx.snd_max > tx.snd_una {
+            // Data in flight: the retransmission timer watches the peer instead.
+            return self.arm(ctx, side, TimerKind::KeepAlive, now + keep_alive.idle);
+        }
+        let silent = now.since(end.last_recv);
+        if end.keep_alive_probes == 0 && silent < keep_alive.idle {
+            let at = end.last_recv + keep_alive.idle;
+            return self.arm(ctx, side, TimerKind::KeepAlive, at);
+        }
+        if end.keep_alive_probes >= keep_alive.count {
+            self.send_rst(ctx, side);
+            return self.close_phase(ctx, side, Some(ErrorCode::Timeout), true);
+        }
+        let seq = tx.snd_una.max(FIRST_DATA_SEQ) - 1;
+        self.end_mut(side).keep_alive_probes += 1;
+        let seg = self.make_segment(side, Flags::ACK, seq, 0);
+        self.emit(ctx, seg, false);
+        self.arm(ctx, side, TimerKind::KeepAlive, now + keep_alive.interval);
+    }
+}
