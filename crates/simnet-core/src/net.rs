@@ -19,7 +19,6 @@ use crate::packet::Packet;
 use crate::queue::{Event, EventQueue};
 use crate::rng::derive;
 use crate::socket::{ListenQueue, Socket};
-use crate::tcp_machine::TcpEffect;
 use crate::time::SimTime;
 use crate::trace::{Trace, TraceEvent, TraceMode};
 use crate::udp_socket::UdpLayer;
@@ -58,7 +57,7 @@ pub struct Net {
     link_overrides: IndexMap<(HostId, HostId), LinkConfig>,
     pub(crate) trace: Trace,
     /// Sockets whose readiness may have changed since the last `drain_woken`.
-    woken: Vec<SocketId>,
+    pub(crate) woken: Vec<SocketId>,
     /// Addresses and hosts of every connection ever created, by `ConnId` (ids are not
     /// reused), so records of freed connections can still be placed.
     pub(crate) endpoints: Vec<([SocketAddr; 2], [HostId; 2])>,
@@ -66,8 +65,6 @@ pub struct Net {
     pub(crate) faults: FaultState,
     /// Something was scheduled for the current instant since the last [`Net::settle`].
     pub(crate) scheduled_now: bool,
-    /// The effects a TCP connection listed, kept to reuse their allocation.
-    pub(crate) tcp_effects: Vec<TcpEffect>,
 }
 
 impl Net {
@@ -99,7 +96,6 @@ impl Net {
             capture: None,
             faults: FaultState::new(seed),
             scheduled_now: false,
-            tcp_effects: Vec::new(),
         }
     }
 
@@ -398,23 +394,14 @@ impl Net {
     }
 
     pub(crate) fn wake(&mut self, id: SocketId) {
-        let woken = match self.sockets.get_mut(id.index()) {
+        let flag = match self.sockets.get_mut(id.index()) {
             Some(Some(sock)) => &mut sock.woken,
             _ => match self.udp.sockets.get_mut(&id) {
                 Some(sock) => &mut sock.woken,
                 None => return,
             },
         };
-        if !*woken {
-            *woken = true;
-            self.woken.push(id);
-        }
-    }
-
-    pub(crate) fn wake_end(&mut self, c: ConnId, side: crate::segment::Side) {
-        if let Some(s) = self.conn(c).and_then(|conn| conn.end(side).socket) {
-            self.wake(s);
-        }
+        mark_woken(flag, &mut self.woken, id);
     }
 
     // ---- trace ----
@@ -442,17 +429,7 @@ impl Net {
     }
 
     pub(crate) fn record(&mut self, event: TraceEvent) {
-        if let Some(capture) = &mut self.capture {
-            match event {
-                TraceEvent::SegmentDelivered { seg } => capture.settle(&seg, Fate::Delivered),
-                TraceEvent::SegmentLost { seg } => capture.settle(&seg, Fate::Lost),
-                TraceEvent::SegmentDropped { seg, reason } => {
-                    capture.settle(&seg, Fate::Dropped(reason))
-                }
-                _ => {}
-            }
-        }
-        self.trace.record(self.now, event);
+        record_to(&mut self.trace, &mut self.capture, self.now, event);
     }
 
     // ---- table access ----
@@ -515,4 +492,32 @@ fn domain_key(name: &str) -> Option<String> {
         Ok(url::Host::Domain(d)) => Some(d.strip_suffix('.').unwrap_or(&d).to_string()),
         _ => None,
     }
+}
+
+/// Put a socket in the list of those whose readiness may have changed, once.
+pub(crate) fn mark_woken(flag: &mut bool, woken: &mut Vec<SocketId>, id: SocketId) {
+    if !*flag {
+        *flag = true;
+        woken.push(id);
+    }
+}
+
+/// Trace `event` at `now`, settling the fate of a captured segment it reports.
+pub(crate) fn record_to(
+    trace: &mut Trace,
+    capture: &mut Option<Capture>,
+    now: SimTime,
+    event: TraceEvent,
+) {
+    if let Some(capture) = capture {
+        match event {
+            TraceEvent::SegmentDelivered { seg } => capture.settle(&seg, Fate::Delivered),
+            TraceEvent::SegmentLost { seg } => capture.settle(&seg, Fate::Lost),
+            TraceEvent::SegmentDropped { seg, reason } => {
+                capture.settle(&seg, Fate::Dropped(reason))
+            }
+            _ => {}
+        }
+    }
+    trace.record(now, event);
 }

@@ -3,119 +3,140 @@
 //! connection answers with applied in order. The protocol itself is
 //! `tcp_machine.rs`.
 
-use crate::capture::{CapturedPacket, Fate, Transport};
+use crate::capture::{Capture, CapturedPacket, Fate, Transport};
 use crate::conn::{Conn, Phase};
 use crate::error::ErrorCode;
-use crate::ids::ConnId;
+use crate::ids::{ConnId, SocketId};
 use crate::injection::Arrival;
-use crate::link::Transit;
-use crate::net::Net;
+use crate::link::{LinkState, Transit};
+use crate::net::{Net, mark_woken, record_to};
 use crate::packet::Packet;
-use crate::queue::{Event, TimerKind};
+use crate::queue::{Event, EventQueue, TimerKind};
 use crate::segment::{Flags, Segment, Side, TCP_HEADER_BYTES};
-use crate::socket::ListenQueue;
-use crate::tcp_machine::{Ctx, KeepAlive, ListenerRoom, TcpEffect};
+use crate::socket::{ListenQueue, Socket};
+use crate::tcp_machine::{Ctx, Effects, KeepAlive, ListenerRoom};
 use crate::time::SimTime;
-use crate::trace::{DropReason, TraceEvent};
+use crate::trace::{DropReason, Trace, TraceEvent};
 
-impl Net {
-    /// Let connection `c` handle an input, then apply the effects it lists. Returns
-    /// `None` if the connection is gone.
-    pub(crate) fn drive<R>(
-        &mut self,
-        c: ConnId,
-        input: impl FnOnce(&mut Conn, &mut Ctx) -> R,
-    ) -> Option<R> {
-        let mut fx = std::mem::take(&mut self.tcp_effects);
-        let conn = self.conns.get_mut(c.index())?.as_mut()?;
-        let mut ctx = Ctx {
-            now: self.now,
-            cfg: &self.config.tcp,
-            fx: &mut fx,
-        };
-        let result = input(conn, &mut ctx);
-        for effect in fx.drain(..) {
-            self.apply(c, effect);
-        }
-        self.tcp_effects = fx;
-        Some(result)
-    }
+/// The parts of the world a connection's effects reach, borrowed beside the
+/// connection while it handles an input.
+struct World<'a> {
+    now: SimTime,
+    queue: &'a mut EventQueue,
+    links: &'a mut [LinkState],
+    trace: &'a mut Trace,
+    capture: &'a mut Option<Capture>,
+    sockets: &'a mut [Option<Socket>],
+    woken: &'a mut Vec<SocketId>,
+    scheduled_now: &'a mut bool,
+    /// An end closed: the connection may be freed once the input is handled.
+    closed: bool,
+}
 
-    fn apply(&mut self, c: ConnId, effect: TcpEffect) {
-        match effect {
-            TcpEffect::Transmit { seg, retransmit } => self.transmit(seg, retransmit),
-            TcpEffect::Schedule { side, kind, at } => {
-                self.queue.push(
-                    at,
-                    Event::Timer {
-                        conn: c,
-                        side,
-                        kind,
-                    },
-                );
-            }
-            TcpEffect::Wake(side) => self.wake_end(c, side),
-            TcpEffect::Record(event) => self.record(event),
-            TcpEffect::Queued { listener } => {
-                if let Some(queue) = self.listen_queue_mut(listener) {
-                    queue.half_open.retain(|&x| x != c);
-                    queue.ready.push_back(c);
-                    self.wake(listener);
-                }
-            }
-            TcpEffect::Unqueued { listener } => {
-                if let Some(queue) = self.listen_queue_mut(listener) {
-                    queue.half_open.retain(|&x| x != c);
-                }
-            }
-            TcpEffect::Closed => self.maybe_free(c),
-        }
-    }
-
-    // ---- sending ----
-
-    fn capture_segment(&mut self, seg: Segment, retransmit: bool) {
-        let Some(conn) = self.conn(seg.conn) else {
-            return;
-        };
+impl Effects for World<'_> {
+    fn transmit(&mut self, conn: &mut Conn, seg: Segment, retransmit: bool) {
+        record_to(
+            self.trace,
+            self.capture,
+            self.now,
+            TraceEvent::SegmentSent { seg, retransmit },
+        );
         let from = seg.from.index();
-        let record = CapturedPacket {
-            time: self.now,
-            src: conn.addrs[from],
-            dst: conn.addrs[1 - from],
-            transport: Transport::Tcp { seg, retransmit },
-            payload: conn.pipes[from].bytes(seg.seq, u64::from(seg.len)),
-            fate: Fate::InFlight,
-        };
-        if let Some(capture) = &mut self.capture {
-            capture.sent(record);
+        if let Some(capture) = self.capture {
+            capture.sent(CapturedPacket {
+                time: self.now,
+                src: conn.addrs[from],
+                dst: conn.addrs[1 - from],
+                transport: Transport::Tcp { seg, retransmit },
+                payload: conn.pipes[from].bytes(seg.seq, u64::from(seg.len)),
+                fate: Fate::InFlight,
+            });
         }
-    }
-
-    /// Put a segment on its connection's link.
-    fn transmit(&mut self, seg: Segment, retransmit: bool) {
-        self.record(TraceEvent::SegmentSent { seg, retransmit });
-        if self.capture.is_some() {
-            self.capture_segment(seg, retransmit);
-        }
-        let now = self.now;
-        let Some(conn) = self.conn(seg.conn) else {
-            return;
-        };
-        let from = seg.from.index();
-        let link = conn.links[from];
-        match self.links[link].transmit(now, u64::from(seg.len) + TCP_HEADER_BYTES) {
-            Transit::Lost => self.record(TraceEvent::SegmentLost { seg }),
+        let wire_bytes = u64::from(seg.len) + TCP_HEADER_BYTES;
+        match self.links[conn.links[from]].transmit(self.now, wire_bytes) {
+            Transit::Lost => record_to(
+                self.trace,
+                self.capture,
+                self.now,
+                TraceEvent::SegmentLost { seg },
+            ),
             Transit::Arrives(at) => {
-                let Some(conn) = self.conn_mut(seg.conn) else {
-                    return;
-                };
                 let at = at.max(conn.last_arrival[from]);
                 conn.last_arrival[from] = at;
-                self.scheduled_now |= at <= now;
+                *self.scheduled_now |= at <= self.now;
                 self.queue.push(at, Event::Deliver(Packet::Tcp(seg)));
             }
         }
+    }
+
+    fn schedule(&mut self, conn: ConnId, side: Side, kind: TimerKind, at: SimTime) {
+        self.queue.push(at, Event::Timer { conn, side, kind });
+    }
+
+    fn wake(&mut self, socket: SocketId) {
+        if let Some(Some(sock)) = self.sockets.get_mut(socket.index()) {
+            mark_woken(&mut sock.woken, self.woken, socket);
+        }
+    }
+
+    fn record(&mut self, event: TraceEvent) {
+        record_to(self.trace, self.capture, self.now, event);
+    }
+
+    fn queued(&mut self, listener: SocketId, conn: ConnId) {
+        let Some(Some(lsock)) = self.sockets.get_mut(listener.index()) else {
+            return;
+        };
+        if let Some(queue) = lsock.listen_queue_mut() {
+            queue.half_open.retain(|&x| x != conn);
+            queue.ready.push_back(conn);
+            mark_woken(&mut lsock.woken, self.woken, listener);
+        }
+    }
+
+    fn unqueued(&mut self, listener: SocketId, conn: ConnId) {
+        if let Some(Some(lsock)) = self.sockets.get_mut(listener.index())
+            && let Some(queue) = lsock.listen_queue_mut()
+        {
+            queue.half_open.retain(|&x| x != conn);
+        }
+    }
+
+    fn closed(&mut self) {
+        self.closed = true;
+    }
+}
+
+impl Net {
+    /// Let connection `c` handle an input, its effects applied as they come, then free
+    /// it if neither end is used any more. Returns `None` if the connection is gone.
+    fn drive<R>(
+        &mut self,
+        c: ConnId,
+        input: impl for<'a, 'w> FnOnce(&mut Conn, &mut Ctx<'a, World<'w>>) -> R,
+    ) -> Option<R> {
+        let conn = self.conns.get_mut(c.index())?.as_mut()?;
+        let mut world = World {
+            now: self.now,
+            queue: &mut self.queue,
+            links: &mut self.links,
+            trace: &mut self.trace,
+            capture: &mut self.capture,
+            sockets: &mut self.sockets,
+            woken: &mut self.woken,
+            scheduled_now: &mut self.scheduled_now,
+            closed: false,
+        };
+        let mut ctx = Ctx {
+            now: self.now,
+            cfg: &self.config.tcp,
+            fx: &mut world,
+        };
+        let result = input(conn, &mut ctx);
+        if world.closed {
+            self.maybe_free(c);
+        }
+        Some(result)
     }
 
     // ---- receiving ----

@@ -1,16 +1,16 @@
 //! A TCP connection as a state machine. It owns its ends' state and timers and
 //! answers each input (a segment arrived, a timer fired, the application wrote, read,
-//! shut down or closed) by changing that state and listing effects: segments to put on
-//! the wire, timer events to queue, sockets to wake, trace records, listener queue
-//! changes. It knows nothing of links, hosts or sockets; `tcp.rs` applies the effects
-//! in the order they were listed.
+//! shut down or closed) by changing that state and handing effects to [`Effects`]:
+//! segments to put on the wire, timer events to queue, sockets to wake, trace records,
+//! listener queue changes. It knows nothing of links, hosts or the socket table;
+//! `tcp.rs` applies each effect as it comes.
 
 use std::time::Duration;
 
 use crate::config::{BacklogOverflow, TcpConfig};
 use crate::conn::{Conn, Phase};
 use crate::error::ErrorCode;
-use crate::ids::SocketId;
+use crate::ids::{ConnId, SocketId};
 use crate::pipe::FIRST_DATA_SEQ;
 use crate::queue::TimerKind;
 use crate::segment::{Flags, Segment, Side};
@@ -21,34 +21,25 @@ use crate::trace::{DropReason, TraceEvent};
 /// minutes old).
 const SYN_COOKIE_LIFETIME: Duration = Duration::from_secs(120);
 
-/// What the world must do after a connection handled an input.
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum TcpEffect {
-    /// Put this segment on the wire.
-    Transmit {
-        seg: Segment,
-        retransmit: bool,
-    },
-    /// Queue an event for this end's timer at `at` (its deadline is already set).
-    Schedule {
-        side: Side,
-        kind: TimerKind,
-        at: SimTime,
-    },
-    /// The socket on this side may have become ready.
-    Wake(Side),
-    Record(TraceEvent),
-    /// The server end finished its handshake: it moves from `listener`'s SYN queue to
-    /// its accept queue.
-    Queued {
-        listener: SocketId,
-    },
-    /// The half-open server end closed: it leaves `listener`'s SYN queue.
-    Unqueued {
-        listener: SocketId,
-    },
+/// Where a connection's effects go, as it produces them: the world implements this
+/// (`tcp.rs`) and applies each at once, so the trace reads as if the connection had
+/// acted on the world itself.
+pub(crate) trait Effects {
+    /// Put `seg`, sent by `conn`, on the wire.
+    fn transmit(&mut self, conn: &mut Conn, seg: Segment, retransmit: bool);
+    /// Queue an event for the timer `kind` of `conn`'s `side` at `at` (the
+    /// deadline itself is the connection's).
+    fn schedule(&mut self, conn: ConnId, side: Side, kind: TimerKind, at: SimTime);
+    /// The socket may have become ready.
+    fn wake(&mut self, socket: SocketId);
+    fn record(&mut self, event: TraceEvent);
+    /// `conn`'s server end finished its handshake: it moves from `listener`'s SYN
+    /// queue to its accept queue.
+    fn queued(&mut self, listener: SocketId, conn: ConnId);
+    /// `conn`'s half-open server end closed: it leaves `listener`'s SYN queue.
+    fn unqueued(&mut self, listener: SocketId, conn: ConnId);
     /// An end closed: the connection can be freed once neither end is used.
-    Closed,
+    fn closed(&mut self);
 }
 
 /// The socket's keep-alive settings, for an end whose socket enabled keep-alive.
@@ -68,21 +59,28 @@ pub(crate) enum ListenerRoom {
     Room,
 }
 
-/// What a connection needs to handle an input: the time, the settings, and the list
-/// its effects go to.
-pub(crate) struct Ctx<'a> {
+/// What a connection needs to handle an input: the time, the settings, and where
+/// its effects go.
+pub(crate) struct Ctx<'a, E> {
     pub(crate) now: SimTime,
     pub(crate) cfg: &'a TcpConfig,
-    pub(crate) fx: &'a mut Vec<TcpEffect>,
+    pub(crate) fx: &'a mut E,
 }
 
-impl Ctx<'_> {
+impl<E: Effects> Ctx<'_, E> {
     fn record(&mut self, event: TraceEvent) {
-        self.fx.push(TcpEffect::Record(event));
+        self.fx.record(event);
     }
 }
 
 impl Conn {
+    /// Wake the socket on `side`, if one uses it.
+    fn wake(&self, ctx: &mut Ctx<impl Effects>, side: Side) {
+        if let Some(socket) = self.end(side).socket {
+            ctx.fx.wake(socket);
+        }
+    }
+
     // ---- sending ----
 
     /// A segment from `side` carrying the receiver state of that side (ack, window).
@@ -106,7 +104,7 @@ impl Conn {
     }
 
     /// Hand a segment to the wire. Any ACK it carries settles the delayed ACK.
-    fn emit(&mut self, ctx: &mut Ctx, seg: Segment, retransmit: bool) {
+    fn emit(&mut self, ctx: &mut Ctx<impl Effects>, seg: Segment, retransmit: bool) {
         if seg.flags.contains(Flags::ACK) {
             let rx = self.rx_mut(seg.from);
             rx.adv_edge = rx.advertised_edge();
@@ -114,10 +112,10 @@ impl Conn {
             end.unacked_segs = 0;
             end.deadlines[TimerKind::DelayedAck.index()] = None;
         }
-        ctx.fx.push(TcpEffect::Transmit { seg, retransmit });
+        ctx.fx.transmit(self, seg, retransmit);
     }
 
-    pub(crate) fn send_syn(&mut self, ctx: &mut Ctx, side: Side, retransmit: bool) {
+    pub(crate) fn send_syn(&mut self, ctx: &mut Ctx<impl Effects>, side: Side, retransmit: bool) {
         let now = ctx.now;
         let tx = self.tx_mut(side);
         tx.snd_nxt = FIRST_DATA_SEQ;
@@ -143,7 +141,7 @@ impl Conn {
 
     /// The client's SYN has no route: it is dropped, and the connect fails once the
     /// address would have failed to resolve on a link (Linux: unanswered ARP).
-    pub(crate) fn send_unroutable_syn(&mut self, ctx: &mut Ctx) {
+    pub(crate) fn send_unroutable_syn(&mut self, ctx: &mut Ctx<impl Effects>) {
         let seg = self.make_segment(Side::Client, Flags::SYN, 0, 0);
         ctx.record(TraceEvent::SegmentDropped {
             seg,
@@ -153,7 +151,7 @@ impl Conn {
         self.arm(ctx, Side::Client, TimerKind::Unreachable, at);
     }
 
-    pub(crate) fn send_ack(&mut self, ctx: &mut Ctx, side: Side) {
+    pub(crate) fn send_ack(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         // Pure ACKs carry the highest sequence number sent, so they never look like a
         // keep-alive probe (which sits below what the peer has received).
         let seq = self.tx(side).snd_max.max(FIRST_DATA_SEQ);
@@ -161,14 +159,14 @@ impl Conn {
         self.emit(ctx, seg, false);
     }
 
-    pub(crate) fn send_rst(&mut self, ctx: &mut Ctx, side: Side) {
+    pub(crate) fn send_rst(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         let seq = self.tx(side).snd_nxt;
         let seg = self.make_segment(side, Flags::RST | Flags::ACK, seq, 0);
         self.emit(ctx, seg, false);
     }
 
     /// Send whatever the window, Nagle's algorithm and the FIN allow.
-    pub(crate) fn output(&mut self, ctx: &mut Ctx, side: Side) {
+    pub(crate) fn output(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         let nagle = ctx.cfg.nagle;
         loop {
             if self.end(side).phase != Phase::Established {
@@ -203,14 +201,21 @@ impl Conn {
     /// A zero-window probe: one byte past the closed window. `snd_nxt` stays put, so
     /// when the receiver drops the byte, sending resumes from the right place once the
     /// window opens; `snd_max` covers it, so an ACK of the byte is still valid.
-    fn send_window_probe(&mut self, ctx: &mut Ctx, side: Side, seq: u64) {
+    fn send_window_probe(&mut self, ctx: &mut Ctx<impl Effects>, side: Side, seq: u64) {
         let tx = self.tx_mut(side);
         tx.snd_max = tx.snd_max.max(seq + 1);
         let seg = self.make_segment(side, Flags::ACK, seq, 1);
         self.emit(ctx, seg, false);
     }
 
-    fn send_data(&mut self, ctx: &mut Ctx, side: Side, seq: u64, len: u32, fin: bool) {
+    fn send_data(
+        &mut self,
+        ctx: &mut Ctx<impl Effects>,
+        side: Side,
+        seq: u64,
+        len: u32,
+        fin: bool,
+    ) {
         let now = ctx.now;
         let tx = self.tx_mut(side);
         let retransmit = seq < tx.snd_max;
@@ -232,7 +237,7 @@ impl Conn {
 
     /// Keep the retransmission timer running while anything is unacknowledged, and as
     /// the persist timer while data waits behind a closed window.
-    fn arm_retransmit_if_needed(&mut self, ctx: &mut Ctx, side: Side) {
+    fn arm_retransmit_if_needed(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         let tx = self.tx(side);
         let end = self.end(side);
         let waiting = tx.snd_max > tx.snd_una
@@ -244,7 +249,7 @@ impl Conn {
     }
 
     /// Shut down the sending direction: a FIN follows the buffered data.
-    pub(crate) fn queue_fin(&mut self, ctx: &mut Ctx, side: Side) {
+    pub(crate) fn queue_fin(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         if self.end(side).phase != Phase::Established {
             return;
         }
@@ -256,7 +261,7 @@ impl Conn {
     }
 
     /// After the application read: advertise a window that grew by a useful amount.
-    pub(crate) fn maybe_window_update(&mut self, ctx: &mut Ctx, side: Side) {
+    pub(crate) fn maybe_window_update(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         if self.end(side).phase != Phase::Established {
             return;
         }
@@ -273,7 +278,12 @@ impl Conn {
     /// A segment for `side`, which is past `Idle` (the world decides what a SYN at a
     /// listener becomes). `room` is where the listener of a half-open server end
     /// stands.
-    pub(crate) fn on_segment(&mut self, ctx: &mut Ctx, seg: Segment, room: ListenerRoom) {
+    pub(crate) fn on_segment(
+        &mut self,
+        ctx: &mut Ctx<impl Effects>,
+        seg: Segment,
+        room: ListenerRoom,
+    ) {
         let side = seg.from.peer();
         match self.end(side).phase {
             Phase::Idle => {}
@@ -292,7 +302,7 @@ impl Conn {
     /// queue or (`cookie`) from none.
     pub(crate) fn on_syn_taken(
         &mut self,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<impl Effects>,
         seg: Segment,
         listener: SocketId,
         cookie: bool,
@@ -314,7 +324,7 @@ impl Conn {
     }
 
     /// The listener's accept queue is full: drop the segment, or refuse with RST.
-    pub(crate) fn overflow(&mut self, ctx: &mut Ctx, seg: Segment, side: Side) {
+    pub(crate) fn overflow(&mut self, ctx: &mut Ctx<impl Effects>, seg: Segment, side: Side) {
         match ctx.cfg.backlog_overflow {
             BacklogOverflow::Refuse => {
                 self.send_rst(ctx, side);
@@ -329,7 +339,7 @@ impl Conn {
         }
     }
 
-    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx, seg: Segment) {
+    fn on_segment_syn_sent(&mut self, ctx: &mut Ctx<impl Effects>, seg: Segment) {
         let acceptable = seg.flags.contains(Flags::ACK) && seg.ack == FIRST_DATA_SEQ;
         if seg.flags.contains(Flags::RST) {
             if acceptable {
@@ -345,7 +355,12 @@ impl Conn {
         self.send_ack(ctx, Side::Client);
     }
 
-    fn on_segment_syn_received(&mut self, ctx: &mut Ctx, seg: Segment, room: ListenerRoom) {
+    fn on_segment_syn_received(
+        &mut self,
+        ctx: &mut Ctx<impl Effects>,
+        seg: Segment,
+        room: ListenerRoom,
+    ) {
         if seg.flags.contains(Flags::RST) {
             let reset = Some(ErrorCode::ConnectionReset);
             return self.close_phase(ctx, Side::Server, reset, false);
@@ -371,11 +386,11 @@ impl Conn {
             ListenerRoom::Room => {}
         }
         self.complete_handshake(ctx, Side::Server, seg);
-        ctx.fx.push(TcpEffect::Queued { listener });
+        ctx.fx.queued(listener, self.id);
         self.on_segment_established(ctx, seg);
     }
 
-    fn complete_handshake(&mut self, ctx: &mut Ctx, side: Side, seg: Segment) {
+    fn complete_handshake(&mut self, ctx: &mut Ctx<impl Effects>, side: Side, seg: Segment) {
         let mss = self.mss;
         let tx = self.tx_mut(side);
         tx.on_ack(seg.ack, u64::from(seg.window));
@@ -392,10 +407,10 @@ impl Conn {
             conn: self.id,
             side,
         });
-        ctx.fx.push(TcpEffect::Wake(side));
+        self.wake(ctx, side);
     }
 
-    fn on_segment_established(&mut self, ctx: &mut Ctx, seg: Segment) {
+    fn on_segment_established(&mut self, ctx: &mut Ctx<impl Effects>, seg: Segment) {
         let side = seg.from.peer();
         let now = ctx.now;
         if seg.flags.contains(Flags::RST) {
@@ -451,11 +466,11 @@ impl Conn {
             self.send_ack(ctx, side);
         }
         self.output(ctx, side);
-        ctx.fx.push(TcpEffect::Wake(side));
+        self.wake(ctx, side);
         self.check_orphan(ctx, side);
     }
 
-    fn on_ack(&mut self, ctx: &mut Ctx, side: Side, seg: Segment) {
+    fn on_ack(&mut self, ctx: &mut Ctx<impl Effects>, side: Side, seg: Segment) {
         let mss = self.mss;
         let tx = self.tx_mut(side);
         let una_before = tx.snd_una.max(FIRST_DATA_SEQ);
@@ -489,7 +504,7 @@ impl Conn {
     }
 
     /// RFC 6298 RTT estimation, from the timed segment if this ACK covers it.
-    fn rtt_sample(&mut self, ctx: &Ctx, side: Side, ack: u64) {
+    fn rtt_sample(&mut self, ctx: &Ctx<impl Effects>, side: Side, ack: u64) {
         let (min, max) = (ctx.cfg.rto_min, ctx.cfg.rto_max);
         let end = self.end_mut(side);
         let Some((seq, sent)) = end.rtt_probe else {
@@ -522,7 +537,7 @@ impl Conn {
 
     /// A closed socket's end finishes once its FIN is acknowledged and the peer's FIN
     /// arrived, or after the FIN-wait timeout.
-    pub(crate) fn check_orphan(&mut self, ctx: &mut Ctx, side: Side) {
+    pub(crate) fn check_orphan(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         let end = self.end(side);
         if !end.orphaned || end.phase != Phase::Established || !self.tx(side).fin_acked() {
             return;
@@ -539,7 +554,7 @@ impl Conn {
     /// next stream call (or the connect's outcome) return it.
     pub(crate) fn close_phase(
         &mut self,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<impl Effects>,
         side: Side,
         failure: Option<ErrorCode>,
         report: bool,
@@ -561,15 +576,15 @@ impl Conn {
                 error,
             });
         }
-        ctx.fx.push(TcpEffect::Wake(side));
+        self.wake(ctx, side);
         if let Some(listener) = half_open_listener {
-            ctx.fx.push(TcpEffect::Unqueued { listener });
+            ctx.fx.unqueued(listener, self.id);
         }
-        ctx.fx.push(TcpEffect::Closed);
+        ctx.fx.closed();
     }
 
     /// Drop this end now: RST to the peer if the handshake got far enough.
-    pub(crate) fn abort(&mut self, ctx: &mut Ctx, side: Side) {
+    pub(crate) fn abort(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         let phase = self.end(side).phase;
         if matches!(phase, Phase::Established | Phase::SynReceived) {
             self.send_rst(ctx, side);
@@ -579,7 +594,7 @@ impl Conn {
 
     /// Fail this end with `code`, as if the network had: the application is told, and
     /// a peer that knew the connection gets a reset.
-    pub(crate) fn fail(&mut self, ctx: &mut Ctx, side: Side, code: ErrorCode) {
+    pub(crate) fn fail(&mut self, ctx: &mut Ctx<impl Effects>, side: Side, code: ErrorCode) {
         match self.end(side).phase {
             Phase::Established | Phase::SynReceived => {
                 self.send_rst(ctx, side);
@@ -592,7 +607,7 @@ impl Conn {
 
     /// A reset from outside (a fault): every end still in the handshake or
     /// established fails with `connection-reset`, sending nothing.
-    pub(crate) fn reset(&mut self, ctx: &mut Ctx) {
+    pub(crate) fn reset(&mut self, ctx: &mut Ctx<impl Effects>) {
         for side in [Side::Client, Side::Server] {
             if matches!(
                 self.end(side).phase,
@@ -607,17 +622,23 @@ impl Conn {
 
     /// Arm (or move) a timer. At most one queue entry per timer is kept at or before
     /// its deadline, so re-arming on every ACK costs no queue operation.
-    pub(crate) fn arm(&mut self, ctx: &mut Ctx, side: Side, kind: TimerKind, at: SimTime) {
+    pub(crate) fn arm(
+        &mut self,
+        ctx: &mut Ctx<impl Effects>,
+        side: Side,
+        kind: TimerKind,
+        at: SimTime,
+    ) {
         self.end_mut(side).deadlines[kind.index()] = Some(at);
         self.schedule(ctx, side, kind, at);
     }
 
     /// Queue an event for the timer at `at`, unless one is queued at or before it.
-    fn schedule(&mut self, ctx: &mut Ctx, side: Side, kind: TimerKind, at: SimTime) {
+    fn schedule(&mut self, ctx: &mut Ctx<impl Effects>, side: Side, kind: TimerKind, at: SimTime) {
         let scheduled = &mut self.end_mut(side).scheduled[kind.index()];
         if scheduled.is_none_or(|s| s > at) {
             *scheduled = Some(at);
-            ctx.fx.push(TcpEffect::Schedule { side, kind, at });
+            ctx.fx.schedule(self.id, side, kind, at);
         }
     }
 
@@ -626,7 +647,12 @@ impl Conn {
     }
 
     /// The keep-alive timer, from the end's last activity.
-    pub(crate) fn arm_keep_alive(&mut self, ctx: &mut Ctx, side: Side, keep_alive: KeepAlive) {
+    pub(crate) fn arm_keep_alive(
+        &mut self,
+        ctx: &mut Ctx<impl Effects>,
+        side: Side,
+        keep_alive: KeepAlive,
+    ) {
         let end = self.end(side);
         if end.phase != Phase::Established {
             return;
@@ -639,7 +665,7 @@ impl Conn {
     /// has come, and is queued again if the deadline moved later.
     pub(crate) fn on_timer(
         &mut self,
-        ctx: &mut Ctx,
+        ctx: &mut Ctx<impl Effects>,
         side: Side,
         kind: TimerKind,
         time: SimTime,
@@ -666,7 +692,13 @@ impl Conn {
         }
     }
 
-    fn fire(&mut self, ctx: &mut Ctx, side: Side, kind: TimerKind, keep_alive: Option<KeepAlive>) {
+    fn fire(
+        &mut self,
+        ctx: &mut Ctx<impl Effects>,
+        side: Side,
+        kind: TimerKind,
+        keep_alive: Option<KeepAlive>,
+    ) {
         match kind {
             TimerKind::Retransmit => self.on_retransmit_timeout(ctx, side),
             TimerKind::DelayedAck => {
@@ -688,7 +720,7 @@ impl Conn {
         }
     }
 
-    fn backoff(&mut self, ctx: &Ctx, side: Side) -> u32 {
+    fn backoff(&mut self, ctx: &Ctx<impl Effects>, side: Side) -> u32 {
         let end = self.end_mut(side);
         end.retries += 1;
         end.rto = (end.rto * 2).min(ctx.cfg.rto_max);
@@ -696,7 +728,7 @@ impl Conn {
         end.retries
     }
 
-    fn on_retransmit_timeout(&mut self, ctx: &mut Ctx, side: Side) {
+    fn on_retransmit_timeout(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         let phase = self.end(side).phase;
         let cfg = ctx.cfg;
         match phase {
@@ -740,7 +772,7 @@ impl Conn {
         }
     }
 
-    fn on_keep_alive(&mut self, ctx: &mut Ctx, side: Side, keep_alive: KeepAlive) {
+    fn on_keep_alive(&mut self, ctx: &mut Ctx<impl Effects>, side: Side, keep_alive: KeepAlive) {
         let now = ctx.now;
         let end = self.end(side);
         if end.phase != Phase::Established {
