@@ -562,21 +562,15 @@ impl Net {
         if self.socket(id).map_err(StreamError::Failed)?.reader_closed {
             return Err(StreamError::Closed);
         }
-        let now = self.now;
-        let conn = self.conn_mut(c).ok_or(StreamError::Closed)?;
-        let rtt = conn.end(side).srtt.unwrap_or_default();
-        let rx = conn.rx_mut(side);
+        let conn = self.conn(c).ok_or(StreamError::Closed)?;
+        let rx = conn.rx(side);
         if max == 0 {
             return Ok(0);
         }
         if rx.readable() > 0 {
-            let n = take(rx);
-            if let Some(tuning) = &mut rx.rcv_tuning {
-                rx.rcv_cap = tuning.after_read(rx.rcv_cap, n as u64, now, rtt);
-            }
             let host = conn.hosts[side.index()];
+            let n = self.application_read(c, side, take);
             self.hosts[host.index()].stats.bytes_read += n as u64;
-            self.maybe_window_update(c, side);
             return Ok(n);
         }
         let (fin, phase) = (rx.fin_received, conn.end(side).phase);
@@ -648,15 +642,11 @@ impl Net {
     ) -> Result<usize, StreamError> {
         self.check_write(id)?;
         let (c, side) = self.connected(id)?;
-        let conn = self.conn_mut(c).ok_or(StreamError::Closed)?;
-        let n = put(conn.tx_mut(side));
-        let host = conn.hosts[side.index()];
+        let host = self.conn(c).ok_or(StreamError::Closed)?.hosts[side.index()];
+        let n = self.application_write(c, side, put);
         let stats = &mut self.hosts[host.index()].stats;
         stats.bytes_written += n as u64;
         stats.writes += u64::from(n > 0);
-        if n > 0 {
-            self.output(c, side);
-        }
         Ok(n)
     }
 

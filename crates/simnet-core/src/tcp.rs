@@ -11,6 +11,7 @@ use crate::injection::Arrival;
 use crate::link::{LinkState, Transit};
 use crate::net::{Net, mark_woken, record_to};
 use crate::packet::Packet;
+use crate::pipe::Pipe;
 use crate::queue::{Event, EventQueue, TimerKind};
 use crate::segment::{Flags, Segment, Side, TCP_HEADER_BYTES};
 use crate::socket::{ListenQueue, Socket};
@@ -272,9 +273,26 @@ impl Net {
 
     // ---- the application's and the faults' inputs ----
 
-    /// Send what the window allows (after a write).
-    pub(crate) fn output(&mut self, c: ConnId, side: Side) {
-        self.drive(c, |conn, ctx| conn.output(ctx, side));
+    /// The application on `side` writes what `put` adds to the send buffer.
+    pub(crate) fn application_write(
+        &mut self,
+        c: ConnId,
+        side: Side,
+        put: impl FnOnce(&mut Pipe) -> usize,
+    ) -> usize {
+        self.drive(c, |conn, ctx| conn.on_write(ctx, side, put))
+            .unwrap_or(0)
+    }
+
+    /// The application on `side` reads what `take` takes from the receive buffer.
+    pub(crate) fn application_read(
+        &mut self,
+        c: ConnId,
+        side: Side,
+        take: impl FnOnce(&mut Pipe) -> usize,
+    ) -> usize {
+        self.drive(c, |conn, ctx| conn.on_read(ctx, side, take))
+            .unwrap_or(0)
     }
 
     /// Shut down the sending direction: a FIN follows the buffered data.

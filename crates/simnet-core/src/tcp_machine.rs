@@ -11,7 +11,7 @@ use crate::config::{BacklogOverflow, TcpConfig};
 use crate::conn::{Conn, Phase};
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, SocketId};
-use crate::pipe::FIRST_DATA_SEQ;
+use crate::pipe::{FIRST_DATA_SEQ, Pipe};
 use crate::queue::TimerKind;
 use crate::segment::{Flags, Segment, Side};
 use crate::time::SimTime;
@@ -196,6 +196,40 @@ impl Conn {
             break;
         }
         self.arm_retransmit_if_needed(ctx, side);
+    }
+
+    /// The application wrote: `put` adds to the send buffer, and what it took goes
+    /// out as the window allows. Returns how much it took.
+    pub(crate) fn on_write(
+        &mut self,
+        ctx: &mut Ctx<impl Effects>,
+        side: Side,
+        put: impl FnOnce(&mut Pipe) -> usize,
+    ) -> usize {
+        let n = put(self.tx_mut(side));
+        if n > 0 {
+            self.output(ctx, side);
+        }
+        n
+    }
+
+    /// The application read: `take` takes from the receive buffer, which holds data.
+    /// The buffer's tuning sees the read, and a window that grew usefully is
+    /// advertised. Returns how much it took.
+    pub(crate) fn on_read(
+        &mut self,
+        ctx: &mut Ctx<impl Effects>,
+        side: Side,
+        take: impl FnOnce(&mut Pipe) -> usize,
+    ) -> usize {
+        let rtt = self.end(side).srtt.unwrap_or_default();
+        let rx = self.rx_mut(side);
+        let n = take(rx);
+        if let Some(tuning) = &mut rx.rcv_tuning {
+            rx.rcv_cap = tuning.after_read(rx.rcv_cap, n as u64, ctx.now, rtt);
+        }
+        self.maybe_window_update(ctx, side);
+        n
     }
 
     /// A zero-window probe: one byte past the closed window. `snd_nxt` stays put, so
