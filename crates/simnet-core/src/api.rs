@@ -1,6 +1,8 @@
-//! The socket calls of `wasi:sockets/tcp` on the native API. Each call checks the
-//! same conditions, in the same order, as wasmtime-wasi 48 on Linux, so a guest sees
-//! the same results on simnet as on a real kernel.
+//! The TCP socket calls of the native API, one-shot: `bind`, `listen`, `accept`,
+//! `begin_connect` and `connect_outcome`, reads, writes, options, `close`. Each checks
+//! the conditions wasmtime-wasi 48 checks below its WASI 0.2 layer, in the same order,
+//! and gives Linux's answers. The WASI 0.2 shape over them (start/finish pairs, the
+//! calls refused while a connect is in progress) is simnet-wasi's.
 
 use std::net::SocketAddr;
 
@@ -48,8 +50,8 @@ impl Net {
         Ok(id)
     }
 
-    /// The one place a socket changes state; every change of its [`TcpState`] is
-    /// traced.
+    /// Where a socket changes state (except when it closes and is gone); every
+    /// change of its [`TcpState`] is traced.
     pub(crate) fn set_state(&mut self, id: SocketId, to: SocketState) {
         let Ok(sock) = self.socket_mut(id) else {
             return;
@@ -193,10 +195,7 @@ impl Net {
             return Err(ErrorCode::InvalidArgument);
         }
         if let Err(error) = self.open_connection(id, bound, remote) {
-            if let Some(local) = bound {
-                self.release_port(id, local);
-            }
-            self.set_state(id, SocketState::Closed { error });
+            self.set_state(id, SocketState::ConnectFailed { bound, error });
         }
         Ok(())
     }
@@ -284,6 +283,13 @@ impl Net {
         };
         let (local, c) = match sock.state {
             SocketState::Connecting { local, conn } => (local, conn),
+            SocketState::ConnectFailed { bound, error } => {
+                if let Some(local) = bound {
+                    self.release_port(id, local);
+                }
+                self.set_state(id, SocketState::Closed { error });
+                return Some(Err(error));
+            }
             SocketState::Connected { .. } => return Some(Ok(())),
             SocketState::Closed { error } => return Some(Err(error)),
             _ => return Some(Err(ErrorCode::InvalidState)),
@@ -379,9 +385,9 @@ impl Net {
                 Ok(())
             }
             SocketState::Closed { error } => Err(error),
-            SocketState::Connecting { .. } | SocketState::Connected { .. } => {
-                Err(ErrorCode::InvalidState)
-            }
+            SocketState::Connecting { .. }
+            | SocketState::ConnectFailed { .. }
+            | SocketState::Connected { .. } => Err(ErrorCode::InvalidState),
         }
     }
 
@@ -743,7 +749,10 @@ impl Net {
         let state = std::mem::replace(&mut sock.state, SocketState::Unbound);
         let local = state.local();
         let keeps_port = match state {
-            SocketState::Unbound | SocketState::Closed { .. } | SocketState::Bound { .. } => false,
+            SocketState::Unbound
+            | SocketState::Closed { .. }
+            | SocketState::Bound { .. }
+            | SocketState::ConnectFailed { .. } => false,
             SocketState::Listening { local, queue } => {
                 self.close_listener(id, local, queue);
                 false

@@ -80,17 +80,21 @@ pub(crate) fn is_valid_remote(addr: SocketAddr) -> bool {
 /// Where a TCP socket is in its life, as the kernel sees it: the view of
 /// [`SocketState`] that the trace records and [`crate::Net::state`] reports. The WASI
 /// 0.2 start/finish pairs add their in-progress states above this, in the WASI host.
+///
+/// The trace hash takes a state by its number. The numbers are those the states had
+/// when this enum also held WASI 0.2's in-progress states, so a transition hashes as
+/// it did then.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TcpState {
-    Unbound,
-    Bound,
-    Listening,
+    Unbound = 0,
+    Bound = 2,
+    Listening = 4,
     /// The SYN is out; the outcome is known once [`crate::Net::connect_outcome`] has
     /// reported it.
-    Connecting,
-    Connected,
+    Connecting = 5,
+    Connected = 6,
     /// Only reached through a failed connect; operations then report that error.
-    Closed,
+    Closed = 7,
 }
 
 impl TcpState {
@@ -138,6 +142,13 @@ pub(crate) enum SocketState {
         local: SocketAddr,
         conn: ConnId,
     },
+    /// A connect that failed before its SYN could leave (no route, no free port).
+    /// Like any connect it reports `error` once its outcome is asked for. `bound` is
+    /// the address the socket was bound to before, if any.
+    ConnectFailed {
+        bound: Option<SocketAddr>,
+        error: ErrorCode,
+    },
     /// One side of an established connection (connected or accepted).
     Connected {
         local: SocketAddr,
@@ -156,7 +167,9 @@ impl SocketState {
             SocketState::Unbound => TcpState::Unbound,
             SocketState::Bound { .. } => TcpState::Bound,
             SocketState::Listening { .. } => TcpState::Listening,
-            SocketState::Connecting { .. } => TcpState::Connecting,
+            SocketState::Connecting { .. } | SocketState::ConnectFailed { .. } => {
+                TcpState::Connecting
+            }
             SocketState::Connected { .. } => TcpState::Connected,
             SocketState::Closed { .. } => TcpState::Closed,
         }
@@ -169,6 +182,7 @@ impl SocketState {
             | SocketState::Listening { local, .. }
             | SocketState::Connecting { local, .. }
             | SocketState::Connected { local, .. } => Some(local),
+            SocketState::ConnectFailed { bound, .. } => bound,
             SocketState::Unbound | SocketState::Closed { .. } => None,
         }
     }

@@ -21,7 +21,7 @@ use crate::trace::{DropReason, Trace, TraceEvent};
 
 /// The parts of the world a connection's effects reach, borrowed beside the
 /// connection while it handles an input.
-struct World<'a> {
+struct WorldParts<'a> {
     now: SimTime,
     queue: &'a mut EventQueue,
     links: &'a mut [LinkState],
@@ -34,7 +34,7 @@ struct World<'a> {
     closed: bool,
 }
 
-impl Effects for World<'_> {
+impl Effects for WorldParts<'_> {
     fn transmit(&mut self, conn: &mut Conn, seg: Segment, retransmit: bool) {
         record_to(
             self.trace,
@@ -114,10 +114,10 @@ impl Net {
     fn drive<R>(
         &mut self,
         c: ConnId,
-        input: impl for<'a, 'w> FnOnce(&mut Conn, &mut Ctx<'a, World<'w>>) -> R,
+        input: impl for<'a, 'w> FnOnce(&mut Conn, &mut Ctx<'a, WorldParts<'w>>) -> R,
     ) -> Option<R> {
         let conn = self.conns.get_mut(c.index())?.as_mut()?;
-        let mut world = World {
+        let mut world = WorldParts {
             now: self.now,
             queue: &mut self.queue,
             links: &mut self.links,

@@ -84,7 +84,7 @@ impl Conn {
     // ---- sending ----
 
     /// A segment from `side` carrying the receiver state of that side (ack, window).
-    pub(crate) fn make_segment(&self, side: Side, flags: Flags, seq: u64, len: u32) -> Segment {
+    fn make_segment(&self, side: Side, flags: Flags, seq: u64, len: u32) -> Segment {
         let rx = self.rx(side);
         let ack = if flags.contains(Flags::ACK) {
             rx.ack_number()
@@ -676,7 +676,7 @@ impl Conn {
         }
     }
 
-    pub(crate) fn disarm(&mut self, side: Side, kind: TimerKind) {
+    fn disarm(&mut self, side: Side, kind: TimerKind) {
         self.end_mut(side).deadlines[kind.index()] = None;
     }
 

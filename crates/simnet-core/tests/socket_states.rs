@@ -163,7 +163,7 @@ fn create_socket_beyond_limit_is_new_socket_limit() {
 // ---- bind: transitions ----
 
 #[test]
-fn start_bind_when_bound_is_invalid_state() {
+fn bind_when_bound_is_invalid_state() {
     let (mut net, a, _) = two_hosts();
     let s = bound(&mut net, a);
     assert_eq!(
@@ -174,7 +174,7 @@ fn start_bind_when_bound_is_invalid_state() {
 }
 
 #[test]
-fn start_bind_when_listening_is_invalid_state() {
+fn bind_when_listening_is_invalid_state() {
     let (mut net, _, b) = two_hosts();
     let l = listener(&mut net, b, "10.0.0.2:80");
     assert_eq!(
@@ -185,7 +185,7 @@ fn start_bind_when_listening_is_invalid_state() {
 }
 
 #[test]
-fn start_bind_when_connected_is_invalid_state() {
+fn bind_when_connected_is_invalid_state() {
     let (mut net, a, b) = two_hosts();
     let (c, s, _) = connected_pair(&mut net, a, b);
     assert_eq!(
@@ -199,7 +199,7 @@ fn start_bind_when_connected_is_invalid_state() {
 }
 
 #[test]
-fn start_bind_when_closed_is_invalid_state() {
+fn bind_when_closed_is_invalid_state() {
     let (mut net, a, _) = two_hosts();
     let s = refused(&mut net, a);
     assert_eq!(
@@ -212,7 +212,7 @@ fn start_bind_when_closed_is_invalid_state() {
 // ---- bind: invalid-argument ----
 
 #[test]
-fn start_bind_multicast_v4_is_invalid_argument() {
+fn bind_multicast_v4_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(
@@ -223,7 +223,7 @@ fn start_bind_multicast_v4_is_invalid_argument() {
 }
 
 #[test]
-fn start_bind_broadcast_is_invalid_argument() {
+fn bind_broadcast_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(
@@ -234,7 +234,7 @@ fn start_bind_broadcast_is_invalid_argument() {
 }
 
 #[test]
-fn start_bind_multicast_v6_is_invalid_argument() {
+fn bind_multicast_v6_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v6(&mut net, a);
     assert_eq!(
@@ -245,7 +245,7 @@ fn start_bind_multicast_v6_is_invalid_argument() {
 }
 
 #[test]
-fn start_bind_v6_address_on_v4_socket_is_invalid_argument() {
+fn bind_v6_address_on_v4_socket_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(
@@ -257,7 +257,7 @@ fn start_bind_v6_address_on_v4_socket_is_invalid_argument() {
 }
 
 #[test]
-fn start_bind_v4_address_on_v6_socket_is_invalid_argument() {
+fn bind_v4_address_on_v6_socket_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v6(&mut net, a);
     assert_eq!(
@@ -272,7 +272,7 @@ fn start_bind_v4_address_on_v6_socket_is_invalid_argument() {
 }
 
 #[test]
-fn start_bind_ipv4_mapped_address_on_v6_socket_is_invalid_argument() {
+fn bind_ipv4_mapped_address_on_v6_socket_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v6(&mut net, a);
     assert_eq!(
@@ -289,7 +289,7 @@ fn start_bind_ipv4_mapped_address_on_v6_socket_is_invalid_argument() {
 // ---- bind: address-not-bindable ----
 
 #[test]
-fn start_bind_other_hosts_address_is_address_not_bindable() {
+fn bind_other_hosts_address_is_address_not_bindable() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(
@@ -306,7 +306,7 @@ fn start_bind_other_hosts_address_is_address_not_bindable() {
 }
 
 #[test]
-fn start_bind_unknown_address_is_address_not_bindable() {
+fn bind_unknown_address_is_address_not_bindable() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(
@@ -363,9 +363,7 @@ fn bind_port_zero_picks_an_ephemeral_port() {
     for _ in 0..50 {
         let s = v4(&mut net, a);
         net.bind(s, sa("10.0.0.1:0")).unwrap();
-        // Already chosen in bind-in-progress.
         let port = net.local_address(s).unwrap().port();
-        assert_eq!(net.local_address(s).unwrap().port(), port);
         assert!(
             EPHEMERAL.contains(&port),
             "port {port} outside 32768..=60999"
@@ -521,7 +519,7 @@ fn is_listening_is_false_outside_listen_states() {
 }
 
 #[test]
-fn start_listen_on_unbound_is_invalid_state() {
+fn listen_on_unbound_is_invalid_state() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(net.listen(s), Err(ErrorCode::InvalidState));
@@ -529,7 +527,7 @@ fn start_listen_on_unbound_is_invalid_state() {
 }
 
 #[test]
-fn start_listen_on_listening_is_invalid_state() {
+fn listen_on_listening_is_invalid_state() {
     let (mut net, _, b) = two_hosts();
     let l = listener(&mut net, b, "10.0.0.2:80");
     assert_eq!(net.listen(l), Err(ErrorCode::InvalidState));
@@ -537,7 +535,7 @@ fn start_listen_on_listening_is_invalid_state() {
 }
 
 #[test]
-fn start_listen_on_connected_is_invalid_state() {
+fn listen_on_connected_is_invalid_state() {
     let (mut net, a, b) = two_hosts();
     let (c, s, _) = connected_pair(&mut net, a, b);
     assert_eq!(net.listen(c), Err(ErrorCode::InvalidState));
@@ -546,7 +544,7 @@ fn start_listen_on_connected_is_invalid_state() {
 }
 
 #[test]
-fn start_listen_on_closed_is_invalid_state() {
+fn listen_on_closed_is_invalid_state() {
     let (mut net, a, _) = two_hosts();
     let s = refused(&mut net, a);
     assert_eq!(net.listen(s), Err(ErrorCode::InvalidState));
@@ -646,7 +644,7 @@ fn accept_beyond_socket_limit_is_new_socket_limit() {
 // ---- connect: transitions ----
 
 #[test]
-fn start_connect_moves_unbound_to_connect_in_progress() {
+fn begin_connect_moves_unbound_to_connecting() {
     let (mut net, a, b) = two_hosts_slow();
     let _l = listener(&mut net, b, "10.0.0.2:80");
     let c = v4(&mut net, a);
@@ -656,7 +654,7 @@ fn start_connect_moves_unbound_to_connect_in_progress() {
 }
 
 #[test]
-fn finish_connect_before_handshake_is_would_block() {
+fn connect_outcome_before_the_handshake_is_none() {
     let (mut net, a, b) = two_hosts_slow();
     let _l = listener(&mut net, b, "10.0.0.2:80");
     let c = connecting(&mut net, a);
@@ -668,7 +666,7 @@ fn finish_connect_before_handshake_is_would_block() {
 }
 
 #[test]
-fn finish_connect_after_handshake_moves_to_connected() {
+fn connect_outcome_after_the_handshake_moves_to_connected() {
     let (mut net, a, b) = two_hosts_slow();
     let _l = listener(&mut net, b, "10.0.0.2:80");
     let c = connecting(&mut net, a);
@@ -702,7 +700,7 @@ fn connect_from_bound_keeps_the_bound_port() {
 }
 
 #[test]
-fn start_connect_on_listening_is_invalid_state() {
+fn begin_connect_on_listening_is_invalid_state() {
     let (mut net, _, b) = two_hosts();
     let l = listener(&mut net, b, "10.0.0.2:80");
     assert_eq!(
@@ -713,7 +711,7 @@ fn start_connect_on_listening_is_invalid_state() {
 }
 
 #[test]
-fn start_connect_on_connected_is_invalid_state() {
+fn begin_connect_on_connected_is_invalid_state() {
     let (mut net, a, b) = two_hosts();
     let (c, s, _) = connected_pair(&mut net, a, b);
     assert_eq!(
@@ -728,7 +726,7 @@ fn start_connect_on_connected_is_invalid_state() {
 }
 
 #[test]
-fn start_connect_on_closed_is_invalid_state() {
+fn begin_connect_on_closed_is_invalid_state() {
     let (mut net, a, b) = two_hosts();
     let s = refused(&mut net, a);
     // Even towards a port that now listens.
@@ -741,7 +739,7 @@ fn start_connect_on_closed_is_invalid_state() {
 }
 
 #[test]
-fn start_connect_to_unspecified_address_is_invalid_argument() {
+fn begin_connect_to_unspecified_address_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(
@@ -758,7 +756,7 @@ fn start_connect_to_unspecified_address_is_invalid_argument() {
 }
 
 #[test]
-fn start_connect_to_port_zero_is_invalid_argument() {
+fn begin_connect_to_port_zero_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(
@@ -769,7 +767,7 @@ fn start_connect_to_port_zero_is_invalid_argument() {
 }
 
 #[test]
-fn start_connect_to_multicast_is_invalid_argument() {
+fn begin_connect_to_multicast_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(
@@ -789,7 +787,7 @@ fn start_connect_to_multicast_is_invalid_argument() {
 }
 
 #[test]
-fn start_connect_with_wrong_family_is_invalid_argument() {
+fn begin_connect_with_wrong_family_is_invalid_argument() {
     let (mut net, a, _) = two_hosts();
     let s = v4(&mut net, a);
     assert_eq!(
@@ -810,7 +808,7 @@ fn start_connect_with_wrong_family_is_invalid_argument() {
 }
 
 #[test]
-fn rejected_start_connect_leaves_socket_usable() {
+fn rejected_begin_connect_leaves_socket_usable() {
     let (mut net, a, b) = two_hosts();
     let _l = listener(&mut net, b, "10.0.0.2:80");
     let s = v4(&mut net, a);
@@ -1159,14 +1157,6 @@ fn local_address_while_connecting_is_where_the_syn_left_from() {
 }
 
 #[test]
-fn local_address_during_bind_in_progress_is_the_address() {
-    let (mut net, a, _) = two_hosts();
-    let s = v4(&mut net, a);
-    net.bind(s, sa("10.0.0.1:7000")).unwrap();
-    assert_eq!(net.local_address(s), Ok(sa("10.0.0.1:7000")));
-}
-
-#[test]
 fn local_address_when_bound_listening_and_connected_is_the_address() {
     let (mut net, a, b) = two_hosts();
     let s = v4(&mut net, a);
@@ -1175,7 +1165,6 @@ fn local_address_when_bound_listening_and_connected_is_the_address() {
     let l = v4(&mut net, b);
     net.bind(l, sa("10.0.0.2:80")).unwrap();
     net.listen(l).unwrap();
-    assert_eq!(net.local_address(l), Ok(sa("10.0.0.2:80")));
     assert_eq!(net.local_address(l), Ok(sa("10.0.0.2:80")));
     net.connect(s, sa("10.0.0.2:80")).unwrap();
     assert_eq!(net.local_address(s), Ok(sa("10.0.0.1:7000")));
@@ -1928,4 +1917,41 @@ fn closed_connections_are_freed_and_their_ports_released() {
     );
     net.close(c2).unwrap();
     assert_eq!(net.live_connections(), 0);
+}
+
+/// A connect that cannot send its SYN (no address of the socket's family to send
+/// from) stays connecting, holding its bound port, until its outcome is asked for.
+#[test]
+fn a_connect_failing_before_its_syn_reports_at_its_outcome() {
+    // One ephemeral port, 5000, so a port in use shows as exhaustion.
+    let mut config = NetConfig::default();
+    config.tcp.ephemeral_ports = 5000..=5000;
+    let mut net = Net::with_config(7, config);
+    let a = net.add_host("a", &[ip("10.0.0.1")]).unwrap();
+    let _b = net.add_host("b", &[ip("fd00::2")]).unwrap();
+    let s = v6(&mut net, a);
+    net.bind(s, sa("[::]:5000")).unwrap();
+    assert_eq!(net.begin_connect(s, sa("[fd00::2]:80")), Ok(()));
+    let other = v6(&mut net, a);
+    assert_eq!(net.bind(other, sa("[::]:0")), Err(ErrorCode::AddressInUse));
+    assert_eq!(state(&net, s), TcpState::Connecting);
+    assert!(net.is_ready(s, Interest::Socket));
+    assert_eq!(net.local_address(s), Ok(sa("[::]:5000")));
+    assert_eq!(
+        net.connect_outcome(s),
+        Some(Err(ErrorCode::RemoteUnreachable))
+    );
+    assert_eq!(state(&net, s), TcpState::Closed);
+    assert_eq!(net.local_address(s), Err(ErrorCode::RemoteUnreachable));
+    assert_eq!(
+        transitions(&net, s),
+        vec![
+            (TcpState::Unbound, TcpState::Bound),
+            (TcpState::Bound, TcpState::Connecting),
+            (TcpState::Connecting, TcpState::Closed),
+        ]
+    );
+    // Its port was given back.
+    assert_eq!(net.bind(other, sa("[::]:0")), Ok(()));
+    assert_eq!(net.local_address(other), Ok(sa("[::]:5000")));
 }

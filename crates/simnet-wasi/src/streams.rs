@@ -158,8 +158,8 @@ pub(crate) fn shutdown_streams(states: &SharedStreams, read: bool, write: bool) 
 
 /// A `start-*` call of WASI 0.2 that has not been finished yet. The network has
 /// already done the work (bound, listening, SYN sent); what is left is the guest's
-/// `finish-*`, as in wasmtime-wasi, where a socket between the two is in its
-/// `BindStarted`, `ListenStarted` or `Connecting` state.
+/// `finish-*`, as in wasmtime-wasi, which keeps it as the socket's
+/// `in_progress_operation`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Started {
     Bind,
@@ -215,6 +215,11 @@ impl Pollable for SimTcpSocket {
         // finish, whatever the queue holds.
         let listen_started = self.started == Some(Started::Listen);
         self.at.ready_or(Interest::Socket, listen_started).await;
+        if self.started == Some(Started::Connect) {
+            // As wasmtime-wasi's, the pollable takes the connect's outcome: the
+            // socket is connected (or closed with the error) before `finish-connect`.
+            let _ = lock(&self.at.world).net.connect_outcome(self.at.socket);
+        }
         let listening = lock(&self.at.world)
             .net
             .is_listening(self.at.socket)

@@ -118,6 +118,32 @@ fn an_injected_connect_timeout_fails_the_connect() {
     );
 }
 
+/// The second finish-connect comes after the socket's pollable saw the handshake
+/// succeed (and took the outcome, as wasmtime-wasi's does): the fault still fails it.
+#[test]
+fn an_injected_connect_timeout_fails_a_connect_the_pollable_saw_succeed() {
+    let (mut sim, _, client) = two_hosts(3, Duration::from_millis(1));
+    sim.spawn(guest("server", client, "echo-server", &["10.0.0.2:7"]).daemon());
+    sim.spawn(
+        guest("client", client, "probe", &["refused", "10.0.0.2:7"])
+            .start_at(Duration::from_millis(1)),
+    );
+    sim.inject(ApiFault {
+        host: None,
+        method: Method::FinishConnect,
+        trigger: Trigger::Nth(2),
+        effect: Effect::Error(ErrorCode::Timeout),
+    })
+    .unwrap();
+    let report = sim.run();
+    let out = sim.output(sim.guest_id("client").unwrap()).stdout();
+    assert!(
+        out.contains("(TimedOut)"),
+        "{out}\n{}",
+        describe(&sim, &report)
+    );
+}
+
 #[test]
 fn natural_errors_are_counted_too() {
     let (mut sim, _, client) = two_hosts(4, Duration::from_millis(1));

@@ -1,6 +1,6 @@
 //! `wasi:sockets/tcp` and `tcp-create-socket` over simnet-core's sockets.
 
-use simnet_core::{Family, ShutdownType as CoreShutdown};
+use simnet_core::{Family, ShutdownType as CoreShutdown, TcpState};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::bindings::sockets::network::{
     ErrorCode as WitError, IpAddressFamily, IpSocketAddress, Network,
@@ -60,13 +60,18 @@ impl SimSocketsView<'_> {
         let injected = match w.inject(self.ctx.host, Some(at.socket), method) {
             // A failed connect ends the attempt (done by `inject`); finish-connect then
             // reports the code as it would the network's.
-            Some(Effect::Error(_)) if method == Method::FinishConnect => true,
+            Some(Effect::Error(code)) if method == Method::FinishConnect => Some(code),
             Some(Effect::Error(code)) => return Err(wit_error(code).into()),
-            _ => false,
+            _ => None,
         };
-        let result = f(&mut w.net, at.socket);
+        let mut result = f(&mut w.net, at.socket);
+        if let (Some(code), Ok(_)) = (injected, &result) {
+            // The socket's pollable had already taken the connect's success: the
+            // fault fails finish-connect all the same.
+            result = Err(code);
+        }
         if let Err(code) = result
-            && !injected
+            && injected.is_none()
             && code != simnet_core::ErrorCode::WouldBlock
         {
             w.net.record_api_error(method, code);
@@ -75,8 +80,9 @@ impl SimSocketsView<'_> {
     }
 
     /// Like `with_net` for the calls wasmtime-wasi refuses with `invalid-state` while
-    /// a connect awaits `finish-connect` (its socket is inside the connect's future
-    /// then): the options and the addresses.
+    /// its socket is inside the connect's future, from `start-connect` until the
+    /// outcome is taken (by the socket's pollable or `finish-connect`): the options
+    /// and the addresses.
     fn settled<R>(
         &self,
         r: &Resource<TcpSocket>,
@@ -85,10 +91,29 @@ impl SimSocketsView<'_> {
             simnet_core::SocketId,
         ) -> Result<R, simnet_core::ErrorCode>,
     ) -> SocketResult<R> {
-        if self.socket(r)?.started == Some(Started::Connect) {
-            return Err(WitError::InvalidState.into());
+        self.with_net(r, |net, id| {
+            if net.state(id)? == TcpState::Connecting {
+                return Err(simnet_core::ErrorCode::InvalidState);
+            }
+            f(net, id)
+        })
+    }
+
+    /// `settled` for a setter that wasmtime-wasi checks for 0 (`invalid-argument`)
+    /// before it looks at the socket.
+    fn settled_nonzero(
+        &self,
+        r: &Resource<TcpSocket>,
+        zero: bool,
+        f: impl FnOnce(
+            &mut simnet_core::Net,
+            simnet_core::SocketId,
+        ) -> Result<(), simnet_core::ErrorCode>,
+    ) -> SocketResult<()> {
+        if zero {
+            return Err(WitError::InvalidArgument.into());
         }
-        self.with_net(r, f)
+        self.settled(r, f)
     }
 
     /// Run a `start-*` call: refused while another start awaits its finish, as in
@@ -305,7 +330,9 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        self.settled(&this, |net, id| net.set_listen_backlog_size(id, value))
+        self.settled_nonzero(&this, value == 0, |net, id| {
+            net.set_listen_backlog_size(id, value)
+        })
     }
 
     fn keep_alive_enabled(&mut self, this: Resource<TcpSocket>) -> SocketResult<bool> {
@@ -329,7 +356,9 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        self.settled(&this, |net, id| net.set_keep_alive_idle_time(id, value))
+        self.settled_nonzero(&this, value == 0, |net, id| {
+            net.set_keep_alive_idle_time(id, value)
+        })
     }
 
     fn keep_alive_interval(&mut self, this: Resource<TcpSocket>) -> SocketResult<u64> {
@@ -341,7 +370,9 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
         value: u64,
     ) -> SocketResult<()> {
-        self.settled(&this, |net, id| net.set_keep_alive_interval(id, value))
+        self.settled_nonzero(&this, value == 0, |net, id| {
+            net.set_keep_alive_interval(id, value)
+        })
     }
 
     fn keep_alive_count(&mut self, this: Resource<TcpSocket>) -> SocketResult<u32> {
@@ -349,7 +380,9 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
     }
 
     fn set_keep_alive_count(&mut self, this: Resource<TcpSocket>, value: u32) -> SocketResult<()> {
-        self.settled(&this, |net, id| net.set_keep_alive_count(id, value))
+        self.settled_nonzero(&this, value == 0, |net, id| {
+            net.set_keep_alive_count(id, value)
+        })
     }
 
     fn hop_limit(&mut self, this: Resource<TcpSocket>) -> SocketResult<u8> {

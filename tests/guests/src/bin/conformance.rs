@@ -380,7 +380,35 @@ fn main() {
         "receive-buffer-size while connecting",
         c.receive_buffer_size().map(|_| ()),
     );
+    // A value of 0 is refused before the socket's state is looked at, for some.
+    show(
+        "set-keep-alive-count 0 while connecting",
+        c.set_keep_alive_count(0),
+    );
+    show(
+        "set-keep-alive-idle-time 0 while connecting",
+        c.set_keep_alive_idle_time(0),
+    );
+    show(
+        "set-listen-backlog-size 0 while connecting",
+        c.set_listen_backlog_size(0),
+    );
+    show("set-hop-limit 0 while connecting", c.set_hop_limit(0));
     c.subscribe().block();
+    // The pollable takes the connect's outcome: the socket is connected before
+    // finish-connect.
+    show(
+        "local-address after the pollable",
+        c.local_address().map(|_| ()),
+    );
+    show(
+        "remote-address after the pollable",
+        c.remote_address().map(|_| ()),
+    );
+    show(
+        "keep-alive-enabled after the pollable",
+        c.keep_alive_enabled(),
+    );
     let Some((cin, cout)) = status("finish-connect", c.finish_connect()) else {
         return;
     };
@@ -481,6 +509,11 @@ fn main() {
         .expect("holder address");
     show("start-connect", r.start_connect(&net, to_wasi(closed_port)));
     r.subscribe().block();
+    show(
+        "local-address after the pollable",
+        r.local_address().map(|_| ()),
+    );
+    show("hop-limit after the pollable", r.hop_limit());
     show("finish-connect", r.finish_connect().map(|_| ()));
     show("finish-connect again", r.finish_connect().map(|_| ()));
     show(
