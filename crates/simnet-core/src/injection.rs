@@ -18,8 +18,8 @@ use crate::segment::Side;
 use crate::time::SimTime;
 use crate::trace::{DropReason, TraceEvent};
 
-/// What happens to a segment when it reaches its destination host.
-pub(crate) enum Arrival {
+/// What happens to a packet when it reaches its destination host.
+enum Arrival {
     Deliver,
     Drop(DropReason),
     Held,
@@ -135,8 +135,22 @@ impl Net {
         }
     }
 
+    /// A packet reached its destination host: the faults in force decide its fate,
+    /// then its protocol takes it.
+    pub(crate) fn packet_arrives(&mut self, packet: Packet) {
+        match (self.arrival(packet), packet) {
+            (Arrival::Deliver, Packet::Tcp(seg)) => self.segment_arrived(seg),
+            (Arrival::Deliver, Packet::Udp(slot)) => self.deliver_datagram(slot),
+            (Arrival::Held, _) => {}
+            (Arrival::Drop(reason), Packet::Tcp(seg)) => {
+                self.record(TraceEvent::SegmentDropped { seg, reason })
+            }
+            (Arrival::Drop(reason), Packet::Udp(slot)) => self.drop_datagram(slot, reason),
+        }
+    }
+
     /// Decide the fate of a packet arriving at its destination.
-    pub(crate) fn arrival(&mut self, packet: Packet) -> Arrival {
+    fn arrival(&mut self, packet: Packet) -> Arrival {
         let Some((from, to)) = self.route(packet) else {
             return Arrival::Deliver;
         };
@@ -165,13 +179,10 @@ impl Net {
             to,
             segments: held.len() as u32,
         }));
-        // Delivered now, in the order they arrived.
+        // Delivered now, in the order they arrived; faults still in force (a
+        // partition, a host down) apply.
         for packet in held {
-            match packet {
-                Packet::Tcp(seg) => self.deliver(seg),
-                // Faults still in force (a partition, a host down) apply.
-                Packet::Udp(slot) => self.datagram_at_host(slot),
-            }
+            self.packet_arrives(packet);
         }
     }
 

@@ -15,7 +15,6 @@ use crate::fault::state::FaultState;
 use crate::host::{Host, HostConfig, HostStats, is_valid_host_address};
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::link::{LinkConfig, LinkState};
-use crate::packet::Packet;
 use crate::queue::{Event, EventQueue};
 use crate::rng::derive;
 use crate::socket::{ListenQueue, Socket};
@@ -318,8 +317,7 @@ impl Net {
         };
         self.now = time;
         match event {
-            Event::Deliver(Packet::Tcp(seg)) => self.deliver(seg),
-            Event::Deliver(Packet::Udp(slot)) => self.datagram_at_host(slot),
+            Event::Deliver(packet) => self.packet_arrives(packet),
             Event::Timer { conn, side, kind } => self.on_timer(conn, side, kind, time),
             Event::Fault(index) => self.fire_fault(index),
         }

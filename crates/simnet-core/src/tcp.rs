@@ -7,7 +7,6 @@ use crate::capture::{Capture, CapturedPacket, Fate, Transport};
 use crate::conn::{Conn, Phase};
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, SocketId};
-use crate::injection::Arrival;
 use crate::link::{LinkState, Transit};
 use crate::net::{Net, mark_woken, record_to};
 use crate::packet::Packet;
@@ -142,14 +141,8 @@ impl Net {
 
     // ---- receiving ----
 
-    pub(crate) fn deliver(&mut self, seg: Segment) {
-        match self.arrival(Packet::Tcp(seg)) {
-            Arrival::Deliver => {}
-            Arrival::Held => return,
-            Arrival::Drop(reason) => {
-                return self.record(TraceEvent::SegmentDropped { seg, reason });
-            }
-        }
+    /// A segment reached its host (faults have had their say).
+    pub(crate) fn segment_arrived(&mut self, seg: Segment) {
         let side = seg.from.peer();
         let Some(conn) = self.conn(seg.conn) else {
             self.record(TraceEvent::SegmentDropped {

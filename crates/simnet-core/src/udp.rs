@@ -13,7 +13,6 @@ use bytes::Bytes;
 use crate::capture::Fate;
 use crate::error::ErrorCode;
 use crate::ids::{HostId, SocketId};
-use crate::injection::Arrival;
 use crate::link::Transit;
 use crate::net::Net;
 use crate::packet::{
@@ -466,16 +465,8 @@ impl Net {
     }
 
     /// A datagram reached the end of its link: faults decide whether it arrives.
-    pub(crate) fn datagram_at_host(&mut self, slot: DatagramSlot) {
-        match self.arrival(Packet::Udp(slot)) {
-            Arrival::Deliver => self.deliver_datagram(slot),
-            Arrival::Held => {}
-            Arrival::Drop(reason) => self.drop_datagram(slot, reason),
-        }
-    }
-
     /// A datagram reached its host (faults have had their say).
-    fn deliver_datagram(&mut self, slot: DatagramSlot) {
+    pub(crate) fn deliver_datagram(&mut self, slot: DatagramSlot) {
         let Some((header, payload)) = self.udp.land(slot) else {
             return;
         };
@@ -486,7 +477,7 @@ impl Net {
     }
 
     /// Drop a datagram whose copy a fault stopped, freeing its slot.
-    fn drop_datagram(&mut self, slot: DatagramSlot, reason: DropReason) {
+    pub(crate) fn drop_datagram(&mut self, slot: DatagramSlot, reason: DropReason) {
         if let Some((dgram, _)) = self.udp.land(slot) {
             self.record_datagram(&dgram, Fate::Dropped(reason));
         }
