@@ -88,8 +88,9 @@ fn an_injected_accept_error_reaches_the_guest_and_is_reported() {
     assert_eq!((c.natural, c.injected), (0, 1));
 }
 
-#[test]
-fn an_injected_connect_timeout_fails_the_connect() {
+/// A client whose `nth` finish-connect gets an injected timeout: its output, and
+/// how many injected timeouts the report counts.
+fn connect_with_injected_timeout(nth: u64) -> (String, u64) {
     let (mut sim, _, client) = two_hosts(3, Duration::from_millis(1));
     sim.spawn(guest("server", client, "echo-server", &["10.0.0.2:7"]).daemon());
     sim.spawn(
@@ -99,49 +100,31 @@ fn an_injected_connect_timeout_fails_the_connect() {
     sim.inject(ApiFault {
         host: None,
         method: Method::FinishConnect,
-        trigger: Trigger::Nth(1),
+        trigger: Trigger::Nth(nth),
         effect: Effect::Error(ErrorCode::Timeout),
     })
     .unwrap();
     let report = sim.run();
     let out = sim.output(sim.guest_id("client").unwrap()).stdout();
-    assert!(
-        out.contains("(TimedOut)"),
-        "{out}\n{}",
-        describe(&sim, &report)
-    );
-    assert_eq!(
-        met(&report, Method::FinishConnect, ErrorCode::Timeout)
-            .unwrap()
-            .injected,
-        1
-    );
+    let injected =
+        met(&report, Method::FinishConnect, ErrorCode::Timeout).map_or(0, |c| c.injected);
+    (format!("{out}\n{}", describe(&sim, &report)), injected)
+}
+
+#[test]
+fn an_injected_connect_timeout_fails_the_connect() {
+    let (out, injected) = connect_with_injected_timeout(1);
+    assert!(out.contains("(TimedOut)"), "{out}");
+    assert_eq!(injected, 1);
 }
 
 /// The second finish-connect comes after the socket's pollable saw the handshake
 /// succeed (and took the outcome, as wasmtime-wasi's does): the fault still fails it.
 #[test]
 fn an_injected_connect_timeout_fails_a_connect_the_pollable_saw_succeed() {
-    let (mut sim, _, client) = two_hosts(3, Duration::from_millis(1));
-    sim.spawn(guest("server", client, "echo-server", &["10.0.0.2:7"]).daemon());
-    sim.spawn(
-        guest("client", client, "probe", &["refused", "10.0.0.2:7"])
-            .start_at(Duration::from_millis(1)),
-    );
-    sim.inject(ApiFault {
-        host: None,
-        method: Method::FinishConnect,
-        trigger: Trigger::Nth(2),
-        effect: Effect::Error(ErrorCode::Timeout),
-    })
-    .unwrap();
-    let report = sim.run();
-    let out = sim.output(sim.guest_id("client").unwrap()).stdout();
-    assert!(
-        out.contains("(TimedOut)"),
-        "{out}\n{}",
-        describe(&sim, &report)
-    );
+    let (out, injected) = connect_with_injected_timeout(2);
+    assert!(out.contains("(TimedOut)"), "{out}");
+    assert_eq!(injected, 1);
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! `wasi:sockets/tcp` and `tcp-create-socket` over simnet-core's sockets.
 
-use simnet_core::{Family, ShutdownType as CoreShutdown, TcpState};
+use simnet_core::{
+    ErrorCode as CoreError, Family, ShutdownType as CoreShutdown, SocketId, TcpState,
+};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::bindings::sockets::network::{
     ErrorCode as WitError, IpAddressFamily, IpSocketAddress, Network,
@@ -15,6 +17,11 @@ use crate::streams::{
 };
 use crate::world::lock;
 use simnet_core::{Effect, Method};
+
+/// A socket call on the network, given the socket's id.
+trait NetCall<R>: FnOnce(&mut simnet_core::Net, SocketId) -> Result<R, CoreError> {}
+
+impl<R, F: FnOnce(&mut simnet_core::Net, SocketId) -> Result<R, CoreError>> NetCall<R> for F {}
 
 /// Our socket object behind the `tcp-socket` handle the bindings name.
 fn mine(r: &Resource<TcpSocket>) -> Resource<SimTcpSocket> {
@@ -31,14 +38,7 @@ impl SimSocketsView<'_> {
     }
 
     /// Run `f` on the network with the socket's id, converting its error code.
-    fn with_net<R>(
-        &self,
-        r: &Resource<TcpSocket>,
-        f: impl FnOnce(
-            &mut simnet_core::Net,
-            simnet_core::SocketId,
-        ) -> Result<R, simnet_core::ErrorCode>,
-    ) -> SocketResult<R> {
+    fn with_net<R>(&self, r: &Resource<TcpSocket>, f: impl NetCall<R>) -> SocketResult<R> {
         let at = self.socket_ref(r)?;
         let mut w = lock(&at.world);
         f(&mut w.net, at.socket).map_err(|e| wit_error(e).into())
@@ -50,10 +50,7 @@ impl SimSocketsView<'_> {
         &self,
         r: &Resource<TcpSocket>,
         method: Method,
-        f: impl FnOnce(
-            &mut simnet_core::Net,
-            simnet_core::SocketId,
-        ) -> Result<R, simnet_core::ErrorCode>,
+        f: impl NetCall<R>,
     ) -> SocketResult<R> {
         let at = self.socket_ref(r)?;
         let mut w = lock(&at.world);
@@ -83,14 +80,7 @@ impl SimSocketsView<'_> {
     /// its socket is inside the connect's future, from `start-connect` until the
     /// outcome is taken (by the socket's pollable or `finish-connect`): the options
     /// and the addresses.
-    fn settled<R>(
-        &self,
-        r: &Resource<TcpSocket>,
-        f: impl FnOnce(
-            &mut simnet_core::Net,
-            simnet_core::SocketId,
-        ) -> Result<R, simnet_core::ErrorCode>,
-    ) -> SocketResult<R> {
+    fn settled<R>(&self, r: &Resource<TcpSocket>, f: impl NetCall<R>) -> SocketResult<R> {
         self.with_net(r, |net, id| {
             if net.state(id)? == TcpState::Connecting {
                 return Err(simnet_core::ErrorCode::InvalidState);
@@ -105,10 +95,7 @@ impl SimSocketsView<'_> {
         &self,
         r: &Resource<TcpSocket>,
         zero: bool,
-        f: impl FnOnce(
-            &mut simnet_core::Net,
-            simnet_core::SocketId,
-        ) -> Result<(), simnet_core::ErrorCode>,
+        f: impl NetCall<()>,
     ) -> SocketResult<()> {
         if zero {
             return Err(WitError::InvalidArgument.into());
@@ -123,10 +110,7 @@ impl SimSocketsView<'_> {
         r: &Resource<TcpSocket>,
         method: Method,
         started: Started,
-        f: impl FnOnce(
-            &mut simnet_core::Net,
-            simnet_core::SocketId,
-        ) -> Result<(), simnet_core::ErrorCode>,
+        f: impl NetCall<()>,
     ) -> SocketResult<()> {
         let busy = self.socket(r)?.started.is_some();
         self.call(r, method, |net, id| {
