@@ -327,6 +327,43 @@ impl Net {
         Some(outcome)
     }
 
+    /// End a connect with `code` whatever its handshake did, as a connect the network
+    /// failed: the connection fails (the peer gets a reset if it knew it) and the
+    /// socket closes with that error. For a fault injected at the connect's outcome.
+    pub fn fail_connect(&mut self, id: SocketId, code: ErrorCode) -> Result<(), ErrorCode> {
+        match self.socket(id)?.state {
+            SocketState::Connecting { local, conn } => {
+                self.give_up_end(id, conn, Side::Client, local, code)
+            }
+            SocketState::Connected { local, conn, side } => {
+                self.give_up_end(id, conn, side, local, code)
+            }
+            SocketState::ConnectFailed { bound, .. } => {
+                if let Some(local) = bound {
+                    self.release_port(id, local);
+                }
+            }
+            SocketState::Closed { .. } => {}
+            _ => return Err(ErrorCode::InvalidState),
+        }
+        self.set_state(id, SocketState::Closed { error: code });
+        Ok(())
+    }
+
+    /// Fail the socket's connection end with `code` and let go of it and its port.
+    fn give_up_end(
+        &mut self,
+        id: SocketId,
+        c: ConnId,
+        side: Side,
+        local: SocketAddr,
+        code: ErrorCode,
+    ) {
+        self.fail_end(c, side, code);
+        self.detach_end(c, side);
+        self.release_port(id, local);
+    }
+
     /// [`Net::begin_connect`], then run the simulation until the outcome is known.
     pub fn connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
         self.begin_connect(id, remote)?;

@@ -1,6 +1,6 @@
 //! Faults applied to the network: scheduling them on the event queue, partitions,
-//! clogs, crashes and restarts, resets, the fate of a segment on arrival, and the
-//! API-level faults at the socket calls. The kinds and the state they leave are in
+//! clogs, crashes and restarts, resets, the fate of every packet on arrival (before
+//! its protocol takes it), and the API-level faults at the socket calls. The kinds and the state they leave are in
 //! `fault/`.
 
 use rand::RngExt;

@@ -89,8 +89,8 @@ pub enum TcpState {
     Unbound = 0,
     Bound = 2,
     Listening = 4,
-    /// The SYN is out; the outcome is known once [`crate::Net::connect_outcome`] has
-    /// reported it.
+    /// A connect is under way (or failed before its SYN could leave); the outcome
+    /// is known once [`crate::Net::connect_outcome`] has reported it.
     Connecting = 5,
     Connected = 6,
     /// Only reached through a failed connect; operations then report that error.

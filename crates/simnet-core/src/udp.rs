@@ -464,7 +464,6 @@ impl Net {
         }
     }
 
-    /// A datagram reached the end of its link: faults decide whether it arrives.
     /// A datagram reached its host (faults have had their say).
     pub(crate) fn deliver_datagram(&mut self, slot: DatagramSlot) {
         let Some((header, payload)) = self.udp.land(slot) else {

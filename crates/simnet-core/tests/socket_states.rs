@@ -1955,3 +1955,38 @@ fn a_connect_failing_before_its_syn_reports_at_its_outcome() {
     assert_eq!(net.bind(other, sa("[::]:0")), Ok(()));
     assert_eq!(net.local_address(other), Ok(sa("[::]:5000")));
 }
+
+/// A fault at the connect's outcome ends even a connect whose handshake finished:
+/// the socket closes with the fault's error, gives its port back, and the peer is
+/// reset.
+#[test]
+fn fail_connect_closes_a_connected_socket_with_the_error() {
+    // One ephemeral port, so a port in use shows as exhaustion.
+    let mut config = NetConfig::default();
+    config.tcp.ephemeral_ports = 40000..=40000;
+    let (mut net, a, b) = net_with(config);
+    let (c, s, _) = connected_pair(&mut net, a, b);
+    let other = v4(&mut net, a);
+    assert_eq!(
+        net.bind(other, sa("10.0.0.1:0")),
+        Err(ErrorCode::AddressInUse)
+    );
+    assert_eq!(net.fail_connect(c, ErrorCode::Timeout), Ok(()));
+    assert_eq!(state(&net, c), TcpState::Closed);
+    assert_eq!(net.local_address(c), Err(ErrorCode::Timeout));
+    assert_eq!(net.connect_outcome(c), Some(Err(ErrorCode::Timeout)));
+    net.run_until_idle();
+    let mut buf = [0u8; 4];
+    assert_eq!(
+        net.read(s, &mut buf),
+        Err(StreamError::Failed(ErrorCode::ConnectionReset))
+    );
+    // The port is free again.
+    assert_eq!(net.bind(other, sa("10.0.0.1:0")), Ok(()));
+    assert_eq!(net.local_address(other), Ok(sa("10.0.0.1:40000")));
+    let u = v4(&mut net, a);
+    assert_eq!(
+        net.fail_connect(u, ErrorCode::Timeout),
+        Err(ErrorCode::InvalidState)
+    );
+}

@@ -157,7 +157,7 @@ pub(crate) fn shutdown_streams(states: &SharedStreams, read: bool, write: bool) 
 }
 
 /// A `start-*` call of WASI 0.2 that has not been finished yet. The network has
-/// already done the work (bound, listening, SYN sent); what is left is the guest's
+/// already done the work (bound, listening, connect begun); what is left is the guest's
 /// `finish-*`, as in wasmtime-wasi, which keeps it as the socket's
 /// `in_progress_operation`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,7 +224,8 @@ impl Pollable for SimTcpSocket {
             .net
             .is_listening(self.at.socket)
             .unwrap_or(false);
-        if listening {
+        // wasmtime-wasi's pollable accepts ahead only once `finish-listen` is done.
+        if listening && !listen_started {
             self.pre_accepted = true;
         }
     }

@@ -54,22 +54,12 @@ impl SimSocketsView<'_> {
     ) -> SocketResult<R> {
         let at = self.socket_ref(r)?;
         let mut w = lock(&at.world);
-        let injected = match w.inject(self.ctx.host, Some(at.socket), method) {
-            // A failed connect ends the attempt (done by `inject`); finish-connect then
-            // reports the code as it would the network's.
-            Some(Effect::Error(code)) if method == Method::FinishConnect => Some(code),
-            Some(Effect::Error(code)) => return Err(wit_error(code).into()),
-            _ => None,
-        };
-        let mut result = f(&mut w.net, at.socket);
-        if let (Some(code), Ok(_)) = (injected, &result) {
-            // The socket's pollable had already taken the connect's success: the
-            // fault fails finish-connect all the same.
-            result = Err(code);
+        if let Some(Effect::Error(code)) = w.inject(self.ctx.host, Some(at.socket), method) {
+            return Err(wit_error(code).into());
         }
+        let result = f(&mut w.net, at.socket);
         if let Err(code) = result
-            && injected.is_none()
-            && code != simnet_core::ErrorCode::WouldBlock
+            && code != CoreError::WouldBlock
         {
             w.net.record_api_error(method, code);
         }
@@ -246,19 +236,35 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         this: Resource<TcpSocket>,
     ) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
         let pending = self.socket(&this)?.started == Some(Started::Connect);
-        let mut ended = false;
-        let outcome = self.call(&this, Method::FinishConnect, |net, id| {
-            if !pending {
-                return Err(simnet_core::ErrorCode::NotInProgress);
+        let at = self.socket_ref(&this)?;
+        let outcome = {
+            let mut w = lock(&at.world);
+            let injected = match w.inject(self.ctx.host, Some(at.socket), Method::FinishConnect) {
+                Some(Effect::Error(code)) => Some(code),
+                _ => None,
+            };
+            let outcome = match (pending, injected) {
+                (false, _) => Err(CoreError::NotInProgress),
+                // The fault ends the attempt with its code, whatever the handshake did
+                // (the socket's pollable may have seen it succeed already).
+                (true, Some(code)) => w.net.fail_connect(at.socket, code).and(Err(code)),
+                (true, None) => w
+                    .net
+                    .connect_outcome(at.socket)
+                    .unwrap_or(Err(CoreError::WouldBlock)),
+            };
+            if let Err(code) = outcome
+                && injected.is_none()
+                && code != CoreError::WouldBlock
+            {
+                w.net.record_api_error(Method::FinishConnect, code);
             }
-            let outcome = net.connect_outcome(id);
-            ended = outcome.is_some();
-            outcome.unwrap_or(Err(simnet_core::ErrorCode::WouldBlock))
-        });
-        if ended {
+            outcome
+        };
+        if pending && outcome != Err(CoreError::WouldBlock) {
             self.table.get_mut(&mine(&this))?.started = None;
         }
-        outcome?;
+        outcome.map_err(wit_error)?;
         self.take_streams(&this)
     }
 
