@@ -19,14 +19,15 @@ use simnet_core::{Effect, Method};
 /// Largest single read handed to a guest, whatever size it asks for.
 const MAX_READ: usize = 1 << 20;
 
-/// A failed stream operation, kept as the `wasi:io/error` payload so
-/// `network-error-code` can recover the socket error code.
+/// A failed stream operation, as the `wasi:io/error` payload. Its debug string is
+/// the error code's name, as wasmtime-wasi's (`ConnectionReset`), and like
+/// wasmtime-wasi's it carries no code for `network-error-code`.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct SocketFailure(pub ErrorCode);
 
 impl fmt::Display for SocketFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "socket error: {}", self.0.as_str())
+        write!(f, "{:?}", self.0)
     }
 }
 

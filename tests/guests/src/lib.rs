@@ -99,6 +99,6 @@ mod unstable {
 pub fn stream_error_code(err: &wasi::io::error::Error) -> String {
     match unstable::wasi::sockets::network::network_error_code(err) {
         Some(code) => format!("{code:?}"),
-        None => "no socket error".into(),
+        None => format!("no socket error ({})", err.to_debug_string()),
     }
 }

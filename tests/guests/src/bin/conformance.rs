@@ -590,6 +590,28 @@ fn main() {
     drop(pin);
     drop(pout);
 
+    println!("== listener closed before finish-listen, with a pending connection");
+    let l = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
+    bind(&net, &l, addr("127.0.0.1:0")).expect("bind");
+    l.start_listen().expect("listen");
+    let laddr = l.local_address().map(from_wasi).expect("local");
+    let p = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
+    p.start_connect(&net, to_wasi(laddr)).expect("connect");
+    p.subscribe().block();
+    let Some((pin, pout)) = status("finish-connect", p.finish_connect()) else {
+        return;
+    };
+    // Ready at once while the listen awaits its finish; it accepts nothing ahead.
+    l.subscribe().block();
+    drop(l);
+    pin.subscribe().block();
+    println!(
+        "client read after the listener closed: {}",
+        stream_result(pin.read(10))
+    );
+    drop(pin);
+    drop(pout);
+
     zero_lengths(&net);
     end_of_stream(&net);
     local_shutdown(&net);
