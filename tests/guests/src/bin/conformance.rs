@@ -567,50 +567,8 @@ fn main() {
         }),
     );
 
-    println!("== listener closed with a pending connection");
-    let l = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
-    bind(&net, &l, addr("127.0.0.1:0")).expect("bind");
-    l.start_listen().expect("listen");
-    l.subscribe().block();
-    l.finish_listen().expect("finish listen");
-    let laddr = l.local_address().map(from_wasi).expect("local");
-    let p = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
-    p.start_connect(&net, to_wasi(laddr)).expect("connect");
-    p.subscribe().block();
-    let Some((pin, pout)) = status("finish-connect", p.finish_connect()) else {
-        return;
-    };
-    l.subscribe().block();
-    drop(l);
-    pin.subscribe().block();
-    println!(
-        "client read after the listener closed: {}",
-        stream_result(pin.read(10))
-    );
-    drop(pin);
-    drop(pout);
-
-    println!("== listener closed before finish-listen, with a pending connection");
-    let l = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
-    bind(&net, &l, addr("127.0.0.1:0")).expect("bind");
-    l.start_listen().expect("listen");
-    let laddr = l.local_address().map(from_wasi).expect("local");
-    let p = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
-    p.start_connect(&net, to_wasi(laddr)).expect("connect");
-    p.subscribe().block();
-    let Some((pin, pout)) = status("finish-connect", p.finish_connect()) else {
-        return;
-    };
-    // Ready at once while the listen awaits its finish; it accepts nothing ahead.
-    l.subscribe().block();
-    drop(l);
-    pin.subscribe().block();
-    println!(
-        "client read after the listener closed: {}",
-        stream_result(pin.read(10))
-    );
-    drop(pin);
-    drop(pout);
+    listener_closed_with_a_pending_connection(&net, true);
+    listener_closed_with_a_pending_connection(&net, false);
 
     zero_lengths(&net);
     end_of_stream(&net);
@@ -623,6 +581,40 @@ fn main() {
     resolver(&net);
     option_limits(&net);
     println!("== done");
+}
+
+/// A listener dropped while a connection waits in its queue: after `finish-listen`
+/// (its pollable then accepts one ahead, which is closed) or before it (the pollable
+/// is ready at once and accepts nothing; the connection is reset).
+fn listener_closed_with_a_pending_connection(net: &Network, finish_listen: bool) {
+    if finish_listen {
+        println!("== listener closed with a pending connection");
+    } else {
+        println!("== listener closed before finish-listen, with a pending connection");
+    }
+    let l = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
+    bind(net, &l, addr("127.0.0.1:0")).expect("bind");
+    l.start_listen().expect("listen");
+    if finish_listen {
+        l.subscribe().block();
+        l.finish_listen().expect("finish listen");
+    }
+    let laddr = l.local_address().map(from_wasi).expect("local");
+    let p = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
+    p.start_connect(net, to_wasi(laddr)).expect("connect");
+    p.subscribe().block();
+    let Some((pin, pout)) = status("finish-connect", p.finish_connect()) else {
+        return;
+    };
+    l.subscribe().block();
+    drop(l);
+    pin.subscribe().block();
+    println!(
+        "client read after the listener closed: {}",
+        stream_result(pin.read(10))
+    );
+    drop(pin);
+    drop(pout);
 }
 
 fn zero_lengths(net: &Network) {
