@@ -283,11 +283,8 @@ impl Net {
         };
         let (local, c) = match sock.state {
             SocketState::Connecting { local, conn } => (local, conn),
-            SocketState::ConnectFailed { bound, error } => {
-                if let Some(local) = bound {
-                    self.release_port(id, local);
-                }
-                self.set_state(id, SocketState::Closed { error });
+            SocketState::ConnectFailed { error, .. } => {
+                self.end_connect(id, error);
                 return Some(Err(error));
             }
             SocketState::Connected { .. } => return Some(Ok(())),
@@ -295,16 +292,8 @@ impl Net {
             _ => return Some(Err(ErrorCode::InvalidState)),
         };
         let keep_alive = sock.options.keep_alive_enabled;
-        let outcome = match self.conn(c).map(|conn| conn.end(Side::Client)) {
-            Some(end) if end.phase == Phase::Established => Ok(()),
-            Some(end) if end.phase == Phase::Closed => {
-                Err(end.error.unwrap_or(ErrorCode::ConnectionReset))
-            }
-            Some(_) => return None,
-            None => Err(ErrorCode::ConnectionReset),
-        };
-        match outcome {
-            Ok(()) => {
+        let error = match self.conn(c).map(|conn| conn.end(Side::Client)) {
+            Some(end) if end.phase == Phase::Established => {
                 let side = Side::Client;
                 self.set_state(
                     id,
@@ -317,51 +306,50 @@ impl Net {
                 if keep_alive {
                     self.arm_keep_alive(c, side);
                 }
+                return Some(Ok(()));
             }
-            Err(error) => {
-                self.detach_end(c, Side::Client);
-                self.release_port(id, local);
-                self.set_state(id, SocketState::Closed { error });
+            Some(end) if end.phase == Phase::Closed => {
+                end.error.unwrap_or(ErrorCode::ConnectionReset)
             }
-        }
-        Some(outcome)
+            Some(_) => return None,
+            None => ErrorCode::ConnectionReset,
+        };
+        self.end_connect(id, error);
+        Some(Err(error))
     }
 
     /// End a connect with `code` whatever its handshake did, as a connect the network
     /// failed: the connection fails (the peer gets a reset if it knew it) and the
     /// socket closes with that error. For a fault injected at the connect's outcome.
     pub fn fail_connect(&mut self, id: SocketId, code: ErrorCode) -> Result<(), ErrorCode> {
-        match self.socket(id)?.state {
-            SocketState::Connecting { local, conn } => {
-                self.give_up_end(id, conn, Side::Client, local, code)
-            }
-            SocketState::Connected { local, conn, side } => {
-                self.give_up_end(id, conn, side, local, code)
-            }
-            SocketState::ConnectFailed { bound, .. } => {
-                if let Some(local) = bound {
-                    self.release_port(id, local);
-                }
-            }
-            SocketState::Closed { .. } => {}
-            _ => return Err(ErrorCode::InvalidState),
+        let state = &self.socket(id)?.state;
+        if matches!(
+            state,
+            SocketState::Unbound | SocketState::Bound { .. } | SocketState::Listening { .. }
+        ) {
+            return Err(ErrorCode::InvalidState);
         }
-        self.set_state(id, SocketState::Closed { error: code });
+        if let Some((c, side)) = state.conn() {
+            self.fail_end(c, side, code);
+        }
+        self.end_connect(id, code);
         Ok(())
     }
 
-    /// Fail the socket's connection end with `code` and let go of it and its port.
-    fn give_up_end(
-        &mut self,
-        id: SocketId,
-        c: ConnId,
-        side: Side,
-        local: SocketAddr,
-        code: ErrorCode,
-    ) {
-        self.fail_end(c, side, code);
-        self.detach_end(c, side);
-        self.release_port(id, local);
+    /// The connect ended with `error`: the socket lets go of its connection end and
+    /// its port, and closes with that error.
+    fn end_connect(&mut self, id: SocketId, error: ErrorCode) {
+        let Ok(sock) = self.socket(id) else {
+            return;
+        };
+        let (end, local) = (sock.state.conn(), sock.state.local());
+        if let Some((c, side)) = end {
+            self.detach_end(c, side);
+        }
+        if let Some(local) = local {
+            self.release_port(id, local);
+        }
+        self.set_state(id, SocketState::Closed { error });
     }
 
     /// [`Net::begin_connect`], then run the simulation until the outcome is known.

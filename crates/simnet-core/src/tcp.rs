@@ -35,12 +35,7 @@ struct WorldParts<'a> {
 
 impl Effects for WorldParts<'_> {
     fn transmit(&mut self, conn: &mut Conn, seg: Segment, retransmit: bool) {
-        record_to(
-            self.trace,
-            self.capture,
-            self.now,
-            TraceEvent::SegmentSent { seg, retransmit },
-        );
+        self.record(TraceEvent::SegmentSent { seg, retransmit });
         let from = seg.from.index();
         if let Some(capture) = self.capture {
             capture.sent(CapturedPacket {
@@ -54,12 +49,7 @@ impl Effects for WorldParts<'_> {
         }
         let wire_bytes = u64::from(seg.len) + TCP_HEADER_BYTES;
         match self.links[conn.links[from]].transmit(self.now, wire_bytes) {
-            Transit::Lost => record_to(
-                self.trace,
-                self.capture,
-                self.now,
-                TraceEvent::SegmentLost { seg },
-            ),
+            Transit::Lost => self.record(TraceEvent::SegmentLost { seg }),
             Transit::Arrives(at) => {
                 let at = at.max(conn.last_arrival[from]);
                 conn.last_arrival[from] = at;
@@ -301,14 +291,7 @@ impl Net {
     /// The socket closed gracefully: send the FIN after the buffered data, and let
     /// the end linger until it is done.
     pub(crate) fn linger(&mut self, c: ConnId, side: Side) {
-        self.drive(c, |conn, ctx| {
-            let end = conn.end_mut(side);
-            end.orphaned = true;
-            end.holds_port = true;
-            end.error = None;
-            conn.queue_fin(ctx, side);
-            conn.check_orphan(ctx, side);
-        });
+        self.drive(c, |conn, ctx| conn.linger(ctx, side));
     }
 
     /// Send the client's SYN, or drop it when nothing routes it.

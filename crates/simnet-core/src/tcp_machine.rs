@@ -617,6 +617,17 @@ impl Conn {
         ctx.fx.closed();
     }
 
+    /// The socket on `side` closed gracefully: the end lingers, holding the socket's
+    /// port, until its FIN is acknowledged and the peer's FIN arrived.
+    pub(crate) fn linger(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
+        let end = self.end_mut(side);
+        end.orphaned = true;
+        end.holds_port = true;
+        end.error = None;
+        self.queue_fin(ctx, side);
+        self.check_orphan(ctx, side);
+    }
+
     /// Drop this end now: RST to the peer if the handshake got far enough.
     pub(crate) fn abort(&mut self, ctx: &mut Ctx<impl Effects>, side: Side) {
         let phase = self.end(side).phase;
