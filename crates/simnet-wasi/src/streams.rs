@@ -216,15 +216,13 @@ impl Pollable for SimTcpSocket {
         // finish, whatever the queue holds.
         let listen_started = self.started == Some(Started::Listen);
         self.at.ready_or(Interest::Socket, listen_started).await;
+        let mut w = lock(&self.at.world);
         if self.started == Some(Started::Connect) {
             // As wasmtime-wasi's, the pollable takes the connect's outcome: the
             // socket is connected (or closed with the error) before `finish-connect`.
-            let _ = lock(&self.at.world).net.connect_outcome(self.at.socket);
+            let _ = w.net.connect_outcome(self.at.socket);
         }
-        let listening = lock(&self.at.world)
-            .net
-            .is_listening(self.at.socket)
-            .unwrap_or(false);
+        let listening = w.net.is_listening(self.at.socket).unwrap_or(false);
         // wasmtime-wasi's pollable accepts ahead only once `finish-listen` is done.
         if listening && !listen_started {
             self.pre_accepted = true;

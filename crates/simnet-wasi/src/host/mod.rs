@@ -14,11 +14,13 @@ pub(crate) use filesystem::{FileTimes, SimFilesystemView};
 pub(crate) use stdio::{GuestOutput, GuestStdin, OutputCursor};
 pub use stdio::{OutputLine, OutputLog, Stdin, Stream};
 
-use simnet_core::{ErrorCode, HostId};
+use simnet_core::{Effect, ErrorCode, Family, HostId, Method, Net, SocketId};
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::bindings::sockets::network::ErrorCode as WitError;
+use wasmtime_wasi::p2::SocketResult;
+use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode as WitError, IpAddressFamily};
 
-use crate::world::{GuestId, Shared};
+use crate::streams::SocketRef;
+use crate::world::{GuestId, Shared, lock};
 
 /// Which socket interfaces a guest may use, like wasmtime's `-S tcp=no` switches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -75,5 +77,47 @@ pub(crate) fn wit_error(e: ErrorCode) -> WitError {
         ErrorCode::NameUnresolvable => WitError::NameUnresolvable,
         ErrorCode::TemporaryResolverFailure => WitError::TemporaryResolverFailure,
         ErrorCode::PermanentResolverFailure => WitError::PermanentResolverFailure,
+    }
+}
+
+/// A socket call on the network, given the socket's id.
+pub(crate) trait NetCall<R>: FnOnce(&mut Net, SocketId) -> Result<R, ErrorCode> {}
+
+impl<R, F: FnOnce(&mut Net, SocketId) -> Result<R, ErrorCode>> NetCall<R> for F {}
+
+/// Run `f` on the network for the socket at `at`, converting its error code.
+pub(crate) fn with_net<R>(at: &SocketRef, f: impl NetCall<R>) -> SocketResult<R> {
+    let mut w = lock(&at.world);
+    f(&mut w.net, at.socket).map_err(|e| wit_error(e).into())
+}
+
+/// Like [`with_net`] for a method faults can target: a fault may fail the call (or
+/// stall the socket) first, and every error the network gives the guest is counted
+/// (`would-block` is not a failure).
+pub(crate) fn call<R>(at: &SocketRef, method: Method, f: impl NetCall<R>) -> SocketResult<R> {
+    let mut w = lock(&at.world);
+    if let Some(Effect::Error(code)) = w.inject(at.host, Some(at.socket), method) {
+        return Err(wit_error(code).into());
+    }
+    let result = f(&mut w.net, at.socket);
+    if let Err(code) = result
+        && code != ErrorCode::WouldBlock
+    {
+        w.net.record_api_error(method, code);
+    }
+    result.map_err(|e| wit_error(e).into())
+}
+
+pub(crate) fn family(f: IpAddressFamily) -> Family {
+    match f {
+        IpAddressFamily::Ipv4 => Family::Ipv4,
+        IpAddressFamily::Ipv6 => Family::Ipv6,
+    }
+}
+
+pub(crate) fn wit_family(f: Family) -> IpAddressFamily {
+    match f {
+        Family::Ipv4 => IpAddressFamily::Ipv4,
+        Family::Ipv6 => IpAddressFamily::Ipv6,
     }
 }

@@ -1,8 +1,6 @@
 //! `wasi:sockets/tcp` and `tcp-create-socket` over simnet-core's sockets.
 
-use simnet_core::{
-    ErrorCode as CoreError, Family, ShutdownType as CoreShutdown, SocketId, TcpState,
-};
+use simnet_core::{ErrorCode as CoreError, ShutdownType as CoreShutdown, TcpState};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::bindings::sockets::network::{
     ErrorCode as WitError, IpAddressFamily, IpSocketAddress, Network,
@@ -11,17 +9,12 @@ use wasmtime_wasi::p2::bindings::sockets::tcp::{self, ShutdownType};
 use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResult, TcpSocket};
 
-use super::{SimSocketsView, wit_error};
+use super::{NetCall, SimSocketsView, call, family, wit_error, wit_family, with_net};
 use crate::streams::{
     SimTcpSocket, SocketRef, Started, TcpInput, TcpOutput, new_stream_states, shutdown_streams,
 };
 use crate::world::lock;
 use simnet_core::{Effect, Method};
-
-/// A socket call on the network, given the socket's id.
-trait NetCall<R>: FnOnce(&mut simnet_core::Net, SocketId) -> Result<R, CoreError> {}
-
-impl<R, F: FnOnce(&mut simnet_core::Net, SocketId) -> Result<R, CoreError>> NetCall<R> for F {}
 
 /// Our socket object behind the `tcp-socket` handle the bindings name.
 fn mine(r: &Resource<TcpSocket>) -> Resource<SimTcpSocket> {
@@ -33,37 +26,19 @@ impl SimSocketsView<'_> {
         Ok(self.table.get(&mine(r))?)
     }
 
-    fn socket_ref(&self, r: &Resource<TcpSocket>) -> SocketResult<SocketRef> {
-        Ok(self.socket(r)?.at.clone())
-    }
-
-    /// Run `f` on the network with the socket's id, converting its error code.
+    /// [`with_net`] on this socket.
     fn with_net<R>(&self, r: &Resource<TcpSocket>, f: impl NetCall<R>) -> SocketResult<R> {
-        let at = self.socket_ref(r)?;
-        let mut w = lock(&at.world);
-        f(&mut w.net, at.socket).map_err(|e| wit_error(e).into())
+        with_net(&self.socket(r)?.at, f)
     }
 
-    /// Like `with_net` for a method faults can target: a fault may fail the call (or
-    /// stall the socket) first, and every error the guest gets is counted.
+    /// [`call`] on this socket.
     fn call<R>(
         &self,
         r: &Resource<TcpSocket>,
         method: Method,
         f: impl NetCall<R>,
     ) -> SocketResult<R> {
-        let at = self.socket_ref(r)?;
-        let mut w = lock(&at.world);
-        if let Some(Effect::Error(code)) = w.inject(self.ctx.host, Some(at.socket), method) {
-            return Err(wit_error(code).into());
-        }
-        let result = f(&mut w.net, at.socket);
-        if let Err(code) = result
-            && code != CoreError::WouldBlock
-        {
-            w.net.record_api_error(method, code);
-        }
-        result.map_err(|e| wit_error(e).into())
+        call(&self.socket(r)?.at, method, f)
     }
 
     /// Like `with_net` for the calls wasmtime-wasi refuses with `invalid-state` while
@@ -188,13 +163,9 @@ impl tcp_create_socket::Host for SimSocketsView<'_> {
                 return Err(wit_error(code).into());
             }
         }
-        let family = match address_family {
-            IpAddressFamily::Ipv4 => Family::Ipv4,
-            IpAddressFamily::Ipv6 => Family::Ipv6,
-        };
         let id = lock(&self.ctx.world)
             .net
-            .create_tcp_socket(self.ctx.host, family)
+            .create_tcp_socket(self.ctx.host, family(address_family))
             .map_err(wit_error)?;
         self.push_socket(id)
     }
@@ -235,8 +206,8 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         &mut self,
         this: Resource<TcpSocket>,
     ) -> SocketResult<(Resource<DynInputStream>, Resource<DynOutputStream>)> {
-        let pending = self.socket(&this)?.started == Some(Started::Connect);
-        let at = self.socket_ref(&this)?;
+        let sock = self.socket(&this)?;
+        let (pending, at) = (sock.started == Some(Started::Connect), sock.at.clone());
         let outcome = {
             let mut w = lock(&at.world);
             let injected = match w.inject(self.ctx.host, Some(at.socket), Method::FinishConnect) {
@@ -308,11 +279,9 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
     }
 
     fn address_family(&mut self, this: Resource<TcpSocket>) -> wasmtime::Result<IpAddressFamily> {
-        let family = self.with_net(&this, |net, id| net.address_family(id))?;
-        Ok(match family {
-            Family::Ipv4 => IpAddressFamily::Ipv4,
-            Family::Ipv6 => IpAddressFamily::Ipv6,
-        })
+        Ok(wit_family(
+            self.with_net(&this, |net, id| net.address_family(id))?,
+        ))
     }
 
     fn set_listen_backlog_size(

@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 
 use bytes::Bytes;
-use simnet_core::{Effect, Family, Interest, Method, Net, SocketId};
+use simnet_core::{Effect, Interest, Method};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::bindings::sockets::network::{
     ErrorCode as WitError, IpAddressFamily, IpSocketAddress, Network,
@@ -16,7 +16,7 @@ use wasmtime_wasi::p2::bindings::sockets::{udp, udp_create_socket};
 use wasmtime_wasi::p2::{DynPollable, SocketError, SocketResult, UdpSocket};
 use wasmtime_wasi_io::poll::Pollable;
 
-use super::{SimSocketsView, wit_error};
+use super::{NetCall, SimSocketsView, call, family, wit_error, wit_family, with_net};
 use crate::streams::SocketRef;
 use crate::world::lock;
 
@@ -89,37 +89,19 @@ fn outgoing(r: &Resource<udp::OutgoingDatagramStream>) -> Resource<SimOutgoing> 
     Resource::new_borrow(r.rep())
 }
 
-/// An error the network gave a call: counted (what failures a run exercised), then
-/// handed to the guest.
-fn fail(net: &mut Net, method: Method, code: simnet_core::ErrorCode) -> SocketError {
-    net.record_api_error(method, code);
-    wit_error(code).into()
-}
-
-fn with_net<R>(
-    at: &SocketRef,
-    f: impl FnOnce(&mut Net, SocketId) -> Result<R, simnet_core::ErrorCode>,
-) -> SocketResult<R> {
-    let mut w = lock(&at.world);
-    f(&mut w.net, at.socket).map_err(|e| wit_error(e).into())
-}
-
 impl SimSocketsView<'_> {
     fn udp(&self, r: &Resource<UdpSocket>) -> SocketResult<&SimUdpSocket> {
         Ok(self.table.get(&mine(r))?)
     }
 
-    fn udp_net<R>(
-        &self,
-        r: &Resource<UdpSocket>,
-        f: impl FnOnce(&mut Net, SocketId) -> Result<R, simnet_core::ErrorCode>,
-    ) -> SocketResult<R> {
+    /// [`with_net`] on this socket.
+    fn udp_net<R>(&self, r: &Resource<UdpSocket>, f: impl NetCall<R>) -> SocketResult<R> {
         with_net(&self.udp(r)?.at, f)
     }
 
     /// Whether the socket's streams from the last `stream` call are still alive (its
     /// other children, the pollables `subscribe` made, do not count).
-    fn has_streams(&mut self, r: &Resource<UdpSocket>) -> SocketResult<bool> {
+    fn has_streams(&self, r: &Resource<UdpSocket>) -> SocketResult<bool> {
         Ok(self
             .table
             .iter_children(&mine(r))?
@@ -135,18 +117,20 @@ impl udp_create_socket::Host for SimSocketsView<'_> {
         if !self.ctx.caps.udp {
             return Err(WitError::AccessDenied.into());
         }
-        let family = match address_family {
-            IpAddressFamily::Ipv4 => Family::Ipv4,
-            IpAddressFamily::Ipv6 => Family::Ipv6,
-        };
         let mut w = lock(&self.ctx.world);
         if let Some(Effect::Error(code)) = w.inject(self.ctx.host, None, Method::CreateUdpSocket) {
             return Err(wit_error(code).into());
         }
-        let socket = w
+        let socket = match w
             .net
-            .create_udp_socket(self.ctx.host, family)
-            .map_err(|e| fail(&mut w.net, Method::CreateUdpSocket, e))?;
+            .create_udp_socket(self.ctx.host, family(address_family))
+        {
+            Ok(socket) => socket,
+            Err(code) => {
+                w.net.record_api_error(Method::CreateUdpSocket, code);
+                return Err(wit_error(code).into());
+            }
+        };
         w.set_owner(socket, self.ctx.guest);
         drop(w);
         let sock = SimUdpSocket {
@@ -243,10 +227,7 @@ impl udp::HostUdpSocket for SimSocketsView<'_> {
         let family = self
             .udp_net(&this, |net, id| net.udp_address_family(id))
             .map_err(|_| wasmtime::format_err!("UDP socket is gone"))?;
-        Ok(match family {
-            Family::Ipv4 => IpAddressFamily::Ipv4,
-            Family::Ipv6 => IpAddressFamily::Ipv6,
-        })
+        Ok(wit_family(family))
     }
 
     fn unicast_hop_limit(&mut self, this: Resource<UdpSocket>) -> SocketResult<u8> {
@@ -302,31 +283,28 @@ impl udp::HostIncomingDatagramStream for SimSocketsView<'_> {
         if max == 0 {
             return Ok(Vec::new());
         }
-        let at = self.table.get(&incoming(&this))?.at.clone();
-        let mut w = lock(&at.world);
-        if let Some(Effect::Error(code)) = w.inject(at.host, Some(at.socket), Method::Receive) {
-            return Err(wit_error(code).into());
-        }
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        while out.len() < max && bytes < MAX_RECEIVE_BYTES {
-            match w.net.udp_receive(at.socket) {
-                Ok(Some(d)) => {
-                    bytes += 1 + d.payload.len();
-                    out.push(udp::IncomingDatagram {
-                        data: d.payload.to_vec(),
-                        remote_address: d.src.into(),
-                    });
+        let at = &self.table.get(&incoming(&this))?.at;
+        call(at, Method::Receive, |net, id| {
+            let mut out = Vec::new();
+            let mut bytes = 0;
+            while out.len() < max && bytes < MAX_RECEIVE_BYTES {
+                match net.udp_receive(id) {
+                    Ok(Some(d)) => {
+                        bytes += 1 + d.payload.len();
+                        out.push(udp::IncomingDatagram {
+                            data: d.payload.to_vec(),
+                            remote_address: d.src.into(),
+                        });
+                    }
+                    Ok(None) => break,
+                    // An error after some datagrams ends the call with those; the
+                    // kernel reported it once, so it is lost, as in wasmtime-wasi.
+                    Err(_) if !out.is_empty() => break,
+                    Err(e) => return Err(e),
                 }
-                Ok(None) => break,
-                // What came before an error is returned; the error waits for the
-                // next call only if it came first (as in wasmtime-wasi, it is lost
-                // otherwise: the kernel reported it once).
-                Err(_) if !out.is_empty() => break,
-                Err(e) => return Err(fail(&mut w.net, Method::Receive, e)),
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     fn subscribe(
@@ -366,22 +344,19 @@ impl udp::HostOutgoingDatagramStream for SimSocketsView<'_> {
             )));
         }
         stream.permit = 0;
-        let at = stream.at.clone();
-        let mut w = lock(&at.world);
-        if let Some(Effect::Error(code)) = w.inject(at.host, Some(at.socket), Method::Send) {
-            return Err(wit_error(code).into());
-        }
-        let mut sent = 0;
-        for d in datagrams {
-            let to = d.remote_address.map(SocketAddr::from);
-            match w.net.udp_send(at.socket, Bytes::from(d.data), to) {
-                Ok(()) => sent += 1,
-                // Once one datagram went, the call reports how many did.
-                Err(_) if sent > 0 => break,
-                Err(e) => return Err(fail(&mut w.net, Method::Send, e)),
+        call(&stream.at, Method::Send, |net, id| {
+            let mut sent = 0;
+            for d in datagrams {
+                let to = d.remote_address.map(SocketAddr::from);
+                match net.udp_send(id, Bytes::from(d.data), to) {
+                    Ok(()) => sent += 1,
+                    // Once one datagram went, the call reports how many did.
+                    Err(_) if sent > 0 => break,
+                    Err(e) => return Err(e),
+                }
             }
-        }
-        Ok(sent)
+            Ok(sent)
+        })
     }
 
     fn subscribe(
