@@ -1300,6 +1300,7 @@ fn options_set_while_connecting_apply_to_the_connection() {
     assert_eq!(net.hop_limit(s), Ok(10));
     net.run_until(SimTime::from_nanos(10_000_000));
     assert_eq!(net.connect_outcome(s), Some(Ok(())));
+    assert_eq!(net.hop_limit(s), Ok(10));
     assert_eq!(net.keep_alive_idle_time(s), Ok(10_000_000_000));
     assert_eq!(net.receive_buffer_size(s), Ok(10_000));
     assert_eq!(net.send_buffer_size(s), Ok(10_000));
