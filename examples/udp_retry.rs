@@ -131,15 +131,17 @@ mod tests {
 
     #[test]
     fn retries_get_every_answer_through_the_loss() {
+        let mut retried = false;
         for seed in 0..50 {
             let (outcomes, _) = run(seed);
             assert!(
                 outcomes.iter().all(|o| o.answered_at.is_some()),
                 "seed {seed}: {outcomes:?}"
             );
+            retried |= outcomes.iter().any(|o| o.attempts > 1);
         }
         // Some request needed more than one try: the loss is real.
-        assert!((0..50).any(|seed| run(seed).0.iter().any(|o| o.attempts > 1)));
+        assert!(retried);
     }
 
     #[test]

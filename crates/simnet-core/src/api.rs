@@ -18,7 +18,7 @@ use crate::segment::Side;
 use crate::socket::{
     Family, ListenQueue, ShutdownType, Socket, SocketOptions, SocketState, TcpState,
     clamp_buffer_size, clamp_keep_alive_count, clamp_keep_alive_time, is_valid_family,
-    is_valid_unicast,
+    is_valid_remote, is_valid_unicast,
 };
 use crate::trace::TraceEvent;
 
@@ -187,11 +187,7 @@ impl Net {
             _ => return Err(ErrorCode::InvalidState),
         };
         let ip = remote.ip();
-        if !is_valid_unicast(ip)
-            || ip.to_canonical().is_unspecified()
-            || remote.port() == 0
-            || !is_valid_family(ip, sock.family)
-        {
+        if !is_valid_unicast(ip) || !is_valid_remote(remote) || !is_valid_family(ip, sock.family) {
             return Err(ErrorCode::InvalidArgument);
         }
         if let Err(error) = self.open_connection(id, bound, remote) {

@@ -149,8 +149,9 @@ pub struct UdpConfig {
     pub receive_buffer: u64,
     /// Default `send-buffer-size` (Linux `wmem_default`, halved: 106,496).
     pub send_buffer: u64,
-    /// Bounds that `set-*-buffer-size` clamps to (Linux: 2,304 and 4,608 bytes at
-    /// least, `rmem_max`/`wmem_max` at most, as the getters report them).
+    /// Bounds that `set-*-buffer-size` clamps to, as the getters report them (halved
+    /// from the kernel's figures, as wasmtime-wasi reports them: 1,152 and 2,304 bytes
+    /// at least, `rmem_max`/`wmem_max` at most).
     pub receive_buffer_range: RangeInclusive<u64>,
     pub send_buffer_range: RangeInclusive<u64>,
     /// Bytes of datagrams in flight (payload plus 128 per datagram), across the whole

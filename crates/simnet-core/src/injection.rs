@@ -119,7 +119,7 @@ impl Net {
         self.faults.down.contains(&host)
     }
 
-    /// Whether segments from `from` to `to` are being dropped by a partition.
+    /// Whether packets from `from` to `to` are being dropped by a partition.
     pub fn is_partitioned(&self, from: HostId, to: HostId) -> bool {
         self.faults.blocked.contains(&(from, to))
     }
@@ -425,11 +425,9 @@ impl FaultEvent {
             FaultEvent::Partitioned { from, to } => format!("partition {} -> {}", n(from), n(to)),
             FaultEvent::Healed { from, to } => format!("heal {} -> {}", n(from), n(to)),
             FaultEvent::Clogged { from, to } => format!("clog {} -> {}", n(from), n(to)),
-            FaultEvent::Released { from, to, segments } => format!(
-                "release {} -> {} ({segments} held segments)",
-                n(from),
-                n(to)
-            ),
+            FaultEvent::Released { from, to, segments } => {
+                format!("release {} -> {} ({segments} held packets)", n(from), n(to))
+            }
             FaultEvent::LinkChanged { a, b } => format!("link {} <-> {} changed", n(a), n(b)),
             FaultEvent::HostCrashed { host, mode } => {
                 format!("{} crashed ({})", n(host), mode.name())

@@ -1,4 +1,4 @@
-//! Links: what happens to a segment between two hosts. Each directed pair of hosts
+//! Links: what happens to a packet between two hosts. Each directed pair of hosts
 //! has its own link state (bandwidth queue, random stream); configuration comes from
 //! the network default or a per-pair override.
 
@@ -78,7 +78,7 @@ fn from_secs(s: f64) -> Duration {
     Duration::try_from_secs_f64(s.max(0.0)).unwrap_or(Duration::MAX)
 }
 
-/// How a link treats segments. `Default` is a perfect link with no delay.
+/// How a link treats packets. `Default` is a perfect link with no delay.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LinkConfig {
     pub latency: Latency,
@@ -86,7 +86,8 @@ pub struct LinkConfig {
     /// bytes of one connection: a segment never arrives before an earlier one.
     /// Datagrams may overtake one another.
     pub jitter: Duration,
-    /// Probability that a segment is lost (then retransmitted by the sender).
+    /// Probability that a packet is lost (TCP retransmits a lost segment; a lost
+    /// datagram is gone).
     pub loss: f64,
     /// Bits per second; `None` is unlimited (no serialization delay).
     pub bandwidth: Option<u64>,

@@ -16,7 +16,8 @@ pub(crate) enum Packet {
     Udp(DatagramSlot),
 }
 
-/// Where a datagram in flight waits; freed when its last copy arrives or is lost.
+/// Where a datagram in flight waits; freed when its last copy reaches its host or is
+/// dropped there by a fault. (A datagram the link loses never takes a slot.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct DatagramSlot(pub(crate) u32);
 
@@ -48,7 +49,8 @@ impl std::fmt::Display for DatagramId {
 pub struct DatagramHeader {
     pub id: DatagramId,
     pub kind: DatagramKind,
-    /// The sending and the receiving host.
+    /// The sending and the receiving host (the sender again when nothing routes the
+    /// datagram).
     pub from: HostId,
     pub to: HostId,
     pub src: SocketAddr,

@@ -409,9 +409,10 @@ impl Trace {
         self.state = rec.hash_into(self.state, Some(header));
         self.count += 1;
         if self.mode == TraceMode::Full {
-            if matches!(event, TraceEvent::DatagramSent { .. })
-                && header.id.0 == self.datagrams.len() as u64
-            {
+            // Datagrams are numbered in the order they are sent, so the header of
+            // datagram n sits at index n.
+            if matches!(event, TraceEvent::DatagramSent { .. }) {
+                debug_assert_eq!(header.id.0, self.datagrams.len() as u64);
                 self.datagrams.push(*header);
             }
             self.records.push(rec);

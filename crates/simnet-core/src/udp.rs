@@ -50,11 +50,7 @@ fn canonical(addr: SocketAddr) -> SocketAddr {
 /// Addresses a UDP socket may bind on a host: its own and loopback (as for TCP), and
 /// multicast and broadcast addresses, which Linux accepts for UDP.
 fn udp_bindable(net: &Net, host: HostId, ip: IpAddr) -> bool {
-    let multicast = match ip {
-        IpAddr::V4(v4) => v4.is_multicast() || v4.is_broadcast(),
-        IpAddr::V6(v6) => v6.is_multicast(),
-    };
-    multicast || net.hosts[host.index()].can_bind(ip)
+    !is_valid_unicast(ip) || net.hosts[host.index()].can_bind(ip)
 }
 
 impl Net {
@@ -551,7 +547,7 @@ impl Net {
         if let Some(e) = sock.pending_error.take() {
             return Err(e);
         }
-        let Some(d) = sock.dequeue(sock.state.remote()) else {
+        let Some(d) = sock.dequeue() else {
             return Ok(None);
         };
         let host = sock.host;

@@ -27,7 +27,7 @@ pub const fn max_payload(family: Family) -> usize {
 /// of up to ~150 bytes fit the default 212,992-byte buffer, 92 of 1,000 bytes, 12 of
 /// 8,000 bytes).
 fn truesize(len: usize) -> u64 {
-    let buffer = (len as u64 + 426).max(576);
+    let buffer = len as u64 + 426;
     let buffer = if buffer <= 576 {
         576
     } else {
@@ -48,8 +48,9 @@ pub struct Datagram {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum UdpState {
     Unbound,
-    /// Bound to `local`. After a disconnect that released an automatically chosen
-    /// port, `local` reads as the unspecified address with port 0, as on Linux.
+    /// Bound to `local`. After a disconnect, what the application did not choose
+    /// reads as unspecified (an automatically chosen address as the unspecified
+    /// address, an automatically chosen port as 0), as on Linux.
     Bound {
         local: SocketAddr,
     },
@@ -164,16 +165,13 @@ impl UdpSocket {
         self.queued = self.queue.iter().map(|d| truesize(d.payload.len())).sum();
     }
 
-    /// The oldest queued datagram from `from` (any sender for `None`); datagrams
-    /// from others ahead of it are discarded.
-    pub(crate) fn dequeue(&mut self, from: Option<SocketAddr>) -> Option<Datagram> {
-        while let Some(d) = self.queue.pop_front() {
-            self.queued = self.queued.saturating_sub(truesize(d.payload.len()));
-            if from.is_none_or(|r| r == d.src) {
-                return Some(d);
-            }
-        }
-        None
+    /// The oldest queued datagram. (A connected socket's queue holds only its
+    /// remote's: connecting discards the others, and arrivals from others are not
+    /// taken.)
+    pub(crate) fn dequeue(&mut self) -> Option<Datagram> {
+        let d = self.queue.pop_front()?;
+        self.queued = self.queued.saturating_sub(truesize(d.payload.len()));
+        Some(d)
     }
 }
 
@@ -194,8 +192,8 @@ pub(crate) struct UdpLayer {
     in_flight: Vec<Option<InFlight>>,
     free: Vec<u32>,
     pub(crate) next_id: u64,
-    /// Payload bytes of the datagrams in flight, bounded by
-    /// `UdpConfig::max_in_flight_bytes`.
+    /// What the datagrams in flight are charged (`in_flight_charge`: payload plus
+    /// 128 each), bounded by `UdpConfig::max_in_flight_bytes`.
     pub(crate) in_flight_bytes: u64,
 }
 

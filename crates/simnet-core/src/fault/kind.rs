@@ -19,7 +19,7 @@ pub enum CrashMode {
 /// A fault to apply to the network.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Fault {
-    /// Drop every segment from a host in `from` to a host in `to` (and back, unless
+    /// Drop every packet from a host in `from` to a host in `to` (and back, unless
     /// `one_way`), including those already in flight, until healed.
     Partition {
         from: Vec<HostId>,
@@ -28,7 +28,7 @@ pub enum Fault {
     },
     /// Undo partitions between the two sets, both directions.
     Heal { from: Vec<HostId>, to: Vec<HostId> },
-    /// Hold segments from `from` to `to` (and back, unless `one_way`) as they arrive;
+    /// Hold packets from `from` to `to` (and back, unless `one_way`) as they arrive;
     /// they are delivered, in order, on release.
     Clog {
         from: HostId,

@@ -13,7 +13,7 @@ use super::kind::{Fault, HostEvent};
 /// (down, crashed) and socket calls (the API-fault injector) consult, with the faults
 /// still waiting on the event queue and the host events not yet handed on.
 pub(crate) struct FaultState {
-    /// Directed host pairs whose segments are dropped.
+    /// Directed host pairs whose packets are dropped.
     pub(crate) blocked: IndexSet<(HostId, HostId)>,
     /// Directed host pairs whose packets are held, with what is held.
     pub(crate) held: IndexMap<(HostId, HostId), Vec<Packet>>,
