@@ -132,30 +132,42 @@ impl Host {
         family: Family,
         range: &std::ops::RangeInclusive<u16>,
     ) -> Result<u16, ErrorCode> {
-        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
-        if lo > hi || lo == 0 {
-            return Err(ErrorCode::AddressInUse);
-        }
-        let span = hi - lo + 1;
-        let start = lo + self.port_rng.random_range(0..span);
-        let v6 = family == Family::Ipv6;
-        // The first port from `start` up, then from `lo` up, that no entry holds: walk
-        // the (ordered) used ports while they are consecutive.
-        let first_free = |from: u32, to: u32| -> Option<u16> {
-            let mut want = from;
-            for (&(_, p), _) in self.port_refs.range((v6, from as u16)..=(v6, to as u16)) {
-                if u32::from(p) != want {
-                    break;
-                }
-                want += 1;
-            }
-            (want <= to).then_some(want as u16)
-        };
-        first_free(start, hi)
-            .or_else(|| first_free(lo, start.saturating_sub(1).max(lo)))
-            .filter(|p| !self.port_refs.contains_key(&(v6, *p)))
-            .ok_or(ErrorCode::AddressInUse)
+        free_port(&self.port_refs, family, range, &mut self.port_rng)
     }
+}
+
+/// A port of `range` that no entry of `used` (keyed by (IPv6?, port)) holds for
+/// `family`: a seeded random start, then the next free one, wrapping around (as Linux
+/// probes from a hashed offset). `address-in-use` once the range is exhausted.
+fn free_port(
+    used: &BTreeMap<(bool, u16), u32>,
+    family: Family,
+    range: &std::ops::RangeInclusive<u16>,
+    rng: &mut SimRng,
+) -> Result<u16, ErrorCode> {
+    let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
+    if lo > hi || lo == 0 {
+        return Err(ErrorCode::AddressInUse);
+    }
+    let span = hi - lo + 1;
+    let start = lo + rng.random_range(0..span);
+    let v6 = family == Family::Ipv6;
+    // The first port from `start` up, then from `lo` up, that no entry holds: walk
+    // the (ordered) used ports while they are consecutive.
+    let first_free = |from: u32, to: u32| -> Option<u16> {
+        let mut want = from;
+        for (&(_, p), _) in used.range((v6, from as u16)..=(v6, to as u16)) {
+            if u32::from(p) != want {
+                break;
+            }
+            want += 1;
+        }
+        (want <= to).then_some(want as u16)
+    };
+    first_free(start, hi)
+        .or_else(|| first_free(lo, start.saturating_sub(1).max(lo)))
+        .filter(|p| !used.contains_key(&(v6, *p)))
+        .ok_or(ErrorCode::AddressInUse)
 }
 
 /// Whether `ip` may be given to a host as one of its addresses: unicast, specified,
@@ -229,24 +241,13 @@ impl PortTable {
         }
     }
 
-    /// A port of `range` no socket of `family` holds: a seeded start, then the next
-    /// free one.
+    /// A port of `range` no socket of `family` holds (see [`free_port`]).
     pub(crate) fn ephemeral(
         &self,
         family: Family,
         range: &std::ops::RangeInclusive<u16>,
         rng: &mut SimRng,
     ) -> Result<u16, ErrorCode> {
-        let (lo, hi) = (u32::from(*range.start()), u32::from(*range.end()));
-        if lo > hi || lo == 0 {
-            return Err(ErrorCode::AddressInUse);
-        }
-        let span = hi - lo + 1;
-        let start = rng.random_range(0..span);
-        let v6 = family == Family::Ipv6;
-        (0..span)
-            .map(|i| (lo + (start + i) % span) as u16)
-            .find(|&p| !self.per_port.contains_key(&(v6, p)))
-            .ok_or(ErrorCode::AddressInUse)
+        free_port(&self.per_port, family, range, rng)
     }
 }
