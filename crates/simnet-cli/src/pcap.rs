@@ -1,6 +1,7 @@
-//! `--pcap FILE.pcap`: every packet the simulation sent, as raw IPv4/IPv6 packets
-//! (TCP, UDP, and ICMP port-unreachable; link type RAW) with real checksums, timestamped with virtual time, so
-//! Wireshark and tshark can open the file and follow the streams.
+//! `--pcap FILE.pcap`: every packet that reached a host, as raw IPv4/IPv6 packets
+//! (TCP, UDP, and ICMP port-unreachable; link type RAW) with real checksums,
+//! timestamped with virtual time, so Wireshark and tshark can open the file and
+//! follow the streams.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -32,16 +33,18 @@ pub fn packet(c: &CapturedPacket) -> Result<Vec<u8>> {
     match &c.transport {
         Transport::Tcp { seg, .. } => tcp_packet(c, seg),
         Transport::Udp(header) => match header.kind {
-            DatagramKind::Data => {
-                let udp = ip(c.src, c.dst)?.udp(c.src.port(), c.dst.port());
-                let mut out = Vec::with_capacity(udp.size(c.payload.len()));
-                udp.write(&mut out, &c.payload)
-                    .map_err(|e| anyhow!("cannot encode a datagram: {e}"))?;
-                Ok(out)
-            }
+            DatagramKind::Data => udp_packet(c.src, c.dst, &c.payload),
             DatagramKind::PortUnreachable => port_unreachable(c, header.src, header.dst),
         },
     }
+}
+
+fn udp_packet(src: SocketAddr, dst: SocketAddr, payload: &[u8]) -> Result<Vec<u8>> {
+    let udp = ip(src, dst)?.udp(src.port(), dst.port());
+    let mut out = Vec::with_capacity(udp.size(payload.len()));
+    udp.write(&mut out, payload)
+        .map_err(|e| anyhow!("cannot encode a datagram: {e}"))?;
+    Ok(out)
 }
 
 fn tcp_packet(c: &CapturedPacket, seg: &Segment) -> Result<Vec<u8>> {
@@ -76,11 +79,7 @@ fn port_unreachable(
     sender: SocketAddr,
     unreachable: SocketAddr,
 ) -> Result<Vec<u8>> {
-    let quoted = ip(sender, unreachable)?.udp(sender.port(), unreachable.port());
-    let mut original = Vec::with_capacity(quoted.size(0));
-    quoted
-        .write(&mut original, &[])
-        .map_err(|e| anyhow!("cannot encode a datagram: {e}"))?;
+    let original = udp_packet(sender, unreachable, &[])?;
     let builder = ip(c.src, c.dst)?;
     let mut out = Vec::new();
     let written = if c.src.is_ipv4() {
@@ -94,9 +93,9 @@ fn port_unreachable(
     Ok(out)
 }
 
-/// Whether a packet reached its host's interface: lost packets and segments dropped
-/// on arrival did not (the JSON trace lists those, with the reason); a datagram
-/// dropped for want of a socket or buffer space did arrive and is shown.
+/// Whether a packet reached its host's interface: lost packets and packets a fault
+/// or the network dropped did not (the JSON trace lists those, with the reason); a
+/// datagram dropped for want of a socket or buffer space did arrive and is shown.
 fn reached_host(c: &CapturedPacket) -> bool {
     match c.fate {
         Fate::Lost => false,

@@ -570,8 +570,30 @@ impl Scenario {
     }
 }
 
-fn check_loss(ctx: &Ctx, loss: &Option<Spanned<f64>>, default: f64) -> Result<f64> {
-    check_probability(ctx, "loss", loss, default)
+/// A link's settings: `base` with what an entry (`[network]`, `[[link]]` or a link
+/// fault) sets of latency, jitter, loss, duplication and bandwidth.
+fn link_config(
+    ctx: &Ctx,
+    base: &LinkConfig,
+    latency: Option<Dur>,
+    jitter: Option<Dur>,
+    loss: &Option<Spanned<f64>>,
+    duplicate: &Option<Spanned<f64>>,
+    bandwidth: Option<Bandwidth>,
+) -> Result<LinkConfig> {
+    let mut config = *base;
+    if let Some(d) = latency {
+        config.latency = LinkConfig::with_latency(d.0).latency;
+    }
+    if let Some(d) = jitter {
+        config.jitter = d.0;
+    }
+    config.loss = check_probability(ctx, "loss", loss, base.loss)?;
+    config.duplicate = check_probability(ctx, "duplicate", duplicate, base.duplicate)?;
+    if let Some(b) = bandwidth {
+        config.bandwidth = Some(b.0);
+    }
+    Ok(config)
 }
 
 fn check_probability(
@@ -593,15 +615,15 @@ fn check_probability(
 
 fn network_config(ctx: &Ctx, n: &Network) -> Result<NetConfig> {
     let mut net = NetConfig::default();
-    let mut link = LinkConfig::default();
-    if let Some(d) = n.latency {
-        link = LinkConfig::with_latency(d.0);
-    }
-    link.jitter = n.jitter.map_or(Duration::ZERO, |d| d.0);
-    link.loss = check_loss(ctx, &n.loss, 0.0)?;
-    link.duplicate = check_probability(ctx, "duplicate", &n.duplicate, 0.0)?;
-    link.bandwidth = n.bandwidth.map(|b| b.0);
-    net.default_link = link;
+    net.default_link = link_config(
+        ctx,
+        &LinkConfig::default(),
+        n.latency,
+        n.jitter,
+        &n.loss,
+        &n.duplicate,
+        n.bandwidth,
+    )?;
     if let Some(mss) = &n.mss {
         if !(64..=65_000).contains(mss.get_ref()) {
             return Err(ctx.err(
@@ -790,18 +812,15 @@ fn link_plan(
             ),
         ));
     }
-    let mut config = *default;
-    if let Some(d) = l.latency {
-        config.latency = LinkConfig::with_latency(d.0).latency;
-    }
-    if let Some(d) = l.jitter {
-        config.jitter = d.0;
-    }
-    config.loss = check_loss(ctx, &l.loss, default.loss)?;
-    config.duplicate = check_probability(ctx, "duplicate", &l.duplicate, default.duplicate)?;
-    if let Some(b) = l.bandwidth {
-        config.bandwidth = Some(b.0);
-    }
+    let config = link_config(
+        ctx,
+        default,
+        l.latency,
+        l.jitter,
+        &l.loss,
+        &l.duplicate,
+        l.bandwidth,
+    )?;
     Ok(LinkPlan {
         a: pair[0].clone(),
         b: pair[1].clone(),
@@ -997,19 +1016,15 @@ fn fault_plan(
                     "name exactly two hosts",
                 ));
             };
-            let mut config = *default;
-            if let Some(d) = f.latency {
-                config.latency = LinkConfig::with_latency(d.0).latency;
-            }
-            if let Some(d) = f.jitter {
-                config.jitter = d.0;
-            }
-            config.loss = check_loss(ctx, &f.loss, default.loss)?;
-            config.duplicate =
-                check_probability(ctx, "duplicate", &f.duplicate, default.duplicate)?;
-            if let Some(b) = f.bandwidth {
-                config.bandwidth = Some(b.0);
-            }
+            let config = link_config(
+                ctx,
+                default,
+                f.latency,
+                f.jitter,
+                &f.loss,
+                &f.duplicate,
+                f.bandwidth,
+            )?;
             FaultKind::Link {
                 a: a.clone(),
                 b: b.clone(),

@@ -88,6 +88,16 @@ fn socket_json(net: &Net, socket: simnet_core::SocketId) -> Value {
     json!({ "socket": socket.index(), "host": net.socket_host_ever(socket).map(|h| net.host_name(h)) })
 }
 
+/// A new socket: its host, number and family.
+fn created_json(
+    net: &Net,
+    host: simnet_core::HostId,
+    socket: simnet_core::SocketId,
+    family: simnet_core::Family,
+) -> Value {
+    json!({ "host": net.host_name(host), "socket": socket.index(), "family": format!("{family:?}") })
+}
+
 /// One network record as JSON; `guests` names the processes by number.
 pub fn record_json(net: &Net, guests: &[&str], r: &TraceRecord) -> Value {
     let t = r.time.as_nanos();
@@ -96,10 +106,7 @@ pub fn record_json(net: &Net, guests: &[&str], r: &TraceRecord) -> Value {
             host,
             socket,
             family,
-        } => (
-            "socket_created",
-            json!({ "host": net.host_name(host), "socket": socket.index(), "family": format!("{family:?}") }),
-        ),
+        } => ("socket_created", created_json(net, host, socket, family)),
         TraceEvent::StateChanged { socket, from, to } => {
             let mut v = socket_json(net, socket);
             v["from"] = json!(format!("{from:?}"));
@@ -155,7 +162,7 @@ pub fn record_json(net: &Net, guests: &[&str], r: &TraceRecord) -> Value {
             family,
         } => (
             "udp_socket_created",
-            json!({ "host": net.host_name(host), "socket": socket.index(), "family": format!("{family:?}") }),
+            created_json(net, host, socket, family),
         ),
         TraceEvent::UdpBound { socket, local } => {
             let mut v = socket_json(net, socket);
