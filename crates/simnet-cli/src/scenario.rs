@@ -614,8 +614,7 @@ fn check_probability(
 }
 
 fn network_config(ctx: &Ctx, n: &Network) -> Result<NetConfig> {
-    let mut net = NetConfig::default();
-    net.default_link = link_config(
+    let default_link = link_config(
         ctx,
         &LinkConfig::default(),
         n.latency,
@@ -624,6 +623,10 @@ fn network_config(ctx: &Ctx, n: &Network) -> Result<NetConfig> {
         &n.duplicate,
         n.bandwidth,
     )?;
+    let mut net = NetConfig {
+        default_link,
+        ..NetConfig::default()
+    };
     if let Some(mss) = &n.mss {
         if !(64..=65_000).contains(mss.get_ref()) {
             return Err(ctx.err(
