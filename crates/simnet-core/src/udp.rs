@@ -392,10 +392,6 @@ impl Net {
         stats.writes += 1;
         let src = SocketAddr::new(src_ip, local.port());
         self.emit_datagram(DatagramKind::Data, host, src, dst, payload);
-        // A kernel processes loopback traffic within the sending call: a datagram
-        // to a closed port has been answered by the time `send` returns, so the
-        // sender's next call reports it.
-        self.settle();
         Ok(())
     }
 

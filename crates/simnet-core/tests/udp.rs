@@ -709,8 +709,10 @@ fn an_ipv6_flow_label_is_not_part_of_the_connected_address() {
     );
     net.udp_send(client, Bytes::from_static(b"ping"), None)
         .unwrap();
+    net.settle();
     let d = net.udp_receive(server).unwrap().unwrap();
     net.udp_send(server, d.payload, Some(d.src)).unwrap();
+    net.settle();
     assert_eq!(
         &net.udp_receive(client).unwrap().unwrap().payload[..],
         b"ping"

@@ -349,7 +349,13 @@ impl udp::HostOutgoingDatagramStream for SimSocketsView<'_> {
             for d in datagrams {
                 let to = d.remote_address.map(SocketAddr::from);
                 match net.udp_send(id, Bytes::from(d.data), to) {
-                    Ok(()) => sent += 1,
+                    Ok(()) => {
+                        sent += 1;
+                        // A kernel processes loopback traffic within the sending
+                        // call: a datagram to a closed port has been answered by the
+                        // time `send` returns, so the sender's next call reports it.
+                        net.settle();
+                    }
                     // Once one datagram went, the call reports how many did.
                     Err(_) if sent > 0 => break,
                     Err(e) => return Err(e),
