@@ -183,11 +183,16 @@ impl LinkState {
         delay
     }
 
-    /// Whether the link also delivers a second copy of a datagram just sent, and
-    /// when (its own propagation delay). Draws nothing unless duplication is on.
+    /// Whether the link also delivers a second copy of the datagram `transmit` just
+    /// sent, and when: the copy leaves when the original has been serialized, with
+    /// its own propagation delay. Draws nothing unless duplication is on.
     pub(crate) fn duplicate(&mut self, now: SimTime) -> Option<SimTime> {
         if self.config.duplicate > 0.0 && self.rng.random::<f64>() < self.config.duplicate {
-            return Some(now + self.propagation());
+            let departure = match self.config.bandwidth {
+                Some(_) => self.busy_until.max(now),
+                None => now,
+            };
+            return Some(departure + self.propagation());
         }
         None
     }
@@ -197,6 +202,21 @@ impl LinkState {
 mod tests {
     use super::*;
     use crate::rng::derive;
+
+    #[test]
+    fn a_duplicate_leaves_once_the_original_is_serialized() {
+        let cfg = LinkConfig {
+            bandwidth: Some(8_000_000), // 1 byte per microsecond
+            duplicate: 1.0,
+            ..LinkConfig::with_latency(Duration::from_millis(1))
+        };
+        let mut link = LinkState::new(cfg, derive(1, "t"));
+        let t0 = SimTime::ZERO;
+        let Transit::Arrives(original) = link.transmit(t0, 1000) else {
+            panic!("lost")
+        };
+        assert_eq!(link.duplicate(t0), Some(original));
+    }
 
     #[test]
     fn bandwidth_serializes_back_to_back_segments() {
