@@ -173,10 +173,7 @@ impl Net {
                     .map_or_else(|| unspecified(family), |l| l.ip());
                 let local = self.claim_udp_port(id, SocketAddr::new(ip, 0))?;
                 let sock = self.udp_socket_mut(id)?;
-                sock.state = match sock.state {
-                    UdpState::Connected { remote, .. } => UdpState::Connected { local, remote },
-                    _ => UdpState::Bound { local },
-                };
+                sock.state = sock.state.with_local(local);
                 self.record(TraceEvent::UdpBound { socket: id, local });
                 Ok(local)
             }
@@ -190,10 +187,7 @@ impl Net {
         self.release_udp_port(id);
         let sock = self.udp_socket_mut(id)?;
         let host = sock.host;
-        sock.state = match sock.state {
-            UdpState::Connected { remote, .. } => UdpState::Connected { local, remote },
-            _ => UdpState::Bound { local },
-        };
+        sock.state = sock.state.with_local(local);
         if local.port() != 0 {
             self.hosts[host.index()].udp_ports.insert(local, id);
         }

@@ -62,6 +62,14 @@ pub enum UdpState {
 }
 
 impl UdpState {
+    /// The same state with `local` as its address (an unbound socket becomes bound).
+    pub(crate) fn with_local(self, local: SocketAddr) -> UdpState {
+        match self {
+            UdpState::Connected { remote, .. } => UdpState::Connected { local, remote },
+            UdpState::Unbound | UdpState::Bound { .. } => UdpState::Bound { local },
+        }
+    }
+
     pub fn local(&self) -> Option<SocketAddr> {
         match *self {
             UdpState::Unbound => None,
