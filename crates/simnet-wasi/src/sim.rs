@@ -761,19 +761,22 @@ impl Sim {
         w.due_timers(&mut self.runnable);
     }
 
-    /// True when no guest that must finish is left running (or due to restart).
+    /// True when no guest that must finish is left running, and no guest, daemon or
+    /// not, is due to restart or restarted and not yet started: a run never ends
+    /// between a crash and the restart it was promised.
     fn waiting_for_none(&self) -> bool {
         let mut any_required = false;
         for g in &self.guests {
-            if !g.spec.daemon {
-                any_required = true;
-                let restarting = matches!(g.outcome, Some(Outcome::Crashed { .. })) && {
-                    let w = lock(&self.world);
-                    w.net.restart_pending(g.spec.host) || w.triggers.restart_waiting(g.spec.host)
-                };
-                if g.outcome.is_none() || restarting {
-                    return false;
-                }
+            any_required |= !g.spec.daemon;
+            let running = g.outcome.is_none() && !g.spec.daemon;
+            let restarted_unstarted =
+                g.outcome.is_none() && g.restarts > 0 && matches!(g.run, Run::NotStarted);
+            let due_to_restart = matches!(g.outcome, Some(Outcome::Crashed { .. })) && {
+                let w = lock(&self.world);
+                w.net.restart_pending(g.spec.host) || w.triggers.restart_waiting(g.spec.host)
+            };
+            if running || restarted_unstarted || due_to_restart {
+                return false;
             }
         }
         any_required

@@ -101,6 +101,35 @@ fn after_a_silent_crash_and_restart_a_reader_without_keep_alive_never_notices() 
     );
 }
 
+/// A daemon crashed with a restart due after every other guest has finished is
+/// waited for: the run ends once it runs again, not with it crashed or unstarted.
+#[test]
+fn the_run_waits_for_a_crashed_daemon_that_is_due_to_restart() {
+    for (crash_ms, restart_ms) in [(9_500, 10_500), (9_500, 10_000), (3_000, 40_000)] {
+        let (mut sim, server, client) = two_hosts(4, Duration::from_millis(5));
+        sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:7"]).daemon());
+        sim.spawn(guest("late", client, "probe", &["say", "boom"]).start_at(Duration::from_secs(10)));
+        let crash = Fault::Crash {
+            host: server,
+            mode: CrashMode::Silent,
+        };
+        sim.schedule_fault(Duration::from_millis(crash_ms), crash)
+            .unwrap();
+        sim.schedule_fault(Duration::from_millis(restart_ms), Fault::Restart { host: server })
+            .unwrap();
+        let report = sim.run();
+        let all = describe(&sim, &report);
+        let server = report.guest("server").unwrap();
+        assert!(
+            matches!(server.outcome, Outcome::Running { .. }),
+            "restart at {restart_ms} ms: {all}"
+        );
+        assert_eq!(server.restarts, 1, "{all}");
+        assert_eq!(sim.output_of("server").unwrap().stdout().matches("listening").count(), 2, "{all}");
+        assert!(report.end.as_nanos() >= restart_ms * 1_000_000, "{all}");
+    }
+}
+
 #[test]
 fn a_partition_makes_connects_time_out_and_healing_restores_them() {
     let (mut sim, server, client) = two_hosts(3, Duration::from_millis(5));
