@@ -28,6 +28,7 @@ enum Arrival {
 impl Net {
     /// Apply a fault now.
     pub fn apply_fault(&mut self, fault: &Fault) -> Result<(), NetError> {
+        self.check_fault(fault)?;
         match fault {
             Fault::Partition { from, to, one_way } => {
                 self.each_pair(from, to, !one_way, |net, a, b| {
@@ -249,6 +250,23 @@ impl Net {
     }
 }
 
+/// A fault between two sets of hosts needs a host on each side and none on both: a
+/// host is never cut off from itself, and a fault that cuts nothing would look
+/// applied while doing nothing.
+fn two_sides(from: &[HostId], to: &[HostId]) -> Result<(), NetError> {
+    if from.is_empty() || to.is_empty() {
+        return Err(NetError::InvalidFault(
+            "a partition or clog needs at least one host on each side".into(),
+        ));
+    }
+    match from.iter().find(|h| to.contains(h)) {
+        Some(h) => Err(NetError::InvalidFault(format!(
+            "host {h} is on both sides: a host is never cut off from itself"
+        ))),
+        None => Ok(()),
+    }
+}
+
 impl Net {
     /// Apply `fault` when virtual time reaches `at`, in the order of the event queue
     /// (after whatever is already due at that instant). Checked now: a fault that
@@ -280,10 +298,12 @@ impl Net {
         };
         match fault {
             Fault::Partition { from, to, .. } | Fault::Heal { from, to } => {
-                from.iter().chain(to).try_for_each(known)
+                from.iter().chain(to).try_for_each(known)?;
+                two_sides(from, to)
             }
             Fault::Clog { from, to, .. } | Fault::Release { from, to } => {
-                known(from).and(known(to))
+                known(from).and(known(to))?;
+                two_sides(&[*from], &[*to])
             }
             Fault::SetLink { a, b, config } => {
                 known(a)?;
@@ -403,6 +423,14 @@ impl Net {
     /// When an injected stall of `socket` ends, if one is in force.
     pub fn stalled_until(&self, socket: SocketId) -> Option<SimTime> {
         self.faults.api.stalled_until(socket, self.now)
+    }
+
+    /// Whether an injected stall holds `socket`: its pollables are not ready, and
+    /// the stalled calls find nothing (an empty read or receive, no write space,
+    /// `would-block` for accept and finish-connect) whatever has arrived, so that a
+    /// guest that calls without polling is stalled too.
+    pub fn is_stalled(&self, socket: SocketId) -> bool {
+        self.stalled_until(socket).is_some()
     }
 
     /// Every (method, result) guests met, naturally or injected, in method then result

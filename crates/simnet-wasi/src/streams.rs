@@ -265,6 +265,9 @@ impl InputStream for TcpInput {
         }
         let mut w = lock(&self.at.world);
         let effect = w.inject(self.at.host, Some(self.at.socket), Method::Read);
+        if w.net.is_stalled(self.at.socket) {
+            return Ok(Bytes::new());
+        }
         let size = if effect == Some(Effect::ShortRead) {
             size.min(1)
         } else {
@@ -361,7 +364,8 @@ impl OutputStream for TcpOutput {
             st.write = WriteState::Closed(WriteError::Failed(code));
             return Err(WriteError::Failed(code).into());
         }
-        let permit = if !w.net.is_ready(self.at.socket, Interest::Write) {
+        let stalled = w.net.is_stalled(self.at.socket);
+        let permit = if stalled || !w.net.is_ready(self.at.socket, Interest::Write) {
             0
         } else {
             // A write that cannot succeed is still granted; the write reports why.

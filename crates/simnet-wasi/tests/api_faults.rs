@@ -307,3 +307,44 @@ fn udp_calls_can_be_failed_and_their_natural_errors_are_counted() {
     let (mut sim, _, _) = two_hosts(1, Duration::from_millis(1));
     assert!(sim.inject(bad).is_err());
 }
+
+/// A stalled `receive` finds nothing for the stall's duration even for a guest that
+/// never polls (a non-blocking socket read in a loop), so a stall counted as met has
+/// an effect: here the client's retries run out before the stall ends.
+#[test]
+fn a_stalled_receive_finds_nothing_even_without_polling() {
+    let run = |stall: Option<Duration>| {
+        let (mut sim, server, client) = two_hosts(3, Duration::from_millis(5));
+        sim.spawn(guest("server", server, "probe", &["udp-serve", "10.0.0.1:53"]).daemon());
+        sim.spawn(
+            guest(
+                "client",
+                client,
+                "probe",
+                &["udp-request", "10.0.0.1:53", "5", "50", "10"],
+            )
+            .start_at(Duration::from_millis(5)),
+        );
+        if let Some(d) = stall {
+            let fault = ApiFault {
+                host: Some(client),
+                method: Method::Receive,
+                trigger: Trigger::Nth(1),
+                effect: Effect::Stall(d),
+            };
+            sim.inject(fault).unwrap();
+        }
+        let report = sim.run();
+        let all = describe(&sim, &report);
+        (report.guest("client").unwrap().outcome.clone(), all)
+    };
+    let (outcome, all) = run(None);
+    assert_eq!(outcome, Outcome::Exited(0), "{all}");
+    let (outcome, all) = run(Some(Duration::from_secs(10)));
+    assert_eq!(outcome, Outcome::Exited(1), "{all}");
+    assert!(all.contains("request 0: no answer after 10 tries"), "{all}");
+    // A stall shorter than the retries is waited out.
+    let (outcome, all) = run(Some(Duration::from_millis(120)));
+    assert_eq!(outcome, Outcome::Exited(0), "{all}");
+    assert!(!all.contains("(0 resent)"), "{all}");
+}

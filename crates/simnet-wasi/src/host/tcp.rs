@@ -219,6 +219,7 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
                 // The fault ends the attempt with its code, whatever the handshake did
                 // (the socket's pollable may have seen it succeed already).
                 (true, Some(code)) => w.net.fail_connect(at.socket, code).and(Err(code)),
+                (true, None) if w.net.is_stalled(at.socket) => Err(CoreError::WouldBlock),
                 (true, None) => w
                     .net
                     .connect_outcome(at.socket)
@@ -257,7 +258,10 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         Resource<DynInputStream>,
         Resource<DynOutputStream>,
     )> {
-        let (id, _peer) = self.call(&this, Method::Accept, |net, id| net.accept(id))?;
+        let (id, _peer) = self.call(&this, Method::Accept, |net, id| match net.is_stalled(id) {
+            true => Err(CoreError::WouldBlock),
+            false => net.accept(id),
+        })?;
         self.table.get_mut(&mine(&this))?.pre_accepted = false;
         let sock = self.push_socket(id)?;
         let (input, output) = self.take_streams(&sock)?;

@@ -286,6 +286,9 @@ impl udp::HostIncomingDatagramStream for SimSocketsView<'_> {
         let at = &self.table.get(&incoming(&this))?.at;
         call(at, Method::Receive, |net, id| {
             let mut out = Vec::new();
+            if net.is_stalled(id) {
+                return Ok(out);
+            }
             let mut bytes = 0;
             while out.len() < max && bytes < MAX_RECEIVE_BYTES {
                 match net.udp_receive(id) {
