@@ -3,7 +3,7 @@
 //! command that reruns that seed alone.
 
 use std::fmt::Display;
-use std::ops::Range;
+use std::ops::{Range, RangeInclusive};
 use std::panic::{AssertUnwindSafe, Location};
 
 /// One seed to run, overriding every test's default.
@@ -15,27 +15,38 @@ pub const SEEDS_VAR: &str = "SIMNET_SEEDS";
 /// The seeds a test runs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seeds {
-    seeds: Range<u64>,
+    /// Inclusive, so that the last seed, `u64::MAX`, can be run too.
+    seeds: RangeInclusive<u64>,
 }
 
-/// `A..B` or `A..=B`, not empty.
-pub fn parse_range(s: &str) -> Result<Range<u64>, String> {
+/// `A..B` or `A..=B`, not empty, as the seeds it holds (`A..=B` may end at
+/// `u64::MAX`).
+pub fn parse_range(s: &str) -> Result<RangeInclusive<u64>, String> {
     let bad = || format!("expected a seed range like 0..100 or 0..=99, got {s:?}");
     let (a, b) = s.split_once("..").ok_or_else(bad)?;
     let start: u64 = a.trim().parse().map_err(|_| bad())?;
-    let end = match b.strip_prefix('=') {
-        Some(b) => b
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| bad())?
-            .checked_add(1)
-            .ok_or_else(bad)?,
-        None => b.trim().parse().map_err(|_| bad())?,
+    let last = match b.strip_prefix('=') {
+        Some(b) => b.trim().parse::<u64>().map_err(|_| bad())?,
+        None => {
+            let end: u64 = b.trim().parse().map_err(|_| bad())?;
+            end.checked_sub(1)
+                .filter(|&last| last >= start)
+                .ok_or_else(|| format!("the seed range {s:?} is empty"))?
+        }
     };
-    if end <= start {
+    if last < start {
         return Err(format!("the seed range {s:?} is empty"));
     }
-    Ok(start..end)
+    Ok(start..=last)
+}
+
+/// The seeds of `a..b` as an inclusive range (empty when `b <= a`).
+fn inclusive(range: Range<u64>) -> RangeInclusive<u64> {
+    match range.end.checked_sub(1) {
+        Some(last) if last >= range.start => range.start..=last,
+        // No seed: an inclusive range that holds nothing.
+        _ => RangeInclusive::new(1, 0),
+    }
 }
 
 impl Seeds {
@@ -47,29 +58,30 @@ impl Seeds {
                 .trim()
                 .parse()
                 .map_err(|_| format!("{SEED_VAR} must be a seed (a number), got {one:?}"))?;
-            let end = seed
-                .checked_add(1)
-                .ok_or_else(|| format!("{SEED_VAR}={seed} is beyond the last seed"))?;
-            return Ok(Seeds { seeds: seed..end });
+            return Ok(Seeds { seeds: seed..=seed });
         }
         if let Some(many) = var(SEEDS_VAR) {
             let seeds = match many.trim().parse::<u64>() {
                 Ok(0) => return Err(format!("{SEEDS_VAR}=0 runs no seed")),
-                Ok(n) => 0..n,
+                Ok(n) => 0..=n - 1,
                 Err(_) => parse_range(&many).map_err(|e| format!("{SEEDS_VAR}: {e}"))?,
             };
             return Ok(Seeds { seeds });
         }
-        Ok(Seeds { seeds: default })
+        Ok(Seeds {
+            seeds: inclusive(default),
+        })
     }
 
     /// Exactly these seeds, whatever the environment says.
     pub fn range(seeds: Range<u64>) -> Seeds {
-        Seeds { seeds }
+        Seeds {
+            seeds: inclusive(seeds),
+        }
     }
 
     /// The seeds, in order.
-    pub fn iter(&self) -> Range<u64> {
+    pub fn iter(&self) -> RangeInclusive<u64> {
         self.seeds.clone()
     }
 
@@ -78,8 +90,7 @@ impl Seeds {
     pub(crate) fn assert_not_empty(&self) {
         assert!(
             !self.seeds.is_empty(),
-            "no seed to run: the seed range {:?} is empty",
-            self.seeds
+            "no seed to run: the seed range is empty"
         );
     }
 
@@ -214,11 +225,16 @@ mod tests {
 
     #[test]
     fn ranges_parse_and_bad_ones_say_why() {
-        assert_eq!(parse_range("3..7"), Ok(3..7));
-        assert_eq!(parse_range("3..=7"), Ok(3..8));
+        assert_eq!(parse_range("3..7"), Ok(3..=6));
+        assert_eq!(parse_range("3..=7"), Ok(3..=7));
         assert!(parse_range("7..3").unwrap_err().contains("empty"));
+        assert!(parse_range("7..7").unwrap_err().contains("empty"));
+        assert!(parse_range("0..0").unwrap_err().contains("empty"));
         assert!(parse_range("x").unwrap_err().contains("0..100"));
-        assert!(parse_range("0..=18446744073709551615").is_err());
+        // The last seed can be run, alone or at the end of a range.
+        let max = u64::MAX;
+        assert_eq!(parse_range(&format!("{max}..={max}")), Ok(max..=max));
+        assert_eq!(parse_range(&format!("0..={max}")), Ok(0..=max));
     }
 
     #[test]

@@ -66,6 +66,32 @@ pub struct Call {
     pub count: u64,
 }
 
+/// The most faults one plan may hold: shrinking runs each plan once per fault
+/// removed, and a plan of more faults than this says nothing a smaller one cannot.
+pub const MAX_FAULTS_PER_PLAN: usize = 64;
+
+/// The families `names` lists, each once, in the order first named; unknown names
+/// and an empty list are refused (an empty list would silently draw no faults).
+pub fn parse_families<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Vec<Family>, String> {
+    let mut families = Vec::new();
+    for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
+        let family = Family::from_name(name).ok_or_else(|| {
+            let all: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown family {name:?}; families: {}", all.join(", "))
+        })?;
+        if !families.contains(&family) {
+            families.push(family);
+        }
+    }
+    if families.is_empty() {
+        return Err(format!(
+            "the list is empty: name at least one of {}",
+            Family::ALL.map(|f| f.name()).join(", ")
+        ));
+    }
+    Ok(families)
+}
+
 /// What kinds of faults a plan may hold.
 #[derive(Clone, Debug)]
 pub struct FaultSpace {
@@ -105,6 +131,57 @@ impl FaultSpace {
             horizon: Duration::from_secs(5),
             max_faults: 3,
             swarm: true,
+        }
+    }
+
+    /// Let plans draw from the families `names` lists (see [`parse_families`]).
+    pub fn set_families<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), String> {
+        self.families = parse_families(names)?;
+        Ok(())
+    }
+
+    /// Let plans crash the hosts `names` lists, each once; names of no host and an
+    /// empty list are refused.
+    pub fn set_crash_hosts<'a>(
+        &mut self,
+        names: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), String> {
+        let known: std::collections::HashSet<&str> =
+            self.hosts.iter().map(String::as_str).collect();
+        let mut crash_hosts: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for name in names.into_iter().map(str::trim).filter(|n| !n.is_empty()) {
+            if !known.contains(name) {
+                return Err(format!("no host named {name:?}"));
+            }
+            if seen.insert(name) {
+                crash_hosts.push(name.to_string());
+            }
+        }
+        if crash_hosts.is_empty() {
+            return Err(
+                "the list is empty: name at least one host (to draw no crashes, leave the \
+                        `crash` family out)"
+                    .into(),
+            );
+        }
+        self.crash_hosts = crash_hosts;
+        Ok(())
+    }
+
+    /// Let plans hold up to `n` faults, at most [`MAX_FAULTS_PER_PLAN`].
+    pub fn set_max_faults(&mut self, n: u64) -> Result<(), String> {
+        match usize::try_from(n) {
+            Ok(n) if n <= MAX_FAULTS_PER_PLAN => {
+                self.max_faults = n;
+                Ok(())
+            }
+            _ => Err(format!(
+                "at most {MAX_FAULTS_PER_PLAN} faults per plan, got {n}"
+            )),
         }
     }
 

@@ -326,6 +326,9 @@ impl FaultRunner {
             .map_or("scenario".into(), |s| s.to_string_lossy().into_owned());
         let default_dir = path.with_file_name(format!("{stem}.replays"));
         let dir = dir.unwrap_or(&default_dir);
+        if dir.exists() && !dir.is_dir() {
+            anyhow::bail!("cannot write into {}: not a directory", dir.display());
+        }
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let file = dir.join(format!("{stem}.seed-{seed}.replay.toml"));
         // Components named relative to the scenario must still be found from here.

@@ -60,7 +60,7 @@ pub fn run(args: &DemoArgs) -> Result<ExitCode> {
     );
     outln!("over links with 20 ms +-10 ms latency and 3% loss (60 ms +-20 ms to carol).");
     outln!("Each line: [virtual time] who | what. Other seeds: simnet demo --seed N\n");
-    let done = crate::run::run_once(&rt, &prepared, args.seed, None, false)?;
+    let done = crate::run::run_once(&rt, &prepared, args.seed, None, None)?;
     let mut lines = report::guest_lines(&done.sim, &done.report);
     lines.extend(report::network_lines(
         &done.sim,

@@ -2,7 +2,7 @@
 //! parallel threads (each simulation single-threaded), with the command that replays
 //! each failing seed.
 
-use std::ops::Range;
+use std::ops::RangeInclusive;
 use std::process::ExitCode;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -38,30 +38,33 @@ pub fn parse_shard(s: &str) -> Result<(u64, u64), String> {
 #[derive(Clone, Copy, Debug)]
 pub struct Seeds {
     start: u64,
-    end: u64,
+    last: u64,
     first: u64,
     step: u64,
 }
 
 impl Seeds {
-    pub fn new(range: Range<u64>, shard: Option<(u64, u64)>) -> Seeds {
+    pub fn new(range: RangeInclusive<u64>, shard: Option<(u64, u64)>) -> Seeds {
         let (k, n) = shard.unwrap_or((1, 1));
         Seeds {
-            start: range.start,
-            end: range.end,
+            start: *range.start(),
+            last: *range.end(),
             first: k - 1,
             step: n,
         }
     }
 
-    /// How many seeds the shard holds.
+    /// How many seeds the shard holds (`u64::MAX` stands for the one more that
+    /// `0..=u64::MAX` holds).
     pub fn len(&self) -> u64 {
-        let span = self.end - self.start;
-        if span <= self.first {
-            0
-        } else {
-            (span - self.first).div_ceil(self.step)
+        if self.start > self.last {
+            return 0;
         }
+        let span = u128::from(self.last - self.start) + 1;
+        let count = span
+            .saturating_sub(u128::from(self.first))
+            .div_ceil(u128::from(self.step));
+        u64::try_from(count).unwrap_or(u64::MAX)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -70,7 +73,9 @@ impl Seeds {
 
     /// The `i`-th seed of the shard.
     pub fn get(&self, i: u64) -> Option<u64> {
-        (i < self.len()).then(|| self.start + self.first + i * self.step)
+        let offset = u128::from(self.first) + u128::from(i) * u128::from(self.step);
+        let seed = u128::from(self.start) + offset;
+        (i < self.len() && seed <= u128::from(self.last)).then_some(seed as u64)
     }
 }
 
@@ -119,14 +124,14 @@ struct SeedResult {
 fn check_seed(runner: &FaultRunner, seed: u64, args: &ExploreArgs) -> Result<SeedResult> {
     let (rt, prepared) = (runner.runtime(), runner.prepared());
     let until = args.until.map(|d| d.0);
-    let first = run_once(rt, prepared, seed, until, false)?;
+    let first = run_once(rt, prepared, seed, until, None)?;
     let mut why = prepared
         .scenario
         .first_unmet(&first.report)
         .unwrap_or_default();
     let mut passed = first.passed;
     if args.check_determinism {
-        let second = run_once(rt, prepared, seed, until, false)?;
+        let second = run_once(rt, prepared, seed, until, None)?;
         if let Some(diff) = first_difference(&first.sim, &second.sim) {
             passed = false;
             why = format!("not deterministic: {diff}");
@@ -168,14 +173,19 @@ fn check_seed_with_faults(
     } else {
         plan
     };
-    let (_, command) = runner.write_replay(seed, &plan, args.out_dir.as_deref())?;
+    // A replay file that cannot be written loses nothing else: the failure, its plan
+    // and the write error are all reported.
+    let replay = match runner.write_replay(seed, &plan, args.out_dir.as_deref()) {
+        Ok((_, command)) => command,
+        Err(e) => format!("none: the replay file was not written: {e:#}"),
+    };
     let faults: Vec<String> = plan.iter().map(|f| format!("\n    - {f}")).collect();
     Ok(SeedResult {
         seed,
         passed: false,
         end,
         why,
-        replay: Some(command),
+        replay: Some(replay),
         plan: Some(format!(
             "fault plan ({} faults):{}",
             plan.len(),
@@ -215,34 +225,22 @@ fn fault_space(args: &ExploreArgs) -> Result<Option<crate::space::FaultSpace>> {
     let scenario = crate::scenario::Scenario::load(&args.scenario)?;
     let mut space = scenario.explore.clone();
     if let Some(families) = &args.families {
-        space.families = families
-            .split(',')
-            .filter(|f| !f.is_empty())
-            .map(|f| {
-                crate::space::Family::from_name(f.trim())
-                    .ok_or_else(|| anyhow::anyhow!("--families: unknown family {f:?}"))
-            })
-            .collect::<Result<_>>()?;
+        space
+            .set_families(families.split(','))
+            .map_err(|why| anyhow::anyhow!("--families: {why}"))?;
     }
     if let Some(hosts) = &args.crash_hosts {
-        space.crash_hosts = hosts
-            .split(',')
-            .filter(|h| !h.is_empty())
-            .map(|h| {
-                let h = h.trim().to_string();
-                if space.hosts.contains(&h) {
-                    Ok(h)
-                } else {
-                    Err(anyhow::anyhow!("--crash-hosts: no host named {h:?}"))
-                }
-            })
-            .collect::<Result<_>>()?;
+        space
+            .set_crash_hosts(hosts.split(','))
+            .map_err(|why| anyhow::anyhow!("--crash-hosts: {why}"))?;
     }
     if args.no_restart {
         space.restart_crashes = false;
     }
     if let Some(n) = args.max_faults {
-        space.max_faults = n;
+        space
+            .set_max_faults(n)
+            .map_err(|why| anyhow::anyhow!("--max-faults: {why}"))?;
     }
     if let Some(h) = args.horizon {
         space.horizon = h.0;
@@ -278,10 +276,21 @@ fn fitting_jobs(jobs: usize, hosts: usize) -> usize {
 pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
     let seeds = Seeds::new(args.seeds.clone(), args.shard);
     if seeds.is_empty() {
-        anyhow::bail!("shard {:?} of the seed range holds no seed", args.shard);
+        let (k, n) = args.shard.unwrap_or((1, 1));
+        anyhow::bail!(
+            "shard {k}/{n} of the seed range {}..={} holds no seed",
+            args.seeds.start(),
+            args.seeds.end()
+        );
     }
     if args.jobs == Some(0) {
         anyhow::bail!("--jobs 0: at least one job must run");
+    }
+    if let Some(dir) = &args.out_dir
+        && dir.exists()
+        && !dir.is_dir()
+    {
+        anyhow::bail!("--out-dir {}: not a directory", dir.display());
     }
     // One runtime and one compilation of the components, with or without faults.
     let space = fault_space(args)?;
@@ -418,14 +427,14 @@ mod tests {
     #[test]
     fn shards_partition_the_range() {
         let seeds = |k, n| {
-            let s = Seeds::new(10..20, Some((k, n)));
+            let s = Seeds::new(10..=19, Some((k, n)));
             (0..s.len()).map(|i| s.get(i).unwrap()).collect::<Vec<_>>()
         };
         let mut all: Vec<u64> = (1..=3).flat_map(|k| seeds(k, 3)).collect();
         all.sort();
         assert_eq!(all, (10..20).collect::<Vec<_>>());
         assert_eq!(seeds(2, 3), vec![11, 14, 17]);
-        assert!(Seeds::new(10..11, Some((2, 3))).is_empty());
+        assert!(Seeds::new(10..=10, Some((2, 3))).is_empty());
         assert!(parse_shard("0/3").is_err());
         assert!(parse_shard("4/3").is_err());
         assert_eq!(parse_shard("2/3").unwrap(), (2, 3));
@@ -433,10 +442,19 @@ mod tests {
 
     #[test]
     fn a_huge_seed_range_costs_no_memory() {
-        let s = Seeds::new(0..u64::MAX, Some((3, 7)));
+        let s = Seeds::new(0..=u64::MAX - 1, Some((3, 7)));
         assert_eq!(s.get(0), Some(2));
         assert_eq!(s.get(1), Some(9));
         assert_eq!(s.len(), (u64::MAX - 2).div_ceil(7));
+        // The last seed is a seed like any other.
+        let max = u64::MAX;
+        let last = Seeds::new(max..=max, None);
+        assert_eq!((last.len(), last.get(0), last.get(1)), (1, Some(max), None));
+        let last_shard = Seeds::new(max..=max, Some((max, max)));
+        assert!(last_shard.is_empty());
+        let all = Seeds::new(0..=max, Some((2, 2)));
+        assert_eq!(all.len(), 1 << 63);
+        assert_eq!(all.get((1 << 63) - 1), Some(max));
     }
 
     #[test]

@@ -156,7 +156,7 @@ struct ExploreArgs {
     scenario: PathBuf,
     /// Seeds to run: "A..B" (B excluded) or "A..=B".
     #[arg(long, value_parser = explore::parse_seeds)]
-    seeds: std::ops::Range<u64>,
+    seeds: std::ops::RangeInclusive<u64>,
     /// Simulations to run at once (threads); default: the number of CPUs.
     #[arg(long)]
     jobs: Option<usize>,
@@ -195,8 +195,8 @@ struct ExploreArgs {
     #[arg(long)]
     no_restart: bool,
     /// Most faults in one plan.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(usize))]
-    max_faults: Option<usize>,
+    #[arg(long, value_name = "N")]
+    max_faults: Option<u64>,
     /// Faults start within this much virtual time.
     #[arg(long, value_name = "DURATION")]
     horizon: Option<Dur>,

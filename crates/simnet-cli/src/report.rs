@@ -153,7 +153,7 @@ pub fn effect_text(effect: simnet_core::Effect) -> String {
         simnet_core::Effect::Error(code) => format!("fails with {}", code.as_str()),
         simnet_core::Effect::ShortRead => "returns one byte (short read)".into(),
         simnet_core::Effect::ShortWrite => "grants one byte (short write)".into(),
-        simnet_core::Effect::Stall(d) => format!("stalls for {}ms", d.as_millis()),
+        simnet_core::Effect::Stall(d) => format!("stalls for {}", humantime::format_duration(d)),
     }
 }
 
@@ -284,5 +284,20 @@ mod printable_tests {
             "\\e[2K\\e]0;title\\u{7}"
         );
         assert_eq!(printable("\u{9b}x"), "\\u{9b}x");
+    }
+}
+
+#[cfg(test)]
+mod effect_tests {
+    use super::effect_text;
+    use simnet_core::Effect;
+    use std::time::Duration;
+
+    #[test]
+    fn a_stall_shows_its_exact_length() {
+        let stall = |d| effect_text(Effect::Stall(d));
+        assert_eq!(stall(Duration::from_nanos(1)), "stalls for 1ns");
+        assert_eq!(stall(Duration::from_millis(300)), "stalls for 300ms");
+        assert_eq!(stall(Duration::from_millis(1500)), "stalls for 1s 500ms");
     }
 }

@@ -3,11 +3,14 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use simnet_core::TraceMode;
+use std::sync::{Arc, Mutex};
+
+use simnet_core::{CaptureSink, TraceMode};
 use simnet_wasi::{Report, Runtime, Sim};
 
+use crate::pcap::PcapStream;
 use crate::scenario::{Prepared, Scenario};
-use crate::{RunArgs, logging, pcap, report, trace_file};
+use crate::{RunArgs, logging, report, trace_file};
 
 /// One run of a prepared scenario, with its seed.
 pub struct Done {
@@ -22,14 +25,15 @@ pub fn run_once(
     prepared: &Prepared,
     seed: u64,
     until: Option<std::time::Duration>,
-    capture: bool,
+    capture: Option<CaptureSink>,
 ) -> Result<Done> {
     let mut sim = prepared.build(rt, seed, until, TraceMode::Full)?;
-    if capture {
-        sim.with_net(|net| net.enable_capture());
+    if let Some(sink) = capture {
+        sim.with_net(|net| net.stream_capture(sink));
     }
     logging::set_clock(sim.clock());
     let report = sim.run();
+    sim.with_net(|net| net.end_capture());
     machine_held(&report)?;
     let (summary, passed) = report::summary(&sim, &prepared.scenario, &report);
     Ok(Done {
@@ -48,7 +52,10 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))
     };
     let trace_file = args.trace.as_ref().map(create).transpose()?;
-    let pcap_file = args.pcap.as_ref().map(create).transpose()?;
+    let pcap = match &args.pcap {
+        Some(path) => Some(Arc::new(Mutex::new(PcapStream::create(path)?))),
+        None => None,
+    };
     let rt = crate::runtime(scenario.hosts.len())?;
     let prepared = Prepared::new(&rt, scenario)?;
     let seed = args.seed.unwrap_or(prepared.scenario.seed);
@@ -57,7 +64,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         &prepared,
         seed,
         args.until.map(|d| d.0),
-        args.pcap.is_some(),
+        pcap.clone().map(PcapStream::sink),
     )?;
     let mut lines = report::guest_lines(&done.sim, &done.report);
     lines.extend(report::network_lines(
@@ -78,9 +85,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     if let (Some(path), Some(file)) = (&args.trace, trace_file) {
         trace_file::write(file, path, &done.sim, &done.report)?;
     }
-    if let (Some(path), Some(file)) = (&args.pcap, pcap_file) {
-        let captured = done.sim.with_net(|net| net.captured().to_vec());
-        pcap::write(file, path, &captured)?;
+    if let Some(pcap) = pcap {
+        let stream = Arc::into_inner(pcap)
+            .and_then(|m| m.into_inner().ok())
+            .context("the capture sink outlived the run")?;
+        stream.finish()?;
     }
     Ok(if done.passed {
         ExitCode::SUCCESS

@@ -2,6 +2,7 @@
 //! expected outcomes (`docs/scenario.md` documents every field). Parsing rejects
 //! unknown fields and bad values with the file, line and field.
 
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use simnet_core::{LinkConfig, NetConfig, TraceMode};
 use simnet_wasi::{Capabilities, GuestSpec, Limits, Outcome, Program, Runtime, Sim, SimConfig};
 use toml::Spanned;
 
-use crate::space::{Family, FaultSpace};
+use crate::space::FaultSpace;
 use crate::units::{Bandwidth, Bytes, Dur};
 pub use simnet_wasi::When;
 
@@ -47,7 +48,7 @@ struct ExploreEntry {
     crash_hosts: Option<Spanned<Vec<String>>>,
     restart: Option<bool>,
     horizon: Option<Dur>,
-    max_faults: Option<Spanned<usize>>,
+    max_faults: Option<Spanned<u64>>,
     swarm: Option<bool>,
 }
 
@@ -66,7 +67,7 @@ struct ApiFaultEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     effect: Option<Spanned<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    duration: Option<Dur>,
+    duration: Option<Spanned<Dur>>,
 }
 
 #[derive(Deserialize, Serialize, Debug)]
@@ -227,7 +228,7 @@ impl ApiFaultEntry {
             Effect::Error(code) => (Some(code.as_str()), None, None),
             Effect::ShortRead => (None, Some("short-read"), None),
             Effect::ShortWrite => (None, Some("short-write"), None),
-            Effect::Stall(d) => (None, Some("stall"), Some(Dur(d))),
+            Effect::Stall(d) => (None, Some("stall"), Some(unplaced(Dur(d)))),
         };
         ApiFaultEntry {
             host: f.host.clone().map(unplaced),
@@ -472,6 +473,30 @@ fn field_on_line<'a>(text: &'a str, line: usize, message: &str) -> Option<&'a st
     .then_some(key)
 }
 
+/// The host names a scenario defines, for checking the names its entries use in
+/// constant time (a world may have a hundred thousand hosts). Names are unique
+/// ignoring case, as name lookups ignore it.
+#[derive(Default)]
+struct KnownHosts {
+    exact: HashSet<String>,
+    folded: HashSet<String>,
+}
+
+impl KnownHosts {
+    /// Add `name`; false if a host has it already (in any case).
+    fn add(&mut self, name: &str) -> bool {
+        let fresh = self.folded.insert(name.to_ascii_lowercase());
+        if fresh {
+            self.exact.insert(name.to_string());
+        }
+        fresh
+    }
+
+    fn has(&self, name: &str) -> bool {
+        self.exact.contains(name)
+    }
+}
+
 struct Ctx<'a> {
     name: String,
     text: &'a str,
@@ -511,46 +536,43 @@ impl Scenario {
             bail!("{}: no [[host]]: a scenario needs at least one", ctx.name);
         }
         let mut hosts: Vec<HostPlan> = Vec::new();
+        let mut known = KnownHosts::default();
+        let mut owners: HashMap<IpAddr, usize> = HashMap::new();
         for h in &file.hosts {
             let plan = host_plan(&ctx, dir, h)?;
-            if hosts
-                .iter()
-                .any(|p| p.name.eq_ignore_ascii_case(&plan.name))
-            {
+            if !known.add(&plan.name) {
                 return Err(ctx.err(
                     h.name.span(),
                     "name",
                     format!("host {:?} is defined twice", plan.name),
                 ));
             }
-            if let Some((ip, owner)) = plan.ips.iter().find_map(|ip| {
-                hosts
-                    .iter()
-                    .find(|p| p.ips.contains(ip))
-                    .map(|p| (ip, p.name.clone()))
-            }) {
-                return Err(ctx.err(
-                    h.ip.span(),
-                    "ip",
-                    format!("{ip} already belongs to host {owner:?}"),
-                ));
+            for ip in &plan.ips {
+                if let Some(&owner) = owners.get(ip) {
+                    return Err(ctx.err(
+                        h.ip.span(),
+                        "ip",
+                        format!("{ip} already belongs to host {:?}", hosts[owner].name),
+                    ));
+                }
             }
+            owners.extend(plan.ips.iter().map(|&ip| (ip, hosts.len())));
             hosts.push(plan);
         }
         let links = file
             .links
             .iter()
-            .map(|l| link_plan(&ctx, &hosts, &net.default_link, l))
+            .map(|l| link_plan(&ctx, &known, &net.default_link, l))
             .collect::<Result<_>>()?;
         let mut faults = Vec::new();
         for f in &file.faults {
-            faults.extend(fault_plan(&ctx, &hosts, &net.default_link, f)?);
+            faults.extend(fault_plan(&ctx, &known, &net.default_link, f)?);
         }
         check_restarts(&ctx, &file.faults, &faults)?;
         let api_faults = file
             .api_faults
             .iter()
-            .map(|f| api_fault_plan(&ctx, &hosts, f))
+            .map(|f| api_fault_plan(&ctx, &known, f))
             .collect::<Result<_>>()?;
         let chaos = check_probability(&ctx, "chaos", &file.chaos, 0.0)?;
         let explore = explore_space(&ctx, &hosts, file.explore.as_ref())?;
@@ -726,16 +748,8 @@ fn resolve_source(ctx: &Ctx, dir: &Path, c: &Spanned<String>) -> Result<Source> 
 
 fn host_plan(ctx: &Ctx, dir: &Path, h: &HostEntry) -> Result<HostPlan> {
     let name = h.name.get_ref().clone();
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-    {
-        return Err(ctx.err(
-            h.name.span(),
-            "name",
-            format!("{name:?} is not a valid host name (letters, digits, '-', '_', '.')"),
-        ));
+    if let Some(problem) = simnet_core::host_name_problem(&name) {
+        return Err(ctx.err(h.name.span(), "name", problem));
     }
     let bad = |what: &dyn std::fmt::Display| ctx.err(h.ip.span(), "ip", what);
     let raw: Vec<&str> = match h.ip.get_ref() {
@@ -788,7 +802,7 @@ fn host_plan(ctx: &Ctx, dir: &Path, h: &HostEntry) -> Result<HostPlan> {
 
 fn link_plan(
     ctx: &Ctx,
-    hosts: &[HostPlan],
+    hosts: &KnownHosts,
     default: &LinkConfig,
     l: &LinkEntry,
 ) -> Result<LinkPlan> {
@@ -797,7 +811,7 @@ fn link_plan(
         return Err(ctx.err(l.between.span(), "between", "name exactly two hosts"));
     }
     for name in pair {
-        if !hosts.iter().any(|h| &h.name == name) {
+        if !hosts.has(name) {
             return Err(ctx.err(
                 l.between.span(),
                 "between",
@@ -833,7 +847,7 @@ fn link_plan(
 
 fn host_names(
     ctx: &Ctx,
-    hosts: &[HostPlan],
+    hosts: &KnownHosts,
     field: &str,
     names: &Option<Spanned<Vec<String>>>,
 ) -> Result<Vec<String>> {
@@ -844,7 +858,7 @@ fn host_names(
         ));
     };
     for n in names.get_ref() {
-        if !hosts.iter().any(|h| &h.name == n) {
+        if !hosts.has(n) {
             return Err(ctx.err(names.span(), field, format!("no host named {n:?}")));
         }
     }
@@ -853,7 +867,7 @@ fn host_names(
 
 fn one_host(
     ctx: &Ctx,
-    hosts: &[HostPlan],
+    hosts: &KnownHosts,
     field: &str,
     names: &Option<Spanned<Vec<String>>>,
 ) -> Result<String> {
@@ -871,33 +885,19 @@ fn one_host(
 /// The `[explore]` section over the scenario's defaults.
 fn explore_space(ctx: &Ctx, hosts: &[HostPlan], e: Option<&ExploreEntry>) -> Result<FaultSpace> {
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
-    let mut space = FaultSpace::for_hosts(names.clone());
+    let mut space = FaultSpace::for_hosts(names);
     let Some(e) = e else {
         return Ok(space);
     };
     if let Some(families) = &e.families {
-        space.families = families
-            .get_ref()
-            .iter()
-            .map(|f| {
-                Family::from_name(f).ok_or_else(|| {
-                    let all: Vec<&str> = Family::ALL.iter().map(|f| f.name()).collect();
-                    ctx.err(
-                        families.span(),
-                        "families",
-                        format!("unknown family {f:?}; families: {}", all.join(", ")),
-                    )
-                })
-            })
-            .collect::<Result<_>>()?;
+        space
+            .set_families(families.get_ref().iter().map(String::as_str))
+            .map_err(|why| ctx.err(families.span(), "families", why))?;
     }
     if let Some(crash) = &e.crash_hosts {
-        for h in crash.get_ref() {
-            if !names.contains(h) {
-                return Err(ctx.err(crash.span(), "crash_hosts", format!("no host named {h:?}")));
-            }
-        }
-        space.crash_hosts = crash.get_ref().clone();
+        space
+            .set_crash_hosts(crash.get_ref().iter().map(String::as_str))
+            .map_err(|why| ctx.err(crash.span(), "crash_hosts", why))?;
     }
     if let Some(r) = e.restart {
         space.restart_crashes = r;
@@ -906,10 +906,9 @@ fn explore_space(ctx: &Ctx, hosts: &[HostPlan], e: Option<&ExploreEntry>) -> Res
         space.horizon = h.0;
     }
     if let Some(m) = &e.max_faults {
-        if *m.get_ref() > 64 {
-            return Err(ctx.err(m.span(), "max_faults", "at most 64 faults per plan"));
-        }
-        space.max_faults = *m.get_ref();
+        space
+            .set_max_faults(*m.get_ref())
+            .map_err(|why| ctx.err(m.span(), "max_faults", why))?;
     }
     if let Some(sw) = e.swarm {
         space.swarm = sw;
@@ -965,7 +964,7 @@ fn check_restarts(ctx: &Ctx, entries: &[FaultEntry], faults: &[FaultPlan]) -> Re
 
 fn fault_plan(
     ctx: &Ctx,
-    hosts: &[HostPlan],
+    hosts: &KnownHosts,
     default: &LinkConfig,
     f: &FaultEntry,
 ) -> Result<Vec<FaultPlan>> {
@@ -986,7 +985,7 @@ fn fault_plan(
             .host
             .as_ref()
             .ok_or_else(|| ctx.err(f.kind.span(), "host", "this kind needs `host`"))?;
-        if !hosts.iter().any(|p| &p.name == h.get_ref()) {
+        if !hosts.has(h.get_ref()) {
             return Err(ctx.err(h.span(), "host", format!("no host named {:?}", h.get_ref())));
         }
         Ok(h.get_ref().clone())
@@ -1086,6 +1085,24 @@ fn fault_plan(
             ));
         }
     };
+    let sides = match &kind {
+        FaultKind::Partition { from, to, .. } | FaultKind::Heal { from, to } => {
+            Some((from.clone(), to.clone()))
+        }
+        FaultKind::Clog { from, to, .. } | FaultKind::Release { from, to } => {
+            Some((vec![from.clone()], vec![to.clone()]))
+        }
+        _ => None,
+    };
+    if let Some((from, to)) = sides
+        && let Some(both) = from.iter().find(|h| to.contains(h))
+    {
+        return Err(ctx.err(
+            f.to.as_ref().map_or(f.kind.span(), |t| t.span()),
+            "to",
+            format!("host {both:?} is on both sides: a host is never cut off from itself"),
+        ));
+    }
     let trigger = match trigger {
         Some(t) if t.host.is_empty() => {
             let own = match &kind {
@@ -1108,7 +1125,7 @@ fn fault_plan(
 
 /// The fault's trigger, if it has one (its host is left empty when `on_host` does not
 /// name one: the fault's own host then).
-fn fault_trigger(ctx: &Ctx, hosts: &[HostPlan], f: &FaultEntry) -> Result<Option<FaultTrigger>> {
+fn fault_trigger(ctx: &Ctx, hosts: &KnownHosts, f: &FaultEntry) -> Result<Option<FaultTrigger>> {
     let mut whens = Vec::new();
     if let Some(n) = &f.after_accepts {
         whens.push((n.span(), "after_accepts", When::Accepts(*n.get_ref())));
@@ -1144,7 +1161,7 @@ fn fault_trigger(ctx: &Ctx, hosts: &[HostPlan], f: &FaultEntry) -> Result<Option
     };
     let host = match &f.on_host {
         Some(h) => {
-            if !hosts.iter().any(|p| &p.name == h.get_ref()) {
+            if !hosts.has(h.get_ref()) {
                 return Err(ctx.err(
                     h.span(),
                     "on_host",
@@ -1162,10 +1179,10 @@ fn fault_trigger(ctx: &Ctx, hosts: &[HostPlan], f: &FaultEntry) -> Result<Option
     Ok(Some(FaultTrigger { host, when }))
 }
 
-fn api_fault_plan(ctx: &Ctx, hosts: &[HostPlan], f: &ApiFaultEntry) -> Result<ApiFaultPlan> {
+fn api_fault_plan(ctx: &Ctx, hosts: &KnownHosts, f: &ApiFaultEntry) -> Result<ApiFaultPlan> {
     use simnet_wasi::{ApiFault, Effect, Method, Trigger};
     if let Some(h) = &f.host
-        && !hosts.iter().any(|p| &p.name == h.get_ref())
+        && !hosts.has(h.get_ref())
     {
         return Err(ctx.err(h.span(), "host", format!("no host named {:?}", h.get_ref())));
     }
@@ -1192,6 +1209,16 @@ fn api_fault_plan(ctx: &Ctx, hosts: &[HostPlan], f: &ApiFaultEntry) -> Result<Ap
             ));
         }
     };
+    let stall = f.effect.as_ref().is_some_and(|e| e.get_ref() == "stall");
+    if let Some(d) = &f.duration
+        && !stall
+    {
+        return Err(ctx.err(
+            d.span(),
+            "duration",
+            "only a stall (`effect = \"stall\"`) lasts a duration",
+        ));
+    }
     let effect = match (&f.error, &f.effect) {
         (Some(e), None) => {
             let code = simnet_core::ErrorCode::ALL
@@ -1211,7 +1238,9 @@ fn api_fault_plan(ctx: &Ctx, hosts: &[HostPlan], f: &ApiFaultEntry) -> Result<Ap
             "short-write" => Effect::ShortWrite,
             "stall" => Effect::Stall(
                 f.duration
+                    .as_ref()
                     .ok_or_else(|| ctx.err(e.span(), "duration", "a stall needs `duration`"))?
+                    .get_ref()
                     .0,
             ),
             other => {
@@ -1422,6 +1451,7 @@ impl Prepared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::space::Family;
 
     const HOSTS: &str = r#"
 [network]

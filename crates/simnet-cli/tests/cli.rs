@@ -1,41 +1,12 @@
 //! The `simnet` command as users run it: every subcommand and flag, the examples, and
 //! the errors for bad input.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
-/// The repository root: scenario examples and guests are found from there.
-const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+mod common;
 
-fn simnet(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_simnet"))
-        .args(args)
-        .current_dir(ROOT)
-        .env(
-            "SIMNET_CACHE_DIR",
-            Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
-        )
-        .env_remove("RUST_LOG")
-        .output()
-        .expect("run simnet")
-}
-
-fn text(out: &Output) -> (String, String) {
-    (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
-fn code(out: &Output) -> i32 {
-    out.status.code().expect("exit status")
-}
-
-fn tmp(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir.join(name)
-}
+use common::*;
 
 const PROBE: &str = simnet_guests::PROBE.path;
 
@@ -647,21 +618,6 @@ fn components_are_found_relative_to_the_scenario() {
     let out = simnet(&["run", scenario.to_str().unwrap()]);
     assert_eq!(code(&out), 0, "{:?}", text(&out));
 }
-
-fn scenario_error(name: &str, body: &str) -> String {
-    let path = tmp(name);
-    std::fs::write(&path, body).unwrap();
-    let out = simnet(&["run", path.to_str().unwrap()]);
-    assert_eq!(code(&out), 2, "{:?}", text(&out));
-    let (_, stderr) = text(&out);
-    stderr
-        .trim()
-        .strip_prefix("simnet: error: ")
-        .unwrap_or(&stderr)
-        .replace(&format!("{}", path.display()), name)
-}
-
-const HOST: &str = "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\ncomponent = \"builtin:probe\"\n";
 
 #[test]
 fn bad_scenario_files_name_file_line_and_field() {

@@ -115,6 +115,8 @@ impl std::error::Error for StreamError {}
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum NetError {
     DuplicateHost(String),
+    /// Not a name a host can have (see [`crate::host_name_problem`]).
+    InvalidHostName(String),
     DuplicateAddress {
         addr: std::net::IpAddr,
         owner: String,
@@ -129,6 +131,7 @@ impl fmt::Display for NetError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NetError::DuplicateHost(name) => write!(f, "a host named `{name}` already exists"),
+            NetError::InvalidHostName(why) => f.write_str(why),
             NetError::DuplicateAddress { addr, owner } => {
                 write!(f, "address {addr} already belongs to host `{owner}`")
             }

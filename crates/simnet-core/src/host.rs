@@ -22,6 +22,49 @@ pub struct HostStats {
     pub writes: u64,
 }
 
+/// Why `name` cannot name a host, if it cannot: a host name is what guests resolve
+/// with `ip-name-lookup`, so it must be a domain name as that lookup parses one: dot-
+/// separated labels of letters (IDNA), digits, `-` and `_`, each 1 to 63 characters, not
+/// starting or ending with `-`, 253 characters in all; not an IP address in any
+/// form the lookup reads as one (`10.0.0.2`, `127.1`, `0x7f.0.0.1`); not `localhost`,
+/// which every host resolves to itself.
+pub fn host_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("a host name cannot be empty".into());
+    }
+    let chars = name.chars().count();
+    if chars > 253 {
+        return Some(format!(
+            "a host name has at most 253 characters, this one {chars}"
+        ));
+    }
+    for label in name.split('.') {
+        let ok_chars = label
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '-' || c == '_');
+        if label.is_empty() || label.chars().count() > 63 || !ok_chars {
+            return Some(format!(
+                "{name:?} is not a valid host name (dot-separated labels of 1 to 63 letters, \
+                 digits, '-' or '_')"
+            ));
+        }
+        if label.starts_with('-') || label.ends_with('-') {
+            return Some(format!(
+                "{name:?} is not a valid host name (a label cannot start or end with '-')"
+            ));
+        }
+    }
+    if !matches!(url::Host::parse(name), Ok(url::Host::Domain(_))) {
+        return Some(format!(
+            "{name:?} reads as an IP address, not a name: give the address as `ip`"
+        ));
+    }
+    if name.eq_ignore_ascii_case("localhost") {
+        return Some("`localhost` names every host's own loopback: choose another name".into());
+    }
+    None
+}
+
 /// Per-host settings.
 #[derive(Clone, Debug)]
 pub struct HostConfig {

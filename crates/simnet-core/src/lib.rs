@@ -62,14 +62,14 @@ pub use api::Interest;
 pub use autotune::BufferSize;
 /// The byte chunks [`Net::write_bytes`] and [`Net::read_bytes`] pass without copying.
 pub use bytes::Bytes;
-pub use capture::{CapturedPacket, Fate, Transport};
+pub use capture::{CaptureSink, CapturedPacket, Fate, Transport};
 pub use config::{BacklogOverflow, TcpConfig, UdpConfig};
 pub use conn::Phase;
 pub use error::{ErrorCode, NetError, StreamError};
 pub use fault::{
     ApiFault, ApiResult, CrashMode, Effect, Fault, FaultEvent, HostEvent, Met, Method, Trigger,
 };
-pub use host::{HostConfig, HostStats, is_valid_host_address};
+pub use host::{HostConfig, HostStats, host_name_problem, is_valid_host_address};
 pub use ids::{ConnId, HostId, SocketId};
 pub use link::{Latency, LinkConfig};
 pub use net::{Net, NetConfig};

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::capture::{Capture, CapturedPacket, Fate};
+use crate::capture::{Capture, CaptureSink, CapturedPacket, Fate};
 use crate::config::{TcpConfig, UdpConfig};
 use crate::conn::Conn;
 use crate::error::{ErrorCode, NetError};
@@ -110,7 +110,10 @@ impl Net {
 
     /// Add a host owning `addrs` (IPv4 and/or IPv6; loopback is implicit).
     pub fn add_host(&mut self, name: &str, addrs: &[IpAddr]) -> Result<HostId, NetError> {
-        if self.host_by_name.contains_key(name) || name.eq_ignore_ascii_case("localhost") {
+        if let Some(problem) = crate::host::host_name_problem(name) {
+            return Err(NetError::InvalidHostName(problem));
+        }
+        if self.host_by_name.contains_key(name) {
             return Err(NetError::DuplicateHost(name.to_string()));
         }
         for &addr in addrs {
@@ -177,10 +180,26 @@ impl Net {
         self.capture.get_or_insert_with(Capture::default);
     }
 
-    /// The packets captured so far, each with what became of it (empty unless
-    /// capture is enabled).
-    pub fn captured(&self) -> &[CapturedPacket] {
-        self.capture.as_ref().map_or(&[], |c| &c.packets)
+    /// Start handing every packet sent to `sink`, in the order sent, once its fate
+    /// and the fates of the packets before it are known; the capture keeps only the
+    /// packets still travelling. [`Net::end_capture`] hands over the rest.
+    pub fn stream_capture(&mut self, sink: CaptureSink) {
+        self.capture = Some(Capture::streaming(sink));
+    }
+
+    /// Stop capturing: a streaming capture first hands its remaining packets to its
+    /// sink, those still travelling included (with the fate `InFlight`), then drops
+    /// the sink.
+    pub fn end_capture(&mut self) {
+        if let Some(mut capture) = self.capture.take() {
+            capture.flush();
+        }
+    }
+
+    /// The packets captured and kept so far, each with what became of it (none unless
+    /// capture is enabled; a streaming capture keeps only those not yet streamed).
+    pub fn captured(&self) -> impl Iterator<Item = &CapturedPacket> {
+        self.capture.iter().flat_map(|c| &c.packets)
     }
 
     pub fn set_socket_limit(&mut self, host: HostId, limit: u32) {

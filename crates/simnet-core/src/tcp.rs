@@ -43,7 +43,7 @@ impl Effects for WorldParts<'_> {
                 src: conn.addrs[from],
                 dst: conn.addrs[1 - from],
                 transport: Transport::Tcp { seg, retransmit },
-                payload: conn.pipes[from].bytes(seg.seq, u64::from(seg.len)),
+                payload: conn.pipes[from].bytes(seg.seq, u64::from(seg.len)).into(),
                 fate: Fate::InFlight,
             });
         }

@@ -389,7 +389,9 @@ impl Net {
         Ok(())
     }
 
-    /// Put a datagram on the link towards `dst`'s host.
+    /// Put a datagram on the link towards `dst`'s host. For an ICMP answer, `payload`
+    /// is the datagram it answers: the capture quotes it, the answer itself carries
+    /// nothing in the model.
     fn emit_datagram(
         &mut self,
         kind: DatagramKind,
@@ -398,6 +400,10 @@ impl Net {
         dst: SocketAddr,
         payload: Bytes,
     ) {
+        let (payload, captured) = match kind {
+            DatagramKind::Data => (payload.clone(), payload),
+            DatagramKind::PortUnreachable => (Bytes::new(), payload),
+        };
         let id = DatagramId(self.udp.next_id);
         self.udp.next_id += 1;
         // An ICMP answer goes back to the datagram's source.
@@ -420,7 +426,7 @@ impl Net {
             len: payload.len() as u32,
         };
         if let Some(capture) = &mut self.capture {
-            capture.datagram_sent(self.now, header, &payload);
+            capture.datagram_sent(self.now, header, &captured);
         }
         self.record_datagram(&header, Fate::InFlight);
         let Some(to) = to else {
@@ -489,7 +495,7 @@ impl Net {
                 dgram.to,
                 dgram.src,
                 dgram.dst,
-                Bytes::new(),
+                payload,
             );
         };
         let Some(sock) = self.udp.sockets.get_mut(&id) else {

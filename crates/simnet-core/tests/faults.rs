@@ -235,3 +235,80 @@ fn faults_are_deterministic_and_change_the_trace_hash() {
     assert_eq!(run(true), run(true));
     assert_ne!(run(true), run(false));
 }
+
+/// A partition or clog that names a host on both sides, or no host on a side, cuts
+/// nothing: it is refused rather than traced as applied.
+#[test]
+fn faults_that_would_cut_nothing_are_refused() {
+    let (mut net, a, b, _, _) = connected();
+    let partition = |from: Vec<HostId>, to: Vec<HostId>| Fault::Partition {
+        from,
+        to,
+        one_way: false,
+    };
+    for bad in [
+        partition(vec![a], vec![a]),
+        partition(vec![a, b], vec![b]),
+        partition(vec![], vec![b]),
+        Fault::Heal {
+            from: vec![b],
+            to: vec![b],
+        },
+        Fault::Clog {
+            from: a,
+            to: a,
+            one_way: true,
+        },
+    ] {
+        let before = net.trace().len();
+        assert!(net.apply_fault(&bad).is_err(), "{bad:?}");
+        assert!(
+            net.schedule_fault(net.now(), bad.clone()).is_err(),
+            "{bad:?}"
+        );
+        assert_eq!(net.trace().len(), before, "{bad:?} left a record");
+    }
+    assert!(net.apply_fault(&partition(vec![a], vec![b])).is_ok());
+}
+
+/// Host names are what guests resolve: names a lookup would read as an address,
+/// `localhost`, and names that are no domain name are refused with the reason.
+#[test]
+fn host_names_must_be_names_a_guest_can_resolve() {
+    let mut net = Net::new(1);
+    let ip = |i: u8| std::net::IpAddr::from([10, 0, 0, i]);
+    for (i, bad) in [
+        "localhost",
+        "LocalHost",
+        "10.0.0.2",
+        "127.1",
+        "0x7f.0.0.1",
+        "..",
+        "-",
+        "a..b",
+        "-a",
+        "a-",
+        "",
+        "has space",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let e = net.add_host(bad, &[ip(i as u8 + 1)]).unwrap_err();
+        assert!(
+            matches!(e, simnet_core::NetError::InvalidHostName(_)),
+            "{bad:?}: {e}"
+        );
+    }
+    for (i, good) in ["server", "db-1", "a_b.c", "Bücher", "n1.cluster.local"]
+        .into_iter()
+        .enumerate()
+    {
+        net.add_host(good, &[ip(i as u8 + 100)])
+            .unwrap_or_else(|e| panic!("{good:?}: {e}"));
+    }
+    assert_eq!(
+        net.add_host("server", &[ip(200)]),
+        Err(simnet_core::NetError::DuplicateHost("server".into()))
+    );
+}

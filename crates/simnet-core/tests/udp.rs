@@ -391,9 +391,8 @@ fn capture_keeps_datagrams_and_icmp_with_their_fate() {
     assert_eq!(drain(&mut net, server).len(), 1);
     let kinds: Vec<(simnet_core::DatagramKind, simnet_core::Fate, Vec<u8>)> = net
         .captured()
-        .iter()
         .map(|c| match c.transport {
-            Transport::Udp(h) => (h.kind, c.fate, c.payload.clone()),
+            Transport::Udp(h) => (h.kind, c.fate, c.payload.to_vec()),
             Transport::Tcp { .. } => panic!("no TCP here"),
         })
         .collect();
@@ -403,7 +402,8 @@ fn capture_keeps_datagrams_and_icmp_with_their_fate() {
         vec![
             (K::Data, F::Delivered, b"hi".to_vec()),
             (K::Data, F::Dropped(DropReason::NoSocket), b"?".to_vec()),
-            (K::PortUnreachable, F::Delivered, vec![]),
+            // The answer carries the datagram it quotes, for a capture to show.
+            (K::PortUnreachable, F::Delivered, b"?".to_vec()),
         ]
     );
 }

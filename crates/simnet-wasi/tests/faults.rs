@@ -108,15 +108,20 @@ fn the_run_waits_for_a_crashed_daemon_that_is_due_to_restart() {
     for (crash_ms, restart_ms) in [(9_500, 10_500), (9_500, 10_000), (3_000, 40_000)] {
         let (mut sim, server, client) = two_hosts(4, Duration::from_millis(5));
         sim.spawn(guest("server", server, "echo-server", &["10.0.0.1:7"]).daemon());
-        sim.spawn(guest("late", client, "probe", &["say", "boom"]).start_at(Duration::from_secs(10)));
+        sim.spawn(
+            guest("late", client, "probe", &["say", "boom"]).start_at(Duration::from_secs(10)),
+        );
         let crash = Fault::Crash {
             host: server,
             mode: CrashMode::Silent,
         };
         sim.schedule_fault(Duration::from_millis(crash_ms), crash)
             .unwrap();
-        sim.schedule_fault(Duration::from_millis(restart_ms), Fault::Restart { host: server })
-            .unwrap();
+        sim.schedule_fault(
+            Duration::from_millis(restart_ms),
+            Fault::Restart { host: server },
+        )
+        .unwrap();
         let report = sim.run();
         let all = describe(&sim, &report);
         let server = report.guest("server").unwrap();
@@ -125,7 +130,15 @@ fn the_run_waits_for_a_crashed_daemon_that_is_due_to_restart() {
             "restart at {restart_ms} ms: {all}"
         );
         assert_eq!(server.restarts, 1, "{all}");
-        assert_eq!(sim.output_of("server").unwrap().stdout().matches("listening").count(), 2, "{all}");
+        assert_eq!(
+            sim.output_of("server")
+                .unwrap()
+                .stdout()
+                .matches("listening")
+                .count(),
+            2,
+            "{all}"
+        );
         assert!(report.end.as_nanos() >= restart_ms * 1_000_000, "{all}");
     }
 }

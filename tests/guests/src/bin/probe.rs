@@ -57,6 +57,7 @@ fn main() {
         "files" => files(rest),
         "udp-serve" => udp_serve(rest),
         "udp-request" => udp_request(rest),
+        "udp-send" => udp_send(rest),
         other => {
             eprintln!("unknown mode {other:?}");
             std::process::exit(2)
@@ -667,6 +668,19 @@ fn huge_calls() {
     let random = wasi::random::random::get_random_bytes(1 << 20);
     println!("1 MiB of random bytes: {}", random.len());
     println!("done");
+}
+
+/// `udp-send ADDR SIZE`: send one datagram of SIZE bytes to ADDR from an unbound
+/// socket of ADDR's family, and say what the send returned.
+fn udp_send(args: &[String]) {
+    let addr: std::net::SocketAddr = arg(args, 0, "address");
+    let size: usize = arg(args, 1, "size");
+    let local = if addr.is_ipv6() { "[::]:0" } else { "0.0.0.0:0" };
+    let socket = UdpSocket::bind(local).expect("bind");
+    match socket.send_to(&vec![7u8; size], addr) {
+        Ok(n) => println!("sent {n} bytes"),
+        Err(e) => println!("send failed: {e}"),
+    }
 }
 
 /// `udp-serve ADDR`: answer every datagram with "answer: " and its payload, forever.
