@@ -992,13 +992,21 @@ impl Sim {
         store.limiter(|s| &mut s.limiter);
         let calls = guest.host_calls.clone();
         let (world, host, output) = (self.world.clone(), spec.host, guest.output.clone());
-        let armed = lock(&self.world).triggers.armed();
+        let (armed, returned) = {
+            let w = lock(&self.world);
+            (w.triggers.armed(), w.returned_calls(id))
+        };
         store.call_hook(move |_, hook| {
             match hook {
                 wasmtime::CallHook::CallingHost => {
                     calls.fetch_add(1, Ordering::Relaxed);
                 }
-                wasmtime::CallHook::ReturningFromHost if armed.load(Ordering::Relaxed) => {
+                wasmtime::CallHook::ReturningFromHost => {
+                    // What the returned call waited for no longer holds.
+                    returned.fetch_add(1, Ordering::Relaxed);
+                    if !armed.load(Ordering::Relaxed) {
+                        return Ok(());
+                    }
                     let mut w = lock(&world);
                     let w = &mut *w;
                     if w.triggers.check(&mut w.net, host, id, &output) {

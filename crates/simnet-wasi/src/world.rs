@@ -94,11 +94,34 @@ pub(crate) struct World {
     /// Guests to wake at a virtual time (deduplicated: a pollable re-polled many times
     /// registers one wake-up).
     timers: BTreeSet<(SimTime, GuestId)>,
-    /// Per guest, what its last poll found not ready.
-    waits: Vec<Vec<Wait>>,
+    /// Per guest, what its pending host call found not ready.
+    waits: Vec<GuestWaits>,
     woken: Vec<SocketId>,
     /// Faults waiting for something a program does.
     pub triggers: Triggers,
+}
+
+/// What a guest's pending host call waits for. Waits belong to the host call that
+/// noted them: a call that returned (a `poll` that found one pollable ready while
+/// another was not) leaves waits that no longer hold, so each set is stamped with
+/// the guest's count of returned host calls and counts only while that is unchanged.
+#[derive(Default)]
+struct GuestWaits {
+    waits: Vec<Wait>,
+    /// The guest's returned-call count when `waits` were noted.
+    noted_at: u64,
+    /// Host calls the guest has returned from (its call hook counts them).
+    returned: Arc<AtomicU64>,
+}
+
+impl GuestWaits {
+    /// The waits of the pending call (none if they were noted by an earlier call).
+    fn current(&self) -> &[Wait] {
+        match self.noted_at == self.returned.load(Ordering::Relaxed) {
+            true => &self.waits,
+            false => &[],
+        }
+    }
 }
 
 pub(crate) type Shared = Arc<Mutex<World>>;
@@ -129,8 +152,17 @@ impl World {
     }
 
     pub fn add_guest(&mut self) -> GuestId {
-        self.waits.push(Vec::new());
+        self.waits.push(GuestWaits::default());
         GuestId(self.waits.len() - 1)
+    }
+
+    /// The counter of host calls `guest` has returned from, for its call hook to
+    /// advance: waits noted before the last return are stale.
+    pub fn returned_calls(&self, guest: GuestId) -> Arc<AtomicU64> {
+        self.waits
+            .get(guest.0)
+            .map(|w| w.returned.clone())
+            .unwrap_or_default()
     }
 
     pub fn set_owner(&mut self, socket: SocketId, guest: GuestId) {
@@ -201,31 +233,39 @@ impl World {
     }
 
     pub fn note_wait(&mut self, guest: GuestId, wait: Wait) {
-        if let Some(w) = self.waits.get_mut(guest.0)
-            && !w.contains(&wait)
-        {
-            w.push(wait);
+        let Some(w) = self.waits.get_mut(guest.0) else {
+            return;
+        };
+        let now = w.returned.load(Ordering::Relaxed);
+        if w.noted_at != now {
+            w.waits.clear();
+            w.noted_at = now;
+        }
+        if !w.waits.contains(&wait) {
+            w.waits.push(wait);
         }
     }
 
     /// What the guest waits for, described.
     pub fn take_waits(&mut self, guest: GuestId) -> Vec<String> {
-        let waits = self
-            .waits
-            .get_mut(guest.0)
-            .map(std::mem::take)
-            .unwrap_or_default();
-        waits.iter().map(|w| w.describe(&self.net)).collect()
+        let waits: Vec<String> = self.waits.get(guest.0).map_or(Vec::new(), |w| {
+            w.current().iter().map(|w| w.describe(&self.net)).collect()
+        });
+        self.clear_waits(guest);
+        waits
     }
 
-    /// Whether the guest's last poll found something of the simulation not ready.
+    /// Whether the guest's pending host call found something of the simulation not
+    /// ready.
     pub fn has_waits(&self, guest: GuestId) -> bool {
-        self.waits.get(guest.0).is_some_and(|w| !w.is_empty())
+        self.waits
+            .get(guest.0)
+            .is_some_and(|w| !w.current().is_empty())
     }
 
     pub fn clear_waits(&mut self, guest: GuestId) {
         if let Some(w) = self.waits.get_mut(guest.0) {
-            w.clear();
+            w.waits.clear();
         }
     }
 

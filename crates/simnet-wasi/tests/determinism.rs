@@ -180,3 +180,65 @@ fn memory_layouts_run_the_same_simulation() {
     assert_eq!(MemoryLayout::for_guests(2), MemoryLayout::Fast);
     assert_eq!(MemoryLayout::for_guests(10_000), MemoryLayout::Compact);
 }
+
+/// A server that appends what it reads to a file in a real directory, with a read
+/// timeout on its socket: file work that wasmtime-wasi does on its own threads must
+/// land at the same virtual instant every run, whatever the real timing, and never
+/// leave the server asleep until its stale read timeout.
+#[test]
+fn a_guest_writing_files_in_a_real_directory_is_deterministic() {
+    let run = |round: usize| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("real-dir-determinism-{round}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut sim, server, client) = common::two_hosts(9, Duration::from_millis(2));
+        sim.spawn(
+            common::guest(
+                "logger",
+                server,
+                "probe",
+                &["log-lines", "10.0.0.1:7", "/data/log", "2000"],
+            )
+            .dir(&dir, "/data"),
+        );
+        sim.spawn(
+            common::guest(
+                "sender",
+                client,
+                "probe",
+                &["send-lines", "10.0.0.1:7", "40", "3"],
+            )
+            .start_at(Duration::from_millis(1)),
+        );
+        let report = sim.run();
+        let all = common::describe(&sim, &report);
+        let logged = std::fs::read_to_string(dir.join("log")).unwrap();
+        assert_eq!(logged.lines().count(), 40, "{all}");
+        (
+            report.end,
+            report.trace_hash,
+            sim.output_of("logger").unwrap().stdout(),
+            all,
+        )
+    };
+    let first = run(0);
+    // Each line reaches the log within milliseconds of its sending (Nagle and a
+    // delayed ACK may hold one back), never at the server's 2 s read timeout.
+    let slowest = first.2.trim().rsplit(' ').next().unwrap_or_default();
+    assert!(
+        slowest.ends_with("ms") || slowest.ends_with("µs"),
+        "{}",
+        first.3
+    );
+    for round in 1..6 {
+        let again = run(round);
+        assert_eq!(
+            (again.0, again.1, &again.2),
+            (first.0, first.1, &first.2),
+            "run {round} differs:\n{}\nfirst:\n{}",
+            again.3,
+            first.3
+        );
+    }
+}

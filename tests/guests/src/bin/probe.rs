@@ -58,6 +58,8 @@ fn main() {
         "udp-serve" => udp_serve(rest),
         "udp-request" => udp_request(rest),
         "udp-send" => udp_send(rest),
+        "log-lines" => log_lines(rest),
+        "send-lines" => send_lines(rest),
         other => {
             eprintln!("unknown mode {other:?}");
             std::process::exit(2)
@@ -668,6 +670,52 @@ fn huge_calls() {
     let random = wasi::random::random::get_random_bytes(1 << 20);
     println!("1 MiB of random bytes: {}", random.len());
     println!("done");
+}
+
+/// `log-lines ADDR FILE TIMEOUT_MS`: accept one connection and append each line it
+/// reads (with a read timeout) to FILE, then print how long the slowest line took
+/// from its send to its append, by the virtual clock the lines carry.
+fn log_lines(args: &[String]) {
+    use std::io::BufRead;
+    let addr: String = arg(args, 0, "address");
+    let path: String = arg(args, 1, "file");
+    let timeout = Duration::from_millis(arg(args, 2, "timeout ms"));
+    let listener = TcpListener::bind(&addr).expect("bind");
+    let (conn, _) = listener.accept().expect("accept");
+    conn.set_read_timeout(Some(timeout)).expect("set_read_timeout");
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .expect("open the log");
+    let (mut lines, mut worst) = (0u32, Duration::ZERO);
+    for line in std::io::BufReader::new(conn).lines() {
+        let line = match line {
+            Ok(line) => line,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) => panic!("read: {e}"),
+        };
+        writeln!(log, "{line}").expect("append");
+        let sent: u128 = line.split(' ').nth(1).and_then(|t| t.parse().ok()).unwrap_or(0);
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        worst = worst.max(Duration::from_nanos(now.saturating_sub(sent) as u64));
+        lines += 1;
+    }
+    println!("logged {lines} lines; slowest round {worst:?}");
+}
+
+/// `send-lines ADDR COUNT GAP_MS`: send COUNT lines `line N SENT_NS`, GAP_MS apart.
+fn send_lines(args: &[String]) {
+    let addr: String = arg(args, 0, "address");
+    let count: u32 = arg(args, 1, "count");
+    let gap = Duration::from_millis(arg(args, 2, "gap ms"));
+    let mut conn = TcpStream::connect(&addr).expect("connect");
+    for i in 0..count {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos();
+        writeln!(conn, "line {now} {i}").expect("send");
+        std::thread::sleep(gap);
+    }
+    println!("sent {count} lines");
 }
 
 /// `udp-send ADDR SIZE`: send one datagram of SIZE bytes to ADDR from an unbound
