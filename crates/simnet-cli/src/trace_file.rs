@@ -53,7 +53,9 @@ fn fault_json(net: &Net, fault: &simnet_core::FaultEvent) -> Value {
         | F::Clogged { from, to }
         | F::Released { from, to, .. } => vec![net.host_name(from), net.host_name(to)],
         F::LinkChanged { a, b } => vec![net.host_name(a), net.host_name(b)],
-        F::HostCrashed { host, .. } | F::HostRestarted { host } => vec![net.host_name(host)],
+        F::HostCrashed { host, .. } | F::HostRestarted { host } | F::DiskLost { host, .. } => {
+            vec![net.host_name(host)]
+        }
         F::ConnectionReset { conn } => net
             .conn_endpoints(conn)
             .map(|(_, h)| vec![net.host_name(h[0]), net.host_name(h[1])])

@@ -196,6 +196,7 @@ impl Net {
         if mode == CrashMode::Silent {
             self.faults.down.insert(host);
         }
+        self.crash_disk(host);
         // Every connection end on the host: reset (the kernel's work on process death)
         // or just gone (power loss).
         for i in 0..self.conns.len() {
@@ -467,6 +468,38 @@ impl FaultEvent {
                 }
                 None => format!("connection {} reset", conn.index()),
             },
+            FaultEvent::DiskLost { host, crash, .. } => {
+                match net.disk_crashes().get(crash as usize) {
+                    Some(c) => format!("{}: crash lost {}", n(host), describe_loss(&c.report)),
+                    None => format!("{}: crash lost unsynced data", n(host)),
+                }
+            }
         }
     }
+}
+
+/// What a crash lost, in words: each file's unsynced writes, then directory changes.
+fn describe_loss(report: &crate::disk::CrashReport) -> String {
+    let plural =
+        |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut parts: Vec<String> = report
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "{} to {} ({} bytes)",
+                plural(f.writes, "unsynced write", "unsynced writes"),
+                f.path,
+                f.bytes
+            )
+        })
+        .collect();
+    if report.entry_changes > 0 {
+        parts.push(plural(
+            report.entry_changes,
+            "unsynced directory change",
+            "unsynced directory changes",
+        ));
+    }
+    format!("{} (loss: {})", parts.join(", "), report.loss.name())
 }

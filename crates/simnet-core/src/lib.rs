@@ -37,6 +37,8 @@ mod bytequeue;
 mod capture;
 mod config;
 mod conn;
+pub mod disk;
+mod disks;
 mod error;
 mod fault;
 mod host;
@@ -65,6 +67,7 @@ pub use bytes::Bytes;
 pub use capture::{CaptureSink, CapturedPacket, Fate, Transport};
 pub use config::{BacklogOverflow, TcpConfig, UdpConfig};
 pub use conn::Phase;
+pub use disks::DiskCrash;
 pub use error::{ErrorCode, NetError, StreamError};
 pub use fault::{
     ApiFault, ApiResult, CrashMode, Effect, Fault, FaultEvent, HostEvent, Met, Method, Trigger,

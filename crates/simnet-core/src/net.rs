@@ -30,6 +30,8 @@ pub struct NetConfig {
     /// The link between any two hosts without an override.
     pub default_link: LinkConfig,
     pub trace: TraceMode,
+    /// Every host's disk.
+    pub disk: crate::disk::DiskConfig,
 }
 
 /// A simulated network.
@@ -62,6 +64,10 @@ pub struct Net {
     pub(crate) endpoints: Vec<([SocketAddr; 2], [HostId; 2])>,
     pub(crate) capture: Option<Capture>,
     pub(crate) faults: FaultState,
+    /// Each host's disk, by `HostId`.
+    pub(crate) disks: Vec<crate::disk::Disk>,
+    /// What crashes took from disks, in order.
+    pub(crate) disk_crashes: Vec<crate::disks::DiskCrash>,
     /// Something was scheduled for the current instant since the last [`Net::settle`].
     pub(crate) scheduled_now: bool,
 }
@@ -94,6 +100,8 @@ impl Net {
             endpoints: Vec::new(),
             capture: None,
             faults: FaultState::new(seed),
+            disks: Vec::new(),
+            disk_crashes: Vec::new(),
             scheduled_now: false,
         }
     }
@@ -130,6 +138,9 @@ impl Net {
             socket_limit: self.config.tcp.socket_limit,
         };
         let rng = derive(self.seed, &format!("ports:{name}"));
+        let disk_rng = derive(self.seed, &format!("disk:{name}"));
+        self.disks
+            .push(crate::disk::Disk::new(self.config.disk, disk_rng));
         let mut unique = addrs.to_vec();
         unique.dedup();
         for &addr in &unique {

@@ -99,6 +99,14 @@ pub enum FaultEvent {
     ConnectionReset {
         conn: ConnId,
     },
+    /// A crash took unsynced writes or directory changes from the host's disk; the
+    /// details are `Net::disk_crashes()[crash]`.
+    DiskLost {
+        host: HostId,
+        crash: u32,
+        writes: u32,
+        bytes: u64,
+    },
 }
 
 impl FaultEvent {
@@ -118,6 +126,15 @@ impl FaultEvent {
             }
             FaultEvent::HostRestarted { host } => (7, u64::from(host.raw())),
             FaultEvent::ConnectionReset { conn } => (8, u64::from(conn.raw())),
+            FaultEvent::DiskLost {
+                host,
+                writes,
+                bytes,
+                ..
+            } => (
+                9 | u64::from(writes) << 8,
+                u64::from(host.raw()) << 32 ^ bytes,
+            ),
         }
     }
 }

@@ -1,0 +1,361 @@
+//! A host's disk: directories, files, symbolic links and hard links with POSIX
+//! semantics as wasmtime-wasi gives them to a guest on Linux, a page cache that
+//! holds what was never synced, and crashes that lose some of it (see
+//! `docs/storage-model.md`). Sans-I/O like the network: operations take the virtual
+//! time and say what they cost; nothing here touches a real file.
+
+mod config;
+mod content;
+mod crash;
+mod error;
+mod image;
+mod journal;
+mod node;
+mod ops;
+mod path;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+pub use config::DiskConfig;
+pub use content::{Content, PAGE, SECTOR};
+pub use crash::{CrashReport, FileLoss};
+pub use error::FsError;
+pub use image::{DiskImage, ImageEntry};
+pub use journal::CrashLoss;
+pub use node::{NodeId, NodeKind};
+pub use ops::{DirEntry, OpenOptions, Stat, Timestamp};
+pub use path::{MAX_SYMLINKS, NAME_MAX, PATH_MAX, Resolved};
+
+use journal::{Change, Journal};
+use node::{FileData, Node, NodeData};
+
+use crate::rng::SimRng;
+use crate::time::SimTime;
+
+/// A mounted directory: where guests see it and its node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mount {
+    pub guest_path: String,
+    pub node: NodeId,
+    pub read_only: bool,
+}
+
+/// One host's disk.
+#[derive(Debug)]
+pub struct Disk {
+    config: DiskConfig,
+    nodes: Vec<Option<Node>>,
+    root: NodeId,
+    mounts: Vec<Mount>,
+    journal: Journal,
+    /// Bytes of storage in use (files' pages, directories).
+    used: u64,
+    /// When the device is next free: syncs queue on it.
+    device_free_at: SimTime,
+    /// The cost of the last operation, for the caller to wait out.
+    cost: Duration,
+    /// Draws what crashes lose.
+    rng: SimRng,
+    /// Files whose data a crash took out of the page cache (read from the device
+    /// on their next read).
+    uncached: BTreeSet<NodeId>,
+    /// Nodes that lost a link or a descriptor: `collect` looks at these.
+    maybe_dead: BTreeSet<NodeId>,
+}
+
+impl Disk {
+    /// An empty disk; `rng` draws what its crashes lose.
+    pub fn new(config: DiskConfig, rng: SimRng) -> Disk {
+        let mut disk = Disk {
+            rng,
+            config,
+            nodes: Vec::new(),
+            root: NodeId(0),
+            mounts: Vec::new(),
+            journal: Journal::default(),
+            used: 0,
+            device_free_at: SimTime::ZERO,
+            cost: Duration::ZERO,
+            uncached: BTreeSet::new(),
+            maybe_dead: BTreeSet::new(),
+        };
+        let epoch = config.epoch;
+        disk.root = disk.new_node(NodeData::directory(NodeId(0)), epoch, "/".into());
+        disk
+    }
+
+    pub fn config(&self) -> &DiskConfig {
+        &self.config
+    }
+
+    pub fn set_config(&mut self, config: DiskConfig) {
+        self.config = config;
+    }
+
+    /// The directories mounted so far, in mount order.
+    pub fn mounts(&self) -> &[Mount] {
+        &self.mounts
+    }
+
+    /// Bytes of storage in use.
+    pub fn used(&self) -> u64 {
+        self.used
+    }
+
+    /// Whether anything was written since the last sync, or a directory changed
+    /// since the last directory sync.
+    pub fn has_unsynced(&self) -> bool {
+        !self.journal.is_empty()
+            || self
+                .live()
+                .any(|(_, n)| n.file().is_some_and(|f| !f.pending.is_empty()))
+    }
+
+    /// Put `image` at `guest_path` (an absolute path such as `/data`), creating the
+    /// directories on the way; its contents count as durable. A path mounted
+    /// already gets the image's entries added.
+    pub fn mount(
+        &mut self,
+        guest_path: &str,
+        image: &DiskImage,
+        read_only: bool,
+    ) -> Result<NodeId, FsError> {
+        let epoch = self.config.epoch;
+        let mut at = self.root;
+        let mut path = String::new();
+        for part in guest_path.split('/').filter(|p| !p.is_empty() && *p != ".") {
+            if part == ".." || part.len() > NAME_MAX {
+                return Err(FsError::Invalid);
+            }
+            path.push('/');
+            path.push_str(part);
+            at = match self.entry(at, part) {
+                Some(existing) if self.kind(existing) == Some(NodeKind::Directory) => existing,
+                Some(_) => return Err(FsError::NotDirectory),
+                None => {
+                    let dir = self.new_node(NodeData::directory(at), epoch, path.clone());
+                    self.attach(at, part, dir);
+                    dir
+                }
+            };
+        }
+        self.copy_image(at, &image.entries, &path)?;
+        let node = at;
+        self.mounts.push(Mount {
+            guest_path: guest_path.to_string(),
+            node,
+            read_only,
+        });
+        Ok(node)
+    }
+
+    fn copy_image(
+        &mut self,
+        dir: NodeId,
+        entries: &BTreeMap<String, ImageEntry>,
+        path: &str,
+    ) -> Result<(), FsError> {
+        let epoch = self.config.epoch;
+        for (name, entry) in entries {
+            let child_path = format!("{path}/{name}");
+            let node = match entry {
+                ImageEntry::File(content) => {
+                    let size = content.allocated();
+                    self.check_space(size)?;
+                    let data = NodeData::File(FileData::new(content.clone(), epoch));
+                    self.new_node(data, epoch, child_path.clone())
+                }
+                ImageEntry::Directory(children) => {
+                    let existing = self
+                        .entry(dir, name)
+                        .filter(|&e| self.kind(e) == Some(NodeKind::Directory));
+                    let sub = match existing {
+                        Some(sub) => sub,
+                        None => {
+                            let sub =
+                                self.new_node(NodeData::directory(dir), epoch, child_path.clone());
+                            self.attach(dir, name, sub);
+                            sub
+                        }
+                    };
+                    self.copy_image(sub, children, &child_path)?;
+                    continue;
+                }
+                ImageEntry::Symlink(target) => {
+                    self.new_node(NodeData::Symlink(target.clone()), epoch, child_path.clone())
+                }
+            };
+            if let Some(old) = self.entry(dir, name) {
+                self.detach(dir, name, old);
+            }
+            self.attach(dir, name, node);
+        }
+        Ok(())
+    }
+
+    /// The cost of the operation just made, for the caller to wait out; reading it
+    /// resets it.
+    pub fn take_cost(&mut self) -> Duration {
+        std::mem::take(&mut self.cost)
+    }
+
+    // ---- nodes ----
+
+    fn new_node(&mut self, data: NodeData, now: Duration, path: String) -> NodeId {
+        let id = NodeId(u32::try_from(self.nodes.len()).unwrap_or(u32::MAX));
+        let node = Node {
+            data,
+            // A directory's own `.`; entries add the rest.
+            links: 0,
+            open: 0,
+            atime: now,
+            mtime: now,
+            ctime: now,
+            path,
+        };
+        let links = u64::from(node.kind() == NodeKind::Directory);
+        self.used += node.allocated();
+        self.nodes.push(Some(Node { links, ..node }));
+        id
+    }
+
+    fn node(&self, id: NodeId) -> Option<&Node> {
+        self.nodes.get(id.0 as usize).and_then(Option::as_ref)
+    }
+
+    fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
+        self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
+    }
+
+    fn live(&self) -> impl Iterator<Item = (NodeId, &Node)> {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((NodeId(i as u32), n.as_ref()?)))
+    }
+
+    pub fn kind(&self, id: NodeId) -> Option<NodeKind> {
+        self.node(id).map(Node::kind)
+    }
+
+    fn entry(&self, dir: NodeId, name: &str) -> Option<NodeId> {
+        self.node(dir)?.entries()?.get(name).copied()
+    }
+
+    /// Add the entry `name` -> `node` to `dir`, counting the link (and a directory's
+    /// `..`).
+    fn attach(&mut self, dir: NodeId, name: &str, node: NodeId) {
+        let is_dir = self.kind(node) == Some(NodeKind::Directory);
+        if let Some(entries) = self.node_mut(dir).and_then(Node::entries_mut) {
+            entries.insert(name.to_string(), node);
+        }
+        if let Some(n) = self.node_mut(node) {
+            n.links += 1;
+            if let NodeData::Directory { parent, .. } = &mut n.data {
+                *parent = dir;
+            }
+        }
+        if is_dir && let Some(d) = self.node_mut(dir) {
+            d.links += 1;
+        }
+    }
+
+    /// Remove the entry `name` (naming `node`) from `dir`.
+    fn detach(&mut self, dir: NodeId, name: &str, node: NodeId) {
+        let is_dir = self.kind(node) == Some(NodeKind::Directory);
+        if let Some(entries) = self.node_mut(dir).and_then(Node::entries_mut) {
+            entries.remove(name);
+        }
+        if let Some(n) = self.node_mut(node) {
+            n.links = n.links.saturating_sub(1);
+        }
+        if is_dir && let Some(d) = self.node_mut(dir) {
+            d.links = d.links.saturating_sub(1);
+        }
+        self.maybe_dead.insert(node);
+    }
+
+    fn apply(&mut self, change: &Change) {
+        match change {
+            Change::Attach { dir, name, node } => self.attach(*dir, name, *node),
+            Change::Detach { dir, name, node } => self.detach(*dir, name, *node),
+        }
+    }
+
+    /// Apply `changes` and journal them as one record (a crash undoes all of them
+    /// or none).
+    fn change(&mut self, changes: Vec<Change>) {
+        for c in &changes {
+            self.apply(c);
+        }
+        self.journal.push(changes);
+    }
+
+    /// Free nodes nothing reaches any more: no entry names them, no descriptor
+    /// holds them, and no journal record could bring them back. Only nodes that
+    /// lost a link or a descriptor since the last look can have died.
+    fn collect(&mut self) {
+        if !self.journal.is_empty() {
+            return;
+        }
+        for id in std::mem::take(&mut self.maybe_dead) {
+            let dead = self.node(id).is_some_and(|n| {
+                let last_link = u64::from(n.kind() == NodeKind::Directory);
+                id != self.root && n.open == 0 && n.links <= last_link
+            });
+            if dead && let Some(node) = self.nodes[id.0 as usize].take() {
+                self.used = self.used.saturating_sub(node.allocated());
+                self.uncached.remove(&id);
+            }
+        }
+    }
+
+    fn entries_of(&self, dir: NodeId) -> Option<&BTreeMap<String, NodeId>> {
+        self.node(dir)?.entries()
+    }
+
+    fn check_space(&self, more: u64) -> Result<(), FsError> {
+        match self.used.checked_add(more) {
+            Some(total) if total <= self.config.capacity => Ok(()),
+            _ => Err(FsError::InsufficientSpace),
+        }
+    }
+
+    fn wall(&self, now: SimTime) -> Duration {
+        self.config.epoch + Duration::from_nanos(now.as_nanos())
+    }
+
+    // ---- descriptors ----
+
+    /// A descriptor now holds `node`: it lives while held, even unlinked.
+    pub fn hold(&mut self, node: NodeId) {
+        if let Some(n) = self.node_mut(node) {
+            n.open += 1;
+        }
+    }
+
+    /// A descriptor let go of `node`.
+    pub fn release(&mut self, node: NodeId) {
+        if let Some(n) = self.node_mut(node) {
+            n.open = n.open.saturating_sub(1);
+        }
+        self.maybe_dead.insert(node);
+        self.collect();
+    }
+}
+
+impl path::Nodes for Disk {
+    fn node(&self, id: NodeId) -> Option<&Node> {
+        Disk::node(self, id)
+    }
+}
+
+impl NodeData {
+    fn directory(parent: NodeId) -> NodeData {
+        NodeData::Directory {
+            entries: BTreeMap::new(),
+            parent,
+        }
+    }
+}

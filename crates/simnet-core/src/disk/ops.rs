@@ -1,0 +1,585 @@
+//! The operations a guest's filesystem calls become, one per `wasi:filesystem` call,
+//! with Linux's answers: which error, which times change, what each costs.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+
+use super::config::DiskConfig;
+use super::error::FsError;
+use super::journal::Change;
+use super::node::{FileData, NodeData, NodeId, NodeKind, PendingWrite};
+use super::path::{Resolved, resolve};
+use super::{Disk, content::Content};
+use crate::time::SimTime;
+
+/// How to open a path (`open-at`'s flags, as far as the disk cares).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Follow a symbolic link as the last component.
+    pub follow: bool,
+    pub create: bool,
+    /// With `create`: fail if it exists.
+    pub exclusive: bool,
+    pub truncate: bool,
+    /// It must be a directory.
+    pub directory: bool,
+    /// Opened for writing (a directory cannot be).
+    pub write: bool,
+}
+
+/// What `stat` reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stat {
+    pub node: NodeId,
+    pub kind: NodeKind,
+    pub links: u64,
+    pub size: u64,
+    /// Times since the Unix epoch, on the simulation's wall clock.
+    pub atime: Duration,
+    pub mtime: Duration,
+    pub ctime: Duration,
+}
+
+/// A time to set (`new-timestamp`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Timestamp {
+    NoChange,
+    Now,
+    /// Since the Unix epoch.
+    At(Duration),
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: String,
+    pub kind: NodeKind,
+    pub node: NodeId,
+}
+
+impl Disk {
+    fn resolve(&self, base: NodeId, path: &str, follow: bool) -> Result<Resolved, FsError> {
+        if self.kind(base) != Some(NodeKind::Directory) {
+            return Err(FsError::NotDirectory);
+        }
+        resolve(self, base, path, follow)
+    }
+
+    fn op(&mut self) {
+        self.cost = self.config.op_latency;
+    }
+
+    fn stamp_dir(&mut self, dir: NodeId, now: SimTime) {
+        let wall = self.wall(now);
+        if let Some(d) = self.node_mut(dir) {
+            d.mtime = wall;
+            d.ctime = wall;
+        }
+    }
+
+    /// The node `path` names from `base` (following a last symbolic link if asked),
+    /// after checking that `write` access can apply to it.
+    pub fn open_at(
+        &mut self,
+        base: NodeId,
+        path: &str,
+        opts: OpenOptions,
+        now: SimTime,
+    ) -> Result<NodeId, FsError> {
+        self.op();
+        // An exclusive create never follows a link: the link itself exists.
+        let follow = opts.follow && !(opts.create && opts.exclusive);
+        let r = self.resolve(base, path, follow)?;
+        if let Some(node) = r.node {
+            if opts.create && opts.exclusive {
+                return Err(FsError::Exist);
+            }
+            let kind = self.kind(node).ok_or(FsError::NoEntry)?;
+            match kind {
+                NodeKind::Symlink => return Err(FsError::Loop),
+                NodeKind::Directory if opts.write || opts.truncate => {
+                    return Err(FsError::IsDirectory);
+                }
+                NodeKind::File if opts.directory => return Err(FsError::NotDirectory),
+                _ => {}
+            }
+            if opts.truncate && kind == NodeKind::File {
+                self.set_len(node, 0, now)?;
+                self.op();
+            }
+            return Ok(node);
+        }
+        if !opts.create {
+            return Err(FsError::NoEntry);
+        }
+        if r.trailing_slash {
+            return Err(FsError::IsDirectory);
+        }
+        let name = r.name.ok_or(FsError::Exist)?;
+        let wall = self.wall(now);
+        let path = format!("{}/{name}", self.path_of(r.parent));
+        let file = self.new_node(
+            NodeData::File(FileData::new(Content::default(), wall)),
+            wall,
+            path,
+        );
+        self.change(vec![Change::Attach {
+            dir: r.parent,
+            name,
+            node: file,
+        }]);
+        self.stamp_dir(r.parent, now);
+        Ok(file)
+    }
+
+    fn path_of(&self, node: NodeId) -> String {
+        let path = self.node(node).map_or("", |n| n.path.as_str());
+        path.trim_end_matches('/').to_string()
+    }
+
+    pub fn stat(&self, node: NodeId) -> Result<Stat, FsError> {
+        let n = self.node(node).ok_or(FsError::BadDescriptor)?;
+        Ok(Stat {
+            node,
+            kind: n.kind(),
+            links: n.links,
+            size: n.size(),
+            atime: n.atime,
+            mtime: n.mtime,
+            ctime: n.ctime,
+        })
+    }
+
+    pub fn stat_at(&mut self, base: NodeId, path: &str, follow: bool) -> Result<Stat, FsError> {
+        self.op();
+        let r = self.resolve(base, path, follow)?;
+        self.stat(r.node.ok_or(FsError::NoEntry)?)
+    }
+
+    /// Up to `len` bytes of a file from `offset`.
+    pub fn read(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        len: u64,
+        now: SimTime,
+    ) -> Result<Vec<u8>, FsError> {
+        let _ = now;
+        let n = self.node(node).ok_or(FsError::BadDescriptor)?;
+        let file = n.file().ok_or(FsError::IsDirectory)?;
+        let data = file.cached.read(offset, len);
+        let size = file.cached.len();
+        let mut cost = self.config.op_latency
+            + DiskConfig::transfer(data.len() as u64, self.config.cache_bandwidth);
+        // The first read after a crash brings the file back into the page cache.
+        if self.uncached.remove(&node) {
+            cost += self.config.read_miss_latency
+                + DiskConfig::transfer(size, self.config.device_bandwidth);
+        }
+        self.cost = cost;
+        Ok(data)
+    }
+
+    /// Write `data` at `offset` into the page cache: reads see it at once, a crash
+    /// before the file's next sync may lose it.
+    pub fn write(
+        &mut self,
+        node: NodeId,
+        offset: u64,
+        data: Bytes,
+        now: SimTime,
+    ) -> Result<u64, FsError> {
+        let wall = self.wall(now);
+        let cost = self.config.op_latency
+            + DiskConfig::transfer(data.len() as u64, self.config.cache_bandwidth);
+        let n = self.node(node).ok_or(FsError::BadDescriptor)?;
+        let file = n.file().ok_or(FsError::IsDirectory)?;
+        let end = offset
+            .checked_add(data.len() as u64)
+            .ok_or(FsError::FileTooLarge)?;
+        if end > i64::MAX as u64 {
+            return Err(FsError::FileTooLarge);
+        }
+        let growth = file.cached.growth(offset, data.len() as u64);
+        self.check_space(growth)?;
+        let written = data.len() as u64;
+        if written > 0 {
+            let n = self.node_mut(node).ok_or(FsError::BadDescriptor)?;
+            n.mtime = wall;
+            n.ctime = wall;
+            if let Some(f) = n.file_mut() {
+                f.record(PendingWrite::Write {
+                    offset,
+                    data,
+                    at: wall,
+                });
+            }
+            self.used += growth;
+        }
+        self.cost = cost;
+        Ok(written)
+    }
+
+    /// The size of a file (where an append writes).
+    pub fn size(&self, node: NodeId) -> Result<u64, FsError> {
+        Ok(self.node(node).ok_or(FsError::BadDescriptor)?.size())
+    }
+
+    /// Cut or extend a file.
+    pub fn set_len(&mut self, node: NodeId, len: u64, now: SimTime) -> Result<(), FsError> {
+        self.op();
+        if len > i64::MAX as u64 {
+            return Err(FsError::FileTooLarge);
+        }
+        let wall = self.wall(now);
+        let n = self.node_mut(node).ok_or(FsError::BadDescriptor)?;
+        let Some(f) = n.file_mut() else {
+            return Err(FsError::IsDirectory);
+        };
+        let before = f.cached.allocated();
+        f.record(PendingWrite::SetLen { len, at: wall });
+        let after = f.cached.allocated();
+        n.mtime = wall;
+        n.ctime = wall;
+        self.used = (self.used + after).saturating_sub(before);
+        Ok(())
+    }
+
+    pub fn set_times(
+        &mut self,
+        node: NodeId,
+        atime: Timestamp,
+        mtime: Timestamp,
+        now: SimTime,
+    ) -> Result<(), FsError> {
+        self.op();
+        let wall = self.wall(now);
+        let n = self.node_mut(node).ok_or(FsError::BadDescriptor)?;
+        let pick = |t: Timestamp, old: Duration| match t {
+            Timestamp::NoChange => old,
+            Timestamp::Now => wall,
+            Timestamp::At(d) => d,
+        };
+        n.atime = pick(atime, n.atime);
+        n.mtime = pick(mtime, n.mtime);
+        n.ctime = wall;
+        Ok(())
+    }
+
+    pub fn set_times_at(
+        &mut self,
+        base: NodeId,
+        path: &str,
+        follow: bool,
+        atime: Timestamp,
+        mtime: Timestamp,
+        now: SimTime,
+    ) -> Result<(), FsError> {
+        let r = self.resolve(base, path, follow)?;
+        self.set_times(r.node.ok_or(FsError::NoEntry)?, atime, mtime, now)
+    }
+
+    pub fn create_directory_at(
+        &mut self,
+        base: NodeId,
+        path: &str,
+        now: SimTime,
+    ) -> Result<(), FsError> {
+        self.op();
+        let r = self.resolve(base, path, false)?;
+        if r.node.is_some() {
+            return Err(FsError::Exist);
+        }
+        let name = r.name.ok_or(FsError::Exist)?;
+        self.check_space(super::content::PAGE as u64)?;
+        let wall = self.wall(now);
+        let path = format!("{}/{name}", self.path_of(r.parent));
+        let dir = self.new_node(NodeData::directory(r.parent), wall, path);
+        self.change(vec![Change::Attach {
+            dir: r.parent,
+            name,
+            node: dir,
+        }]);
+        self.stamp_dir(r.parent, now);
+        Ok(())
+    }
+
+    pub fn remove_directory_at(
+        &mut self,
+        base: NodeId,
+        path: &str,
+        now: SimTime,
+    ) -> Result<(), FsError> {
+        self.op();
+        let r = self.resolve(base, path, false)?;
+        let Some(name) = r.name else {
+            // `.` is invalid to remove; `..` is a directory that is not empty.
+            return Err(if path.trim_end_matches('/').ends_with("..") {
+                FsError::NotEmpty
+            } else {
+                FsError::Invalid
+            });
+        };
+        let node = r.node.ok_or(FsError::NoEntry)?;
+        let entries = self
+            .node(node)
+            .and_then(|n| n.entries())
+            .ok_or(FsError::NotDirectory)?;
+        if !entries.is_empty() {
+            return Err(FsError::NotEmpty);
+        }
+        self.change(vec![Change::Detach {
+            dir: r.parent,
+            name,
+            node,
+        }]);
+        self.stamp_dir(r.parent, now);
+        self.collect();
+        Ok(())
+    }
+
+    pub fn unlink_file_at(
+        &mut self,
+        base: NodeId,
+        path: &str,
+        now: SimTime,
+    ) -> Result<(), FsError> {
+        self.op();
+        let r = self.resolve(base, path, false)?;
+        let node = r.node.ok_or(FsError::NoEntry)?;
+        let Some(name) = r.name else {
+            return Err(FsError::IsDirectory);
+        };
+        match self.kind(node) {
+            Some(NodeKind::Directory) => return Err(FsError::IsDirectory),
+            None => return Err(FsError::NoEntry),
+            _ => {}
+        }
+        if r.trailing_slash {
+            return Err(FsError::NotDirectory);
+        }
+        let wall = self.wall(now);
+        self.change(vec![Change::Detach {
+            dir: r.parent,
+            name,
+            node,
+        }]);
+        if let Some(n) = self.node_mut(node) {
+            n.ctime = wall;
+        }
+        self.stamp_dir(r.parent, now);
+        self.collect();
+        Ok(())
+    }
+
+    /// Move `old` (from `base`) to `new` (from `new_base`), atomically replacing
+    /// what `new` named.
+    pub fn rename_at(
+        &mut self,
+        base: NodeId,
+        old: &str,
+        new_base: NodeId,
+        new: &str,
+        now: SimTime,
+    ) -> Result<(), FsError> {
+        self.op();
+        let from = self.resolve(base, old, false)?;
+        let to = self.resolve(new_base, new, false)?;
+        let node = from.node.ok_or(FsError::NoEntry)?;
+        let (Some(from_name), Some(to_name)) = (from.name, to.name) else {
+            return Err(FsError::Busy);
+        };
+        let moving_dir = self.kind(node) == Some(NodeKind::Directory);
+        if !moving_dir && (from.trailing_slash || to.trailing_slash) {
+            return Err(FsError::NotDirectory);
+        }
+        if let Some(existing) = to.node {
+            if existing == node {
+                return Ok(());
+            }
+            match (moving_dir, self.kind(existing)) {
+                (true, Some(NodeKind::Directory)) => {
+                    if self.entries_of(existing).is_some_and(|e| !e.is_empty()) {
+                        return Err(FsError::NotEmpty);
+                    }
+                }
+                (true, _) => return Err(FsError::NotDirectory),
+                (false, Some(NodeKind::Directory)) => return Err(FsError::IsDirectory),
+                (false, _) => {}
+            }
+        }
+        if moving_dir && self.is_within(to.parent, node) {
+            return Err(FsError::Invalid);
+        }
+        let mut changes = vec![Change::Detach {
+            dir: from.parent,
+            name: from_name,
+            node,
+        }];
+        if let Some(existing) = to.node {
+            changes.push(Change::Detach {
+                dir: to.parent,
+                name: to_name.clone(),
+                node: existing,
+            });
+        }
+        let new_path = format!("{}/{to_name}", self.path_of(to.parent));
+        changes.push(Change::Attach {
+            dir: to.parent,
+            name: to_name,
+            node,
+        });
+        self.change(changes);
+        let wall = self.wall(now);
+        if let Some(n) = self.node_mut(node) {
+            n.ctime = wall;
+            n.path = new_path;
+        }
+        self.stamp_dir(from.parent, now);
+        self.stamp_dir(to.parent, now);
+        self.collect();
+        Ok(())
+    }
+
+    /// Whether `dir` is `ancestor` or lies beneath it.
+    fn is_within(&self, mut dir: NodeId, ancestor: NodeId) -> bool {
+        for _ in 0..self.nodes.len() {
+            if dir == ancestor {
+                return true;
+            }
+            match self.node(dir).map(|n| &n.data) {
+                Some(NodeData::Directory { parent, .. }) if *parent != dir => dir = *parent,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// A hard link `new` (from `new_base`) to what `old` names.
+    pub fn link_at(
+        &mut self,
+        base: NodeId,
+        follow: bool,
+        old: &str,
+        new_base: NodeId,
+        new: &str,
+        now: SimTime,
+    ) -> Result<(), FsError> {
+        self.op();
+        let from = self.resolve(base, old, follow)?;
+        let node = from.node.ok_or(FsError::NoEntry)?;
+        if self.kind(node) == Some(NodeKind::Directory) {
+            return Err(FsError::NotPermitted);
+        }
+        if from.trailing_slash {
+            return Err(FsError::NotDirectory);
+        }
+        let to = self.resolve(new_base, new, false)?;
+        if to.node.is_some() {
+            return Err(FsError::Exist);
+        }
+        if to.trailing_slash {
+            return Err(FsError::NoEntry);
+        }
+        let name = to.name.ok_or(FsError::Exist)?;
+        self.change(vec![Change::Attach {
+            dir: to.parent,
+            name,
+            node,
+        }]);
+        let wall = self.wall(now);
+        if let Some(n) = self.node_mut(node) {
+            n.ctime = wall;
+        }
+        self.stamp_dir(to.parent, now);
+        Ok(())
+    }
+
+    /// A symbolic link at `path` (from `base`) holding `target`.
+    pub fn symlink_at(
+        &mut self,
+        base: NodeId,
+        target: &str,
+        path: &str,
+        now: SimTime,
+    ) -> Result<(), FsError> {
+        self.op();
+        if target.is_empty() {
+            return Err(FsError::NoEntry);
+        }
+        let r = self.resolve(base, path, false)?;
+        if r.node.is_some() {
+            return Err(FsError::Exist);
+        }
+        if r.trailing_slash {
+            return Err(FsError::NoEntry);
+        }
+        let name = r.name.ok_or(FsError::Exist)?;
+        let wall = self.wall(now);
+        let link_path = format!("{}/{name}", self.path_of(r.parent));
+        let link = self.new_node(NodeData::Symlink(target.to_string()), wall, link_path);
+        self.change(vec![Change::Attach {
+            dir: r.parent,
+            name,
+            node: link,
+        }]);
+        self.stamp_dir(r.parent, now);
+        Ok(())
+    }
+
+    pub fn readlink_at(&mut self, base: NodeId, path: &str) -> Result<String, FsError> {
+        self.op();
+        let r = self.resolve(base, path, false)?;
+        let node = r.node.ok_or(FsError::NoEntry)?;
+        match self.node(node).map(|n| &n.data) {
+            Some(NodeData::Symlink(target)) => Ok(target.clone()),
+            _ => Err(FsError::Invalid),
+        }
+    }
+
+    /// A directory's entries, by name.
+    pub fn read_directory(&mut self, dir: NodeId) -> Result<Vec<DirEntry>, FsError> {
+        self.op();
+        let entries = self.entries_of(dir).ok_or(FsError::NotDirectory)?;
+        Ok(entries
+            .iter()
+            .filter_map(|(name, &node)| {
+                Some(DirEntry {
+                    name: name.clone(),
+                    kind: self.kind(node)?,
+                    node,
+                })
+            })
+            .collect())
+    }
+
+    /// Make a file's data durable (`fdatasync`); for a directory, its entries
+    /// (with every journal record before them).
+    pub fn sync_data(&mut self, node: NodeId, now: SimTime) -> Result<(), FsError> {
+        self.sync(node, now)
+    }
+
+    /// Make a file durable (`fsync`); for a directory, its entries (with every
+    /// journal record before them, as a journaling filesystem commits in order).
+    pub fn sync(&mut self, node: NodeId, now: SimTime) -> Result<(), FsError> {
+        let n = self.node_mut(node).ok_or(FsError::BadDescriptor)?;
+        let mtime = n.mtime;
+        let flushed = match &mut n.data {
+            NodeData::File(f) => f.sync(mtime),
+            NodeData::Directory { .. } => {
+                let records = self.journal.commit();
+                self.collect();
+                records as u64 * super::content::SECTOR
+            }
+            NodeData::Symlink(_) => 0,
+        };
+        let start = now.max(self.device_free_at);
+        let done = start
+            + self.config.sync_latency
+            + DiskConfig::transfer(flushed, self.config.device_bandwidth);
+        self.device_free_at = done;
+        self.cost = Duration::from_nanos(done.as_nanos() - now.as_nanos());
+        Ok(())
+    }
+}

@@ -1,0 +1,75 @@
+//! Every host's disk in the world: set up with the host, mounted before its programs
+//! start, and crashed with it (a crash of the host is a power failure for its disk).
+
+use crate::disk::{CrashReport, Disk, DiskImage, FsError, NodeId};
+use crate::fault::FaultEvent;
+use crate::ids::HostId;
+use crate::net::Net;
+use crate::time::SimTime;
+use crate::trace::TraceEvent;
+
+/// What one crash took from a host's disk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskCrash {
+    pub at: SimTime,
+    pub host: HostId,
+    pub report: CrashReport,
+}
+
+impl Net {
+    /// The disk of `host`.
+    ///
+    /// # Panics
+    /// If `host` is not a host of this network.
+    pub fn disk(&self, host: HostId) -> &Disk {
+        &self.disks[host.index()]
+    }
+
+    /// The disk of `host`, to operate on.
+    ///
+    /// # Panics
+    /// If `host` is not a host of this network.
+    pub fn disk_mut(&mut self, host: HostId) -> &mut Disk {
+        &mut self.disks[host.index()]
+    }
+
+    /// Put `image` on `host`'s disk at `guest_path` (see [`Disk::mount`]).
+    pub fn mount(
+        &mut self,
+        host: HostId,
+        guest_path: &str,
+        image: &DiskImage,
+        read_only: bool,
+    ) -> Result<NodeId, FsError> {
+        let disk = self.disks.get_mut(host.index()).ok_or(FsError::NoEntry)?;
+        disk.mount(guest_path, image, read_only)
+    }
+
+    /// Every crash that took something from a disk, in order.
+    pub fn disk_crashes(&self) -> &[DiskCrash] {
+        &self.disk_crashes
+    }
+
+    /// The host crashed: its disk loses its page cache. A loss is traced.
+    pub(crate) fn crash_disk(&mut self, host: HostId) {
+        let Some(disk) = self.disks.get_mut(host.index()) else {
+            return;
+        };
+        let report = disk.crash(None);
+        if !report.lost_anything() {
+            return;
+        }
+        let crash = u32::try_from(self.disk_crashes.len()).unwrap_or(u32::MAX);
+        self.record(TraceEvent::Fault(FaultEvent::DiskLost {
+            host,
+            crash,
+            writes: u32::try_from(report.writes()).unwrap_or(u32::MAX),
+            bytes: report.bytes(),
+        }));
+        self.disk_crashes.push(DiskCrash {
+            at: self.now,
+            host,
+            report,
+        });
+    }
+}
