@@ -33,7 +33,9 @@ Differences from `wasmtime run`:
   - stdout and stderr pass through as the guest writes them, each up to
     --max-output bytes; beyond, a notice replaces the rest and the exit code is 1.
   - --dir directories are used on the simulation's thread; file times read as
-    virtual times and directories list in name order.
+    virtual times and directories list in name order. --disk and --disk-ro mount a
+    copy of a directory on the host's simulated disk instead: same files every
+    run, nothing written back, syncs and crashes as docs/storage-model.md says.
   - A guest left waiting with nothing that could wake it (a server alone: nobody
     will ever connect) ends the run with exit code 1; --until lets it run for a
     while in virtual time and ends with 0.
@@ -42,8 +44,8 @@ Differences from `wasmtime run`:
 
 /// The `-S` options simnet understands, and what each does here.
 const WASI_OPTIONS: &str = "tcp, udp, allow-ip-name-lookup, inherit-network (no effect: \
-    the network is always the simulated one), inherit-env, inherit-stdin, network-error-code \
-    (always on), cli (always on), preview2 (always on)";
+    the network is always the simulated one), inherit-env, inherit-stdin, cwd, \
+    network-error-code (always on), cli (always on), preview2 (always on)";
 
 /// wasmtime `-S` options simnet knows of and does not offer.
 const WASI_UNSUPPORTED: &[&str] = &[
@@ -79,6 +81,8 @@ struct Settings {
     inherit_env: bool,
     inherit_stdin: bool,
     limits: Limits,
+    /// The initial working directory the guest is told (`-S cwd`).
+    cwd: Option<String>,
 }
 
 fn parse_bool(key: &str, value: Option<&str>) -> Result<bool> {
@@ -101,6 +105,10 @@ fn apply_wasi_option(s: &mut Settings, item: &str) -> Result<()> {
         "allow-ip-name-lookup" => s.caps.ip_name_lookup = parse_bool(key, value)?,
         "inherit-env" => s.inherit_env = parse_bool(key, value)?,
         "inherit-stdin" => s.inherit_stdin = parse_bool(key, value)?,
+        "cwd" => match value {
+            Some(path) if !path.is_empty() => s.cwd = Some(path.to_string()),
+            _ => bail!("-S cwd: give the directory, like -S cwd=/data"),
+        },
         "inherit-network" | "network-error-code" => {
             parse_bool(key, value)?;
         }
@@ -163,6 +171,7 @@ fn settings(args: &ExecArgs) -> Result<Settings> {
             virtual_time: None,
             busy: Some(args.max_busy.0),
         },
+        cwd: None,
     };
     for group in &args.wasi {
         for item in group.split(',').filter(|i| !i.is_empty()) {
@@ -227,6 +236,36 @@ fn preopens(args: &ExecArgs) -> Result<Vec<Preopen>> {
         .collect()
 }
 
+/// `--disk [HOST_DIR]::GUEST_DIR` and `--disk-ro`: the host directory read into an
+/// image now, so that a bad one is reported before anything runs.
+fn disk_mounts(args: &ExecArgs) -> Result<Vec<simnet_wasi::DiskMount>> {
+    let flags = args.disks.iter().map(|d| ("--disk", d, false));
+    let ro = args.disks_ro.iter().map(|d| ("--disk-ro", d, true));
+    flags
+        .chain(ro)
+        .map(|(flag, d, read_only)| {
+            let Some((host, guest)) = d.split_once("::") else {
+                bail!("{flag} {d}: expected HOST_DIR::GUEST_DIR (or ::GUEST_DIR for an empty directory)");
+            };
+            if guest.is_empty() {
+                bail!("{flag} {d}: name the directory the guest sees after `::`");
+            }
+            let source = match host {
+                "" => simnet_wasi::DiskSource::Empty,
+                dir => simnet_wasi::DiskSource::from(
+                    simnet_wasi::load_image(std::path::Path::new(dir))
+                        .map_err(|e| anyhow!("{flag} {d}: {e}"))?,
+                ),
+            };
+            Ok(simnet_wasi::DiskMount {
+                guest: guest.to_string(),
+                source,
+                read_only,
+            })
+        })
+        .collect()
+}
+
 /// The checks `exec` makes before loading anything.
 pub fn check(args: &ExecArgs) -> Result<()> {
     settings(args)?;
@@ -236,6 +275,7 @@ pub fn check(args: &ExecArgs) -> Result<()> {
 pub fn run(args: &ExecArgs) -> Result<ExitCode> {
     let settings = settings(args)?;
     let dirs = preopens(args)?;
+    let disks = disk_mounts(args)?;
     let rt = crate::runtime(1)?;
     let program = rt.load(&args.component).map_err(|e| anyhow!("{e}"))?;
     let mut config = SimConfig::new(args.seed);
@@ -267,6 +307,8 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode> {
     spec.daemon = args.until.is_some();
     spec.env = environment(args, settings.inherit_env);
     spec.dirs = dirs;
+    spec.disks = disks;
+    spec.cwd = settings.cwd.clone();
     let id = sim.spawn(spec);
     sim.output(id).set_sink(Arc::new(pass_through));
     logging::set_clock(sim.clock());

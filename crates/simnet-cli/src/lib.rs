@@ -77,8 +77,16 @@ struct ExecArgs {
     /// Let the guest use a host directory, as GUEST_DIR (by default the same path).
     #[arg(long = "dir", value_name = "HOST_DIR[::GUEST_DIR]")]
     dirs: Vec<String>,
+    /// Mount a copy of HOST_DIR (empty: an empty directory) on the host's simulated
+    /// disk as GUEST_DIR; the host directory is never written (repeatable).
+    #[arg(long = "disk", value_name = "[HOST_DIR]::GUEST_DIR")]
+    disks: Vec<String>,
+    /// Like --disk, read-only: the guest can change nothing beneath it.
+    #[arg(long = "disk-ro", value_name = "[HOST_DIR]::GUEST_DIR")]
+    disks_ro: Vec<String>,
     /// WASI options in wasmtime's spelling: tcp, udp, allow-ip-name-lookup,
-    /// inherit-env, inherit-stdin (each =y or =n), inherit-network (no effect).
+    /// inherit-env, inherit-stdin (each =y or =n), inherit-network (no effect),
+    /// cwd=PATH (the initial working directory the guest is told).
     #[arg(short = 'S', long = "wasi", value_name = "KEY[=VAL][,...]")]
     wasi: Vec<String>,
     /// Limits in wasmtime's spelling: fuel=N, max-memory-size=BYTES.

@@ -43,6 +43,7 @@ impl GuestState {
                 table: &mut self.table,
             },
             times: &mut self.file_times,
+            net: &self.net,
         }
     }
 

@@ -5,11 +5,14 @@
 //! in its own wasmtime `Store`, under a seeded single-threaded scheduler and virtual
 //! time. simnet serves `wasi:sockets` and `wasi:clocks/monotonic-clock` itself; the
 //! other WASI 0.2 interfaces come from wasmtime-wasi, with stdout/stderr captured,
-//! randomness seeded, the wall clock virtual and no filesystem.
+//! randomness seeded, the wall clock virtual. `wasi:filesystem` is simnet's too: each
+//! host has a simulated disk ([`simnet_core::disk`]) whose mounted directories guests
+//! see, and real host directories can be granted as with `wasmtime run --dir`.
 
 mod guest;
 mod host;
 mod ids;
+mod image;
 mod linker;
 mod outcome;
 mod program;
@@ -19,6 +22,9 @@ mod trigger;
 mod world;
 
 pub use host::{Capabilities, OutputLine, OutputLog, Stdin, Stream};
+pub use image::{
+    DiskMount, DiskSource, MAX_IMAGE_BYTES, MAX_IMAGE_DEPTH, MAX_IMAGE_ENTRIES, load_image,
+};
 pub use outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
 pub use program::{
     COMPILER_VAR, Compiler, LoadError, MemoryLayout, Program, Runtime, default_cache_dir,

@@ -8,7 +8,6 @@ use wasmtime::Engine;
 use wasmtime::component::{HasData, Linker};
 use wasmtime_wasi::cli::{WasiCli, WasiCliView};
 use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
-use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
 use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
 use wasmtime_wasi::random::WasiRandom;
 
@@ -95,7 +94,7 @@ pub(crate) fn build(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     cli::terminal_stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
     cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
     filesystem::types::add_to_linker::<GuestState, SimFilesystem>(l, GuestState::files)?;
-    filesystem::preopens::add_to_linker::<GuestState, WasiFilesystem>(l, GuestState::filesystem)?;
+    filesystem::preopens::add_to_linker::<GuestState, SimFilesystem>(l, GuestState::files)?;
     sockets::network::add_to_linker::<GuestState, SimSockets>(
         l,
         sockets::network::LinkOptions::default().network_error_code(true),
@@ -117,9 +116,5 @@ impl GuestState {
 
     fn cli(&mut self) -> wasmtime_wasi::cli::WasiCliCtxView<'_> {
         WasiCliView::cli(self)
-    }
-
-    fn filesystem(&mut self) -> wasmtime_wasi::filesystem::WasiFilesystemCtxView<'_> {
-        WasiFilesystemView::filesystem(self)
     }
 }

@@ -113,6 +113,8 @@ pub struct Runtime {
     cache_dir: Option<PathBuf>,
     loaded: Mutex<IndexMap<[u8; 32], Program>>,
     compilations: AtomicUsize,
+    /// Disk images read from host directories, shared by every simulation.
+    images: std::sync::Arc<crate::image::ImageCache>,
 }
 
 impl fmt::Debug for Runtime {
@@ -314,6 +316,7 @@ impl Runtime {
             cache_dir: dir,
             loaded: Mutex::new(IndexMap::new()),
             compilations: AtomicUsize::new(0),
+            images: std::sync::Arc::default(),
         })
     }
 
@@ -325,6 +328,10 @@ impl Runtime {
 
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    pub(crate) fn images(&self) -> std::sync::Arc<crate::image::ImageCache> {
+        self.images.clone()
     }
 
     /// Load a component file.

@@ -130,12 +130,19 @@ pub struct GuestSpec {
     /// and it is reported `Running`, not deadlocked, when it blocks forever.
     pub daemon: bool,
     pub limits: Limits,
-    /// Host directories the guest may use (read and write), none by default.
+    /// Host directories the guest may use (read and write), none by default: the
+    /// real directories, as `wasmtime run --dir` grants them.
     pub dirs: Vec<Preopen>,
+    /// Directories on its host's simulated disk (mounted when a guest of the host
+    /// first starts; they live as long as the host).
+    pub disks: Vec<crate::DiskMount>,
     pub stdin: crate::Stdin,
     /// The program name the guest sees as its first argument (by default, the
     /// component's file name).
     pub argv0: Option<String>,
+    /// The initial working directory `wasi:cli/environment` reports (none by
+    /// default, as in wasmtime).
+    pub cwd: Option<String>,
 }
 
 impl GuestSpec {
@@ -151,8 +158,10 @@ impl GuestSpec {
             daemon: false,
             limits: Limits::default(),
             dirs: Vec::new(),
+            disks: Vec::new(),
             stdin: crate::Stdin::Empty,
             argv0: None,
+            cwd: None,
         }
     }
 
@@ -196,6 +205,33 @@ impl GuestSpec {
         self.dirs.push(Preopen {
             host: host.into(),
             guest: guest.into(),
+        });
+        self
+    }
+
+    /// Mount `source` (a host directory, an image, or [`crate::DiskSource::Empty`])
+    /// on the host's simulated disk, where the guest sees it as `guest` (`/data`).
+    /// Every seed starts from the same contents; the host directory is never
+    /// written.
+    pub fn disk(mut self, guest: impl Into<String>, source: impl Into<crate::DiskSource>) -> Self {
+        self.disks.push(crate::DiskMount {
+            guest: guest.into(),
+            source: source.into(),
+            read_only: false,
+        });
+        self
+    }
+
+    /// Like [`GuestSpec::disk`], read-only: guests can change nothing beneath it.
+    pub fn disk_read_only(
+        mut self,
+        guest: impl Into<String>,
+        source: impl Into<crate::DiskSource>,
+    ) -> Self {
+        self.disks.push(crate::DiskMount {
+            guest: guest.into(),
+            source: source.into(),
+            read_only: true,
         });
         self
     }
@@ -297,6 +333,7 @@ struct Guest {
 /// A simulation: a network and the guests running on it.
 pub struct Sim {
     engine: Engine,
+    images: Arc<crate::image::ImageCache>,
     config: SimConfig,
     world: Shared,
     guests: Vec<Guest>,
@@ -313,9 +350,13 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(runtime: &Runtime, config: SimConfig) -> Self {
-        let net = Net::with_config(config.seed, config.net.clone());
+        let mut net_config = config.net.clone();
+        // Files are stamped on the guests' wall clock.
+        net_config.disk.epoch = config.epoch;
+        let net = Net::with_config(config.seed, net_config);
         Sim {
             engine: runtime.engine().clone(),
+            images: runtime.images(),
             rng: derive_rng(config.seed, "scheduler"),
             world: Arc::new(Mutex::new(World::new(net))),
             config,
@@ -968,10 +1009,14 @@ impl Sim {
             .allow_ip_name_lookup(false)
             // Filesystem calls run on the simulation's thread, in program order.
             .allow_blocking_current_thread(true);
+        if let Some(cwd) = &spec.cwd {
+            b.initial_cwd(cwd);
+        }
         for dir in &spec.dirs {
             b.preopened_dir(&dir.host, &dir.guest, FsPerms::ReadWrite)
                 .map_err(|e| e.context(format!("cannot open directory {}", dir.host.display())))?;
         }
+        self.mount_disks(id)?;
         let state = GuestState {
             wasi: b.build(),
             table: wasmtime::component::ResourceTable::new(),
@@ -1037,6 +1082,27 @@ impl Sim {
                 fuel: fuel - left,
             }
         }))
+    }
+
+    /// Mount the guest's disk directories that its host's disk lacks (the first
+    /// guest of a host to start mounts them; restarts find them there).
+    fn mount_disks(&self, id: GuestId) -> wasmtime::Result<()> {
+        let spec = &self.guests[id.0].spec;
+        for m in &spec.disks {
+            let mounted = lock(&self.world).net.disk(spec.host).is_mounted(&m.guest);
+            if mounted {
+                continue;
+            }
+            let image = self
+                .images
+                .get(&m.source)
+                .map_err(|e| wasmtime::format_err!("cannot mount {}: {e}", m.guest))?;
+            lock(&self.world)
+                .net
+                .mount(spec.host, &m.guest, &image, m.read_only)
+                .map_err(|e| wasmtime::format_err!("cannot mount {}: {e}", m.guest))?;
+        }
+        Ok(())
     }
 
     /// Record the outcome, drop the instance, and close its sockets as the kernel

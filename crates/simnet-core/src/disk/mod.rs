@@ -112,42 +112,44 @@ impl Disk {
                 .any(|(_, n)| n.file().is_some_and(|f| !f.pending.is_empty()))
     }
 
-    /// Put `image` at `guest_path` (an absolute path such as `/data`), creating the
-    /// directories on the way; its contents count as durable. A path mounted
-    /// already gets the image's entries added.
+    /// Put `image` in the directory guests see as `guest_path` (`/data`, `.`), a
+    /// directory of its own on the disk; its contents count as durable. A path
+    /// mounted already gets the image's entries added. Mounts are separate
+    /// directories whatever their paths (`/data` and `/data/sub` do not nest).
     pub fn mount(
         &mut self,
         guest_path: &str,
         image: &DiskImage,
         read_only: bool,
     ) -> Result<NodeId, FsError> {
-        let epoch = self.config.epoch;
-        let mut at = self.root;
-        let mut path = String::new();
-        for part in guest_path.split('/').filter(|p| !p.is_empty() && *p != ".") {
-            if part == ".." || part.len() > NAME_MAX {
-                return Err(FsError::Invalid);
-            }
-            path.push('/');
-            path.push_str(part);
-            at = match self.entry(at, part) {
-                Some(existing) if self.kind(existing) == Some(NodeKind::Directory) => existing,
-                Some(_) => return Err(FsError::NotDirectory),
-                None => {
-                    let dir = self.new_node(NodeData::directory(at), epoch, path.clone());
-                    self.attach(at, part, dir);
-                    dir
-                }
-            };
+        if guest_path.is_empty() || guest_path.contains('\0') {
+            return Err(FsError::Invalid);
         }
-        self.copy_image(at, &image.entries, &path)?;
-        let node = at;
-        self.mounts.push(Mount {
-            guest_path: guest_path.to_string(),
-            node,
-            read_only,
-        });
-        Ok(node)
+        let epoch = self.config.epoch;
+        let root = self.root;
+        let dir = match self.entry(root, guest_path) {
+            Some(existing) => existing,
+            None => {
+                let dir = self.new_node(NodeData::directory(root), epoch, guest_path.to_string());
+                self.attach(root, guest_path, dir);
+                dir
+            }
+        };
+        let path = guest_path.trim_end_matches('/').to_string();
+        self.copy_image(dir, &image.entries, &path)?;
+        if !self.mounts.iter().any(|m| m.node == dir) {
+            self.mounts.push(Mount {
+                guest_path: guest_path.to_string(),
+                node: dir,
+                read_only,
+            });
+        }
+        Ok(dir)
+    }
+
+    /// Whether a directory is mounted as `guest_path`.
+    pub fn is_mounted(&self, guest_path: &str) -> bool {
+        self.mounts.iter().any(|m| m.guest_path == guest_path)
     }
 
     fn copy_image(

@@ -508,6 +508,11 @@ impl Disk {
         if target.is_empty() {
             return Err(FsError::NoEntry);
         }
+        // A link to an absolute path could only ever lead outside: cap-std refuses
+        // to make one.
+        if target.starts_with('/') {
+            return Err(FsError::NotPermitted);
+        }
         let r = self.resolve(base, path, false)?;
         if r.node.is_some() {
             return Err(FsError::Exist);

@@ -33,17 +33,22 @@ struct Deadline {
 #[wasmtime_wasi_io::async_trait]
 impl Pollable for Deadline {
     async fn ready(&mut self) {
-        poll_fn(|_cx| {
-            let mut w = lock(&self.world);
-            if w.now() >= self.at {
-                return Poll::Ready(());
-            }
-            w.wake_at(self.at, self.guest);
-            w.note_wait(self.guest, Wait::Clock { deadline: self.at });
-            Poll::Pending
-        })
-        .await
+        until(&self.world, self.guest, self.at).await
     }
+}
+
+/// Resolve once virtual time reaches `at` (the guest is woken then).
+pub(crate) async fn until(world: &Shared, guest: GuestId, at: SimTime) {
+    poll_fn(|_cx| {
+        let mut w = lock(world);
+        if w.now() >= at {
+            return Poll::Ready(());
+        }
+        w.wake_at(at, guest);
+        w.note_wait(guest, Wait::Clock { deadline: at });
+        Poll::Pending
+    })
+    .await
 }
 
 impl SimClocksView<'_> {

@@ -1,9 +1,12 @@
-//! `wasi:filesystem` over preopened host directories, made deterministic: every call
-//! goes to wasmtime-wasi's implementation (run on the simulation's thread, never on a
-//! blocking pool), except that what a guest could otherwise read off the real machine
-//! is replaced. File times are virtual: a file reads as last changed when a guest of
-//! this run last changed it (at that virtual wall-clock time), otherwise at the epoch.
-//! Directories list their entries sorted by name.
+//! `wasi:filesystem` for both kinds of preopened directory. A descriptor on the
+//! host's simulated disk (`disk.rs`) is served from simnet-core's disk model. A
+//! descriptor on a real host directory (`--dir`) goes to wasmtime-wasi's
+//! implementation, made deterministic: what a guest could otherwise read off the real
+//! machine is replaced. Its file times are virtual: a file reads as last changed when
+//! a guest of this run last changed it (at that virtual wall-clock time), otherwise
+//! at the epoch. Directories of both kinds list their entries sorted by name. An
+//! operation between the two kinds (a rename from a real directory to the disk) is
+//! `cross-device`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -11,14 +14,17 @@ use std::time::Duration;
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
+use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    self, Advice, DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntry, Filesize,
+    self, Advice, DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntry, ErrorCode, Filesize,
     HostDescriptor, HostDirectoryEntryStream, MetadataHashValue, NewTimestamp, OpenFlags,
     PathFlags,
 };
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 
-use crate::world::VirtualClock;
+use super::GuestNet;
+use super::disk::{self, DiskDescriptor, DiskOps, DiskRef};
+use crate::world::{VirtualClock, lock};
 
 /// What a guest's filesystem calls see besides wasmtime-wasi's context: the virtual
 /// wall clock and the times this run changed files.
@@ -47,6 +53,7 @@ impl FileTimes {
 pub(crate) struct SimFilesystemView<'a> {
     pub fs: WasiFilesystemCtxView<'a>,
     pub times: &'a mut FileTimes,
+    pub net: &'a GuestNet,
 }
 
 /// A directory listing, sorted by name, handed out entry by entry.
@@ -126,6 +133,41 @@ fn borrow<T: 'static>(r: &Resource<T>) -> Resource<T> {
     Resource::new_borrow(r.rep())
 }
 
+impl SimFilesystemView<'_> {
+    /// The operations of `fd` if it is a descriptor on the simulated disk (a real
+    /// directory's descriptor is wasmtime-wasi's).
+    fn on_disk(&self, fd: &Resource<types::Descriptor>) -> Option<DiskOps<'_>> {
+        let mine = Resource::<DiskDescriptor>::new_borrow(fd.rep());
+        self.fs.table.get(&mine).ok().map(|d| DiskOps { d })
+    }
+}
+
+impl preopens::Host for SimFilesystemView<'_> {
+    /// The real directories granted (`--dir`), then the directories mounted on the
+    /// host's disk, in mount order.
+    fn get_directories(&mut self) -> wasmtime::Result<Vec<(Resource<types::Descriptor>, String)>> {
+        let mut dirs = preopens::Host::get_directories(&mut self.fs)?;
+        let at = DiskRef {
+            world: self.net.world.clone(),
+            host: self.net.host,
+            guest: self.net.guest,
+        };
+        let mounts = lock(&at.world).net.disk(at.host).mounts().to_vec();
+        for m in mounts {
+            let d = DiskDescriptor::open(
+                at.clone(),
+                m.node,
+                simnet_core::disk::NodeKind::Directory,
+                true,
+                !m.read_only,
+                m.read_only,
+            );
+            dirs.push((disk::push(self.fs.table, d)?, m.guest_path));
+        }
+        Ok(dirs)
+    }
+}
+
 impl types::Host for SimFilesystemView<'_> {
     fn convert_error_code(&mut self, err: FsError) -> wasmtime::Result<types::ErrorCode> {
         types::Host::convert_error_code(&mut self.fs, err)
@@ -135,6 +177,10 @@ impl types::Host for SimFilesystemView<'_> {
         &mut self,
         err: Resource<wasmtime::Error>,
     ) -> wasmtime::Result<Option<types::ErrorCode>> {
+        let e = self.fs.table.get(&err)?;
+        if let Some(disk::StreamFailure(code)) = e.downcast_ref::<disk::StreamFailure>() {
+            return Ok(Some(*code));
+        }
         self.fs.filesystem_error_code(err)
     }
 }
@@ -147,22 +193,37 @@ impl HostDescriptor for SimFilesystemView<'_> {
         len: Filesize,
         advice: Advice,
     ) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.advise().await;
+        }
         self.fs.advise(fd, offset, len, advice).await
     }
 
     async fn sync_data(&mut self, fd: Resource<types::Descriptor>) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.sync_data().await;
+        }
         self.fs.sync_data(fd).await
     }
 
     async fn get_flags(&mut self, fd: Resource<types::Descriptor>) -> FsResult<DescriptorFlags> {
+        if let Some(d) = self.on_disk(&fd) {
+            return Ok(d.get_flags());
+        }
         self.fs.get_flags(fd).await
     }
 
     async fn get_type(&mut self, fd: Resource<types::Descriptor>) -> FsResult<DescriptorType> {
+        if let Some(d) = self.on_disk(&fd) {
+            return Ok(d.get_type());
+        }
         self.fs.get_type(fd).await
     }
 
     async fn set_size(&mut self, fd: Resource<types::Descriptor>, size: Filesize) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.set_size(size).await;
+        }
         self.fs.set_size(borrow(&fd), size).await?;
         self.changed(&fd).await;
         Ok(())
@@ -174,6 +235,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         atim: NewTimestamp,
         mtim: NewTimestamp,
     ) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.set_times(atim, mtim).await;
+        }
         let (a, m) = (self.virtual_timestamp(atim), self.virtual_timestamp(mtim));
         self.fs.set_times(borrow(&fd), a, m).await?;
         let h = self.fs.metadata_hash(fd).await.ok();
@@ -187,6 +251,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         len: Filesize,
         offset: Filesize,
     ) -> FsResult<(Vec<u8>, bool)> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.read(len, offset).await;
+        }
         self.fs.read(fd, len, offset).await
     }
 
@@ -196,6 +263,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         buffer: Vec<u8>,
         offset: Filesize,
     ) -> FsResult<Filesize> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.write(buffer, offset).await;
+        }
         let n = self.fs.write(borrow(&fd), buffer, offset).await?;
         self.changed(&fd).await;
         Ok(n)
@@ -205,6 +275,11 @@ impl HostDescriptor for SimFilesystemView<'_> {
         &mut self,
         fd: Resource<types::Descriptor>,
     ) -> FsResult<Resource<types::DirectoryEntryStream>> {
+        if let Some(d) = self.on_disk(&fd) {
+            let entries = d.read_directory().await?;
+            let sorted = self.fs.table.push(SortedEntries(entries.into_iter()))?;
+            return Ok(Resource::new_own(sorted.rep()));
+        }
         let stream = self.fs.read_directory(fd).await?;
         let mut entries = Vec::new();
         let result = loop {
@@ -222,6 +297,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
     }
 
     async fn sync(&mut self, fd: Resource<types::Descriptor>) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.sync().await;
+        }
         self.fs.sync(fd).await
     }
 
@@ -230,6 +308,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.create_directory_at(path).await;
+        }
         self.fs
             .create_directory_at(borrow(&fd), path.clone())
             .await?;
@@ -239,6 +320,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
     }
 
     async fn stat(&mut self, fd: Resource<types::Descriptor>) -> FsResult<DescriptorStat> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.stat().await;
+        }
         let stat = self.fs.stat(borrow(&fd)).await?;
         let h = self.fs.metadata_hash(fd).await.ok();
         Ok(self.virtual_times(stat, h))
@@ -250,6 +334,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         path_flags: PathFlags,
         path: String,
     ) -> FsResult<DescriptorStat> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.stat_at(path_flags, path).await;
+        }
         let stat = self
             .fs
             .stat_at(borrow(&fd), path_flags, path.clone())
@@ -266,6 +353,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         atim: NewTimestamp,
         mtim: NewTimestamp,
     ) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.set_times_at(path_flags, path, atim, mtim).await;
+        }
         let (a, m) = (self.virtual_timestamp(atim), self.virtual_timestamp(mtim));
         self.fs
             .set_times_at(borrow(&fd), path_flags, path.clone(), a, m)
@@ -283,6 +373,11 @@ impl HostDescriptor for SimFilesystemView<'_> {
         new_descriptor: Resource<types::Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
+        match (self.on_disk(&fd), self.on_disk(&new_descriptor)) {
+            (Some(d), Some(new)) => return d.link_at(old_path_flags, old_path, new.d, new_path).await,
+            (None, None) => {}
+            _ => return Err(ErrorCode::CrossDevice.into()),
+        }
         self.fs
             .link_at(
                 fd,
@@ -305,6 +400,10 @@ impl HostDescriptor for SimFilesystemView<'_> {
         oflags: OpenFlags,
         flags: DescriptorFlags,
     ) -> FsResult<Resource<types::Descriptor>> {
+        if let Some(d) = self.on_disk(&fd) {
+            let opened = d.open_at(path_flags, path, oflags, flags).await?;
+            return disk::push(self.fs.table, opened).map_err(FsError::trap);
+        }
         let dir = borrow(&fd);
         let opened = self.fs.open_at(fd, path_flags, path, oflags, flags).await?;
         if oflags.intersects(OpenFlags::CREATE | OpenFlags::TRUNCATE) {
@@ -317,6 +416,12 @@ impl HostDescriptor for SimFilesystemView<'_> {
     }
 
     fn drop(&mut self, fd: Resource<types::Descriptor>) -> wasmtime::Result<()> {
+        if self.on_disk(&fd).is_some() {
+            self.fs
+                .table
+                .delete(Resource::<DiskDescriptor>::new_own(fd.rep()))?;
+            return Ok(());
+        }
         HostDescriptor::drop(&mut self.fs, fd)
     }
 
@@ -325,6 +430,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<String> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.readlink_at(path).await;
+        }
         self.fs.readlink_at(fd, path).await
     }
 
@@ -333,6 +441,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.remove_directory_at(path).await;
+        }
         self.fs.remove_directory_at(borrow(&fd), path).await?;
         self.changed(&fd).await;
         Ok(())
@@ -345,6 +456,11 @@ impl HostDescriptor for SimFilesystemView<'_> {
         new_fd: Resource<types::Descriptor>,
         new_path: String,
     ) -> FsResult<()> {
+        match (self.on_disk(&fd), self.on_disk(&new_fd)) {
+            (Some(d), Some(new)) => return d.rename_at(old_path, new.d, new_path).await,
+            (None, None) => {}
+            _ => return Err(ErrorCode::CrossDevice.into()),
+        }
         self.fs
             .rename_at(borrow(&fd), old_path, borrow(&new_fd), new_path)
             .await?;
@@ -359,6 +475,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         src_path: String,
         dest_path: String,
     ) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.symlink_at(src_path, dest_path).await;
+        }
         self.fs.symlink_at(borrow(&fd), src_path, dest_path).await?;
         self.changed(&fd).await;
         Ok(())
@@ -369,6 +488,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         fd: Resource<types::Descriptor>,
         path: String,
     ) -> FsResult<()> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.unlink_file_at(path).await;
+        }
         self.fs.unlink_file_at(borrow(&fd), path).await?;
         self.changed(&fd).await;
         Ok(())
@@ -379,6 +501,10 @@ impl HostDescriptor for SimFilesystemView<'_> {
         fd: Resource<types::Descriptor>,
         offset: Filesize,
     ) -> FsResult<Resource<DynInputStream>> {
+        if let Some(d) = self.on_disk(&fd) {
+            let stream = d.read_via_stream(offset)?;
+            return Ok(self.fs.table.push(stream)?);
+        }
         self.fs.read_via_stream(fd, offset)
     }
 
@@ -387,6 +513,10 @@ impl HostDescriptor for SimFilesystemView<'_> {
         fd: Resource<types::Descriptor>,
         offset: Filesize,
     ) -> FsResult<Resource<DynOutputStream>> {
+        if let Some(d) = self.on_disk(&fd) {
+            let stream = d.write_via_stream(offset)?;
+            return Ok(self.fs.table.push(stream)?);
+        }
         let stream = self.fs.write_via_stream(borrow(&fd), offset)?;
         self.note_stream_writes(&fd);
         Ok(stream)
@@ -396,6 +526,10 @@ impl HostDescriptor for SimFilesystemView<'_> {
         &mut self,
         fd: Resource<types::Descriptor>,
     ) -> FsResult<Resource<DynOutputStream>> {
+        if let Some(d) = self.on_disk(&fd) {
+            let stream = d.append_via_stream()?;
+            return Ok(self.fs.table.push(stream)?);
+        }
         let stream = self.fs.append_via_stream(borrow(&fd))?;
         self.note_stream_writes(&fd);
         Ok(stream)
@@ -406,6 +540,11 @@ impl HostDescriptor for SimFilesystemView<'_> {
         a: Resource<types::Descriptor>,
         b: Resource<types::Descriptor>,
     ) -> wasmtime::Result<bool> {
+        match (self.on_disk(&a), self.on_disk(&b)) {
+            (Some(x), Some(y)) => return Ok(x.is_same_object(y.d)),
+            (None, None) => {}
+            _ => return Ok(false),
+        }
         self.fs.is_same_object(a, b).await
     }
 
@@ -413,6 +552,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         &mut self,
         fd: Resource<types::Descriptor>,
     ) -> FsResult<MetadataHashValue> {
+        if let Some(d) = self.on_disk(&fd) {
+            return Ok(d.metadata_hash());
+        }
         self.fs.metadata_hash(fd).await
     }
 
@@ -422,6 +564,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         path_flags: PathFlags,
         path: String,
     ) -> FsResult<MetadataHashValue> {
+        if let Some(d) = self.on_disk(&fd) {
+            return d.metadata_hash_at(path_flags, path).await;
+        }
         self.fs.metadata_hash_at(fd, path_flags, path).await
     }
 }

@@ -2,6 +2,7 @@
 //! from the bindings wasmtime-wasi generates to simnet-core.
 
 mod clocks;
+mod disk;
 mod filesystem;
 mod ip_name_lookup;
 mod network;

@@ -1,0 +1,757 @@
+//! `wasi:filesystem` descriptors on a host's simulated disk (simnet-core's `Disk`):
+//! the checks wasmtime-wasi 48 makes before the operating system has its say
+//! (descriptor kind, open mode, read-only mounts), the disk's answer, and its cost
+//! in virtual time, which the calling guest waits out while others run.
+
+use std::time::Duration;
+
+use simnet_core::disk::{FsError, NodeId, NodeKind, OpenOptions, Stat, Timestamp};
+use simnet_core::{Bytes, HostId, SimTime};
+use wasmtime::component::Resource;
+use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
+use wasmtime_wasi::p2::bindings::filesystem::types::{
+    self, DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntry, ErrorCode,
+    MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
+};
+use wasmtime_wasi::p2::{
+    DynInputStream, DynOutputStream, FsResult, InputStream, OutputStream, Pollable, StreamError,
+    StreamResult,
+};
+
+use super::clocks::until;
+use crate::world::{GuestId, Shared, lock};
+
+/// Where a disk descriptor belongs: the world, and the host whose disk it is on.
+#[derive(Clone)]
+pub(crate) struct DiskRef {
+    pub world: Shared,
+    pub host: HostId,
+    pub guest: GuestId,
+}
+
+impl DiskRef {
+    /// Run `op` on the host's disk at the current virtual time; its result, and the
+    /// instant its cost has passed.
+    fn run<R>(&self, op: impl FnOnce(&mut simnet_core::disk::Disk, SimTime) -> R) -> (R, SimTime) {
+        let mut w = lock(&self.world);
+        let now = w.now();
+        let disk = w.net.disk_mut(self.host);
+        let result = op(disk, now);
+        let done = now + disk.take_cost();
+        (result, done)
+    }
+
+    /// Run `op` and wait out its cost.
+    async fn call<R>(
+        &self,
+        op: impl FnOnce(&mut simnet_core::disk::Disk, SimTime) -> R,
+    ) -> R {
+        let (result, done) = self.run(op);
+        until(&self.world, self.guest, done).await;
+        result
+    }
+}
+
+/// A descriptor on a simulated disk, as the guest's resource table holds it.
+pub(crate) struct DiskDescriptor {
+    pub at: DiskRef,
+    pub node: NodeId,
+    pub kind: NodeKind,
+    /// Opened for reading / writing (a directory "for writing" may be mutated).
+    pub read: bool,
+    pub write: bool,
+    /// Under a read-only mount: nothing beneath it may change.
+    pub read_only: bool,
+}
+
+impl DiskDescriptor {
+    /// A new descriptor holding `node` (it lives, even unlinked, while held).
+    pub fn open(at: DiskRef, node: NodeId, kind: NodeKind, read: bool, write: bool, read_only: bool) -> Self {
+        lock(&at.world).net.disk_mut(at.host).hold(node);
+        DiskDescriptor {
+            at,
+            node,
+            kind,
+            read,
+            write,
+            read_only,
+        }
+    }
+
+    fn file(&self) -> Result<NodeId, ErrorCode> {
+        match self.kind {
+            NodeKind::Directory => Err(ErrorCode::BadDescriptor),
+            _ => Ok(self.node),
+        }
+    }
+
+    fn dir(&self) -> Result<NodeId, ErrorCode> {
+        match self.kind {
+            NodeKind::Directory => Ok(self.node),
+            _ => Err(ErrorCode::NotDirectory),
+        }
+    }
+
+    fn writable_tree(&self) -> Result<(), ErrorCode> {
+        match self.read_only {
+            true => Err(ErrorCode::NotPermitted),
+            false => Ok(()),
+        }
+    }
+}
+
+impl Drop for DiskDescriptor {
+    fn drop(&mut self) {
+        lock(&self.at.world).net.disk_mut(self.at.host).release(self.node);
+    }
+}
+
+pub(crate) fn error(e: FsError) -> ErrorCode {
+    match e {
+        FsError::Access => ErrorCode::Access,
+        FsError::WouldBlock => ErrorCode::WouldBlock,
+        FsError::BadDescriptor => ErrorCode::BadDescriptor,
+        FsError::Busy => ErrorCode::Busy,
+        FsError::Exist => ErrorCode::Exist,
+        FsError::FileTooLarge => ErrorCode::FileTooLarge,
+        FsError::IllegalByteSequence => ErrorCode::IllegalByteSequence,
+        FsError::Invalid => ErrorCode::Invalid,
+        FsError::Io => ErrorCode::Io,
+        FsError::IsDirectory => ErrorCode::IsDirectory,
+        FsError::Loop => ErrorCode::Loop,
+        FsError::TooManyLinks => ErrorCode::TooManyLinks,
+        FsError::NameTooLong => ErrorCode::NameTooLong,
+        FsError::NoEntry => ErrorCode::NoEntry,
+        FsError::InsufficientSpace => ErrorCode::InsufficientSpace,
+        FsError::NotDirectory => ErrorCode::NotDirectory,
+        FsError::NotEmpty => ErrorCode::NotEmpty,
+        FsError::Unsupported => ErrorCode::Unsupported,
+        FsError::Overflow => ErrorCode::Overflow,
+        FsError::NotPermitted => ErrorCode::NotPermitted,
+        FsError::ReadOnly => ErrorCode::ReadOnly,
+        FsError::InvalidSeek => ErrorCode::InvalidSeek,
+        FsError::CrossDevice => ErrorCode::CrossDevice,
+    }
+}
+
+fn fs<T>(r: Result<T, FsError>) -> FsResult<T> {
+    r.map_err(|e| error(e).into())
+}
+
+fn descriptor_type(kind: NodeKind) -> DescriptorType {
+    match kind {
+        NodeKind::File => DescriptorType::RegularFile,
+        NodeKind::Directory => DescriptorType::Directory,
+        NodeKind::Symlink => DescriptorType::SymbolicLink,
+    }
+}
+
+fn datetime(d: Duration) -> Datetime {
+    Datetime {
+        seconds: d.as_secs(),
+        nanoseconds: d.subsec_nanos(),
+    }
+}
+
+fn stat(s: Stat) -> DescriptorStat {
+    DescriptorStat {
+        type_: descriptor_type(s.kind),
+        link_count: s.links,
+        size: s.size,
+        data_access_timestamp: Some(datetime(s.atime)),
+        data_modification_timestamp: Some(datetime(s.mtime)),
+        status_change_timestamp: Some(datetime(s.ctime)),
+    }
+}
+
+fn timestamp(t: NewTimestamp) -> Timestamp {
+    match t {
+        NewTimestamp::NoChange => Timestamp::NoChange,
+        NewTimestamp::Now => Timestamp::Now,
+        NewTimestamp::Timestamp(d) => Timestamp::At(
+            Duration::from_secs(d.seconds) + Duration::from_nanos(u64::from(d.nanoseconds)),
+        ),
+    }
+}
+
+/// The metadata hash of a node: the same for every descriptor of one node on one
+/// host's disk, different for any other.
+fn hash(host: HostId, node: NodeId) -> MetadataHashValue {
+    let mix = |x: u64| {
+        let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    MetadataHashValue {
+        upper: mix(u64::from(host.raw())),
+        lower: mix(u64::from(node.raw()) << 1 | 1),
+    }
+}
+
+/// The descriptor operations, each as wasmtime-wasi checks it and the disk answers.
+pub(crate) struct DiskOps<'a> {
+    pub d: &'a DiskDescriptor,
+}
+
+impl DiskOps<'_> {
+    pub async fn advise(&self) -> FsResult<()> {
+        self.d.file()?;
+        Ok(())
+    }
+
+    pub async fn sync_data(&self) -> FsResult<()> {
+        let node = self.d.node;
+        fs(self.d.at.call(|disk, now| disk.sync_data(node, now)).await)
+    }
+
+    pub async fn sync(&self) -> FsResult<()> {
+        let node = self.d.node;
+        fs(self.d.at.call(|disk, now| disk.sync(node, now)).await)
+    }
+
+    pub fn get_flags(&self) -> DescriptorFlags {
+        let mut flags = DescriptorFlags::empty();
+        if self.d.read {
+            flags |= DescriptorFlags::READ;
+        }
+        if self.d.write {
+            flags |= match self.d.kind {
+                NodeKind::Directory => DescriptorFlags::MUTATE_DIRECTORY,
+                _ => DescriptorFlags::WRITE,
+            };
+        }
+        flags
+    }
+
+    pub fn get_type(&self) -> DescriptorType {
+        descriptor_type(self.d.kind)
+    }
+
+    pub async fn set_size(&self, size: u64) -> FsResult<()> {
+        let node = self.d.file()?;
+        self.d.writable_tree()?;
+        if !self.d.write {
+            return Err(ErrorCode::Invalid.into());
+        }
+        fs(self.d.at.call(|disk, now| disk.set_len(node, size, now)).await)
+    }
+
+    pub async fn set_times(&self, atim: NewTimestamp, mtim: NewTimestamp) -> FsResult<()> {
+        self.d.writable_tree()?;
+        let (node, a, m) = (self.d.node, timestamp(atim), timestamp(mtim));
+        fs(self.d.at.call(|disk, now| disk.set_times(node, a, m, now)).await)
+    }
+
+    pub async fn read(&self, len: u64, offset: u64) -> FsResult<(Vec<u8>, bool)> {
+        let node = self.d.file()?;
+        if !self.d.read {
+            return Err(ErrorCode::BadDescriptor.into());
+        }
+        let len = len.min(MAX_READ as u64);
+        let data = fs(self.d.at.call(|disk, now| disk.read(node, offset, len, now)).await)?;
+        let end = data.is_empty();
+        Ok((data, end))
+    }
+
+    pub async fn write(&self, buffer: Vec<u8>, offset: u64) -> FsResult<u64> {
+        let node = self.d.file()?;
+        self.d.writable_tree()?;
+        if !self.d.write {
+            return Err(ErrorCode::BadDescriptor.into());
+        }
+        let data = Bytes::from(buffer);
+        fs(self.d.at.call(|disk, now| disk.write(node, offset, data, now)).await)
+    }
+
+    pub async fn read_directory(&self) -> FsResult<Vec<DirectoryEntry>> {
+        let dir = self.d.dir()?;
+        let entries = fs(self.d.at.call(|disk, _| disk.read_directory(dir)).await)?;
+        Ok(entries
+            .into_iter()
+            .map(|e| DirectoryEntry {
+                type_: descriptor_type(e.kind),
+                name: e.name,
+            })
+            .collect())
+    }
+
+    pub async fn create_directory_at(&self, path: String) -> FsResult<()> {
+        let dir = self.d.dir()?;
+        self.d.writable_tree()?;
+        fs(self.d.at.call(|disk, now| disk.create_directory_at(dir, &path, now)).await)
+    }
+
+    pub async fn stat(&self) -> FsResult<DescriptorStat> {
+        let node = self.d.node;
+        fs(self.d.at.call(|disk, _| disk.stat(node)).await).map(stat)
+    }
+
+    pub async fn stat_at(&self, flags: PathFlags, path: String) -> FsResult<DescriptorStat> {
+        let dir = self.d.dir()?;
+        let follow = flags.contains(PathFlags::SYMLINK_FOLLOW);
+        fs(self.d.at.call(|disk, _| disk.stat_at(dir, &path, follow)).await).map(stat)
+    }
+
+    pub async fn set_times_at(
+        &self,
+        flags: PathFlags,
+        path: String,
+        atim: NewTimestamp,
+        mtim: NewTimestamp,
+    ) -> FsResult<()> {
+        let dir = self.d.dir()?;
+        self.d.writable_tree()?;
+        let follow = flags.contains(PathFlags::SYMLINK_FOLLOW);
+        let (a, m) = (timestamp(atim), timestamp(mtim));
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.set_times_at(dir, &path, follow, a, m, now))
+            .await)
+    }
+
+    pub async fn link_at(
+        &self,
+        flags: PathFlags,
+        old_path: String,
+        new: &DiskDescriptor,
+        new_path: String,
+    ) -> FsResult<()> {
+        let dir = self.d.dir()?;
+        let new_dir = new.dir()?;
+        self.d.writable_tree()?;
+        new.writable_tree()?;
+        if flags.contains(PathFlags::SYMLINK_FOLLOW) {
+            return Err(ErrorCode::Invalid.into());
+        }
+        if self.d.read_only != new.read_only || self.d.at.host != new.at.host {
+            return Err(ErrorCode::NotPermitted.into());
+        }
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.link_at(dir, false, &old_path, new_dir, &new_path, now))
+            .await)
+    }
+
+    /// Open `path`: a new descriptor, with wasmtime-wasi's flag checks.
+    pub async fn open_at(
+        &self,
+        path_flags: PathFlags,
+        path: String,
+        oflags: OpenFlags,
+        flags: DescriptorFlags,
+    ) -> FsResult<DiskDescriptor> {
+        let dir = self.d.dir()?;
+        let create = oflags.contains(OpenFlags::CREATE);
+        let truncate = oflags.contains(OpenFlags::TRUNCATE);
+        let write = create || truncate || flags.contains(DescriptorFlags::WRITE);
+        let read = flags.contains(DescriptorFlags::READ) || !flags.contains(DescriptorFlags::WRITE);
+        if flags.intersects(
+            DescriptorFlags::FILE_INTEGRITY_SYNC
+                | DescriptorFlags::DATA_INTEGRITY_SYNC
+                | DescriptorFlags::REQUESTED_WRITE_SYNC,
+        ) {
+            return Err(ErrorCode::Unsupported.into());
+        }
+        let directory = oflags.contains(OpenFlags::DIRECTORY);
+        if directory && (create || oflags.contains(OpenFlags::EXCLUSIVE) || truncate) {
+            return Err(ErrorCode::Invalid.into());
+        }
+        if self.d.read_only && write {
+            return Err(ErrorCode::NotPermitted.into());
+        }
+        let opts = OpenOptions {
+            follow: path_flags.contains(PathFlags::SYMLINK_FOLLOW),
+            create,
+            exclusive: oflags.contains(OpenFlags::EXCLUSIVE),
+            truncate,
+            directory,
+            write,
+        };
+        let (node, kind) = fs(self
+            .d
+            .at
+            .call(|disk, now| {
+                let node = disk.open_at(dir, &path, opts, now)?;
+                let kind = disk.kind(node).ok_or(FsError::NoEntry)?;
+                Ok((node, kind))
+            })
+            .await)?;
+        Ok(DiskDescriptor::open(
+            self.d.at.clone(),
+            node,
+            kind,
+            read,
+            write,
+            self.d.read_only,
+        ))
+    }
+
+    pub async fn readlink_at(&self, path: String) -> FsResult<String> {
+        let dir = self.d.dir()?;
+        fs(self.d.at.call(|disk, _| disk.readlink_at(dir, &path)).await)
+    }
+
+    pub async fn remove_directory_at(&self, path: String) -> FsResult<()> {
+        let dir = self.d.dir()?;
+        self.d.writable_tree()?;
+        fs(self.d.at.call(|disk, now| disk.remove_directory_at(dir, &path, now)).await)
+    }
+
+    pub async fn rename_at(
+        &self,
+        old_path: String,
+        new: &DiskDescriptor,
+        new_path: String,
+    ) -> FsResult<()> {
+        let dir = self.d.dir()?;
+        let new_dir = new.dir()?;
+        self.d.writable_tree()?;
+        new.writable_tree()?;
+        if self.d.read_only != new.read_only || self.d.at.host != new.at.host {
+            return Err(ErrorCode::NotPermitted.into());
+        }
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.rename_at(dir, &old_path, new_dir, &new_path, now))
+            .await)
+    }
+
+    pub async fn symlink_at(&self, target: String, path: String) -> FsResult<()> {
+        let dir = self.d.dir()?;
+        self.d.writable_tree()?;
+        fs(self.d.at.call(|disk, now| disk.symlink_at(dir, &target, &path, now)).await)
+    }
+
+    pub async fn unlink_file_at(&self, path: String) -> FsResult<()> {
+        let dir = self.d.dir()?;
+        self.d.writable_tree()?;
+        fs(self.d.at.call(|disk, now| disk.unlink_file_at(dir, &path, now)).await)
+    }
+
+    pub fn read_via_stream(&self, offset: u64) -> FsResult<DynInputStream> {
+        if self.d.kind == NodeKind::Directory {
+            return Err(ErrorCode::IsDirectory.into());
+        }
+        Ok(Box::new(DiskInput::new(self.d, offset)))
+    }
+
+    pub fn write_via_stream(&self, offset: u64) -> FsResult<DynOutputStream> {
+        self.d.file()?;
+        self.d.writable_tree()?;
+        Ok(Box::new(DiskOutput::new(self.d, Some(offset))))
+    }
+
+    pub fn append_via_stream(&self) -> FsResult<DynOutputStream> {
+        self.d.file()?;
+        self.d.writable_tree()?;
+        Ok(Box::new(DiskOutput::new(self.d, None)))
+    }
+
+    pub fn is_same_object(&self, other: &DiskDescriptor) -> bool {
+        self.d.at.host == other.at.host && self.d.node == other.node
+    }
+
+    pub fn metadata_hash(&self) -> MetadataHashValue {
+        hash(self.d.at.host, self.d.node)
+    }
+
+    pub async fn metadata_hash_at(&self, flags: PathFlags, path: String) -> FsResult<MetadataHashValue> {
+        let dir = self.d.dir()?;
+        let follow = flags.contains(PathFlags::SYMLINK_FOLLOW);
+        let s = fs(self.d.at.call(|disk, _| disk.stat_at(dir, &path, follow)).await)?;
+        Ok(hash(self.d.at.host, s.node))
+    }
+}
+
+/// The most a single read returns (wasmtime-wasi's bound on a read's buffer).
+const MAX_READ: usize = 64 * 1024;
+/// What `check-write` grants a file stream (wasmtime-wasi's).
+const WRITE_CAPACITY: usize = 1024 * 1024;
+
+/// A stream's error: a filesystem error code a guest reads back with
+/// `filesystem-error-code`.
+#[derive(Debug)]
+pub(crate) struct StreamFailure(pub ErrorCode);
+
+impl std::fmt::Display for StreamFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "filesystem error: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for StreamFailure {}
+
+fn failed(e: FsError) -> StreamError {
+    StreamError::LastOperationFailed(wasmtime::Error::new(StreamFailure(error(e))))
+}
+
+/// A file's input stream, as wasmtime-wasi's behaves: a read starts the disk read
+/// and returns nothing; once its cost has passed the data is there to take; a read
+/// at the end of the file closes the stream.
+pub(crate) struct DiskInput {
+    at: DiskRef,
+    node: NodeId,
+    readable: bool,
+    position: u64,
+    state: InputState,
+}
+
+enum InputState {
+    Idle,
+    /// A read whose data is ready at the instant given.
+    Reading(Bytes, SimTime),
+    Ended,
+    Failed(FsError),
+}
+
+impl DiskInput {
+    fn new(d: &DiskDescriptor, position: u64) -> Self {
+        // The stream keeps the node alive as the descriptor does.
+        lock(&d.at.world).net.disk_mut(d.at.host).hold(d.node);
+        DiskInput {
+            at: d.at.clone(),
+            node: d.node,
+            readable: d.read,
+            position,
+            state: InputState::Idle,
+        }
+    }
+
+    fn start(&mut self, size: usize) {
+        if !self.readable {
+            self.state = InputState::Failed(FsError::BadDescriptor);
+            return;
+        }
+        let (node, position) = (self.node, self.position);
+        let size = size.min(MAX_READ) as u64;
+        let (data, done) = self.at.run(|disk, now| disk.read(node, position, size, now));
+        self.state = match data {
+            Ok(d) if d.is_empty() => InputState::Ended,
+            Ok(d) => InputState::Reading(Bytes::from(d), done),
+            Err(e) => InputState::Failed(e),
+        };
+    }
+
+    fn now(&self) -> SimTime {
+        lock(&self.at.world).now()
+    }
+}
+
+impl Drop for DiskInput {
+    fn drop(&mut self) {
+        lock(&self.at.world).net.disk_mut(self.at.host).release(self.node);
+    }
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl InputStream for DiskInput {
+    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
+        if matches!(self.state, InputState::Idle) {
+            if size == 0 {
+                return Ok(Bytes::new());
+            }
+            self.start(size);
+            // Like wasmtime-wasi's, the first read only starts the disk's work.
+            if matches!(self.state, InputState::Reading(..)) {
+                return Ok(Bytes::new());
+            }
+        }
+        let now = self.now();
+        match &mut self.state {
+            InputState::Idle => Ok(Bytes::new()),
+            InputState::Reading(data, ready) => {
+                if *ready > now {
+                    return Ok(Bytes::new());
+                }
+                let chunk = data.split_to(data.len().min(size));
+                if data.is_empty() {
+                    self.state = InputState::Idle;
+                }
+                self.position += chunk.len() as u64;
+                Ok(chunk)
+            }
+            InputState::Ended => Err(StreamError::Closed),
+            InputState::Failed(e) => {
+                let e = *e;
+                self.state = InputState::Ended;
+                Err(failed(e))
+            }
+        }
+    }
+
+    async fn blocking_read(&mut self, size: usize) -> StreamResult<Bytes> {
+        if matches!(self.state, InputState::Idle) && size > 0 {
+            self.start(size);
+        }
+        self.ready().await;
+        self.read(size)
+    }
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl Pollable for DiskInput {
+    async fn ready(&mut self) {
+        if matches!(self.state, InputState::Idle) {
+            self.start(4096);
+        }
+        if let InputState::Reading(_, ready) = self.state {
+            until(&self.at.world, self.at.guest, ready).await;
+        }
+    }
+}
+
+/// A file's output stream, as wasmtime-wasi's behaves: `check-write` grants 1 MiB
+/// when idle; a write goes to the page cache at once and the stream is busy until
+/// its cost has passed; an error shows at the next check.
+pub(crate) struct DiskOutput {
+    at: DiskRef,
+    node: NodeId,
+    writable: bool,
+    /// `None`: appending.
+    position: Option<u64>,
+    state: OutputState,
+}
+
+enum OutputState {
+    Ready,
+    Busy(SimTime),
+    Failed(FsError),
+    Closed,
+}
+
+impl DiskOutput {
+    fn new(d: &DiskDescriptor, position: Option<u64>) -> Self {
+        lock(&d.at.world).net.disk_mut(d.at.host).hold(d.node);
+        DiskOutput {
+            at: d.at.clone(),
+            node: d.node,
+            writable: d.write,
+            position,
+            state: OutputState::Ready,
+        }
+    }
+
+    fn settle(&mut self) {
+        if let OutputState::Busy(done) = self.state
+            && lock(&self.at.world).now() >= done
+        {
+            self.state = OutputState::Ready;
+        }
+    }
+
+    fn take_failure(&mut self) -> Option<StreamError> {
+        match std::mem::replace(&mut self.state, OutputState::Closed) {
+            OutputState::Failed(e) => Some(failed(e)),
+            OutputState::Closed => Some(StreamError::Closed),
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+
+    /// Put `buf` in the page cache; the instant the write's cost has passed.
+    fn put(&mut self, buf: Bytes) -> Result<SimTime, FsError> {
+        if !self.writable {
+            return Err(FsError::BadDescriptor);
+        }
+        let (node, position) = (self.node, self.position);
+        let (written, done) = self.at.run(|disk, now| {
+            let offset = match position {
+                Some(p) => p,
+                None => disk.size(node)?,
+            };
+            disk.write(node, offset, buf, now)
+        });
+        let written = written?;
+        if let Some(p) = &mut self.position {
+            *p += written;
+        }
+        Ok(done)
+    }
+}
+
+impl Drop for DiskOutput {
+    fn drop(&mut self) {
+        lock(&self.at.world).net.disk_mut(self.at.host).release(self.node);
+    }
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl OutputStream for DiskOutput {
+    fn write(&mut self, buf: Bytes) -> StreamResult<()> {
+        self.settle();
+        match self.state {
+            OutputState::Ready => {}
+            OutputState::Closed => return Err(StreamError::Closed),
+            OutputState::Busy(_) | OutputState::Failed(_) => {
+                return Err(StreamError::Trap(wasmtime::format_err!(
+                    "write not permitted: check_write not called first"
+                )));
+            }
+        }
+        self.state = match self.put(buf) {
+            Ok(done) => OutputState::Busy(done),
+            Err(e) => OutputState::Failed(e),
+        };
+        Ok(())
+    }
+
+    async fn blocking_write_and_flush(&mut self, buf: Bytes) -> StreamResult<()> {
+        self.ready().await;
+        if let Some(e) = self.take_failure() {
+            return Err(e);
+        }
+        match self.put(buf) {
+            Ok(done) => {
+                until(&self.at.world, self.at.guest, done).await;
+                self.state = OutputState::Ready;
+                Ok(())
+            }
+            Err(e) => {
+                self.state = OutputState::Closed;
+                Err(failed(e))
+            }
+        }
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        self.settle();
+        match self.state {
+            OutputState::Ready | OutputState::Busy(_) => Ok(()),
+            _ => Err(self.take_failure().unwrap_or(StreamError::Closed)),
+        }
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        self.settle();
+        match self.state {
+            OutputState::Ready => Ok(WRITE_CAPACITY),
+            OutputState::Busy(_) => Ok(0),
+            _ => Err(self.take_failure().unwrap_or(StreamError::Closed)),
+        }
+    }
+}
+
+#[wasmtime_wasi_io::async_trait]
+impl Pollable for DiskOutput {
+    async fn ready(&mut self) {
+        if let OutputState::Busy(done) = self.state {
+            until(&self.at.world, self.at.guest, done).await;
+            self.state = OutputState::Ready;
+        }
+    }
+}
+
+/// Push a disk descriptor and type it as the bindings' descriptor.
+pub(crate) fn push(
+    table: &mut wasmtime::component::ResourceTable,
+    d: DiskDescriptor,
+) -> wasmtime::Result<Resource<types::Descriptor>> {
+    let r = table.push(d)?;
+    Ok(Resource::new_own(r.rep()))
+}
