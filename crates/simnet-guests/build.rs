@@ -15,6 +15,7 @@ const GUESTS: &[&str] = &[
     "conformance-tokio",
     "conformance-udp",
     "tokio-load",
+    "durable-store",
 ];
 const TARGET: &str = "wasm32-wasip2";
 

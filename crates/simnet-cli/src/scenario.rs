@@ -298,6 +298,21 @@ struct HostEntry {
     time_limit: Option<Dur>,
     busy_limit: Option<Dur>,
     max_sockets: Option<u32>,
+    /// Directories on the host's simulated disk: `"HOST_DIR::GUEST_PATH"` (a copy of
+    /// a directory beside the scenario) or `"::GUEST_PATH"` (empty).
+    #[serde(default)]
+    disk: Option<Spanned<Vec<String>>>,
+    /// Like `disk`, read-only.
+    #[serde(default)]
+    disk_ro: Option<Spanned<Vec<String>>>,
+    disk_capacity: Option<Bytes>,
+    /// What a sync costs besides its bytes.
+    disk_sync_latency: Option<Dur>,
+    /// Bytes per second the device moves.
+    disk_bandwidth: Option<Bytes>,
+    /// What a crash loses of unsynced data: "all", "nothing", "prefix", "torn"
+    /// (default: the seed picks).
+    crash_loss: Option<Spanned<String>>,
 }
 
 fn yes() -> bool {
@@ -362,6 +377,19 @@ pub struct HostPlan {
     pub expect: Expect,
     pub limits: Limits,
     pub max_sockets: Option<u32>,
+    /// Directories on the host's disk (host directories not yet read).
+    pub disks: Vec<DiskPlan>,
+    /// The host's disk, when its settings differ from the default.
+    pub disk_config: Option<simnet_core::disk::DiskConfig>,
+}
+
+/// A directory to mount on a host's disk: a host directory (`None`: empty) and
+/// where guests see it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskPlan {
+    pub host_dir: Option<PathBuf>,
+    pub guest: String,
+    pub read_only: bool,
 }
 
 /// An API fault, with its host still named.
@@ -797,7 +825,94 @@ fn host_plan(ctx: &Ctx, dir: &Path, h: &HostEntry) -> Result<HostPlan> {
             busy: h.busy_limit.map(|d| d.0),
         },
         max_sockets: h.max_sockets,
+        disks: disk_plans(ctx, dir, h)?,
+        disk_config: disk_config(ctx, h)?,
     })
+}
+
+/// `disk` and `disk_ro` entries, host directories relative to the scenario.
+fn disk_plans(ctx: &Ctx, dir: &Path, h: &HostEntry) -> Result<Vec<DiskPlan>> {
+    let mut plans = Vec::new();
+    for (field, list, read_only) in [("disk", &h.disk, false), ("disk_ro", &h.disk_ro, true)] {
+        let Some(list) = list else { continue };
+        for item in list.get_ref() {
+            let bad = |why: String| ctx.err(list.span(), field, why);
+            let Some((host, guest)) = item.split_once("::") else {
+                return Err(bad(format!(
+                    "{item:?}: expected \"HOST_DIR::GUEST_PATH\" or \"::GUEST_PATH\""
+                )));
+            };
+            if guest.is_empty() {
+                return Err(bad(format!(
+                    "{item:?}: name the directory guests see after `::`"
+                )));
+            }
+            let host_dir = match host {
+                "" => None,
+                host => {
+                    let path = dir.join(host);
+                    if !path.is_dir() {
+                        return Err(bad(format!(
+                            "{} is not a directory{}",
+                            path.display(),
+                            if path.exists() {
+                                ""
+                            } else {
+                                " (it does not exist)"
+                            }
+                        )));
+                    }
+                    Some(path)
+                }
+            };
+            if plans.iter().any(|p: &DiskPlan| p.guest == guest) {
+                return Err(bad(format!("{guest:?} is mounted twice")));
+            }
+            plans.push(DiskPlan {
+                host_dir,
+                guest: guest.to_string(),
+                read_only,
+            });
+        }
+    }
+    Ok(plans)
+}
+
+/// The host's disk settings, if any differ from the default.
+fn disk_config(ctx: &Ctx, h: &HostEntry) -> Result<Option<simnet_core::disk::DiskConfig>> {
+    let set = h.disk_capacity.is_some()
+        || h.disk_sync_latency.is_some()
+        || h.disk_bandwidth.is_some()
+        || h.crash_loss.is_some();
+    if !set {
+        return Ok(None);
+    }
+    let mut config = simnet_core::disk::DiskConfig::default();
+    if let Some(b) = h.disk_capacity {
+        config.capacity = b.0;
+    }
+    if let Some(d) = h.disk_sync_latency {
+        config.sync_latency = d.0;
+    }
+    if let Some(b) = h.disk_bandwidth {
+        if b.0 == 0 {
+            return Err(ctx.err(h.name.span(), "disk_bandwidth", "must be above zero"));
+        }
+        config.device_bandwidth = b.0;
+    }
+    if let Some(loss) = &h.crash_loss {
+        let name = loss.get_ref();
+        config.crash_loss = Some(simnet_core::disk::CrashLoss::from_name(name).ok_or_else(
+            || {
+                ctx.err(
+                    loss.span(),
+                    "crash_loss",
+                    format!("expected \"all\", \"nothing\", \"prefix\" or \"torn\", got {name:?}"),
+                )
+            },
+        )?);
+    }
+    Ok(Some(config))
 }
 
 fn link_plan(
@@ -1274,6 +1389,27 @@ fn api_fault_plan(ctx: &Ctx, hosts: &KnownHosts, f: &ApiFaultEntry) -> Result<Ap
     })
 }
 
+/// A host's disk directories as mounts, each host directory read into an image
+/// once (every seed mounts the same pages).
+fn disk_mounts(h: &HostPlan) -> Result<Vec<simnet_wasi::DiskMount>> {
+    h.disks
+        .iter()
+        .map(|d| {
+            let source = match &d.host_dir {
+                None => simnet_wasi::DiskSource::Empty,
+                Some(dir) => simnet_wasi::load_image(dir)
+                    .map_err(|e| anyhow!("disk {}: {e}", d.guest))?
+                    .into(),
+            };
+            Ok(simnet_wasi::DiskMount {
+                guest: d.guest.clone(),
+                source,
+                read_only: d.read_only,
+            })
+        })
+        .collect()
+}
+
 /// The network fault for a plan entry, with host names resolved.
 pub fn to_fault(net: &simnet_core::Net, kind: &FaultKind) -> simnet_core::Fault {
     use simnet_core::Fault;
@@ -1346,6 +1482,8 @@ impl Scenario {
 pub struct Prepared {
     pub scenario: Scenario,
     programs: Vec<Program>,
+    /// Per host, its disk directories as mounts of images read once.
+    disks: Vec<Vec<simnet_wasi::DiskMount>>,
 }
 
 impl Prepared {
@@ -1364,7 +1502,16 @@ impl Prepared {
                 .map_err(|e| anyhow!("host {:?}: {e}", h.name))
             })
             .collect::<Result<_>>()?;
-        Ok(Prepared { scenario, programs })
+        let disks = scenario
+            .hosts
+            .iter()
+            .map(|h| disk_mounts(h).map_err(|e| anyhow!("host {:?}: {e}", h.name)))
+            .collect::<Result<_>>()?;
+        Ok(Prepared {
+            scenario,
+            programs,
+            disks,
+        })
     }
 
     /// Build the simulation for `seed`, stopping at `until` if given (else the
@@ -1396,12 +1543,16 @@ impl Prepared {
         }
         config.watchdog = sc.watchdog;
         let mut sim = Sim::new(rt, config);
-        for (h, program) in sc.hosts.iter().zip(&self.programs) {
+        for ((h, program), disks) in sc.hosts.iter().zip(&self.programs).zip(&self.disks) {
             let id = sim
                 .add_host(&h.name, &h.ips)
                 .map_err(|e| anyhow!("host {:?}: {e}", h.name))?;
             if let Some(n) = h.max_sockets {
                 sim.with_net(|net| net.set_socket_limit(id, n));
+            }
+            if let Some(mut config) = h.disk_config {
+                config.epoch = sim.config().epoch;
+                sim.with_net(|net| net.disk_mut(id).set_config(config));
             }
             let mut spec = GuestSpec::new(h.name.clone(), id, program.clone())
                 .args(h.args.iter().cloned())
@@ -1409,6 +1560,7 @@ impl Prepared {
                 .capabilities(h.caps)
                 .limits(h.limits.clone());
             spec.env = h.env.clone();
+            spec.disks = disks.clone();
             if h.expect == Expect::Running {
                 spec = spec.daemon();
             }

@@ -108,7 +108,10 @@ fn read_dir(
             .into_string()
             .map_err(|_| format!("{}: the name is not UTF-8", path.display()))?;
         if name.len() > NAME_MAX {
-            return Err(format!("{}: the name is longer than {NAME_MAX} bytes", path.display()));
+            return Err(format!(
+                "{}: the name is longer than {NAME_MAX} bytes",
+                path.display()
+            ));
         }
         budget.entries += 1;
         if budget.entries > MAX_IMAGE_ENTRIES {

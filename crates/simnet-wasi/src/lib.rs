@@ -9,6 +9,7 @@
 //! host has a simulated disk ([`simnet_core::disk`]) whose mounted directories guests
 //! see, and real host directories can be granted as with `wasmtime run --dir`.
 
+mod files;
 mod guest;
 mod host;
 mod ids;
@@ -21,6 +22,7 @@ mod streams;
 mod trigger;
 mod world;
 
+pub use files::DiskReadError;
 pub use host::{Capabilities, OutputLine, OutputLog, Stdin, Stream};
 pub use image::{
     DiskMount, DiskSource, MAX_IMAGE_BYTES, MAX_IMAGE_DEPTH, MAX_IMAGE_ENTRIES, load_image,

@@ -25,6 +25,7 @@ pub use image::{DiskImage, ImageEntry};
 pub use journal::CrashLoss;
 pub use node::{NodeId, NodeKind};
 pub use ops::{DirEntry, OpenOptions, Stat, Timestamp};
+
 pub use path::{MAX_SYMLINKS, NAME_MAX, PATH_MAX, Resolved};
 
 use journal::{Change, Journal};
@@ -359,5 +360,82 @@ impl NodeData {
             entries: BTreeMap::new(),
             parent,
         }
+    }
+}
+
+/// Reading a disk from outside the simulation (a test's assertion, a disk image
+/// written after a run): nothing here costs virtual time or changes the disk.
+impl Disk {
+    /// The node at `path`, a guest's path through one of the mounts (`/data/log`
+    /// under the mount `/data`; `log` under `.`), following symbolic links.
+    pub fn find(&self, path: &str) -> Result<NodeId, FsError> {
+        let mount = self
+            .mounts
+            .iter()
+            .filter_map(|m| Some((m, mount_relative(&m.guest_path, path)?)))
+            .max_by_key(|(m, _)| m.guest_path.len());
+        let (mount, rest) = mount.ok_or(FsError::NoEntry)?;
+        if rest.is_empty() {
+            return Ok(mount.node);
+        }
+        let r = path::resolve(self, mount.node, rest, true)?;
+        r.node.ok_or(FsError::NoEntry)
+    }
+
+    /// A file's bytes as reads see them now (the page cache).
+    pub fn contents(&self, node: NodeId) -> Result<Vec<u8>, FsError> {
+        let file = self
+            .node(node)
+            .and_then(Node::file)
+            .ok_or(FsError::IsDirectory)?;
+        Ok(file.cached.read(0, file.cached.len()))
+    }
+
+    /// A file's bytes as they are durable: what a crash that loses everything
+    /// unsynced would leave (its directory entry aside).
+    pub fn durable_contents(&self, node: NodeId) -> Result<Vec<u8>, FsError> {
+        let file = self
+            .node(node)
+            .and_then(Node::file)
+            .ok_or(FsError::IsDirectory)?;
+        Ok(file.durable.read(0, file.durable.len()))
+    }
+
+    /// A directory's entries, by name.
+    pub fn entries(&self, dir: NodeId) -> Result<Vec<DirEntry>, FsError> {
+        let entries = self.entries_of(dir).ok_or(FsError::NotDirectory)?;
+        Ok(entries
+            .iter()
+            .filter_map(|(name, &node)| {
+                Some(DirEntry {
+                    name: name.clone(),
+                    kind: self.kind(node)?,
+                    node,
+                })
+            })
+            .collect())
+    }
+
+    /// A symbolic link's target.
+    pub fn link_target(&self, node: NodeId) -> Result<String, FsError> {
+        match self.node(node).map(|n| &n.data) {
+            Some(NodeData::Symlink(target)) => Ok(target.clone()),
+            _ => Err(FsError::Invalid),
+        }
+    }
+}
+
+/// `path` relative to the mount `mount`, if it lies beneath it.
+fn mount_relative<'a>(mount: &str, path: &'a str) -> Option<&'a str> {
+    if mount == "." {
+        let rest = path.strip_prefix("./").unwrap_or(path);
+        return (!rest.starts_with('/')).then_some(if rest == "." { "" } else { rest });
+    }
+    let mount = mount.trim_end_matches('/');
+    let rest = path.strip_prefix(mount)?;
+    match rest.strip_prefix('/') {
+        Some(r) => Some(r.trim_end_matches('/')),
+        None if rest.is_empty() => Some(""),
+        None => None,
     }
 }

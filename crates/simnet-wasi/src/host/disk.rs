@@ -42,10 +42,7 @@ impl DiskRef {
     }
 
     /// Run `op` and wait out its cost.
-    async fn call<R>(
-        &self,
-        op: impl FnOnce(&mut simnet_core::disk::Disk, SimTime) -> R,
-    ) -> R {
+    async fn call<R>(&self, op: impl FnOnce(&mut simnet_core::disk::Disk, SimTime) -> R) -> R {
         let (result, done) = self.run(op);
         until(&self.world, self.guest, done).await;
         result
@@ -66,7 +63,14 @@ pub(crate) struct DiskDescriptor {
 
 impl DiskDescriptor {
     /// A new descriptor holding `node` (it lives, even unlinked, while held).
-    pub fn open(at: DiskRef, node: NodeId, kind: NodeKind, read: bool, write: bool, read_only: bool) -> Self {
+    pub fn open(
+        at: DiskRef,
+        node: NodeId,
+        kind: NodeKind,
+        read: bool,
+        write: bool,
+        read_only: bool,
+    ) -> Self {
         lock(&at.world).net.disk_mut(at.host).hold(node);
         DiskDescriptor {
             at,
@@ -102,7 +106,10 @@ impl DiskDescriptor {
 
 impl Drop for DiskDescriptor {
     fn drop(&mut self) {
-        lock(&self.at.world).net.disk_mut(self.at.host).release(self.node);
+        lock(&self.at.world)
+            .net
+            .disk_mut(self.at.host)
+            .release(self.node);
     }
 }
 
@@ -234,13 +241,21 @@ impl DiskOps<'_> {
         if !self.d.write {
             return Err(ErrorCode::Invalid.into());
         }
-        fs(self.d.at.call(|disk, now| disk.set_len(node, size, now)).await)
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.set_len(node, size, now))
+            .await)
     }
 
     pub async fn set_times(&self, atim: NewTimestamp, mtim: NewTimestamp) -> FsResult<()> {
         self.d.writable_tree()?;
         let (node, a, m) = (self.d.node, timestamp(atim), timestamp(mtim));
-        fs(self.d.at.call(|disk, now| disk.set_times(node, a, m, now)).await)
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.set_times(node, a, m, now))
+            .await)
     }
 
     pub async fn read(&self, len: u64, offset: u64) -> FsResult<(Vec<u8>, bool)> {
@@ -249,7 +264,11 @@ impl DiskOps<'_> {
             return Err(ErrorCode::BadDescriptor.into());
         }
         let len = len.min(MAX_READ as u64);
-        let data = fs(self.d.at.call(|disk, now| disk.read(node, offset, len, now)).await)?;
+        let data = fs(self
+            .d
+            .at
+            .call(|disk, now| disk.read(node, offset, len, now))
+            .await)?;
         let end = data.is_empty();
         Ok((data, end))
     }
@@ -261,7 +280,11 @@ impl DiskOps<'_> {
             return Err(ErrorCode::BadDescriptor.into());
         }
         let data = Bytes::from(buffer);
-        fs(self.d.at.call(|disk, now| disk.write(node, offset, data, now)).await)
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.write(node, offset, data, now))
+            .await)
     }
 
     pub async fn read_directory(&self) -> FsResult<Vec<DirectoryEntry>> {
@@ -279,7 +302,11 @@ impl DiskOps<'_> {
     pub async fn create_directory_at(&self, path: String) -> FsResult<()> {
         let dir = self.d.dir()?;
         self.d.writable_tree()?;
-        fs(self.d.at.call(|disk, now| disk.create_directory_at(dir, &path, now)).await)
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.create_directory_at(dir, &path, now))
+            .await)
     }
 
     pub async fn stat(&self) -> FsResult<DescriptorStat> {
@@ -290,7 +317,12 @@ impl DiskOps<'_> {
     pub async fn stat_at(&self, flags: PathFlags, path: String) -> FsResult<DescriptorStat> {
         let dir = self.d.dir()?;
         let follow = flags.contains(PathFlags::SYMLINK_FOLLOW);
-        fs(self.d.at.call(|disk, _| disk.stat_at(dir, &path, follow)).await).map(stat)
+        fs(self
+            .d
+            .at
+            .call(|disk, _| disk.stat_at(dir, &path, follow))
+            .await)
+        .map(stat)
     }
 
     pub async fn set_times_at(
@@ -397,7 +429,11 @@ impl DiskOps<'_> {
     pub async fn remove_directory_at(&self, path: String) -> FsResult<()> {
         let dir = self.d.dir()?;
         self.d.writable_tree()?;
-        fs(self.d.at.call(|disk, now| disk.remove_directory_at(dir, &path, now)).await)
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.remove_directory_at(dir, &path, now))
+            .await)
     }
 
     pub async fn rename_at(
@@ -423,13 +459,21 @@ impl DiskOps<'_> {
     pub async fn symlink_at(&self, target: String, path: String) -> FsResult<()> {
         let dir = self.d.dir()?;
         self.d.writable_tree()?;
-        fs(self.d.at.call(|disk, now| disk.symlink_at(dir, &target, &path, now)).await)
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.symlink_at(dir, &target, &path, now))
+            .await)
     }
 
     pub async fn unlink_file_at(&self, path: String) -> FsResult<()> {
         let dir = self.d.dir()?;
         self.d.writable_tree()?;
-        fs(self.d.at.call(|disk, now| disk.unlink_file_at(dir, &path, now)).await)
+        fs(self
+            .d
+            .at
+            .call(|disk, now| disk.unlink_file_at(dir, &path, now))
+            .await)
     }
 
     pub fn read_via_stream(&self, offset: u64) -> FsResult<DynInputStream> {
@@ -459,10 +503,18 @@ impl DiskOps<'_> {
         hash(self.d.at.host, self.d.node)
     }
 
-    pub async fn metadata_hash_at(&self, flags: PathFlags, path: String) -> FsResult<MetadataHashValue> {
+    pub async fn metadata_hash_at(
+        &self,
+        flags: PathFlags,
+        path: String,
+    ) -> FsResult<MetadataHashValue> {
         let dir = self.d.dir()?;
         let follow = flags.contains(PathFlags::SYMLINK_FOLLOW);
-        let s = fs(self.d.at.call(|disk, _| disk.stat_at(dir, &path, follow)).await)?;
+        let s = fs(self
+            .d
+            .at
+            .call(|disk, _| disk.stat_at(dir, &path, follow))
+            .await)?;
         Ok(hash(self.d.at.host, s.node))
     }
 }
@@ -528,7 +580,9 @@ impl DiskInput {
         }
         let (node, position) = (self.node, self.position);
         let size = size.min(MAX_READ) as u64;
-        let (data, done) = self.at.run(|disk, now| disk.read(node, position, size, now));
+        let (data, done) = self
+            .at
+            .run(|disk, now| disk.read(node, position, size, now));
         self.state = match data {
             Ok(d) if d.is_empty() => InputState::Ended,
             Ok(d) => InputState::Reading(Bytes::from(d), done),
@@ -543,7 +597,10 @@ impl DiskInput {
 
 impl Drop for DiskInput {
     fn drop(&mut self) {
-        lock(&self.at.world).net.disk_mut(self.at.host).release(self.node);
+        lock(&self.at.world)
+            .net
+            .disk_mut(self.at.host)
+            .release(self.node);
     }
 }
 
@@ -677,7 +734,10 @@ impl DiskOutput {
 
 impl Drop for DiskOutput {
     fn drop(&mut self) {
-        lock(&self.at.world).net.disk_mut(self.at.host).release(self.node);
+        lock(&self.at.world)
+            .net
+            .disk_mut(self.at.host)
+            .release(self.node);
     }
 }
 

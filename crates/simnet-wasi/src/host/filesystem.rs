@@ -16,8 +16,8 @@ use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
-    self, Advice, DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntry, ErrorCode, Filesize,
-    HostDescriptor, HostDirectoryEntryStream, MetadataHashValue, NewTimestamp, OpenFlags,
+    self, Advice, DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntry, ErrorCode,
+    Filesize, HostDescriptor, HostDirectoryEntryStream, MetadataHashValue, NewTimestamp, OpenFlags,
     PathFlags,
 };
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
@@ -374,7 +374,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         new_path: String,
     ) -> FsResult<()> {
         match (self.on_disk(&fd), self.on_disk(&new_descriptor)) {
-            (Some(d), Some(new)) => return d.link_at(old_path_flags, old_path, new.d, new_path).await,
+            (Some(d), Some(new)) => {
+                return d.link_at(old_path_flags, old_path, new.d, new_path).await;
+            }
             (None, None) => {}
             _ => return Err(ErrorCode::CrossDevice.into()),
         }
