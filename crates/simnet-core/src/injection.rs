@@ -487,7 +487,7 @@ fn describe_loss(report: &crate::disk::CrashReport) -> String {
         .iter()
         .map(|f| {
             format!(
-                "{} to {} ({} bytes)",
+                "{} to {}, {} bytes",
                 plural(f.writes, "unsynced write", "unsynced writes"),
                 f.path,
                 f.bytes
@@ -501,5 +501,5 @@ fn describe_loss(report: &crate::disk::CrashReport) -> String {
             "unsynced directory changes",
         ));
     }
-    format!("{} (loss: {})", parts.join(", "), report.loss.name())
+    format!("{} (loss: {})", parts.join("; "), report.loss.name())
 }

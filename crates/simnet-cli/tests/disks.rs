@@ -1,0 +1,139 @@
+//! Simulated disks from the command line: scenario mounts, the durable store and its
+//! buggy variant found and shrunk by `explore`, the replay that reproduces the loss,
+//! `exec --disk`, and bad disk entries.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn the_durable_store_survives_random_crashes() {
+    let out = simnet(&["run", "examples/durable-store.toml"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(stdout.contains("all 10 keys survived"), "{stdout}");
+    let out = simnet(&[
+        "explore",
+        "examples/durable-store.toml",
+        "--seeds",
+        "0..40",
+        "--faults",
+        "random",
+        "--out-dir",
+        tmp("durable.replays").to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with("40 seeds: 40 passed"), "{stdout}");
+}
+
+#[test]
+fn explore_shrinks_an_ack_before_sync_bug_to_one_crash_and_the_replay_loses_again() {
+    let out_dir = tmp("ack.replays");
+    let out = simnet(&[
+        "explore",
+        "examples/ack-before-sync.toml",
+        "--seeds",
+        "0..30",
+        "--faults",
+        "random",
+        "--shrink",
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stdout}{stderr}");
+    assert!(stdout.contains("LOST key"), "{stdout}");
+    // The smallest plan is one crash (and the restart that goes with it).
+    assert!(stdout.contains("fault plan (1 faults):"), "{stdout}");
+    let replay = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("replay: simnet "))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    let args: Vec<&str> = replay.split(' ').collect();
+    let out = simnet(&args);
+    let (stdout, _) = text(&out);
+    assert_eq!(code(&out), 1, "the replay fails again:\n{stdout}");
+    assert!(stdout.contains("LOST key"), "{stdout}");
+    assert!(
+        stdout.contains("server: crash lost 1 unsynced write to /data/log,"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn exec_mounts_copies_of_directories_and_never_writes_them() {
+    let dir = tmp("exec-disk");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("input.txt"), "from the host\n").unwrap();
+    let mount = format!("{}::/data", dir.display());
+    let out = simnet(&["exec", "--disk", &mount, PROBE, "files", "/data"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("input.txt: \"from the host\\n\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("output.txt: 21 bytes"), "{stdout}");
+    // The host directory is as it was.
+    assert!(!dir.join("output.txt").exists());
+    // A read-only mount can be read and not written.
+    let mount = format!("{}::/data", dir.display());
+    let out = simnet(&["exec", "--disk-ro", &mount, PROBE, "files", "/data"]);
+    let (stdout, stderr) = text(&out);
+    assert_ne!(code(&out), 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("input.txt: \"from the host\\n\""),
+        "{stdout}"
+    );
+    for (flag, value, error) in [
+        (
+            "--disk",
+            "/nonexistent::/data",
+            "--disk /nonexistent::/data: cannot read /nonexistent",
+        ),
+        (
+            "--disk",
+            "/tmp",
+            "--disk /tmp: expected HOST_DIR::GUEST_DIR",
+        ),
+        (
+            "--disk-ro",
+            "/tmp::",
+            "--disk-ro /tmp::: name the directory the guest sees",
+        ),
+    ] {
+        let out = simnet(&["exec", flag, value, PROBE, "exit", "0"]);
+        let (_, stderr) = text(&out);
+        assert_eq!(code(&out), 2, "{stderr}");
+        assert!(stderr.contains(error), "{stderr}");
+    }
+}
+
+const PROBE: &str = simnet_guests::PROBE.path;
+
+#[test]
+fn bad_disk_entries_are_located() {
+    let e = scenario_error(
+        "disk-missing.toml",
+        &format!("{HOST}disk = [\"nope::/data\"]\n"),
+    );
+    assert!(
+        e.starts_with("disk-missing.toml:5:8: disk: ")
+            && e.contains("nope is not a directory (it does not exist)"),
+        "{e}"
+    );
+    let e = scenario_error("disk-form.toml", &format!("{HOST}disk = [\"/data\"]\n"));
+    assert!(e.contains("expected \"HOST_DIR::GUEST_PATH\""), "{e}");
+    let e = scenario_error(
+        "disk-twice.toml",
+        &format!("{HOST}disk = [\"::/data\"]\ndisk_ro = [\"::/data\"]\n"),
+    );
+    assert!(e.contains("\"/data\" is mounted twice"), "{e}");
+    let e = scenario_error("crash-loss.toml", &format!("{HOST}crash_loss = \"some\"\n"));
+    assert!(
+        e.starts_with("crash-loss.toml:5:14: crash_loss: expected"),
+        "{e}"
+    );
+}
