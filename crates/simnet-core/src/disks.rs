@@ -2,7 +2,7 @@
 //! start, and crashed with it (a crash of the host is a power failure for its disk).
 
 use crate::disk::{CrashReport, Disk, DiskImage, FsError, NodeId};
-use crate::fault::FaultEvent;
+use crate::fault::{DiskFault, FaultEvent};
 use crate::ids::HostId;
 use crate::net::Net;
 use crate::time::SimTime;
@@ -43,6 +43,45 @@ impl Net {
     ) -> Result<NodeId, FsError> {
         let disk = self.disks.get_mut(host.index()).ok_or(FsError::NoEntry)?;
         disk.mount(guest_path, image, read_only)
+    }
+
+    /// Every fault laid over a disk, in order (what `FaultEvent::DiskFaulted` names).
+    pub fn disk_faults(&self) -> &[(HostId, DiskFault)] {
+        &self.disk_faults
+    }
+
+    pub(crate) fn fault_disk(&mut self, host: HostId, fault: DiskFault) {
+        let index = u32::try_from(self.disk_faults.len()).unwrap_or(u32::MAX);
+        self.record(TraceEvent::Fault(FaultEvent::DiskFaulted {
+            host,
+            fault: index,
+        }));
+        if let Some(disk) = self.disks.get_mut(host.index()) {
+            disk.add_fault(fault.clone());
+        }
+        self.disk_faults.push((host, fault));
+    }
+
+    pub(crate) fn heal_disk(&mut self, host: HostId) {
+        self.record(TraceEvent::Fault(FaultEvent::DiskHealed { host }));
+        if let Some(disk) = self.disks.get_mut(host.index()) {
+            disk.heal_faults();
+        }
+    }
+
+    /// Trace what the faults on `host`'s disk did to the operations since the last
+    /// call (the layer running programs calls this after each disk operation).
+    pub fn record_disk_effects(&mut self, host: HostId) {
+        let Some(disk) = self.disks.get_mut(host.index()) else {
+            return;
+        };
+        for (effect, node) in disk.take_effects() {
+            self.record(TraceEvent::Fault(FaultEvent::DiskEffect {
+                host,
+                effect,
+                node: node.raw(),
+            }));
+        }
     }
 
     /// Every crash that took something from a disk, in order.

@@ -75,6 +75,8 @@ impl Net {
             Fault::Api(fault) => self
                 .add_api_fault(fault.clone())
                 .map_err(NetError::InvalidFault)?,
+            Fault::Disk { host, fault } => self.fault_disk(*host, fault.clone()),
+            Fault::DiskHeal { host } => self.heal_disk(*host),
             Fault::ResetConnection { conn } => self.reset_connection(*conn),
             Fault::ResetRandomConnection { between } => {
                 let live: Vec<ConnId> = (0..self.conns.len())
@@ -320,6 +322,11 @@ impl Net {
                 }
                 f.check().map_err(NetError::InvalidFault)
             }
+            Fault::Disk { host, fault } => {
+                known(host)?;
+                fault.check().map_err(NetError::InvalidFault)
+            }
+            Fault::DiskHeal { host } => known(host),
         }
     }
 
@@ -468,6 +475,20 @@ impl FaultEvent {
                 }
                 None => format!("connection {} reset", conn.index()),
             },
+            FaultEvent::DiskFaulted { host, fault } => {
+                match net.disk_faults().get(fault as usize) {
+                    Some((_, f)) => format!("{}: {}", n(host), f.describe()),
+                    None => format!("{}: disk fault", n(host)),
+                }
+            }
+            FaultEvent::DiskHealed { host } => format!("{}: disk healed", n(host)),
+            FaultEvent::DiskEffect { host, effect, node } => {
+                let disk = net.disk(host);
+                let path = disk
+                    .node_path(crate::disk::NodeId(node))
+                    .unwrap_or("a file that is gone");
+                format!("{}: {}", n(host), effect.describe(path))
+            }
             FaultEvent::DiskLost { host, crash, .. } => {
                 match net.disk_crashes().get(crash as usize) {
                     Some(c) => format!("{}: crash lost {}", n(host), describe_loss(&c.report)),

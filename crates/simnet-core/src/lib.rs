@@ -70,7 +70,8 @@ pub use conn::Phase;
 pub use disks::DiskCrash;
 pub use error::{ErrorCode, NetError, StreamError};
 pub use fault::{
-    ApiFault, ApiResult, CrashMode, Effect, Fault, FaultEvent, HostEvent, Met, Method, Trigger,
+    ApiFault, ApiResult, CrashMode, DiskEffect, DiskFault, DiskOp, Effect, Fault, FaultEvent,
+    HostEvent, Met, Method, Trigger,
 };
 pub use host::{HostConfig, HostStats, host_name_problem, is_valid_host_address};
 pub use ids::{ConnId, HostId, SocketId};

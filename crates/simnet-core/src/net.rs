@@ -68,6 +68,8 @@ pub struct Net {
     pub(crate) disks: Vec<crate::disk::Disk>,
     /// What crashes took from disks, in order.
     pub(crate) disk_crashes: Vec<crate::disks::DiskCrash>,
+    /// Every fault laid over a disk, in order.
+    pub(crate) disk_faults: Vec<(HostId, crate::fault::DiskFault)>,
     /// Something was scheduled for the current instant since the last [`Net::settle`].
     pub(crate) scheduled_now: bool,
 }
@@ -102,6 +104,7 @@ impl Net {
             faults: FaultState::new(seed),
             disks: Vec::new(),
             disk_crashes: Vec::new(),
+            disk_faults: Vec::new(),
             scheduled_now: false,
         }
     }

@@ -81,7 +81,7 @@ impl Disk {
         };
         self.uncached.insert(id);
         let pending = file.pending.len();
-        if pending == 0 {
+        if pending == 0 && !file.diverged {
             return None;
         }
         let kept = loss.keep(pending, &mut self.rng);

@@ -8,6 +8,7 @@ mod config;
 mod content;
 mod crash;
 mod error;
+mod faults;
 mod image;
 mod journal;
 mod node;
@@ -58,6 +59,8 @@ pub struct Disk {
     cost: Duration,
     /// Draws what crashes lose.
     rng: SimRng,
+    /// The faults laid over the disk, with their own random stream.
+    faults: faults::DiskFaults,
     /// Files whose data a crash took out of the page cache (read from the device
     /// on their next read).
     uncached: BTreeSet<NodeId>,
@@ -67,9 +70,12 @@ pub struct Disk {
 
 impl Disk {
     /// An empty disk; `rng` draws what its crashes lose.
-    pub fn new(config: DiskConfig, rng: SimRng) -> Disk {
+    pub fn new(config: DiskConfig, mut rng: SimRng) -> Disk {
+        use rand::{Rng, SeedableRng};
+        let fault_rng = SimRng::seed_from_u64(rng.next_u64());
         let mut disk = Disk {
             rng,
+            faults: faults::DiskFaults::new(fault_rng),
             config,
             nodes: Vec::new(),
             root: NodeId(0),
@@ -197,10 +203,29 @@ impl Disk {
         Ok(())
     }
 
-    /// The cost of the operation just made, for the caller to wait out; reading it
-    /// resets it.
+    /// The cost of the operation just made, for the caller to wait out (faults
+    /// that slow the disk included); reading it resets it.
     pub fn take_cost(&mut self) -> Duration {
-        std::mem::take(&mut self.cost)
+        std::mem::take(&mut self.cost) + self.faults.extra_cost()
+    }
+
+    /// Lay `fault` over the disk until [`Disk::heal_faults`].
+    pub fn add_fault(&mut self, fault: crate::fault::DiskFault) {
+        self.faults.add(fault);
+    }
+
+    pub fn heal_faults(&mut self) {
+        self.faults.heal();
+    }
+
+    /// What the faults did since the last call, with the node each concerned.
+    pub fn take_effects(&mut self) -> Vec<(crate::fault::DiskEffect, NodeId)> {
+        std::mem::take(&mut self.faults.effects)
+    }
+
+    /// The path `node` was last reached by.
+    pub fn node_path(&self, node: NodeId) -> Option<&str> {
+        self.node(node).map(|n| n.path.as_str())
     }
 
     // ---- nodes ----

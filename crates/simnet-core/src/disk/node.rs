@@ -8,6 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 
 use super::content::Content;
+use super::faults::WriteFate;
 
 /// A node's number on its disk. Numbers are never reused within a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -35,6 +36,8 @@ pub(crate) enum PendingWrite {
         offset: u64,
         data: Bytes,
         at: Duration,
+        /// Where a disk fault sends it on the media.
+        fate: WriteFate,
     },
     SetLen {
         len: u64,
@@ -43,11 +46,40 @@ pub(crate) enum PendingWrite {
 }
 
 impl PendingWrite {
+    /// Apply it as the page cache holds it.
     fn apply(&self, content: &mut Content) {
         match self {
             PendingWrite::Write { offset, data, .. } => content.write(*offset, data),
             PendingWrite::SetLen { len, .. } => content.set_len(*len),
         }
+    }
+
+    /// Apply it as it reaches the media: a lost write never does, a misdirected
+    /// one lands a sector later.
+    fn apply_to_media(&self, content: &mut Content) {
+        match self {
+            PendingWrite::Write {
+                fate: WriteFate::Lost,
+                ..
+            } => {}
+            PendingWrite::Write {
+                offset,
+                data,
+                fate: WriteFate::Misdirected,
+                ..
+            } => content.write(offset + super::content::SECTOR, data),
+            other => other.apply(content),
+        }
+    }
+
+    fn faulty(&self) -> bool {
+        matches!(
+            self,
+            PendingWrite::Write {
+                fate: WriteFate::Lost | WriteFate::Misdirected,
+                ..
+            }
+        )
     }
 
     fn at(&self) -> Duration {
@@ -88,6 +120,9 @@ pub(crate) struct FileData {
     /// Modification time of the durable version.
     pub durable_mtime: Duration,
     pub pending: Vec<PendingWrite>,
+    /// A sync let a lost or misdirected write through: the media differs from the
+    /// page cache beyond the pending writes, until a crash shows it.
+    pub diverged: bool,
 }
 
 impl FileData {
@@ -97,6 +132,7 @@ impl FileData {
             cached: content,
             durable_mtime: mtime,
             pending: Vec::new(),
+            diverged: false,
         }
     }
 
@@ -105,10 +141,18 @@ impl FileData {
         self.pending.push(write);
     }
 
-    /// Make every pending write durable; the bytes that reached the device.
+    /// Make every pending write durable (where faults let it land); the bytes that
+    /// reached the device.
     pub fn sync(&mut self, mtime: Duration) -> u64 {
         let flushed = self.pending.iter().map(PendingWrite::bytes).sum();
-        self.durable = self.cached.clone();
+        if self.diverged || self.pending.iter().any(PendingWrite::faulty) {
+            for w in &self.pending {
+                w.apply_to_media(&mut self.durable);
+            }
+            self.diverged = true;
+        } else {
+            self.durable = self.cached.clone();
+        }
         self.durable_mtime = mtime;
         self.pending.clear();
         flushed
@@ -121,11 +165,18 @@ impl FileData {
         let mut content = self.durable.clone();
         let mut mtime = self.durable_mtime;
         for w in &self.pending[..keep.min(self.pending.len())] {
-            w.apply(&mut content);
+            w.apply_to_media(&mut content);
             mtime = w.at();
         }
-        if let (Some(sectors), Some(PendingWrite::Write { offset, data, at })) =
-            (torn_sectors, self.pending.get(keep))
+        if let (
+            Some(sectors),
+            Some(PendingWrite::Write {
+                offset,
+                data,
+                at,
+                fate: WriteFate::Written,
+            }),
+        ) = (torn_sectors, self.pending.get(keep))
         {
             let kept = torn_prefix(*offset, data.len() as u64, sectors);
             if kept > 0 {
@@ -261,11 +312,13 @@ mod tests {
             offset: 7,
             data: Bytes::from_static(b" one"),
             at,
+            fate: WriteFate::Written,
         });
         f.record(PendingWrite::Write {
             offset: 11,
             data: Bytes::from_static(b" two"),
             at,
+            fate: WriteFate::Written,
         });
         assert_eq!(f.cached.read(0, 100), b"durable one two");
         let text = |f: &FileData, keep, torn| {

@@ -11,6 +11,7 @@ use super::journal::Change;
 use super::node::{FileData, NodeData, NodeId, NodeKind, PendingWrite};
 use super::path::{Resolved, resolve};
 use super::{Disk, content::Content};
+use crate::fault::DiskOp;
 use crate::time::SimTime;
 
 /// How to open a path (`open-at`'s flags, as far as the disk cares).
@@ -70,6 +71,27 @@ impl Disk {
         self.cost = self.config.op_latency;
     }
 
+    /// Whether a disk fault fails this operation of kind `op` on `node` (reached by
+    /// `path`) with `io`.
+    fn faulted(&mut self, op: DiskOp, node: NodeId, path: &str) -> Result<(), FsError> {
+        match self.faults.io_error(op, path, node) {
+            true => Err(FsError::Io),
+            false => Ok(()),
+        }
+    }
+
+    /// As [`Disk::faulted`], for a node by its own path.
+    fn faulted_node(&mut self, op: DiskOp, node: NodeId) -> Result<(), FsError> {
+        let path = self.path_of(node);
+        self.faulted(op, node, &path)
+    }
+
+    /// As [`Disk::faulted`], for an entry about to change in `dir`.
+    fn faulted_entry(&mut self, dir: NodeId, name: Option<&str>) -> Result<(), FsError> {
+        let path = format!("{}/{}", self.path_of(dir), name.unwrap_or("."));
+        self.faulted(DiskOp::Write, dir, &path)
+    }
+
     fn stamp_dir(&mut self, dir: NodeId, now: SimTime) {
         let wall = self.wall(now);
         if let Some(d) = self.node_mut(dir) {
@@ -95,6 +117,7 @@ impl Disk {
             if opts.create && opts.exclusive {
                 return Err(FsError::Exist);
             }
+            self.faulted_node(DiskOp::Read, node)?;
             let kind = self.kind(node).ok_or(FsError::NoEntry)?;
             match kind {
                 NodeKind::Symlink => return Err(FsError::Loop),
@@ -117,6 +140,7 @@ impl Disk {
             return Err(FsError::IsDirectory);
         }
         let name = r.name.ok_or(FsError::Exist)?;
+        self.faulted_entry(r.parent, Some(&name))?;
         let wall = self.wall(now);
         let path = format!("{}/{name}", self.path_of(r.parent));
         let file = self.new_node(
@@ -166,10 +190,13 @@ impl Disk {
         now: SimTime,
     ) -> Result<Vec<u8>, FsError> {
         let _ = now;
+        self.node(node).ok_or(FsError::BadDescriptor)?;
+        self.faulted_node(DiskOp::Read, node)?;
         let n = self.node(node).ok_or(FsError::BadDescriptor)?;
         let file = n.file().ok_or(FsError::IsDirectory)?;
-        let data = file.cached.read(offset, len);
+        let mut data = file.cached.read(offset, len);
         let size = file.cached.len();
+        self.faults.corrupt(&mut data, node);
         let mut cost = self.config.op_latency
             + DiskConfig::transfer(data.len() as u64, self.config.cache_bandwidth);
         // The first read after a crash brings the file back into the page cache.
@@ -193,6 +220,8 @@ impl Disk {
         let wall = self.wall(now);
         let cost = self.config.op_latency
             + DiskConfig::transfer(data.len() as u64, self.config.cache_bandwidth);
+        self.node(node).ok_or(FsError::BadDescriptor)?;
+        self.faulted_node(DiskOp::Write, node)?;
         let n = self.node(node).ok_or(FsError::BadDescriptor)?;
         let file = n.file().ok_or(FsError::IsDirectory)?;
         let end = offset
@@ -202,9 +231,14 @@ impl Disk {
             return Err(FsError::FileTooLarge);
         }
         let growth = file.cached.growth(offset, data.len() as u64);
+        if growth > 0 && self.faults.full() {
+            self.faults.no_space(node);
+            return Err(FsError::InsufficientSpace);
+        }
         self.check_space(growth)?;
         let written = data.len() as u64;
         if written > 0 {
+            let fate = self.faults.write_fate(node);
             let n = self.node_mut(node).ok_or(FsError::BadDescriptor)?;
             n.mtime = wall;
             n.ctime = wall;
@@ -213,6 +247,7 @@ impl Disk {
                     offset,
                     data,
                     at: wall,
+                    fate,
                 });
             }
             self.used += growth;
@@ -232,6 +267,8 @@ impl Disk {
         if len > i64::MAX as u64 {
             return Err(FsError::FileTooLarge);
         }
+        self.node(node).ok_or(FsError::BadDescriptor)?;
+        self.faulted_node(DiskOp::Write, node)?;
         let wall = self.wall(now);
         let n = self.node_mut(node).ok_or(FsError::BadDescriptor)?;
         let Some(f) = n.file_mut() else {
@@ -292,6 +329,11 @@ impl Disk {
             return Err(FsError::Exist);
         }
         let name = r.name.ok_or(FsError::Exist)?;
+        self.faulted_entry(r.parent, Some(&name))?;
+        if self.faults.full() {
+            self.faults.no_space(r.parent);
+            return Err(FsError::InsufficientSpace);
+        }
         self.check_space(super::content::PAGE as u64)?;
         let wall = self.wall(now);
         let path = format!("{}/{name}", self.path_of(r.parent));
@@ -329,6 +371,7 @@ impl Disk {
         if !entries.is_empty() {
             return Err(FsError::NotEmpty);
         }
+        self.faulted_entry(r.parent, Some(&name))?;
         self.change(vec![Change::Detach {
             dir: r.parent,
             name,
@@ -359,6 +402,7 @@ impl Disk {
         if r.trailing_slash {
             return Err(FsError::NotDirectory);
         }
+        self.faulted_entry(r.parent, Some(&name))?;
         let wall = self.wall(now);
         self.change(vec![Change::Detach {
             dir: r.parent,
@@ -412,6 +456,8 @@ impl Disk {
         if moving_dir && self.is_within(to.parent, node) {
             return Err(FsError::Invalid);
         }
+        self.faulted_entry(from.parent, Some(&from_name))?;
+        self.faulted_entry(to.parent, Some(&to_name))?;
         let mut changes = vec![Change::Detach {
             dir: from.parent,
             name: from_name,
@@ -483,6 +529,7 @@ impl Disk {
             return Err(FsError::NoEntry);
         }
         let name = to.name.ok_or(FsError::Exist)?;
+        self.faulted_entry(to.parent, Some(&name))?;
         self.change(vec![Change::Attach {
             dir: to.parent,
             name,
@@ -521,6 +568,7 @@ impl Disk {
             return Err(FsError::NoEntry);
         }
         let name = r.name.ok_or(FsError::Exist)?;
+        self.faulted_entry(r.parent, Some(&name))?;
         let wall = self.wall(now);
         let link_path = format!("{}/{name}", self.path_of(r.parent));
         let link = self.new_node(NodeData::Symlink(target.to_string()), wall, link_path);
@@ -546,6 +594,7 @@ impl Disk {
     /// A directory's entries, by name.
     pub fn read_directory(&mut self, dir: NodeId) -> Result<Vec<DirEntry>, FsError> {
         self.op();
+        self.faulted_node(DiskOp::Read, dir)?;
         let entries = self.entries_of(dir).ok_or(FsError::NotDirectory)?;
         Ok(entries
             .iter()
@@ -568,6 +617,13 @@ impl Disk {
     /// Make a file durable (`fsync`); for a directory, its entries (with every
     /// journal record before them, as a journaling filesystem commits in order).
     pub fn sync(&mut self, node: NodeId, now: SimTime) -> Result<(), FsError> {
+        self.node(node).ok_or(FsError::BadDescriptor)?;
+        self.faulted_node(DiskOp::Sync, node)?;
+        if self.faults.lying_sync(node) {
+            // It reports success after the time a real sync takes, and does nothing.
+            self.cost = self.config.sync_latency;
+            return Ok(());
+        }
         let n = self.node_mut(node).ok_or(FsError::BadDescriptor)?;
         let mtime = n.mtime;
         let flushed = match &mut n.data {

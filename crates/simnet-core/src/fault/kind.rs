@@ -5,6 +5,7 @@ use crate::ids::{ConnId, HostId};
 use crate::link::LinkConfig;
 
 use super::api::ApiFault;
+use super::disk::{DiskEffect, DiskFault};
 
 /// How a host goes down.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -54,6 +55,10 @@ pub enum Fault {
     ResetRandomConnection { between: Vec<HostId> },
     /// From now on, inject results at the socket calls (see [`ApiFault`]).
     Api(ApiFault),
+    /// Lay a fault over a host's disk, until it is healed.
+    Disk { host: HostId, fault: DiskFault },
+    /// End every fault laid over a host's disk.
+    DiskHeal { host: HostId },
 }
 
 /// A change in a host's life that the layer running programs on it must act on:
@@ -99,6 +104,21 @@ pub enum FaultEvent {
     ConnectionReset {
         conn: ConnId,
     },
+    /// A fault was laid over the host's disk: `Net::disk_faults()[fault]`.
+    DiskFaulted {
+        host: HostId,
+        fault: u32,
+    },
+    /// The host's disk faults were healed.
+    DiskHealed {
+        host: HostId,
+    },
+    /// A disk fault acted on an operation on node `node` of the host's disk.
+    DiskEffect {
+        host: HostId,
+        effect: DiskEffect,
+        node: u32,
+    },
     /// A crash took unsynced writes or directory changes from the host's disk; the
     /// details are `Net::disk_crashes()[crash]`.
     DiskLost {
@@ -126,6 +146,14 @@ impl FaultEvent {
             }
             FaultEvent::HostRestarted { host } => (7, u64::from(host.raw())),
             FaultEvent::ConnectionReset { conn } => (8, u64::from(conn.raw())),
+            FaultEvent::DiskFaulted { host, fault } => {
+                (10 | u64::from(fault) << 8, u64::from(host.raw()))
+            }
+            FaultEvent::DiskHealed { host } => (11, u64::from(host.raw())),
+            FaultEvent::DiskEffect { host, effect, node } => (
+                12 | effect.code() << 8,
+                u64::from(host.raw()) << 32 | u64::from(node),
+            ),
             FaultEvent::DiskLost {
                 host,
                 writes,

@@ -10,8 +10,10 @@
 //! this module knows nothing of the network, so the network can hold its state.
 
 pub(crate) mod api;
+pub(crate) mod disk;
 pub(crate) mod kind;
 pub(crate) mod state;
 
 pub use api::{ApiFault, ApiResult, Effect, Met, Method, Trigger};
+pub use disk::{DiskEffect, DiskFault, DiskOp};
 pub use kind::{CrashMode, Fault, FaultEvent, HostEvent};

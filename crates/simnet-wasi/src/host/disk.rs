@@ -38,6 +38,7 @@ impl DiskRef {
         let disk = w.net.disk_mut(self.host);
         let result = op(disk, now);
         let done = now + disk.take_cost();
+        w.net.record_disk_effects(self.host);
         (result, done)
     }
 
