@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use simnet_core::{CrashMode, ErrorCode, Fault, LinkConfig, NetError};
+use simnet_core::{CrashMode, DiskFault, DiskOp, ErrorCode, Fault, LinkConfig, NetError};
 use simnet_wasi::{ApiFault, Effect, Method, Sim, Trigger, When};
 
 pub use crate::space::{Call, Family, FaultSpace};
@@ -63,6 +63,13 @@ pub enum PlanFault {
         nth: u64,
         lasting: Duration,
     },
+    /// A fault laid over a host's disk, healed after `lasting`.
+    Disk {
+        host: String,
+        fault: DiskFault,
+        at: Duration,
+        lasting: Duration,
+    },
 }
 
 impl PlanFault {
@@ -77,6 +84,7 @@ impl PlanFault {
             PlanFault::ApiError { .. } => Family::ApiError,
             PlanFault::ShortReads { .. } | PlanFault::ShortWrites { .. } => Family::ShortIo,
             PlanFault::Stall { .. } => Family::Stall,
+            PlanFault::Disk { .. } => Family::Disk,
         };
         family.name()
     }
@@ -151,6 +159,18 @@ impl fmt::Display for PlanFault {
             PlanFault::Stall { host, nth, lasting } => {
                 write!(f, "{host}: read {nth} stalls for {}", ms(*lasting))
             }
+            PlanFault::Disk {
+                host,
+                fault,
+                at,
+                lasting,
+            } => write!(
+                f,
+                "{host}: {} at {} for {}",
+                fault.describe(),
+                ms(*at),
+                ms(*lasting)
+            ),
         }
     }
 }
@@ -275,6 +295,17 @@ fn family_fault(space: &FaultSpace, family: Family) -> SBoxedStrategy<PlanFault>
                 })
                 .sboxed()
         }
+        Family::Disk => {
+            let host = proptest::sample::select(space.disk_hosts.clone());
+            (host, disk_fault(), duration_up_to(h), lasting())
+                .prop_map(|(host, fault, at, lasting)| PlanFault::Disk {
+                    host,
+                    fault,
+                    at,
+                    lasting,
+                })
+                .sboxed()
+        }
         Family::Stall => {
             let calls = calls_of(space, |m| m == Method::Read);
             (
@@ -290,6 +321,32 @@ fn family_fault(space: &FaultSpace, family: Family) -> SBoxedStrategy<PlanFault>
                 .sboxed()
         }
     }
+}
+
+/// A disk fault: shrinks toward errors a program sees at once on every operation,
+/// then toward the subtler ones.
+fn disk_fault() -> SBoxedStrategy<DiskFault> {
+    let p = (1..=100u32).prop_map(|pct| f64::from(pct) / 100.0);
+    prop_oneof![
+        (proptest::sample::select(DiskOp::ALL.to_vec()), p.clone()).prop_map(
+            |(op, probability)| DiskFault::IoError {
+                op,
+                path: None,
+                probability,
+            }
+        ),
+        Just(DiskFault::Full),
+        (1..=500u64).prop_map(|ms| DiskFault::Slow {
+            extra: Duration::from_millis(ms)
+        }),
+        Just(DiskFault::LyingSync),
+        p.clone()
+            .prop_map(|probability| DiskFault::CorruptReads { probability }),
+        p.clone()
+            .prop_map(|probability| DiskFault::LostWrites { probability }),
+        p.prop_map(|probability| DiskFault::MisdirectedWrites { probability }),
+    ]
+    .sboxed()
 }
 
 /// Up to `max_faults` faults, each from one of `families`, without repeats.
@@ -458,6 +515,17 @@ fn schedule_one(sim: &mut Sim, fault: &PlanFault) -> Result<(), NetError> {
             Trigger::Nth(*nth),
             Effect::Stall(*lasting),
         ),
+        PlanFault::Disk {
+            host,
+            fault,
+            at,
+            lasting,
+        } => {
+            let host = sim.host(host)?;
+            let fault = fault.clone();
+            sim.schedule_fault(*at, Fault::Disk { host, fault })?;
+            sim.schedule_fault(*at + *lasting, Fault::DiskHeal { host })
+        }
     }
 }
 
@@ -498,6 +566,7 @@ mod space_tests {
         FaultSpace {
             hosts: vec!["a".into(), "b".into()],
             crash_hosts: vec!["a".into()],
+            disk_hosts: Vec::new(),
             restart_crashes: true,
             families: Family::ALL.to_vec(),
             calls: Some(vec![Call {

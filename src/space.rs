@@ -17,10 +17,11 @@ pub enum Family {
     ApiError,
     ShortIo,
     Stall,
+    Disk,
 }
 
 impl Family {
-    pub const ALL: [Family; 8] = [
+    pub const ALL: [Family; 9] = [
         Family::Partition,
         Family::Clog,
         Family::Loss,
@@ -29,6 +30,7 @@ impl Family {
         Family::ApiError,
         Family::ShortIo,
         Family::Stall,
+        Family::Disk,
     ];
 
     /// The name in `[explore] families` and `--families`.
@@ -42,6 +44,7 @@ impl Family {
             Family::ApiError => "api-error",
             Family::ShortIo => "short-io",
             Family::Stall => "stall",
+            Family::Disk => "disk",
         }
     }
 
@@ -99,6 +102,8 @@ pub struct FaultSpace {
     /// Hosts that may crash (a crash of the host under test usually fails any
     /// property, so properties about one host leave it out).
     pub crash_hosts: Vec<String>,
+    /// Hosts whose disks disk faults may hit (those with mounted directories).
+    pub disk_hosts: Vec<String>,
     /// Every crash is followed by a restart: a host that stays down fails an
     /// expectation that it keeps running, for a reason that says nothing of the code.
     pub restart_crashes: bool,
@@ -123,6 +128,7 @@ impl FaultSpace {
     pub fn for_hosts(hosts: Vec<String>) -> FaultSpace {
         FaultSpace {
             crash_hosts: hosts.clone(),
+            disk_hosts: hosts.clone(),
             restart_crashes: true,
             families: Family::ALL.to_vec(),
             calls: None,
@@ -200,6 +206,7 @@ impl FaultSpace {
                     self.hosts.len() >= 2
                 }
                 Family::Crash => !self.crash_hosts.is_empty(),
+                Family::Disk => !self.disk_hosts.is_empty(),
                 Family::ApiError => calls(&|m| !m.network_errors().is_empty()),
                 Family::ShortIo => calls(&|m| matches!(m, Method::Read | Method::Write)),
                 Family::Stall => calls(&|m| m == Method::Read),

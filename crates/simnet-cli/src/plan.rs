@@ -94,6 +94,24 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
                     });
                 }
             }
+            PlanFault::Disk {
+                host,
+                fault,
+                at,
+                lasting,
+            } => {
+                sc.faults.push(net(
+                    *at,
+                    FaultKind::Disk {
+                        host: host.clone(),
+                        fault: fault.clone(),
+                    },
+                ));
+                sc.faults.push(net(
+                    *at + *lasting,
+                    FaultKind::DiskHeal { host: host.clone() },
+                ));
+            }
             PlanFault::Reset { at } => sc.faults.push(net(
                 *at,
                 FaultKind::Reset {
@@ -163,6 +181,7 @@ mod tests {
         let space = FaultSpace {
             hosts: vec!["a".into(), "b".into()],
             crash_hosts: vec!["a".into()],
+            disk_hosts: vec!["b".into()],
             restart_crashes: false,
             families: Family::ALL.to_vec(),
             calls: None,
@@ -177,9 +196,15 @@ mod tests {
         let hosts = host.replacen("{}", "a", 1).replacen("{}", "10.0.0.1", 1)
             + &host.replacen("{}", "b", 1).replacen("{}", "10.0.0.2", 1);
         let mut triggers = std::collections::BTreeSet::new();
-        for _ in 0..100 {
+        let mut disk_kinds = std::collections::BTreeSet::new();
+        for _ in 0..200 {
             let plan = strategy.new_tree(&mut runner).unwrap().current();
             let text = format!("{hosts}{}", to_toml(&plan).unwrap());
+            for f in &plan {
+                if let PlanFault::Disk { fault, .. } = f {
+                    disk_kinds.insert(fault.kind_name());
+                }
+            }
             for key in ["after_accepts", "after_writes", "on_output"] {
                 if text.contains(key) {
                     triggers.insert(key);
@@ -198,6 +223,11 @@ mod tests {
             triggers.len(),
             3,
             "every trigger kind is drawn: {triggers:?}"
+        );
+        assert_eq!(
+            disk_kinds.len(),
+            7,
+            "every disk fault is drawn: {disk_kinds:?}"
         );
     }
 }

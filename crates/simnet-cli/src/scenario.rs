@@ -113,6 +113,100 @@ struct FaultEntry {
     duplicate: Option<Spanned<f64>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     bandwidth: Option<Bandwidth>,
+    /// Disk faults: the operations hit (`read`, `write`, `sync`, `any`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    op: Option<Spanned<String>>,
+    /// Disk faults: the guest path they are limited to (`/data/wal`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<String>,
+    /// Disk faults: the chance each operation is hit (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probability: Option<Spanned<f64>>,
+    /// `disk-slow`: what every operation costs more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    extra: Option<Dur>,
+    /// Disk faults: heal the disk this long after.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lasting: Option<Dur>,
+}
+
+/// The `[[fault]] kind`s of disk faults.
+const DISK_KINDS: &str =
+    "disk-error, disk-full, disk-slow, lying-sync, corrupt-reads, lost-writes, misdirected-writes";
+
+/// A disk fault from its entry: `op`, `path`, `probability`, `extra` as the kind
+/// takes them.
+fn disk_fault(ctx: &Ctx, f: &FaultEntry, kind: &str) -> Result<simnet_core::DiskFault> {
+    use simnet_core::{DiskFault, DiskOp};
+    let probability = check_probability(ctx, "probability", &f.probability, 1.0)?;
+    let fault = match kind {
+        "disk-error" => {
+            let op = match &f.op {
+                None => DiskOp::Any,
+                Some(op) => DiskOp::from_name(op.get_ref()).ok_or_else(|| {
+                    ctx.err(
+                        op.span(),
+                        "op",
+                        format!(
+                            "expected \"read\", \"write\", \"sync\" or \"any\", got {:?}",
+                            op.get_ref()
+                        ),
+                    )
+                })?,
+            };
+            DiskFault::IoError {
+                op,
+                path: f.path.clone(),
+                probability,
+            }
+        }
+        "disk-full" => DiskFault::Full,
+        "disk-slow" => DiskFault::Slow {
+            extra: f
+                .extra
+                .ok_or_else(|| {
+                    ctx.err(
+                        f.kind.span(),
+                        "extra",
+                        "disk-slow needs `extra`, the added latency",
+                    )
+                })?
+                .0,
+        },
+        "lying-sync" => DiskFault::LyingSync,
+        "corrupt-reads" => DiskFault::CorruptReads { probability },
+        "lost-writes" => DiskFault::LostWrites { probability },
+        _ => DiskFault::MisdirectedWrites { probability },
+    };
+    Ok(fault)
+}
+
+/// The entry that parses back to a disk fault.
+fn disk_entry(host: &str, fault: &simnet_core::DiskFault, at: Duration) -> FaultEntry {
+    use simnet_core::DiskFault;
+    let mut e = FaultEntry {
+        host: Some(unplaced(host.to_string())),
+        ..FaultEntry::new(fault.kind_name(), at)
+    };
+    match fault {
+        DiskFault::IoError {
+            op,
+            path,
+            probability,
+        } => {
+            e.op = Some(unplaced(op.name().to_string()));
+            e.path = path.clone();
+            e.probability = (*probability != 1.0).then(|| unplaced(*probability));
+        }
+        DiskFault::Slow { extra } => e.extra = Some(Dur(*extra)),
+        DiskFault::CorruptReads { probability }
+        | DiskFault::LostWrites { probability }
+        | DiskFault::MisdirectedWrites { probability } => {
+            e.probability = (*probability != 1.0).then(|| unplaced(*probability));
+        }
+        DiskFault::Full | DiskFault::LyingSync => {}
+    }
+    e
 }
 
 /// A value written back to a file: it has no place in any source text.
@@ -141,6 +235,11 @@ impl FaultEntry {
             loss: None,
             duplicate: None,
             bandwidth: None,
+            op: None,
+            path: None,
+            probability: None,
+            extra: None,
+            lasting: None,
         }
     }
 
@@ -202,6 +301,11 @@ impl FaultEntry {
             FaultKind::Reset { between } => FaultEntry {
                 between: (!between.is_empty()).then(|| unplaced(between.clone())),
                 ..FaultEntry::new("reset", f.at)
+            },
+            FaultKind::Disk { host, fault } => disk_entry(host, fault, f.at),
+            FaultKind::DiskHeal { host } => FaultEntry {
+                host: Some(unplaced(host.clone())),
+                ..FaultEntry::new("disk-heal", f.at)
             },
         };
         if let Some(t) = &f.trigger {
@@ -450,6 +554,13 @@ pub enum FaultKind {
     },
     Reset {
         between: Vec<String>,
+    },
+    Disk {
+        host: String,
+        fault: simnet_core::DiskFault,
+    },
+    DiskHeal {
+        host: String,
     },
 }
 
@@ -1001,6 +1112,12 @@ fn one_host(
 fn explore_space(ctx: &Ctx, hosts: &[HostPlan], e: Option<&ExploreEntry>) -> Result<FaultSpace> {
     let names: Vec<String> = hosts.iter().map(|h| h.name.clone()).collect();
     let mut space = FaultSpace::for_hosts(names);
+    // Disk faults only where there is something on the disk.
+    space.disk_hosts = hosts
+        .iter()
+        .filter(|h| !h.disks.is_empty())
+        .map(|h| h.name.clone())
+        .collect();
     let Some(e) = e else {
         return Ok(space);
     };
@@ -1186,6 +1303,27 @@ fn fault_plan(
             return Ok(out);
         }
         "restart" => FaultKind::Restart { host: host()? },
+        "disk-heal" => FaultKind::DiskHeal { host: host()? },
+        disk if DISK_KINDS.split(", ").any(|k| k == disk) => {
+            let host = host()?;
+            let fault = disk_fault(ctx, f, disk)?;
+            let mut out = vec![FaultPlan {
+                at,
+                kind: FaultKind::Disk {
+                    host: host.clone(),
+                    fault,
+                },
+                trigger: trigger.clone(),
+            }];
+            if let Some(lasting) = f.lasting {
+                out.push(FaultPlan {
+                    at: at + lasting.0,
+                    kind: FaultKind::DiskHeal { host },
+                    trigger,
+                });
+            }
+            return Ok(out);
+        }
         "reset" => FaultKind::Reset {
             between: match &f.between {
                 Some(_) => host_names(ctx, hosts, "between", &f.between)?,
@@ -1196,7 +1334,7 @@ fn fault_plan(
             return Err(ctx.err(
                 f.kind.span(),
                 "kind",
-                format!("unknown fault {other:?}; kinds: partition, heal, clog, release, link, crash, restart, reset"),
+                format!("unknown fault {other:?}; kinds: partition, heal, clog, release, link, crash, restart, reset, {DISK_KINDS}, disk-heal"),
             ));
         }
     };
@@ -1444,6 +1582,11 @@ pub fn to_fault(net: &simnet_core::Net, kind: &FaultKind) -> simnet_core::Fault 
             mode: *mode,
         },
         FaultKind::Restart { host } => Fault::Restart { host: id(host) },
+        FaultKind::Disk { host, fault } => Fault::Disk {
+            host: id(host),
+            fault: fault.clone(),
+        },
+        FaultKind::DiskHeal { host } => Fault::DiskHeal { host: id(host) },
         FaultKind::Reset { between } => Fault::ResetRandomConnection {
             between: ids(between),
         },

@@ -46,21 +46,11 @@ fn process_json(event: simnet_core::ProcessEvent) -> Value {
 
 /// A fault record: its words, and the host (or hosts) it concerns.
 fn fault_json(net: &Net, fault: &simnet_core::FaultEvent) -> Value {
-    use simnet_core::FaultEvent as F;
-    let hosts: Vec<&str> = match *fault {
-        F::Partitioned { from, to }
-        | F::Healed { from, to }
-        | F::Clogged { from, to }
-        | F::Released { from, to, .. } => vec![net.host_name(from), net.host_name(to)],
-        F::LinkChanged { a, b } => vec![net.host_name(a), net.host_name(b)],
-        F::HostCrashed { host, .. } | F::HostRestarted { host } | F::DiskLost { host, .. } => {
-            vec![net.host_name(host)]
-        }
-        F::ConnectionReset { conn } => net
-            .conn_endpoints(conn)
-            .map(|(_, h)| vec![net.host_name(h[0]), net.host_name(h[1])])
-            .unwrap_or_default(),
-    };
+    let hosts: Vec<&str> = fault
+        .hosts(net)
+        .into_iter()
+        .map(|h| net.host_name(h))
+        .collect();
     json!({ "host": hosts.first().copied(), "hosts": hosts, "fault": fault.describe(net) })
 }
 

@@ -35,6 +35,7 @@ fn space(hosts: &[&str], crash: &[&str], network: bool, api: bool) -> FaultSpace
     FaultSpace {
         hosts: hosts.iter().map(|h| h.to_string()).collect(),
         crash_hosts: crash.iter().map(|h| h.to_string()).collect(),
+        disk_hosts: Vec::new(),
         restart_crashes: false,
         families,
         calls: None,

@@ -453,6 +453,27 @@ impl Net {
 }
 
 impl FaultEvent {
+    /// The hosts it concerns, the first the one it happened on.
+    pub fn hosts(&self, net: &Net) -> Vec<HostId> {
+        match *self {
+            FaultEvent::Partitioned { from, to }
+            | FaultEvent::Healed { from, to }
+            | FaultEvent::Clogged { from, to }
+            | FaultEvent::Released { from, to, .. } => vec![from, to],
+            FaultEvent::LinkChanged { a, b } => vec![a, b],
+            FaultEvent::HostCrashed { host, .. }
+            | FaultEvent::HostRestarted { host }
+            | FaultEvent::DiskFaulted { host, .. }
+            | FaultEvent::DiskHealed { host }
+            | FaultEvent::DiskEffect { host, .. }
+            | FaultEvent::DiskLost { host, .. } => vec![host],
+            FaultEvent::ConnectionReset { conn } => net
+                .conn_endpoints(conn)
+                .map(|(_, h)| h.to_vec())
+                .unwrap_or_default(),
+        }
+    }
+
     /// In words, with the hosts' names: the one textual form of a fault that the
     /// timeline, the JSON trace and logs share.
     pub fn describe(&self, net: &Net) -> String {
