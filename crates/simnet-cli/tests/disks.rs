@@ -137,3 +137,76 @@ fn bad_disk_entries_are_located() {
         "{e}"
     );
 }
+
+/// Disk faults from a scenario: each fault, heal and effect in the timeline and the
+/// JSON trace, in order, with what it did to the program.
+#[test]
+fn disk_faults_are_applied_and_shown() {
+    let path = tmp("disk-faults.toml");
+    std::fs::write(
+        &path,
+        r#"until = "2s"
+[network]
+latency = "2ms"
+[[host]]
+name = "server"
+ip = "10.0.0.1"
+component = "builtin:durable-store"
+args = ["serve", "10.0.0.1:7", "/data"]
+disk = ["::/data"]
+expect = "running"
+[[host]]
+name = "client"
+ip = "10.0.0.2"
+component = "builtin:durable-store"
+args = ["client", "10.0.0.1:7", "10"]
+start = "1ms"
+[[fault]]
+at = "100ms"
+kind = "disk-slow"
+host = "server"
+extra = "50ms"
+lasting = "200ms"
+[[fault]]
+at = "400ms"
+kind = "disk-error"
+host = "server"
+op = "sync"
+path = "/data/log"
+"#,
+    )
+    .unwrap();
+    let trace = tmp("disk-faults.jsonl");
+    let out = simnet(&[
+        "run",
+        path.to_str().unwrap(),
+        "--trace",
+        trace.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stdout}{stderr}");
+    let at = |line: &str| {
+        stdout
+            .lines()
+            .position(|l| l.contains(line))
+            .unwrap_or_else(|| panic!("no {line:?} in\n{stdout}"))
+    };
+    let slow =
+        at("[   0.100000s] network         | fault: server: disk slow: every operation 50ms more");
+    let healed = at("[   0.300000s] network         | fault: server: disk healed");
+    let error = at("fault: server: sync of /data/log fails with io");
+    let trapped = at("server          | trapped");
+    assert!(
+        slow < healed && healed < error && error < trapped,
+        "{stdout}"
+    );
+    let body = std::fs::read_to_string(&trace).unwrap();
+    assert!(
+        body.contains(r#""fault":"server: syncs under /data/log fail with io""#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#""fault":"server: sync of /data/log fails with io""#),
+        "{body}"
+    );
+}
