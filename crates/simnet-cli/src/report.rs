@@ -151,6 +151,7 @@ fn process_text(event: simnet_core::ProcessEvent) -> String {
 pub fn effect_text(effect: simnet_core::Effect) -> String {
     match effect {
         simnet_core::Effect::Error(code) => format!("fails with {}", code.as_str()),
+        simnet_core::Effect::FileError(code) => format!("fails with {}", code.as_str()),
         simnet_core::Effect::ShortRead => "returns one byte (short read)".into(),
         simnet_core::Effect::ShortWrite => "grants one byte (short write)".into(),
         simnet_core::Effect::Stall(d) => format!("stalls for {}", humantime::format_duration(d)),

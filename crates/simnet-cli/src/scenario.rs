@@ -330,6 +330,7 @@ impl ApiFaultEntry {
         };
         let (error, effect, duration) = match f.fault.effect {
             Effect::Error(code) => (Some(code.as_str()), None, None),
+            Effect::FileError(code) => (Some(code.as_str()), None, None),
             Effect::ShortRead => (None, Some("short-read"), None),
             Effect::ShortWrite => (None, Some("short-write"), None),
             Effect::Stall(d) => (None, Some("stall"), Some(unplaced(Dur(d)))),
@@ -1473,6 +1474,16 @@ fn api_fault_plan(ctx: &Ctx, hosts: &KnownHosts, f: &ApiFaultEntry) -> Result<Ap
         ));
     }
     let effect = match (&f.error, &f.effect) {
+        (Some(e), None) if method.is_file() => {
+            let code = simnet_core::disk::FsError::from_name(e.get_ref()).ok_or_else(|| {
+                ctx.err(
+                    e.span(),
+                    "error",
+                    format!("unknown filesystem error code {:?}", e.get_ref()),
+                )
+            })?;
+            Effect::FileError(code)
+        }
         (Some(e), None) => {
             let code = simnet_core::ErrorCode::ALL
                 .into_iter()

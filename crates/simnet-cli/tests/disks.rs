@@ -210,3 +210,37 @@ path = "/data/log"
         "{body}"
     );
 }
+
+#[test]
+fn file_calls_take_api_faults_from_a_scenario() {
+    let base = std::fs::read_to_string(format!("{ROOT}/examples/durable-store.toml"))
+        .unwrap()
+        .replace("[explore]", "[[api_fault]]\nhost = \"server\"\nmethod = \"file-write\"\nnth = 3\nerror = \"io\"\n\n[explore]");
+    let path = tmp("file-api-fault.toml");
+    std::fs::write(&path, &base).unwrap();
+    let out = simnet(&["run", path.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("fault: server: file-write fails with io"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("  file-write         io                         0 + 1"),
+        "{stdout}"
+    );
+    let bad = base.replace("error = \"io\"", "error = \"connection-reset\"");
+    let e = scenario_error("file-api-bad.toml", &bad);
+    assert!(
+        e.contains("unknown filesystem error code \"connection-reset\""),
+        "{e}"
+    );
+    let bad = base.replace("error = \"io\"", "error = \"no-entry\"");
+    let e = scenario_error("file-api-bad2.toml", &bad);
+    assert!(
+        e.contains(
+            "file-write cannot fail with no-entry: its injectable errors are io, insufficient-space"
+        ),
+        "{e}"
+    );
+}

@@ -421,6 +421,13 @@ impl Net {
         self.faults.api.calls()
     }
 
+    /// Count a filesystem error a guest met that no fault injected.
+    pub fn record_file_error(&mut self, method: Method, code: crate::disk::FsError) {
+        self.faults
+            .api
+            .record(method, ApiResult::FileError(code), false);
+    }
+
     /// Count an error a guest met that no fault injected.
     pub fn record_api_error(&mut self, method: Method, code: ErrorCode) {
         self.faults

@@ -177,6 +177,7 @@ impl ProcessEvent {
 fn effect_word(e: Effect) -> u64 {
     match e {
         Effect::Error(code) => code as u64,
+        Effect::FileError(code) => 4 << 8 | code as u64,
         Effect::ShortRead => 1 << 8,
         Effect::ShortWrite => 2 << 8,
         Effect::Stall(d) => 3 << 8 | (d.as_nanos() as u64) << 16,

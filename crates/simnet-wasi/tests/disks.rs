@@ -144,3 +144,71 @@ fn disk_runs_are_deterministic() {
         assert_eq!(run(seed), run(seed), "seed {seed}");
     }
 }
+
+/// API faults reach file calls on the simulated disk: the n-th write fails with the
+/// code asked for, reads can be short, and the report counts what was injected.
+#[test]
+fn api_faults_hit_file_calls() {
+    use simnet_core::disk::FsError;
+    use simnet_wasi::{ApiFault, ApiResult, Effect, Method, Trigger};
+    let mut sim = store_world(1, false, Duration::from_secs(100), CrashLoss::All);
+    let server = sim.host("server").unwrap();
+    sim.inject(ApiFault {
+        host: Some(server),
+        method: Method::FileWrite,
+        trigger: Trigger::Nth(3),
+        effect: Effect::FileError(FsError::InsufficientSpace),
+    })
+    .unwrap();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(
+        matches!(
+            report.guest("server").unwrap().outcome,
+            Outcome::Trapped { .. }
+        ),
+        "{all}"
+    );
+    assert!(all.contains("append to the log"), "{all}");
+    let met = report
+        .api_errors
+        .iter()
+        .find(|c| c.method == Method::FileWrite)
+        .unwrap_or_else(|| panic!("{:?}", report.api_errors));
+    assert_eq!(met.result, ApiResult::FileError(FsError::InsufficientSpace));
+    assert_eq!((met.natural, met.injected), (0, 1));
+    // A socket error is not a file call's, nor the reverse.
+    let bad = ApiFault {
+        host: None,
+        method: Method::FileWrite,
+        trigger: Trigger::Nth(1),
+        effect: Effect::Error(simnet_core::ErrorCode::ConnectionReset),
+    };
+    assert!(sim.inject(bad).is_err());
+}
+
+#[test]
+fn short_file_reads_are_read_again_by_a_careful_reader() {
+    use simnet_wasi::{ApiFault, Effect, Method, Trigger};
+    let mut image = DiskImage::empty();
+    image.add_file("input.txt", b"from the image\n").unwrap();
+    let (mut sim, server, _) = two_hosts(1, Duration::from_millis(1));
+    sim.spawn(guest("files", server, "probe", &["files", "/data"]).disk("/data", image));
+    sim.inject(ApiFault {
+        host: Some(server),
+        method: Method::FileRead,
+        trigger: Trigger::Probability(1.0),
+        effect: Effect::ShortRead,
+    })
+    .unwrap();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    // Rust's read_to_string reads until the end, one byte at a time here.
+    assert!(all.contains("input.txt: \"from the image\\n\""), "{all}");
+    let shorts = report
+        .api_errors
+        .iter()
+        .find(|c| c.method == Method::FileRead)
+        .map_or(0, |c| c.injected);
+    assert!(shorts >= 15, "{:?}", report.api_errors);
+}

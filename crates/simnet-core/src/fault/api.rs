@@ -1,4 +1,5 @@
-//! API-level faults: results injected at the `wasi:sockets` surface, by host, method and
+//! API-level faults: results injected at the `wasi:sockets` and `wasi:filesystem`
+//! surfaces (on the simulated disk), by host, method and
 //! the n-th call or a probability: error codes the interface allows for the method,
 //! short reads and writes, pollables stalled for a while. A chaos rate injects seeded
 //! random faults of these kinds, BUGGIFY-style. Every error a guest meets, injected or
@@ -8,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
+use crate::disk::FsError;
 use crate::error::ErrorCode;
 use crate::ids::{HostId, SocketId};
 use crate::rng::SimRng;
@@ -36,10 +38,22 @@ pub enum Method {
     Send,
     /// `incoming-datagram-stream.receive`.
     Receive,
+    /// `descriptor.open-at` on the simulated disk.
+    OpenAt,
+    /// A file's reads: `descriptor.read` and its input stream's reads.
+    FileRead,
+    /// A file's writes: `descriptor.write` and its output stream's writes.
+    FileWrite,
+    /// `descriptor.sync` and `sync-data`.
+    Sync,
+    RenameAt,
+    UnlinkFileAt,
+    CreateDirectoryAt,
+    ReadDirectory,
 }
 
 impl Method {
-    pub const ALL: [Method; 14] = [
+    pub const ALL: [Method; 22] = [
         Method::CreateTcpSocket,
         Method::StartBind,
         Method::FinishBind,
@@ -54,6 +68,14 @@ impl Method {
         Method::CreateUdpSocket,
         Method::Send,
         Method::Receive,
+        Method::OpenAt,
+        Method::FileRead,
+        Method::FileWrite,
+        Method::Sync,
+        Method::RenameAt,
+        Method::UnlinkFileAt,
+        Method::CreateDirectoryAt,
+        Method::ReadDirectory,
     ];
 
     /// The WIT-style name, e.g. `finish-connect`.
@@ -73,6 +95,32 @@ impl Method {
             Method::CreateUdpSocket => "create-udp-socket",
             Method::Send => "send",
             Method::Receive => "receive",
+            Method::OpenAt => "open-at",
+            Method::FileRead => "file-read",
+            Method::FileWrite => "file-write",
+            Method::Sync => "sync",
+            Method::RenameAt => "rename-at",
+            Method::UnlinkFileAt => "unlink-file-at",
+            Method::CreateDirectoryAt => "create-directory-at",
+            Method::ReadDirectory => "read-directory",
+        }
+    }
+
+    /// A `wasi:filesystem` call (its errors are filesystem error codes).
+    pub fn is_file(self) -> bool {
+        !self.file_errors().is_empty()
+    }
+
+    /// The filesystem error codes a failing device or a full disk gives this file
+    /// call, which may be injected.
+    pub fn file_errors(self) -> &'static [FsError] {
+        use FsError::*;
+        match self {
+            Method::OpenAt | Method::FileWrite | Method::RenameAt | Method::CreateDirectoryAt => {
+                &[Io, InsufficientSpace]
+            }
+            Method::FileRead | Method::Sync | Method::UnlinkFileAt | Method::ReadDirectory => &[Io],
+            _ => &[],
         }
     }
 
@@ -102,6 +150,8 @@ impl Method {
             Method::CreateUdpSocket => &[NewSocketLimit, NotSupported],
             Method::Send => &[ConnectionRefused, RemoteUnreachable],
             Method::Receive => &[ConnectionRefused],
+            // File calls fail with filesystem codes: `file_errors`.
+            _ => &[],
         }
     }
 }
@@ -129,8 +179,9 @@ impl Method {
             Method::Read | Method::Write => &[ConnectionReset, Timeout],
             Method::ResolveAddresses => &[TemporaryResolverFailure],
             // UDP calls are faulted through the network (loss, partitions, crashes)
-            // by random plans; a scenario may still name them.
-            Method::CreateUdpSocket | Method::Send | Method::Receive => &[],
+            // by random plans, file calls through the disk; a scenario may still
+            // name them.
+            _ => &[],
         }
     }
 }
@@ -155,6 +206,8 @@ pub enum Trigger {
 pub enum Effect {
     /// The call fails with this code (for reads and writes: the connection fails).
     Error(ErrorCode),
+    /// A file call fails with this filesystem code.
+    FileError(FsError),
     /// A read returns at most one byte.
     ShortRead,
     /// `check-write` grants at most one byte.
@@ -167,6 +220,7 @@ impl fmt::Display for Effect {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Effect::Error(code) => f.write_str(code.as_str()),
+            Effect::FileError(code) => f.write_str(code.as_str()),
             Effect::ShortRead => f.write_str("short read"),
             Effect::ShortWrite => f.write_str("short write"),
             Effect::Stall(d) => write!(f, "stall {d:?}"),
@@ -190,8 +244,9 @@ impl ApiFault {
     pub fn check(&self) -> Result<(), String> {
         let ok = match self.effect {
             Effect::Error(code) => self.method.injectable_errors().contains(&code),
-            Effect::ShortRead => self.method == Method::Read,
-            Effect::ShortWrite => self.method == Method::Write,
+            Effect::FileError(code) => self.method.file_errors().contains(&code),
+            Effect::ShortRead => matches!(self.method, Method::Read | Method::FileRead),
+            Effect::ShortWrite => matches!(self.method, Method::Write | Method::FileWrite),
             Effect::Stall(_) => matches!(
                 self.method,
                 Method::Read
@@ -207,18 +262,22 @@ impl ApiFault {
                 .injectable_errors()
                 .iter()
                 .map(|c| c.as_str())
+                .chain(self.method.file_errors().iter().map(|c| c.as_str()))
                 .collect();
             return Err(format!(
                 "{} cannot {}: its injectable errors are {}{}",
                 self.method,
                 match self.effect {
                     Effect::Error(c) => format!("fail with {}", c.as_str()),
+                    Effect::FileError(c) => format!("fail with {}", c.as_str()),
                     other => format!("have a {other}"),
                 },
                 allowed.join(", "),
                 match self.method {
                     Method::Read => "; also short reads and stalls",
                     Method::Write => "; also short writes and stalls",
+                    Method::FileRead => "; also short reads",
+                    Method::FileWrite => "; also short writes",
                     Method::Accept | Method::FinishConnect | Method::Receive => "; also stalls",
                     _ => "",
                 }
@@ -242,6 +301,7 @@ impl ApiFault {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ApiResult {
     Error(ErrorCode),
+    FileError(FsError),
     ShortRead,
     ShortWrite,
     Stall,
@@ -251,6 +311,7 @@ impl ApiResult {
     pub fn name(self) -> &'static str {
         match self {
             ApiResult::Error(code) => code.as_str(),
+            ApiResult::FileError(code) => code.as_str(),
             ApiResult::ShortRead => "short read",
             ApiResult::ShortWrite => "short write",
             ApiResult::Stall => "stall",
@@ -262,6 +323,7 @@ impl From<Effect> for ApiResult {
     fn from(e: Effect) -> Self {
         match e {
             Effect::Error(code) => ApiResult::Error(code),
+            Effect::FileError(code) => ApiResult::FileError(code),
             Effect::ShortRead => ApiResult::ShortRead,
             Effect::ShortWrite => ApiResult::ShortWrite,
             Effect::Stall(_) => ApiResult::Stall,
@@ -361,18 +423,23 @@ impl Injector {
     }
 
     fn random_effect(&mut self, method: Method) -> Effect {
-        let errors = method.injectable_errors();
+        let errors: Vec<Effect> = method
+            .injectable_errors()
+            .iter()
+            .map(|&c| Effect::Error(c))
+            .chain(method.file_errors().iter().map(|&c| Effect::FileError(c)))
+            .collect();
         let extra = match method {
-            Method::Read => Some(Effect::ShortRead),
-            Method::Write => Some(Effect::ShortWrite),
+            Method::Read | Method::FileRead => Some(Effect::ShortRead),
+            Method::Write | Method::FileWrite => Some(Effect::ShortWrite),
             _ => None,
         };
         let choices = errors.len() + usize::from(extra.is_some());
-        let i = self.rng.random_range(0..choices);
+        let i = self.rng.random_range(0..choices.max(1));
         match (errors.get(i), extra) {
-            (Some(&code), _) => Effect::Error(code),
+            (Some(&e), _) => e,
             (None, Some(e)) => e,
-            (None, None) => Effect::Error(errors[0]),
+            (None, None) => Effect::ShortRead,
         }
     }
 

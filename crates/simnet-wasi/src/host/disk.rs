@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use simnet_core::disk::{FsError, NodeId, NodeKind, OpenOptions, Stat, Timestamp};
-use simnet_core::{Bytes, HostId, SimTime};
+use simnet_core::{Bytes, Effect, HostId, Method, SimTime};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
@@ -47,6 +47,39 @@ impl DiskRef {
         let (result, done) = self.run(op);
         until(&self.world, self.guest, done).await;
         result
+    }
+
+    /// A call of the file method `method`: an injected error fails it (`Err`); an
+    /// injected short read or write is returned for the call to apply.
+    fn inject(&self, method: Method) -> Result<Option<Effect>, FsError> {
+        match lock(&self.world).inject(self.host, None, method) {
+            Some(Effect::FileError(e)) => Err(e),
+            other => Ok(other),
+        }
+    }
+
+    /// Run `op` for the file method `method` (after the API faults had their say),
+    /// count a natural error, and wait out the cost.
+    async fn api<R>(
+        &self,
+        method: Method,
+        op: impl FnOnce(&mut simnet_core::disk::Disk, SimTime) -> Result<R, FsError>,
+    ) -> FsResult<R> {
+        fs(self.inject(method))?;
+        self.counted(method, op).await
+    }
+
+    /// Run `op`, count a natural error of `method`, and wait out the cost.
+    async fn counted<R>(
+        &self,
+        method: Method,
+        op: impl FnOnce(&mut simnet_core::disk::Disk, SimTime) -> Result<R, FsError>,
+    ) -> FsResult<R> {
+        let result = self.call(op).await;
+        if let Err(e) = result {
+            lock(&self.world).net.record_file_error(method, e);
+        }
+        fs(result)
     }
 }
 
@@ -210,12 +243,18 @@ impl DiskOps<'_> {
 
     pub async fn sync_data(&self) -> FsResult<()> {
         let node = self.d.node;
-        fs(self.d.at.call(|disk, now| disk.sync_data(node, now)).await)
+        self.d
+            .at
+            .api(Method::Sync, |disk, now| disk.sync_data(node, now))
+            .await
     }
 
     pub async fn sync(&self) -> FsResult<()> {
         let node = self.d.node;
-        fs(self.d.at.call(|disk, now| disk.sync(node, now)).await)
+        self.d
+            .at
+            .api(Method::Sync, |disk, now| disk.sync(node, now))
+            .await
     }
 
     pub fn get_flags(&self) -> DescriptorFlags {
@@ -264,12 +303,17 @@ impl DiskOps<'_> {
         if !self.d.read {
             return Err(ErrorCode::BadDescriptor.into());
         }
-        let len = len.min(MAX_READ as u64);
-        let data = fs(self
+        let short = fs(self.d.at.inject(Method::FileRead))? == Some(Effect::ShortRead);
+        let len = len
+            .min(MAX_READ as u64)
+            .min(if short { 1 } else { u64::MAX });
+        let data = self
             .d
             .at
-            .call(|disk, now| disk.read(node, offset, len, now))
-            .await)?;
+            .counted(Method::FileRead, |disk, now| {
+                disk.read(node, offset, len, now)
+            })
+            .await?;
         let end = data.is_empty();
         Ok((data, end))
     }
@@ -280,17 +324,25 @@ impl DiskOps<'_> {
         if !self.d.write {
             return Err(ErrorCode::BadDescriptor.into());
         }
-        let data = Bytes::from(buffer);
-        fs(self
-            .d
+        let mut data = Bytes::from(buffer);
+        if fs(self.d.at.inject(Method::FileWrite))? == Some(Effect::ShortWrite) {
+            data.truncate(1);
+        }
+        self.d
             .at
-            .call(|disk, now| disk.write(node, offset, data, now))
-            .await)
+            .counted(Method::FileWrite, |disk, now| {
+                disk.write(node, offset, data, now)
+            })
+            .await
     }
 
     pub async fn read_directory(&self) -> FsResult<Vec<DirectoryEntry>> {
         let dir = self.d.dir()?;
-        let entries = fs(self.d.at.call(|disk, _| disk.read_directory(dir)).await)?;
+        let entries = self
+            .d
+            .at
+            .api(Method::ReadDirectory, |disk, _| disk.read_directory(dir))
+            .await?;
         Ok(entries
             .into_iter()
             .map(|e| DirectoryEntry {
@@ -303,11 +355,12 @@ impl DiskOps<'_> {
     pub async fn create_directory_at(&self, path: String) -> FsResult<()> {
         let dir = self.d.dir()?;
         self.d.writable_tree()?;
-        fs(self
-            .d
+        self.d
             .at
-            .call(|disk, now| disk.create_directory_at(dir, &path, now))
-            .await)
+            .api(Method::CreateDirectoryAt, |disk, now| {
+                disk.create_directory_at(dir, &path, now)
+            })
+            .await
     }
 
     pub async fn stat(&self) -> FsResult<DescriptorStat> {
@@ -403,15 +456,15 @@ impl DiskOps<'_> {
             directory,
             write,
         };
-        let (node, kind) = fs(self
+        let (node, kind) = self
             .d
             .at
-            .call(|disk, now| {
+            .api(Method::OpenAt, |disk, now| {
                 let node = disk.open_at(dir, &path, opts, now)?;
                 let kind = disk.kind(node).ok_or(FsError::NoEntry)?;
                 Ok((node, kind))
             })
-            .await)?;
+            .await?;
         Ok(DiskDescriptor::open(
             self.d.at.clone(),
             node,
@@ -450,11 +503,12 @@ impl DiskOps<'_> {
         if self.d.read_only != new.read_only || self.d.at.host != new.at.host {
             return Err(ErrorCode::NotPermitted.into());
         }
-        fs(self
-            .d
+        self.d
             .at
-            .call(|disk, now| disk.rename_at(dir, &old_path, new_dir, &new_path, now))
-            .await)
+            .api(Method::RenameAt, |disk, now| {
+                disk.rename_at(dir, &old_path, new_dir, &new_path, now)
+            })
+            .await
     }
 
     pub async fn symlink_at(&self, target: String, path: String) -> FsResult<()> {
@@ -470,11 +524,12 @@ impl DiskOps<'_> {
     pub async fn unlink_file_at(&self, path: String) -> FsResult<()> {
         let dir = self.d.dir()?;
         self.d.writable_tree()?;
-        fs(self
-            .d
+        self.d
             .at
-            .call(|disk, now| disk.unlink_file_at(dir, &path, now))
-            .await)
+            .api(Method::UnlinkFileAt, |disk, now| {
+                disk.unlink_file_at(dir, &path, now)
+            })
+            .await
     }
 
     pub fn read_via_stream(&self, offset: u64) -> FsResult<DynInputStream> {
@@ -580,7 +635,14 @@ impl DiskInput {
             return;
         }
         let (node, position) = (self.node, self.position);
-        let size = size.min(MAX_READ) as u64;
+        let size = match self.at.inject(Method::FileRead) {
+            Err(e) => {
+                self.state = InputState::Failed(e);
+                return;
+            }
+            Ok(Some(Effect::ShortRead)) => 1,
+            Ok(_) => size.min(MAX_READ) as u64,
+        };
         let (data, done) = self
             .at
             .run(|disk, now| disk.read(node, position, size, now));
@@ -725,6 +787,11 @@ impl DiskOutput {
             };
             disk.write(node, offset, buf, now)
         });
+        if let Err(e) = written {
+            lock(&self.at.world)
+                .net
+                .record_file_error(Method::FileWrite, e);
+        }
         let written = written?;
         if let Some(p) = &mut self.position {
             *p += written;
@@ -767,6 +834,10 @@ impl OutputStream for DiskOutput {
         if let Some(e) = self.take_failure() {
             return Err(e);
         }
+        if let Err(e) = self.at.inject(Method::FileWrite) {
+            self.state = OutputState::Closed;
+            return Err(failed(e));
+        }
         match self.put(buf) {
             Ok(done) => {
                 until(&self.at.world, self.at.guest, done).await;
@@ -791,7 +862,14 @@ impl OutputStream for DiskOutput {
     fn check_write(&mut self) -> StreamResult<usize> {
         self.settle();
         match self.state {
-            OutputState::Ready => Ok(WRITE_CAPACITY),
+            OutputState::Ready => match self.at.inject(Method::FileWrite) {
+                Err(e) => {
+                    self.state = OutputState::Closed;
+                    Err(failed(e))
+                }
+                Ok(Some(Effect::ShortWrite)) => Ok(1),
+                Ok(_) => Ok(WRITE_CAPACITY),
+            },
             OutputState::Busy(_) => Ok(0),
             _ => Err(self.take_failure().unwrap_or(StreamError::Closed)),
         }
