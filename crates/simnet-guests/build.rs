@@ -16,6 +16,7 @@ const GUESTS: &[&str] = &[
     "conformance-udp",
     "tokio-load",
     "durable-store",
+    "conformance-files",
 ];
 const TARGET: &str = "wasm32-wasip2";
 

@@ -50,6 +50,11 @@ struct Run {
 }
 
 fn run_on_real_wasmtime(bytes: &[u8], args: &[&str]) -> Run {
+    run_on_real_wasmtime_with(bytes, args, None)
+}
+
+/// With `dir`: a host directory preopened read-write as `/data`.
+fn run_on_real_wasmtime_with(bytes: &[u8], args: &[&str], dir: Option<&std::path::Path>) -> Run {
     let engine = Engine::new(&Config::new()).expect("engine");
     let mut linker = Linker::<Real>::new(&engine);
     let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
@@ -57,7 +62,13 @@ fn run_on_real_wasmtime(bytes: &[u8], args: &[&str]) -> Run {
     wasmtime_wasi::p2::add_to_linker_with_options_async(&mut linker, &options).expect("link");
     let stdout = MemoryOutputPipe::new(1 << 20);
     let stderr = MemoryOutputPipe::new(1 << 20);
-    let wasi = WasiCtxBuilder::new()
+    let mut builder = WasiCtxBuilder::new();
+    if let Some(dir) = dir {
+        builder
+            .preopened_dir(dir, "/data", wasmtime_wasi::FsPerms::ReadWrite)
+            .expect("preopen");
+    }
+    let wasi = builder
         .arg("guest.wasm")
         .args(args)
         .stdout(stdout.clone())
@@ -105,8 +116,17 @@ fn run_on_real_wasmtime(bytes: &[u8], args: &[&str]) -> Run {
 }
 
 fn run_on_simnet(program: Program, args: &[&str], seed: u64) -> Run {
+    run_on_simnet_with(program, args, seed, false)
+}
+
+/// With `disk`: an empty directory mounted as `/data` on the host's simulated disk.
+fn run_on_simnet_with(program: Program, args: &[&str], seed: u64, disk: bool) -> Run {
     let (mut sim, server, _) = two_hosts(seed, Duration::from_millis(1));
-    sim.spawn(GuestSpec::new("guest", server, program).args(args.iter().copied()));
+    let mut spec = GuestSpec::new("guest", server, program).args(args.iter().copied());
+    if disk {
+        spec = spec.disk("/data", simnet_wasi::DiskSource::Empty);
+    }
+    sim.spawn(spec);
     let report = sim.run();
     let ending = match &report.guests[0].outcome {
         Outcome::Exited(code) => Ending::Exited(*code),
@@ -274,4 +294,30 @@ fn python_guest_matches_real_wasmtime() {
         .unwrap_or_else(|e| panic!("{e}"));
     let sim = run_on_simnet(program, &[], 1);
     assert_same("conformance.py", &real, &sim);
+}
+
+/// A fresh empty directory for a real run.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+#[test]
+fn files_guest_on_a_simulated_disk_matches_real_wasmtime_on_a_real_directory() {
+    let dir = scratch("conformance-files");
+    let real = run_on_real_wasmtime_with(
+        simnet_guests::CONFORMANCE_FILES.bytes,
+        &["/data"],
+        Some(&dir),
+    );
+    assert!(
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
+    );
+    let sim = run_on_simnet_with(program("conformance-files"), &["/data"], 1, true);
+    assert_same("conformance-files", &real, &sim);
 }

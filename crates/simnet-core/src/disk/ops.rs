@@ -177,6 +177,12 @@ impl Disk {
 
     pub fn stat_at(&mut self, base: NodeId, path: &str, follow: bool) -> Result<Stat, FsError> {
         self.op();
+        // cap-std stats a path of one name without following straight from the
+        // directory, so a trailing slash there is not checked (`file/` is found).
+        let path = match (follow, single_name(path)) {
+            (false, Some(name)) => name,
+            _ => path,
+        };
         let r = self.resolve(base, path, follow)?;
         self.stat(r.node.ok_or(FsError::NoEntry)?)
     }
@@ -355,6 +361,12 @@ impl Disk {
     ) -> Result<(), FsError> {
         self.op();
         let r = self.resolve(base, path, false)?;
+        if path.ends_with('/') {
+            // cap-std removes `dir/` as `.` within `dir`: once `dir` is found to be a
+            // directory, that is invalid.
+            r.node.ok_or(FsError::NoEntry)?;
+            return Err(FsError::Invalid);
+        }
         let Some(name) = r.name else {
             // `.` is invalid to remove; `..` is a directory that is not empty.
             return Err(if path.trim_end_matches('/').ends_with("..") {
@@ -642,5 +654,23 @@ impl Disk {
         self.device_free_at = done;
         self.cost = Duration::from_nanos(done.as_nanos() - now.as_nanos());
         Ok(())
+    }
+}
+
+/// The one name `path` holds, as Rust's `Path::components` sees it (empty and
+/// inner `.` components dropped), if it holds exactly one that is neither `.` nor
+/// `..`.
+fn single_name(path: &str) -> Option<&str> {
+    if path.starts_with('/') {
+        return None;
+    }
+    let mut parts = path
+        .split('/')
+        .enumerate()
+        .filter(|&(i, c)| !c.is_empty() && !(c == "." && i > 0))
+        .map(|(_, c)| c);
+    match (parts.next(), parts.next()) {
+        (Some(one), None) if one != "." && one != ".." => Some(one),
+        _ => None,
     }
 }
