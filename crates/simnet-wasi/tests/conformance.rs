@@ -321,3 +321,32 @@ fn files_guest_on_a_simulated_disk_matches_real_wasmtime_on_a_real_directory() {
     let sim = run_on_simnet_with(program("conformance-files"), &["/data"], 1, true);
     assert_same("conformance-files", &real, &sim);
 }
+
+#[test]
+fn python_files_guest_matches_real_wasmtime() {
+    let path = match simnet_guests::python::build("files") {
+        Ok(path) => path,
+        Err(why) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED python_files_guest_matches_real_wasmtime: the Python guest cannot be built: {why}"
+            );
+            return;
+        }
+    };
+    let bytes = std::fs::read(&path).expect("read the Python component");
+    let dir = scratch("conformance-files-py");
+    let real = run_on_real_wasmtime_with(&bytes, &[], Some(&dir));
+    assert!(
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
+    );
+    let program = common::runtime()
+        .load_bytes("files.py.wasm", &bytes)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sim = run_on_simnet_with(program, &[], 1, true);
+    assert_same("files.py", &real, &sim);
+}
