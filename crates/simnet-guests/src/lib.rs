@@ -1,8 +1,10 @@
 //! simnet's own guest programs (sources in `tests/guests`), built for `wasm32-wasip2`
 //! at build time and embedded, for tests, benchmarks and the built-in demo; and the
-//! Python guests, built on demand ([`python`]).
+//! Python and Go guests, built on demand ([`python`], [`go`]).
 
+pub mod go;
 pub mod python;
+mod tools;
 
 /// An embedded guest component.
 #[derive(Clone, Copy, Debug)]

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+use crate::tools::{fnv, run};
+
 /// The componentize-py release the guests are built with.
 pub const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 
@@ -101,20 +103,6 @@ fn install_componentize_py(dir: &Path) -> Result<PathBuf, String> {
     Ok(tool)
 }
 
-fn run(cmd: &mut Command, what: &str) -> Result<(), String> {
-    let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
-    if out.status.success() {
-        return Ok(());
-    }
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    let last = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("");
-    Err(format!("{what} failed ({}): {last}", out.status))
-}
-
 /// A WIT directory with the guest world and the WASI packages it needs, taken from
 /// the `wasip2` crate in cargo's registry (located with `cargo metadata`).
 fn assemble_wit(dir: &Path) -> Result<PathBuf, String> {
@@ -170,10 +158,4 @@ fn wasip2_wit_deps() -> Result<PathBuf, String> {
         return Err(format!("{} does not exist", deps.display()));
     }
     Ok(deps)
-}
-
-fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    })
 }

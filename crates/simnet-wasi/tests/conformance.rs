@@ -350,3 +350,32 @@ fn python_files_guest_matches_real_wasmtime() {
     let sim = run_on_simnet_with(program, &[], 1, true);
     assert_same("files.py", &real, &sim);
 }
+
+#[test]
+fn go_files_guest_matches_real_wasmtime() {
+    let path = match simnet_guests::go::build("files") {
+        Ok(path) => path,
+        Err(why) => {
+            use std::io::Write;
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED go_files_guest_matches_real_wasmtime: the Go guest cannot be built: {why}"
+            );
+            return;
+        }
+    };
+    let bytes = std::fs::read(&path).expect("read the Go component");
+    let dir = scratch("conformance-files-go");
+    let real = run_on_real_wasmtime_with(&bytes, &[], Some(&dir));
+    assert!(
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
+    );
+    let program = common::runtime()
+        .load_bytes("files.go.wasm", &bytes)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sim = run_on_simnet_with(program, &[], 1, true);
+    assert_same("files.go", &real, &sim);
+}

@@ -17,6 +17,16 @@ use crate::world::{GuestId, Shared, VirtualClock, Wait, lock};
 /// Nanoseconds of virtual time per clock tick reported to guests.
 const RESOLUTION_NS: u64 = 1;
 
+/// What the monotonic clock reads at virtual time zero. A real clock never reads
+/// zero (wasmtime's counts from its context's creation, which takes time before a
+/// guest can read it), and Go's runtime refuses to start on one that does.
+pub const MONOTONIC_START_NS: u64 = 1_000;
+
+/// The monotonic instant of virtual time `t`.
+fn instant(t: SimTime) -> Instant {
+    t.as_nanos().saturating_add(MONOTONIC_START_NS)
+}
+
 pub(crate) struct SimClocksView<'a> {
     pub table: &'a mut ResourceTable,
     pub world: &'a Shared,
@@ -64,7 +74,7 @@ impl SimClocksView<'_> {
 
 impl monotonic_clock::Host for SimClocksView<'_> {
     fn now(&mut self) -> wasmtime::Result<Instant> {
-        Ok(self.clock.now().as_nanos())
+        Ok(instant(self.clock.now()))
     }
 
     fn resolution(&mut self) -> wasmtime::Result<Instant> {
@@ -72,7 +82,7 @@ impl monotonic_clock::Host for SimClocksView<'_> {
     }
 
     fn subscribe_instant(&mut self, when: Instant) -> wasmtime::Result<Resource<DynPollable>> {
-        self.subscribe_at(SimTime::from_nanos(when))
+        self.subscribe_at(SimTime::from_nanos(when.saturating_sub(MONOTONIC_START_NS)))
     }
 
     fn subscribe_duration(&mut self, duration: u64) -> wasmtime::Result<Resource<DynPollable>> {
@@ -108,6 +118,6 @@ impl wasmtime_wasi::HostMonotonicClock for SimMonotonicClock {
     }
 
     fn now(&self) -> u64 {
-        self.0.now().as_nanos()
+        instant(self.0.now())
     }
 }
