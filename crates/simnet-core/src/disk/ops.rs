@@ -667,7 +667,7 @@ fn single_name(path: &str) -> Option<&str> {
     let mut parts = path
         .split('/')
         .enumerate()
-        .filter(|&(i, c)| !c.is_empty() && !(c == "." && i > 0))
+        .filter(|&(i, c)| !(c.is_empty() || c == "." && i > 0))
         .map(|(_, c)| c);
     match (parts.next(), parts.next()) {
         (Some(one), None) if one != "." && one != ".." => Some(one),
