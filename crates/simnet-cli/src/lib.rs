@@ -14,6 +14,7 @@ macro_rules! out {
 
 pub mod check;
 mod demo;
+mod disk_out;
 mod exec;
 mod explore;
 mod logging;
@@ -150,6 +151,9 @@ struct RunArgs {
     /// Write every segment as a pcap capture.
     #[arg(long, value_name = "FILE.pcap")]
     pcap: Option<PathBuf>,
+    /// Write each host's disk as the run left it: DIR/HOST/GUEST_PATH/...
+    #[arg(long, value_name = "DIR")]
+    disk_out: Option<PathBuf>,
     /// Stop at this virtual time (like "30s").
     #[arg(long, value_name = "DURATION")]
     until: Option<Dur>,

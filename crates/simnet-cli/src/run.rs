@@ -56,6 +56,9 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         Some(path) => Some(Arc::new(Mutex::new(PcapStream::create(path)?))),
         None => None,
     };
+    if let Some(dir) = &args.disk_out {
+        crate::disk_out::check(dir)?;
+    }
     let rt = crate::runtime(scenario.hosts.len())?;
     let prepared = Prepared::new(&rt, scenario)?;
     let seed = args.seed.unwrap_or(prepared.scenario.seed);
@@ -84,6 +87,11 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     out!("{}", report::api_errors(&done.report));
     if let (Some(path), Some(file)) = (&args.trace, trace_file) {
         trace_file::write(file, path, &done.sim, &done.report)?;
+    }
+    if let Some(dir) = &args.disk_out {
+        done.sim
+            .with_net(|net| crate::disk_out::write(dir, net))
+            .with_context(|| format!("--disk-out {}", dir.display()))?;
     }
     if let Some(pcap) = pcap {
         let stream = Arc::into_inner(pcap)

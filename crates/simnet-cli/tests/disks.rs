@@ -244,3 +244,33 @@ fn file_calls_take_api_faults_from_a_scenario() {
         "{e}"
     );
 }
+
+#[test]
+fn run_writes_each_hosts_disk_as_the_run_left_it() {
+    let out_dir = tmp("disk-out");
+    let _ = std::fs::remove_dir_all(&out_dir);
+    let out = simnet(&[
+        "run",
+        "examples/durable-store.toml",
+        "--disk-out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    let log = std::fs::read_to_string(out_dir.join("server/data/log")).unwrap();
+    assert_eq!(
+        log.lines().filter(|l| l.starts_with("SET key")).count(),
+        10,
+        "{log}"
+    );
+    let file = tmp("disk-out-file");
+    std::fs::write(&file, "x").unwrap();
+    let out = simnet(&[
+        "run",
+        "examples/durable-store.toml",
+        "--disk-out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&out), 2);
+    assert!(text(&out).1.contains("not a directory"), "{:?}", text(&out));
+}
