@@ -31,12 +31,38 @@ use crate::world::{VirtualClock, lock};
 pub(crate) struct FileTimes {
     pub clock: VirtualClock,
     pub epoch: Duration,
-    /// Virtual wall-clock time of the last change, by file identity (wasmtime-wasi's
-    /// metadata hash of device and inode).
-    changed: BTreeMap<(u64, u64), Duration>,
+    /// Virtual wall-clock times of the files this run touched, by file identity
+    /// (wasmtime-wasi's metadata hash of device and inode); the others read as at
+    /// the epoch.
+    changed: BTreeMap<(u64, u64), Times>,
+}
+
+/// A real file's times as guests see them.
+#[derive(Clone, Copy)]
+struct Times {
+    access: Duration,
+    modification: Duration,
+    status_change: Duration,
 }
 
 impl FileTimes {
+    fn of(&mut self, key: (u64, u64)) -> &mut Times {
+        let epoch = self.epoch;
+        self.changed.entry(key).or_insert(Times {
+            access: epoch,
+            modification: epoch,
+            status_change: epoch,
+        })
+    }
+
+    /// The file's data changed now: its modification and status-change times.
+    fn modified(&mut self, key: (u64, u64)) {
+        let now = self.now();
+        let t = self.of(key);
+        t.modification = now;
+        t.status_change = now;
+    }
+
     pub fn new(clock: VirtualClock, epoch: Duration) -> Self {
         FileTimes {
             clock,
@@ -73,21 +99,19 @@ fn key(h: MetadataHashValue) -> (u64, u64) {
 impl SimFilesystemView<'_> {
     /// Note that the file behind `fd` changed now.
     async fn changed(&mut self, fd: &Resource<types::Descriptor>) {
-        let now = self.times.now();
         if let Ok(h) = self.fs.metadata_hash(borrow(fd)).await {
-            self.times.changed.insert(key(h), now);
+            self.times.modified(key(h));
         }
     }
 
     async fn changed_at(&mut self, fd: &Resource<types::Descriptor>, path: &str) {
-        let now = self.times.now();
         let flags = PathFlags::empty();
         if let Ok(h) = self
             .fs
             .metadata_hash_at(borrow(fd), flags, path.to_string())
             .await
         {
-            self.times.changed.insert(key(h), now);
+            self.times.modified(key(h));
         }
     }
 
@@ -96,12 +120,17 @@ impl SimFilesystemView<'_> {
         mut stat: DescriptorStat,
         hash: Option<MetadataHashValue>,
     ) -> DescriptorStat {
-        let at = hash
+        let epoch = self.times.epoch;
+        let t = hash
             .and_then(|h| self.times.changed.get(&key(h)).copied())
-            .unwrap_or(self.times.epoch);
-        stat.data_access_timestamp = Some(datetime(at));
-        stat.data_modification_timestamp = Some(datetime(at));
-        stat.status_change_timestamp = Some(datetime(at));
+            .unwrap_or(Times {
+                access: epoch,
+                modification: epoch,
+                status_change: epoch,
+            });
+        stat.data_access_timestamp = Some(datetime(t.access));
+        stat.data_modification_timestamp = Some(datetime(t.modification));
+        stat.status_change_timestamp = Some(datetime(t.status_change));
         stat
     }
 
@@ -113,19 +142,24 @@ impl SimFilesystemView<'_> {
         }
     }
 
-    fn record_set_times(&mut self, h: Option<MetadataHashValue>, mtim: &NewTimestamp) {
+    /// `set-times` on a real file: each time as asked, the status change now.
+    fn record_set_times(
+        &mut self,
+        h: Option<MetadataHashValue>,
+        atim: &NewTimestamp,
+        mtim: &NewTimestamp,
+    ) {
         let Some(h) = h else { return };
-        match mtim {
-            NewTimestamp::Timestamp(t) => {
-                let at = Duration::new(t.seconds, t.nanoseconds.min(999_999_999));
-                self.times.changed.insert(key(h), at);
-            }
-            NewTimestamp::Now => {
-                let now = self.times.now();
-                self.times.changed.insert(key(h), now);
-            }
-            NewTimestamp::NoChange => {}
-        }
+        let now = self.times.now();
+        let pick = |t: &NewTimestamp, old: Duration| match t {
+            NewTimestamp::Timestamp(t) => Duration::new(t.seconds, t.nanoseconds.min(999_999_999)),
+            NewTimestamp::Now => now,
+            NewTimestamp::NoChange => old,
+        };
+        let t = self.times.of(key(h));
+        t.access = pick(atim, t.access);
+        t.modification = pick(mtim, t.modification);
+        t.status_change = now;
     }
 }
 
@@ -241,7 +275,7 @@ impl HostDescriptor for SimFilesystemView<'_> {
         let (a, m) = (self.virtual_timestamp(atim), self.virtual_timestamp(mtim));
         self.fs.set_times(borrow(&fd), a, m).await?;
         let h = self.fs.metadata_hash(fd).await.ok();
-        self.record_set_times(h, &mtim);
+        self.record_set_times(h, &atim, &mtim);
         Ok(())
     }
 
@@ -361,7 +395,7 @@ impl HostDescriptor for SimFilesystemView<'_> {
             .set_times_at(borrow(&fd), path_flags, path.clone(), a, m)
             .await?;
         let h = self.fs.metadata_hash_at(fd, path_flags, path).await.ok();
-        self.record_set_times(h, &mtim);
+        self.record_set_times(h, &atim, &mtim);
         Ok(())
     }
 
@@ -577,10 +611,9 @@ impl SimFilesystemView<'_> {
     /// A write stream was opened: the file counts as changed from now on (the
     /// stream's writes themselves are not seen here).
     fn note_stream_writes(&mut self, fd: &Resource<types::Descriptor>) {
-        let now = self.times.now();
         let hash = futures_now(self.fs.metadata_hash(borrow(fd)));
         if let Some(Ok(h)) = hash {
-            self.times.changed.insert(key(h), now);
+            self.times.modified(key(h));
         }
     }
 }
