@@ -8,6 +8,10 @@
 //!   point ([`Sim::crash`], [`Sim::restart`], [`Sim::partition`], [`Sim::heal`],
 //!   [`Sim::clog`], [`Sim::set_link`]) and each guest's output readable so far
 //!   ([`Sim::output_of`], [`Sim::printed`]).
+//! - Each host has a simulated disk: [`GuestSpec::disk`] mounts a host directory, an
+//!   image ([`disk::DiskImage`]) or an empty directory on it; a crash loses what was
+//!   never synced; [`Sim::disk_file`] and [`Sim::durable_disk_file`] read it from the
+//!   test (`docs/storage-model.md`).
 //! - [`build_component`] builds a cargo package for `wasm32-wasip2` and loads it;
 //!   [`load`] loads any component, from any language.
 //! - [`check_seeds`] runs a test body over seeds from `SIMNET_SEED` / `SIMNET_SEEDS`
@@ -34,7 +38,7 @@ pub use component::{build_component, load, runtime};
 pub use plan::PlanFault;
 pub use seeds::{Seeds, check_seeds};
 pub use simnet_wasi::{
-    GuestId, GuestReport, GuestSpec, Limits, Outcome, OutputLog, Program, Report, Runtime, Sim,
-    SimConfig, StopReason, When,
+    DiskMount, DiskReadError, DiskSource, GuestId, GuestReport, GuestSpec, Limits, Outcome,
+    OutputLog, Program, Report, Runtime, Sim, SimConfig, StopReason, When, load_image,
 };
 pub use space::FaultSpace;
