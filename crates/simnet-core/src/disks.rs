@@ -1,20 +1,11 @@
 //! Every host's disk in the world: set up with the host, mounted before its programs
 //! start, and crashed with it (a crash of the host is a power failure for its disk).
 
-use crate::disk::{CrashReport, Disk, DiskImage, FsError, NodeId};
+use crate::disk::{Disk, DiskCrash, DiskImage, FsError, NodeId};
 use crate::fault::{DiskFault, FaultEvent};
 use crate::ids::HostId;
 use crate::net::Net;
-use crate::time::SimTime;
 use crate::trace::TraceEvent;
-
-/// What one crash took from a host's disk.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DiskCrash {
-    pub at: SimTime,
-    pub host: HostId,
-    pub report: CrashReport,
-}
 
 impl Net {
     /// The disk of `host`.

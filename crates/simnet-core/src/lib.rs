@@ -67,7 +67,7 @@ pub use bytes::Bytes;
 pub use capture::{CaptureSink, CapturedPacket, Fate, Transport};
 pub use config::{BacklogOverflow, TcpConfig, UdpConfig};
 pub use conn::Phase;
-pub use disks::DiskCrash;
+pub use disk::DiskCrash;
 pub use error::{ErrorCode, NetError, StreamError};
 pub use fault::{
     ApiFault, ApiResult, CrashMode, DiskEffect, DiskFault, DiskOp, Effect, Fault, FaultEvent,

@@ -67,7 +67,7 @@ pub struct Net {
     /// Each host's disk, by `HostId`.
     pub(crate) disks: Vec<crate::disk::Disk>,
     /// What crashes took from disks, in order.
-    pub(crate) disk_crashes: Vec<crate::disks::DiskCrash>,
+    pub(crate) disk_crashes: Vec<crate::disk::DiskCrash>,
     /// Every fault laid over a disk, in order.
     pub(crate) disk_faults: Vec<(HostId, crate::fault::DiskFault)>,
     /// Something was scheduled for the current instant since the last [`Net::settle`].

@@ -15,6 +15,14 @@ pub struct FileLoss {
     pub bytes: u64,
 }
 
+/// What one crash took from a host's disk, and when.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiskCrash {
+    pub at: crate::time::SimTime,
+    pub host: crate::ids::HostId,
+    pub report: CrashReport,
+}
+
 /// What a crash took from a disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CrashReport {

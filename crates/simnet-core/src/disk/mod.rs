@@ -20,7 +20,7 @@ use std::time::Duration;
 
 pub use config::DiskConfig;
 pub use content::{Content, PAGE, SECTOR};
-pub use crash::{CrashReport, FileLoss};
+pub use crash::{CrashReport, DiskCrash, FileLoss};
 pub use error::FsError;
 pub use image::{DiskImage, ImageEntry};
 pub use journal::CrashLoss;

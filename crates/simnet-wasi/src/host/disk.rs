@@ -8,14 +8,11 @@ use std::time::Duration;
 use simnet_core::disk::{FsError, NodeId, NodeKind, OpenOptions, Stat, Timestamp};
 use simnet_core::{Bytes, Effect, HostId, Method, SimTime};
 use wasmtime::component::Resource;
+use wasmtime_wasi::p2::FsResult;
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     self, DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntry, ErrorCode,
     MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
-};
-use wasmtime_wasi::p2::{
-    DynInputStream, DynOutputStream, FsResult, InputStream, OutputStream, Pollable, StreamError,
-    StreamResult,
 };
 
 use super::clocks::until;
@@ -32,7 +29,10 @@ pub(crate) struct DiskRef {
 impl DiskRef {
     /// Run `op` on the host's disk at the current virtual time; its result, and the
     /// instant its cost has passed.
-    fn run<R>(&self, op: impl FnOnce(&mut simnet_core::disk::Disk, SimTime) -> R) -> (R, SimTime) {
+    pub(crate) fn run<R>(
+        &self,
+        op: impl FnOnce(&mut simnet_core::disk::Disk, SimTime) -> R,
+    ) -> (R, SimTime) {
         let mut w = lock(&self.world);
         let now = w.now();
         let disk = w.net.disk_mut(self.host);
@@ -51,7 +51,7 @@ impl DiskRef {
 
     /// A call of the file method `method`: an injected error fails it (`Err`); an
     /// injected short read or write is returned for the call to apply.
-    fn inject(&self, method: Method) -> Result<Option<Effect>, FsError> {
+    pub(crate) fn inject(&self, method: Method) -> Result<Option<Effect>, FsError> {
         match lock(&self.world).inject(self.host, None, method) {
             Some(Effect::FileError(e)) => Err(e),
             other => Ok(other),
@@ -83,10 +83,32 @@ impl DiskRef {
     }
 }
 
-/// A descriptor on a simulated disk, as the guest's resource table holds it.
-pub(crate) struct DiskDescriptor {
+/// A node of a host's disk held open by a descriptor or a stream: it lives, even
+/// unlinked, until the holder goes.
+pub(crate) struct Held {
     pub at: DiskRef,
     pub node: NodeId,
+}
+
+impl Held {
+    pub fn new(at: DiskRef, node: NodeId) -> Held {
+        lock(&at.world).net.disk_mut(at.host).hold(node);
+        Held { at, node }
+    }
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        lock(&self.at.world)
+            .net
+            .disk_mut(self.at.host)
+            .release(self.node);
+    }
+}
+
+/// A descriptor on a simulated disk, as the guest's resource table holds it.
+pub(crate) struct DiskDescriptor {
+    pub held: Held,
     pub kind: NodeKind,
     /// Opened for reading / writing (a directory "for writing" may be mutated).
     pub read: bool,
@@ -105,10 +127,8 @@ impl DiskDescriptor {
         write: bool,
         read_only: bool,
     ) -> Self {
-        lock(&at.world).net.disk_mut(at.host).hold(node);
         DiskDescriptor {
-            at,
-            node,
+            held: Held::new(at, node),
             kind,
             read,
             write,
@@ -116,34 +136,25 @@ impl DiskDescriptor {
         }
     }
 
-    fn file(&self) -> Result<NodeId, ErrorCode> {
+    pub(crate) fn file(&self) -> Result<NodeId, ErrorCode> {
         match self.kind {
             NodeKind::Directory => Err(ErrorCode::BadDescriptor),
-            _ => Ok(self.node),
+            _ => Ok(self.held.node),
         }
     }
 
     fn dir(&self) -> Result<NodeId, ErrorCode> {
         match self.kind {
-            NodeKind::Directory => Ok(self.node),
+            NodeKind::Directory => Ok(self.held.node),
             _ => Err(ErrorCode::NotDirectory),
         }
     }
 
-    fn writable_tree(&self) -> Result<(), ErrorCode> {
+    pub(crate) fn writable_tree(&self) -> Result<(), ErrorCode> {
         match self.read_only {
             true => Err(ErrorCode::NotPermitted),
             false => Ok(()),
         }
-    }
-}
-
-impl Drop for DiskDescriptor {
-    fn drop(&mut self) {
-        lock(&self.at.world)
-            .net
-            .disk_mut(self.at.host)
-            .release(self.node);
     }
 }
 
@@ -242,16 +253,18 @@ impl DiskOps<'_> {
     }
 
     pub async fn sync_data(&self) -> FsResult<()> {
-        let node = self.d.node;
+        let node = self.d.held.node;
         self.d
+            .held
             .at
             .api(Method::Sync, |disk, now| disk.sync_data(node, now))
             .await
     }
 
     pub async fn sync(&self) -> FsResult<()> {
-        let node = self.d.node;
+        let node = self.d.held.node;
         self.d
+            .held
             .at
             .api(Method::Sync, |disk, now| disk.sync(node, now))
             .await
@@ -283,6 +296,7 @@ impl DiskOps<'_> {
         }
         fs(self
             .d
+            .held
             .at
             .call(|disk, now| disk.set_len(node, size, now))
             .await)
@@ -290,9 +304,10 @@ impl DiskOps<'_> {
 
     pub async fn set_times(&self, atim: NewTimestamp, mtim: NewTimestamp) -> FsResult<()> {
         self.d.writable_tree()?;
-        let (node, a, m) = (self.d.node, timestamp(atim), timestamp(mtim));
+        let (node, a, m) = (self.d.held.node, timestamp(atim), timestamp(mtim));
         fs(self
             .d
+            .held
             .at
             .call(|disk, now| disk.set_times(node, a, m, now))
             .await)
@@ -303,12 +318,13 @@ impl DiskOps<'_> {
         if !self.d.read {
             return Err(ErrorCode::BadDescriptor.into());
         }
-        let short = fs(self.d.at.inject(Method::FileRead))? == Some(Effect::ShortRead);
+        let short = fs(self.d.held.at.inject(Method::FileRead))? == Some(Effect::ShortRead);
         let len = len
             .min(MAX_READ as u64)
             .min(if short { 1 } else { u64::MAX });
         let data = self
             .d
+            .held
             .at
             .counted(Method::FileRead, |disk, now| {
                 disk.read(node, offset, len, now)
@@ -325,10 +341,11 @@ impl DiskOps<'_> {
             return Err(ErrorCode::BadDescriptor.into());
         }
         let mut data = Bytes::from(buffer);
-        if fs(self.d.at.inject(Method::FileWrite))? == Some(Effect::ShortWrite) {
+        if fs(self.d.held.at.inject(Method::FileWrite))? == Some(Effect::ShortWrite) {
             data.truncate(1);
         }
         self.d
+            .held
             .at
             .counted(Method::FileWrite, |disk, now| {
                 disk.write(node, offset, data, now)
@@ -340,6 +357,7 @@ impl DiskOps<'_> {
         let dir = self.d.dir()?;
         let entries = self
             .d
+            .held
             .at
             .api(Method::ReadDirectory, |disk, _| disk.read_directory(dir))
             .await?;
@@ -356,6 +374,7 @@ impl DiskOps<'_> {
         let dir = self.d.dir()?;
         self.d.writable_tree()?;
         self.d
+            .held
             .at
             .api(Method::CreateDirectoryAt, |disk, now| {
                 disk.create_directory_at(dir, &path, now)
@@ -364,8 +383,8 @@ impl DiskOps<'_> {
     }
 
     pub async fn stat(&self) -> FsResult<DescriptorStat> {
-        let node = self.d.node;
-        fs(self.d.at.call(|disk, _| disk.stat(node)).await).map(stat)
+        let node = self.d.held.node;
+        fs(self.d.held.at.call(|disk, _| disk.stat(node)).await).map(stat)
     }
 
     pub async fn stat_at(&self, flags: PathFlags, path: String) -> FsResult<DescriptorStat> {
@@ -373,6 +392,7 @@ impl DiskOps<'_> {
         let follow = flags.contains(PathFlags::SYMLINK_FOLLOW);
         fs(self
             .d
+            .held
             .at
             .call(|disk, _| disk.stat_at(dir, &path, follow))
             .await)
@@ -392,6 +412,7 @@ impl DiskOps<'_> {
         let (a, m) = (timestamp(atim), timestamp(mtim));
         fs(self
             .d
+            .held
             .at
             .call(|disk, now| disk.set_times_at(dir, &path, follow, a, m, now))
             .await)
@@ -411,11 +432,12 @@ impl DiskOps<'_> {
         if flags.contains(PathFlags::SYMLINK_FOLLOW) {
             return Err(ErrorCode::Invalid.into());
         }
-        if self.d.read_only != new.read_only || self.d.at.host != new.at.host {
+        if self.d.read_only != new.read_only || self.d.held.at.host != new.held.at.host {
             return Err(ErrorCode::NotPermitted.into());
         }
         fs(self
             .d
+            .held
             .at
             .call(|disk, now| disk.link_at(dir, false, &old_path, new_dir, &new_path, now))
             .await)
@@ -458,6 +480,7 @@ impl DiskOps<'_> {
         };
         let (node, kind) = self
             .d
+            .held
             .at
             .api(Method::OpenAt, |disk, now| {
                 let node = disk.open_at(dir, &path, opts, now)?;
@@ -466,7 +489,7 @@ impl DiskOps<'_> {
             })
             .await?;
         Ok(DiskDescriptor::open(
-            self.d.at.clone(),
+            self.d.held.at.clone(),
             node,
             kind,
             read,
@@ -477,7 +500,12 @@ impl DiskOps<'_> {
 
     pub async fn readlink_at(&self, path: String) -> FsResult<String> {
         let dir = self.d.dir()?;
-        fs(self.d.at.call(|disk, _| disk.readlink_at(dir, &path)).await)
+        fs(self
+            .d
+            .held
+            .at
+            .call(|disk, _| disk.readlink_at(dir, &path))
+            .await)
     }
 
     pub async fn remove_directory_at(&self, path: String) -> FsResult<()> {
@@ -485,6 +513,7 @@ impl DiskOps<'_> {
         self.d.writable_tree()?;
         fs(self
             .d
+            .held
             .at
             .call(|disk, now| disk.remove_directory_at(dir, &path, now))
             .await)
@@ -500,10 +529,11 @@ impl DiskOps<'_> {
         let new_dir = new.dir()?;
         self.d.writable_tree()?;
         new.writable_tree()?;
-        if self.d.read_only != new.read_only || self.d.at.host != new.at.host {
+        if self.d.read_only != new.read_only || self.d.held.at.host != new.held.at.host {
             return Err(ErrorCode::NotPermitted.into());
         }
         self.d
+            .held
             .at
             .api(Method::RenameAt, |disk, now| {
                 disk.rename_at(dir, &old_path, new_dir, &new_path, now)
@@ -516,6 +546,7 @@ impl DiskOps<'_> {
         self.d.writable_tree()?;
         fs(self
             .d
+            .held
             .at
             .call(|disk, now| disk.symlink_at(dir, &target, &path, now))
             .await)
@@ -525,6 +556,7 @@ impl DiskOps<'_> {
         let dir = self.d.dir()?;
         self.d.writable_tree()?;
         self.d
+            .held
             .at
             .api(Method::UnlinkFileAt, |disk, now| {
                 disk.unlink_file_at(dir, &path, now)
@@ -532,31 +564,12 @@ impl DiskOps<'_> {
             .await
     }
 
-    pub fn read_via_stream(&self, offset: u64) -> FsResult<DynInputStream> {
-        if self.d.kind == NodeKind::Directory {
-            return Err(ErrorCode::IsDirectory.into());
-        }
-        Ok(Box::new(DiskInput::new(self.d, offset)))
-    }
-
-    pub fn write_via_stream(&self, offset: u64) -> FsResult<DynOutputStream> {
-        self.d.file()?;
-        self.d.writable_tree()?;
-        Ok(Box::new(DiskOutput::new(self.d, Some(offset))))
-    }
-
-    pub fn append_via_stream(&self) -> FsResult<DynOutputStream> {
-        self.d.file()?;
-        self.d.writable_tree()?;
-        Ok(Box::new(DiskOutput::new(self.d, None)))
-    }
-
     pub fn is_same_object(&self, other: &DiskDescriptor) -> bool {
-        self.d.at.host == other.at.host && self.d.node == other.node
+        self.d.held.at.host == other.held.at.host && self.d.held.node == other.held.node
     }
 
     pub fn metadata_hash(&self) -> MetadataHashValue {
-        hash(self.d.at.host, self.d.node)
+        hash(self.d.held.at.host, self.d.held.node)
     }
 
     pub async fn metadata_hash_at(
@@ -568,323 +581,16 @@ impl DiskOps<'_> {
         let follow = flags.contains(PathFlags::SYMLINK_FOLLOW);
         let s = fs(self
             .d
+            .held
             .at
             .call(|disk, _| disk.stat_at(dir, &path, follow))
             .await)?;
-        Ok(hash(self.d.at.host, s.node))
+        Ok(hash(self.d.held.at.host, s.node))
     }
 }
 
 /// The most a single read returns (wasmtime-wasi's bound on a read's buffer).
-const MAX_READ: usize = 64 * 1024;
-/// What `check-write` grants a file stream (wasmtime-wasi's).
-const WRITE_CAPACITY: usize = 1024 * 1024;
-
-/// A stream's error: a filesystem error code a guest reads back with
-/// `filesystem-error-code`.
-#[derive(Debug)]
-pub(crate) struct StreamFailure(pub ErrorCode);
-
-impl std::fmt::Display for StreamFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "filesystem error: {:?}", self.0)
-    }
-}
-
-impl std::error::Error for StreamFailure {}
-
-fn failed(e: FsError) -> StreamError {
-    StreamError::LastOperationFailed(wasmtime::Error::new(StreamFailure(error(e))))
-}
-
-/// A file's input stream, as wasmtime-wasi's behaves: a read starts the disk read
-/// and returns nothing; once its cost has passed the data is there to take; a read
-/// at the end of the file closes the stream.
-pub(crate) struct DiskInput {
-    at: DiskRef,
-    node: NodeId,
-    readable: bool,
-    position: u64,
-    state: InputState,
-}
-
-enum InputState {
-    Idle,
-    /// A read whose data is ready at the instant given.
-    Reading(Bytes, SimTime),
-    Ended,
-    Failed(FsError),
-}
-
-impl DiskInput {
-    fn new(d: &DiskDescriptor, position: u64) -> Self {
-        // The stream keeps the node alive as the descriptor does.
-        lock(&d.at.world).net.disk_mut(d.at.host).hold(d.node);
-        DiskInput {
-            at: d.at.clone(),
-            node: d.node,
-            readable: d.read,
-            position,
-            state: InputState::Idle,
-        }
-    }
-
-    fn start(&mut self, size: usize) {
-        if !self.readable {
-            self.state = InputState::Failed(FsError::BadDescriptor);
-            return;
-        }
-        let (node, position) = (self.node, self.position);
-        let size = match self.at.inject(Method::FileRead) {
-            Err(e) => {
-                self.state = InputState::Failed(e);
-                return;
-            }
-            Ok(Some(Effect::ShortRead)) => 1,
-            Ok(_) => size.min(MAX_READ) as u64,
-        };
-        let (data, done) = self
-            .at
-            .run(|disk, now| disk.read(node, position, size, now));
-        self.state = match data {
-            Ok(d) if d.is_empty() => InputState::Ended,
-            Ok(d) => InputState::Reading(Bytes::from(d), done),
-            Err(e) => InputState::Failed(e),
-        };
-    }
-
-    fn now(&self) -> SimTime {
-        lock(&self.at.world).now()
-    }
-}
-
-impl Drop for DiskInput {
-    fn drop(&mut self) {
-        lock(&self.at.world)
-            .net
-            .disk_mut(self.at.host)
-            .release(self.node);
-    }
-}
-
-#[wasmtime_wasi_io::async_trait]
-impl InputStream for DiskInput {
-    fn read(&mut self, size: usize) -> StreamResult<Bytes> {
-        if matches!(self.state, InputState::Idle) {
-            if size == 0 {
-                return Ok(Bytes::new());
-            }
-            self.start(size);
-            // Like wasmtime-wasi's, the first read only starts the disk's work.
-            if matches!(self.state, InputState::Reading(..)) {
-                return Ok(Bytes::new());
-            }
-        }
-        let now = self.now();
-        match &mut self.state {
-            InputState::Idle => Ok(Bytes::new()),
-            InputState::Reading(data, ready) => {
-                if *ready > now {
-                    return Ok(Bytes::new());
-                }
-                let chunk = data.split_to(data.len().min(size));
-                if data.is_empty() {
-                    self.state = InputState::Idle;
-                }
-                self.position += chunk.len() as u64;
-                Ok(chunk)
-            }
-            InputState::Ended => Err(StreamError::Closed),
-            InputState::Failed(e) => {
-                let e = *e;
-                self.state = InputState::Ended;
-                Err(failed(e))
-            }
-        }
-    }
-
-    async fn blocking_read(&mut self, size: usize) -> StreamResult<Bytes> {
-        if matches!(self.state, InputState::Idle) && size > 0 {
-            self.start(size);
-        }
-        self.ready().await;
-        self.read(size)
-    }
-}
-
-#[wasmtime_wasi_io::async_trait]
-impl Pollable for DiskInput {
-    async fn ready(&mut self) {
-        if matches!(self.state, InputState::Idle) {
-            self.start(4096);
-        }
-        if let InputState::Reading(_, ready) = self.state {
-            until(&self.at.world, self.at.guest, ready).await;
-        }
-    }
-}
-
-/// A file's output stream, as wasmtime-wasi's behaves: `check-write` grants 1 MiB
-/// when idle; a write goes to the page cache at once and the stream is busy until
-/// its cost has passed; an error shows at the next check.
-pub(crate) struct DiskOutput {
-    at: DiskRef,
-    node: NodeId,
-    writable: bool,
-    /// `None`: appending.
-    position: Option<u64>,
-    state: OutputState,
-}
-
-enum OutputState {
-    Ready,
-    Busy(SimTime),
-    Failed(FsError),
-    Closed,
-}
-
-impl DiskOutput {
-    fn new(d: &DiskDescriptor, position: Option<u64>) -> Self {
-        lock(&d.at.world).net.disk_mut(d.at.host).hold(d.node);
-        DiskOutput {
-            at: d.at.clone(),
-            node: d.node,
-            writable: d.write,
-            position,
-            state: OutputState::Ready,
-        }
-    }
-
-    fn settle(&mut self) {
-        if let OutputState::Busy(done) = self.state
-            && lock(&self.at.world).now() >= done
-        {
-            self.state = OutputState::Ready;
-        }
-    }
-
-    fn take_failure(&mut self) -> Option<StreamError> {
-        match std::mem::replace(&mut self.state, OutputState::Closed) {
-            OutputState::Failed(e) => Some(failed(e)),
-            OutputState::Closed => Some(StreamError::Closed),
-            other => {
-                self.state = other;
-                None
-            }
-        }
-    }
-
-    /// Put `buf` in the page cache; the instant the write's cost has passed.
-    fn put(&mut self, buf: Bytes) -> Result<SimTime, FsError> {
-        if !self.writable {
-            return Err(FsError::BadDescriptor);
-        }
-        let (node, position) = (self.node, self.position);
-        let (written, done) = self.at.run(|disk, now| {
-            let offset = match position {
-                Some(p) => p,
-                None => disk.size(node)?,
-            };
-            disk.write(node, offset, buf, now)
-        });
-        if let Err(e) = written {
-            lock(&self.at.world)
-                .net
-                .record_file_error(Method::FileWrite, e);
-        }
-        let written = written?;
-        if let Some(p) = &mut self.position {
-            *p += written;
-        }
-        Ok(done)
-    }
-}
-
-impl Drop for DiskOutput {
-    fn drop(&mut self) {
-        lock(&self.at.world)
-            .net
-            .disk_mut(self.at.host)
-            .release(self.node);
-    }
-}
-
-#[wasmtime_wasi_io::async_trait]
-impl OutputStream for DiskOutput {
-    fn write(&mut self, buf: Bytes) -> StreamResult<()> {
-        self.settle();
-        match self.state {
-            OutputState::Ready => {}
-            OutputState::Closed => return Err(StreamError::Closed),
-            OutputState::Busy(_) | OutputState::Failed(_) => {
-                return Err(StreamError::Trap(wasmtime::format_err!(
-                    "write not permitted: check_write not called first"
-                )));
-            }
-        }
-        self.state = match self.put(buf) {
-            Ok(done) => OutputState::Busy(done),
-            Err(e) => OutputState::Failed(e),
-        };
-        Ok(())
-    }
-
-    async fn blocking_write_and_flush(&mut self, buf: Bytes) -> StreamResult<()> {
-        self.ready().await;
-        if let Some(e) = self.take_failure() {
-            return Err(e);
-        }
-        if let Err(e) = self.at.inject(Method::FileWrite) {
-            self.state = OutputState::Closed;
-            return Err(failed(e));
-        }
-        match self.put(buf) {
-            Ok(done) => {
-                until(&self.at.world, self.at.guest, done).await;
-                self.state = OutputState::Ready;
-                Ok(())
-            }
-            Err(e) => {
-                self.state = OutputState::Closed;
-                Err(failed(e))
-            }
-        }
-    }
-
-    fn flush(&mut self) -> StreamResult<()> {
-        self.settle();
-        match self.state {
-            OutputState::Ready | OutputState::Busy(_) => Ok(()),
-            _ => Err(self.take_failure().unwrap_or(StreamError::Closed)),
-        }
-    }
-
-    fn check_write(&mut self) -> StreamResult<usize> {
-        self.settle();
-        match self.state {
-            OutputState::Ready => match self.at.inject(Method::FileWrite) {
-                Err(e) => {
-                    self.state = OutputState::Closed;
-                    Err(failed(e))
-                }
-                Ok(Some(Effect::ShortWrite)) => Ok(1),
-                Ok(_) => Ok(WRITE_CAPACITY),
-            },
-            OutputState::Busy(_) => Ok(0),
-            _ => Err(self.take_failure().unwrap_or(StreamError::Closed)),
-        }
-    }
-}
-
-#[wasmtime_wasi_io::async_trait]
-impl Pollable for DiskOutput {
-    async fn ready(&mut self) {
-        if let OutputState::Busy(done) = self.state {
-            until(&self.at.world, self.at.guest, done).await;
-            self.state = OutputState::Ready;
-        }
-    }
-}
+pub(crate) const MAX_READ: usize = 64 * 1024;
 
 /// Push a disk descriptor and type it as the bindings' descriptor.
 pub(crate) fn push(

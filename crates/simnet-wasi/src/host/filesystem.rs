@@ -24,6 +24,7 @@ use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 
 use super::GuestNet;
 use super::disk::{self, DiskDescriptor, DiskOps, DiskRef};
+use super::disk_streams::StreamFailure;
 use crate::world::{VirtualClock, lock};
 
 /// What a guest's filesystem calls see besides wasmtime-wasi's context: the virtual
@@ -212,7 +213,7 @@ impl types::Host for SimFilesystemView<'_> {
         err: Resource<wasmtime::Error>,
     ) -> wasmtime::Result<Option<types::ErrorCode>> {
         let e = self.fs.table.get(&err)?;
-        if let Some(disk::StreamFailure(code)) = e.downcast_ref::<disk::StreamFailure>() {
+        if let Some(StreamFailure(code)) = e.downcast_ref::<StreamFailure>() {
             return Ok(Some(*code));
         }
         self.fs.filesystem_error_code(err)

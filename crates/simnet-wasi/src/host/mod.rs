@@ -3,6 +3,7 @@
 
 mod clocks;
 mod disk;
+mod disk_streams;
 mod filesystem;
 mod ip_name_lookup;
 mod network;
