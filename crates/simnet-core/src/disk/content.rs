@@ -1,9 +1,12 @@
 //! A file's bytes as fixed-size pages shared copy-on-write: a copy of a file (its
 //! durable version beside its cached one, or an initial image shared by every seed)
 //! costs one reference per page, and a write copies only the pages it touches. A
-//! page never written is a hole and reads as zeros.
+//! write that covers whole pages keeps its own buffer as those pages, copying
+//! nothing. A page never written is a hole and reads as zeros.
 
 use std::sync::Arc;
+
+use bytes::Bytes;
 
 /// The page size: the unit of sharing, and the sector size torn writes respect
 /// (a multiple of 512).
@@ -12,7 +15,35 @@ pub const PAGE: usize = 4096;
 /// The unit a write can be torn at: a disk writes whole sectors or none.
 pub const SECTOR: u64 = 512;
 
-type Page = Arc<[u8; PAGE]>;
+/// One page: bytes of the content's own, or a page-long part of a buffer a write
+/// brought (shared with it, never changed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Page {
+    Owned(Arc<[u8; PAGE]>),
+    Borrowed(Bytes),
+}
+
+impl Page {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            Page::Owned(p) => &p[..],
+            Page::Borrowed(b) => b,
+        }
+    }
+
+    /// The page's bytes to change in place (copied first unless owned alone).
+    fn make_mut(&mut self) -> &mut [u8; PAGE] {
+        if let Page::Borrowed(b) = self {
+            let mut owned = [0u8; PAGE];
+            owned.copy_from_slice(b);
+            *self = Page::Owned(Arc::new(owned));
+        }
+        match self {
+            Page::Owned(p) => Arc::make_mut(p),
+            Page::Borrowed(_) => unreachable!("made owned above"),
+        }
+    }
+}
 
 /// A file's content: its length and its pages (`None`: a hole).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -24,7 +55,7 @@ pub struct Content {
 impl Content {
     pub fn from_bytes(bytes: &[u8]) -> Content {
         let mut c = Content::default();
-        c.write(0, bytes);
+        c.write(0, &Bytes::copy_from_slice(bytes));
         c
     }
 
@@ -67,7 +98,7 @@ impl Content {
             let (index, within) = split(at);
             let take = (PAGE - within).min((end - at) as usize);
             match self.pages.get(index).and_then(Option::as_ref) {
-                Some(page) => out.extend_from_slice(&page[within..within + take]),
+                Some(page) => out.extend_from_slice(&page.bytes()[within..within + take]),
                 None => out.resize(out.len() + take, 0),
             }
             at += take as u64;
@@ -76,21 +107,27 @@ impl Content {
     }
 
     /// Write `data` at `offset`, growing the file as needed (a gap reads as zeros).
-    pub fn write(&mut self, offset: u64, data: &[u8]) {
+    /// Whole pages the write covers become parts of `data` itself.
+    pub fn write(&mut self, offset: u64, data: &Bytes) {
         let end = offset + data.len() as u64;
         if end > self.len {
             self.len = end;
         }
         self.ensure_pages();
         let mut at = offset;
-        let mut rest = data;
-        while !rest.is_empty() {
+        let mut from = 0;
+        while from < data.len() {
             let (index, within) = split(at);
-            let take = (PAGE - within).min(rest.len());
-            let page = self.pages[index].get_or_insert_with(|| Arc::new([0; PAGE]));
-            Arc::make_mut(page)[within..within + take].copy_from_slice(&rest[..take]);
+            let take = (PAGE - within).min(data.len() - from);
+            let slot = &mut self.pages[index];
+            if take == PAGE {
+                *slot = Some(Page::Borrowed(data.slice(from..from + PAGE)));
+            } else {
+                let page = slot.get_or_insert_with(|| Page::Owned(Arc::new([0; PAGE])));
+                page.make_mut()[within..within + take].copy_from_slice(&data[from..from + take]);
+            }
             at += take as u64;
-            rest = &rest[take..];
+            from += take;
         }
     }
 
@@ -104,7 +141,7 @@ impl Content {
             if within > 0
                 && let Some(Some(page)) = self.pages.get_mut(index)
             {
-                Arc::make_mut(page)[within..].fill(0);
+                page.make_mut()[within..].fill(0);
             }
         }
         self.len = len;
@@ -130,7 +167,7 @@ mod tests {
     #[test]
     fn writes_reads_holes_and_truncation() {
         let mut c = Content::default();
-        c.write(10_000, b"xyz");
+        c.write(10_000, &Bytes::from_static(b"xyz"));
         assert_eq!(c.len(), 10_003);
         assert_eq!(c.read(0, 4), vec![0; 4]);
         assert_eq!(c.read(9_999, 10), b"\0xyz");
@@ -147,12 +184,19 @@ mod tests {
     fn copies_share_pages_until_written() {
         let original = Content::from_bytes(&vec![7; 3 * PAGE]);
         let mut copy = original.clone();
-        copy.write(PAGE as u64, b"changed");
+        copy.write(PAGE as u64, &Bytes::from_static(b"changed"));
         assert_eq!(original.read(PAGE as u64, 7), vec![7; 7]);
         assert_eq!(copy.read(PAGE as u64, 7), b"changed");
-        assert!(Arc::ptr_eq(
-            original.pages[0].as_ref().unwrap(),
-            copy.pages[0].as_ref().unwrap()
-        ));
+        assert_eq!(original.pages[0], copy.pages[0]);
+        // A write of whole pages keeps its buffer; a later small write copies the
+        // page it changes, never the buffer's other pages.
+        let buffer = Bytes::from(vec![1u8; 2 * PAGE]);
+        let mut c = Content::default();
+        c.write(0, &buffer);
+        assert!(matches!(&c.pages[0], Some(Page::Borrowed(b)) if b.as_ptr() == buffer.as_ptr()));
+        c.write(1, &Bytes::from_static(b"x"));
+        assert_eq!(c.read(0, 3), [1, b'x', 1]);
+        assert_eq!(buffer[1], 1);
+        assert!(matches!(&c.pages[1], Some(Page::Borrowed(_))));
     }
 }

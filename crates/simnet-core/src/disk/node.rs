@@ -180,7 +180,7 @@ impl FileData {
         {
             let kept = torn_prefix(*offset, data.len() as u64, sectors);
             if kept > 0 {
-                content.write(*offset, &data[..kept as usize]);
+                content.write(*offset, &data.slice(..kept as usize));
                 mtime = *at;
             }
         }

@@ -59,6 +59,9 @@ fn main() {
         "udp-request" => udp_request(rest),
         "udp-send" => udp_send(rest),
         "log-lines" => log_lines(rest),
+        "file-appends" => file_appends(rest),
+        "file-bulk" => file_bulk(rest),
+        "file-tree" => file_tree(rest),
         "send-lines" => send_lines(rest),
         other => {
             eprintln!("unknown mode {other:?}");
@@ -670,6 +673,74 @@ fn huge_calls() {
     let random = wasi::random::random::get_random_bytes(1 << 20);
     println!("1 MiB of random bytes: {}", random.len());
     println!("done");
+}
+
+/// `file-appends DIR N SIZE`: N appends of SIZE bytes to DIR/log, each followed by
+/// `sync_data` (a write-ahead log's pattern).
+fn file_appends(args: &[String]) {
+    let dir: String = arg(args, 0, "directory");
+    let n: u32 = arg(args, 1, "count");
+    let size: usize = arg(args, 2, "size");
+    let mut log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(format!("{dir}/log"))
+        .expect("open the log");
+    let record = vec![b'r'; size];
+    for _ in 0..n {
+        log.write_all(&record).expect("append");
+        log.sync_data().expect("sync_data");
+    }
+    println!("{n} appends of {size} bytes");
+}
+
+/// `file-bulk DIR MIB`: write MIB MiB to DIR/big in 64 KiB chunks, sync, read it
+/// back and print a light digest.
+fn file_bulk(args: &[String]) {
+    let dir: String = arg(args, 0, "directory");
+    let mib: u64 = arg(args, 1, "MiB");
+    let path = format!("{dir}/big");
+    let chunk: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
+    let mut f = std::fs::File::create(&path).expect("create");
+    for _ in 0..mib * 16 {
+        f.write_all(&chunk).expect("write");
+    }
+    f.sync_all().expect("sync");
+    drop(f);
+    let mut f = std::fs::File::open(&path).expect("open");
+    let mut buf = vec![0u8; 65_536];
+    let (mut total, mut sum) = (0u64, 0u64);
+    loop {
+        let n = f.read(&mut buf).expect("read");
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+        // A light digest: the file's I/O is what is measured, not the guest's loop.
+        sum = sum.wrapping_add(u64::from(buf[0]) + u64::from(buf[n - 1]));
+    }
+    println!("{total} bytes, sum {sum}");
+}
+
+/// `file-tree DIR N`: create N small files in DIR/t, list them, rename each, remove
+/// each, and the directory.
+fn file_tree(args: &[String]) {
+    let dir: String = arg(args, 0, "directory");
+    let n: u32 = arg(args, 1, "count");
+    let t = format!("{dir}/t");
+    std::fs::create_dir(&t).expect("mkdir");
+    for i in 0..n {
+        std::fs::write(format!("{t}/f{i}"), b"sixteen bytes..!").expect("create");
+    }
+    let listed = std::fs::read_dir(&t).expect("list").count();
+    for i in 0..n {
+        std::fs::rename(format!("{t}/f{i}"), format!("{t}/g{i}")).expect("rename");
+    }
+    for i in 0..n {
+        std::fs::remove_file(format!("{t}/g{i}")).expect("remove");
+    }
+    std::fs::remove_dir(&t).expect("rmdir");
+    println!("{n} files created, {listed} listed, renamed, removed");
 }
 
 /// `log-lines ADDR FILE TIMEOUT_MS`: accept one connection and append each line it
