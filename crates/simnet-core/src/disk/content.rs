@@ -45,11 +45,12 @@ impl Page {
     }
 }
 
-/// A file's content: its length and its pages (`None`: a hole).
+/// A file's content: its length and its pages (`None`: a hole). The page list is
+/// itself shared until written, so a copy of a file costs one reference.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Content {
     len: u64,
-    pages: Vec<Option<Page>>,
+    pages: Arc<Vec<Option<Page>>>,
 }
 
 impl Content {
@@ -114,12 +115,13 @@ impl Content {
             self.len = end;
         }
         self.ensure_pages();
+        let pages = Arc::make_mut(&mut self.pages);
         let mut at = offset;
         let mut from = 0;
         while from < data.len() {
             let (index, within) = split(at);
             let take = (PAGE - within).min(data.len() - from);
-            let slot = &mut self.pages[index];
+            let slot = &mut pages[index];
             if take == PAGE {
                 *slot = Some(Page::Borrowed(data.slice(from..from + PAGE)));
             } else {
@@ -135,11 +137,12 @@ impl Content {
     pub fn set_len(&mut self, len: u64) {
         if len < self.len {
             let (index, within) = split(len);
-            self.pages.truncate(index + usize::from(within > 0));
+            let pages = Arc::make_mut(&mut self.pages);
+            pages.truncate(index + usize::from(within > 0));
             // The kept part of the last page must read as zeros past the end if
             // the file grows again.
             if within > 0
-                && let Some(Some(page)) = self.pages.get_mut(index)
+                && let Some(Some(page)) = pages.get_mut(index)
             {
                 page.make_mut()[within..].fill(0);
             }
@@ -151,7 +154,7 @@ impl Content {
     fn ensure_pages(&mut self) {
         let needed = self.len.div_ceil(PAGE as u64) as usize;
         if self.pages.len() < needed {
-            self.pages.resize(needed, None);
+            Arc::make_mut(&mut self.pages).resize(needed, None);
         }
     }
 }
