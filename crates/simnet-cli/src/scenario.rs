@@ -1308,6 +1308,13 @@ fn fault_plan(
         disk if DISK_KINDS.split(", ").any(|k| k == disk) => {
             let host = host()?;
             let fault = disk_fault(ctx, f, disk)?;
+            // A trigger watches the fault's own host unless it names another.
+            let trigger = trigger.map(|mut t| {
+                if t.host.is_empty() {
+                    t.host = host.clone();
+                }
+                t
+            });
             let mut out = vec![FaultPlan {
                 at,
                 kind: FaultKind::Disk {

@@ -274,3 +274,46 @@ fn run_writes_each_hosts_disk_as_the_run_left_it() {
     assert_eq!(code(&out), 2);
     assert!(text(&out).1.contains("not a directory"), "{:?}", text(&out));
 }
+
+#[test]
+fn exec_tells_the_guest_its_initial_directory_as_wasmtime_does() {
+    let out = simnet(&["exec", "-S", "cwd=/data", PROBE, "env"]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 0, "{stdout}{stderr}");
+    assert!(stdout.contains(r#"initial cwd: Some("/data")"#), "{stdout}");
+    let out = simnet(&["exec", PROBE, "env"]);
+    assert!(
+        text(&out).0.contains("initial cwd: None"),
+        "{:?}",
+        text(&out)
+    );
+    let out = simnet(&["exec", "-S", "cwd", PROBE, "env"]);
+    assert_eq!(code(&out), 2);
+    assert!(
+        text(&out).1.contains("-S cwd: give the directory"),
+        "{:?}",
+        text(&out)
+    );
+}
+
+#[test]
+fn a_disk_fault_can_wait_for_what_a_program_prints() {
+    let body = std::fs::read_to_string(format!("{ROOT}/examples/durable-store.toml"))
+        .unwrap()
+        .replace(
+            "[[fault]]\nat = \"230ms\"\nkind = \"crash\"\nhost = \"server\"\nmode = \"silent\"\nrestart_after = \"1s\"\n",
+            "[[fault]]\non_output = \"listening\"\nkind = \"disk-full\"\nhost = \"server\"\n",
+        );
+    assert!(body.contains("disk-full"), "{body}");
+    let path = tmp("disk-trigger.toml");
+    std::fs::write(&path, body).unwrap();
+    let out = simnet(&["run", path.to_str().unwrap()]);
+    let (stdout, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stdout}{stderr}");
+    let listening = stdout.find("server          | listening").expect(&stdout);
+    let full = stdout.find("fault: server: disk full").expect(&stdout);
+    let refused = stdout
+        .find("fault: server: write to /data/log fails with insufficient-space")
+        .expect(&stdout);
+    assert!(listening < full && full < refused, "{stdout}");
+}

@@ -16,14 +16,24 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 const WORKLOADS: &[(&str, &[&str])] = &[
-    ("2,000 appends of 100 B + sync_data", &["file-appends", "/data", "2000", "100"]),
-    ("64 MiB written, synced, read", &["file-bulk", "/data", "64"]),
-    ("10,000 files created, listed, renamed, removed", &["file-tree", "/data", "10000"]),
+    (
+        "2,000 appends of 100 B + sync_data",
+        &["file-appends", "/data", "2000", "100"],
+    ),
+    (
+        "64 MiB written, synced, read",
+        &["file-bulk", "/data", "64"],
+    ),
+    (
+        "10,000 files created, listed, renamed, removed",
+        &["file-tree", "/data", "10000"],
+    ),
 ];
 
 /// A fresh empty directory on this machine's disk.
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("simnet-files-bench-{}-{name}", std::process::id()));
+    let dir =
+        std::env::temp_dir().join(format!("simnet-files-bench-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("create a scratch directory");
     dir
@@ -69,7 +79,13 @@ impl WasiView for Real {
 }
 
 /// One run on wasmtime-wasi, the directory a real one on this machine's disk.
-fn on_wasmtime(engine: &Engine, linker: &Linker<Real>, component: &Component, args: &[&str], dir: &Path) -> Duration {
+fn on_wasmtime(
+    engine: &Engine,
+    linker: &Linker<Real>,
+    component: &Component,
+    args: &[&str],
+    dir: &Path,
+) -> Duration {
     let mut b = WasiCtxBuilder::new();
     b.arg("guest.wasm").args(args);
     b.preopened_dir(dir, "/data", FsPerms::ReadWrite)
@@ -122,14 +138,21 @@ fn main() {
     }
     let rt = Runtime::with_cache_dir(None).expect("runtime");
     let guest = simnet_guests::PROBE;
-    let program = rt.load_bytes(guest.name, guest.bytes).expect("the probe loads");
+    let program = rt
+        .load_bytes(guest.name, guest.bytes)
+        .expect("the probe loads");
     let engine = Engine::new(&Config::new()).expect("engine");
     let mut linker = Linker::<Real>::new(&engine);
     wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link");
     let component = Component::new(&engine, guest.bytes).expect("compile");
     println!(
         "{:<48} {:>12} {:>12} {:>12} {:>9} {:>9}",
-        "workload (median of rounds, wall ms)", "sim disk", "sim --dir", "wasmtime", "disk x", "--dir x"
+        "workload (median of rounds, wall ms)",
+        "sim disk",
+        "sim --dir",
+        "wasmtime",
+        "disk x",
+        "--dir x"
     );
     for (name, args) in WORKLOADS {
         let (mut disk, mut dir, mut real) = (Vec::new(), Vec::new(), Vec::new());

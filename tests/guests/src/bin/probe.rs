@@ -297,6 +297,7 @@ fn env() {
     let mut vars: Vec<(String, String)> = std::env::vars().collect();
     vars.sort();
     println!("env: {vars:?}");
+    println!("initial cwd: {:?}", wasi::cli::environment::initial_cwd());
     let mut map = std::collections::HashMap::new();
     for i in 0..8 {
         map.insert(i, i);
