@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::ack_policy::AckPolicy;
 use crate::error::ErrorCode;
 use crate::ids::{ConnId, HostId, SocketId};
 use crate::pipe::Pipe;
@@ -51,6 +52,8 @@ pub(crate) struct End {
     pub(crate) rtt_probe: Option<(u64, SimTime)>,
     /// In-order segments received and not yet acknowledged.
     pub(crate) unacked_segs: u32,
+    /// When received data is acknowledged: at once, or after the delayed-ACK timer.
+    pub(crate) ack: AckPolicy,
     pub(crate) last_recv: SimTime,
     pub(crate) keep_alive_probes: u32,
 }
@@ -73,6 +76,7 @@ impl End {
             retries: 0,
             rtt_probe: None,
             unacked_segs: 0,
+            ack: AckPolicy::default(),
             last_recv: now,
             keep_alive_probes: 0,
         }

@@ -31,6 +31,7 @@
 //! assert_eq!(&buf[..5], b"hello");
 //! ```
 
+mod ack_policy;
 mod api;
 mod autotune;
 mod bytequeue;

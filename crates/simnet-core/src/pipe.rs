@@ -159,6 +159,11 @@ impl Pipe {
         (self.read_seq + self.rcv_cap).max(self.adv_edge)
     }
 
+    /// The window the receiver offers now: room beyond what it has received.
+    pub(crate) fn receive_window(&self) -> u64 {
+        self.advertised_edge().saturating_sub(self.rcv_nxt)
+    }
+
     /// Copy received bytes out to the application.
     pub(crate) fn read(&mut self, out: &mut [u8]) -> usize {
         let n = (self.readable().min(out.len() as u64)) as usize;

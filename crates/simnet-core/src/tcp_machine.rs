@@ -109,6 +109,9 @@ impl Conn {
             let rx = self.rx_mut(seg.from);
             rx.adv_edge = rx.advertised_edge();
             let end = self.end_mut(seg.from);
+            if end.unacked_segs > 0 {
+                end.ack.on_ack_sent();
+            }
             end.unacked_segs = 0;
             end.deadlines[TimerKind::DelayedAck.index()] = None;
         }
@@ -256,9 +259,13 @@ impl Conn {
         let next = seq + u64::from(len) + u64::from(fin);
         tx.snd_nxt = next;
         tx.snd_max = tx.snd_max.max(next);
+        let ato = ctx.cfg.delayed_ack;
         let end = self.end_mut(side);
         if !retransmit && end.rtt_probe.is_none() {
             end.rtt_probe = Some((seq, now));
+        }
+        if len > 0 {
+            end.ack.on_data_sent(now, ato);
         }
         let flags = if fin {
             Flags::ACK | Flags::FIN
@@ -485,15 +492,17 @@ impl Conn {
                 rx.fin_received = true;
                 immediate = true;
             }
+            let window = rx.receive_window();
             let end = self.end_mut(side);
-            if immediate || end.unacked_segs + 1 >= 2 {
+            if seg.len > 0 {
+                end.ack.on_data(now, end.rto, window);
+            }
+            end.unacked_segs += 1;
+            if immediate || end.unacked_segs >= 2 || end.ack.ack_now() {
                 self.send_ack(ctx, side);
-            } else {
-                end.unacked_segs += 1;
-                if end.deadlines[TimerKind::DelayedAck.index()].is_none() {
-                    let at = now + ctx.cfg.delayed_ack;
-                    self.arm(ctx, side, TimerKind::DelayedAck, at);
-                }
+            } else if end.deadlines[TimerKind::DelayedAck.index()].is_none() {
+                let at = now + ctx.cfg.delayed_ack;
+                self.arm(ctx, side, TimerKind::DelayedAck, at);
             }
         } else if seg.seq < self.rx(side).rcv_nxt {
             // A keep-alive probe (it sits below what we have received): answer it.
@@ -747,8 +756,9 @@ impl Conn {
         match kind {
             TimerKind::Retransmit => self.on_retransmit_timeout(ctx, side),
             TimerKind::DelayedAck => {
-                let end = self.end(side);
+                let end = self.end_mut(side);
                 if end.phase == Phase::Established && end.unacked_segs > 0 {
+                    end.ack.on_delayed_ack_timeout();
                     self.send_ack(ctx, side);
                 }
             }
