@@ -39,8 +39,9 @@ Differences from `wasmtime run`:
   - A guest left waiting with nothing that could wake it (a server alone: nobody
     will ever connect) ends the run with exit code 1; --until lets it run for a
     while in virtual time and ends with 0.
-  - Exit codes: the guest's; 134 after a trap or an exceeded limit (fuel, memory),
-    as wasmtime on Linux; 1 when the run ends otherwise.";
+  - Exit codes: the guest's; 134 after a trap of the wasm code or an exceeded
+    limit (fuel, memory), 1 after a host call refused what the guest passed it, as
+    wasmtime on Linux; 1 when the run ends otherwise.";
 
 /// The `-S` options simnet understands, and what each does here.
 const WASI_OPTIONS: &str = "tcp, udp, allow-ip-name-lookup, inherit-network (no effect: \
@@ -354,7 +355,11 @@ fn exit_code(
 ) -> ExitCode {
     match outcome {
         Outcome::Exited(code) => ExitCode::from(u8::try_from(*code).unwrap_or(1)),
-        Outcome::Trapped { message, backtrace } => {
+        Outcome::Trapped {
+            message,
+            backtrace,
+            wasm_trap,
+        } => {
             eprintln!("Error: failed to run main module `{name}`\n\nCaused by:");
             eprintln!("    0: failed to invoke `run` function");
             match backtrace {
@@ -364,7 +369,8 @@ fn exit_code(
                 }
                 None => eprintln!("    1: {message}"),
             }
-            ExitCode::from(TRAP_EXIT)
+            // As `wasmtime run`: 134 for a trap of the wasm code, 1 for a host error.
+            ExitCode::from(if *wasm_trap { TRAP_EXIT } else { 1 })
         }
         Outcome::LimitExceeded { limit, detail } => {
             eprintln!("Error: failed to run main module `{name}`\n\nCaused by:");

@@ -55,6 +55,15 @@ fn exec_returns_the_guest_exit_code_and_reports_traps_as_wasmtime() {
     // Names in the backtrace are demangled.
     assert!(stderr.contains("probe::main"), "{stderr}");
     assert!(!stderr.contains("_ZN5probe4main"), "{stderr}");
+    // A host call refusing what it was given is an error, not a trap: wasmtime
+    // exits with 1 then.
+    let out = simnet(&["exec", simnet_guests::CONFORMANCE.path, "write-unpermitted"]);
+    let (_, stderr) = text(&out);
+    assert_eq!(code(&out), 1, "{stderr}");
+    assert!(
+        stderr.contains("Error: failed to run main module"),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -180,6 +180,15 @@ impl Net {
     /// SYN leaves (no route, no free port) is reported there too, as wasmtime-wasi
     /// reports it at `finish-connect`.
     pub fn begin_connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
+        self.prepare_connect(id, remote)?;
+        self.send_connect(id);
+        Ok(())
+    }
+
+    /// [`Net::begin_connect`] up to the SYN, which waits for [`Net::send_connect`]:
+    /// wasmtime-wasi's connect is a future that does nothing until it is first
+    /// polled, so a connect nobody polls never reaches the server.
+    pub fn prepare_connect(&mut self, id: SocketId, remote: SocketAddr) -> Result<(), ErrorCode> {
         let sock = self.socket(id)?;
         let bound = match sock.state {
             SocketState::Unbound => None,
@@ -259,14 +268,33 @@ impl Net {
             ends: [client, server],
             pipes: [to_server, to_client],
             last_arrival: [now; 2],
+            looped: local == remote,
         }));
         let state = SocketState::Connecting {
             local,
             conn: conn_id,
         };
         self.set_state(id, state);
-        self.send_first_syn(conn_id, server_host.is_some());
+        if let Some(conn) = self.conn_mut(conn_id) {
+            conn.end_mut(Side::Client).unsent_syn = Some(server_host.is_some());
+        }
         Ok(())
+    }
+
+    /// Send the SYN of a connect [`Net::prepare_connect`] set up, unless it left
+    /// already (or the connect failed before it could). Returns whether it left now.
+    pub fn send_connect(&mut self, id: SocketId) -> bool {
+        let Some((conn, Side::Client)) = self.socket(id).ok().and_then(|s| s.conn()) else {
+            return false;
+        };
+        let Some(routable) = self
+            .conn_mut(conn)
+            .and_then(|c| c.end_mut(Side::Client).unsent_syn.take())
+        else {
+            return false;
+        };
+        self.send_first_syn(conn, routable);
+        true
     }
 
     /// How a connect ended, once it has: `None` while the handshake runs. The socket
@@ -288,30 +316,45 @@ impl Net {
             _ => return Some(Err(ErrorCode::InvalidState)),
         };
         let keep_alive = sock.options.keep_alive_enabled;
-        let error = match self.conn(c).map(|conn| conn.end(Side::Client)) {
-            Some(end) if end.phase == Phase::Established => {
-                let side = Side::Client;
-                self.set_state(
-                    id,
-                    SocketState::Connected {
-                        local,
-                        conn: c,
-                        side,
-                    },
-                );
-                if keep_alive {
-                    self.arm_keep_alive(c, side);
-                }
-                return Some(Ok(()));
+        let established = self
+            .conn(c)
+            .is_some_and(|conn| conn.end(Side::Client).phase == Phase::Established);
+        if established {
+            let side = Side::Client;
+            self.set_state(
+                id,
+                SocketState::Connected {
+                    local,
+                    conn: c,
+                    side,
+                },
+            );
+            if keep_alive {
+                self.arm_keep_alive(c, side);
             }
-            Some(end) if end.phase == Phase::Closed => {
-                end.error.unwrap_or(ErrorCode::ConnectionReset)
-            }
-            Some(_) => return None,
-            None => ErrorCode::ConnectionReset,
-        };
+            return Some(Ok(()));
+        }
+        let error = self.connect_error(id)?;
         self.end_connect(id, error);
         Some(Err(error))
+    }
+
+    /// The error a connect has failed with, without taking the outcome: `None` while
+    /// its handshake runs, and once it succeeded.
+    pub fn connect_error(&self, id: SocketId) -> Option<ErrorCode> {
+        match self.socket(id).ok()?.state {
+            SocketState::ConnectFailed { error, .. } | SocketState::Closed { error } => Some(error),
+            SocketState::Connecting { conn, .. } => {
+                match self.conn(conn).map(|conn| conn.end(Side::Client)) {
+                    Some(end) if end.phase == Phase::Closed => {
+                        Some(end.error.unwrap_or(ErrorCode::ConnectionReset))
+                    }
+                    Some(_) => None,
+                    None => Some(ErrorCode::ConnectionReset),
+                }
+            }
+            _ => None,
+        }
     }
 
     /// End a connect with `code` whatever its handshake did, as a connect the network
@@ -630,6 +673,13 @@ impl Net {
         Ok(conn.tx(side).send_space() as usize)
     }
 
+    /// Bytes a granted write ([`Net::write_granted`]) left waiting for room in the
+    /// send buffer: they enter it, in order, as acknowledgements free room.
+    pub fn held_bytes(&self, id: SocketId) -> u64 {
+        self.attached_conn(id)
+            .map_or(0, |(conn, side)| conn.tx(side).held())
+    }
+
     /// Bytes that can be written now without blocking; an error is reported once (as
     /// `SO_ERROR`), a closed connection as `Closed` (`EPIPE`).
     pub fn check_write(&mut self, id: SocketId) -> Result<usize, StreamError> {
@@ -656,8 +706,10 @@ impl Net {
     }
 
     /// Write all of `chunk`, for which the caller was granted room earlier (a WASI
-    /// `check-write`): if the send buffer has shrunk since, it holds more than its
-    /// size until acknowledgements free it, as a kernel keeps what it accepted.
+    /// `check-write`, which grants more than the buffer holds): what does not fit
+    /// waits, in order, for acknowledgements to free room ([`Net::held_bytes`]), as
+    /// wasmtime-wasi's background write hands it to the kernel. No other write is
+    /// taken until it is all in.
     pub fn write_granted(&mut self, id: SocketId, chunk: Bytes) -> Result<usize, StreamError> {
         self.write_with(id, |tx| tx.append(chunk))
     }
@@ -708,9 +760,12 @@ impl Net {
                 // A listener waits for a connection to accept, a connecting socket
                 // for the handshake to end.
                 SocketState::Listening { queue, .. } => !queue.ready.is_empty(),
-                SocketState::Connecting { conn, .. } => self
-                    .conn(*conn)
-                    .is_none_or(|conn| !matches!(conn.end(Side::Client).phase, Phase::SynSent)),
+                SocketState::Connecting { conn, .. } => self.conn(*conn).is_none_or(|conn| {
+                    !matches!(
+                        conn.end(Side::Client).phase,
+                        Phase::SynSent | Phase::SynReceived
+                    )
+                }),
                 _ => true,
             },
             Interest::Read => {
@@ -732,13 +787,15 @@ impl Net {
                 let SocketState::Connected { conn, side, .. } = sock.state else {
                     return true;
                 };
-                if sock.writer_closed {
-                    return true;
-                }
                 self.conn(conn).is_none_or(|conn| {
-                    conn.tx(side).send_space() > 0
-                        || conn.end(side).phase == Phase::Closed
-                        || conn.end(side).error.is_some()
+                    let tx = conn.tx(side);
+                    let room = if sock.writer_closed {
+                        // Shut down: ready once granted bytes are all in the buffer.
+                        tx.held() == 0
+                    } else {
+                        tx.send_space() > 0
+                    };
+                    room || conn.end(side).phase == Phase::Closed || conn.end(side).error.is_some()
                 })
             }
         }

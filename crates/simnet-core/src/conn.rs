@@ -54,6 +54,9 @@ pub(crate) struct End {
     pub(crate) unacked_segs: u32,
     /// When received data is acknowledged: at once, or after the delayed-ACK timer.
     pub(crate) ack: AckPolicy,
+    /// A connect's first SYN, not sent yet (see `Net::prepare_connect`): whether
+    /// its destination is routable.
+    pub(crate) unsent_syn: Option<bool>,
     pub(crate) last_recv: SimTime,
     pub(crate) keep_alive_probes: u32,
 }
@@ -77,6 +80,7 @@ impl End {
             rtt_probe: None,
             unacked_segs: 0,
             ack: AckPolicy::default(),
+            unsent_syn: None,
             last_recv: now,
             keep_alive_probes: 0,
         }
@@ -104,6 +108,10 @@ pub(crate) struct Conn {
     /// Arrival time of the latest segment sent by each side: later segments never
     /// arrive before it, whatever the jitter.
     pub(crate) last_arrival: [SimTime; 2],
+    /// A socket connected to its own address and port: its SYN comes back to it and
+    /// Linux completes the simultaneous open. The client end is then the only one:
+    /// it sends to itself and receives on the pipe it sends on.
+    pub(crate) looped: bool,
 }
 
 impl Conn {
@@ -124,12 +132,17 @@ impl Conn {
         &mut self.pipes[side.index()]
     }
 
+    /// The side that receives what `from` sends.
+    pub(crate) fn receiver(&self, from: Side) -> Side {
+        if self.looped { from } else { from.peer() }
+    }
+
     /// The pipe `side` receives on.
     pub(crate) fn rx(&self, side: Side) -> &Pipe {
-        &self.pipes[side.peer().index()]
+        &self.pipes[self.receiver(side).index()]
     }
 
     pub(crate) fn rx_mut(&mut self, side: Side) -> &mut Pipe {
-        &mut self.pipes[side.peer().index()]
+        &mut self.pipes[self.receiver(side).index()]
     }
 }

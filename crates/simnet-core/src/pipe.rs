@@ -37,6 +37,11 @@ pub(crate) struct Pipe {
     pub(crate) snd_tuning: Option<SendTuning>,
     /// Sequence number the FIN occupies, once the sender has shut down.
     pub(crate) fin_seq: Option<u64>,
+    /// Bytes at the end of the queue that a write was granted beyond the send
+    /// buffer's room (a WASI `check-write` grants 64 KiB, and wasmtime-wasi hands the
+    /// rest to the kernel in the background): they enter the send buffer, and may be
+    /// sent, as acknowledgements free room.
+    held: u64,
 
     // Receiver side.
     /// Next data sequence number expected.
@@ -64,6 +69,7 @@ impl Pipe {
             snd_cap,
             snd_tuning: None,
             fin_seq: None,
+            held: 0,
             rcv_nxt: FIRST_DATA_SEQ,
             read_seq: FIRST_DATA_SEQ,
             fin_received: false,
@@ -108,15 +114,34 @@ impl Pipe {
         self.buf_seq + self.buf.len() as u64
     }
 
+    /// Sequence number after the last byte in the send buffer: what may be sent.
+    pub(crate) fn send_end(&self) -> u64 {
+        self.write_end() - self.held
+    }
+
     /// Written bytes not yet acknowledged (what the send buffer holds).
     pub(crate) fn unacked(&self) -> u64 {
-        let end = self.write_end();
+        let end = self.send_end();
         end - self.snd_una.clamp(FIRST_DATA_SEQ, end)
     }
 
-    /// Free space in the send buffer.
+    /// Free space in the send buffer; none while granted bytes wait for room.
     pub(crate) fn send_space(&self) -> u64 {
+        if self.held > 0 {
+            return 0;
+        }
         self.snd_cap.saturating_sub(self.unacked())
+    }
+
+    /// Granted bytes still waiting for room in the send buffer.
+    pub(crate) fn held(&self) -> u64 {
+        self.held
+    }
+
+    /// Move granted bytes into the send buffer as far as its room allows.
+    pub(crate) fn admit_held(&mut self) {
+        let room = self.snd_cap.saturating_sub(self.unacked());
+        self.held -= room.min(self.held);
     }
 
     /// Append a copy of as much of `data` as the send buffer has room for.
@@ -133,17 +158,19 @@ impl Pipe {
         self.append(chunk)
     }
 
-    /// Append all of `chunk`, whatever room is left: for bytes whose room was
-    /// granted before the buffer shrank.
+    /// Append as much of `chunk` as the send buffer has room for and hold the rest
+    /// until acknowledgements make room (see `held`).
     pub(crate) fn append(&mut self, chunk: Bytes) -> usize {
         let n = chunk.len();
+        self.held += n as u64;
         self.buf.push(chunk);
+        self.admit_held();
         n
     }
 
-    /// Written data not yet sent.
+    /// Data in the send buffer not yet sent.
     pub(crate) fn unsent(&self) -> u64 {
-        self.write_end()
+        self.send_end()
             .saturating_sub(self.snd_nxt.max(FIRST_DATA_SEQ))
     }
 
@@ -212,6 +239,7 @@ impl Pipe {
                 self.snd_nxt = ack;
             }
             self.trim();
+            self.admit_held();
         }
         if ack <= self.snd_max {
             self.wnd_edge = self.wnd_edge.max(ack + window);

@@ -133,7 +133,6 @@ impl Net {
 
     /// A segment reached its host (faults have had their say).
     pub(crate) fn segment_arrived(&mut self, seg: Segment) {
-        let side = seg.from.peer();
         let Some(conn) = self.conn(seg.conn) else {
             self.record(TraceEvent::SegmentDropped {
                 seg,
@@ -141,7 +140,7 @@ impl Net {
             });
             return;
         };
-        let end = conn.end(side);
+        let end = conn.end(conn.receiver(seg.from));
         let (phase, listener) = (end.phase, end.listener);
         self.record(TraceEvent::SegmentDelivered { seg });
         if phase == Phase::Idle {

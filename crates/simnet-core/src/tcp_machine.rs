@@ -126,9 +126,11 @@ impl Conn {
         let end = self.end_mut(side);
         end.rtt_probe = if retransmit { None } else { Some((0, now)) };
         let rto = end.rto;
-        let flags = match side {
-            Side::Client => Flags::SYN,
-            Side::Server => Flags::SYN | Flags::ACK,
+        // A SYN that answers one (a listener's, or a simultaneous open's) carries an ACK.
+        let flags = if end.phase == Phase::SynReceived {
+            Flags::SYN | Flags::ACK
+        } else {
+            Flags::SYN
         };
         // A SYN cookie keeps no state: nothing retransmits it, and the handshake
         // must complete while the cookie is valid.
@@ -178,14 +180,13 @@ impl Conn {
             let mss = u64::from(self.mss);
             let tx = self.tx(side);
             let nxt = tx.snd_nxt.max(FIRST_DATA_SEQ);
-            let write_end = tx.write_end();
-            let avail = write_end.saturating_sub(nxt);
+            let avail = tx.send_end().saturating_sub(nxt);
             let wnd = tx.wnd_edge.saturating_sub(nxt);
             let retransmitting = nxt < tx.snd_max;
             if avail > 0 && wnd > 0 {
                 let len = mss.min(avail).min(wnd);
                 let in_flight = tx.snd_max > tx.snd_una;
-                let last = len == avail && tx.fin_seq.is_some();
+                let last = tx.fin_seq == Some(nxt + len);
                 if nagle && len < mss && in_flight && !retransmitting && !last {
                     break;
                 }
@@ -325,7 +326,7 @@ impl Conn {
         seg: Segment,
         room: ListenerRoom,
     ) {
-        let side = seg.from.peer();
+        let side = self.receiver(seg.from);
         match self.end(side).phase {
             Phase::Idle => {}
             Phase::Closed => {
@@ -389,11 +390,37 @@ impl Conn {
             }
             return;
         }
+        if seg.flags.contains(Flags::SYN) && !seg.flags.contains(Flags::ACK) {
+            return self.simultaneous_open(ctx, seg);
+        }
         if !(seg.flags.contains(Flags::SYN) && acceptable) {
             return;
         }
         self.complete_handshake(ctx, Side::Client, seg);
         self.send_ack(ctx, Side::Client);
+    }
+
+    /// A SYN crossed the connect's own (RFC 9293 3.5): answer it with a SYN-ACK and
+    /// wait for the SYN-ACK that answers ours. Only a socket connected to itself
+    /// meets this here, its SYN coming back to it.
+    fn simultaneous_open(&mut self, ctx: &mut Ctx<impl Effects>, seg: Segment) {
+        let end = self.end_mut(Side::Client);
+        end.phase = Phase::SynReceived;
+        end.retries = 0;
+        self.tx_mut(Side::Client).wnd_edge = FIRST_DATA_SEQ + u64::from(seg.window);
+        self.send_syn(ctx, Side::Client, false);
+    }
+
+    /// A segment for a connect that met a crossing SYN: the SYN-ACK answering its
+    /// own SYN completes the handshake.
+    fn on_segment_simultaneous(&mut self, ctx: &mut Ctx<impl Effects>, seg: Segment) {
+        if seg.flags.contains(Flags::RST) {
+            let refused = Some(ErrorCode::ConnectionRefused);
+            return self.close_phase(ctx, Side::Client, refused, true);
+        }
+        if seg.flags.contains(Flags::ACK) && seg.ack == FIRST_DATA_SEQ {
+            self.complete_handshake(ctx, Side::Client, seg);
+        }
     }
 
     fn on_segment_syn_received(
@@ -402,6 +429,9 @@ impl Conn {
         seg: Segment,
         room: ListenerRoom,
     ) {
+        if self.receiver(seg.from) == Side::Client {
+            return self.on_segment_simultaneous(ctx, seg);
+        }
         if seg.flags.contains(Flags::RST) {
             let reset = Some(ErrorCode::ConnectionReset);
             return self.close_phase(ctx, Side::Server, reset, false);
@@ -452,7 +482,7 @@ impl Conn {
     }
 
     fn on_segment_established(&mut self, ctx: &mut Ctx<impl Effects>, seg: Segment) {
-        let side = seg.from.peer();
+        let side = self.receiver(seg.from);
         let now = ctx.now;
         if seg.flags.contains(Flags::RST) {
             // After the peer's FIN, Linux reports EPIPE (a closed stream), not a reset.
@@ -523,6 +553,7 @@ impl Conn {
             let acked = tx.snd_una.saturating_sub(una_before);
             let peer_window = tx.wnd_edge.saturating_sub(tx.snd_una);
             tx.snd_cap = tuning.after_ack(tx.snd_cap, in_flight, acked, mss, peer_window);
+            tx.admit_held();
         }
         let (all_acked, window_closed) = (
             tx.snd_una >= tx.snd_max,
@@ -798,7 +829,8 @@ impl Conn {
                     cfg.synack_retries
                 };
                 if self.backoff(ctx, side) > retries {
-                    let report = phase == Phase::SynSent;
+                    // A connect hears of it; a listener's half-open end goes quietly.
+                    let report = side == Side::Client;
                     return self.close_phase(ctx, side, Some(ErrorCode::Timeout), report);
                 }
                 self.send_syn(ctx, side, true);
@@ -815,7 +847,7 @@ impl Conn {
                 }
                 let tx = self.tx_mut(side);
                 tx.snd_nxt = tx.snd_una.max(FIRST_DATA_SEQ);
-                let (nxt, has_data) = (tx.snd_nxt, tx.write_end() > tx.snd_nxt);
+                let (nxt, has_data) = (tx.snd_nxt, tx.send_end() > tx.snd_nxt);
                 if window_closed && has_data {
                     self.send_window_probe(ctx, side, nxt);
                 } else {

@@ -315,3 +315,64 @@ fn an_accepted_socket_reports_the_sizing_its_connection_got() {
         simnet_core::BufferSize::Auto
     );
 }
+
+/// A write granted more than the send buffer holds (a WASI `check-write` grants
+/// 64 KiB): the rest waits for room, nothing else is written meanwhile, the bytes in
+/// flight never exceed the buffer, and a shutdown sends its FIN after all of them.
+#[test]
+fn a_granted_write_beyond_the_buffer_waits_for_room_and_loses_nothing() {
+    let (mut net, a, b) = world(TcpConfig::default());
+    let client = Sizes {
+        send: Some(4096),
+        ..Sizes::default()
+    };
+    let (c, s) = pair(&mut net, a, b, client, Sizes::default());
+    net.enable_capture();
+    let data: Vec<u8> = (0..65_536u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(
+        net.write_granted(c, simnet_core::Bytes::from(data.clone())),
+        Ok(65_536)
+    );
+    assert_eq!(net.held_bytes(c), 65_536 - 4096);
+    assert_eq!(net.send_space(c), Ok(0));
+    assert!(!net.is_ready(c, simnet_core::Interest::Write));
+    assert_eq!(
+        net.write(c, b"later"),
+        Ok(0),
+        "no write overtakes the held bytes"
+    );
+    net.shutdown(c, simnet_core::ShutdownType::Send).unwrap();
+    assert!(!net.is_ready(c, simnet_core::Interest::Write));
+
+    let mut got = Vec::new();
+    let mut buf = vec![0; 8192];
+    loop {
+        match net.read(s, &mut buf) {
+            Ok(0) => net.run_for(Duration::from_millis(1)),
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(simnet_core::StreamError::Closed) => break,
+            Err(e) => panic!("read: {e:?}"),
+        }
+    }
+    assert_eq!(got, data);
+    assert_eq!(net.held_bytes(c), 0);
+    assert!(net.is_ready(c, simnet_core::Interest::Write));
+    // Never more than the send buffer in flight: each data segment starts within
+    // 4096 bytes of the lowest unacknowledged byte, which the capture shows as the
+    // highest ACK the server sent before it.
+    let mut acked = 1u64;
+    for p in net.captured() {
+        if let simnet_core::Transport::Tcp { seg, .. } = p.transport {
+            if seg.from == simnet_core::Side::Client && seg.len > 0 {
+                assert!(
+                    seg.seq + u64::from(seg.len) <= acked + 4096,
+                    "segment {}+{} with {acked} acknowledged",
+                    seg.seq,
+                    seg.len
+                );
+            } else if seg.from == simnet_core::Side::Server {
+                acked = acked.max(seg.ack);
+            }
+        }
+    }
+}

@@ -1991,3 +1991,71 @@ fn fail_connect_closes_a_connected_socket_with_the_error() {
         Err(ErrorCode::InvalidState)
     );
 }
+
+#[test]
+fn a_socket_connected_to_its_own_address_reads_what_it_writes() {
+    let (mut net, a, _) = two_hosts();
+    for addr in ["127.0.0.1:5000", "10.0.0.1:5001"] {
+        let s = v4(&mut net, a);
+        net.bind(s, sa(addr)).unwrap();
+        // Linux completes the simultaneous open of the SYN the socket sends itself.
+        net.connect(s, sa(addr)).unwrap();
+        assert_eq!(state(&net, s), TcpState::Connected);
+        assert_eq!(net.remote_address(s).unwrap(), sa(addr));
+        assert_eq!(net.local_address(s).unwrap(), sa(addr));
+        assert_eq!(net.write(s, b"echo").unwrap(), 4);
+        net.settle();
+        assert_eq!(drain(&mut net, s), b"echo");
+        // Its FIN comes back too: it reads the end of the stream.
+        net.shutdown(s, ShutdownType::Send).unwrap();
+        net.settle();
+        let mut buf = [0; 8];
+        assert_eq!(net.read(s, &mut buf), Err(StreamError::Closed));
+        net.close(s).unwrap();
+        net.run_for(Duration::from_secs(120));
+        assert_eq!(net.live_connections(), 0, "{addr}");
+        // The port is free again.
+        let again = v4(&mut net, a);
+        net.bind(again, sa(addr)).unwrap();
+        net.close(again).unwrap();
+    }
+}
+
+#[test]
+fn a_prepared_connect_sends_nothing_until_its_syn_is_sent() {
+    let (mut net, a, b) = two_hosts();
+    let l = listener(&mut net, b, "10.0.0.2:80");
+    net.enable_capture();
+    // Prepared and closed without being sent: the server never hears of it.
+    let quiet = v4(&mut net, a);
+    net.prepare_connect(quiet, sa("10.0.0.2:80")).unwrap();
+    assert_eq!(state(&net, quiet), TcpState::Connecting);
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.captured().count(), 0);
+    assert_eq!(net.connect_error(quiet), None);
+    net.close(quiet).unwrap();
+    net.run_for(Duration::from_secs(5));
+    assert_eq!(net.captured().count(), 0);
+    assert_eq!(net.accept(l).map(|_| ()), Err(ErrorCode::WouldBlock));
+
+    // Sent: the handshake runs; a second send does nothing.
+    let c = v4(&mut net, a);
+    net.prepare_connect(c, sa("10.0.0.2:80")).unwrap();
+    assert!(net.send_connect(c));
+    assert!(!net.send_connect(c));
+    net.run_until_idle();
+    assert_eq!(net.connect_outcome(c), Some(Ok(())));
+    assert!(net.accept(l).is_ok());
+
+    // A refusal shows as the connect's error before its outcome is taken.
+    let r = v4(&mut net, a);
+    net.prepare_connect(r, sa("10.0.0.2:81")).unwrap();
+    assert!(net.send_connect(r));
+    net.run_until_idle();
+    assert_eq!(net.connect_error(r), Some(ErrorCode::ConnectionRefused));
+    assert_eq!(state(&net, r), TcpState::Connecting);
+    assert_eq!(
+        net.connect_outcome(r),
+        Some(Err(ErrorCode::ConnectionRefused))
+    );
+}

@@ -35,6 +35,10 @@ pub enum Outcome {
     Trapped {
         message: String,
         backtrace: Option<String>,
+        /// The wasm code itself trapped (`unreachable`, an out-of-bounds access...),
+        /// rather than a host call refusing what it was given. `wasmtime run` exits
+        /// with 134 only for these, with 1 otherwise.
+        wasm_trap: bool,
     },
     LimitExceeded {
         limit: Limit,

@@ -876,6 +876,7 @@ impl Sim {
                         Outcome::Trapped {
                             message: format!("cannot start: {e:#}"),
                             backtrace: None,
+                            wasm_trap: false,
                         },
                     );
                     return;
@@ -967,6 +968,7 @@ impl Sim {
                 Outcome::Trapped {
                     message,
                     backtrace: None,
+                    wasm_trap: false,
                 },
             );
         }
@@ -1259,6 +1261,7 @@ fn classify(finished: Finished) -> Outcome {
         };
     }
     let backtrace = err.downcast_ref::<WasmBacktrace>().map(|b| b.to_string());
+    let wasm_trap = err.downcast_ref::<Trap>().is_some();
     let message = match err.downcast_ref::<Trap>() {
         Some(trap) => trap.to_string(),
         // The backtrace is reported on its own: leave it out of the message.
@@ -1269,5 +1272,9 @@ fn classify(finished: Finished) -> Outcome {
             .collect::<Vec<_>>()
             .join(": "),
     };
-    Outcome::Trapped { message, backtrace }
+    Outcome::Trapped {
+        message,
+        backtrace,
+        wasm_trap,
+    }
 }

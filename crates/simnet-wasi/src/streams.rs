@@ -107,6 +107,10 @@ enum WriteState {
     /// Writable; `permit` is what the last `check-write` granted and no write has
     /// used yet (writing more traps, as in wasmtime-wasi).
     Open { permit: usize },
+    /// The guest shut writing down while a write's bytes still waited for room in
+    /// the send buffer: `check-write` grants nothing until they are all in, then
+    /// reports the stream closed (wasmtime-wasi finishes its background write first).
+    Closing,
     /// A write failed or the guest shut writing down: every later call reports the
     /// same result.
     Closed(WriteError),
@@ -127,10 +131,11 @@ impl From<WriteError> for StreamError {
     }
 }
 
-/// What `check-write` grants when the next write is bound to fail (the connection
-/// is reset or closed): wasmtime-wasi reports such a socket writable with its fixed
-/// grant, and the write then reports the failure.
-const FAILING_WRITE_GRANT: usize = 64 * 1024;
+/// What `check-write` grants whenever the socket is writable, as wasmtime-wasi
+/// does: more than a small send buffer holds. The write hands the rest to the
+/// network as room frees ([`simnet_core::Net::write_granted`]); a write bound to
+/// fail (the connection is reset or closed) is granted the same, and reports why.
+const WRITE_GRANT: usize = 64 * 1024;
 
 pub(crate) type SharedStreams = std::sync::Arc<std::sync::Mutex<StreamStates>>;
 
@@ -145,15 +150,20 @@ pub(crate) fn new_stream_states() -> SharedStreams {
     }))
 }
 
-/// `shutdown` as wasmtime-wasi applies it to the streams: reading ends at once; a
-/// writer that already failed keeps its error.
-pub(crate) fn shutdown_streams(states: &SharedStreams, read: bool, write: bool) {
+/// `shutdown` as wasmtime-wasi applies it to the streams: reading ends at once;
+/// writing ends at once, or once the bytes of a write still `writing` are all in
+/// the send buffer; a writer that already failed keeps its error.
+pub(crate) fn shutdown_streams(states: &SharedStreams, read: bool, write: bool, writing: bool) {
     let mut st = lock_states(states);
     if read {
         st.read = ReadState::Closed;
     }
     if write && matches!(st.write, WriteState::Open { .. }) {
-        st.write = WriteState::Closed(WriteError::Closed);
+        st.write = if writing {
+            WriteState::Closing
+        } else {
+            WriteState::Closed(WriteError::Closed)
+        };
     }
 }
 
@@ -215,6 +225,13 @@ impl Pollable for SimTcpSocket {
         // wasmtime-wasi's pollable is ready at once while `start-listen` awaits its
         // finish, whatever the queue holds.
         let listen_started = self.started == Some(Started::Listen);
+        if self.started == Some(Started::Connect) {
+            // The first poll starts the connect (see `start-connect`).
+            let mut w = lock(&self.at.world);
+            if w.net.send_connect(self.at.socket) {
+                w.net.settle();
+            }
+        }
         self.at.ready_or(Interest::Socket, listen_started).await;
         let mut w = lock(&self.at.world);
         if self.started == Some(Started::Connect) {
@@ -316,6 +333,12 @@ impl OutputStream for TcpOutput {
                     bytes.len()
                 )));
             }
+            WriteState::Closing => {
+                return Err(StreamError::Trap(wasmtime::format_err!(
+                    "write of {} bytes while the stream is shutting down",
+                    bytes.len()
+                )));
+            }
         }
         if bytes.is_empty() {
             return Ok(());
@@ -346,14 +369,22 @@ impl OutputStream for TcpOutput {
         // Written bytes are already in the socket's send buffer: nothing to flush.
         match lock_states(&self.states).write {
             WriteState::Closed(e) => Err(e.into()),
-            WriteState::Open { .. } => Ok(()),
+            WriteState::Open { .. } | WriteState::Closing => Ok(()),
         }
     }
 
     fn check_write(&mut self) -> StreamResult<usize> {
         let mut st = lock_states(&self.states);
-        if let WriteState::Closed(e) = st.write {
-            return Err(e.into());
+        match st.write {
+            WriteState::Closed(e) => return Err(e.into()),
+            WriteState::Closing => {
+                if lock(&self.at.world).net.held_bytes(self.at.socket) > 0 {
+                    return Ok(0);
+                }
+                st.write = WriteState::Closed(WriteError::Closed);
+                return Err(StreamError::Closed);
+            }
+            WriteState::Open { .. } => {}
         }
         let mut w = lock(&self.at.world);
         let effect = w.inject(self.at.host, Some(self.at.socket), Method::Write);
@@ -368,10 +399,7 @@ impl OutputStream for TcpOutput {
         let permit = if stalled || !w.net.is_ready(self.at.socket, Interest::Write) {
             0
         } else {
-            // A write that cannot succeed is still granted; the write reports why.
-            w.net
-                .send_space(self.at.socket)
-                .unwrap_or(FAILING_WRITE_GRANT)
+            WRITE_GRANT
         };
         let permit = if effect == Some(Effect::ShortWrite) {
             permit.min(1)

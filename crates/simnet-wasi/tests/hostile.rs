@@ -114,7 +114,10 @@ fn an_allocation_bomb_stops_at_the_default_memory_limit() {
 #[test]
 fn deep_recursion_traps() {
     let (sim, report) = run_probe(&["recurse"]);
-    let Outcome::Trapped { message, backtrace } = &report.guests[0].outcome else {
+    let Outcome::Trapped {
+        message, backtrace, ..
+    } = &report.guests[0].outcome
+    else {
         panic!("{}", describe(&sim, &report));
     };
     // Rust keeps its frames' arrays on a stack in linear memory: running off its end

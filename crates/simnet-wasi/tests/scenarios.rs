@@ -367,7 +367,10 @@ fn a_crashed_guest_closes_its_connections() {
     );
     let report = sim.run();
     let server_report = &report.guest("server").unwrap().outcome;
-    let Outcome::Trapped { message, backtrace } = server_report else {
+    let Outcome::Trapped {
+        message, backtrace, ..
+    } = server_report
+    else {
         panic!("{}", describe(&sim, &report))
     };
     assert!(message.contains("unreachable"), "{message}");

@@ -197,8 +197,10 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
         remote_address: IpSocketAddress,
     ) -> SocketResult<()> {
         self.check_network(&network)?;
+        // Nothing is sent yet: as wasmtime-wasi's, the connect starts when the socket's
+        // pollable or `finish-connect` first polls it.
         self.start(&this, Method::StartConnect, Started::Connect, |net, id| {
-            net.begin_connect(id, remote_address.into())
+            net.prepare_connect(id, remote_address.into())
         })
     }
 
@@ -220,6 +222,12 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
                 // (the socket's pollable may have seen it succeed already).
                 (true, Some(code)) => w.net.fail_connect(at.socket, code).and(Err(code)),
                 (true, None) if w.net.is_stalled(at.socket) => Err(CoreError::WouldBlock),
+                (true, None) if w.net.send_connect(at.socket) => {
+                    // This first poll started the connect: under way, as a kernel's
+                    // non-blocking connect is (even to a closed port on loopback).
+                    w.net.settle();
+                    Err(CoreError::WouldBlock)
+                }
                 (true, None) => w
                     .net
                     .connect_outcome(at.socket)
@@ -395,7 +403,8 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
             ShutdownType::Send => (CoreShutdown::Send, false, true),
             ShutdownType::Both => (CoreShutdown::Both, true, true),
         };
-        shutdown_streams(&states, read, write);
+        let writing = self.with_net(&this, |net, id| Ok(net.held_bytes(id) > 0))?;
+        shutdown_streams(&states, read, write, writing);
         self.with_net(&this, |net, id| {
             let done = net.shutdown(id, how);
             net.settle();

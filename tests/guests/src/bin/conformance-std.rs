@@ -5,7 +5,8 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
-use std::time::Duration;
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::time::{Duration, Instant};
 
 fn show<T: std::fmt::Debug>(what: &str, r: std::io::Result<T>) {
     match r {
@@ -189,6 +190,10 @@ fn main() {
     println!("bulk transfer intact: {}", got == data);
     drop((c, a));
 
+    writes_beyond_the_send_buffer(&l);
+    self_connect();
+    ack_timing(&l);
+
     println!("== name lookup");
     for name in [
         "127.0.0.1:80",
@@ -287,4 +292,116 @@ fn udp() {
     let six = UdpSocket::bind("[::1]:0").expect("bind ipv6");
     show("ipv6 local-addr", shown(six.local_addr()));
     show("ipv6 send to ipv4", six.send_to(b"x", a_addr));
+}
+
+/// A write takes as much as wasmtime-wasi's `check-write` grants (64 KiB), whatever
+/// the send buffer's size; a shutdown right after it loses none of it.
+fn writes_beyond_the_send_buffer(l: &TcpListener) {
+    println!("== writes beyond the send buffer");
+    let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    let (mut c, mut a) = pair(l);
+    show("write 200000 bytes", c.write(&data));
+    drop((c, a));
+
+    let (mut c, mut a) = pair(l);
+    let size: libc::c_int = 1024;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the given size.
+    let set = unsafe {
+        libc::setsockopt(
+            c.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    println!("set SO_SNDBUF 1024: {set}");
+    let written = c.write(&data).unwrap_or(0);
+    println!("write 200000 bytes with a small buffer: {written}");
+    show("shutdown write at once", c.shutdown(Shutdown::Write));
+    let mut got = Vec::new();
+    show("peer reads to the end", a.read_to_end(&mut got));
+    println!("peer read all of it, in order: {}", got[..] == data[..written]);
+}
+
+/// A socket connected to its own address and port: Linux completes the simultaneous
+/// open, and the socket reads what it writes.
+fn self_connect() {
+    println!("== connect to itself");
+    // SAFETY: plain socket calls on a descriptor this function owns, with a
+    // sockaddr_in and its true length.
+    let stream = unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+        let mut sin: libc::sockaddr_in = std::mem::zeroed();
+        sin.sin_family = libc::AF_INET as libc::sa_family_t;
+        sin.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
+        let mut len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        let addr = (&raw mut sin).cast::<libc::sockaddr>();
+        println!("bind: {}", libc::bind(fd, addr, len));
+        println!("getsockname: {}", libc::getsockname(fd, addr, &mut len));
+        println!("connect to its own address: {}", libc::connect(fd, addr, len));
+        TcpStream::from_raw_fd(fd)
+    };
+    let mut s = stream;
+    println!(
+        "peer is itself: {}",
+        s.peer_addr().ok().is_some() && s.peer_addr().ok() == s.local_addr().ok()
+    );
+    show("write", s.write(b"echo"));
+    show("reads back", read_some(&mut s, 100));
+    show("shutdown write", s.shutdown(Shutdown::Write));
+    show("then reads", read_some(&mut s, 100));
+}
+
+/// How long patterns of small writes take, as programs feel the receiver's ACK
+/// policy: at once on a fresh connection, delayed in an interactive exchange (the
+/// second of two small writes waits behind Nagle for the delayed ACK). Real time on
+/// the kernel, virtual time on simnet: printed as categories, each the fastest of
+/// three fresh connections.
+fn ack_timing(l: &TcpListener) {
+    println!("== ack timing");
+    let fresh = fastest(|| {
+        let (mut c, mut a) = pair(l);
+        let start = Instant::now();
+        for _ in 0..5 {
+            c.write_all(b"tick").expect("write");
+            a.read_exact(&mut [0; 4]).expect("read");
+        }
+        start.elapsed()
+    });
+    println!("five small writes on a fresh connection: {}", speed(fresh));
+    let mut exchange = Duration::ZERO;
+    let stalled = fastest(|| {
+        let (mut c, mut a) = pair(l);
+        let start = Instant::now();
+        for _ in 0..5 {
+            c.write_all(b"request").expect("write");
+            a.read_exact(&mut [0; 7]).expect("read");
+            a.write_all(b"response").expect("write");
+            c.read_exact(&mut [0; 8]).expect("read");
+        }
+        exchange = exchange.max(start.elapsed());
+        let start = Instant::now();
+        c.write_all(b"head").expect("write");
+        a.read_exact(&mut [0; 4]).expect("read");
+        c.write_all(b"body").expect("write");
+        a.read_exact(&mut [0; 4]).expect("read");
+        start.elapsed()
+    });
+    println!("five requests and responses: {}", speed(exchange));
+    println!("then two writes without an answer: {}", speed(stalled));
+}
+
+/// The shortest of three runs of `f`.
+fn fastest(mut f: impl FnMut() -> Duration) -> Duration {
+    (0..3).map(|_| f()).min().unwrap_or(Duration::MAX)
+}
+
+/// A duration as a category that a loaded machine does not blur.
+fn speed(d: Duration) -> String {
+    match d.as_millis() {
+        0..25 => "at once".into(),
+        35..250 => "after a delayed ACK".into(),
+        ms => format!("{ms} ms"),
+    }
 }

@@ -578,9 +578,170 @@ fn main() {
     splices(&net);
     pollables_of_closed_streams(&net);
     buffer_sizes(&net);
+    writes_beyond_the_send_buffer(&net);
+    self_connect(&net);
+    connect_starts_when_polled(&net);
+    ack_timing(&net);
     resolver(&net);
     option_limits(&net);
     println!("== done");
+}
+
+/// `check-write` grants 64 KiB whatever the send buffer's size; the write hands the
+/// rest over as room frees, and a `shutdown` right after it loses none of it.
+fn writes_beyond_the_send_buffer(net: &Network) {
+    println!("== writes beyond the send buffer");
+    let (l, laddr) = listener(net);
+    let p = pair(net, &l, laddr);
+    show("set-send-buffer-size 1024", p.c.set_send_buffer_size(1024));
+    let buffer = p.c.send_buffer_size().expect("send-buffer-size");
+    let permit = p.cout.check_write().expect("check-write");
+    println!("check-write grants: {permit}");
+    println!("more than the send buffer: {}", permit > buffer);
+    let data: Vec<u8> = (0..permit).map(|i| (i % 251) as u8).collect();
+    println!("write all of it: {}", write_result(p.cout.write(&data)));
+    show("shutdown send at once", p.c.shutdown(ShutdownType::Send));
+    let mut got = Vec::new();
+    loop {
+        match p.ain.blocking_read(1 << 16) {
+            Ok(chunk) => got.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(e) => {
+                println!("peer read: {}", err_text(e));
+                break;
+            }
+        }
+    }
+    println!("peer read all of it, in order: {}", got == data);
+    p.cout.subscribe().block();
+    println!(
+        "check-write after the shutdown: {}",
+        permit_result(p.cout.check_write())
+    );
+}
+
+/// A socket connected to its own address and port: Linux completes the simultaneous
+/// open, and the socket reads what it writes.
+fn self_connect(net: &Network) {
+    println!("== connect to itself");
+    let s = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
+    bind(net, &s, addr("127.0.0.1:0")).expect("bind");
+    let own = s.local_address().expect("local address");
+    show("start-connect to its own address", s.start_connect(net, own));
+    s.subscribe().block();
+    let Some((input, output)) = status("finish-connect", s.finish_connect()) else {
+        return;
+    };
+    println!(
+        "remote is local: {}",
+        s.remote_address().ok().map(from_wasi) == s.local_address().ok().map(from_wasi)
+    );
+    println!(
+        "write: {}",
+        write_result(output.blocking_write_and_flush(b"echo"))
+    );
+    input.subscribe().block();
+    println!("reads back: {}", stream_result(input.read(100)));
+    show("shutdown send", s.shutdown(ShutdownType::Send));
+    input.subscribe().block();
+    println!("then reads: {}", stream_result(input.read(100)));
+    drop((input, output));
+}
+
+/// wasmtime-wasi's connect is a future that does nothing until first polled.
+fn connect_starts_when_polled(net: &Network) {
+    println!("== connect starts when polled");
+    let (l, laddr) = listener(net);
+    let c = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
+    show("start-connect", c.start_connect(net, to_wasi(laddr)));
+    // The first poll starts it: it is still under way.
+    show("finish-connect at once", c.finish_connect().map(|_| ()));
+    c.subscribe().block();
+    let streams = status("finish-connect after the pollable", c.finish_connect());
+    l.subscribe().block();
+    // Streams go before their socket.
+    show("accept", l.accept().map(|(a, i, o)| drop((i, o, a))));
+    drop(streams);
+    drop(c);
+
+    // A refused connect too is under way after its first poll.
+    let holder = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
+    bind(net, &holder, addr("127.0.0.1:0")).expect("bind holder");
+    let closed = holder.local_address().expect("holder address");
+    let r = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
+    show("start-connect to a closed port", r.start_connect(net, closed));
+    show("finish-connect at once", r.finish_connect().map(|_| ()));
+
+    // A connect nobody polls never leaves: the listener hears nothing of it.
+    let quiet = create_tcp_socket(IpAddressFamily::Ipv4).expect("create");
+    show("start-connect, never polled", quiet.start_connect(net, to_wasi(laddr)));
+    drop(quiet);
+    settle();
+    let timeout = monotonic_clock::subscribe_duration(100_000_000);
+    let ready = wasi::io::poll::poll(&[&l.subscribe(), &timeout]);
+    println!("the listener heard of it: {}", ready.contains(&0));
+}
+
+/// How long patterns of small writes take, as programs feel the receiver's ACK
+/// policy: at once on a fresh connection, delayed in an interactive exchange (the
+/// second of two small writes waits behind Nagle for the delayed ACK). Real time on
+/// the kernel, virtual time on simnet: printed as categories, each the fastest of
+/// three fresh connections.
+fn ack_timing(net: &Network) {
+    println!("== ack timing");
+    let (l, laddr) = listener(net);
+    let fresh = fastest(|| {
+        let p = pair(net, &l, laddr);
+        let start = monotonic_clock::now();
+        for _ in 0..5 {
+            p.cout.blocking_write_and_flush(b"tick").expect("write");
+            read_exactly(&p.ain, 4);
+        }
+        monotonic_clock::now() - start
+    });
+    println!("five small writes on a fresh connection: {}", speed(fresh));
+    let mut exchange = 0;
+    let stalled = fastest(|| {
+        let p = pair(net, &l, laddr);
+        let start = monotonic_clock::now();
+        for _ in 0..5 {
+            p.cout.blocking_write_and_flush(b"request").expect("write");
+            read_exactly(&p.ain, 7);
+            p.aout.blocking_write_and_flush(b"response").expect("write");
+            read_exactly(&p.cin, 8);
+        }
+        exchange = exchange.max(monotonic_clock::now() - start);
+        let start = monotonic_clock::now();
+        p.cout.blocking_write_and_flush(b"head").expect("write");
+        read_exactly(&p.ain, 4);
+        p.cout.blocking_write_and_flush(b"body").expect("write");
+        read_exactly(&p.ain, 4);
+        monotonic_clock::now() - start
+    });
+    println!("five requests and responses: {}", speed(exchange));
+    println!("then two writes without an answer: {}", speed(stalled));
+}
+
+/// The shortest of three runs of `f`, in nanoseconds.
+fn fastest(mut f: impl FnMut() -> u64) -> u64 {
+    (0..3).map(|_| f()).min().unwrap_or(u64::MAX)
+}
+
+/// A duration as a category that a loaded machine does not blur.
+fn speed(nanos: u64) -> String {
+    let ms = nanos / 1_000_000;
+    match ms {
+        0..25 => "at once".into(),
+        35..250 => "after a delayed ACK".into(),
+        _ => format!("{ms} ms"),
+    }
+}
+
+fn read_exactly(input: &InputStream, n: usize) {
+    let mut got = 0;
+    while got < n {
+        got += input.blocking_read((n - got) as u64).expect("read").len();
+    }
 }
 
 /// A listener dropped while a connection waits in its queue: after `finish-listen`
