@@ -29,6 +29,7 @@ impl AckPolicy {
     /// Data arrived at `now`. The first data, and data after the end was idle for
     /// longer than its retransmission timeout, put it in quick-ACK mode, with as
     /// many quick ACKs as half the receive window holds small segments (2 to 16).
+    #[inline]
     pub fn on_data(&mut self, now: SimTime, rto: Duration, receive_window: u64) {
         let idle = self
             .last_data
@@ -41,17 +42,20 @@ impl AckPolicy {
     }
 
     /// Whether data that just arrived is acknowledged at once.
+    #[inline]
     pub fn ack_now(&self) -> bool {
         self.quick > 0 && !self.pingpong
     }
 
     /// An ACK of received data went out.
+    #[inline]
     pub fn on_ack_sent(&mut self) {
         self.quick = self.quick.saturating_sub(1);
     }
 
     /// The end sent data at `now`: within `ato` of receiving, it is answering, and
     /// its ACKs will wait to ride on its answers.
+    #[inline]
     pub fn on_data_sent(&mut self, now: SimTime, ato: Duration) {
         if self
             .last_data
@@ -63,6 +67,7 @@ impl AckPolicy {
 
     /// A delayed ACK timed out with nothing to carry it: the exchange is not
     /// interactive after all.
+    #[inline]
     pub fn on_delayed_ack_timeout(&mut self) {
         self.pingpong = false;
     }

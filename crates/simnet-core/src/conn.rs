@@ -139,10 +139,16 @@ impl Conn {
 
     /// The pipe `side` receives on.
     pub(crate) fn rx(&self, side: Side) -> &Pipe {
-        &self.pipes[self.receiver(side).index()]
+        &self.pipes[self.rx_index(side)]
     }
 
     pub(crate) fn rx_mut(&mut self, side: Side) -> &mut Pipe {
-        &mut self.pipes[self.receiver(side).index()]
+        let i = self.rx_index(side);
+        &mut self.pipes[i]
+    }
+
+    /// `receiver(side).index()` without a branch: every segment asks.
+    fn rx_index(&self, side: Side) -> usize {
+        side.index() ^ usize::from(!self.looped)
     }
 }

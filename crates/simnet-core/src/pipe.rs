@@ -115,17 +115,20 @@ impl Pipe {
     }
 
     /// Sequence number after the last byte in the send buffer: what may be sent.
+    #[inline]
     pub(crate) fn send_end(&self) -> u64 {
         self.write_end() - self.held
     }
 
     /// Written bytes not yet acknowledged (what the send buffer holds).
+    #[inline]
     pub(crate) fn unacked(&self) -> u64 {
         let end = self.send_end();
         end - self.snd_una.clamp(FIRST_DATA_SEQ, end)
     }
 
     /// Free space in the send buffer; none while granted bytes wait for room.
+    #[inline]
     pub(crate) fn send_space(&self) -> u64 {
         if self.held > 0 {
             return 0;
@@ -140,6 +143,9 @@ impl Pipe {
 
     /// Move granted bytes into the send buffer as far as its room allows.
     pub(crate) fn admit_held(&mut self) {
+        if self.held == 0 {
+            return;
+        }
         let room = self.snd_cap.saturating_sub(self.unacked());
         self.held -= room.min(self.held);
     }
@@ -169,6 +175,7 @@ impl Pipe {
     }
 
     /// Data in the send buffer not yet sent.
+    #[inline]
     pub(crate) fn unsent(&self) -> u64 {
         self.send_end()
             .saturating_sub(self.snd_nxt.max(FIRST_DATA_SEQ))
@@ -187,6 +194,7 @@ impl Pipe {
     }
 
     /// The window the receiver offers now: room beyond what it has received.
+    #[inline]
     pub(crate) fn receive_window(&self) -> u64 {
         self.advertised_edge().saturating_sub(self.rcv_nxt)
     }
@@ -231,6 +239,7 @@ impl Pipe {
     }
 
     /// Process an acknowledgement; returns whether it acknowledged anything new.
+    #[inline]
     pub(crate) fn on_ack(&mut self, ack: u64, window: u64) -> bool {
         let advanced = ack > self.snd_una && ack <= self.snd_max;
         if advanced {
