@@ -45,8 +45,10 @@ pub(crate) struct End {
     pub(crate) deadlines: [Option<SimTime>; TimerKind::COUNT],
     pub(crate) scheduled: [Option<SimTime>; TimerKind::COUNT],
     pub(crate) rto: Duration,
-    pub(crate) srtt: Option<Duration>,
-    pub(crate) rttvar: Duration,
+    /// Smoothed round-trip time and its variation (RFC 6298), in nanoseconds: every
+    /// acknowledgement updates them, so they stay integers.
+    pub(crate) srtt_nanos: Option<u64>,
+    pub(crate) rttvar_nanos: u64,
     pub(crate) retries: u32,
     /// (sequence number, send time) of the segment being timed (Karn's algorithm).
     pub(crate) rtt_probe: Option<(u64, SimTime)>,
@@ -74,8 +76,8 @@ impl End {
             deadlines: [None; TimerKind::COUNT],
             scheduled: [None; TimerKind::COUNT],
             rto,
-            srtt: None,
-            rttvar: Duration::ZERO,
+            srtt_nanos: None,
+            rttvar_nanos: 0,
             retries: 0,
             rtt_probe: None,
             unacked_segs: 0,

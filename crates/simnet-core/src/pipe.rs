@@ -239,7 +239,7 @@ impl Pipe {
     }
 
     /// Process an acknowledgement; returns whether it acknowledged anything new.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn on_ack(&mut self, ack: u64, window: u64) -> bool {
         let advanced = ack > self.snd_una && ack <= self.snd_max;
         if advanced {

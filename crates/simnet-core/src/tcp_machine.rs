@@ -226,7 +226,7 @@ impl Conn {
         side: Side,
         take: impl FnOnce(&mut Pipe) -> usize,
     ) -> usize {
-        let rtt = self.end(side).srtt.unwrap_or_default();
+        let rtt = self.end(side).srtt_nanos.unwrap_or(0);
         let rx = self.rx_mut(side);
         let n = take(rx);
         if let Some(tuning) = &mut rx.rcv_tuning {
@@ -246,6 +246,7 @@ impl Conn {
         self.emit(ctx, seg, false);
     }
 
+    #[inline(always)]
     fn send_data(
         &mut self,
         ctx: &mut Ctx<impl Effects>,
@@ -590,21 +591,21 @@ impl Conn {
         end.rtt_probe = None;
         // Integer nanoseconds: Duration arithmetic is needlessly slow on this path.
         let r = ctx.now.as_nanos().saturating_sub(sent.as_nanos());
-        let (srtt, rttvar) = match end.srtt {
+        let (srtt, rttvar) = match end.srtt_nanos {
             None => (r, r / 2),
             Some(srtt) => {
-                let srtt = srtt.as_nanos() as u64;
-                let rttvar = end.rttvar.as_nanos() as u64;
+                let rttvar = end.rttvar_nanos;
                 (
                     srtt - srtt / 8 + r / 8,
                     rttvar - rttvar / 4 + srtt.abs_diff(r) / 4,
                 )
             }
         };
-        end.srtt = Some(Duration::from_nanos(srtt));
-        end.rttvar = Duration::from_nanos(rttvar);
+        end.srtt_nanos = Some(srtt);
+        end.rttvar_nanos = rttvar;
         let rto = srtt + (4 * rttvar).max(1_000_000);
-        end.rto = Duration::from_nanos(rto).clamp(min, max);
+        let (min, max) = (min.as_nanos() as u64, max.as_nanos() as u64);
+        end.rto = Duration::from_nanos(rto.clamp(min, max));
     }
 
     // ---- closing ----
