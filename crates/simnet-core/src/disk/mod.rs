@@ -339,6 +339,15 @@ impl Disk {
         }
     }
 
+    /// Whether `dir` is a directory no entry names any more (removed, or replaced
+    /// by a rename): it keeps only its own `.`.
+    fn is_removed_directory(&self, dir: NodeId) -> bool {
+        dir != self.root
+            && self
+                .node(dir)
+                .is_some_and(|n| n.kind() == NodeKind::Directory && n.links <= 1)
+    }
+
     fn entries_of(&self, dir: NodeId) -> Option<&BTreeMap<String, NodeId>> {
         self.node(dir)?.entries()
     }

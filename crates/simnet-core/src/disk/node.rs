@@ -10,6 +10,10 @@ use bytes::Bytes;
 use super::content::Content;
 use super::faults::WriteFate;
 
+/// Symbolic link targets shorter than this many bytes stay in the inode (ext4's
+/// "fast" links); longer ones take a block.
+pub(crate) const FAST_SYMLINK_MAX: usize = 60;
+
 /// A node's number on its disk. Numbers are never reused within a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct NodeId(pub(crate) u32);
@@ -256,7 +260,8 @@ impl Node {
         match &self.data {
             NodeData::File(f) => f.cached.allocated(),
             NodeData::Directory { .. } => super::content::PAGE as u64,
-            NodeData::Symlink(_) => 0,
+            NodeData::Symlink(target) if target.len() < FAST_SYMLINK_MAX => 0,
+            NodeData::Symlink(_) => super::content::PAGE as u64,
         }
     }
 

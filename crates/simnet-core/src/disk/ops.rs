@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::Disk;
 use super::config::DiskConfig;
+use super::content::{Content, MAX_FILE_SIZE};
 use super::error::FsError;
 use super::journal::Change;
-use super::node::{FileData, NodeData, NodeId, NodeKind, PendingWrite};
-use super::path::{Resolved, resolve};
-use super::{Disk, content::Content};
+use super::node::{FAST_SYMLINK_MAX, FileData, NodeData, NodeId, NodeKind, PendingWrite};
+use super::path::{LastLink, Resolved, resolve_as};
 use crate::fault::DiskOp;
 use crate::time::SimTime;
 
@@ -61,10 +62,34 @@ pub struct DirEntry {
 
 impl Disk {
     fn resolve(&self, base: NodeId, path: &str, follow: bool) -> Result<Resolved, FsError> {
+        let last = if follow {
+            LastLink::Follow
+        } else {
+            LastLink::FollowIfSlash
+        };
+        self.resolve_as(base, path, last)
+    }
+
+    /// Resolve the path of an entry the call makes, removes or renames: a symbolic
+    /// link as its last component is the entry, even with a trailing slash.
+    fn resolve_entry(&self, base: NodeId, path: &str) -> Result<Resolved, FsError> {
+        self.resolve_as(base, path, LastLink::Entry)
+    }
+
+    fn resolve_as(&self, base: NodeId, path: &str, last: LastLink) -> Result<Resolved, FsError> {
         if self.kind(base) != Some(NodeKind::Directory) {
             return Err(FsError::NotDirectory);
         }
-        resolve(self, base, path, follow)
+        resolve_as(self, base, path, last)
+    }
+
+    /// A new entry may go into `dir` only while `dir` is itself linked: a directory
+    /// removed under a descriptor takes none (`no-entry`, as on Linux).
+    fn check_linked(&self, dir: NodeId) -> Result<(), FsError> {
+        match self.is_removed_directory(dir) {
+            true => Err(FsError::NoEntry),
+            false => Ok(()),
+        }
     }
 
     fn op(&mut self) {
@@ -140,6 +165,7 @@ impl Disk {
             return Err(FsError::IsDirectory);
         }
         let name = r.name.ok_or(FsError::Exist)?;
+        self.check_linked(r.parent)?;
         self.faulted_entry(r.parent, Some(&name))?;
         let wall = self.wall(now);
         let path = format!("{}/{name}", self.path_of(r.parent));
@@ -164,10 +190,15 @@ impl Disk {
 
     pub fn stat(&self, node: NodeId) -> Result<Stat, FsError> {
         let n = self.node(node).ok_or(FsError::BadDescriptor)?;
+        // A removed directory keeps only its own `.`, which Linux does not count.
+        let links = match self.is_removed_directory(node) {
+            true => 0,
+            false => n.links,
+        };
         Ok(Stat {
             node,
             kind: n.kind(),
-            links: n.links,
+            links,
             size: n.size(),
             atime: n.atime,
             mtime: n.mtime,
@@ -197,30 +228,37 @@ impl Disk {
     ) -> Result<Vec<u8>, FsError> {
         let _ = now;
         self.node(node).ok_or(FsError::BadDescriptor)?;
+        // A negative file offset to the kernel.
+        if offset > i64::MAX as u64 {
+            return Err(FsError::Invalid);
+        }
         self.faulted_node(DiskOp::Read, node)?;
         let n = self.node(node).ok_or(FsError::BadDescriptor)?;
         let file = n.file().ok_or(FsError::IsDirectory)?;
         let mut data = file.cached.read(offset, len);
-        let size = file.cached.len();
+        let stored = file.cached.allocated();
         self.faults.corrupt(&mut data, node);
         let mut cost = self.config.op_latency
             + DiskConfig::transfer(data.len() as u64, self.config.cache_bandwidth);
-        // The first read after a crash brings the file back into the page cache.
+        // The first read after a crash brings the file back into the page cache:
+        // the blocks it has, not its holes.
         if self.uncached.remove(&node) {
             cost += self.config.read_miss_latency
-                + DiskConfig::transfer(size, self.config.device_bandwidth);
+                + DiskConfig::transfer(stored, self.config.device_bandwidth);
         }
         self.cost = cost;
         Ok(data)
     }
 
     /// Write `data` at `offset` into the page cache: reads see it at once, a crash
-    /// before the file's next sync may lose it.
+    /// before the file's next sync may lose it. As Linux: an end past the largest
+    /// file offset is `invalid`, a write starting at or past the largest file size
+    /// `file-too-large`, and one crossing it is cut short there.
     pub fn write(
         &mut self,
         node: NodeId,
         offset: u64,
-        data: Bytes,
+        mut data: Bytes,
         now: SimTime,
     ) -> Result<u64, FsError> {
         let wall = self.wall(now);
@@ -232,9 +270,15 @@ impl Disk {
         let file = n.file().ok_or(FsError::IsDirectory)?;
         let end = offset
             .checked_add(data.len() as u64)
-            .ok_or(FsError::FileTooLarge)?;
+            .ok_or(FsError::Invalid)?;
         if end > i64::MAX as u64 {
-            return Err(FsError::FileTooLarge);
+            return Err(FsError::Invalid);
+        }
+        if end > MAX_FILE_SIZE && !data.is_empty() {
+            if offset >= MAX_FILE_SIZE {
+                return Err(FsError::FileTooLarge);
+            }
+            data.truncate((MAX_FILE_SIZE - offset) as usize);
         }
         let growth = file.cached.growth(offset, data.len() as u64);
         if growth > 0 && self.faults.full() {
@@ -271,6 +315,9 @@ impl Disk {
     pub fn set_len(&mut self, node: NodeId, len: u64, now: SimTime) -> Result<(), FsError> {
         self.op();
         if len > i64::MAX as u64 {
+            return Err(FsError::Invalid);
+        }
+        if len > MAX_FILE_SIZE {
             return Err(FsError::FileTooLarge);
         }
         self.node(node).ok_or(FsError::BadDescriptor)?;
@@ -330,11 +377,12 @@ impl Disk {
         now: SimTime,
     ) -> Result<(), FsError> {
         self.op();
-        let r = self.resolve(base, path, false)?;
+        let r = self.resolve_entry(base, path)?;
         if r.node.is_some() {
             return Err(FsError::Exist);
         }
         let name = r.name.ok_or(FsError::Exist)?;
+        self.check_linked(r.parent)?;
         self.faulted_entry(r.parent, Some(&name))?;
         if self.faults.full() {
             self.faults.no_space(r.parent);
@@ -440,8 +488,8 @@ impl Disk {
         now: SimTime,
     ) -> Result<(), FsError> {
         self.op();
-        let from = self.resolve(base, old, false)?;
-        let to = self.resolve(new_base, new, false)?;
+        let from = self.resolve_entry(base, old)?;
+        let to = self.resolve_entry(new_base, new)?;
         let node = from.node.ok_or(FsError::NoEntry)?;
         let (Some(from_name), Some(to_name)) = (from.name, to.name) else {
             return Err(FsError::Busy);
@@ -468,6 +516,7 @@ impl Disk {
         if moving_dir && self.is_within(to.parent, node) {
             return Err(FsError::Invalid);
         }
+        self.check_linked(to.parent)?;
         self.faulted_entry(from.parent, Some(&from_name))?;
         self.faulted_entry(to.parent, Some(&to_name))?;
         let mut changes = vec![Change::Detach {
@@ -533,7 +582,7 @@ impl Disk {
         if from.trailing_slash {
             return Err(FsError::NotDirectory);
         }
-        let to = self.resolve(new_base, new, false)?;
+        let to = self.resolve_entry(new_base, new)?;
         if to.node.is_some() {
             return Err(FsError::Exist);
         }
@@ -541,6 +590,7 @@ impl Disk {
             return Err(FsError::NoEntry);
         }
         let name = to.name.ok_or(FsError::Exist)?;
+        self.check_linked(to.parent)?;
         self.faulted_entry(to.parent, Some(&name))?;
         self.change(vec![Change::Attach {
             dir: to.parent,
@@ -567,12 +617,18 @@ impl Disk {
         if target.is_empty() {
             return Err(FsError::NoEntry);
         }
+        if target.len() >= super::path::PATH_MAX {
+            return Err(FsError::NameTooLong);
+        }
+        if target.contains('\0') {
+            return Err(FsError::Invalid);
+        }
         // A link to an absolute path could only ever lead outside: cap-std refuses
         // to make one.
         if target.starts_with('/') {
             return Err(FsError::NotPermitted);
         }
-        let r = self.resolve(base, path, false)?;
+        let r = self.resolve_entry(base, path)?;
         if r.node.is_some() {
             return Err(FsError::Exist);
         }
@@ -580,7 +636,11 @@ impl Disk {
             return Err(FsError::NoEntry);
         }
         let name = r.name.ok_or(FsError::Exist)?;
+        self.check_linked(r.parent)?;
         self.faulted_entry(r.parent, Some(&name))?;
+        if target.len() >= FAST_SYMLINK_MAX {
+            self.check_space(super::content::PAGE as u64)?;
+        }
         let wall = self.wall(now);
         let link_path = format!("{}/{name}", self.path_of(r.parent));
         let link = self.new_node(NodeData::Symlink(target.to_string()), wall, link_path);

@@ -34,6 +34,20 @@ pub(crate) trait Nodes {
     fn node(&self, id: NodeId) -> Option<&Node>;
 }
 
+/// What happens to a symbolic link as the last component of a path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum LastLink {
+    /// It is followed (`symlink-follow`).
+    Follow,
+    /// It is followed only when the path ends in a slash (opening or stating
+    /// without `symlink-follow`, reading a link).
+    FollowIfSlash,
+    /// It is the entry the call makes, removes or renames, never followed; a
+    /// trailing slash asks it to be a directory, which the call checks (Linux's
+    /// `mkdir`, `rmdir`, `unlink`, `rename`, `link` and `symlink` on "link/").
+    Entry,
+}
+
 /// Resolve `path` from the directory `base`. With `follow`, a symbolic link as the
 /// last component is followed too (as it always is when the path ends in a slash).
 pub(crate) fn resolve(
@@ -41,6 +55,21 @@ pub(crate) fn resolve(
     base: NodeId,
     path: &str,
     follow: bool,
+) -> Result<Resolved, FsError> {
+    let last = if follow {
+        LastLink::Follow
+    } else {
+        LastLink::FollowIfSlash
+    };
+    resolve_as(nodes, base, path, last)
+}
+
+/// [`resolve`], with the last component's symbolic link treated as `last` says.
+pub(crate) fn resolve_as(
+    nodes: &impl Nodes,
+    base: NodeId,
+    path: &str,
+    last: LastLink,
 ) -> Result<Resolved, FsError> {
     check_path(path)?;
     let trailing_slash = path.ends_with('/');
@@ -86,7 +115,11 @@ pub(crate) fn resolve(
         };
         let node = nodes.node(child).ok_or(FsError::NoEntry)?;
         match &node.data {
-            NodeData::Symlink(target) if !is_last || follow || tail_slash => {
+            NodeData::Symlink(target)
+                if !is_last
+                    || last == LastLink::Follow
+                    || (tail_slash && last == LastLink::FollowIfSlash) =>
+            {
                 followed += 1;
                 if followed > MAX_SYMLINKS {
                     return Err(FsError::Loop);
@@ -119,14 +152,14 @@ pub(crate) fn resolve(
                 dirs.push(child);
             }
             _ if is_last => {
-                if tail_slash {
+                if tail_slash && last != LastLink::Entry {
                     return Err(FsError::NotDirectory);
                 }
                 return Ok(Resolved {
                     parent: current,
                     name: Some(component),
                     node: Some(child),
-                    trailing_slash: false,
+                    trailing_slash: tail_slash,
                 });
             }
             _ => return Err(FsError::NotDirectory),

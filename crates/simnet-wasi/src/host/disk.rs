@@ -216,14 +216,21 @@ fn stat(s: Stat) -> DescriptorStat {
     }
 }
 
-fn timestamp(t: NewTimestamp) -> Timestamp {
-    match t {
+/// A time to set, as wasmtime-wasi reads it: nanoseconds past a second carry into
+/// the seconds, and a time past what the kernel's 64-bit seconds hold is `overflow`.
+fn timestamp(t: NewTimestamp) -> Result<Timestamp, FsError> {
+    Ok(match t {
         NewTimestamp::NoChange => Timestamp::NoChange,
         NewTimestamp::Now => Timestamp::Now,
-        NewTimestamp::Timestamp(d) => Timestamp::At(
-            Duration::from_secs(d.seconds) + Duration::from_nanos(u64::from(d.nanoseconds)),
-        ),
-    }
+        NewTimestamp::Timestamp(d) => {
+            let seconds = d
+                .seconds
+                .checked_add(u64::from(d.nanoseconds / 1_000_000_000))
+                .filter(|&s| s <= i64::MAX as u64)
+                .ok_or(FsError::Overflow)?;
+            Timestamp::At(Duration::new(seconds, d.nanoseconds % 1_000_000_000))
+        }
+    })
 }
 
 /// The metadata hash of a node: the same for every descriptor of one node on one
@@ -304,7 +311,8 @@ impl DiskOps<'_> {
 
     pub async fn set_times(&self, atim: NewTimestamp, mtim: NewTimestamp) -> FsResult<()> {
         self.d.writable_tree()?;
-        let (node, a, m) = (self.d.held.node, timestamp(atim), timestamp(mtim));
+        let node = self.d.held.node;
+        let (a, m) = (fs(timestamp(atim))?, fs(timestamp(mtim))?);
         fs(self
             .d
             .held
@@ -409,7 +417,7 @@ impl DiskOps<'_> {
         let dir = self.d.dir()?;
         self.d.writable_tree()?;
         let follow = flags.contains(PathFlags::SYMLINK_FOLLOW);
-        let (a, m) = (timestamp(atim), timestamp(mtim));
+        let (a, m) = (fs(timestamp(atim))?, fs(timestamp(mtim))?);
         fs(self
             .d
             .held

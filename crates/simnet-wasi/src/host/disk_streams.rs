@@ -16,8 +16,8 @@ use super::clocks::until;
 use super::disk::{DiskDescriptor, DiskOps, Held, MAX_READ, error};
 use crate::world::lock;
 
-/// What `check-write` grants a file stream (wasmtime-wasi's).
-const WRITE_CAPACITY: usize = 1024 * 1024;
+/// What `check-write` grants a file stream (wasmtime-wasi's `FILE_WRITE_CAPACITY`).
+const WRITE_CAPACITY: usize = 64 * 1024;
 
 /// A stream's error: a filesystem error code a guest reads back with
 /// `filesystem-error-code`.

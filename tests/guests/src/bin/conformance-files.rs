@@ -347,5 +347,74 @@ mod raw {
             Err(e) => println!("read-directory: err {}", e.name()),
         }
         show("read-directory of a file", f.read_directory().map(|_| ()));
+        edges(root);
+    }
+
+    fn at(seconds: u64, nanoseconds: u32) -> NewTimestamp {
+        NewTimestamp::Timestamp(wasi::clocks::wall_clock::Datetime { seconds, nanoseconds })
+    }
+
+    /// Odd inputs: times and offsets past what the kernel holds, a directory removed
+    /// under its descriptor, trailing slashes on symbolic links, long link targets.
+    fn edges(root: &Descriptor) {
+        println!("== raw edges");
+        let rw = DescriptorFlags::READ | DescriptorFlags::WRITE;
+        show("mkdir edges", root.create_directory_at("edges"));
+        let Ok(e) = open(root, "edges", OpenFlags::DIRECTORY, DescriptorFlags::READ | DescriptorFlags::MUTATE_DIRECTORY) else {
+            return;
+        };
+        let Ok(f) = open(&e, "f", OpenFlags::CREATE, rw) else { return };
+        show("set-times u64::MAX", f.set_times(at(u64::MAX, u32::MAX), NewTimestamp::NoChange));
+        show("set-times 2^63", f.set_times(NewTimestamp::NoChange, at(1 << 63, 0)));
+        show("set-times nanoseconds carry", f.set_times(NewTimestamp::NoChange, at(1000, 1_500_000_000)));
+        show("mtime after the carry", f.stat().map(|s| s.data_modification_timestamp));
+        show("set-size past i64", f.set_size(1 << 63));
+        show("write ending past i64", f.write(b"abc", u64::MAX - 1));
+        show("read past i64", f.read(4, 1 << 63));
+        show("size after", f.stat().map(|s| s.size));
+        match f.write_via_stream(0) {
+            Ok(out) => show("file check-write", out.check_write().map_err(|_| ErrorCode::Io)),
+            Err(err) => println!("write-via-stream: err {}", err.name()),
+        }
+        // A directory removed while a descriptor holds it takes no new entries.
+        show("mkdir gone", e.create_directory_at("gone"));
+        if let Ok(gone) = open(&e, "gone", OpenFlags::DIRECTORY, DescriptorFlags::READ | DescriptorFlags::MUTATE_DIRECTORY) {
+            show("rmdir gone", e.remove_directory_at("gone"));
+            show("create in gone", open(&gone, "f", OpenFlags::CREATE, rw).map(|_| ()));
+            show("mkdir in gone", gone.create_directory_at("sub"));
+            show("symlink in gone", gone.symlink_at("x", "l"));
+            show("link into gone", e.link_at(PathFlags::empty(), "f", &gone, "f"));
+            show("rename into gone", e.rename_at("f", &gone, "f"));
+            show("stat gone", gone.stat().map(|s| (s.type_, s.link_count)));
+            show("list gone", gone.read_directory().map(|d| d.read_directory_entry().map(|e| e.is_none())));
+        }
+        // Trailing slashes name a symbolic link's target only where it is followed.
+        show("mkdir d", e.create_directory_at("d"));
+        show("mkdir empty", e.create_directory_at("empty"));
+        show("symlink l -> d", e.symlink_at("d", "l"));
+        show("symlink l3 -> empty", e.symlink_at("empty", "l3"));
+        show("symlink dang -> nowhere", e.symlink_at("nowhere", "dang"));
+        show("symlink lf -> f", e.symlink_at("f", "lf"));
+        show("rename l/ -> m", e.rename_at("l/", &e, "m"));
+        show("rename f -> l3/", e.rename_at("f", &e, "l3/"));
+        show("mkdir dang/", e.create_directory_at("dang/"));
+        show("mkdir lf/", e.create_directory_at("lf/"));
+        show("mkdir l/", e.create_directory_at("l/"));
+        show("create dang/", open(&e, "dang/", OpenFlags::CREATE, rw).map(|_| ()));
+        show("unlink l/", e.unlink_file_at("l/"));
+        show("rmdir l/", e.remove_directory_at("l/"));
+        show("link f -> l/", e.link_at(PathFlags::empty(), "f", &e, "l/"));
+        show("symlink at l/", e.symlink_at("f", "l/"));
+        show("d is still there", e.stat_at(PathFlags::empty(), "d").map(|s| s.type_));
+        show("empty is still there", e.stat_at(PathFlags::empty(), "empty").map(|s| s.type_));
+        show("m was not made", e.stat_at(PathFlags::empty(), "m").map(|s| s.type_));
+        show("nowhere was not made", e.stat_at(PathFlags::empty(), "nowhere").map(|s| s.type_));
+        // Link targets.
+        show("symlink target of 4095", e.symlink_at(&"t".repeat(4095), "long"));
+        show("symlink target of 4096", e.symlink_at(&"t".repeat(4096), "longer"));
+        show("symlink target of 5000", e.symlink_at(&"t".repeat(5000), "longest"));
+        show("readlink long", e.readlink_at("long").map(|t| t.len()));
+        show("symlink empty target", e.symlink_at("", "empty-target"));
+        show("symlink target with NUL", e.symlink_at("a\0b", "nul-target"));
     }
 }
