@@ -647,3 +647,128 @@ mod faults {
         assert_eq!(d.contents(f).unwrap(), b"exact bytes");
     }
 }
+
+#[test]
+fn file_sizes_stop_at_ext4s_limit_and_cost_only_what_is_written() {
+    const MAX: u64 = (1 << 44) - 4096;
+    let (mut d, root) = disk();
+    let f = create(&mut d, root, "sparse");
+    // Far offsets and huge sizes cost the pages written, not the length.
+    assert_eq!(d.write(f, 1 << 40, Bytes::from_static(b"x"), T), Ok(1));
+    assert_eq!(d.set_len(f, MAX, T), Ok(()));
+    assert!(d.used() < 1 << 20, "used {}", d.used());
+    assert_eq!(d.stat(f).unwrap().size, MAX);
+    // Past the limit: file-too-large; past the largest offset: invalid.
+    assert_eq!(d.set_len(f, MAX + 1, T), Err(FsError::FileTooLarge));
+    assert_eq!(d.set_len(f, 1 << 63, T), Err(FsError::Invalid));
+    assert_eq!(
+        d.write(f, MAX, Bytes::from_static(b"x"), T),
+        Err(FsError::FileTooLarge)
+    );
+    assert_eq!(
+        d.write(f, u64::MAX - 1, Bytes::from_static(b"abc"), T),
+        Err(FsError::Invalid)
+    );
+    assert_eq!(d.read(f, 1 << 63, 4, T), Err(FsError::Invalid));
+    // A write crossing the limit is cut short there.
+    assert_eq!(d.write(f, MAX - 2, Bytes::from_static(b"abcd"), T), Ok(2));
+    assert_eq!(d.read(f, MAX - 2, 10, T).unwrap(), b"ab");
+    // A crash and the first read after it cost the stored bytes, not the length.
+    d.sync(f, T).unwrap();
+    d.sync(root, T).unwrap();
+    crash(&mut d, CrashLoss::All);
+    let f = open(&mut d, root, "sparse").unwrap();
+    d.read(f, 0, 1, T).unwrap();
+    assert!(d.take_cost() < std::time::Duration::from_millis(10));
+}
+
+#[test]
+fn a_removed_directory_takes_no_entries_and_leaks_nothing() {
+    let (mut d, root) = disk();
+    d.create_directory_at(root, "gone", T).unwrap();
+    let gone = open(&mut d, root, "gone").unwrap();
+    d.hold(gone);
+    let used = d.used();
+    d.remove_directory_at(root, "gone", T).unwrap();
+    let f = create(&mut d, root, "f");
+    let opts = OpenOptions {
+        create: true,
+        write: true,
+        ..OpenOptions::default()
+    };
+    assert_eq!(d.open_at(gone, "x", opts, T), Err(FsError::NoEntry));
+    assert_eq!(d.create_directory_at(gone, "sub", T), Err(FsError::NoEntry));
+    assert_eq!(d.symlink_at(gone, "t", "l", T), Err(FsError::NoEntry));
+    assert_eq!(
+        d.link_at(root, false, "f", gone, "f", T),
+        Err(FsError::NoEntry)
+    );
+    assert_eq!(d.rename_at(root, "f", gone, "f", T), Err(FsError::NoEntry));
+    assert_eq!(d.stat(gone).unwrap().links, 0);
+    assert!(d.read_directory(gone).unwrap().is_empty());
+    d.unlink_file_at(root, "f", T).unwrap();
+    let _ = f;
+    d.release(gone);
+    d.sync(root, T).unwrap();
+    assert!(d.used() < used, "{} then {}", used, d.used());
+}
+
+#[test]
+fn a_trailing_slash_does_not_follow_the_link_an_entry_call_names() {
+    let (mut d, root) = disk();
+    d.create_directory_at(root, "d", T).unwrap();
+    create(&mut d, root, "f");
+    d.symlink_at(root, "d", "l", T).unwrap();
+    d.symlink_at(root, "nowhere", "dang", T).unwrap();
+    assert_eq!(
+        d.rename_at(root, "l/", root, "m", T),
+        Err(FsError::NotDirectory)
+    );
+    assert_eq!(
+        d.rename_at(root, "f", root, "l/", T),
+        Err(FsError::NotDirectory)
+    );
+    assert_eq!(d.create_directory_at(root, "dang/", T), Err(FsError::Exist));
+    assert_eq!(d.create_directory_at(root, "l/", T), Err(FsError::Exist));
+    assert_eq!(
+        d.link_at(root, false, "f", root, "l/", T),
+        Err(FsError::Exist)
+    );
+    assert_eq!(open(&mut d, root, "m"), Err(FsError::NoEntry));
+    assert_eq!(open(&mut d, root, "nowhere"), Err(FsError::NoEntry));
+    // Opening still follows a link named with a trailing slash.
+    let through = d.open_at(root, "l/", OpenOptions::default(), T).unwrap();
+    assert_eq!(d.kind(through), Some(NodeKind::Directory));
+}
+
+#[test]
+fn symbolic_link_targets_are_bounded_and_long_ones_take_a_block() {
+    let (mut d, root) = disk();
+    let used = d.used();
+    d.symlink_at(root, &"t".repeat(59), "short", T).unwrap();
+    assert_eq!(d.used(), used, "a short target stays in the inode");
+    d.symlink_at(root, &"t".repeat(60), "long", T).unwrap();
+    assert_eq!(d.used(), used + 4096);
+    assert_eq!(
+        d.symlink_at(root, &"t".repeat(4096), "longer", T),
+        Err(FsError::NameTooLong)
+    );
+    assert_eq!(d.symlink_at(root, "a\0b", "nul", T), Err(FsError::Invalid));
+    // A small disk fills up with long links like anything else.
+    let mut small = Disk::new(
+        DiskConfig {
+            capacity: 64 * 1024,
+            ..DiskConfig::default()
+        },
+        derive_rng(1, "disk"),
+    );
+    let root = small.mount("/data", &DiskImage::empty(), false).unwrap();
+    let made = (0..100)
+        .take_while(|i| {
+            small
+                .symlink_at(root, &"t".repeat(100), &format!("l{i}"), T)
+                .is_ok()
+        })
+        .count();
+    assert!(made < 16, "{made} links of a block each on 64 KiB");
+}
