@@ -772,3 +772,54 @@ fn symbolic_link_targets_are_bounded_and_long_ones_take_a_block() {
         .count();
     assert!(made < 16, "{made} links of a block each on 64 KiB");
 }
+
+fn small_disk(capacity: u64) -> (Disk, NodeId) {
+    let config = DiskConfig {
+        capacity,
+        ..DiskConfig::default()
+    };
+    let mut d = Disk::new(config, derive_rng(5, "disk"));
+    let root = d.mount("/data", &DiskImage::empty(), false).unwrap();
+    (d, root)
+}
+
+#[test]
+fn space_freed_but_not_committed_is_reclaimed_before_the_disk_is_full() {
+    let (mut d, root) = small_disk(64 * 1024);
+    let forty = Bytes::from(vec![1u8; 40 * 1024]);
+    let f = create(&mut d, root, "f");
+    d.write(f, 0, forty.clone(), T).unwrap();
+    d.sync(f, T).unwrap();
+    d.sync(root, T).unwrap();
+    // The truncate frees nothing yet: a crash could bring the pages back.
+    d.set_len(f, 0, T).unwrap();
+    assert!(d.used() >= 40 * 1024);
+    // Writing another 40 KiB forces the commit that frees them (ext4 retries an
+    // allocation after a commit); a crash then keeps the disk within its capacity.
+    let g = create(&mut d, root, "g");
+    assert_eq!(d.write(g, 0, forty, T), Ok(40 * 1024));
+    d.sync(g, T).unwrap();
+    d.sync(root, T).unwrap();
+    for loss in [CrashLoss::All, CrashLoss::Nothing] {
+        crash(&mut d, loss);
+        assert!(d.used() <= 64 * 1024, "{loss:?}: used {}", d.used());
+        let f = open(&mut d, root, "f").unwrap();
+        assert_eq!(d.stat(f).unwrap().size, 0);
+    }
+}
+
+#[test]
+fn deleted_temporary_files_do_not_fill_the_disk_without_directory_syncs() {
+    let (mut d, root) = small_disk(2 << 20);
+    let chunk = Bytes::from(vec![7u8; 512 * 1024]);
+    for round in 0..40 {
+        let f = create(&mut d, root, "tmp");
+        assert_eq!(
+            d.write(f, 0, chunk.clone(), T),
+            Ok(512 * 1024),
+            "round {round}"
+        );
+        d.unlink_file_at(root, "tmp", T).unwrap();
+    }
+    assert!(d.used() <= 2 << 20);
+}

@@ -104,9 +104,9 @@ impl Disk {
             writes: lost.len(),
             bytes: lost.iter().map(|w| w.bytes()).sum(),
         };
-        let before = file.cached.allocated();
+        let before = file.charge();
         *file = FileData::new(content, mtime);
-        let after = file.cached.allocated();
+        let after = file.charge();
         node.mtime = mtime;
         self.used = (self.used + after).saturating_sub(before);
         (report.writes > 0).then_some(report)

@@ -352,11 +352,50 @@ impl Disk {
         self.node(dir)?.entries()
     }
 
-    fn check_space(&self, more: u64) -> Result<(), FsError> {
-        match self.used.checked_add(more) {
-            Some(total) if total <= self.config.capacity => Ok(()),
-            _ => Err(FsError::InsufficientSpace),
+    /// `node` held `before` bytes of storage and may hold more or less now.
+    fn recharge(&mut self, node: NodeId, before: u64) {
+        let now = self.node(node).map_or(0, Node::allocated);
+        self.used = (self.used + now).saturating_sub(before);
+    }
+
+    /// Whether `more` bytes fit. When they do not, space freed but not yet
+    /// committed is reclaimed first, as ext4 forces a journal commit and retries
+    /// before it answers `ENOSPC`.
+    fn check_space(&mut self, more: u64) -> Result<(), FsError> {
+        if !self.fits(more) {
+            self.reclaim();
         }
+        match self.fits(more) {
+            true => Ok(()),
+            false => Err(FsError::InsufficientSpace),
+        }
+    }
+
+    fn fits(&self, more: u64) -> bool {
+        self.used
+            .checked_add(more)
+            .is_some_and(|total| total <= self.config.capacity)
+    }
+
+    /// Commit what holds freed space: the journal (removed entries' nodes can then
+    /// go) and the files whose size changes dropped pages (their writes become
+    /// durable with them, as data=ordered writes a file's data before its size).
+    fn reclaim(&mut self) {
+        self.journal.commit();
+        let shrunk: Vec<NodeId> = self
+            .live()
+            .filter(|(_, n)| n.file().is_some_and(|f| f.charge() > f.cached.allocated()))
+            .map(|(id, _)| id)
+            .collect();
+        for id in shrunk {
+            let Some(n) = self.node_mut(id) else { continue };
+            let (mtime, before) = (n.mtime, n.allocated());
+            if let Some(f) = n.file_mut() {
+                f.sync(mtime);
+            }
+            self.recharge(id, before);
+        }
+        self.collect();
     }
 
     fn wall(&self, now: SimTime) -> Duration {

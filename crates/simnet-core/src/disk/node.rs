@@ -140,6 +140,14 @@ impl FileData {
         }
     }
 
+    /// Storage the file holds: its pages in the page cache or on the media,
+    /// whichever is more. Pages a size change dropped stay taken until a sync makes
+    /// that durable, as ext4 reuses freed blocks only once their release commits; a
+    /// crash can then bring them back without the disk holding more than it can.
+    pub fn charge(&self) -> u64 {
+        self.cached.allocated().max(self.durable.allocated())
+    }
+
     pub fn record(&mut self, write: PendingWrite) {
         write.apply(&mut self.cached);
         self.pending.push(write);
@@ -258,7 +266,7 @@ impl Node {
     /// Bytes of storage it takes on the disk (its capacity accounting).
     pub fn allocated(&self) -> u64 {
         match &self.data {
-            NodeData::File(f) => f.cached.allocated(),
+            NodeData::File(f) => f.charge(),
             NodeData::Directory { .. } => super::content::PAGE as u64,
             NodeData::Symlink(target) if target.len() < FAST_SYMLINK_MAX => 0,
             NodeData::Symlink(_) => super::content::PAGE as u64,

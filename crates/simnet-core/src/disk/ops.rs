@@ -290,6 +290,7 @@ impl Disk {
         if written > 0 {
             let fate = self.faults.write_fate(node);
             let n = self.node_mut(node).ok_or(FsError::BadDescriptor)?;
+            let before = n.allocated();
             n.mtime = wall;
             n.ctime = wall;
             if let Some(f) = n.file_mut() {
@@ -300,7 +301,7 @@ impl Disk {
                     fate,
                 });
             }
-            self.used += growth;
+            self.recharge(node, before);
         }
         self.cost = cost;
         Ok(written)
@@ -327,12 +328,11 @@ impl Disk {
         let Some(f) = n.file_mut() else {
             return Err(FsError::IsDirectory);
         };
-        let before = f.cached.allocated();
+        let before = f.charge();
         f.record(PendingWrite::SetLen { len, at: wall });
-        let after = f.cached.allocated();
         n.mtime = wall;
         n.ctime = wall;
-        self.used = (self.used + after).saturating_sub(before);
+        self.recharge(node, before);
         Ok(())
     }
 
@@ -697,7 +697,7 @@ impl Disk {
             return Ok(());
         }
         let n = self.node_mut(node).ok_or(FsError::BadDescriptor)?;
-        let mtime = n.mtime;
+        let (mtime, before) = (n.mtime, n.allocated());
         let flushed = match &mut n.data {
             NodeData::File(f) => f.sync(mtime),
             NodeData::Directory { .. } => {
@@ -707,6 +707,7 @@ impl Disk {
             }
             NodeData::Symlink(_) => 0,
         };
+        self.recharge(node, before);
         let start = now.max(self.device_free_at);
         let done = start
             + self.config.sync_latency
