@@ -242,3 +242,31 @@ fn a_guest_writing_files_in_a_real_directory_is_deterministic() {
         );
     }
 }
+
+/// Nothing of the host's filesystem reaches a guest through a real directory's
+/// files: their metadata hashes (inode numbers, to a POSIX program) and times are
+/// the run's own, the same in any fresh directory, and a file made after another
+/// was removed is new even when the host reuses the removed file's inode.
+#[test]
+fn real_files_identities_do_not_depend_on_the_host() {
+    let run = |round: usize| {
+        let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("real-dir-identity-{round}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let (mut sim, host, _) = common::two_hosts(3, Duration::from_millis(1));
+        sim.spawn(common::guest("ids", host, "probe", &["file-ids", "/data"]).dir(&dir, "/data"));
+        let report = sim.run();
+        let out = sim.output_of("ids").unwrap().stdout();
+        assert!(
+            out.contains("not a's: true"),
+            "{}",
+            common::describe(&sim, &report)
+        );
+        out
+    };
+    let first = run(0);
+    for round in 1..4 {
+        assert_eq!(run(round), first, "round {round}");
+    }
+}

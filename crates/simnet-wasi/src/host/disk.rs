@@ -95,6 +95,13 @@ impl Held {
         lock(&at.world).net.disk_mut(at.host).hold(node);
         Held { at, node }
     }
+
+    /// Take over a hold made on `disk` now, inside the operation that found
+    /// `node`: nothing can free it while the operation's cost is waited out.
+    fn taken(disk: &mut simnet_core::disk::Disk, at: DiskRef, node: NodeId) -> Held {
+        disk.hold(node);
+        Held { at, node }
+    }
 }
 
 impl Drop for Held {
@@ -236,16 +243,19 @@ fn timestamp(t: NewTimestamp) -> Result<Timestamp, FsError> {
 /// The metadata hash of a node: the same for every descriptor of one node on one
 /// host's disk, different for any other.
 fn hash(host: HostId, node: NodeId) -> MetadataHashValue {
-    let mix = |x: u64| {
-        let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    };
     MetadataHashValue {
         upper: mix(u64::from(host.raw())),
         lower: mix(u64::from(node.raw()) << 1 | 1),
     }
+}
+
+/// A 64-bit mixer (splitmix64's finalizer): distinct inputs give distinct,
+/// evenly spread hashes.
+pub(crate) fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// The descriptor operations, each as wasmtime-wasi checks it and the disk answers.
@@ -486,24 +496,24 @@ impl DiskOps<'_> {
             directory,
             write,
         };
-        let (node, kind) = self
+        let at = self.d.held.at.clone();
+        let (held, kind) = self
             .d
             .held
             .at
             .api(Method::OpenAt, |disk, now| {
                 let node = disk.open_at(dir, &path, opts, now)?;
                 let kind = disk.kind(node).ok_or(FsError::NoEntry)?;
-                Ok((node, kind))
+                Ok((Held::taken(disk, at, node), kind))
             })
             .await?;
-        Ok(DiskDescriptor::open(
-            self.d.held.at.clone(),
-            node,
+        Ok(DiskDescriptor {
+            held,
             kind,
             read,
             write,
-            self.d.read_only,
-        ))
+            read_only: self.d.read_only,
+        })
     }
 
     pub async fn readlink_at(&self, path: String) -> FsResult<String> {

@@ -28,14 +28,19 @@ use super::disk_streams::StreamFailure;
 use crate::world::{VirtualClock, lock};
 
 /// What a guest's filesystem calls see besides wasmtime-wasi's context: the virtual
-/// wall clock and the times this run changed files.
+/// wall clock, the times this run changed files, and the files' identities.
 pub(crate) struct FileTimes {
     pub clock: VirtualClock,
     pub epoch: Duration,
-    /// Virtual wall-clock times of the files this run touched, by file identity
-    /// (wasmtime-wasi's metadata hash of device and inode); the others read as at
-    /// the epoch.
-    changed: BTreeMap<(u64, u64), Times>,
+    /// Run-local numbers of the real files guests have seen, by their identity on
+    /// the host (wasmtime-wasi's metadata hash of device and inode), numbered in the
+    /// order first seen: guests see hashes of these, never the host's inode numbers.
+    /// A file's number goes with its last link, before the host can reuse its inode.
+    numbers: BTreeMap<(u64, u64), u64>,
+    next_number: u64,
+    /// Virtual wall-clock times of the files this run touched, by number; the
+    /// others read as at the epoch.
+    changed: BTreeMap<u64, Times>,
 }
 
 /// A real file's times as guests see them.
@@ -46,10 +51,41 @@ struct Times {
     status_change: Duration,
 }
 
+/// What the metadata hashes of real files start with: never a disk's (those start
+/// with a hash of a host number).
+const REAL_FILE_HASH_UPPER: u64 = 0x7265_616c_2d66_696c;
+
 impl FileTimes {
+    /// The run-local number of the real file `key`.
+    fn number(&mut self, key: (u64, u64)) -> u64 {
+        let next = &mut self.next_number;
+        *self.numbers.entry(key).or_insert_with(|| {
+            *next += 1;
+            *next
+        })
+    }
+
+    /// The metadata hash guests see for the real file the host hashes as `real`.
+    fn guest_hash(&mut self, real: MetadataHashValue) -> MetadataHashValue {
+        let n = self.number(key(real));
+        MetadataHashValue {
+            upper: REAL_FILE_HASH_UPPER,
+            lower: disk::mix(n),
+        }
+    }
+
+    /// The file `key` lost its last link: forget it, so a new file the host gives
+    /// its inode starts afresh.
+    fn forget(&mut self, key: (u64, u64)) {
+        if let Some(n) = self.numbers.remove(&key) {
+            self.changed.remove(&n);
+        }
+    }
+
     fn of(&mut self, key: (u64, u64)) -> &mut Times {
         let epoch = self.epoch;
-        self.changed.entry(key).or_insert(Times {
+        let n = self.number(key);
+        self.changed.entry(n).or_insert(Times {
             access: epoch,
             modification: epoch,
             status_change: epoch,
@@ -68,6 +104,8 @@ impl FileTimes {
         FileTimes {
             clock,
             epoch,
+            numbers: BTreeMap::new(),
+            next_number: 0,
             changed: BTreeMap::new(),
         }
     }
@@ -116,6 +154,46 @@ impl SimFilesystemView<'_> {
         }
     }
 
+    /// The host's identity of the entry `path` names (not following a link).
+    async fn identity_at(
+        &mut self,
+        fd: &Resource<types::Descriptor>,
+        path: &str,
+    ) -> Option<(u64, u64)> {
+        let flags = PathFlags::empty();
+        let h = self
+            .fs
+            .metadata_hash_at(borrow(fd), flags, path.to_string())
+            .await;
+        h.ok().map(key)
+    }
+
+    /// The identity of the entry `path` names if removing that entry removes the
+    /// file's last link (a directory has only one).
+    async fn last_link_at(
+        &mut self,
+        fd: &Resource<types::Descriptor>,
+        path: &str,
+    ) -> Option<(u64, u64)> {
+        let flags = PathFlags::empty();
+        let stat = self
+            .fs
+            .stat_at(borrow(fd), flags, path.to_string())
+            .await
+            .ok()?;
+        let last = stat.link_count <= 1 || stat.type_ == types::DescriptorType::Directory;
+        match last {
+            true => self.identity_at(fd, path).await,
+            false => None,
+        }
+    }
+
+    fn forget(&mut self, doomed: Option<(u64, u64)>) {
+        if let Some(k) = doomed {
+            self.times.forget(k);
+        }
+    }
+
     fn virtual_times(
         &self,
         mut stat: DescriptorStat,
@@ -123,7 +201,8 @@ impl SimFilesystemView<'_> {
     ) -> DescriptorStat {
         let epoch = self.times.epoch;
         let t = hash
-            .and_then(|h| self.times.changed.get(&key(h)).copied())
+            .and_then(|h| self.times.numbers.get(&key(h)))
+            .and_then(|n| self.times.changed.get(n).copied())
             .unwrap_or(Times {
                 access: epoch,
                 modification: epoch,
@@ -481,7 +560,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         if let Some(d) = self.on_disk(&fd) {
             return d.remove_directory_at(path).await;
         }
+        let doomed = self.last_link_at(&fd, &path).await;
         self.fs.remove_directory_at(borrow(&fd), path).await?;
+        self.forget(doomed);
         self.changed(&fd).await;
         Ok(())
     }
@@ -498,9 +579,15 @@ impl HostDescriptor for SimFilesystemView<'_> {
             (None, None) => {}
             _ => return Err(ErrorCode::CrossDevice.into()),
         }
+        let moving = self.identity_at(&fd, &old_path).await;
+        let replaced = self
+            .last_link_at(&new_fd, &new_path)
+            .await
+            .filter(|&r| Some(r) != moving);
         self.fs
             .rename_at(borrow(&fd), old_path, borrow(&new_fd), new_path)
             .await?;
+        self.forget(replaced);
         self.changed(&fd).await;
         self.changed(&new_fd).await;
         Ok(())
@@ -528,7 +615,9 @@ impl HostDescriptor for SimFilesystemView<'_> {
         if let Some(d) = self.on_disk(&fd) {
             return d.unlink_file_at(path).await;
         }
+        let doomed = self.last_link_at(&fd, &path).await;
         self.fs.unlink_file_at(borrow(&fd), path).await?;
+        self.forget(doomed);
         self.changed(&fd).await;
         Ok(())
     }
@@ -592,7 +681,8 @@ impl HostDescriptor for SimFilesystemView<'_> {
         if let Some(d) = self.on_disk(&fd) {
             return Ok(d.metadata_hash());
         }
-        self.fs.metadata_hash(fd).await
+        let real = self.fs.metadata_hash(fd).await?;
+        Ok(self.times.guest_hash(real))
     }
 
     async fn metadata_hash_at(
@@ -604,7 +694,8 @@ impl HostDescriptor for SimFilesystemView<'_> {
         if let Some(d) = self.on_disk(&fd) {
             return d.metadata_hash_at(path_flags, path).await;
         }
-        self.fs.metadata_hash_at(fd, path_flags, path).await
+        let real = self.fs.metadata_hash_at(fd, path_flags, path).await?;
+        Ok(self.times.guest_hash(real))
     }
 }
 

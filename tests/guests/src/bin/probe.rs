@@ -62,6 +62,7 @@ fn main() {
         "file-appends" => file_appends(rest),
         "file-bulk" => file_bulk(rest),
         "file-tree" => file_tree(rest),
+        "file-ids" => file_ids(rest),
         "send-lines" => send_lines(rest),
         other => {
             eprintln!("unknown mode {other:?}");
@@ -742,6 +743,41 @@ fn file_tree(args: &[String]) {
     }
     std::fs::remove_dir(&t).expect("rmdir");
     println!("{n} files created, {listed} listed, renamed, removed");
+}
+
+/// `file-ids DIR`: what a program learns of files' identities and times: the
+/// metadata hashes of two new files, then those of a file made after one of them
+/// was removed (a real filesystem may give it the removed file's inode), with its
+/// modification time.
+fn file_ids(args: &[String]) {
+    use wasi::filesystem::types::PathFlags;
+    let dir: String = arg(args, 0, "directory");
+    let dirs = wasi::filesystem::preopens::get_directories();
+    let Some((root, _)) = dirs.iter().find(|(_, name)| *name == dir) else {
+        println!("no preopen named {dir}");
+        return;
+    };
+    let hash = |name: &str| {
+        root.metadata_hash_at(PathFlags::empty(), name)
+            .map(|h| format!("{:016x}{:016x}", h.upper, h.lower))
+            .unwrap_or_else(|e| format!("error {}", e.name()))
+    };
+    let mtime = |name: &str| {
+        root.stat_at(PathFlags::empty(), name)
+            .ok()
+            .and_then(|s| s.data_modification_timestamp)
+            .map(|t| t.seconds)
+    };
+    std::fs::write(format!("{dir}/a"), b"a").expect("create a");
+    std::thread::sleep(Duration::from_secs(5));
+    std::fs::write(format!("{dir}/b"), b"b").expect("create b");
+    let a = hash("a");
+    println!("a {a} b {}", hash("b"));
+    std::fs::remove_file(format!("{dir}/a")).expect("remove a");
+    std::thread::sleep(Duration::from_secs(5));
+    std::fs::write(format!("{dir}/c"), b"c").expect("create c");
+    let c = hash("c");
+    println!("c {c}, not a's: {}, modified at {:?}", c != a, mtime("c"));
 }
 
 /// `log-lines ADDR FILE TIMEOUT_MS`: accept one connection and append each line it
