@@ -48,7 +48,7 @@ fn write(d: &mut Disk, f: NodeId, text: &str) {
 }
 
 fn text(d: &mut Disk, f: NodeId) -> String {
-    String::from_utf8(d.read(f, 0, 1 << 20, T).unwrap()).unwrap()
+    String::from_utf8(d.read(f, 0, 1 << 20).unwrap()).unwrap()
 }
 
 fn crash(d: &mut Disk, loss: CrashLoss) -> simnet_core::disk::CrashReport {
@@ -491,7 +491,7 @@ proptest! {
         let mut versions = vec![Vec::new()];
         for (i, (offset, len, byte)) in writes.iter().enumerate() {
             d.write(f, *offset, Bytes::from(vec![*byte; *len]), T).unwrap();
-            versions.push(d.read(f, 0, 1 << 20, T).unwrap());
+            versions.push(d.read(f, 0, 1 << 20).unwrap());
             if i + 1 == synced {
                 d.sync_data(f, T).unwrap();
             }
@@ -510,7 +510,7 @@ proptest! {
             }
             d2.crash(Some(loss));
             let f2 = open(&mut d2, root2, "f").unwrap();
-            d2.read(f2, 0, 1 << 20, T).unwrap()
+            d2.read(f2, 0, 1 << 20).unwrap()
         };
         let after = run(seed);
         prop_assert_eq!(&after, &run(seed), "the same seed gives the same content");
@@ -553,7 +553,7 @@ mod faults {
             Err(FsError::Io)
         );
         assert!(d.write(other, 0, Bytes::from_static(b"x"), T).is_ok());
-        assert!(d.read(wal, 0, 10, T).is_ok(), "reads are not writes");
+        assert!(d.read(wal, 0, 10).is_ok(), "reads are not writes");
         assert_eq!(
             d.create_directory_at(root, "wal/sub", T),
             Err(FsError::Io),
@@ -625,7 +625,7 @@ mod faults {
         d.sync(f, T).unwrap();
         d.crash(Some(CrashLoss::All));
         let f = open(&mut d, root, "f").unwrap();
-        let after = d.read(f, 0, 1 << 20, T).unwrap();
+        let after = d.read(f, 0, 1 << 20).unwrap();
         assert_eq!(after.len(), 512 + 4);
         assert_eq!(&after[512..], b"here");
         assert!(after[..4].iter().all(|&b| b == 0));
@@ -637,7 +637,7 @@ mod faults {
         let f = create(&mut d, root, "f");
         write(&mut d, f, "exact bytes");
         d.add_fault(DiskFault::CorruptReads { probability: 1.0 });
-        let read = d.read(f, 0, 100, T).unwrap();
+        let read = d.read(f, 0, 100).unwrap();
         let flipped: u32 = read
             .iter()
             .zip(b"exact bytes")
@@ -669,16 +669,16 @@ fn file_sizes_stop_at_ext4s_limit_and_cost_only_what_is_written() {
         d.write(f, u64::MAX - 1, Bytes::from_static(b"abc"), T),
         Err(FsError::Invalid)
     );
-    assert_eq!(d.read(f, 1 << 63, 4, T), Err(FsError::Invalid));
+    assert_eq!(d.read(f, 1 << 63, 4), Err(FsError::Invalid));
     // A write crossing the limit is cut short there.
     assert_eq!(d.write(f, MAX - 2, Bytes::from_static(b"abcd"), T), Ok(2));
-    assert_eq!(d.read(f, MAX - 2, 10, T).unwrap(), b"ab");
+    assert_eq!(d.read(f, MAX - 2, 10).unwrap(), b"ab");
     // A crash and the first read after it cost the stored bytes, not the length.
     d.sync(f, T).unwrap();
     d.sync(root, T).unwrap();
     crash(&mut d, CrashLoss::All);
     let f = open(&mut d, root, "sparse").unwrap();
-    d.read(f, 0, 1, T).unwrap();
+    d.read(f, 0, 1).unwrap();
     assert!(d.take_cost() < std::time::Duration::from_millis(10));
 }
 
@@ -822,4 +822,42 @@ fn deleted_temporary_files_do_not_fill_the_disk_without_directory_syncs() {
         d.unlink_file_at(root, "tmp", T).unwrap();
     }
     assert!(d.used() <= 2 << 20);
+}
+
+#[test]
+fn paths_follow_a_renamed_directory_and_a_crash_that_undoes_it() {
+    let (mut d, root) = disk();
+    d.create_directory_at(root, "a", T).unwrap();
+    let f = create(&mut d, root, "a/f");
+    d.sync(root, T).unwrap();
+    let a = open(&mut d, root, "a").unwrap();
+    d.sync(a, T).unwrap();
+    d.rename_at(root, "a", root, "b", T).unwrap();
+    assert_eq!(d.node_path(f), Some("/data/b/f"));
+    crash(&mut d, CrashLoss::All);
+    assert_eq!(open(&mut d, root, "a/f"), Ok(f));
+    assert_eq!(d.node_path(f), Some("/data/a/f"));
+}
+
+#[test]
+fn mounting_a_directory_over_a_file_of_that_name_frees_the_file() {
+    let mut d = Disk::new(DiskConfig::default(), derive_rng(2, "disk"));
+    let mut files = DiskImage::empty();
+    files.add_file("x", &[1; 3 * 4096]).unwrap();
+    let mut dirs = DiskImage::empty();
+    dirs.add_dir("x").unwrap();
+    let empty = d.used();
+    d.mount("/data", &DiskImage::empty(), false).unwrap();
+    let with_root = d.used();
+    d.mount("/data", &files, false).unwrap();
+    assert!(d.used() > with_root);
+    let root = d.find("/data").unwrap();
+    d.mount("/data", &dirs, false).unwrap();
+    d.sync(root, T).unwrap();
+    assert_eq!(
+        d.kind(d.find("/data/x").unwrap()),
+        Some(NodeKind::Directory)
+    );
+    assert_eq!(d.used(), with_root + 4096, "only the new directory's block");
+    assert!(with_root > empty);
 }

@@ -134,9 +134,11 @@ fn read_dir(
         } else if kind.is_dir() {
             ImageEntry::Directory(read_dir(&path, depth + 1, budget)?)
         } else if kind.is_file() {
-            let bytes =
-                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-            budget.bytes += bytes.len() as u64;
+            let size = std::fs::metadata(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+                .len();
+            // Counted before reading: a huge file is refused without being read.
+            budget.bytes = budget.bytes.saturating_add(size);
             if budget.bytes > MAX_IMAGE_BYTES {
                 return Err(format!(
                     "the files under {} hold more than {} bytes, the most an image takes",
@@ -144,7 +146,9 @@ fn read_dir(
                     MAX_IMAGE_BYTES
                 ));
             }
-            ImageEntry::File(Content::from_bytes(&bytes))
+            let bytes =
+                std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            ImageEntry::File(Content::from_shared(bytes.into()))
         } else {
             return Err(format!(
                 "{} is a special file (a device, socket or pipe): a disk image holds files, \

@@ -94,8 +94,13 @@ impl Eq for Content {}
 
 impl Content {
     pub fn from_bytes(bytes: &[u8]) -> Content {
+        Content::from_shared(Bytes::copy_from_slice(bytes))
+    }
+
+    /// Content that keeps `bytes` itself as its whole pages (no copy).
+    pub fn from_shared(bytes: Bytes) -> Content {
         let mut c = Content::default();
-        c.write(0, &Bytes::copy_from_slice(bytes));
+        c.write(0, &bytes);
         c
     }
 

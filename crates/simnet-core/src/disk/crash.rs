@@ -66,8 +66,9 @@ impl Disk {
             }
         }
         let mut files = Vec::new();
-        for index in 0..self.nodes.len() {
-            if let Some(lost) = self.crash_file(NodeId(index as u32), loss) {
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            if let Some(lost) = self.crash_file(id, loss) {
                 files.push(lost);
             }
         }
@@ -82,7 +83,7 @@ impl Disk {
     /// A file after the crash: its durable content with what of its pending writes
     /// `loss` keeps; out of the page cache either way.
     fn crash_file(&mut self, id: NodeId, loss: CrashLoss) -> Option<FileLoss> {
-        let node = self.nodes.get_mut(id.0 as usize)?.as_mut()?;
+        let node = self.nodes.get_mut(&id)?;
         let path = node.path.clone();
         let super::node::NodeData::File(file) = &mut node.data else {
             return None;

@@ -47,7 +47,11 @@ pub struct Mount {
 #[derive(Debug)]
 pub struct Disk {
     config: DiskConfig,
-    nodes: Vec<Option<Node>>,
+    /// The live nodes: a freed node's entry goes, so the table follows what the
+    /// disk holds, not everything it ever held.
+    nodes: BTreeMap<NodeId, Node>,
+    /// The number the next node gets (numbers are never reused).
+    next_node: u32,
     root: NodeId,
     mounts: Vec<Mount>,
     journal: Journal,
@@ -77,7 +81,8 @@ impl Disk {
             rng,
             faults: faults::DiskFaults::new(fault_rng),
             config,
-            nodes: Vec::new(),
+            nodes: BTreeMap::new(),
+            next_node: 0,
             root: NodeId(0),
             mounts: Vec::new(),
             journal: Journal::default(),
@@ -88,7 +93,9 @@ impl Disk {
             maybe_dead: BTreeSet::new(),
         };
         let epoch = config.epoch;
-        disk.root = disk.new_node(NodeData::directory(NodeId(0)), epoch, "/".into());
+        disk.root = disk
+            .new_node(NodeData::directory(NodeId(0)), epoch, "/".into())
+            .unwrap_or(NodeId(0));
         disk
     }
 
@@ -110,15 +117,6 @@ impl Disk {
         self.used
     }
 
-    /// Whether anything was written since the last sync, or a directory changed
-    /// since the last directory sync.
-    pub fn has_unsynced(&self) -> bool {
-        !self.journal.is_empty()
-            || self
-                .live()
-                .any(|(_, n)| n.file().is_some_and(|f| !f.pending.is_empty()))
-    }
-
     /// Put `image` in the directory guests see as `guest_path` (`/data`, `.`), a
     /// directory of its own on the disk; its contents count as durable. A path
     /// mounted already gets the image's entries added. Mounts are separate
@@ -137,7 +135,8 @@ impl Disk {
         let dir = match self.entry(root, guest_path) {
             Some(existing) => existing,
             None => {
-                let dir = self.new_node(NodeData::directory(root), epoch, guest_path.to_string());
+                let dir =
+                    self.new_node(NodeData::directory(root), epoch, guest_path.to_string())?;
                 self.attach(root, guest_path, dir);
                 dir
             }
@@ -173,7 +172,7 @@ impl Disk {
                     let size = content.allocated();
                     self.check_space(size)?;
                     let data = NodeData::File(FileData::new(content.clone(), epoch));
-                    self.new_node(data, epoch, child_path.clone())
+                    self.new_node(data, epoch, child_path.clone())?
                 }
                 ImageEntry::Directory(children) => {
                     let existing = self
@@ -182,8 +181,12 @@ impl Disk {
                     let sub = match existing {
                         Some(sub) => sub,
                         None => {
+                            // A file or link of that name gives way to the directory.
+                            if let Some(old) = self.entry(dir, name) {
+                                self.detach(dir, name, old);
+                            }
                             let sub =
-                                self.new_node(NodeData::directory(dir), epoch, child_path.clone());
+                                self.new_node(NodeData::directory(dir), epoch, child_path.clone())?;
                             self.attach(dir, name, sub);
                             sub
                         }
@@ -192,7 +195,7 @@ impl Disk {
                     continue;
                 }
                 ImageEntry::Symlink(target) => {
-                    self.new_node(NodeData::Symlink(target.clone()), epoch, child_path.clone())
+                    self.new_node(NodeData::Symlink(target.clone()), epoch, child_path.clone())?
                 }
             };
             if let Some(old) = self.entry(dir, name) {
@@ -230,11 +233,17 @@ impl Disk {
 
     // ---- nodes ----
 
-    fn new_node(&mut self, data: NodeData, now: Duration, path: String) -> NodeId {
-        let id = NodeId(u32::try_from(self.nodes.len()).unwrap_or(u32::MAX));
+    /// A new node, or `insufficient-space` once every node number was used (a
+    /// filesystem out of inodes).
+    fn new_node(&mut self, data: NodeData, now: Duration, path: String) -> Result<NodeId, FsError> {
+        let id = NodeId(self.next_node);
+        self.next_node = self
+            .next_node
+            .checked_add(1)
+            .ok_or(FsError::InsufficientSpace)?;
+        // A directory counts its own `.`; entries add the rest.
         let node = Node {
             data,
-            // A directory's own `.`; entries add the rest.
             links: 0,
             open: 0,
             atime: now,
@@ -244,23 +253,20 @@ impl Disk {
         };
         let links = u64::from(node.kind() == NodeKind::Directory);
         self.used += node.allocated();
-        self.nodes.push(Some(Node { links, ..node }));
-        id
+        self.nodes.insert(id, Node { links, ..node });
+        Ok(id)
     }
 
     fn node(&self, id: NodeId) -> Option<&Node> {
-        self.nodes.get(id.0 as usize).and_then(Option::as_ref)
+        self.nodes.get(&id)
     }
 
     fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.nodes.get_mut(id.0 as usize).and_then(Option::as_mut)
+        self.nodes.get_mut(&id)
     }
 
     fn live(&self) -> impl Iterator<Item = (NodeId, &Node)> {
-        self.nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| Some((NodeId(i as u32), n.as_ref()?)))
+        self.nodes.iter().map(|(&id, n)| (id, n))
     }
 
     pub fn kind(&self, id: NodeId) -> Option<NodeKind> {
@@ -286,6 +292,32 @@ impl Disk {
         }
         if is_dir && let Some(d) = self.node_mut(dir) {
             d.links += 1;
+        }
+        if dir != self.root {
+            self.refresh_paths(dir, name, node);
+        }
+    }
+
+    /// `node`, now named `name` in `dir`, is reached by that path, and so is what
+    /// lies beneath it (a directory moved by a rename, or brought back by a crash).
+    fn refresh_paths(&mut self, dir: NodeId, name: &str, node: NodeId) {
+        let mut todo = vec![(dir, name.to_string(), node)];
+        while let Some((dir, name, node)) = todo.pop() {
+            let Some(parent) = self.node(dir) else {
+                continue;
+            };
+            let path = format!("{}/{name}", parent.path.trim_end_matches('/'));
+            let Some(n) = self.node_mut(node) else {
+                continue;
+            };
+            n.path = path;
+            if let NodeData::Directory { entries, .. } = &n.data {
+                todo.extend(
+                    entries
+                        .iter()
+                        .map(|(name, &child)| (node, name.clone(), child)),
+                );
+            }
         }
     }
 
@@ -332,7 +364,7 @@ impl Disk {
                 let last_link = u64::from(n.kind() == NodeKind::Directory);
                 id != self.root && n.open == 0 && n.links <= last_link
             });
-            if dead && let Some(node) = self.nodes[id.0 as usize].take() {
+            if dead && let Some(node) = self.nodes.remove(&id) {
                 self.used = self.used.saturating_sub(node.allocated());
                 self.uncached.remove(&id);
             }

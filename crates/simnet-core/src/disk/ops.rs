@@ -173,7 +173,7 @@ impl Disk {
             NodeData::File(FileData::new(Content::default(), wall)),
             wall,
             path,
-        );
+        )?;
         self.change(vec![Change::Attach {
             dir: r.parent,
             name,
@@ -219,14 +219,7 @@ impl Disk {
     }
 
     /// Up to `len` bytes of a file from `offset`.
-    pub fn read(
-        &mut self,
-        node: NodeId,
-        offset: u64,
-        len: u64,
-        now: SimTime,
-    ) -> Result<Vec<u8>, FsError> {
-        let _ = now;
+    pub fn read(&mut self, node: NodeId, offset: u64, len: u64) -> Result<Vec<u8>, FsError> {
         self.node(node).ok_or(FsError::BadDescriptor)?;
         // A negative file offset to the kernel.
         if offset > i64::MAX as u64 {
@@ -391,7 +384,7 @@ impl Disk {
         self.check_space(super::content::PAGE as u64)?;
         let wall = self.wall(now);
         let path = format!("{}/{name}", self.path_of(r.parent));
-        let dir = self.new_node(NodeData::directory(r.parent), wall, path);
+        let dir = self.new_node(NodeData::directory(r.parent), wall, path)?;
         self.change(vec![Change::Attach {
             dir: r.parent,
             name,
@@ -531,7 +524,6 @@ impl Disk {
                 node: existing,
             });
         }
-        let new_path = format!("{}/{to_name}", self.path_of(to.parent));
         changes.push(Change::Attach {
             dir: to.parent,
             name: to_name,
@@ -541,7 +533,6 @@ impl Disk {
         let wall = self.wall(now);
         if let Some(n) = self.node_mut(node) {
             n.ctime = wall;
-            n.path = new_path;
         }
         self.stamp_dir(from.parent, now);
         self.stamp_dir(to.parent, now);
@@ -643,7 +634,7 @@ impl Disk {
         }
         let wall = self.wall(now);
         let link_path = format!("{}/{name}", self.path_of(r.parent));
-        let link = self.new_node(NodeData::Symlink(target.to_string()), wall, link_path);
+        let link = self.new_node(NodeData::Symlink(target.to_string()), wall, link_path)?;
         self.change(vec![Change::Attach {
             dir: r.parent,
             name,
@@ -656,28 +647,14 @@ impl Disk {
     pub fn readlink_at(&mut self, base: NodeId, path: &str) -> Result<String, FsError> {
         self.op();
         let r = self.resolve(base, path, false)?;
-        let node = r.node.ok_or(FsError::NoEntry)?;
-        match self.node(node).map(|n| &n.data) {
-            Some(NodeData::Symlink(target)) => Ok(target.clone()),
-            _ => Err(FsError::Invalid),
-        }
+        self.link_target(r.node.ok_or(FsError::NoEntry)?)
     }
 
     /// A directory's entries, by name.
     pub fn read_directory(&mut self, dir: NodeId) -> Result<Vec<DirEntry>, FsError> {
         self.op();
         self.faulted_node(DiskOp::Read, dir)?;
-        let entries = self.entries_of(dir).ok_or(FsError::NotDirectory)?;
-        Ok(entries
-            .iter()
-            .filter_map(|(name, &node)| {
-                Some(DirEntry {
-                    name: name.clone(),
-                    kind: self.kind(node)?,
-                    node,
-                })
-            })
-            .collect())
+        self.entries(dir)
     }
 
     /// Make a file's data durable (`fdatasync`); for a directory, its entries

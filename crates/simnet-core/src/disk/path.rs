@@ -136,9 +136,6 @@ pub(crate) fn resolve_as(
                 while let Some(c) = expanded.pop_back() {
                     queue.push_front(c);
                 }
-                if queue.is_empty() {
-                    (parent, last_name, last_node) = (current, None, Some(current));
-                }
             }
             NodeData::Directory { .. } => {
                 if is_last {

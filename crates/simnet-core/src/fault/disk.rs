@@ -10,7 +10,8 @@ use std::time::Duration;
 /// The operations a disk fault acts on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum DiskOp {
-    /// Reads, listings, stats, opens of existing files.
+    /// Reads, listings and opens of existing files (stats come from the inode
+    /// cache and never fail).
     Read,
     /// Writes, size changes, and changes to directories.
     Write,

@@ -205,7 +205,7 @@ fn descriptor_type(kind: NodeKind) -> DescriptorType {
     }
 }
 
-fn datetime(d: Duration) -> Datetime {
+pub(crate) fn datetime(d: Duration) -> Datetime {
     Datetime {
         seconds: d.as_secs(),
         nanoseconds: d.subsec_nanos(),
@@ -344,9 +344,7 @@ impl DiskOps<'_> {
             .d
             .held
             .at
-            .counted(Method::FileRead, |disk, now| {
-                disk.read(node, offset, len, now)
-            })
+            .counted(Method::FileRead, |disk, _| disk.read(node, offset, len))
             .await?;
         let end = data.is_empty();
         Ok((data, end))

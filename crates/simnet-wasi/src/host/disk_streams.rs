@@ -78,10 +78,7 @@ impl DiskInput {
             Ok(Some(Effect::ShortRead)) => 1,
             Ok(_) => size.min(MAX_READ) as u64,
         };
-        let (data, done) = self
-            .held
-            .at
-            .run(|disk, now| disk.read(node, position, size, now));
+        let (data, done) = self.held.at.run(|disk, _| disk.read(node, position, size));
         self.state = match data {
             Ok(d) if d.is_empty() => InputState::Ended,
             Ok(d) => InputState::Reading(Bytes::from(d), done),

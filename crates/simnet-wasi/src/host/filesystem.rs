@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use wasmtime::component::Resource;
 use wasmtime_wasi::filesystem::WasiFilesystemCtxView;
-use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 use wasmtime_wasi::p2::bindings::filesystem::preopens;
 use wasmtime_wasi::p2::bindings::filesystem::types::{
     self, Advice, DescriptorFlags, DescriptorStat, DescriptorType, DirectoryEntry, ErrorCode,
@@ -23,7 +22,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 
 use super::GuestNet;
-use super::disk::{self, DiskDescriptor, DiskOps, DiskRef};
+use super::disk::{self, DiskDescriptor, DiskOps, DiskRef, datetime};
 use super::disk_streams::StreamFailure;
 use crate::world::{VirtualClock, lock};
 
@@ -123,13 +122,6 @@ pub(crate) struct SimFilesystemView<'a> {
 
 /// A directory listing, sorted by name, handed out entry by entry.
 pub(crate) struct SortedEntries(std::vec::IntoIter<DirectoryEntry>);
-
-fn datetime(d: Duration) -> Datetime {
-    Datetime {
-        seconds: d.as_secs(),
-        nanoseconds: d.subsec_nanos(),
-    }
-}
 
 fn key(h: MetadataHashValue) -> (u64, u64) {
     (h.upper, h.lower)
