@@ -4,7 +4,7 @@
 //! implementation, made deterministic: what a guest could otherwise read off the real
 //! machine is replaced. Its file times are virtual: a file reads as last changed when
 //! a guest of this run last changed it (at that virtual wall-clock time), otherwise
-//! at the epoch. Directories of both kinds list their entries sorted by name. An
+//! at the epoch; its identity (metadata hash) is a number of the run's. Directories of both kinds list their entries sorted by name. An
 //! operation between the two kinds (a rename from a real directory to the disk) is
 //! `cross-device`.
 
