@@ -49,8 +49,9 @@ impl Page {
 /// Pages per chunk: the unit in which the page map is stored and shared.
 const CHUNK_PAGES: u64 = 64;
 
-/// Up to [`CHUNK_PAGES`] consecutive pages (`None`: a hole).
-type Chunk = [Option<Page>; CHUNK_PAGES as usize];
+/// Up to [`CHUNK_PAGES`] consecutive pages (`None`: a hole), as many as its last
+/// page needs: a small file's chunk is small.
+type Chunk = Vec<Option<Page>>;
 
 /// The largest size a file can have: ext4's limit with 4 KiB blocks
 /// (`s_maxbytes`, 2^32 - 1 blocks). Beyond it writes and `set-size` fail with
@@ -131,16 +132,18 @@ impl Content {
 
     fn page(&self, index: u64) -> Option<&Page> {
         let chunk = self.chunks.get(&(index / CHUNK_PAGES))?;
-        chunk[(index % CHUNK_PAGES) as usize].as_ref()
+        chunk.get((index % CHUNK_PAGES) as usize)?.as_ref()
     }
 
     /// The slot of page `index`, its chunk made (and unshared) as needed.
     fn slot_mut(&mut self, index: u64) -> &mut Option<Page> {
         let chunks = Arc::make_mut(&mut self.chunks);
-        let chunk = chunks
-            .entry(index / CHUNK_PAGES)
-            .or_insert_with(|| Arc::new(std::array::from_fn(|_| None)));
-        &mut Arc::make_mut(chunk)[(index % CHUNK_PAGES) as usize]
+        let chunk = Arc::make_mut(chunks.entry(index / CHUNK_PAGES).or_default());
+        let at = (index % CHUNK_PAGES) as usize;
+        if chunk.len() <= at {
+            chunk.resize(at + 1, None);
+        }
+        &mut chunk[at]
     }
 
     /// Up to `len` bytes from `offset` (fewer at the end of the file).
@@ -217,9 +220,8 @@ impl Content {
             && let Some(chunk) = chunks.get_mut(&(first / CHUNK_PAGES))
         {
             let chunk = Arc::make_mut(chunk);
-            for slot in &mut chunk[(first % CHUNK_PAGES) as usize..] {
-                self.pages -= u64::from(slot.take().is_some());
-            }
+            let cut = ((first % CHUNK_PAGES) as usize).min(chunk.len());
+            self.pages -= chunk.drain(cut..).flatten().count() as u64;
             if chunk.iter().all(Option::is_none) {
                 chunks.remove(&(first / CHUNK_PAGES));
             }

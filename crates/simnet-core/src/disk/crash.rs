@@ -65,8 +65,12 @@ impl Disk {
                 self.apply(&change.inverse());
             }
         }
+        let ids: Vec<NodeId> = self
+            .live()
+            .filter(|(_, n)| n.file().is_some())
+            .map(|(id, _)| id)
+            .collect();
         let mut files = Vec::new();
-        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
         for id in ids {
             if let Some(lost) = self.crash_file(id, loss) {
                 files.push(lost);
@@ -83,7 +87,7 @@ impl Disk {
     /// A file after the crash: its durable content with what of its pending writes
     /// `loss` keeps; out of the page cache either way.
     fn crash_file(&mut self, id: NodeId, loss: CrashLoss) -> Option<FileLoss> {
-        let node = self.nodes.get_mut(&id)?;
+        let node = self.nodes.get_mut(id.0 as usize)?.as_deref_mut()?;
         let path = node.path.clone();
         let super::node::NodeData::File(file) = &mut node.data else {
             return None;

@@ -47,11 +47,9 @@ pub struct Mount {
 #[derive(Debug)]
 pub struct Disk {
     config: DiskConfig,
-    /// The live nodes: a freed node's entry goes, so the table follows what the
-    /// disk holds, not everything it ever held.
-    nodes: BTreeMap<NodeId, Node>,
-    /// The number the next node gets (numbers are never reused).
-    next_node: u32,
+    /// Nodes by number (never reused); a freed node's slot keeps only an empty
+    /// pointer, so a run that makes and removes many files stays small.
+    nodes: Vec<Option<Box<Node>>>,
     root: NodeId,
     mounts: Vec<Mount>,
     journal: Journal,
@@ -81,8 +79,7 @@ impl Disk {
             rng,
             faults: faults::DiskFaults::new(fault_rng),
             config,
-            nodes: BTreeMap::new(),
-            next_node: 0,
+            nodes: Vec::new(),
             root: NodeId(0),
             mounts: Vec::new(),
             journal: Journal::default(),
@@ -236,11 +233,8 @@ impl Disk {
     /// A new node, or `insufficient-space` once every node number was used (a
     /// filesystem out of inodes).
     fn new_node(&mut self, data: NodeData, now: Duration, path: String) -> Result<NodeId, FsError> {
-        let id = NodeId(self.next_node);
-        self.next_node = self
-            .next_node
-            .checked_add(1)
-            .ok_or(FsError::InsufficientSpace)?;
+        let number = u32::try_from(self.nodes.len()).map_err(|_| FsError::InsufficientSpace)?;
+        let id = NodeId(number);
         // A directory counts its own `.`; entries add the rest.
         let node = Node {
             data,
@@ -253,20 +247,23 @@ impl Disk {
         };
         let links = u64::from(node.kind() == NodeKind::Directory);
         self.used += node.allocated();
-        self.nodes.insert(id, Node { links, ..node });
+        self.nodes.push(Some(Box::new(Node { links, ..node })));
         Ok(id)
     }
 
     fn node(&self, id: NodeId) -> Option<&Node> {
-        self.nodes.get(&id)
+        self.nodes.get(id.0 as usize)?.as_deref()
     }
 
     fn node_mut(&mut self, id: NodeId) -> Option<&mut Node> {
-        self.nodes.get_mut(&id)
+        self.nodes.get_mut(id.0 as usize)?.as_deref_mut()
     }
 
     fn live(&self) -> impl Iterator<Item = (NodeId, &Node)> {
-        self.nodes.iter().map(|(&id, n)| (id, n))
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| Some((NodeId(i as u32), n.as_deref()?)))
     }
 
     pub fn kind(&self, id: NodeId) -> Option<NodeKind> {
@@ -364,7 +361,7 @@ impl Disk {
                 let last_link = u64::from(n.kind() == NodeKind::Directory);
                 id != self.root && n.open == 0 && n.links <= last_link
             });
-            if dead && let Some(node) = self.nodes.remove(&id) {
+            if dead && let Some(node) = self.nodes.get_mut(id.0 as usize).and_then(Option::take) {
                 self.used = self.used.saturating_sub(node.allocated());
                 self.uncached.remove(&id);
             }
