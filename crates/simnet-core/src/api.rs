@@ -680,6 +680,40 @@ impl Net {
             .map_or(0, |(conn, side)| conn.tx(side).held())
     }
 
+    /// A granted write whose bytes still waited for room when the connection
+    /// failed: what it ends with (the connection's error, taken since an error is
+    /// reported once, or `Closed`), its waiting bytes dropped. `None` while the
+    /// connection lives or nothing waits. As wasmtime-wasi's background write
+    /// fails, and its stream reports that, not a new grant.
+    pub fn fail_held_write(&mut self, id: SocketId) -> Option<StreamError> {
+        let (c, side) = self.connected(id).ok()?;
+        let conn = self.conn(c)?;
+        let end = conn.end(side);
+        if conn.tx(side).held() == 0 || (end.phase != Phase::Closed && end.error.is_none()) {
+            return None;
+        }
+        let failure = match self.take_error(c, side) {
+            Some(code) => StreamError::Failed(code),
+            None => StreamError::Closed,
+        };
+        if let Some(conn) = self.conn_mut(c) {
+            conn.tx_mut(side).discard_held();
+        }
+        Some(failure)
+    }
+
+    /// Drop the bytes a granted write left waiting for room: their writer went
+    /// without waiting for them (a guest's store torn down mid-write, which aborts
+    /// wasmtime-wasi's background write). A FIN queued since moves back to the
+    /// last byte kept.
+    pub fn discard_held(&mut self, id: SocketId) {
+        if let Some((conn, side)) = self.socket(id).ok().and_then(|s| s.conn())
+            && let Some(conn) = self.conn_mut(conn)
+        {
+            conn.tx_mut(side).discard_held();
+        }
+    }
+
     /// Bytes that can be written now without blocking; an error is reported once (as
     /// `SO_ERROR`), a closed connection as `Closed` (`EPIPE`).
     pub fn check_write(&mut self, id: SocketId) -> Result<usize, StreamError> {

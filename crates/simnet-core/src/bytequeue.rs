@@ -116,6 +116,27 @@ impl ByteQueue {
         out
     }
 
+    /// Forget the last `n` bytes.
+    pub(crate) fn drop_back(&mut self, mut n: usize) {
+        let from_tail = n.min(self.tail.len());
+        self.tail.truncate(self.tail.len() - from_tail);
+        n -= from_tail;
+        while n > 0 {
+            let Some(back) = self.chunks.back_mut() else {
+                return;
+            };
+            if n >= back.len() {
+                n -= back.len();
+                self.chunked -= back.len();
+                self.chunks.pop_back();
+            } else {
+                back.truncate(back.len() - n);
+                self.chunked -= n;
+                n = 0;
+            }
+        }
+    }
+
     /// Forget the first `n` bytes.
     pub(crate) fn drop_front(&mut self, mut n: usize) {
         while n > 0 {

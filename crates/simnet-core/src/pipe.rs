@@ -141,6 +141,16 @@ impl Pipe {
         self.held
     }
 
+    /// Forget the granted bytes still waiting for room: their writer is gone.
+    pub(crate) fn discard_held(&mut self) {
+        self.buf.drop_back(self.held as usize);
+        self.held = 0;
+        let end = self.write_end();
+        if let Some(fin) = &mut self.fin_seq {
+            *fin = (*fin).min(end);
+        }
+    }
+
     /// Move granted bytes into the send buffer as far as its room allows.
     pub(crate) fn admit_held(&mut self) {
         if self.held == 0 {

@@ -232,7 +232,18 @@ impl Conn {
         if let Some(tuning) = &mut rx.rcv_tuning {
             rx.rcv_cap = tuning.after_read(rx.rcv_cap, n as u64, ctx.now, rtt);
         }
+        let drained = n > 0 && rx.readable() == 0;
         self.maybe_window_update(ctx, side);
+        // A read that empties the buffer sends the ACK a small segment is owed,
+        // unless the exchange is interactive (Linux's `tcp_cleanup_rbuf`).
+        let end = self.end(side);
+        if drained
+            && end.phase == Phase::Established
+            && end.unacked_segs > 0
+            && end.ack.ack_on_drain()
+        {
+            self.send_ack(ctx, side);
+        }
         n
     }
 
@@ -502,6 +513,9 @@ impl Conn {
             self.on_ack(ctx, side, seg);
         }
         let fin = seg.flags.contains(Flags::FIN);
+        // Whether the data or FIN just received is acknowledged at once (or after the
+        // delayed-ACK timer), unless data going out carries the ACK first.
+        let mut ack = None;
         if seg.len > 0 || fin {
             if seg.len > 0 && self.end(side).orphaned {
                 // Data for a socket that was closed: Linux answers with RST.
@@ -518,28 +532,41 @@ impl Conn {
             let before = rx.rcv_nxt;
             let len = u64::from(seg.len);
             let covered = rx.receive(seg.seq, len);
-            let mut immediate = covered < len || seg.seq + len <= before;
+            let duplicate = len > 0 && seg.seq + len <= before;
+            let mut immediate = covered < len || duplicate;
             if fin && covered == len && !rx.fin_received {
                 rx.fin_received = true;
                 immediate = true;
             }
             let window = rx.receive_window();
+            let small = seg.len < self.mss;
             let end = self.end_mut(side);
-            if seg.len > 0 {
-                end.ack.on_data(now, end.rto, window);
+            if duplicate {
+                // Data we had already: our ACK was lost. Linux acknowledges at once
+                // and goes back to quick ACKs.
+                end.ack.enter_quick_mode();
+            } else if seg.len > 0 {
+                end.ack.on_data(now, end.rto, window, small);
             }
             end.unacked_segs += 1;
-            if immediate || end.unacked_segs >= 2 || end.ack.ack_now() {
-                self.send_ack(ctx, side);
-            } else if end.deadlines[TimerKind::DelayedAck.index()].is_none() {
-                let at = now + ctx.cfg.delayed_ack;
-                self.arm(ctx, side, TimerKind::DelayedAck, at);
-            }
+            ack = Some(immediate || end.unacked_segs >= 2 || end.ack.ack_now());
         } else if seg.seq < self.rx(side).rcv_nxt {
             // A keep-alive probe (it sits below what we have received): answer it.
             self.send_ack(ctx, side);
         }
+        // Data this segment lets out (past Nagle, into a wider window) carries the
+        // ACK, as Linux sends data before it checks for a pure ACK.
         self.output(ctx, side);
+        if let Some(at_once) = ack
+            && self.end(side).unacked_segs > 0
+        {
+            if at_once {
+                self.send_ack(ctx, side);
+            } else if self.end(side).deadlines[TimerKind::DelayedAck.index()].is_none() {
+                let at = now + ctx.cfg.delayed_ack;
+                self.arm(ctx, side, TimerKind::DelayedAck, at);
+            }
+        }
         self.wake(ctx, side);
         self.check_orphan(ctx, side);
     }

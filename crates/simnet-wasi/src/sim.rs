@@ -1068,6 +1068,7 @@ impl Sim {
         store.set_fuel(fuel)?;
         store.fuel_async_yield_interval(self.config.slice_fuel)?;
         let pre = spec.program.pre.clone();
+        let world = self.world.clone();
         Ok(Box::pin(async move {
             let result = async {
                 let command = pre
@@ -1078,11 +1079,16 @@ impl Sim {
             }
             .await;
             let left = store.get_fuel().unwrap_or(0);
-            Finished {
+            let finished = Finished {
                 result,
                 memory_exceeded: store.data_mut().limiter.exceeded.take(),
                 fuel: fuel - left,
-            }
+            };
+            // The guest is gone: its handles drop without it letting go of them.
+            lock(&world).tearing_down = Some(id);
+            drop(store);
+            lock(&world).tearing_down = None;
+            finished
         }))
     }
 
@@ -1117,7 +1123,9 @@ impl Sim {
         let guest = &mut self.guests[id.0];
         // Dropping the future drops the store (and with it the guest's resource
         // table) before the world is locked below.
+        lock(&self.world).tearing_down = Some(id);
         guest.run = Run::Done;
+        lock(&self.world).tearing_down = None;
         tracing::info!(guest = %guest.spec.name, %outcome, "guest ended");
         let event = match &outcome {
             Outcome::Exited(code) => Some(ProcessEvent::Exited { code: *code }),

@@ -131,6 +131,13 @@ impl From<WriteError> for StreamError {
     }
 }
 
+fn write_error(e: CoreStreamError) -> WriteError {
+    match e {
+        CoreStreamError::Closed => WriteError::Closed,
+        CoreStreamError::Failed(code) => WriteError::Failed(code),
+    }
+}
+
 /// What `check-write` grants whenever the socket is writable, as wasmtime-wasi
 /// does: more than a small send buffer holds. The write hands the rest to the
 /// network as room frees ([`simnet_core::Net::write_granted`]); a write bound to
@@ -211,6 +218,9 @@ impl Drop for SimTcpSocket {
             let _ = w.net.close(conn);
         }
         if self.streams.is_some() {
+            if w.tearing_down == Some(self.at.guest) {
+                w.net.discard_held(self.at.socket);
+            }
             let _ = w
                 .net
                 .shutdown(self.at.socket, simnet_core::ShutdownType::Both);
@@ -340,10 +350,18 @@ impl OutputStream for TcpOutput {
                 )));
             }
         }
+        let mut w = lock(&self.at.world);
+        if w.net.held_bytes(self.at.socket) > 0 {
+            // wasmtime-wasi is still handing the last write to the kernel: no write,
+            // not even an empty one, is permitted until it is done.
+            return Err(StreamError::Trap(wasmtime::format_err!(
+                "write of {} bytes while the previous write is still in progress",
+                bytes.len()
+            )));
+        }
         if bytes.is_empty() {
             return Ok(());
         }
-        let mut w = lock(&self.at.world);
         let written = w.net.write_granted(self.at.socket, bytes);
         // Loopback segments arrive (and are answered) within the call, as a kernel
         // handles them within `send`.
@@ -355,10 +373,7 @@ impl OutputStream for TcpOutput {
             }
             Err(e) => {
                 note_failure::<()>(&mut w, Method::Write, false, &Err(e));
-                let e = match e {
-                    CoreStreamError::Closed => WriteError::Closed,
-                    CoreStreamError::Failed(code) => WriteError::Failed(code),
-                };
+                let e = write_error(e);
                 st.write = WriteState::Closed(e);
                 Err(e.into())
             }
@@ -375,18 +390,24 @@ impl OutputStream for TcpOutput {
 
     fn check_write(&mut self) -> StreamResult<usize> {
         let mut st = lock_states(&self.states);
-        match st.write {
-            WriteState::Closed(e) => return Err(e.into()),
-            WriteState::Closing => {
-                if lock(&self.at.world).net.held_bytes(self.at.socket) > 0 {
-                    return Ok(0);
-                }
-                st.write = WriteState::Closed(WriteError::Closed);
-                return Err(StreamError::Closed);
-            }
-            WriteState::Open { .. } => {}
+        if let WriteState::Closed(e) = st.write {
+            return Err(e.into());
         }
         let mut w = lock(&self.at.world);
+        // A write still being handed over when the connection failed ends with it.
+        if let Some(failure) = w.net.fail_held_write(self.at.socket) {
+            note_failure::<()>(&mut w, Method::Write, false, &Err(failure));
+            let e = write_error(failure);
+            st.write = WriteState::Closed(e);
+            return Err(e.into());
+        }
+        if st.write == WriteState::Closing {
+            if w.net.held_bytes(self.at.socket) > 0 {
+                return Ok(0);
+            }
+            st.write = WriteState::Closed(WriteError::Closed);
+            return Err(StreamError::Closed);
+        }
         let effect = w.inject(self.at.host, Some(self.at.socket), Method::Write);
         if let Some(Effect::Error(code)) = effect {
             // This call reports the injected error; the kernel reports an error once,

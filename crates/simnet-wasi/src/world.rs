@@ -99,6 +99,10 @@ pub(crate) struct World {
     woken: Vec<SocketId>,
     /// Faults waiting for something a program does.
     pub triggers: Triggers,
+    /// The guest whose store is being dropped: its handles go without the guest
+    /// letting go of them, so a write still being handed to the network is
+    /// abandoned (wasmtime-wasi aborts its background write with the store).
+    pub tearing_down: Option<GuestId>,
 }
 
 /// What a guest's pending host call waits for. Waits belong to the host call that
@@ -144,6 +148,7 @@ impl World {
             waits: Vec::new(),
             woken: Vec::new(),
             triggers: Triggers::default(),
+            tearing_down: None,
         }
     }
 

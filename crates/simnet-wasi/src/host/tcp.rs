@@ -221,13 +221,13 @@ impl tcp::HostTcpSocket for SimSocketsView<'_> {
                 // The fault ends the attempt with its code, whatever the handshake did
                 // (the socket's pollable may have seen it succeed already).
                 (true, Some(code)) => w.net.fail_connect(at.socket, code).and(Err(code)),
-                (true, None) if w.net.is_stalled(at.socket) => Err(CoreError::WouldBlock),
                 (true, None) if w.net.send_connect(at.socket) => {
                     // This first poll started the connect: under way, as a kernel's
                     // non-blocking connect is (even to a closed port on loopback).
                     w.net.settle();
                     Err(CoreError::WouldBlock)
                 }
+                (true, None) if w.net.is_stalled(at.socket) => Err(CoreError::WouldBlock),
                 (true, None) => w
                     .net
                     .connect_outcome(at.socket)

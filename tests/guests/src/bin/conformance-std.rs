@@ -370,6 +370,18 @@ fn ack_timing(l: &TcpListener) {
         start.elapsed()
     });
     println!("five small writes on a fresh connection: {}", speed(fresh));
+    // Past the quick ACKs a connection starts with, the read that empties the
+    // buffer sends the ACK.
+    let many = fastest(|| {
+        let (mut c, mut a) = pair(l);
+        let start = Instant::now();
+        for _ in 0..40 {
+            c.write_all(b"t").expect("write");
+            a.read_exact(&mut [0; 1]).expect("read");
+        }
+        start.elapsed()
+    });
+    println!("forty small writes, each read at once: {}", speed(many));
     let mut exchange = Duration::ZERO;
     let stalled = fastest(|| {
         let (mut c, mut a) = pair(l);

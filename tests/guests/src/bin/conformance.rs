@@ -618,6 +618,24 @@ fn writes_beyond_the_send_buffer(net: &Network) {
         "check-write after the shutdown: {}",
         permit_result(p.cout.check_write())
     );
+    drop(p);
+
+    // The peer resets the connection while most of a write still waits: the
+    // write fails, and the stream says so instead of granting more.
+    let p = pair(net, &l, laddr);
+    show("peer set-receive-buffer-size 1", p.a.set_receive_buffer_size(1));
+    show("set-send-buffer-size 1", p.c.set_send_buffer_size(1));
+    let permit = p.cout.check_write().expect("check-write") as usize;
+    println!("write 64 KiB: {}", write_result(p.cout.write(&vec![7; permit])));
+    show("shutdown send during the write", p.c.shutdown(ShutdownType::Send));
+    settle();
+    // The peer goes with the bytes it received unread: a reset.
+    let Pair { cin, cout, ain, aout, c, a } = p;
+    drop((ain, aout, a));
+    settle();
+    println!("blocking-flush after the reset: {}", write_result(cout.blocking_flush()));
+    println!("check-write after it: {}", permit_result(cout.check_write()));
+    drop((cin, cout, c));
 }
 
 /// A socket connected to its own address and port: Linux completes the simultaneous
@@ -700,6 +718,18 @@ fn ack_timing(net: &Network) {
         monotonic_clock::now() - start
     });
     println!("five small writes on a fresh connection: {}", speed(fresh));
+    // Past the quick ACKs a connection starts with, the read that empties the
+    // buffer sends the ACK.
+    let many = fastest(|| {
+        let p = pair(net, &l, laddr);
+        let start = monotonic_clock::now();
+        for _ in 0..40 {
+            p.cout.blocking_write_and_flush(b"t").expect("write");
+            read_exactly(&p.ain, 1);
+        }
+        monotonic_clock::now() - start
+    });
+    println!("forty small writes, each read at once: {}", speed(many));
     let mut exchange = 0;
     let stalled = fastest(|| {
         let p = pair(net, &l, laddr);
@@ -1480,6 +1510,15 @@ fn trap_case(net: &Network, case: &str) {
         }
         "blocking-write-too-large" => {
             let _ = p.cout.blocking_write_and_flush(&[0; 4097]);
+        }
+        "write-empty-while-writing" => {
+            // The peer reads nothing and its window is small: most of a 64 KiB
+            // write is still being handed over when the empty write comes.
+            let _ = p.a.set_receive_buffer_size(1);
+            let _ = p.c.set_send_buffer_size(1);
+            let n = p.cout.check_write().expect("check-write");
+            let _ = p.cout.write(&vec![0; n as usize]);
+            let _ = p.cout.write(&[]);
         }
         "drop-socket-before-streams" => {
             let Pair {

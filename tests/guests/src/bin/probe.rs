@@ -52,6 +52,7 @@ fn main() {
         "ports" => ports(),
         "sockets" => sockets(),
         "trap-mid-write" => trap_mid_write(rest),
+        "exit-mid-write" => exit_mid_write(rest),
         "interleave" => interleave(rest),
         "flood" => flood(rest),
         "files" => files(rest),
@@ -636,6 +637,30 @@ fn trap_mid_write(args: &[String]) {
     let mut s = TcpStream::connect(&addr).expect("connect");
     s.write_all(&vec![7u8; 100_000]).expect("write");
     panic!("trapping in the middle of a transfer");
+}
+
+/// `exit-mid-write ADDR`: connect, shrink the send buffer, write 64 KiB in one
+/// call (wasmtime-wasi takes it all and hands it to the kernel as room frees), and
+/// exit at once, abandoning what was not handed over yet.
+fn exit_mid_write(args: &[String]) {
+    use std::os::fd::AsRawFd;
+    let addr: String = arg(args, 0, "address");
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    let size: libc::c_int = 1024;
+    // SAFETY: a valid socket descriptor and a pointer to a c_int of the given size.
+    let set = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "setsockopt");
+    let n = s.write(&vec![7u8; 65_536]).expect("write");
+    println!("wrote {n}");
+    std::process::exit(0);
 }
 
 /// Allocate `MiB` mebibytes in 4 KiB pieces, keeping them all: memory grows a little
