@@ -1,22 +1,62 @@
 //! Property checks over random fault plans: each seed draws one plan from a
 //! [`FaultSpace`] (a function of the seed alone, so `SIMNET_SEED=N` reproduces seed N),
 //! the test's body runs the world with it, and a failing plan is shrunk to a minimal
-//! one (fewer, weaker faults) that still fails, before the failure is reported.
+//! one (fewer, weaker faults) that still fails. The shrink's decisions are printed
+//! with the failure: `SIMNET_PLAN=...` replays them, running only the shrunk plan.
 
+use std::cell::Cell;
 use std::convert::Infallible;
-use std::fmt::Display;
+use std::fmt::{self, Display};
 use std::ops::Range;
-use std::panic::Location;
 
 use proptest::strategy::{SBoxedStrategy, Strategy, ValueTree};
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 
 use crate::plan::{PlanFault, plan_strategy};
-use crate::seeds::{Seeds, failure_message, run_one};
+use crate::seeds::{Seeds, TestName, failure_message, run_one};
 use crate::space::FaultSpace;
 
 /// Simplification steps a shrink may take by default.
 pub const DEFAULT_SHRINK_STEPS: u32 = 200;
+
+/// Failing seeds of one check whose plans are shrunk; the rest are counted.
+const SHRUNK_SEEDS: usize = 10;
+
+/// The variable that replays a shrunk plan: the shrink's decisions, printed with a
+/// failure (`SIMNET_PLAN=1SSC...`), for the seed `SIMNET_SEED` names.
+pub const PLAN_VAR: &str = "SIMNET_PLAN";
+
+/// The decisions a shrink took, enough to reach its result again without running
+/// anything: whether the first simplification applied, then for each candidate `S`
+/// (it failed: kept, then simplified) or `C` (it passed: complicated back).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ShrinkPath(String);
+
+impl ShrinkPath {
+    /// The path `SIMNET_PLAN` holds, if set.
+    pub fn from_env() -> Result<Option<ShrinkPath>, String> {
+        match std::env::var(PLAN_VAR) {
+            Ok(v) if !v.trim().is_empty() => ShrinkPath::parse(v.trim()).map(Some),
+            _ => Ok(None),
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<ShrinkPath, String> {
+        let ok = text.starts_with(['0', '1']) && text[1..].chars().all(|c| c == 'S' || c == 'C');
+        match ok {
+            true => Ok(ShrinkPath(text.to_string())),
+            false => Err(format!(
+                "{PLAN_VAR}={text:?}: expected what a failure printed, like 1SSCS"
+            )),
+        }
+    }
+}
+
+impl Display for ShrinkPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// The plan `seed` draws from `strategy`, with its shrinking tree.
 pub fn draw(
@@ -35,42 +75,100 @@ pub fn draw(
 }
 
 /// Shrink a failing plan: remove and weaken faults while `fails` still says why the
-/// run fails, for at most `max_steps` runs. The smallest failing plan and its reason
-/// (`first_reason` if nothing smaller fails). An `Err` from `fails` stops at once.
+/// run fails, for at most `max_steps` runs. The smallest failing plan, its reason
+/// (`first_reason` if nothing smaller fails), and the path to replay it. An `Err`
+/// from `fails` stops at once. Panics of the runs are kept quiet: they are failures
+/// being explored, reported once at the end.
 pub fn shrink<E>(
     mut tree: Box<dyn ValueTree<Value = Vec<PlanFault>>>,
     first_reason: String,
     max_steps: u32,
     mut fails: impl FnMut(&[PlanFault]) -> Result<Option<String>, E>,
-) -> Result<(Vec<PlanFault>, String), E> {
+) -> Result<(Vec<PlanFault>, String, ShrinkPath), E> {
     let mut best = tree.current();
     let mut reason = first_reason;
-    if !tree.simplify() {
-        return Ok((best, reason));
+    let simplified = tree.simplify();
+    let mut path = String::from(if simplified { "1" } else { "0" });
+    if !simplified {
+        return Ok((best, reason, ShrinkPath(path)));
     }
     for _ in 0..max_steps {
         let candidate = tree.current();
-        let more = match fails(&candidate)? {
+        let more = match quietly(|| fails(&candidate))? {
             Some(why) => {
                 best = candidate;
                 reason = why;
+                path.push('S');
                 tree.simplify()
             }
-            None => tree.complicate(),
+            None => {
+                path.push('C');
+                tree.complicate()
+            }
         };
         if !more {
             break;
         }
     }
-    Ok((best, reason))
+    Ok((best, reason, ShrinkPath(path)))
+}
+
+/// The plan a shrink that took `path` ended with, from the tree it started from.
+pub fn replay_shrink(
+    mut tree: Box<dyn ValueTree<Value = Vec<PlanFault>>>,
+    path: &ShrinkPath,
+) -> Result<Vec<PlanFault>, String> {
+    let mut best = tree.current();
+    let mut steps = path.0.chars();
+    if steps.next() != Some('1') || !tree.simplify() {
+        return Ok(best);
+    }
+    for step in steps {
+        let candidate = tree.current();
+        let more = match step {
+            'S' => {
+                best = candidate;
+                tree.simplify()
+            }
+            _ => tree.complicate(),
+        };
+        if !more {
+            break;
+        }
+    }
+    Ok(best)
+}
+
+thread_local! {
+    /// Panics on this thread are expected and reported later: print nothing.
+    static QUIET: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Run `f` with this thread's panics kept quiet (other threads' are printed as
+/// ever).
+fn quietly<R>(f: impl FnOnce() -> R) -> R {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !QUIET.with(Cell::get) {
+                previous(info);
+            }
+        }));
+    });
+    let was = QUIET.with(|q| q.replace(true));
+    let result = f();
+    QUIET.with(|q| q.set(was));
+    result
 }
 
 /// Check a property over random fault plans: for each seed (`default`, unless
 /// `SIMNET_SEED` or `SIMNET_SEEDS` says otherwise), draw a plan from `space` and run
 /// `body(seed, plan)`, which builds the world with the plan (see
-/// [`crate::Builder::faults`]), runs it, and says whether the property held. On the
-/// first failure, the plan is shrunk and this panics with the seed, the minimal plan,
-/// the reason, and the command that reruns the seed alone.
+/// [`crate::Builder::faults`]), runs it, and says whether the property held. Every
+/// seed runs; failing plans are shrunk, and this panics with each failure (grouped
+/// by shrunk plan and reason), the count, and the command that replays each shrunk
+/// plan alone (`SIMNET_SEED=N SIMNET_PLAN=...`).
 ///
 /// ```no_run
 /// use simnet::{Builder, FaultSpace};
@@ -96,10 +194,20 @@ pub fn check_plans<E: Display>(
     default: Range<u64>,
     body: impl FnMut(u64, &[PlanFault]) -> Result<(), E>,
 ) {
+    let test = TestName::caller();
     match Seeds::from_env(default) {
-        Ok(seeds) => seeds.check_plans(space, body),
+        Ok(seeds) => seeds.check_plans_as(&test, space, body),
         Err(e) => panic!("{e}"),
     }
+}
+
+/// One failing seed of a plan check.
+struct PlanFailure {
+    seed: u64,
+    reason: String,
+    drawn: usize,
+    /// The shrunk plan and its path (`None`: past the seeds that are shrunk).
+    shrunk: Option<(Vec<PlanFault>, ShrinkPath)>,
 }
 
 impl Seeds {
@@ -108,33 +216,123 @@ impl Seeds {
     pub fn check_plans<E: Display>(
         &self,
         space: &FaultSpace,
+        body: impl FnMut(u64, &[PlanFault]) -> Result<(), E>,
+    ) {
+        self.check_plans_as(&TestName::caller(), space, body)
+    }
+
+    /// [`check_plans`] over these seeds, for the test `test` (its rerun commands).
+    pub fn check_plans_as<E: Display>(
+        &self,
+        test: &TestName,
+        space: &FaultSpace,
         mut body: impl FnMut(u64, &[PlanFault]) -> Result<(), E>,
     ) {
-        let location = Location::caller();
         self.assert_not_empty();
         let strategy = plan_strategy(space);
+        let replay = ShrinkPath::from_env().unwrap_or_else(|e| panic!("{e}"));
+        let mut failures: Vec<PlanFailure> = Vec::new();
+        let mut ran = 0u64;
         for seed in self.iter() {
+            ran += 1;
             let tree = draw(&strategy, seed);
             let drawn = tree.current();
-            let Err(reason) = run_one(seed, &mut |seed| body(seed, &drawn)) else {
+            if let Some(path) = &replay {
+                let plan = replay_shrink(tree, path).unwrap_or_else(|e| panic!("{e}"));
+                if let Err(reason) = run_one(seed, &mut |seed| body(seed, &plan)) {
+                    failures.push(PlanFailure {
+                        seed,
+                        reason,
+                        drawn: drawn.len(),
+                        shrunk: Some((plan, path.clone())),
+                    });
+                }
+                continue;
+            }
+            let Err(reason) = quietly(|| run_one(seed, &mut |seed| body(seed, &drawn))) else {
                 continue;
             };
-            let fails = |plan: &[PlanFault]| -> Result<Option<String>, Infallible> {
-                Ok(run_one(seed, &mut |seed| body(seed, plan)).err())
+            let mut failure = PlanFailure {
+                seed,
+                reason: reason.clone(),
+                drawn: drawn.len(),
+                shrunk: None,
             };
-            let Ok((plan, reason)) = shrink(tree, reason, DEFAULT_SHRINK_STEPS, fails);
-            let mut text = format!(
-                "fault plan ({} fault(s) drawn, {} after shrinking):\n",
-                drawn.len(),
-                plan.len()
-            );
-            for fault in &plan {
-                text.push_str(&format!("    {fault}\n"));
+            if failures.len() < SHRUNK_SEEDS {
+                let fails = |plan: &[PlanFault]| -> Result<Option<String>, Infallible> {
+                    Ok(run_one(seed, &mut |seed| body(seed, plan)).err())
+                };
+                let Ok((plan, why, path)) = shrink(tree, reason, DEFAULT_SHRINK_STEPS, fails);
+                failure.reason = why;
+                failure.shrunk = Some((plan, path));
             }
-            if plan.is_empty() {
-                text.push_str("    (none: the run fails without faults)\n");
-            }
-            panic!("{}", failure_message(seed, &reason, Some(&text), location));
+            failures.push(failure);
         }
+        if failures.is_empty() {
+            return;
+        }
+        panic!("{}", plan_report(test, ran, &failures));
     }
+}
+
+/// The report of a plan check's failures: counted, grouped by shrunk plan and
+/// reason, each group with the command that replays it.
+fn plan_report(test: &TestName, ran: u64, failures: &[PlanFailure]) -> String {
+    let mut text = format!("{} of {ran} seeds failed\n", failures.len());
+    let mut groups: indexmap::IndexMap<(Vec<String>, &str), Vec<&PlanFailure>> =
+        indexmap::IndexMap::new();
+    for f in failures.iter().filter(|f| f.shrunk.is_some()) {
+        let mut key: Vec<String> = f
+            .shrunk
+            .iter()
+            .flat_map(|(plan, _)| plan.iter().map(|p| p.normalized().to_string()))
+            .collect();
+        key.sort();
+        groups.entry((key, f.reason.as_str())).or_default().push(f);
+    }
+    for group in groups.values() {
+        let first = group[0];
+        let Some((plan, path)) = &first.shrunk else {
+            continue;
+        };
+        let mut plan_text = format!(
+            "fault plan ({} fault(s) drawn, {} after shrinking):\n",
+            first.drawn,
+            plan.len()
+        );
+        for fault in plan {
+            plan_text.push_str(&format!("    {fault}\n"));
+        }
+        if plan.is_empty() {
+            plan_text.push_str("    (none: the run fails without faults)\n");
+        }
+        if group.len() > 1 {
+            let seeds: Vec<String> = group.iter().map(|f| f.seed.to_string()).collect();
+            plan_text.push_str(&format!(
+                "the same plan and reason at {} seeds: {}\n",
+                group.len(),
+                seeds.join(", ")
+            ));
+        }
+        text.push_str(&failure_message(
+            first.seed,
+            &first.reason,
+            Some(&plan_text),
+            Some(path),
+            test,
+        ));
+    }
+    let unshrunk: Vec<String> = failures
+        .iter()
+        .filter(|f| f.shrunk.is_none())
+        .map(|f| f.seed.to_string())
+        .collect();
+    if !unshrunk.is_empty() {
+        text.push_str(&format!(
+            "{} more failing seeds, not shrunk: {}\n",
+            unshrunk.len(),
+            unshrunk.join(", ")
+        ));
+    }
+    text
 }

@@ -22,23 +22,30 @@
 //! [`LinkConfig`], [`Fault`]…), and the WebAssembly host as [`wasi`].
 //! `docs/testing.md` in the repository is the guide.
 
-pub mod builder;
 pub mod check;
 pub mod component;
 pub mod plan;
+pub mod report;
+pub mod run;
 pub mod seeds;
 pub mod space;
+pub mod units;
+pub mod world;
 
 pub use simnet_core::*;
 pub use simnet_wasi as wasi;
 
-pub use builder::Builder;
 pub use check::check_plans;
 pub use component::{build_component, load, runtime};
 pub use plan::PlanFault;
-pub use seeds::{Seeds, check_seeds};
+pub use run::{Explore, Run, RunOptions, Summary};
+pub use seeds::{Seeds, TestName, check_seeds};
 pub use simnet_wasi::{
     DiskMount, DiskReadError, DiskSource, GuestId, GuestReport, GuestSpec, Limits, Outcome,
     OutputLog, Program, Report, Runtime, Sim, SimConfig, StopReason, When, load_image,
 };
 pub use space::FaultSpace;
+pub use world::{
+    Builder, Expect, FaultKind, Guest, Host, HostApiFault, Link, Mount, Prepared, ScheduledFault,
+    Source, World,
+};

@@ -1,15 +1,15 @@
 //! Fault plans for property-based testing: a proptest strategy of faults over a
 //! world's hosts, named, whose shrinking removes faults and weakens them (shorter
-//! outages, earlier calls, lower loss). A plan is scheduled on a [`Sim`] with
-//! [`schedule`]; `simnet` scenario files write the same plans as `[[fault]]` and
-//! `[[api_fault]]` entries.
+//! outages, earlier calls, lower loss). A plan becomes a world's faults with
+//! [`crate::World::with_plan`], and scenario entries with
+//! [`crate::World::plan_entries`].
 
 use std::fmt;
 use std::time::Duration;
 
 use proptest::prelude::*;
-use simnet_core::{CrashMode, DiskFault, DiskOp, ErrorCode, Fault, LinkConfig, NetError};
-use simnet_wasi::{ApiFault, Effect, Method, Sim, Trigger, When};
+use simnet_core::{CrashMode, DiskFault, DiskOp, ErrorCode};
+use simnet_wasi::{Method, When};
 
 pub use crate::space::{Call, Family, FaultSpace};
 
@@ -73,6 +73,45 @@ pub enum PlanFault {
 }
 
 impl PlanFault {
+    /// The same fault with each pair of hosts in name order: a fault between `a` and
+    /// `b` is the fault between `b` and `a` (for grouping failures).
+    pub fn normalized(&self) -> PlanFault {
+        let ordered = |a: &String, b: &String| match a <= b {
+            true => (a.clone(), b.clone()),
+            false => (b.clone(), a.clone()),
+        };
+        match self {
+            PlanFault::Partition { a, b, at, lasting } => {
+                let (a, b) = ordered(a, b);
+                PlanFault::Partition {
+                    a,
+                    b,
+                    at: *at,
+                    lasting: *lasting,
+                }
+            }
+            PlanFault::Clog { a, b, at, lasting } => {
+                let (a, b) = ordered(a, b);
+                PlanFault::Clog {
+                    a,
+                    b,
+                    at: *at,
+                    lasting: *lasting,
+                }
+            }
+            PlanFault::Loss { a, b, at, loss } => {
+                let (a, b) = ordered(a, b);
+                PlanFault::Loss {
+                    a,
+                    b,
+                    at: *at,
+                    loss: *loss,
+                }
+            }
+            other => other.clone(),
+        }
+    }
+
     /// The family the fault belongs to, by name.
     pub fn family_name(&self) -> &'static str {
         let family = match self {
@@ -407,144 +446,6 @@ pub fn link_config_strategy() -> SBoxedStrategy<simnet_core::LinkConfig> {
         .sboxed()
 }
 
-/// Schedule `plan` on `sim`, its times counted from virtual time zero: the faults a
-/// scenario file with the same plan would apply. A loss fault keeps the rest of the
-/// link's settings as they are when the plan is scheduled.
-pub fn schedule(sim: &mut Sim, plan: &[PlanFault]) -> Result<(), NetError> {
-    for fault in plan {
-        schedule_one(sim, fault)?;
-    }
-    Ok(())
-}
-
-fn schedule_one(sim: &mut Sim, fault: &PlanFault) -> Result<(), NetError> {
-    match fault {
-        PlanFault::Partition { a, b, at, lasting } => {
-            let (from, to) = (vec![sim.host(a)?], vec![sim.host(b)?]);
-            let partition = Fault::Partition {
-                from: from.clone(),
-                to: to.clone(),
-                one_way: false,
-            };
-            sim.schedule_fault(*at, partition)?;
-            sim.schedule_fault(*at + *lasting, Fault::Heal { from, to })
-        }
-        PlanFault::Clog { a, b, at, lasting } => {
-            let (from, to) = (sim.host(a)?, sim.host(b)?);
-            let clog = Fault::Clog {
-                from,
-                to,
-                one_way: false,
-            };
-            sim.schedule_fault(*at, clog)?;
-            sim.schedule_fault(*at + *lasting, Fault::Release { from, to })
-        }
-        PlanFault::Loss { a, b, at, loss } => {
-            let (a, b) = (sim.host(a)?, sim.host(b)?);
-            let config = LinkConfig {
-                loss: *loss,
-                ..sim.with_net(|net| net.link_config(a, b))
-            };
-            sim.schedule_fault(*at, Fault::SetLink { a, b, config })
-        }
-        PlanFault::Crash {
-            host,
-            at,
-            mode,
-            restart_after,
-            on,
-        } => {
-            let id = sim.host(host)?;
-            let crash = Fault::Crash {
-                host: id,
-                mode: *mode,
-            };
-            let restart = restart_after.map(|r| (*at + r, Fault::Restart { host: id }));
-            match on {
-                None => {
-                    sim.schedule_fault(*at, crash)?;
-                    if let Some((at, restart)) = restart {
-                        sim.schedule_fault(at, restart)?;
-                    }
-                }
-                Some(when) => {
-                    sim.schedule_fault_when(id, when.clone(), *at, crash)?;
-                    if let Some((after, restart)) = restart {
-                        sim.schedule_fault_when(id, when.clone(), after, restart)?;
-                    }
-                }
-            }
-            Ok(())
-        }
-        PlanFault::Reset { at } => sim.schedule_fault(
-            *at,
-            Fault::ResetRandomConnection {
-                between: Vec::new(),
-            },
-        ),
-        PlanFault::ApiError {
-            host,
-            method,
-            nth,
-            error,
-        } => inject(
-            sim,
-            host,
-            *method,
-            Trigger::Nth(*nth),
-            Effect::Error(*error),
-        ),
-        PlanFault::ShortReads { host } => inject(
-            sim,
-            host,
-            Method::Read,
-            Trigger::Probability(1.0),
-            Effect::ShortRead,
-        ),
-        PlanFault::ShortWrites { host } => inject(
-            sim,
-            host,
-            Method::Write,
-            Trigger::Probability(1.0),
-            Effect::ShortWrite,
-        ),
-        PlanFault::Stall { host, nth, lasting } => inject(
-            sim,
-            host,
-            Method::Read,
-            Trigger::Nth(*nth),
-            Effect::Stall(*lasting),
-        ),
-        PlanFault::Disk {
-            host,
-            fault,
-            at,
-            lasting,
-        } => {
-            let host = sim.host(host)?;
-            let fault = fault.clone();
-            sim.schedule_fault(*at, Fault::Disk { host, fault })?;
-            sim.schedule_fault(*at + *lasting, Fault::DiskHeal { host })
-        }
-    }
-}
-
-fn inject(
-    sim: &mut Sim,
-    host: &str,
-    method: Method,
-    trigger: Trigger,
-    effect: Effect,
-) -> Result<(), NetError> {
-    let fault = ApiFault {
-        host: Some(sim.host(host)?),
-        method,
-        trigger,
-        effect,
-    };
-    sim.inject(fault).map_err(NetError::InvalidFault)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -575,6 +476,7 @@ mod space_tests {
                 count: 2,
             }]),
             horizon: Duration::from_secs(5),
+            fit_horizon: false,
             max_faults: 4,
             swarm: false,
             outputs: vec!["ready".into()],

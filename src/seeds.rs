@@ -73,10 +73,17 @@ impl Seeds {
         })
     }
 
-    /// Exactly these seeds, whatever the environment says.
+    /// These seeds; only `SIMNET_SEED` (the rerun of one seed a failure prints)
+    /// overrides them.
     pub fn range(seeds: Range<u64>) -> Seeds {
-        Seeds {
-            seeds: inclusive(seeds),
+        match std::env::var(SEED_VAR)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            Some(seed) => Seeds { seeds: seed..=seed },
+            None => Seeds {
+                seeds: inclusive(seeds),
+            },
         }
     }
 
@@ -94,18 +101,43 @@ impl Seeds {
         );
     }
 
-    /// Run `body` once per seed, in order, stopping at the first that fails (returns
-    /// `Err` or panics). Then this panics with the seed, the reason and the command
-    /// that reruns that seed alone.
+    /// Run `body` once per seed, in order. If any fails (returns `Err` or panics),
+    /// this then panics with every failing seed (those failing for the same reason
+    /// together), the count, and the command that reruns a seed alone.
     #[track_caller]
-    pub fn run<E: Display>(&self, mut body: impl FnMut(u64) -> Result<(), E>) {
-        let location = Location::caller();
+    pub fn run<E: Display>(&self, body: impl FnMut(u64) -> Result<(), E>) {
+        self.run_as(&TestName::caller(), body)
+    }
+
+    /// [`Seeds::run`] for the test `test` (its rerun commands).
+    pub fn run_as<E: Display>(&self, test: &TestName, mut body: impl FnMut(u64) -> Result<(), E>) {
         self.assert_not_empty();
+        let mut failures: indexmap::IndexMap<String, Vec<u64>> = indexmap::IndexMap::new();
+        let mut ran = 0u64;
         for seed in self.iter() {
+            ran += 1;
             if let Err(reason) = run_one(seed, &mut body) {
-                panic!("{}", failure_message(seed, &reason, None, location));
+                failures.entry(reason).or_default().push(seed);
             }
         }
+        if failures.is_empty() {
+            return;
+        }
+        let failed: usize = failures.values().map(Vec::len).sum();
+        let mut text = format!("{failed} of {ran} seeds failed\n");
+        for (reason, seeds) in &failures {
+            let mut note = String::new();
+            if seeds.len() > 1 {
+                let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+                note = format!(
+                    "the same reason at {} seeds: {}\n",
+                    seeds.len(),
+                    list.join(", ")
+                );
+            }
+            text.push_str(&failure_message(seeds[0], reason, Some(&note), None, test));
+        }
+        panic!("{text}");
     }
 }
 
@@ -123,9 +155,48 @@ impl Seeds {
 /// ```
 #[track_caller]
 pub fn check_seeds<E: Display>(default: Range<u64>, body: impl FnMut(u64) -> Result<(), E>) {
+    let test = TestName::caller();
     match Seeds::from_env(default) {
-        Ok(seeds) => seeds.run(body),
+        Ok(seeds) => seeds.run_as(&test, body),
         Err(e) => panic!("{e}"),
+    }
+}
+
+/// The test a check runs in, for its rerun commands: the file it is in (its cargo
+/// target) and its name, when known.
+#[derive(Clone, Debug)]
+pub struct TestName {
+    pub file: String,
+    pub name: Option<String>,
+}
+
+impl TestName {
+    /// The calling test: its file, and its name as libtest names its thread (a test
+    /// run on the main thread, with `--test-threads=1`, has no name this way: the
+    /// [`crate::test`] attribute names it).
+    #[track_caller]
+    pub fn caller() -> TestName {
+        let name = std::thread::current()
+            .name()
+            .filter(|n| *n != "main")
+            .map(str::to_string);
+        TestName {
+            file: Location::caller().file().to_string(),
+            name,
+        }
+    }
+
+    /// A test named by its attribute: `module_path!()` and the function's name
+    /// (the crate's name is left out, as libtest leaves it out).
+    pub fn named(file: &str, module: &str, function: &str) -> TestName {
+        let path = match module.split_once("::") {
+            Some((_, rest)) => format!("{rest}::{function}"),
+            None => function.to_string(),
+        };
+        TestName {
+            file: file.to_string(),
+            name: Some(path),
+        }
     }
 }
 
@@ -156,7 +227,8 @@ pub(crate) fn failure_message(
     seed: u64,
     reason: &str,
     plan: Option<&str>,
-    location: &Location,
+    path: Option<&crate::check::ShrinkPath>,
+    test: &TestName,
 ) -> String {
     let mut text = format!("seed {seed} failed: {reason}\n");
     if let Some(plan) = plan {
@@ -164,7 +236,7 @@ pub(crate) fn failure_message(
     }
     text.push_str(&format!(
         "rerun this seed alone:\n    {}\n",
-        rerun_command(seed, location.file(), std::thread::current().name())
+        rerun_command(seed, path, test)
     ));
     text
 }
@@ -192,10 +264,18 @@ fn target_option(file: &str, package: Option<&str>) -> String {
 
 /// `SIMNET_SEED=N cargo test -p PACKAGE --test TARGET -- --exact NAME`, as far as
 /// the package (cargo sets `CARGO_PKG_NAME` when it runs tests), the test target
-/// (from the calling file) and the test's name (libtest names the test's thread
-/// after it) are known.
-pub fn rerun_command(seed: u64, file: &str, test_name: Option<&str>) -> String {
+/// (from the test's file) and its name are known; with `SIMNET_PLAN=...` when a
+/// shrunk plan is to be replayed, and `--include-ignored` when the test ran as an
+/// ignored one.
+pub fn rerun_command(
+    seed: u64,
+    plan: Option<&crate::check::ShrinkPath>,
+    test: &TestName,
+) -> String {
     let mut cmd = format!("{SEED_VAR}={seed}");
+    if let Some(path) = plan {
+        cmd.push_str(&format!(" {}={path}", crate::check::PLAN_VAR));
+    }
     // A run under another compiler has its own schedule.
     if let Ok(compiler) = std::env::var(simnet_wasi::COMPILER_VAR)
         && !compiler.trim().is_empty()
@@ -211,12 +291,31 @@ pub fn rerun_command(seed: u64, file: &str, test_name: Option<&str>) -> String {
     if let Some(package) = &package {
         cmd.push_str(&format!(" -p {package}"));
     }
-    cmd.push_str(&target_option(file, package.as_deref()));
-    match test_name.filter(|n| *n != "main") {
+    cmd.push_str(&target_option(&test.file, package.as_deref()));
+    match &test.name {
         Some(name) => cmd.push_str(&format!(" -- --exact {name}")),
         None => cmd.push_str(" -- TEST_NAME"),
     }
+    // An ignored test runs only when asked for.
+    let ignored = std::env::args().any(|a| a == "--ignored" || a == "--include-ignored");
+    if ignored {
+        cmd.push_str(" --include-ignored");
+    }
     cmd
+}
+
+/// [`rerun_command`] for a test known by its file and thread name.
+pub fn rerun_command_with_plan(
+    seed: u64,
+    plan: Option<&crate::check::ShrinkPath>,
+    file: &str,
+    thread: Option<&str>,
+) -> String {
+    let test = TestName {
+        file: file.to_string(),
+        name: thread.filter(|n| *n != "main").map(str::to_string),
+    };
+    rerun_command(seed, plan, &test)
 }
 
 #[cfg(test)]
@@ -239,12 +338,26 @@ mod tests {
 
     #[test]
     fn the_rerun_command_names_the_target_and_the_test() {
-        let cmd = rerun_command(7, "tests/kv.rs", Some("under_loss"));
+        let cmd = rerun_command(
+            7,
+            None,
+            &TestName {
+                file: "tests/kv.rs".into(),
+                name: Some("under_loss".into()),
+            },
+        );
         assert!(cmd.starts_with("SIMNET_SEED=7 cargo test"), "{cmd}");
         assert!(cmd.ends_with(" --test kv -- --exact under_loss"), "{cmd}");
-        let cmd = rerun_command(7, "crates/x/src/lib.rs", Some("tests::a"));
+        let cmd = rerun_command(
+            7,
+            None,
+            &TestName {
+                file: "crates/x/src/lib.rs".into(),
+                name: Some("tests::a".into()),
+            },
+        );
         assert!(cmd.ends_with(" --lib -- --exact tests::a"), "{cmd}");
-        let cmd = rerun_command(7, "tests/kv.rs", Some("main"));
+        let cmd = rerun_command_with_plan(7, None, "tests/kv.rs", Some("main"));
         assert!(cmd.ends_with(" --test kv -- TEST_NAME"), "{cmd}");
     }
 
@@ -277,6 +390,7 @@ mod tests {
         })
         .expect_err("seed 4 fails");
         let text = panic_text(failure.as_ref());
+        assert!(text.contains("1 of 10 seeds failed"), "{text}");
         assert!(text.contains("seed 4 failed: bad luck at 4"), "{text}");
         assert!(text.contains("SIMNET_SEED=4 cargo test"), "{text}");
         assert!(text.contains("--lib"), "{text}");

@@ -116,6 +116,10 @@ pub struct FaultSpace {
     pub outputs: Vec<String>,
     /// Faults start within this much virtual time.
     pub horizon: Duration,
+    /// The horizon follows the run: an explorer that watches the world run without
+    /// faults first sets it to that run's length (else faults that start after a
+    /// short run ended would test nothing). Setting a horizon turns this off.
+    pub fit_horizon: bool,
     pub max_faults: usize,
     /// Swarm testing: each seed's plan draws from its own random, non-empty subset of
     /// the families (the others fully off), rather than from all of them at once.
@@ -124,7 +128,8 @@ pub struct FaultSpace {
 
 impl FaultSpace {
     /// Every family over `hosts`, any of which may crash (and restarts), up to three
-    /// faults within the first 5 s, with swarm testing.
+    /// faults within the first 5 s (or the run's length, see `fit_horizon`), with
+    /// swarm testing.
     pub fn for_hosts(hosts: Vec<String>) -> FaultSpace {
         FaultSpace {
             crash_hosts: hosts.clone(),
@@ -135,9 +140,16 @@ impl FaultSpace {
             outputs: Vec::new(),
             hosts,
             horizon: Duration::from_secs(5),
+            fit_horizon: true,
             max_faults: 3,
             swarm: true,
         }
+    }
+
+    /// Let faults start within `horizon`, whatever the run's length.
+    pub fn set_horizon(&mut self, horizon: Duration) {
+        self.horizon = horizon;
+        self.fit_horizon = false;
     }
 
     /// Let plans draw from the families `names` lists (see [`parse_families`]).

@@ -216,14 +216,46 @@ fn a_misspelt_guest_name_panics_instead_of_waiting_forever() {
 }
 
 #[test]
-fn two_guests_on_one_host_are_refused() {
+fn a_host_runs_several_named_guests_and_they_go_down_and_up_with_it() {
+    // A server, a second server beside it, and a job that talks to the first over
+    // the host's loopback: three guests of one host.
+    let mut sim = Builder::new(10)
+        .server("server", &guest("echo-server"), |g| g.arg("0.0.0.0:7000"))
+        .guest("server", "helper", &guest("echo-server"), |g| {
+            g.arg("0.0.0.0:7001").daemon()
+        })
+        .guest("server", "job", &guest("echo-client"), |g| {
+            g.args(["127.0.0.1:7000", "3", "16"])
+                .start_at(Duration::from_millis(2))
+        })
+        .build()
+        .unwrap();
+    sim.run_until(|sim| sim.outcome_of("job").is_some())
+        .unwrap();
+    assert!(sim.printed("job", "3 round trips"));
+    assert!(sim.printed("helper", "listening"));
+    // The running guests go down with their host and come back with it; the job
+    // that had ended stays ended.
+    sim.crash("server", CrashMode::Silent).unwrap();
+    sim.restart("server").unwrap();
+    let report = sim.run();
+    assert!(report.is_success(), "{}", sim.explain(&report));
+    assert_eq!(report.guest("server").unwrap().restarts, 1);
+    assert_eq!(report.guest("helper").unwrap().restarts, 1);
+    assert_eq!(report.guest("job").unwrap().restarts, 0);
+    assert_eq!(report.guest("helper").unwrap().host, "server");
+    assert_eq!(report.guests.len(), 3);
+}
+
+#[test]
+fn two_guests_of_one_name_are_refused() {
     let err = echo(10, 1)
         .client("server", &guest("echo-client"), |g| g)
         .build()
         .err()
         .unwrap();
     assert!(
-        err.to_string().contains("host server runs two guests"),
+        err.to_string().contains("two guests are named \"server\""),
         "{err}"
     );
 }

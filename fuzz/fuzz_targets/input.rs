@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
         // A scenario file. Component paths resolve against a directory that does not
         // exist, so only built-in guests can be found.
         let text = String::from_utf8_lossy(rest);
-        let _ = simnet_cli::scenario::Scenario::parse(Path::new("/nonexistent/fuzz.toml"), &text);
+        let _ = simnet::world::scenario::parse(Path::new("/nonexistent/fuzz.toml"), &text);
     } else {
         // A command line: arguments separated by NUL bytes. `check_command_line` parses
         // and checks without running anything.

@@ -5,9 +5,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
+use simnet::report;
+use simnet::run::RunOptions;
 
-use crate::scenario::{Prepared, Scenario};
-use crate::{DemoArgs, report};
+use crate::args::DemoArgs;
+use crate::logging;
 
 /// The demo scenario (also a template for your own: see docs/scenario.md).
 pub const SCENARIO: &str = r#"
@@ -51,34 +53,36 @@ jitter = "20ms"
 "#;
 
 pub fn run(args: &DemoArgs) -> Result<ExitCode> {
-    let scenario = Scenario::parse(Path::new("demo.toml"), SCENARIO)?;
-    let rt = crate::runtime(0)?;
-    let prepared = Prepared::new(&rt, scenario)?;
+    let world = simnet::world::scenario::parse(Path::new("demo.toml"), SCENARIO)?;
+    let prepared = world.prepare()?;
     outln!(
         "simnet demo, seed {}: an echo server and three clients (alice, bob, carol)",
         args.seed
     );
     outln!("over links with 20 ms +-10 ms latency and 3% loss (60 ms +-20 ms to carol).");
     outln!("Each line: [virtual time] who | what. Other seeds: simnet demo --seed N\n");
-    let done = crate::run::run_once(&rt, &prepared, args.seed, None, None)?;
+    let options = RunOptions {
+        observe: Some(Box::new(|sim| logging::set_clock(sim.clock()))),
+        ..RunOptions::default()
+    };
+    let done = prepared.run(args.seed, &[], options)?;
     let mut lines = report::guest_lines(&done.sim, &done.report);
     lines.extend(report::network_lines(
         &done.sim,
         report::NetworkDetail::Connections,
     ));
     report::sort_timeline(&mut lines);
-    report::print_timeline(&lines);
+    out!("{}", report::render_timeline(&lines));
     outln!();
     outln!(
         "{} at {} of virtual time; trace hash {:016x} (the same seed gives the same hash)",
-        crate::run::stop_word(&done.report),
-        crate::units::secs(done.report.end),
+        simnet::run::stop_word(&done.report),
+        simnet::units::secs(done.report.end),
         done.report.trace_hash
     );
-    out!("{}", done.summary);
-    Ok(if done.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    out!("{}", done.summary());
+    Ok(match done.passed() {
+        true => ExitCode::SUCCESS,
+        false => ExitCode::from(1),
     })
 }

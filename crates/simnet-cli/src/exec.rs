@@ -13,7 +13,8 @@ use simnet_wasi::{
     Capabilities, GuestSpec, Limits, Outcome, Preopen, Sim, SimConfig, Stdin, Stream,
 };
 
-use crate::{ExecArgs, logging};
+use crate::args::ExecArgs;
+use crate::logging;
 
 /// What `wasmtime run` exits with after a trap on Linux: 128 + SIGABRT.
 const TRAP_EXIT: u8 = 134;
@@ -277,7 +278,7 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode> {
     let settings = settings(args)?;
     let dirs = preopens(args)?;
     let disks = disk_mounts(args)?;
-    let rt = crate::runtime(1)?;
+    let rt = simnet::component::runtime()?;
     let program = rt.load(&args.component).map_err(|e| anyhow!("{e}"))?;
     let mut config = SimConfig::new(args.seed);
     config.output_limit = usize::try_from(args.max_output.0).unwrap_or(usize::MAX);
@@ -285,7 +286,7 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode> {
     if let Some(until) = args.until {
         config.time_limit = Some(until.0);
     }
-    let mut sim = Sim::new(&rt, config);
+    let mut sim = Sim::new(rt, config);
     let host = sim
         .add_host("host", &[args.ip])
         .map_err(|e| anyhow!("--ip {}: {e}", args.ip))?;
@@ -314,7 +315,7 @@ pub fn run(args: &ExecArgs) -> Result<ExitCode> {
     sim.output(id).set_sink(Arc::new(pass_through));
     logging::set_clock(sim.clock());
     let report = sim.run();
-    crate::run::machine_held(&report)?;
+    simnet::run::machine_held(&report)?;
     let out = sim.output(id);
     let until = args.until.map(|d| d.0);
     let mut code = exit_code(&name, &report.guests[0].outcome, until, report.end);

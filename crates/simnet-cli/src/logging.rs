@@ -22,7 +22,7 @@ struct VirtualTime;
 impl FormatTime for VirtualTime {
     fn format_time(&self, w: &mut Writer<'_>) -> std::fmt::Result {
         CLOCK.with(|c| match &*c.borrow() {
-            Some(clock) => write!(w, "{:>12}", crate::units::secs(clock.now())),
+            Some(clock) => write!(w, "{:>12}", simnet::units::secs(clock.now())),
             None => write!(w, "{:>12}", "-"),
         })
     }

@@ -1,12 +1,13 @@
-//! The property runner on guests with realistic bugs that only faults expose: each is
-//! found, shrunk to one or two faults, and the written replay fails again.
+//! The explorer on guests with realistic bugs that only faults expose: each is found,
+//! shrunk to one or two faults, and the written replay fails again under `simnet run`.
 
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use simnet_cli::check::{CheckConfig, Failure, check};
-use simnet_cli::plan::{Family, FaultSpace, PlanFault};
+use simnet::run::{Failure, Run, Summary};
+use simnet::space::{Family, FaultSpace};
+use simnet::{PlanFault, World};
 
 /// The repository root: scenario examples and guests are found from there.
 const ROOT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
@@ -40,32 +41,64 @@ fn space(hosts: &[&str], crash: &[&str], network: bool, api: bool) -> FaultSpace
         families,
         calls: None,
         horizon: Duration::from_secs(5),
+        fit_horizon: false,
         max_faults: 3,
         swarm: false,
         outputs: Vec::new(),
     }
 }
 
+/// Explore `file` over `seeds` with plans from `space`, judging each run with
+/// `property`; shrinking only the first failure (the one a test looks at).
+fn explore(
+    file: &str,
+    space: FaultSpace,
+    seeds: std::ops::Range<u64>,
+    property: impl Fn(&Run) -> Result<(), String> + Send + Sync + 'static,
+) -> Summary {
+    World::from_file(example(file))
+        .unwrap()
+        .explore()
+        .unwrap()
+        .seeds(seeds.start..=seeds.end - 1)
+        .fault_space(space)
+        .max_shrunk(1)
+        // One job: seeds run in order, so the first failure (the one shrunk) is the
+        // smallest failing seed.
+        .jobs(Some(1))
+        .property(property)
+        .run(&|_| {})
+        .unwrap()
+}
+
+/// The smallest failing seed's failure, which must exist.
+fn first_failure(summary: &Summary) -> Failure {
+    let report = summary.render(&|f| f.replay.clone().unwrap_or_default());
+    println!("{report}");
+    summary
+        .failures
+        .first()
+        .cloned()
+        .unwrap_or_else(|| panic!("the bug is found: {report}"))
+}
+
+fn unmet(run: &Run) -> Result<(), String> {
+    run.unmet().map_or(Ok(()), Err)
+}
+
 fn find_bug(file: &str, space: FaultSpace, seeds: u64) -> Failure {
-    let config = CheckConfig {
-        seeds: (0..seeds).collect(),
-        space: Some(space),
-        max_shrink_steps: 300,
-        replay_dir: None,
-    };
-    let failure = check(&example(file), &config, |run| match run.unmet() {
-        None => Ok(()),
-        Some(why) => Err(why),
-    })
-    .expect_err("the bug is found");
-    println!("{failure}");
-    *failure
+    first_failure(&explore(file, space, 0..seeds, unmet))
 }
 
 fn replay_fails(failure: &Failure) {
     // The replay file carries the seed: `simnet run FILE` alone reproduces it.
+    let command = failure.replay.clone().expect("a replay");
+    let file = command
+        .strip_prefix("simnet run ")
+        .expect("a replay file to run")
+        .to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_simnet"))
-        .args(["run", failure.replay_file.to_str().unwrap()])
+        .args(["run", &file])
         .env(
             "SIMNET_CACHE_DIR",
             Path::new(env!("CARGO_TARGET_TMPDIR")).join("simnet-cache"),
@@ -79,14 +112,7 @@ fn replay_fails(failure: &Failure) {
         "the replay fails again:\n{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(failure.command.starts_with("simnet run "), "{failure}");
-    assert!(
-        failure
-            .to_string()
-            .contains(&format!("SIMNET_SEED={} cargo test", failure.seed)),
-        "{failure}"
-    );
-    std::fs::remove_file(&failure.replay_file).unwrap();
+    std::fs::remove_file(&file).unwrap();
 }
 
 #[test]
@@ -136,20 +162,12 @@ fn a_partition_finds_a_client_without_a_connect_timeout() {
 fn a_silent_crash_finds_a_server_that_never_notices_a_dead_peer() {
     // The property: once a client has connected, the server finishes. (A client that
     // crashes before connecting leaves a server rightly waiting in accept.)
-    let config = CheckConfig {
-        seeds: (0..64).collect(),
-        space: Some(space(&["server", "client"], &["client"], true, false)),
-        max_shrink_steps: 300,
-        replay_dir: None,
-    };
-    let failure = *check(&example("dead-peer.toml"), &config, |run| {
-        match run.unmet() {
-            Some(why) if run.any_connection() => Err(why),
-            _ => Ok(()),
-        }
-    })
-    .expect_err("the bug is found");
-    println!("{failure}");
+    let space = space(&["server", "client"], &["client"], true, false);
+    let summary = explore("dead-peer.toml", space, 0..64, |run| match run.unmet() {
+        Some(why) if run.any_connection() => Err(why),
+        _ => Ok(()),
+    });
+    let failure = first_failure(&summary);
     assert!(failure.plan.len() <= 2, "{failure}");
     assert!(
         failure.plan.iter().any(
@@ -171,13 +189,7 @@ fn a_crash_and_restart_finds_a_retry_loop_without_back_off() {
     // The property concerns the client only: it must get its exchange done.
     let mut outages = space(&["server", "client"], &["server"], true, false);
     outages.restart_crashes = true;
-    let config = CheckConfig {
-        seeds: (0..64).collect(),
-        space: Some(outages),
-        max_shrink_steps: 300,
-        replay_dir: None,
-    };
-    let failure = *check(&example("eager-retry.toml"), &config, |run| {
+    let summary = explore("eager-retry.toml", outages, 0..64, |run| {
         // A server that never comes back defeats any client: only outages that end
         // count against it.
         if run.plan.iter().any(|f| {
@@ -196,9 +208,8 @@ fn a_crash_and_restart_finds_a_retry_loop_without_back_off() {
             simnet_wasi::Outcome::Exited(0) => Ok(()),
             other => Err(format!("client: {other}")),
         }
-    })
-    .expect_err("the bug is found");
-    println!("{failure}");
+    });
+    let failure = first_failure(&summary);
     assert!(failure.plan.len() <= 2, "{failure}");
     assert!(
         failure
@@ -216,17 +227,10 @@ fn a_crash_and_restart_finds_a_retry_loop_without_back_off() {
 
 #[test]
 fn a_robust_scenario_passes_its_check() {
-    let config = CheckConfig {
-        seeds: (1..13).collect(),
-        space: Some(space(&["server", "client1", "client2"], &[], true, false)),
-        max_shrink_steps: 50,
-        replay_dir: None,
-    };
-    let passed = check(&example("echo-under-loss.toml"), &config, |run| {
-        run.unmet().map_or(Ok(()), Err)
-    })
-    .unwrap_or_else(|f| panic!("{f}"));
-    assert_eq!(passed.cases, 12);
+    let space = space(&["server", "client1", "client2"], &[], true, false);
+    let summary = explore("echo-under-loss.toml", space, 1..13, unmet);
+    summary.assert_passed();
+    assert_eq!((summary.seeds, summary.passed), (12, 12));
 }
 
 #[test]
@@ -286,19 +290,8 @@ fn explore_with_random_faults_shrinks_and_writes_replays() {
 fn a_failing_seed_reruns_alone_with_the_same_plan() {
     let space = space(&["server", "client"], &[], false, true);
     let failure = find_bug("naive-client.toml", space.clone(), 32);
-    let alone = CheckConfig {
-        seeds: vec![failure.seed],
-        space: Some(space),
-        max_shrink_steps: 300,
-        replay_dir: None,
-    };
-    let again = *check(&example("naive-client.toml"), &alone, |run| {
-        match run.unmet() {
-            None => Ok(()),
-            Some(why) => Err(why),
-        }
-    })
-    .expect_err("the seed fails alone too");
+    let seed = failure.seed;
+    let again = first_failure(&explore("naive-client.toml", space, seed..seed + 1, unmet));
     assert_eq!(again.seed, failure.seed);
     assert_eq!(again.plan, failure.plan);
 }

@@ -7,7 +7,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use simnet_cli::check::{FaultRunner, RunOutput};
+use proptest::strategy::{SBoxedStrategy, ValueTree};
+use simnet::run::RunOptions;
+use simnet::{PlanFault, Prepared, World};
 
 const EXAMPLES: &[&str] = &[
     "naive-client.toml",
@@ -22,13 +24,19 @@ struct Trial {
 }
 
 /// Runs from `first` on until the scenario's expectations fail, at most `limit`.
-fn trial(runner: &FaultRunner, first: u64, limit: u64) -> Trial {
+fn trial(
+    prepared: &Prepared,
+    strategy: &SBoxedStrategy<Vec<PlanFault>>,
+    first: u64,
+    limit: u64,
+) -> Trial {
     let start = Instant::now();
     for i in 0..limit {
         let seed = first + i;
-        let plan = runner.draw(seed).current();
-        let failed = runner
-            .run(seed, &plan, |out: &RunOutput| out.unmet().is_some())
+        let plan = simnet::check::draw(strategy, seed).current();
+        let failed = prepared
+            .run(seed, &plan, RunOptions::default())
+            .map(|run| run.unmet().is_some())
             .unwrap_or_else(|e| panic!("seed {seed}: {e:#}"));
         if failed {
             return Trial {
@@ -73,14 +81,15 @@ fn main() {
     for name in EXAMPLES {
         let path = examples.join(name);
         for swarm in [false, true] {
-            let scenario = simnet_cli::scenario::Scenario::load(&path)
-                .unwrap_or_else(|e| panic!("{name}: {e:#}"));
-            let mut space = scenario.explore.clone();
+            let world = World::from_file(&path).unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let prepared = world.prepare().unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let mut space = world.explore.clone();
             space.swarm = swarm;
-            let runner = FaultRunner::new(&path, Some(space), None)
+            simnet::run::fit_space(&prepared, &mut space, None)
                 .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+            let strategy = simnet::plan::plan_strategy(&space);
             let results: Vec<Trial> = (0..trials)
-                .map(|t| trial(&runner, 1000 * t, limit))
+                .map(|t| trial(&prepared, &strategy, 1000 * t, limit))
                 .collect();
             // A trial that found nothing counts as needing more than the limit.
             let runs: Vec<u64> = results

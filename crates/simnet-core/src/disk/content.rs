@@ -200,10 +200,11 @@ impl Content {
             // The kept part of the last page must read as zeros past the end if
             // the file grows again.
             let (index, within) = split(len);
-            if within > 0 && self.page(index).is_some() {
-                if let Some(page) = self.slot_mut(index) {
-                    page.make_mut()[within..].fill(0);
-                }
+            if within > 0
+                && self.page(index).is_some()
+                && let Some(page) = self.slot_mut(index)
+            {
+                page.make_mut()[within..].fill(0);
             }
         }
         self.len = len;
@@ -216,7 +217,7 @@ impl Content {
         for (_, chunk) in chunks.split_off(&whole) {
             self.pages -= chunk.iter().flatten().count() as u64;
         }
-        if first % CHUNK_PAGES != 0
+        if !first.is_multiple_of(CHUNK_PAGES)
             && let Some(chunk) = chunks.get_mut(&(first / CHUNK_PAGES))
         {
             let chunk = Arc::make_mut(chunk);

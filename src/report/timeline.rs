@@ -1,4 +1,4 @@
-//! What a run prints: each host's output lines stamped with virtual time, the network
+//! A run in words: each guest's output lines stamped with virtual time, the network
 //! events worth a line, and the summary table.
 
 use std::fmt::Write as _;
@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use simnet_core::{SimTime, TraceEvent};
 use simnet_wasi::{Outcome, Report, Sim, Stream};
 
-use crate::scenario::Scenario;
 use crate::units::secs;
+use crate::world::World;
 
 /// One line of the timeline.
 pub struct TimelineLine {
@@ -158,16 +158,20 @@ pub fn effect_text(effect: simnet_core::Effect) -> String {
     }
 }
 
-pub fn print_timeline(lines: &[TimelineLine]) {
+/// The lines as text, one per line: `[  1.000250s] who | text`.
+pub fn render_timeline(lines: &[TimelineLine]) -> String {
     let width = lines.iter().map(|l| l.who.len()).max().unwrap_or(0);
+    let mut out = String::new();
     for l in lines {
-        outln!(
+        let _ = writeln!(
+            out,
             "[{:>12}] {:<width$} | {}",
             secs(l.at),
             l.who,
             printable(&l.text)
         );
     }
+    out
 }
 
 /// Guest text made safe for a terminal: control characters (carriage returns,
@@ -190,8 +194,8 @@ pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
-/// The summary table; returns whether every host met its expectation.
-pub fn summary(sim: &Sim, scenario: &Scenario, report: &Report) -> (String, bool) {
+/// The summary table; returns whether every guest met its expectation.
+pub fn summary(sim: &Sim, world: &World, report: &Report) -> (String, bool) {
     let mut out = String::new();
     let mut all_met = true;
     let _ = writeln!(
@@ -199,11 +203,14 @@ pub fn summary(sim: &Sim, scenario: &Scenario, report: &Report) -> (String, bool
         "{:<14} {:<10} {:<9} {:>4} {:>14} {:>12} {:>12}",
         "host", "result", "outcome", "exit", "end", "bytes sent", "bytes recv"
     );
-    for (g, plan) in report.guests.iter().zip(&scenario.hosts) {
+    for g in &report.guests {
+        let Some((_, plan)) = world.guests().find(|(_, p)| p.name == g.name) else {
+            continue;
+        };
         let met = plan.expect.met_by(&g.outcome);
         all_met &= met;
         let stats = sim
-            .with_net(|net| net.host(&g.name).map(|h| net.host_stats(h)))
+            .with_net(|net| net.host(&g.host).map(|h| net.host_stats(h)))
             .unwrap_or_default();
         let exit = g
             .outcome

@@ -1,19 +1,32 @@
-//! Fault plans in scenario files: a plan (see [`simnet::plan`]) put into a scenario
-//! as if written in its file, and rendered as `[[fault]]` and `[[api_fault]]` entries
-//! so a shrunk plan is replayable with `simnet run`.
+//! A random fault plan (see [`crate::plan`]) laid over a world, as if its faults
+//! were written in the world's file.
 
 use std::time::Duration;
 
 use simnet_wasi::{ApiFault, Effect, Method, Trigger};
 
-use crate::scenario::{ApiFaultPlan, FaultKind, FaultPlan, FaultTrigger, Scenario};
-pub use simnet::plan::{Call, Family, FaultSpace, PlanFault, link_config_strategy, plan_strategy};
+use super::{FaultKind, FaultTrigger, HostApiFault, ScheduledFault, World};
+use crate::plan::PlanFault;
 
-/// Put a plan into a scenario (as if written in its file).
-pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
-    let mut sc = scenario.clone();
-    for f in plan {
-        let net = |at: Duration, kind| FaultPlan {
+impl World {
+    /// This world with `plan`'s faults added, as if written in its file (a loss
+    /// keeps the rest of the link's settings as the world has them).
+    pub fn with_plan(&self, plan: &[PlanFault]) -> World {
+        let mut world = self.clone();
+        world.add_plan(plan);
+        world
+    }
+
+    /// Add `plan`'s faults.
+    pub fn add_plan(&mut self, plan: &[PlanFault]) {
+        for f in plan {
+            self.add_plan_fault(f);
+        }
+    }
+
+    fn add_plan_fault(&mut self, f: &PlanFault) {
+        let sc = self;
+        let net = |at: Duration, kind| ScheduledFault {
             at,
             kind,
             trigger: None,
@@ -56,7 +69,7 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
             PlanFault::Loss { a, b, at, loss } => {
                 let config = simnet_core::LinkConfig {
                     loss: *loss,
-                    ..sc.net.default_link
+                    ..sc.link_between(a, b)
                 };
                 sc.faults.push(net(
                     *at,
@@ -78,7 +91,7 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
                     host: host.clone(),
                     when: when.clone(),
                 });
-                sc.faults.push(FaultPlan {
+                sc.faults.push(ScheduledFault {
                     at: *at,
                     kind: FaultKind::Crash {
                         host: host.clone(),
@@ -87,7 +100,7 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
                     trigger: trigger.clone(),
                 });
                 if let Some(r) = restart_after {
-                    sc.faults.push(FaultPlan {
+                    sc.faults.push(ScheduledFault {
                         at: *at + *r,
                         kind: FaultKind::Restart { host: host.clone() },
                         trigger,
@@ -123,7 +136,7 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
                 method,
                 nth,
                 error,
-            } => sc.api_faults.push(ApiFaultPlan {
+            } => sc.api_faults.push(HostApiFault {
                 host: Some(host.clone()),
                 fault: ApiFault {
                     host: None,
@@ -132,7 +145,7 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
                     effect: Effect::Error(*error),
                 },
             }),
-            PlanFault::ShortReads { host } => sc.api_faults.push(ApiFaultPlan {
+            PlanFault::ShortReads { host } => sc.api_faults.push(HostApiFault {
                 host: Some(host.clone()),
                 fault: ApiFault {
                     host: None,
@@ -141,7 +154,7 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
                     effect: Effect::ShortRead,
                 },
             }),
-            PlanFault::ShortWrites { host } => sc.api_faults.push(ApiFaultPlan {
+            PlanFault::ShortWrites { host } => sc.api_faults.push(HostApiFault {
                 host: Some(host.clone()),
                 fault: ApiFault {
                     host: None,
@@ -150,7 +163,7 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
                     effect: Effect::ShortWrite,
                 },
             }),
-            PlanFault::Stall { host, nth, lasting } => sc.api_faults.push(ApiFaultPlan {
+            PlanFault::Stall { host, nth, lasting } => sc.api_faults.push(HostApiFault {
                 host: Some(host.clone()),
                 fault: ApiFault {
                     host: None,
@@ -161,73 +174,20 @@ pub fn apply(scenario: &Scenario, plan: &[PlanFault]) -> Scenario {
             }),
         }
     }
-    sc
-}
 
-/// The plan as scenario entries, to append to the scenario's file for a replay.
-pub fn to_toml(plan: &[PlanFault]) -> anyhow::Result<String> {
-    let with = apply(&Scenario::empty(), plan);
-    crate::scenario::fault_entries(&with.faults, &with.api_faults)
-}
+    /// The settings of the link between `a` and `b`: its own, or the default link.
+    pub fn link_between(&self, a: &str, b: &str) -> simnet_core::LinkConfig {
+        self.links
+            .iter()
+            .rev()
+            .find(|l| (l.a == a && l.b == b) || (l.a == b && l.b == a))
+            .map_or(self.net.default_link, |l| l.config)
+    }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::strategy::{Strategy, ValueTree};
-    use proptest::test_runner::TestRunner;
-
-    #[test]
-    fn plans_render_as_scenario_entries_that_parse_back() {
-        let space = FaultSpace {
-            hosts: vec!["a".into(), "b".into()],
-            crash_hosts: vec!["a".into()],
-            disk_hosts: vec!["b".into()],
-            restart_crashes: false,
-            families: Family::ALL.to_vec(),
-            calls: None,
-            horizon: Duration::from_secs(5),
-            max_faults: 6,
-            swarm: true,
-            outputs: vec!["listening on".into(), "said \"hi\" \\ \u{1b}[0m".into()],
-        };
-        let mut runner = TestRunner::deterministic();
-        let strategy = plan_strategy(&space);
-        let host = "[[host]]\nname = \"{}\"\nip = \"{}\"\ncomponent = \"builtin:probe\"\n";
-        let hosts = host.replacen("{}", "a", 1).replacen("{}", "10.0.0.1", 1)
-            + &host.replacen("{}", "b", 1).replacen("{}", "10.0.0.2", 1);
-        let mut triggers = std::collections::BTreeSet::new();
-        let mut disk_kinds = std::collections::BTreeSet::new();
-        for _ in 0..200 {
-            let plan = strategy.new_tree(&mut runner).unwrap().current();
-            let text = format!("{hosts}{}", to_toml(&plan).unwrap());
-            for f in &plan {
-                if let PlanFault::Disk { fault, .. } = f {
-                    disk_kinds.insert(fault.kind_name());
-                }
-            }
-            for key in ["after_accepts", "after_writes", "on_output"] {
-                if text.contains(key) {
-                    triggers.insert(key);
-                }
-            }
-            let parsed = Scenario::parse(std::path::Path::new("plan.toml"), &text)
-                .unwrap_or_else(|e| panic!("{e:#}\n{text}"));
-            let expected = apply(
-                &Scenario::parse(std::path::Path::new("plan.toml"), &hosts).unwrap(),
-                &plan,
-            );
-            assert_eq!(parsed.faults, expected.faults, "{text}");
-            assert_eq!(parsed.api_faults, expected.api_faults, "{text}");
-        }
-        assert_eq!(
-            triggers.len(),
-            3,
-            "every trigger kind is drawn: {triggers:?}"
-        );
-        assert_eq!(
-            disk_kinds.len(),
-            7,
-            "every disk fault is drawn: {disk_kinds:?}"
-        );
+    /// `plan` as scenario entries, to append to a scenario file for a replay.
+    pub fn plan_entries(plan: &[PlanFault]) -> anyhow::Result<String> {
+        let mut empty = World::new(0);
+        empty.add_plan(plan);
+        super::scenario::fault_entries(&empty.faults, &empty.api_faults)
     }
 }

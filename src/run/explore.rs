@@ -1,0 +1,710 @@
+//! The explorer: a world under many seeds, on as many threads as asked (each
+//! simulation single-threaded), optionally each seed with a random fault plan
+//! shrunk to a minimal one when it fails, optionally each seed run twice to check
+//! determinism. Failures are counted, the smallest seeds kept, grouped by what
+//! failed and how, and each leaves artifacts (timeline, trace, pcap, replay) in a
+//! directory the user chooses. `simnet explore` and a test's `World::explore()` are
+//! this one runner.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::ops::{Range, RangeInclusive};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use proptest::strategy::{SBoxedStrategy, ValueTree};
+use simnet_core::SimTime;
+
+use super::{Run, RunOptions, SeedSet, first_difference};
+use crate::check::{ShrinkPath, draw, replay_shrink, shrink};
+use crate::plan::{PlanFault, plan_strategy};
+use crate::report::{PcapStream, default_replay_dir, write_replay};
+use crate::space::{Call, FaultSpace};
+use crate::units::secs;
+use crate::world::Prepared;
+
+/// Simplification steps a shrink takes at most.
+pub const MAX_SHRINK_STEPS: u32 = 300;
+
+/// Failures (and errors) kept for the report: the ones with the smallest seeds, so
+/// the report is the same however the threads interleave; the rest are counted.
+const KEPT_FAILURES: usize = 100;
+
+/// Failing seeds whose plans are shrunk: shrinking costs a run per step, and the
+/// groups are known after a few.
+const SHRUNK_FAILURES: u64 = 20;
+
+/// What a run must satisfy besides finishing: `Err` says why it failed.
+pub type Property = Arc<dyn Fn(&Run) -> Result<(), String> + Send + Sync>;
+
+/// A world under many seeds (see the module's documentation). Made by
+/// [`crate::World::explore`] or [`Explore::new`], set with its methods, run by
+/// [`Explore::run`].
+pub struct Explore {
+    prepared: Prepared,
+    seeds: SeedSet,
+    /// Random fault plans are drawn from this space, when set.
+    space: Option<FaultSpace>,
+    shrink: bool,
+    /// Failing seeds whose plans are shrunk (the first ones to fail).
+    max_shrunk: u64,
+    jobs: usize,
+    check_determinism: bool,
+    until: Option<Duration>,
+    artifacts: Option<PathBuf>,
+    replay_dir: Option<PathBuf>,
+    property: Property,
+    /// A shrunk plan to replay instead of drawing one (`SIMNET_PLAN`).
+    replay: Option<ShrinkPath>,
+}
+
+/// How far an exploration is, for a progress display.
+#[derive(Clone, Copy, Debug)]
+pub struct Progress {
+    pub done: u64,
+    pub total: u64,
+    pub failed: u64,
+}
+
+/// One failing seed.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub seed: u64,
+    /// Why it failed: the unmet expectation or the property's reason.
+    pub reason: String,
+    /// Its fault plan (shrunk, if shrinking was asked and the seed was among the
+    /// first failures); empty without random faults.
+    pub plan: Vec<PlanFault>,
+    /// How many faults the seed drew before shrinking.
+    pub drawn: usize,
+    /// The shrink's decisions, to replay the shrunk plan (`SIMNET_PLAN`).
+    pub shrink_path: Option<ShrinkPath>,
+    /// The command that replays it from a scenario file, when there is one.
+    pub replay: Option<String>,
+    /// Where its artifacts went.
+    pub artifacts: Option<PathBuf>,
+}
+
+/// Failing seeds with the same plan and the same reason: one bug.
+#[derive(Clone, Debug)]
+pub struct FailureGroup<'a> {
+    pub seeds: Vec<u64>,
+    /// The first (smallest) seed's failure.
+    pub first: &'a Failure,
+}
+
+/// What an exploration came to.
+#[derive(Clone, Debug)]
+pub struct Summary {
+    /// The shard run, in words (` (shard 2/8)`; empty: the whole range).
+    pub shard_text: String,
+    pub seeds: u64,
+    pub passed: u64,
+    pub failed: u64,
+    /// The failures of the smallest failing seeds (at most 100), by seed.
+    pub failures: Vec<Failure>,
+    /// Seeds simnet could not run (a setup error, the machine), with why.
+    pub errors: Vec<(u64, String)>,
+    pub errors_total: u64,
+    pub virtual_time: SimTime,
+    pub wall: Duration,
+}
+
+impl Explore {
+    /// The world's seed alone, without faults, one job, expectations as the property.
+    pub fn new(prepared: Prepared) -> Explore {
+        let seed = prepared.world().seed;
+        Explore {
+            prepared,
+            seeds: SeedSet::new(seed..=seed, None),
+            space: None,
+            shrink: true,
+            max_shrunk: SHRUNK_FAILURES,
+            jobs: 1,
+            check_determinism: false,
+            until: None,
+            artifacts: None,
+            replay_dir: None,
+            property: Arc::new(|run: &Run| match run.unmet() {
+                None => Ok(()),
+                Some(why) => Err(why),
+            }),
+            replay: None,
+        }
+    }
+
+    pub fn prepared(&self) -> &Prepared {
+        &self.prepared
+    }
+
+    /// Run these seeds.
+    pub fn seeds(mut self, seeds: RangeInclusive<u64>) -> Explore {
+        self.seeds = SeedSet::new(seeds, None);
+        self
+    }
+
+    /// Run `default`, unless `SIMNET_SEED` or `SIMNET_SEEDS` says otherwise; with
+    /// `SIMNET_PLAN` (and `SIMNET_SEED`), replay that seed's shrunk plan.
+    pub fn seeds_from_env(mut self, default: Range<u64>) -> Result<Explore> {
+        let seeds = crate::Seeds::from_env(default).map_err(anyhow::Error::msg)?;
+        self.seeds = SeedSet::new(seeds.iter(), None);
+        self.replay = ShrinkPath::from_env().map_err(anyhow::Error::msg)?;
+        Ok(self)
+    }
+
+    /// Run only shard `k` of `n` of the seeds.
+    pub fn shard(mut self, k: u64, n: u64) -> Explore {
+        let (start, end) = (self.seeds.get(0).unwrap_or(0), self.last_seed());
+        self.seeds = SeedSet::new(start..=end, Some((k, n)));
+        self
+    }
+
+    fn last_seed(&self) -> u64 {
+        match self.seeds.len() {
+            0 => 0,
+            n => self.seeds.get(n - 1).unwrap_or(0),
+        }
+    }
+
+    /// Give each seed a random fault plan drawn from the world's fault space
+    /// (`[explore]`).
+    pub fn random_faults(self) -> Explore {
+        let space = self.prepared.world().explore.clone();
+        self.fault_space(space)
+    }
+
+    /// Give each seed a random fault plan drawn from `space`.
+    pub fn fault_space(mut self, space: FaultSpace) -> Explore {
+        self.space = Some(space);
+        self
+    }
+
+    /// Shrink failing plans to minimal ones (on by default).
+    pub fn shrink(mut self, shrink: bool) -> Explore {
+        self.shrink = shrink;
+        self
+    }
+
+    /// Shrink the plans of at most this many failing seeds (20 by default): each
+    /// shrink costs up to 300 runs, and the groups are known after a few.
+    pub fn max_shrunk(mut self, n: u64) -> Explore {
+        self.max_shrunk = n;
+        self
+    }
+
+    /// Run this many simulations at once (each on a thread of its own); `None`: as
+    /// many as the machine has cores.
+    pub fn jobs(mut self, jobs: Option<usize>) -> Explore {
+        self.jobs = jobs
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+            .max(1);
+        self
+    }
+
+    /// Run each seed twice and fail it on any difference in the trace.
+    pub fn check_determinism(mut self, check: bool) -> Explore {
+        self.check_determinism = check;
+        self
+    }
+
+    /// Stop each run at this virtual time.
+    pub fn until(mut self, until: Option<Duration>) -> Explore {
+        self.until = until;
+        self
+    }
+
+    /// Leave each failing seed's artifacts in `dir/seed-N/`: the timeline of every
+    /// guest (`timeline.txt`), the JSON trace (`trace.jsonl`), the capture
+    /// (`capture.pcap`), the summary (`summary.txt`), and the plan (`plan.txt`).
+    pub fn artifacts(mut self, dir: impl Into<PathBuf>) -> Explore {
+        self.artifacts = Some(dir.into());
+        self
+    }
+
+    /// Where replay files of a scenario file's failing seeds go (default:
+    /// `NAME.replays/` beside it).
+    pub fn replay_dir(mut self, dir: Option<PathBuf>) -> Explore {
+        self.replay_dir = dir;
+        self
+    }
+
+    /// What a run must satisfy (by default: every guest meets its expectation).
+    pub fn property(
+        mut self,
+        property: impl Fn(&Run) -> Result<(), String> + Send + Sync + 'static,
+    ) -> Explore {
+        self.property = Arc::new(property);
+        self
+    }
+
+    /// Run every seed; `progress` hears of each seed done (from any thread).
+    pub fn run(mut self, progress: &(dyn Fn(Progress) + Sync)) -> Result<Summary> {
+        if self.seeds.is_empty() {
+            anyhow::bail!(
+                "no seed to run: the seed range {} is empty",
+                self.seeds.describe()
+            );
+        }
+        if let Some(space) = &mut self.space {
+            fit_space(&self.prepared, space, self.until)?;
+        }
+        let strategy = self.space.as_ref().map(plan_strategy);
+        let total = self.seeds.len();
+        let jobs = fitting_jobs(self.jobs, self.prepared.world().guests().count())
+            .min(usize::try_from(total).unwrap_or(usize::MAX));
+        let start = Instant::now();
+        let next = AtomicU64::new(0);
+        let tally = Mutex::new(Tally::default());
+        std::thread::scope(|scope| {
+            for _ in 0..jobs {
+                scope.spawn(|| {
+                    while let Some(seed) = self.seeds.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        let shrink = {
+                            let t = lock(&tally);
+                            self.shrink && t.failed < self.max_shrunk
+                        };
+                        let result = self.check_seed(seed, strategy.as_ref(), shrink);
+                        let mut t = lock(&tally);
+                        t.add(seed, result);
+                        let p = Progress {
+                            done: t.done,
+                            total,
+                            failed: t.failed,
+                        };
+                        drop(t);
+                        progress(p);
+                    }
+                });
+            }
+        });
+        let t = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+        let virtual_ns = u64::try_from(t.virtual_ns).unwrap_or(u64::MAX);
+        Ok(Summary {
+            shard_text: self.seeds.shard_text(),
+            seeds: total,
+            passed: t.passed,
+            failed: t.failed,
+            failures: t.failures.into_values().collect(),
+            errors: t.errors.into_iter().collect(),
+            errors_total: t.errors_total,
+            virtual_time: SimTime::from_nanos(virtual_ns),
+            wall: start.elapsed(),
+        })
+    }
+
+    /// Run one seed: `Ok(end, None)` if it passed, `Ok(end, Some(failure))` if not.
+    fn check_seed(
+        &self,
+        seed: u64,
+        strategy: Option<&SBoxedStrategy<Vec<PlanFault>>>,
+        shrink_it: bool,
+    ) -> Result<(SimTime, Option<Failure>)> {
+        let tree = strategy.map(|s| draw(s, seed));
+        let drawn = tree.as_ref().map_or_else(Vec::new, |t| t.current());
+        let (tree, plan) = match (&self.replay, tree) {
+            (Some(path), Some(tree)) => {
+                let plan = replay_shrink(tree, path).map_err(anyhow::Error::msg)?;
+                (None, plan)
+            }
+            (_, tree) => (tree, drawn.clone()),
+        };
+        let first = self.run_plan(seed, &plan, None)?;
+        let end = first.report.end;
+        let mut reason = (self.property)(&first).err();
+        if reason.is_none() && self.check_determinism {
+            let second = self.run_plan(seed, &plan, None)?;
+            if let Some(diff) = first_difference(&first.sim, &second.sim) {
+                reason = Some(format!("not deterministic: {diff}"));
+            }
+        }
+        drop(first);
+        let Some(mut reason) = reason else {
+            return Ok((end, None));
+        };
+        let (mut plan, mut shrink_path) = (plan, self.replay.clone());
+        if let (true, Some(tree)) = (shrink_it && !self.check_determinism, tree)
+            && !plan.is_empty()
+        {
+            let property = |plan: &[PlanFault]| -> Result<Option<String>> {
+                let run = self.run_plan(seed, plan, None)?;
+                Ok((self.property)(&run).err())
+            };
+            let (shrunk, why, path) = shrink(tree, reason.clone(), MAX_SHRINK_STEPS, property)?;
+            (plan, reason, shrink_path) = (shrunk, why, Some(path));
+        }
+        let mut failure = Failure {
+            seed,
+            reason,
+            plan,
+            drawn: drawn.len(),
+            shrink_path,
+            replay: None,
+            artifacts: None,
+        };
+        self.leave_traces(&mut failure);
+        Ok((end, Some(failure)))
+    }
+
+    fn run_plan(&self, seed: u64, plan: &[PlanFault], capture: Option<PathBuf>) -> Result<Run> {
+        let pcap = match &capture {
+            Some(path) => Some(Arc::new(Mutex::new(PcapStream::create(path)?))),
+            None => None,
+        };
+        let options = RunOptions {
+            until: self.until,
+            capture: pcap.clone().map(PcapStream::sink),
+            ..RunOptions::default()
+        };
+        let run = self.prepared.run(seed, plan, options)?;
+        if let Some(pcap) = pcap {
+            let stream = Arc::into_inner(pcap)
+                .and_then(|m| m.into_inner().ok())
+                .context("the capture outlived the run")?;
+            stream.finish()?;
+        }
+        Ok(run)
+    }
+
+    /// Write the failure's replay file and artifacts, noting where; what cannot be
+    /// written is said in the failure rather than lost with it.
+    fn leave_traces(&self, failure: &mut Failure) {
+        if let Some(scenario) = &self.prepared.world().path {
+            failure.replay = Some(match failure.plan.is_empty() {
+                true => format!(
+                    "simnet run {} --seed {}",
+                    shell_word(&scenario.display().to_string()),
+                    failure.seed
+                ),
+                false => {
+                    let dir = self
+                        .replay_dir
+                        .clone()
+                        .unwrap_or_else(|| default_replay_dir(scenario));
+                    match write_replay(scenario, failure.seed, &failure.plan, &dir) {
+                        Ok((_, command)) => command,
+                        Err(e) => format!("none: the replay file was not written: {e:#}"),
+                    }
+                }
+            });
+        }
+        if let Some(dir) = &self.artifacts {
+            let dir = dir.join(format!("seed-{}", failure.seed));
+            match self.write_artifacts(failure, &dir) {
+                Ok(()) => failure.artifacts = Some(dir),
+                Err(e) => failure
+                    .reason
+                    .push_str(&format!("\n  (its artifacts were not written: {e:#})")),
+            }
+        }
+    }
+
+    /// Run the failure once more with a capture and write what it left.
+    fn write_artifacts(&self, failure: &Failure, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let run = self.run_plan(failure.seed, &failure.plan, Some(dir.join("capture.pcap")))?;
+        let write = |name: &str, text: String| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
+        };
+        write("timeline.txt", run.timeline())?;
+        write(
+            "summary.txt",
+            format!(
+                "{}\n\n{}reason: {}\n",
+                run.headline(),
+                run.summary(),
+                failure.reason
+            ),
+        )?;
+        write("plan.txt", plan_text(failure))?;
+        run.write_trace(&dir.join("trace.jsonl"))
+    }
+}
+
+/// The fault space fitted to the world: the calls its guests make and the text
+/// they print in a run without faults (what API faults may hit and crashes may
+/// wait for), and, unless set, a horizon as long as that run.
+pub fn fit_space(
+    prepared: &Prepared,
+    space: &mut FaultSpace,
+    until: Option<Duration>,
+) -> Result<()> {
+    if space.calls.is_some() && !space.fit_horizon {
+        return Ok(());
+    }
+    let seed = prepared.world().seed;
+    let options = RunOptions {
+        until,
+        hash_only: true,
+        ..RunOptions::default()
+    };
+    let run = prepared.run(seed, &[], options)?;
+    if space.fit_horizon {
+        let end = Duration::from_nanos(run.report.end.as_nanos());
+        space.horizon = end.max(Duration::from_millis(1));
+    }
+    if space.calls.is_some() {
+        return Ok(());
+    }
+    let calls = run.sim.with_net(|net| {
+        net.api_calls()
+            .map(|(host, method, count)| Call {
+                host: net.host_name(host).to_string(),
+                method,
+                count,
+            })
+            .collect()
+    });
+    // A few lines of each guest, shortened to words it printed whole.
+    let mut outputs: Vec<String> = Vec::new();
+    for g in &run.report.guests {
+        let Some(id) = run.sim.guest_id(&g.name) else {
+            continue;
+        };
+        for line in run.sim.output(id).lines().iter().take(4) {
+            let text: String = line
+                .text
+                .split_whitespace()
+                .take(3)
+                .collect::<Vec<_>>()
+                .join(" ");
+            if !text.is_empty() && !outputs.contains(&text) {
+                outputs.push(text);
+            }
+        }
+    }
+    space.calls = Some(calls);
+    space.outputs = outputs;
+    Ok(())
+}
+
+/// What the seeds run so far came to.
+#[derive(Default)]
+struct Tally {
+    done: u64,
+    passed: u64,
+    failed: u64,
+    virtual_ns: u128,
+    failures: BTreeMap<u64, Failure>,
+    errors: BTreeMap<u64, String>,
+    errors_total: u64,
+}
+
+impl Tally {
+    fn add(&mut self, seed: u64, result: Result<(SimTime, Option<Failure>)>) {
+        self.done += 1;
+        match result {
+            Ok((end, failure)) => {
+                self.virtual_ns += u128::from(end.as_nanos());
+                match failure {
+                    None => self.passed += 1,
+                    Some(f) => {
+                        self.failed += 1;
+                        keep(&mut self.failures, seed, f);
+                    }
+                }
+            }
+            Err(e) => {
+                self.errors_total += 1;
+                keep(&mut self.errors, seed, format!("{e:#}"));
+            }
+        }
+    }
+}
+
+/// Keep `item` if its seed is among the smallest [`KEPT_FAILURES`].
+fn keep<T>(kept: &mut BTreeMap<u64, T>, seed: u64, item: T) {
+    kept.insert(seed, item);
+    if kept.len() > KEPT_FAILURES {
+        kept.pop_last();
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// At most as many parallel worlds of `guests` guests as fit in one process under
+/// the memory layout those worlds get.
+pub fn fitting_jobs(jobs: usize, guests: usize) -> usize {
+    let layout = simnet_wasi::MemoryLayout::for_guests(guests);
+    let fit = (layout.guests_per_process() / guests.max(1)).max(1);
+    jobs.min(fit).max(1)
+}
+
+/// A plan as lines: each fault, or the note that there is none.
+fn plan_text(failure: &Failure) -> String {
+    if failure.plan.is_empty() {
+        return match failure.drawn {
+            0 => "(no faults)\n".into(),
+            n => format!("(none of the {n} faults drawn is needed: the run fails without them)\n"),
+        };
+    }
+    let mut out = String::new();
+    for f in &failure.plan {
+        let _ = writeln!(out, "{f}");
+    }
+    out
+}
+
+/// `s` as one shell word.
+pub fn shell_word(s: &str) -> String {
+    if s.chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/._-+=:".contains(c))
+    {
+        s.to_string()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "seed {} failed: {}", self.seed, self.reason)?;
+        writeln!(
+            f,
+            "fault plan ({} faults, {} drawn):",
+            self.plan.len(),
+            self.drawn
+        )?;
+        for line in plan_text(self).lines() {
+            writeln!(f, "  - {line}")?;
+        }
+        if let Some(replay) = &self.replay {
+            writeln!(f, "replay: {replay}")?;
+        }
+        if let Some(path) = &self.shrink_path {
+            writeln!(
+                f,
+                "rerun from a test: SIMNET_SEED={} SIMNET_PLAN={path}",
+                self.seed
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Failure {
+    /// The plan in words, one fault a line, as the report shows it.
+    pub fn plan_text(&self) -> String {
+        plan_text(self)
+    }
+
+    /// The plan's faults with each pair of hosts in one order: a fault between `a`
+    /// and `b` is the same bug as between `b` and `a`.
+    fn plan_key(&self) -> Vec<String> {
+        let mut key: Vec<String> = self
+            .plan
+            .iter()
+            .map(|f| f.normalized().to_string())
+            .collect();
+        key.sort();
+        key
+    }
+}
+
+impl Summary {
+    /// Every seed passed and none failed to run.
+    pub fn is_success(&self) -> bool {
+        self.failed == 0 && self.errors_total == 0
+    }
+
+    /// The kept failures grouped: the same (normalized) plan and reason form one
+    /// group, listed by its smallest seed.
+    pub fn groups(&self) -> Vec<FailureGroup<'_>> {
+        let mut groups: indexmap::IndexMap<(Vec<String>, &str), FailureGroup<'_>> =
+            indexmap::IndexMap::new();
+        for f in &self.failures {
+            groups
+                .entry((f.plan_key(), f.reason.as_str()))
+                .or_insert_with(|| FailureGroup {
+                    seeds: Vec::new(),
+                    first: f,
+                })
+                .seeds
+                .push(f.seed);
+        }
+        groups.into_values().collect()
+    }
+
+    /// The report: counts, then each group of failures with its plan and how to
+    /// replay it (`rerun` says how, for a failure), then the errors.
+    pub fn render(&self, rerun: &dyn Fn(&Failure) -> String) -> String {
+        let mut out = format!(
+            "{} seeds{}: {} passed, {} failed; {} of virtual time in {:.2}s of wall time\n",
+            self.seeds,
+            self.shard_text,
+            self.passed,
+            self.failed,
+            secs(self.virtual_time),
+            self.wall.as_secs_f64()
+        );
+        for g in self.groups() {
+            let first = g.first;
+            match g.seeds.as_slice() {
+                [one] => {
+                    let _ = writeln!(out, "seed {one} failed: {}", first.reason);
+                }
+                seeds => {
+                    let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+                    let _ = writeln!(
+                        out,
+                        "{} seeds failed ({}): {}",
+                        seeds.len(),
+                        list.join(", "),
+                        first.reason
+                    );
+                }
+            }
+            if first.drawn > 0 || !first.plan.is_empty() {
+                let _ = write!(out, "  fault plan ({} faults):", first.plan.len());
+                for f in &first.plan {
+                    let _ = write!(out, "\n    - {f}");
+                }
+                let _ = writeln!(out);
+            }
+            let _ = writeln!(out, "  replay: {}", rerun(first));
+            if let Some(dir) = &first.artifacts {
+                let _ = writeln!(out, "  artifacts: {}", dir.display());
+            }
+        }
+        let more = self.failed.saturating_sub(self.failures.len() as u64);
+        if more > 0 {
+            let _ = writeln!(
+                out,
+                "... and {more} more failing seeds (the {KEPT_FAILURES} smallest are listed)"
+            );
+        }
+        for (seed, e) in &self.errors {
+            let _ = writeln!(out, "error: seed {seed}: {e}");
+        }
+        let more = self.errors_total.saturating_sub(self.errors.len() as u64);
+        if more > 0 {
+            let _ = writeln!(out, "... and {more} more errors");
+        }
+        out
+    }
+
+    /// Panic with the report unless every seed passed: for a test, with the commands
+    /// that rerun each failure alone from the test (`SIMNET_SEED`, `SIMNET_PLAN`).
+    #[track_caller]
+    pub fn assert_passed(&self) {
+        if self.is_success() {
+            return;
+        }
+        let location = std::panic::Location::caller();
+        let thread = std::thread::current();
+        let rerun = |f: &Failure| {
+            crate::seeds::rerun_command_with_plan(
+                f.seed,
+                f.shrink_path.as_ref(),
+                location.file(),
+                thread.name(),
+            )
+        };
+        panic!("{}", self.render(&rerun));
+    }
+}

@@ -1,0 +1,156 @@
+//! Parsing and writing back scenario entries.
+
+use std::time::Duration;
+
+use super::*;
+use crate::space::Family;
+
+const HOSTS: &str = r#"
+[network]
+latency = "5ms"
+[[host]]
+name = "a"
+ip = "10.0.0.1"
+component = "builtin:probe"
+[[host]]
+name = "b"
+ip = "10.0.0.2"
+component = "builtin:probe"
+"#;
+
+const FAULTS: &str = r#"
+[[fault]]
+at = "1s"
+kind = "partition"
+from = ["a"]
+to = ["b"]
+one_way = true
+[[fault]]
+at = "2s"
+kind = "heal"
+from = ["a"]
+to = ["b"]
+[[fault]]
+at = "1ms"
+kind = "clog"
+from = ["b"]
+to = ["a"]
+[[fault]]
+at = "1s 500ms"
+kind = "release"
+from = ["b"]
+to = ["a"]
+[[fault]]
+at = "3s"
+kind = "link"
+between = ["a", "b"]
+jitter = "2ms"
+loss = 0.25
+bandwidth = "10Mbps"
+[[fault]]
+kind = "crash"
+host = "a"
+mode = "silent"
+on_output = "ready [0-9]+"
+restart_after = "1s"
+[[fault]]
+at = "4s"
+kind = "crash"
+host = "b"
+after_accepts = 2
+[[fault]]
+at = "5s"
+kind = "partition"
+from = ["a"]
+to = ["b"]
+after_writes = 3
+on_host = "b"
+[[fault]]
+at = "6s"
+kind = "reset"
+between = ["a"]
+[[fault]]
+at = "7s"
+kind = "reset"
+[[api_fault]]
+host = "a"
+method = "read"
+nth = 2
+effect = "stall"
+duration = "250ms"
+[[api_fault]]
+method = "finish-connect"
+probability = 0.5
+error = "connection-refused"
+[[api_fault]]
+host = "b"
+method = "write"
+nth = 1
+effect = "short-write"
+"#;
+
+#[test]
+fn every_fault_written_back_parses_to_the_same_fault() {
+    let path = std::path::Path::new("faults.toml");
+    let original = parse(path, &format!("{HOSTS}{FAULTS}")).unwrap();
+    assert_eq!(original.faults.len(), 11);
+    let text = fault_entries(&original.faults, &original.api_faults).unwrap();
+    let again = parse(path, &format!("{HOSTS}{text}")).unwrap_or_else(|e| panic!("{e:#}\n{text}"));
+    assert_eq!(again.faults, original.faults, "{text}");
+    assert_eq!(again.api_faults, original.api_faults, "{text}");
+}
+
+#[test]
+fn buffer_maxima_set_autotuning_within_bounds() {
+    let path = std::path::Path::new("buffers.toml");
+    let with = |network: &str| {
+        let text = HOSTS.replace("latency = \"5ms\"", network);
+        parse(path, &text).unwrap().net.tcp
+    };
+    let tcp = with("send_buffer_max = \"8MiB\"\nreceive_buffer_max = \"65536\"");
+    assert_eq!(tcp.send_buffer_max, 8 << 20);
+    assert_eq!(tcp.receive_buffer_max, 65_536);
+    // Below the default means no tuning; beyond 1 GiB is capped.
+    let tcp = with("send_buffer_max = \"1KiB\"\nreceive_buffer_max = \"100GiB\"");
+    assert_eq!(tcp.send_buffer_max, tcp.send_buffer);
+    assert_eq!(tcp.receive_buffer_max, 1 << 30);
+    let defaults = with("");
+    assert_eq!(defaults.send_buffer_max, 2 << 20);
+    assert_eq!(defaults.receive_buffer_max, 3 << 20);
+}
+
+#[test]
+fn the_explore_section_sets_the_fault_space() {
+    let path = std::path::Path::new("explore.toml");
+    let text = format!(
+        "{HOSTS}[explore]\nfamilies = [\"crash\", \"stall\"]\ncrash_hosts = [\"b\"]\n\
+         restart = false\nhorizon = \"2s\"\nmax_faults = 2\nswarm = false\n"
+    );
+    let space = parse(path, &text).unwrap().explore;
+    assert_eq!(space.families, [Family::Crash, Family::Stall]);
+    assert_eq!(space.crash_hosts, ["b"]);
+    assert!(!space.restart_crashes);
+    assert_eq!(space.horizon, Duration::from_secs(2));
+    assert_eq!(space.max_faults, 2);
+    assert!(!space.swarm);
+    let defaults = parse(path, HOSTS).unwrap().explore;
+    assert_eq!(defaults.families, Family::ALL);
+    assert!(defaults.restart_crashes && defaults.swarm);
+    for (field, error) in [
+        (
+            "families = [\"meteor\"]",
+            "explore.toml:13:12: families: unknown family \"meteor\"",
+        ),
+        (
+            "crash_hosts = [\"c\"]",
+            "explore.toml:13:15: crash_hosts: no host named \"c\"",
+        ),
+        (
+            "max_faults = 1000",
+            "explore.toml:13:14: max_faults: at most 64 faults per plan",
+        ),
+    ] {
+        let e = parse(path, &format!("{HOSTS}[explore]\n{field}\n")).unwrap_err();
+        assert!(format!("{e:#}").starts_with(error), "{e:#}");
+    }
+}
