@@ -171,6 +171,20 @@ impl Builder {
         self
     }
 
+    /// [`Builder::guest`] for a component not loaded yet: a file or a built-in
+    /// guest, loaded when the world is prepared (a scenario's `component`).
+    pub fn guest_from(
+        mut self,
+        host: &str,
+        name: &str,
+        source: Source,
+        configure: impl FnOnce(Guest) -> Guest,
+    ) -> Builder {
+        let guest = configure(Guest::new(name, source));
+        self.guests.push((host.to_string(), guest));
+        self
+    }
+
     /// Most sockets the guests of `host` may hold at once.
     pub fn max_sockets(mut self, host: &str, n: u32) -> Builder {
         self.host_changes

@@ -127,9 +127,10 @@ pub struct RunArgs {
     /// Stop at this virtual time (like "30s").
     #[arg(long, value_name = "DURATION")]
     pub until: Option<Dur>,
-    /// Stop a run that takes longer than this in real time ("off": never).
-    #[arg(long, value_name = "DURATION|off", default_value = "10min", value_parser = units::parse_watchdog)]
-    pub watchdog: units::Watchdog,
+    /// Stop a run that takes longer than this in real time ("off": never; default:
+    /// the scenario's `watchdog`, else 10min).
+    #[arg(long, value_name = "DURATION|off", value_parser = units::parse_watchdog)]
+    pub watchdog: Option<units::Watchdog>,
 }
 
 #[derive(Args, Debug)]
@@ -152,9 +153,10 @@ pub struct ExploreArgs {
     /// Stop each run at this virtual time.
     #[arg(long, value_name = "DURATION")]
     pub until: Option<Dur>,
-    /// Stop a run that takes longer than this in real time ("off": never).
-    #[arg(long, value_name = "DURATION|off", default_value = "10min", value_parser = units::parse_watchdog)]
-    pub watchdog: units::Watchdog,
+    /// Stop a run that takes longer than this in real time ("off": never; default:
+    /// the scenario's `watchdog`, else 10min).
+    #[arg(long, value_name = "DURATION|off", value_parser = units::parse_watchdog)]
+    pub watchdog: Option<units::Watchdog>,
     /// Add faults to each run: "none", or "random" (a seeded random fault plan per
     /// seed: partitions, clogs, loss, crashes, resets, API faults).
     #[arg(long, default_value = "none", value_parser = ["none", "random"])]

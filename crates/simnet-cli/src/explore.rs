@@ -30,7 +30,9 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
         anyhow::bail!("--out-dir {}: not a directory", dir.display());
     }
     let mut world = World::from_file(&args.scenario)?;
-    world.watchdog = args.watchdog.0;
+    if let Some(w) = args.watchdog {
+        world.watchdog = w.0;
+    }
     let space = fault_space(args, &world)?;
     let mut explore = world
         .explore()?

@@ -14,7 +14,9 @@ use crate::logging;
 
 pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let mut world = World::from_file(&args.scenario)?;
-    world.watchdog = args.watchdog.0;
+    if let Some(w) = args.watchdog {
+        world.watchdog = w.0;
+    }
     // Output files are checked first: a bad path is reported before the run.
     if let Some(path) = &args.trace {
         std::fs::File::create(path).with_context(|| format!("cannot create {}", path.display()))?;

@@ -18,6 +18,8 @@ pub(super) struct File {
     pub(super) seed: Option<u64>,
     /// Stop the run at this virtual time.
     pub(super) until: Option<Dur>,
+    /// Real time a run may take: a duration, or "off".
+    pub(super) watchdog: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) network: Network,
     #[serde(default, rename = "host")]
@@ -163,6 +165,16 @@ pub(super) struct HostEntry {
     pub(super) fuel_limit: Option<u64>,
     pub(super) time_limit: Option<Dur>,
     pub(super) busy_limit: Option<Dur>,
+    /// The program name the guest sees as its first argument.
+    pub(super) argv0: Option<String>,
+    /// The initial working directory the guest is told.
+    pub(super) cwd: Option<String>,
+    /// Text on the guest's standard input.
+    pub(super) stdin: Option<String>,
+    /// Real host directories the guest may use: `"HOST_DIR::GUEST_PATH"`
+    /// (`wasmtime run --dir`).
+    #[serde(default)]
+    pub(super) dir: Vec<Spanned<String>>,
     pub(super) max_sockets: Option<u32>,
     /// Directories on the host's simulated disk: `"HOST_DIR::GUEST_PATH"` (a copy of
     /// a directory beside the scenario) or `"::GUEST_PATH"` (empty).
@@ -206,6 +218,11 @@ pub(super) struct GuestEntry {
     fuel_limit: Option<u64>,
     time_limit: Option<Dur>,
     busy_limit: Option<Dur>,
+    argv0: Option<String>,
+    cwd: Option<String>,
+    stdin: Option<String>,
+    #[serde(default)]
+    dir: Vec<Spanned<String>>,
 }
 
 /// What a host entry and a guest entry both say of a program.
@@ -222,6 +239,10 @@ pub(super) struct ProgramFields<'a> {
     pub(super) fuel_limit: Option<u64>,
     pub(super) time_limit: Option<Dur>,
     pub(super) busy_limit: Option<Dur>,
+    pub(super) argv0: &'a Option<String>,
+    pub(super) cwd: &'a Option<String>,
+    pub(super) stdin: &'a Option<String>,
+    pub(super) dir: &'a [Spanned<String>],
 }
 
 impl HostEntry {
@@ -240,6 +261,10 @@ impl HostEntry {
             fuel_limit: self.fuel_limit,
             time_limit: self.time_limit,
             busy_limit: self.busy_limit,
+            argv0: &self.argv0,
+            cwd: &self.cwd,
+            stdin: &self.stdin,
+            dir: &self.dir,
         })
     }
 
@@ -253,6 +278,10 @@ impl HostEntry {
             || self.fuel_limit.is_some()
             || self.time_limit.is_some()
             || self.busy_limit.is_some()
+            || self.argv0.is_some()
+            || self.cwd.is_some()
+            || self.stdin.is_some()
+            || !self.dir.is_empty()
     }
 }
 
@@ -271,6 +300,10 @@ impl GuestEntry {
             fuel_limit: self.fuel_limit,
             time_limit: self.time_limit,
             busy_limit: self.busy_limit,
+            argv0: &self.argv0,
+            cwd: &self.cwd,
+            stdin: &self.stdin,
+            dir: &self.dir,
         }
     }
 }

@@ -156,6 +156,29 @@ fn guest(ctx: &Ctx, dir: &Path, name: String, p: &ProgramFields) -> Result<Guest
         virtual_time: p.time_limit.map(|d| d.0),
         busy: p.busy_limit.map(|d| d.0),
     };
+    g.argv0 = p.argv0.clone();
+    g.cwd = p.cwd.clone();
+    if let Some(text) = p.stdin {
+        g.stdin = simnet_wasi::Stdin::Bytes(text.as_bytes().into());
+    }
+    for d in p.dir {
+        let Some((host_dir, guest_dir)) = d.get_ref().split_once("::") else {
+            return Err(ctx.err(
+                d.span(),
+                "dir",
+                format!("{:?}: expected \"HOST_DIR::GUEST_PATH\"", d.get_ref()),
+            ));
+        };
+        let path = dir.join(host_dir);
+        if !path.is_dir() {
+            return Err(ctx.err(
+                d.span(),
+                "dir",
+                format!("{} is not a directory", path.display()),
+            ));
+        }
+        g = g.dir(path, guest_dir);
+    }
     Ok(g)
 }
 

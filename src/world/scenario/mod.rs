@@ -102,6 +102,11 @@ pub fn parse(path: &Path, text: &str) -> Result<World> {
     world.explore = hosts::explore_space(&ctx, &world.hosts, file.explore.as_ref())?;
     world.path = Some(path.to_path_buf());
     world.until = file.until.map(|d| d.0);
+    if let Some(w) = &file.watchdog {
+        world.watchdog = crate::units::parse_watchdog(w.get_ref())
+            .map_err(|e| ctx.err(w.span(), "watchdog", e))?
+            .0;
+    }
     world.net = net;
     Ok(world)
 }

@@ -154,3 +154,81 @@ fn the_explore_section_sets_the_fault_space() {
         assert!(format!("{e:#}").starts_with(error), "{e:#}");
     }
 }
+
+#[test]
+fn a_host_runs_its_component_and_its_guest_entries() {
+    let text = r#"
+[[host]]
+name = "server"
+ip = "10.0.0.1"
+component = "builtin:echo-server"
+args = ["0.0.0.0:7"]
+expect = "running"
+[[host.guest]]
+name = "sidecar"
+component = "builtin:echo-client"
+args = ["127.0.0.1:7", "2", "8"]
+start = "1ms"
+argv0 = "side"
+cwd = "/"
+stdin = "hello"
+[[host]]
+name = "worker"
+ip = "10.0.0.2"
+[[host.guest]]
+name = "job"
+component = "builtin:probe"
+expect = 3
+"#;
+    let world = parse(Path::new("guests.toml"), text).unwrap();
+    let names: Vec<(&str, &str)> = world
+        .guests()
+        .map(|(h, g)| (h.name.as_str(), g.name.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("server", "server"),
+            ("server", "sidecar"),
+            ("worker", "job")
+        ]
+    );
+    let (_, sidecar) = world.guests().nth(1).unwrap();
+    assert_eq!(sidecar.start, Duration::from_millis(1));
+    assert_eq!(sidecar.argv0.as_deref(), Some("side"));
+    assert_eq!(sidecar.cwd.as_deref(), Some("/"));
+    assert!(matches!(&sidecar.stdin, simnet_wasi::Stdin::Bytes(b) if &b[..] == b"hello"));
+    let (_, job) = world.guests().nth(2).unwrap();
+    assert_eq!(job.expect, crate::world::Expect::Exit(3));
+    for (bad, error) in [
+        (
+            "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\n",
+            "guests.toml:2:8: component: the host runs nothing",
+        ),
+        (
+            "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\nargs = [\"x\"]\n",
+            "guests.toml:2:8: component: the host sets arguments",
+        ),
+        (
+            "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\ncomponent = \"builtin:probe\"\n\
+             [[host.guest]]\nname = \"a\"\ncomponent = \"builtin:probe\"\n",
+            "guests.toml:2:8: guest: a guest named \"a\" is defined twice",
+        ),
+        (
+            "[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\n[[host.guest]]\ncomponent = \"builtin:probe\"\n",
+            "guests.toml:4:1: missing field `name`",
+        ),
+    ] {
+        let e = format!("{:#}", parse(Path::new("guests.toml"), bad).unwrap_err());
+        assert!(e.starts_with(error), "{e}");
+    }
+}
+
+#[test]
+fn the_watchdog_is_a_duration_or_off() {
+    let with = |w: &str| parse(Path::new("w.toml"), &format!("watchdog = \"{w}\"\n{HOSTS}"));
+    assert_eq!(with("2s").unwrap().watchdog, Some(Duration::from_secs(2)));
+    assert_eq!(with("off").unwrap().watchdog, None);
+    let e = format!("{:#}", with("soon").unwrap_err());
+    assert!(e.starts_with("w.toml:1:12: watchdog: bad duration"), "{e}");
+}
