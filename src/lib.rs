@@ -40,6 +40,9 @@ pub use component::{build_component, load, runtime};
 pub use plan::PlanFault;
 pub use run::{Explore, Run, RunOptions, Summary};
 pub use seeds::{Seeds, TestName, check_seeds};
+/// A test run once per seed (`#[simnet::test(seeds = 0..20)]`), with random fault
+/// plans given `plans = FAULT_SPACE`: see [`simnet_macros`].
+pub use simnet_macros::test;
 pub use simnet_wasi::{
     DiskMount, DiskReadError, DiskSource, GuestId, GuestReport, GuestSpec, Limits, Outcome,
     OutputLog, Program, Report, Runtime, Sim, SimConfig, StopReason, When, load_image,

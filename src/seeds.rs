@@ -76,10 +76,13 @@ impl Seeds {
     /// These seeds; only `SIMNET_SEED` (the rerun of one seed a failure prints)
     /// overrides them.
     pub fn range(seeds: Range<u64>) -> Seeds {
-        match std::env::var(SEED_VAR)
-            .ok()
-            .and_then(|v| v.trim().parse::<u64>().ok())
-        {
+        let one = std::env::var(SEED_VAR).ok();
+        Seeds::range_or_one(seeds, one.as_deref())
+    }
+
+    /// `seeds`, or the one seed `one` names (`SIMNET_SEED`'s value).
+    fn range_or_one(seeds: Range<u64>, one: Option<&str>) -> Seeds {
+        match one.and_then(|v| v.trim().parse::<u64>().ok()) {
             Some(seed) => Seeds { seeds: seed..=seed },
             None => Seeds {
                 seeds: inclusive(seeds),
@@ -158,6 +161,34 @@ pub fn check_seeds<E: Display>(default: Range<u64>, body: impl FnMut(u64) -> Res
     let test = TestName::caller();
     match Seeds::from_env(default) {
         Ok(seeds) => seeds.run_as(&test, body),
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// What a test function returns: nothing (it fails by panicking) or a `Result`
+/// whose error says why it failed.
+pub trait TestResult {
+    fn into_result(self) -> Result<(), String>;
+}
+
+impl TestResult for () {
+    fn into_result(self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+impl<E: Display> TestResult for Result<(), E> {
+    fn into_result(self) -> Result<(), String> {
+        self.map_err(|e| format!("{e:#}"))
+    }
+}
+
+/// What [`crate::test`] runs: `body` over the test's seeds (`default`, unless
+/// `SIMNET_SEED` or `SIMNET_SEEDS` is set), failures reported with `test`'s rerun
+/// command.
+pub fn run_test(test: &TestName, default: Range<u64>, body: impl FnMut(u64) -> Result<(), String>) {
+    match Seeds::from_env(default) {
+        Ok(seeds) => seeds.run_as(test, body),
         Err(e) => panic!("{e}"),
     }
 }
@@ -272,6 +303,18 @@ pub fn rerun_command(
     plan: Option<&crate::check::ShrinkPath>,
     test: &TestName,
 ) -> String {
+    // An ignored test runs only when asked for.
+    let ignored = std::env::args().any(|a| a == "--ignored" || a == "--include-ignored");
+    rerun_command_for(seed, plan, test, ignored)
+}
+
+/// [`rerun_command`], for a test that ran as an ignored one or not.
+fn rerun_command_for(
+    seed: u64,
+    plan: Option<&crate::check::ShrinkPath>,
+    test: &TestName,
+    ignored: bool,
+) -> String {
     let mut cmd = format!("{SEED_VAR}={seed}");
     if let Some(path) = plan {
         cmd.push_str(&format!(" {}={path}", crate::check::PLAN_VAR));
@@ -296,8 +339,6 @@ pub fn rerun_command(
         Some(name) => cmd.push_str(&format!(" -- --exact {name}")),
         None => cmd.push_str(" -- TEST_NAME"),
     }
-    // An ignored test runs only when asked for.
-    let ignored = std::env::args().any(|a| a == "--ignored" || a == "--include-ignored");
     if ignored {
         cmd.push_str(" --include-ignored");
     }
@@ -359,6 +400,29 @@ mod tests {
         assert!(cmd.ends_with(" --lib -- --exact tests::a"), "{cmd}");
         let cmd = rerun_command_with_plan(7, None, "tests/kv.rs", Some("main"));
         assert!(cmd.ends_with(" --test kv -- TEST_NAME"), "{cmd}");
+    }
+
+    #[test]
+    fn an_ignored_test_and_a_shrunk_plan_are_in_the_rerun_command() {
+        let test = TestName {
+            file: "tests/kv.rs".into(),
+            name: Some("slow".into()),
+        };
+        let plan = crate::check::ShrinkPath::parse("1SCS").unwrap();
+        let cmd = rerun_command_for(4, Some(&plan), &test, true);
+        assert!(
+            cmd.starts_with("SIMNET_SEED=4 SIMNET_PLAN=1SCS cargo test"),
+            "{cmd}"
+        );
+        assert!(cmd.ends_with(" -- --exact slow --include-ignored"), "{cmd}");
+        assert!(!rerun_command_for(4, None, &test, false).contains("ignored"));
+    }
+
+    #[test]
+    fn a_range_gives_way_to_the_one_seed_a_rerun_names() {
+        assert_eq!(Seeds::range_or_one(0..10, Some("7")).iter(), 7..=7);
+        assert_eq!(Seeds::range_or_one(0..10, None).iter(), 0..=9);
+        assert_eq!(Seeds::range_or_one(0..10, Some("x")).iter(), 0..=9);
     }
 
     #[test]

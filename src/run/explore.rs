@@ -155,6 +155,13 @@ impl Explore {
         Ok(self)
     }
 
+    /// Replay the shrunk plan `path` (what a failure printed) instead of drawing and
+    /// shrinking: nothing is shrunk again.
+    pub fn replay_plan(mut self, path: ShrinkPath) -> Explore {
+        self.replay = Some(path);
+        self
+    }
+
     /// Run only shard `k` of `n` of the seeds.
     pub fn shard(mut self, k: u64, n: u64) -> Explore {
         let (start, end) = (self.seeds.get(0).unwrap_or(0), self.last_seed());
@@ -706,5 +713,55 @@ impl Summary {
             )
         };
         panic!("{}", self.render(&rerun));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failure(seed: u64, a: &str, b: &str) -> Failure {
+        Failure {
+            seed,
+            reason: "client: expected exit 0".into(),
+            plan: vec![PlanFault::Partition {
+                a: a.into(),
+                b: b.into(),
+                at: Duration::from_millis(5),
+                lasting: Duration::from_millis(100),
+            }],
+            drawn: 3,
+            shrink_path: None,
+            replay: None,
+            artifacts: None,
+        }
+    }
+
+    #[test]
+    fn a_fault_in_either_direction_is_one_group() {
+        let summary = Summary {
+            shard_text: String::new(),
+            seeds: 3,
+            passed: 0,
+            failed: 3,
+            failures: vec![
+                failure(1, "client", "server"),
+                failure(2, "server", "client"),
+                failure(3, "client", "other"),
+            ],
+            errors: Vec::new(),
+            errors_total: 0,
+            virtual_time: SimTime::ZERO,
+            wall: Duration::ZERO,
+        };
+        let groups = summary.groups();
+        assert_eq!(groups.len(), 2);
+        assert_eq!(groups[0].seeds, [1, 2]);
+        assert_eq!(groups[1].seeds, [3]);
+        let text = summary.render(&|f| format!("rerun {}", f.seed));
+        assert!(
+            text.contains("2 seeds failed (1, 2): client: expected exit 0"),
+            "{text}"
+        );
     }
 }

@@ -34,7 +34,7 @@ pub enum Command {
 
 #[derive(Args, Debug)]
 #[command(
-    after_long_help = crate::exec::DIFFERENCES,
+    after_long_help = crate::exec::differences(),
     override_usage = "simnet exec [OPTIONS] <WASM> [ARGS]..."
 )]
 pub struct ExecArgs {

@@ -19,15 +19,29 @@ use crate::logging;
 /// What `wasmtime run` exits with after a trap on Linux: 128 + SIGABRT.
 const TRAP_EXIT: u8 = 134;
 
-/// What `simnet exec --help` says after the options.
-pub const DIFFERENCES: &str = "\
+/// What `simnet exec --help` says after the options, with the simulation's own
+/// settings filled in.
+pub fn differences() -> String {
+    let config = simnet_wasi::SimConfig::new(0);
+    let fuel = config.slice_fuel.unwrap_or(1_000_000);
+    let per = format!(
+        "{} per {}",
+        humantime::format_duration(config.slice_time),
+        match fuel {
+            1_000_000 => "million fuel".to_string(),
+            n => format!("{n} fuel"),
+        }
+    );
+    DIFFERENCES.replace("{compute}", &per)
+}
+
+const DIFFERENCES: &str = "\
 Differences from `wasmtime run`:
   - The network is simulated: one host (--ip) with its own loopback; nothing leaves
     the process. TCP, UDP and name lookups are allowed unless switched off with -S
     (wasmtime 48 needs -S inherit-network); -S inherit-network changes nothing.
   - Time is virtual: clocks start at 2025-01-01T00:00:00Z and move only with the
-    simulation, so sleeping costs no real time; computing moves them 100us per
-    million fuel.
+    simulation, so sleeping costs no real time; computing moves them {compute}.
   - Randomness comes from --seed: the same seed gives the same run.
   - stdin is read when the guest reads it, while virtual time stands still; from a
     file reads are the same every run, from a pipe they follow the writer.

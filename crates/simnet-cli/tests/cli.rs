@@ -67,6 +67,24 @@ fn exec_returns_the_guest_exit_code_and_reports_traps_as_wasmtime() {
 }
 
 #[test]
+fn exec_help_states_the_cost_of_computing_the_simulation_uses() {
+    let out = simnet(&["exec", "--help"]);
+    let (stdout, _) = text(&out);
+    let config = simnet_wasi::SimConfig::new(0);
+    assert_eq!(config.slice_fuel, Some(1_000_000));
+    let expected = format!(
+        "computing moves them {} per million fuel",
+        humantime_like(config.slice_time)
+    );
+    assert!(stdout.contains(&expected), "{stdout}");
+}
+
+/// A whole number of milliseconds as humantime writes it.
+fn humantime_like(d: std::time::Duration) -> String {
+    format!("{}ms", d.as_millis())
+}
+
+#[test]
 fn exec_limits_take_wasmtime_spellings() {
     let out = simnet(&["exec", "-W", "fuel=100000", PROBE, "spin"]);
     assert_eq!(code(&out), 134, "{:?}", text(&out));

@@ -540,13 +540,13 @@ impl Sim {
     }
 
     /// Whether the guest named `name` has written `text` so far, to stdout or stderr
-    /// (output before a restart included). Each call reads the whole output.
+    /// (output before a restart included). Each call reads only the output written
+    /// since the last call for the same text ([`OutputLog::contains`]).
     ///
     /// # Panics
     /// If no guest has that name: a misspelt name would otherwise wait forever.
     pub fn printed(&self, name: &str, text: &str) -> bool {
-        let out = self.named(name).1;
-        out.stdout().contains(text) || out.stderr().contains(text)
+        self.named(name).1.contains(text)
     }
 
     /// How the guest named `name` ended; `None` while it runs (or waits to start or

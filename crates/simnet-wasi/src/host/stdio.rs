@@ -86,6 +86,19 @@ struct LogInner {
     bytes: [usize; 2],
     truncated: [bool; 2],
     sink: Option<Sink>,
+    /// Texts asked for with [`OutputLog::contains`], each searched for only in what
+    /// was written since it was last asked for.
+    searches: Vec<Search>,
+}
+
+/// A text looked for in the output, and how far the search has read.
+struct Search {
+    needle: Vec<u8>,
+    found: bool,
+    cursor: OutputCursor,
+    /// Per stream, the last bytes read (one fewer than the needle): a match may
+    /// start in them and end in what comes next.
+    tail: [Vec<u8>; 2],
 }
 
 /// Receives each piece of output as the guest writes it (what is kept, and the
@@ -155,6 +168,37 @@ impl OutputLog {
             cursor.chunk += 1;
             cursor.offset = 0;
         }
+    }
+
+    /// Whether `text` was written so far, within stdout or within stderr. Each call
+    /// reads only what was written since the last call asking for the same text, so
+    /// waiting on a chatty guest's output costs its new output, not all of it.
+    pub fn contains(&self, text: &str) -> bool {
+        let needle = text.as_bytes();
+        if needle.is_empty() {
+            return true;
+        }
+        let mut inner = self.lock();
+        let i = match inner.searches.iter().position(|s| s.needle == needle) {
+            Some(i) => i,
+            None => {
+                inner.searches.push(Search {
+                    needle: needle.to_vec(),
+                    found: false,
+                    cursor: OutputCursor::default(),
+                    tail: [Vec::new(), Vec::new()],
+                });
+                inner.searches.len() - 1
+            }
+        };
+        let LogInner {
+            chunks, searches, ..
+        } = &mut *inner;
+        let search = &mut searches[i];
+        if !search.found {
+            search.advance(chunks);
+        }
+        search.found
     }
 
     /// All bytes written to `stream`.
@@ -232,6 +276,31 @@ impl OutputLog {
         }
         done.sort_by_key(|l| (l.at, l.seq));
         done
+    }
+}
+
+impl Search {
+    /// Read the output written since the last look, stream by stream.
+    fn advance(&mut self, chunks: &[Chunk]) {
+        let keep = self.needle.len() - 1;
+        while let Some(chunk) = chunks.get(self.cursor.chunk) {
+            let new = chunk.bytes.get(self.cursor.offset..).unwrap_or_default();
+            let tail = &mut self.tail[chunk.stream as usize];
+            tail.extend_from_slice(new);
+            if tail.windows(self.needle.len()).any(|w| w == self.needle) {
+                self.found = true;
+                return;
+            }
+            let cut = tail.len().saturating_sub(keep);
+            tail.drain(..cut);
+            // The last piece may still grow (a write at the same instant extends it).
+            if self.cursor.chunk + 1 == chunks.len() {
+                self.cursor.offset = chunk.bytes.len();
+                return;
+            }
+            self.cursor.chunk += 1;
+            self.cursor.offset = 0;
+        }
     }
 }
 
@@ -466,5 +535,30 @@ impl tokio::io::AsyncRead for GuestStdin {
             buf.put_slice(&bytes);
         }
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contains_finds_text_across_writes_and_only_within_one_stream() {
+        let log = OutputLog::new(1 << 20);
+        let at = SimTime::ZERO;
+        log.push(at, 0, Stream::Stdout, b"listen");
+        assert!(!log.contains("listening on"));
+        // Stderr between the halves does not break the stdout match...
+        log.push(at, 1, Stream::Stderr, b"ing on");
+        assert!(!log.contains("listening on"), "not across streams");
+        log.push(at, 2, Stream::Stdout, b"ing on port 7");
+        assert!(log.contains("listening on"));
+        assert!(log.contains("listening on"), "found stays found");
+        assert!(log.contains("ing on"), "stderr's own text");
+        assert!(!log.contains("port 8"));
+        log.push(SimTime::from_nanos(5), 3, Stream::Stdout, b"8\n");
+        assert!(!log.contains("port 8"), "7 then 8 is `port 78`");
+        assert!(log.contains("port 78"));
+        assert!(log.contains(""));
     }
 }
