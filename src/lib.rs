@@ -28,6 +28,7 @@ pub mod plan;
 pub mod report;
 pub mod run;
 pub mod seeds;
+pub mod shrink;
 pub mod space;
 pub mod units;
 pub mod world;

@@ -258,7 +258,7 @@ pub(crate) fn failure_message(
     seed: u64,
     reason: &str,
     plan: Option<&str>,
-    path: Option<&crate::check::ShrinkPath>,
+    path: Option<&crate::shrink::ShrinkPath>,
     test: &TestName,
 ) -> String {
     let mut text = format!("seed {seed} failed: {reason}\n");
@@ -300,7 +300,7 @@ fn target_option(file: &str, package: Option<&str>) -> String {
 /// ignored one.
 pub fn rerun_command(
     seed: u64,
-    plan: Option<&crate::check::ShrinkPath>,
+    plan: Option<&crate::shrink::ShrinkPath>,
     test: &TestName,
 ) -> String {
     // An ignored test runs only when asked for.
@@ -311,13 +311,13 @@ pub fn rerun_command(
 /// [`rerun_command`], for a test that ran as an ignored one or not.
 fn rerun_command_for(
     seed: u64,
-    plan: Option<&crate::check::ShrinkPath>,
+    plan: Option<&crate::shrink::ShrinkPath>,
     test: &TestName,
     ignored: bool,
 ) -> String {
     let mut cmd = format!("{SEED_VAR}={seed}");
     if let Some(path) = plan {
-        cmd.push_str(&format!(" {}={path}", crate::check::PLAN_VAR));
+        cmd.push_str(&format!(" {}={path}", crate::shrink::PLAN_VAR));
     }
     // A run under another compiler has its own schedule.
     if let Ok(compiler) = std::env::var(simnet_wasi::COMPILER_VAR)
@@ -348,7 +348,7 @@ fn rerun_command_for(
 /// [`rerun_command`] for a test known by its file and thread name.
 pub fn rerun_command_with_plan(
     seed: u64,
-    plan: Option<&crate::check::ShrinkPath>,
+    plan: Option<&crate::shrink::ShrinkPath>,
     file: &str,
     thread: Option<&str>,
 ) -> String {
@@ -408,7 +408,7 @@ mod tests {
             file: "tests/kv.rs".into(),
             name: Some("slow".into()),
         };
-        let plan = crate::check::ShrinkPath::parse("1SCS").unwrap();
+        let plan = crate::shrink::ShrinkPath::parse("1SCS").unwrap();
         let cmd = rerun_command_for(4, Some(&plan), &test, true);
         assert!(
             cmd.starts_with("SIMNET_SEED=4 SIMNET_PLAN=1SCS cargo test"),

@@ -19,9 +19,9 @@ use proptest::strategy::{SBoxedStrategy, ValueTree};
 use simnet_core::SimTime;
 
 use super::{Run, RunOptions, SeedSet, first_difference};
-use crate::check::{ShrinkPath, draw, replay_shrink, shrink};
 use crate::plan::{PlanFault, plan_strategy};
 use crate::report::{PcapStream, default_replay_dir, write_replay};
+use crate::shrink::{ShrinkPath, draw, replay_shrink, shrink};
 use crate::space::{Call, FaultSpace};
 use crate::units::secs;
 use crate::world::Prepared;

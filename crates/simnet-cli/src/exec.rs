@@ -19,45 +19,6 @@ use crate::logging;
 /// What `wasmtime run` exits with after a trap on Linux: 128 + SIGABRT.
 const TRAP_EXIT: u8 = 134;
 
-/// What `simnet exec --help` says after the options, with the simulation's own
-/// settings filled in.
-pub fn differences() -> String {
-    let config = simnet_wasi::SimConfig::new(0);
-    let fuel = config.slice_fuel.unwrap_or(1_000_000);
-    let per = format!(
-        "{} per {}",
-        humantime::format_duration(config.slice_time),
-        match fuel {
-            1_000_000 => "million fuel".to_string(),
-            n => format!("{n} fuel"),
-        }
-    );
-    DIFFERENCES.replace("{compute}", &per)
-}
-
-const DIFFERENCES: &str = "\
-Differences from `wasmtime run`:
-  - The network is simulated: one host (--ip) with its own loopback; nothing leaves
-    the process. TCP, UDP and name lookups are allowed unless switched off with -S
-    (wasmtime 48 needs -S inherit-network); -S inherit-network changes nothing.
-  - Time is virtual: clocks start at 2025-01-01T00:00:00Z and move only with the
-    simulation, so sleeping costs no real time; computing moves them {compute}.
-  - Randomness comes from --seed: the same seed gives the same run.
-  - stdin is read when the guest reads it, while virtual time stands still; from a
-    file reads are the same every run, from a pipe they follow the writer.
-  - stdout and stderr pass through as the guest writes them, each up to
-    --max-output bytes; beyond, a notice replaces the rest and the exit code is 1.
-  - --dir directories are used on the simulation's thread; file times read as
-    virtual times and directories list in name order. --disk and --disk-ro mount a
-    copy of a directory on the host's simulated disk instead: same files every
-    run, nothing written back, syncs and crashes as docs/storage-model.md says.
-  - A guest left waiting with nothing that could wake it (a server alone: nobody
-    will ever connect) ends the run with exit code 1; --until lets it run for a
-    while in virtual time and ends with 0.
-  - Exit codes: the guest's; 134 after a trap of the wasm code or an exceeded
-    limit (fuel, memory), 1 after a host call refused what the guest passed it, as
-    wasmtime on Linux; 1 when the run ends otherwise.";
-
 /// The `-S` options simnet understands, and what each does here.
 const WASI_OPTIONS: &str = "tcp, udp, allow-ip-name-lookup, inherit-network (no effect: \
     the network is always the simulated one), inherit-env, inherit-stdin, cwd, \

@@ -42,6 +42,7 @@ pub mod disk;
 mod disks;
 mod error;
 mod fault;
+mod fs_error;
 mod host;
 mod ids;
 mod injection;

@@ -16,6 +16,7 @@ mod ids;
 mod image;
 mod linker;
 mod outcome;
+mod output;
 mod program;
 mod sim;
 mod streams;
@@ -23,11 +24,12 @@ mod trigger;
 mod world;
 
 pub use files::DiskReadError;
-pub use host::{Capabilities, OutputLine, OutputLog, Stdin, Stream};
+pub use host::{Capabilities, Stdin};
 pub use image::{
     DiskMount, DiskSource, MAX_IMAGE_BYTES, MAX_IMAGE_DEPTH, MAX_IMAGE_ENTRIES, load_image,
 };
 pub use outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
+pub use output::{OutputLine, OutputLog, Stream};
 pub use program::{
     COMPILER_VAR, Compiler, LoadError, MemoryLayout, Program, Runtime, default_cache_dir,
     engine_config,

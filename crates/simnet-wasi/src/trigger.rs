@@ -15,8 +15,8 @@ use std::time::Duration;
 use regex::Regex;
 use simnet_core::{Fault, HostId, Net};
 
-use crate::host::{OutputCursor, OutputLog};
 use crate::ids::GuestId;
+use crate::output::{OutputCursor, OutputLog};
 
 /// What makes a fault fire.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -201,7 +201,7 @@ impl Triggers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::Stream;
+    use crate::output::Stream;
     use simnet_core::SimTime;
 
     #[test]

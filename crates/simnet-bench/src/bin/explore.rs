@@ -33,7 +33,7 @@ fn trial(
     let start = Instant::now();
     for i in 0..limit {
         let seed = first + i;
-        let plan = simnet::check::draw(strategy, seed).current();
+        let plan = simnet::shrink::draw(strategy, seed).current();
         let failed = prepared
             .run(seed, &plan, RunOptions::default())
             .map(|run| run.unmet().is_some())

@@ -6,8 +6,8 @@
 use std::collections::BTreeMap;
 
 use super::content::Content;
-use super::error::FsError;
 use super::path::NAME_MAX;
+use crate::fs_error::FsError;
 
 /// One entry of an image.
 #[derive(Clone, Debug, PartialEq, Eq)]

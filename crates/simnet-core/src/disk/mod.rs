@@ -7,7 +7,7 @@
 mod config;
 mod content;
 mod crash;
-mod error;
+
 mod faults;
 mod image;
 mod journal;
@@ -18,10 +18,10 @@ mod path;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+pub use crate::fs_error::FsError;
 pub use config::DiskConfig;
 pub use content::{Content, PAGE, SECTOR};
 pub use crash::{CrashReport, DiskCrash, FileLoss};
-pub use error::FsError;
 pub use image::{DiskImage, ImageEntry};
 pub use journal::CrashLoss;
 pub use node::{NodeId, NodeKind};

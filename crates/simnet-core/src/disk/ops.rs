@@ -8,11 +8,11 @@ use bytes::Bytes;
 use super::Disk;
 use super::config::DiskConfig;
 use super::content::{Content, MAX_FILE_SIZE};
-use super::error::FsError;
 use super::journal::Change;
 use super::node::{FAST_SYMLINK_MAX, FileData, NodeData, NodeId, NodeKind, PendingWrite};
 use super::path::{LastLink, Resolved, resolve_as};
 use crate::fault::DiskOp;
+use crate::fs_error::FsError;
 use crate::time::SimTime;
 
 /// How to open a path (`open-at`'s flags, as far as the disk cares).

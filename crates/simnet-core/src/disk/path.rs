@@ -7,8 +7,8 @@
 
 use std::collections::VecDeque;
 
-use super::error::FsError;
 use super::node::{Node, NodeData, NodeId};
+use crate::fs_error::FsError;
 
 /// Symbolic links one resolution may follow (Linux's MAXSYMLINKS).
 pub const MAX_SYMLINKS: u32 = 40;

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::time::Duration;
 
-use crate::disk::FsError;
 use crate::error::ErrorCode;
+use crate::fs_error::FsError;
 use crate::ids::{HostId, SocketId};
 use crate::rng::SimRng;
 use crate::time::SimTime;

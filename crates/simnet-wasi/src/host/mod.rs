@@ -13,8 +13,8 @@ mod udp;
 
 pub(crate) use clocks::{SimClocksView, SimMonotonicClock, SimWallClock};
 pub(crate) use filesystem::{FileTimes, SimFilesystemView};
-pub(crate) use stdio::{GuestOutput, GuestStdin, OutputCursor};
-pub use stdio::{OutputLine, OutputLog, Stdin, Stream};
+pub use stdio::Stdin;
+pub(crate) use stdio::{GuestOutput, GuestStdin};
 
 use simnet_core::{Effect, ErrorCode, Family, HostId, Method, Net, SocketId};
 use wasmtime::component::ResourceTable;
