@@ -1,5 +1,5 @@
 //! The world: virtual clock, event queue, hosts, links, sockets and connections, and
-//! the native API over them. Socket calls live in `api.rs`, the protocol engine in
+//! the native API over them. Socket calls live in `api/`, the protocol engine in
 //! `tcp.rs`; this file holds the world's structure and the event loop.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};

@@ -1,7 +1,7 @@
 //! TCP in the world: segments onto links and into the capture, arrivals handed to
 //! their connection (or to a listener), queued timer events, and the effects a
 //! connection answers with applied in order. The protocol itself is
-//! `tcp_machine.rs`.
+//! `tcp_machine/`.
 
 use crate::capture::{Capture, CapturedPacket, Fate, Transport};
 use crate::conn::{Conn, Phase};
