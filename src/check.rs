@@ -100,6 +100,15 @@ impl Seeds {
         space: &FaultSpace,
         mut body: impl FnMut(u64, &[PlanFault]) -> Result<(), E>,
     ) {
+        crate::verdict::as_test(test, || self.check_plans_in(test, space, &mut body))
+    }
+
+    fn check_plans_in<E: Display>(
+        &self,
+        test: &TestName,
+        space: &FaultSpace,
+        body: &mut impl FnMut(u64, &[PlanFault]) -> Result<(), E>,
+    ) {
         self.assert_not_empty();
         let strategy = plan_strategy(space);
         let replay = ShrinkPath::from_env().unwrap_or_else(|e| panic!("{e}"));

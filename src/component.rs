@@ -129,7 +129,7 @@ fn cargo_build(manifest: &Path) -> Result<BTreeMap<String, PathBuf>> {
 
 /// The target directory of the build this process came from (cargo marks it with
 /// `CACHEDIR.TAG`): a test binary lives in `target/debug/deps/`.
-fn running_target_dir() -> Option<PathBuf> {
+pub(crate) fn running_target_dir() -> Option<PathBuf> {
     let exe = std::env::current_exe().ok()?;
     exe.ancestors()
         .skip(1)

@@ -31,6 +31,7 @@ pub mod seeds;
 pub mod shrink;
 pub mod space;
 pub mod units;
+pub mod verdict;
 pub mod world;
 
 pub use simnet_core::*;
@@ -49,6 +50,7 @@ pub use simnet_wasi::{
     OutputLog, Program, Report, Runtime, Sim, SimConfig, StopReason, When, load_image,
 };
 pub use space::FaultSpace;
+pub use verdict::ensure_success;
 pub use world::{
     Builder, Expect, FaultKind, Guest, Host, HostApiFault, Link, Mount, Prepared, ScheduledFault,
     Source, World,

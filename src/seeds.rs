@@ -119,7 +119,7 @@ impl Seeds {
         let mut ran = 0u64;
         for seed in self.iter() {
             ran += 1;
-            if let Err(reason) = run_one(seed, &mut body) {
+            if let Err(reason) = crate::verdict::as_test(test, || run_one(seed, &mut body)) {
                 failures.entry(reason).or_default().push(seed);
             }
         }

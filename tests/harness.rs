@@ -259,3 +259,61 @@ fn two_guests_of_one_name_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_failing_seed_leaves_its_timeline_trace_and_capture() {
+    let failure = std::panic::catch_unwind(|| {
+        simnet::Seeds::range(4..5).run(|seed| -> anyhow::Result<()> {
+            // Nobody listens on the server: the client fails to connect.
+            let mut sim = Builder::new(seed)
+                .host("server", "10.0.0.1")
+                .client("client", &guest("echo-client"), |g| {
+                    g.args(["server:7000", "1", "64"])
+                })
+                .build()?;
+            sim.with_net(|net| net.enable_capture());
+            let report = sim.run();
+            simnet::ensure_success(&sim, &report)
+        })
+    })
+    .expect_err("the client fails");
+    let text = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    let dir = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("artifacts: "))
+        .unwrap_or_else(|| panic!("no artifacts named: {text}"));
+    let dir = std::path::Path::new(dir);
+    assert!(
+        dir.ends_with("harness/a_failing_seed_leaves_its_timeline_trace_and_capture/seed-4"),
+        "{}",
+        dir.display()
+    );
+    let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_default();
+    let timeline = String::from_utf8(read("timeline.txt")).unwrap();
+    assert!(
+        timeline.contains("client") && timeline.contains("trapped"),
+        "{timeline}"
+    );
+    let summary = String::from_utf8(read("summary.txt")).unwrap();
+    assert!(
+        summary.contains("client: trapped") && summary.contains("Connection refused"),
+        "{summary}"
+    );
+    let trace = String::from_utf8(read("trace.jsonl")).unwrap();
+    assert!(
+        trace.lines().count() > 2 && trace.contains("\"kind\""),
+        "{trace}"
+    );
+    let pcap = read("capture.pcap");
+    assert!(pcap.len() > 24, "a capture with packets");
+}
+
+#[test]
+fn a_successful_run_is_ok_and_leaves_nothing() {
+    let mut sim = echo(6, 2).build().unwrap();
+    let report = sim.run();
+    simnet::ensure_success(&sim, &report).unwrap();
+}

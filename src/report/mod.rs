@@ -2,11 +2,13 @@
 //! of the faults, the summary table, the JSON-lines trace, the pcap capture, and
 //! replay files of failing seeds.
 
+mod artifacts;
 mod pcap;
 mod replay;
 mod timeline;
 mod trace_json;
 
+pub use artifacts::{timeline_text, write_artifacts};
 pub use pcap::{PcapStream, packet as pcap_packet};
 pub use replay::{default_replay_dir, write_replay};
 pub use timeline::{

@@ -412,22 +412,16 @@ impl Explore {
     fn write_artifacts(&self, failure: &Failure, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
         let run = self.run_plan(failure.seed, &failure.plan, Some(dir.join("capture.pcap")))?;
-        let write = |name: &str, text: String| {
-            let path = dir.join(name);
-            std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))
-        };
-        write("timeline.txt", run.timeline())?;
-        write(
-            "summary.txt",
-            format!(
-                "{}\n\n{}reason: {}\n",
-                run.headline(),
-                run.summary(),
-                failure.reason
-            ),
-        )?;
-        write("plan.txt", plan_text(failure))?;
-        run.write_trace(&dir.join("trace.jsonl"))
+        let summary = format!(
+            "{}\n\n{}reason: {}\n",
+            run.headline(),
+            run.summary(),
+            failure.reason
+        );
+        crate::report::write_artifacts(dir, &run.sim, &run.report, &summary)?;
+        let plan = dir.join("plan.txt");
+        std::fs::write(&plan, plan_text(failure))
+            .with_context(|| format!("cannot write {}", plan.display()))
     }
 }
 

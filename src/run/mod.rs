@@ -159,13 +159,7 @@ impl Run {
     /// Every guest's output and every fault, in the order they happened, one line
     /// each: `[  1.000250s] server | listening on 10.0.0.1:7000`.
     pub fn timeline(&self) -> String {
-        let mut lines = report::guest_lines(&self.sim, &self.report);
-        lines.extend(report::network_lines(
-            &self.sim,
-            report::NetworkDetail::Faults,
-        ));
-        report::sort_timeline(&mut lines);
-        report::render_timeline(&lines)
+        report::timeline_text(&self.sim, &self.report)
     }
 
     /// The summary table: each guest's outcome against its expectation.
