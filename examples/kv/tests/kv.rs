@@ -1,12 +1,14 @@
 //! The key-value components under a simulated network: the happy path, loss over many
-//! seeds, a crash of the server in the middle of a run, and a property over random
-//! fault plans. Rerun one seed with `SIMNET_SEED=N`, or more with `SIMNET_SEEDS=A..B`.
+//! seeds, a crash of the server in the middle of a run, a property over random fault
+//! plans, and many seeds explored on every core. Rerun one seed with `SIMNET_SEED=N`,
+//! or more with `SIMNET_SEEDS=A..B`; a failing run leaves its timeline, trace and
+//! summary under `target/simnet-artifacts/`.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Result, ensure};
-use simnet::{Builder, CrashMode, FaultSpace, LinkConfig, Program};
+use simnet::{Builder, CrashMode, FaultSpace, LinkConfig, PlanFault, Program};
 
 /// The components, built from `guests/` (cargo rebuilds them when their source
 /// changes).
@@ -37,25 +39,22 @@ fn lan() -> LinkConfig {
 fn the_client_sets_and_reads_back_its_keys() -> Result<()> {
     let mut sim = world(1, lan(), 5, &[])?.build()?;
     let report = sim.run();
-    ensure!(report.is_success(), "{}", sim.explain(&report));
+    simnet::ensure_success(&sim, &report)?;
     let out = sim.output_of("client").expect("a client").stdout();
     ensure!(out.contains("op 5 ok\ndone"), "{out}");
     Ok(())
 }
 
-#[test]
-fn loss_slows_the_client_down_but_loses_nothing() {
-    simnet::check_seeds(0..8, |seed| -> Result<()> {
-        let lossy = LinkConfig {
-            loss: 0.2,
-            jitter: Duration::from_millis(3),
-            ..LinkConfig::with_latency(Duration::from_millis(10))
-        };
-        let mut sim = world(seed, lossy, 5, &[])?.build()?;
-        let report = sim.run();
-        ensure!(report.is_success(), "{}", sim.explain(&report));
-        Ok(())
-    });
+#[simnet::test(seeds = 0..8)]
+fn loss_slows_the_client_down_but_loses_nothing(seed: u64) -> Result<()> {
+    let lossy = LinkConfig {
+        loss: 0.2,
+        jitter: Duration::from_millis(3),
+        ..LinkConfig::with_latency(Duration::from_millis(10))
+    };
+    let mut sim = world(seed, lossy, 5, &[])?.build()?;
+    let report = sim.run();
+    simnet::ensure_success(&sim, &report)
 }
 
 #[test]
@@ -69,7 +68,7 @@ fn the_client_recovers_when_the_server_crashes_mid_run() -> Result<()> {
     ensure!(!sim.printed("client", "op 3 ok"), "no server, no progress");
     sim.restart("server")?;
     let report = sim.run();
-    ensure!(report.is_success(), "{}", sim.explain(&report));
+    simnet::ensure_success(&sim, &report)?;
     let out = sim.output_of("client").expect("a client").stdout();
     ensure!(out.contains("op 3: "), "the client saw the crash: {out}");
     ensure!(out.contains("op 6 ok\ndone"), "{out}");
@@ -90,19 +89,55 @@ fn space() -> FaultSpace {
     space
 }
 
-fn finishes(seed: u64, plan: &[simnet::PlanFault], client_args: &[&str]) -> Result<()> {
+fn finishes(seed: u64, plan: &[PlanFault], client_args: &[&str]) -> Result<()> {
     let mut sim = world(seed, lan(), 20, client_args)?
         .faults(plan)
         .time_limit(Duration::from_secs(600))
         .build()?;
     let report = sim.run();
-    ensure!(report.is_success(), "{}", sim.explain(&report));
-    Ok(())
+    simnet::ensure_success(&sim, &report)
+}
+
+#[simnet::test(seeds = 0..12, plans = space())]
+fn the_client_finishes_whatever_the_faults(seed: u64, plan: &[PlanFault]) -> Result<()> {
+    finishes(seed, plan, &[])
 }
 
 #[test]
-fn the_client_finishes_whatever_the_faults() {
-    simnet::check_plans(&space(), 0..12, |seed, plan| finishes(seed, plan, &[]));
+fn many_seeds_with_random_faults_on_every_core() -> Result<()> {
+    // The same world as data: the explorer runs it under many seeds in parallel,
+    // each with its own random plan, and groups the failures by shrunk plan.
+    let plain = world(0, lan(), 20, &[])?
+        .time_limit(Duration::from_secs(600))
+        .world()?;
+    let summary = plain
+        .explore()?
+        .seeds_from_env(0..16)?
+        .fault_space(space())
+        .jobs(None)
+        .run(&|_| {})?;
+    summary.assert_passed();
+    ensure!(summary.passed == summary.seeds);
+
+    // A client that gives up on the first error fails under many plans; the
+    // explorer counts every failing seed and groups them by shrunk plan.
+    let giving_up = world(0, lan(), 20, &["--give-up"])?
+        .time_limit(Duration::from_secs(600))
+        .world()?;
+    let summary = giving_up
+        .explore()?
+        .seeds(0..=15)
+        .fault_space(space())
+        .max_shrunk(4)
+        .run(&|_| {})?;
+    ensure!(summary.failed > 1, "{}", summary.render(&|_| String::new()));
+    let groups = summary.groups();
+    ensure!(
+        groups.len() < summary.failed as usize,
+        "failures share a plan"
+    );
+    ensure!(groups.iter().any(|g| g.first.plan.len() == 1));
+    Ok(())
 }
 
 #[test]
