@@ -85,7 +85,7 @@ fn space() -> FaultSpace {
     ];
     // The client is the one under test: only the server crashes (and restarts).
     space.crash_hosts = vec!["server".into()];
-    space.horizon = Duration::from_millis(500);
+    space.set_horizon(Duration::from_millis(500));
     space
 }
 
