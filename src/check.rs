@@ -59,20 +59,6 @@ pub fn check_plans<E: Display>(
     }
 }
 
-/// What [`crate::test`] runs with `plans = SPACE`: [`check_plans`] for the test
-/// `test`.
-pub fn run_plan_test(
-    test: &TestName,
-    space: &FaultSpace,
-    default: Range<u64>,
-    body: impl FnMut(u64, &[PlanFault]) -> Result<(), String>,
-) {
-    match Seeds::from_env(default) {
-        Ok(seeds) => seeds.check_plans_as(test, space, body),
-        Err(e) => panic!("{e}"),
-    }
-}
-
 /// One failing seed of a plan check.
 struct PlanFailure {
     seed: u64,
@@ -130,7 +116,8 @@ impl Seeds {
                 }
                 continue;
             }
-            let Err(reason) = quietly(|| run_one(seed, &mut |seed| body(seed, &drawn))) else {
+            let first = || self.run_seed(|| run_one(seed, &mut |seed| body(seed, &drawn)));
+            let Err(reason) = quietly(first) else {
                 continue;
             };
             let mut failure = PlanFailure {

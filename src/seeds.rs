@@ -17,6 +17,8 @@ pub const SEEDS_VAR: &str = "SIMNET_SEEDS";
 pub struct Seeds {
     /// Inclusive, so that the last seed, `u64::MAX`, can be run too.
     seeds: RangeInclusive<u64>,
+    /// Run each seed twice and fail it if the runs differ (see [`crate::verdict`]).
+    check_determinism: bool,
 }
 
 /// `A..B` or `A..=B`, not empty, as the seeds it holds (`A..=B` may end at
@@ -50,6 +52,33 @@ fn inclusive(range: Range<u64>) -> RangeInclusive<u64> {
 }
 
 impl Seeds {
+    /// `seeds`, checked for determinism if `SIMNET_CHECK_DETERMINISM` says so.
+    fn new(seeds: RangeInclusive<u64>) -> Seeds {
+        Seeds {
+            seeds,
+            check_determinism: crate::verdict::determinism_from_env(),
+        }
+    }
+
+    /// Run each seed twice and fail it where the runs its body judged with
+    /// [`crate::ensure_success`] differ (their traces and output), or where its two
+    /// verdicts do; the first difference is named.
+    pub fn check_determinism(mut self, check: bool) -> Seeds {
+        self.check_determinism = check;
+        self
+    }
+
+    /// Run one seed's `run`, twice if determinism is checked.
+    pub(crate) fn run_seed(
+        &self,
+        mut run: impl FnMut() -> Result<(), String>,
+    ) -> Result<(), String> {
+        match self.check_determinism {
+            true => crate::verdict::twice(run),
+            false => run(),
+        }
+    }
+
     /// `default`, unless `SIMNET_SEED` or `SIMNET_SEEDS` is set (see [`SEEDS_VAR`]).
     pub fn from_env(default: Range<u64>) -> Result<Seeds, String> {
         let var = |name| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
@@ -58,7 +87,7 @@ impl Seeds {
                 .trim()
                 .parse()
                 .map_err(|_| format!("{SEED_VAR} must be a seed (a number), got {one:?}"))?;
-            return Ok(Seeds { seeds: seed..=seed });
+            return Ok(Seeds::new(seed..=seed));
         }
         if let Some(many) = var(SEEDS_VAR) {
             let seeds = match many.trim().parse::<u64>() {
@@ -66,11 +95,9 @@ impl Seeds {
                 Ok(n) => 0..=n - 1,
                 Err(_) => parse_range(&many).map_err(|e| format!("{SEEDS_VAR}: {e}"))?,
             };
-            return Ok(Seeds { seeds });
+            return Ok(Seeds::new(seeds));
         }
-        Ok(Seeds {
-            seeds: inclusive(default),
-        })
+        Ok(Seeds::new(inclusive(default)))
     }
 
     /// These seeds; only `SIMNET_SEED` (the rerun of one seed a failure prints)
@@ -83,10 +110,8 @@ impl Seeds {
     /// `seeds`, or the one seed `one` names (`SIMNET_SEED`'s value).
     fn range_or_one(seeds: Range<u64>, one: Option<&str>) -> Seeds {
         match one.and_then(|v| v.trim().parse::<u64>().ok()) {
-            Some(seed) => Seeds { seeds: seed..=seed },
-            None => Seeds {
-                seeds: inclusive(seeds),
-            },
+            Some(seed) => Seeds::new(seed..=seed),
+            None => Seeds::new(inclusive(seeds)),
         }
     }
 
@@ -119,7 +144,8 @@ impl Seeds {
         let mut ran = 0u64;
         for seed in self.iter() {
             ran += 1;
-            if let Err(reason) = crate::verdict::as_test(test, || run_one(seed, &mut body)) {
+            let run = || self.run_seed(|| run_one(seed, &mut body));
+            if let Err(reason) = crate::verdict::as_test(test, run) {
                 failures.entry(reason).or_default().push(seed);
             }
         }
@@ -180,16 +206,6 @@ impl TestResult for () {
 impl<E: Display> TestResult for Result<(), E> {
     fn into_result(self) -> Result<(), String> {
         self.map_err(|e| format!("{e:#}"))
-    }
-}
-
-/// What [`crate::test`] runs: `body` over the test's seeds (`default`, unless
-/// `SIMNET_SEED` or `SIMNET_SEEDS` is set), failures reported with `test`'s rerun
-/// command.
-pub fn run_test(test: &TestName, default: Range<u64>, body: impl FnMut(u64) -> Result<(), String>) {
-    match Seeds::from_env(default) {
-        Ok(seeds) => seeds.run_as(test, body),
-        Err(e) => panic!("{e}"),
     }
 }
 

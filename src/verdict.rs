@@ -4,10 +4,16 @@
 //!
 //! Artifacts go to `$SIMNET_ARTIFACTS/TARGET/TEST/seed-N/`, or, without that
 //! variable, to `simnet-artifacts/` in the test's target directory.
+//!
+//! The runs a verdict judges are also what a determinism check compares: with the
+//! check on, the seed runners run each seed twice, and the runs judged in the
+//! second pass must match those of the first, trace record for trace record and
+//! line for line.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
+use simnet_core::TraceRecord;
 use simnet_wasi::{Report, Sim};
 
 use crate::seeds::TestName;
@@ -15,9 +21,105 @@ use crate::seeds::TestName;
 /// The variable naming the directory failing runs leave their artifacts in.
 pub const ARTIFACTS_VAR: &str = "SIMNET_ARTIFACTS";
 
+/// The variable that turns the determinism check on for every seed runner.
+pub const CHECK_DETERMINISM_VAR: &str = "SIMNET_CHECK_DETERMINISM";
+
 thread_local! {
     /// The test the seed runner on this thread is running, if any.
     static CURRENT_TEST: RefCell<Option<TestName>> = const { RefCell::new(None) };
+    /// The runs judged on this thread while a determinism check records them.
+    static JUDGED: RefCell<Option<Vec<Judged>>> = const { RefCell::new(None) };
+}
+
+/// What a determinism check compares of a judged run.
+#[derive(PartialEq)]
+struct Judged {
+    records: Vec<TraceRecord>,
+    /// Each guest's name and everything it wrote.
+    outputs: Vec<(String, String)>,
+}
+
+impl Judged {
+    fn of(sim: &Sim, report: &Report) -> Judged {
+        let records = sim.with_net(|net| net.trace().records().to_vec());
+        let outputs = report
+            .guests
+            .iter()
+            .filter_map(|g| {
+                let id = sim.guest_id(&g.name)?;
+                let out = sim.output(id);
+                Some((g.name.clone(), format!("{}{}", out.stdout(), out.stderr())))
+            })
+            .collect();
+        Judged { records, outputs }
+    }
+
+    /// Where `self` (the first run) and `other` first differ.
+    fn difference(&self, other: &Judged) -> Option<String> {
+        let (a, b) = (&self.records, &other.records);
+        if let Some(i) = a.iter().zip(b).position(|(x, y)| x != y) {
+            return Some(format!("trace event {i} differs: {:?} vs {:?}", a[i], b[i]));
+        }
+        if a.len() != b.len() {
+            return Some(format!(
+                "one trace has {} events, the other {}",
+                a.len(),
+                b.len()
+            ));
+        }
+        let differs = self
+            .outputs
+            .iter()
+            .zip(&other.outputs)
+            .find(|(x, y)| x != y);
+        differs
+            .map(|((name, _), _)| format!("the output of {name} differs"))
+            .or_else(|| {
+                (self.outputs.len() != other.outputs.len())
+                    .then(|| "the runs have different guests".to_string())
+            })
+    }
+}
+
+/// Whether seed runners check determinism unless told: `SIMNET_CHECK_DETERMINISM=1`.
+pub fn determinism_from_env() -> bool {
+    std::env::var(CHECK_DETERMINISM_VAR)
+        .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off"))
+}
+
+/// Run one seed's `body` twice and fail it if the runs judged by
+/// [`ensure_success`] in the two passes, or the two verdicts, differ.
+pub(crate) fn twice(mut body: impl FnMut() -> Result<(), String>) -> Result<(), String> {
+    let mut pass = || {
+        let previous = JUDGED.with(|j| j.replace(Some(Vec::new())));
+        let verdict = body();
+        let judged = JUDGED.with(|j| j.replace(previous)).unwrap_or_default();
+        (verdict, judged)
+    };
+    let (first, judged_first) = pass();
+    let (second, judged_second) = pass();
+    if judged_first.len() != judged_second.len() {
+        return Err(format!(
+            "not deterministic: the first pass judged {} runs, the second {}",
+            judged_first.len(),
+            judged_second.len()
+        ));
+    }
+    let runs = judged_first.iter().zip(&judged_second).enumerate();
+    for (i, (a, b)) in runs {
+        if let Some(why) = a.difference(b) {
+            return Err(format!(
+                "not deterministic: run {} of the seed: {why}",
+                i + 1
+            ));
+        }
+    }
+    if first != second {
+        return Err(format!(
+            "not deterministic: the first pass gave {first:?}, the second {second:?}"
+        ));
+    }
+    first
 }
 
 /// Run `body` as test `test`: verdicts given inside it name the test.
@@ -41,6 +143,11 @@ pub(crate) fn as_test<T>(test: &TestName, body: impl FnOnce() -> T) -> T {
 /// ```
 #[track_caller]
 pub fn ensure_success(sim: &Sim, report: &Report) -> anyhow::Result<()> {
+    JUDGED.with(|j| {
+        if let Some(judged) = j.borrow_mut().as_mut() {
+            judged.push(Judged::of(sim, report));
+        }
+    });
     if report.is_success() {
         return Ok(());
     }

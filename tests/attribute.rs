@@ -73,3 +73,34 @@ fn plans_are_drawn_per_seed(_seed: u64, plan: &[PlanFault]) {
     assert!(plan.len() <= 2);
     assert!(plan.iter().all(|f| matches!(f, PlanFault::Reset { .. })));
 }
+
+thread_local! {
+    /// Runs on this thread (the test runs its seeds on its own thread).
+    static TWICE_RUNS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+#[simnet::test(seeds = 0..2, check_determinism = true)]
+fn a_determinism_check_runs_each_seed_twice(_seed: u64) {
+    TWICE_RUNS.set(TWICE_RUNS.get() + 1);
+}
+
+#[test]
+fn the_checked_test_ran_each_seed_twice() {
+    a_determinism_check_runs_each_seed_twice();
+    assert_eq!(TWICE_RUNS.get(), 4);
+}
+
+mod flaky {
+    use std::sync::atomic::{AtomicU64, Ordering};
+
+    static CALLS: AtomicU64 = AtomicU64::new(0);
+
+    #[simnet::test(seeds = 0..1, check_determinism = true)]
+    #[should_panic(expected = "not deterministic: the first pass gave")]
+    pub fn a_verdict_that_changes_between_runs_fails(_seed: u64) -> Result<(), String> {
+        match CALLS.fetch_add(1, Ordering::Relaxed) % 2 {
+            0 => Ok(()),
+            _ => Err("second time".into()),
+        }
+    }
+}

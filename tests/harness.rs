@@ -317,3 +317,40 @@ fn a_successful_run_is_ok_and_leaves_nothing() {
     let report = sim.run();
     simnet::ensure_success(&sim, &report).unwrap();
 }
+
+#[test]
+fn a_determinism_check_runs_each_seed_twice_and_names_the_first_difference() {
+    simnet::Seeds::range(1..3)
+        .check_determinism(true)
+        .run(|seed| -> anyhow::Result<()> {
+            let mut sim = echo(seed, 3).build()?;
+            let report = sim.run();
+            simnet::ensure_success(&sim, &report)
+        });
+    // A world that changes between the two runs of a seed (as state leaking from one
+    // run into the next would) is caught, with the first event that differs.
+    let passes = std::sync::atomic::AtomicU32::new(0);
+    let failure = std::panic::catch_unwind(|| {
+        simnet::Seeds::range(1..2)
+            .check_determinism(true)
+            .run(|seed| -> anyhow::Result<()> {
+                let extra = passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let mut sim = echo(seed, 2 + extra).build()?;
+                let report = sim.run();
+                simnet::ensure_success(&sim, &report)
+            })
+    })
+    .expect_err("the two runs differ");
+    let text = failure
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        text.contains("not deterministic: run 1 of the seed: "),
+        "{text}"
+    );
+    assert!(
+        text.contains("trace event") || text.contains("events"),
+        "{text}"
+    );
+}

@@ -10,7 +10,8 @@
 //!
 //! The function runs once per seed (`SIMNET_SEED` / `SIMNET_SEEDS` choose others;
 //! with `plans`, each seed draws a random fault plan and a failing one is shrunk,
-//! `SIMNET_PLAN` replaying a shrunk plan). It may return `()` (failing by panicking)
+//! `SIMNET_PLAN` replaying a shrunk plan; `check_determinism = true` runs each seed
+//! twice and fails it where the runs differ). It may return `()` (failing by panicking)
 //! or a `Result` whose error says why. A failure names the test in its rerun
 //! command whatever thread runs it.
 
@@ -24,21 +25,24 @@ use syn::{Expr, ItemFn, Token, parse_macro_input};
 struct Args {
     seeds: Expr,
     plans: Option<Expr>,
+    check_determinism: Option<Expr>,
 }
 
 impl Parse for Args {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let pairs = Punctuated::<syn::MetaNameValue, Token![,]>::parse_terminated(input)?;
-        let (mut seeds, mut plans) = (None, None);
+        let (mut seeds, mut plans, mut check_determinism) = (None, None, None);
         for pair in pairs {
             let name = pair.path.get_ident().map(|i| i.to_string());
             match name.as_deref() {
                 Some("seeds") => seeds = Some(pair.value),
                 Some("plans") => plans = Some(pair.value),
+                Some("check_determinism") => check_determinism = Some(pair.value),
                 _ => {
                     return Err(syn::Error::new_spanned(
                         pair.path,
-                        "expected `seeds = A..B` or `plans = FAULT_SPACE`",
+                        "expected `seeds = A..B`, `plans = FAULT_SPACE` or \
+                         `check_determinism = true`",
                     ));
                 }
             }
@@ -46,7 +50,11 @@ impl Parse for Args {
         let seeds = seeds.ok_or_else(|| {
             syn::Error::new(input.span(), "give the seeds to run: `seeds = 0..20`")
         })?;
-        Ok(Args { seeds, plans })
+        Ok(Args {
+            seeds,
+            plans,
+            check_determinism,
+        })
     }
 }
 
@@ -66,14 +74,18 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
     let inputs = &sig.inputs;
     let output = &sig.output;
     let seeds = &args.seeds;
+    let check = match &args.check_determinism {
+        Some(on) => quote! { let __seeds = __seeds.check_determinism(#on); },
+        None => quote! {},
+    };
     let call = match &args.plans {
         None => quote! {
-            ::simnet::seeds::run_test(&__test, #seeds, |seed| {
+            __seeds.run_as(&__test, |seed| {
                 ::simnet::seeds::TestResult::into_result(__body(seed))
             })
         },
         Some(space) => quote! {
-            ::simnet::check::run_plan_test(&__test, &#space, #seeds, |seed, plan| {
+            __seeds.check_plans_as(&__test, &#space, |seed, plan| {
                 ::simnet::seeds::TestResult::into_result(__body(seed, plan))
             })
         },
@@ -84,6 +96,8 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
         #vis fn #name() {
             fn __body(#inputs) #output #block
             let __test = ::simnet::TestName::named(file!(), module_path!(), #name_text);
+            let __seeds = ::simnet::Seeds::from_env(#seeds).unwrap_or_else(|e| panic!("{e}"));
+            #check
             #call
         }
     }
