@@ -35,6 +35,13 @@ pub enum LoadError {
         name: String,
         error: String,
     },
+    /// A valid component that uses the component model's async ABI (streams,
+    /// futures, async functions: what WASI 0.3 is built on), which this host does not
+    /// serve.
+    NeedsAsync {
+        name: String,
+        error: String,
+    },
     NotACommand {
         name: String,
     },
@@ -63,6 +70,12 @@ impl fmt::Display for LoadError {
             LoadError::Invalid { name, error } => {
                 write!(f, "{name} is not a valid WebAssembly component: {error}")
             }
+            LoadError::NeedsAsync { name, error } => write!(
+                f,
+                "{name} uses the component model's async ABI (streams, futures or async \
+                 functions, as WASI 0.3 components do), which simnet does not run yet: it runs \
+                 WASI 0.2 components (built for wasm32-wasip2) ({error})"
+            ),
             LoadError::NotACommand { name } => write!(
                 f,
                 "{name} is a component but not a command: it does not export wasi:cli/run@0.2.x"
@@ -406,9 +419,19 @@ impl Runtime {
             }
         }
         self.compilations.fetch_add(1, Ordering::Relaxed);
-        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Invalid {
-            name: name.into(),
-            error: format!("{e:#}"),
+        let component = Component::new(&self.engine, bytes).map_err(|e| {
+            let error = format!("{e:#}");
+            // wasmtime's validator names the feature an async construct needs.
+            match error.contains("component model async") {
+                true => LoadError::NeedsAsync {
+                    name: name.into(),
+                    error,
+                },
+                false => LoadError::Invalid {
+                    name: name.into(),
+                    error,
+                },
+            }
         })?;
         if let Some(path) = cached {
             // The cache is an optimisation: failing to write it only costs a recompile.

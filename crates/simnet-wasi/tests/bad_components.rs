@@ -120,3 +120,18 @@ fn good_components_load_and_are_compiled_once() {
     assert_eq!(a.hash(), b.hash());
     assert_eq!((a.name(), b.name()), ("echo-server", "renamed.wasm"));
 }
+
+#[test]
+fn a_wasi_0_3_component_is_named_as_such_not_called_invalid() {
+    // A command as WASI 0.3 spells it: `run` is an async function.
+    let e = load(&component(
+        r#"(component
+            (import "wasi:cli/stdout@0.3.0" (instance
+                (export "write-via-stream" (func async (param "data" (stream u8)) (result (result (error u8)))))))
+        )"#,
+    ));
+    let text = e.to_string();
+    assert!(matches!(e, LoadError::NeedsAsync { .. }), "{text}");
+    assert!(!text.contains("not a valid"), "{text}");
+    assert!(text.contains("WASI 0.3"), "{text}");
+}
