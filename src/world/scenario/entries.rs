@@ -282,6 +282,9 @@ impl HostEntry {
             || self.cwd.is_some()
             || self.stdin.is_some()
             || !self.dir.is_empty()
+            || !self.tcp
+            || !self.udp
+            || !self.ip_name_lookup
     }
 }
 

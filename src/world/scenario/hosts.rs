@@ -112,8 +112,8 @@ pub(super) fn host(ctx: &Ctx, dir: &Path, h: &HostEntry) -> Result<Host> {
             return Err(ctx.err(
                 h.name.span(),
                 "component",
-                "the host sets arguments, limits or an expectation for a program but \
-                 names no `component`",
+                "the host sets arguments, capabilities, limits or an expectation for a \
+                 program but names no `component`",
             ));
         }
         None => {}

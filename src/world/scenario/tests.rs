@@ -232,3 +232,17 @@ fn the_watchdog_is_a_duration_or_off() {
     let e = format!("{:#}", with("soon").unwrap_err());
     assert!(e.starts_with("w.toml:1:12: watchdog: bad duration"), "{e}");
 }
+
+#[test]
+fn program_settings_on_a_host_without_a_component_are_refused() {
+    for setting in [
+        "args = [\"x\"]",
+        "tcp = false",
+        "udp = false",
+        "ip_name_lookup = false",
+    ] {
+        let text = format!("[[host]]\nname = \"a\"\nip = \"10.0.0.1\"\n{setting}\n");
+        let e = format!("{:#}", parse(Path::new("h.toml"), &text).unwrap_err());
+        assert!(e.contains("names no `component`"), "{setting}: {e}");
+    }
+}
