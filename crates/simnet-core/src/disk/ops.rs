@@ -92,6 +92,16 @@ impl Disk {
         }
     }
 
+    /// The name a new entry takes in `dir`: there must be one (a path that ends at
+    /// the directory itself names an entry that exists), the directory must still be
+    /// linked, and no disk fault may fail the change.
+    fn claim_name(&mut self, dir: NodeId, name: Option<String>) -> Result<String, FsError> {
+        let name = name.ok_or(FsError::Exist)?;
+        self.check_linked(dir)?;
+        self.faulted_entry(dir, Some(&name))?;
+        Ok(name)
+    }
+
     fn op(&mut self) {
         self.cost = self.config.op_latency;
     }
@@ -164,9 +174,7 @@ impl Disk {
         if r.trailing_slash {
             return Err(FsError::IsDirectory);
         }
-        let name = r.name.ok_or(FsError::Exist)?;
-        self.check_linked(r.parent)?;
-        self.faulted_entry(r.parent, Some(&name))?;
+        let name = self.claim_name(r.parent, r.name)?;
         let wall = self.wall(now);
         let path = format!("{}/{name}", self.path_of(r.parent));
         let file = self.new_node(
@@ -374,9 +382,7 @@ impl Disk {
         if r.node.is_some() {
             return Err(FsError::Exist);
         }
-        let name = r.name.ok_or(FsError::Exist)?;
-        self.check_linked(r.parent)?;
-        self.faulted_entry(r.parent, Some(&name))?;
+        let name = self.claim_name(r.parent, r.name)?;
         if self.faults.full() {
             self.faults.no_space(r.parent);
             return Err(FsError::InsufficientSpace);
@@ -580,9 +586,7 @@ impl Disk {
         if to.trailing_slash {
             return Err(FsError::NoEntry);
         }
-        let name = to.name.ok_or(FsError::Exist)?;
-        self.check_linked(to.parent)?;
-        self.faulted_entry(to.parent, Some(&name))?;
+        let name = self.claim_name(to.parent, to.name)?;
         self.change(vec![Change::Attach {
             dir: to.parent,
             name,
@@ -626,9 +630,7 @@ impl Disk {
         if r.trailing_slash {
             return Err(FsError::NoEntry);
         }
-        let name = r.name.ok_or(FsError::Exist)?;
-        self.check_linked(r.parent)?;
-        self.faulted_entry(r.parent, Some(&name))?;
+        let name = self.claim_name(r.parent, r.name)?;
         if target.len() >= FAST_SYMLINK_MAX {
             self.check_space(super::content::PAGE as u64)?;
         }
