@@ -185,8 +185,7 @@ fn load(rt: &Runtime, guest: &Guest) -> Result<Program> {
     Ok(match &guest.source {
         Source::File(path) => rt.load(path)?,
         Source::Builtin(name) => {
-            let g =
-                simnet_guests::get(name).ok_or_else(|| anyhow!("no built-in guest {name:?}"))?;
+            let g = super::builtin::find(name).map_err(|e| anyhow!(e))?;
             rt.load_bytes(g.name, g.bytes)?
         }
         Source::Program(program) => program.clone(),

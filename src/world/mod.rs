@@ -7,6 +7,7 @@
 
 mod build;
 mod builder;
+mod builtin;
 mod plan;
 pub mod scenario;
 

@@ -40,17 +40,8 @@ fn parse_expect(ctx: &Ctx, v: &Option<Spanned<toml::Value>>) -> Result<Expect> {
 fn resolve_source(ctx: &Ctx, dir: &Path, c: &Spanned<String>) -> Result<Source> {
     let s = c.get_ref();
     if let Some(name) = s.strip_prefix("builtin:") {
-        let guest = simnet_guests::get(name).ok_or_else(|| {
-            let names: Vec<&str> = simnet_guests::ALL.iter().map(|g| g.name).collect();
-            ctx.err(
-                c.span(),
-                "component",
-                format!(
-                    "no built-in guest {name:?}; built-ins: {}",
-                    names.join(", ")
-                ),
-            )
-        })?;
+        let guest =
+            crate::world::builtin::find(name).map_err(|e| ctx.err(c.span(), "component", e))?;
         return Ok(Source::Builtin(guest.name));
     }
     let path = dir.join(s);
