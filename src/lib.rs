@@ -47,7 +47,7 @@ pub use seeds::{Seeds, TestName, check_seeds};
 pub use simnet_macros::test;
 pub use simnet_wasi::{
     DiskMount, DiskReadError, DiskSource, GuestId, GuestReport, GuestSpec, Limits, Outcome,
-    OutputLog, Program, Report, Runtime, Sim, SimConfig, StopReason, When, load_image,
+    OutputLog, Program, Report, Runtime, Sim, SimConfig, StopReason, Stopped, When, load_image,
 };
 pub use space::FaultSpace;
 pub use verdict::ensure_success;

@@ -55,10 +55,11 @@ fn run_until_stops_as_soon_as_the_condition_holds() {
         .unwrap();
     assert!(sim.outcome_of("client").unwrap().is_success());
     // Nothing is left that must finish.
-    assert_eq!(
-        sim.run_until(|sim| sim.printed("server", "never printed")),
-        Err(StopReason::AllFinished)
-    );
+    let stopped = sim
+        .run_until(|sim| sim.printed("server", "never printed"))
+        .unwrap_err();
+    assert_eq!(stopped.reason, StopReason::AllFinished);
+    assert_eq!(stopped.failed, "", "nobody failed");
 }
 
 #[test]
@@ -353,4 +354,27 @@ fn a_determinism_check_runs_each_seed_twice_and_names_the_first_difference() {
         text.contains("trace event") || text.contains("events"),
         "{text}"
     );
+}
+
+#[test]
+fn a_run_that_stops_before_its_condition_names_the_guests_that_failed() {
+    // Nobody listens: the client fails, and the condition never holds.
+    let mut sim = Builder::new(3)
+        .host("server", "10.0.0.1")
+        .client("client", &guest("echo-client"), |g| {
+            g.args(["server:7000", "1", "64"])
+        })
+        .build()
+        .unwrap();
+    let stopped = sim
+        .run_until(|sim| sim.printed("client", "never printed"))
+        .unwrap_err();
+    assert_eq!(stopped.reason, StopReason::AllFinished);
+    let text = stopped.to_string();
+    assert!(
+        text.starts_with("the run stopped before the condition held: "),
+        "{text}"
+    );
+    assert!(text.contains("client: trapped"), "{text}");
+    assert!(text.contains("Connection refused"), "{text}");
 }

@@ -31,7 +31,7 @@ use crate::space::FaultSpace;
 ///     .server("server", &server, |g| g.arg("7000"))
 ///     .client("client", &client, |g| g.args(["server:7000", "set", "a", "1"]))
 ///     .build()?;
-/// sim.run_until(|sim| sim.printed("server", "listening")).map_err(anyhow::Error::msg)?;
+/// sim.run_until(|sim| sim.printed("server", "listening"))?;
 /// sim.crash("server", simnet::CrashMode::Silent)?;
 /// let report = sim.run();
 /// assert!(report.is_success(), "{:?}", report.failures());

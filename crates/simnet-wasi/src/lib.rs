@@ -28,7 +28,7 @@ pub use host::{Capabilities, Stdin};
 pub use image::{
     DiskMount, DiskSource, MAX_IMAGE_BYTES, MAX_IMAGE_DEPTH, MAX_IMAGE_ENTRIES, load_image,
 };
-pub use outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason};
+pub use outcome::{ApiErrorCount, GuestReport, Limit, Outcome, Report, StopReason, Stopped};
 pub use output::{OutputLine, OutputLog, Stream};
 pub use program::{
     COMPILER_VAR, Compiler, LoadError, MemoryLayout, Program, Runtime, default_cache_dir,

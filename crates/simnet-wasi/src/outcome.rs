@@ -175,6 +175,33 @@ impl fmt::Display for StopReason {
 
 impl std::error::Error for StopReason {}
 
+/// Why [`crate::Sim::run_until`] stopped before its condition held, with the guests
+/// that had failed by then (what a test needs to see: the stop alone would hide a
+/// server that trapped).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stopped {
+    pub reason: StopReason,
+    /// Each guest that had ended as a failure, with its last lines of output (empty
+    /// when none had).
+    pub failed: String,
+}
+
+impl fmt::Display for Stopped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "the run stopped before the condition held: {}",
+            self.reason
+        )?;
+        match self.failed.is_empty() {
+            true => Ok(()),
+            false => write!(f, "\n{}", self.failed.trim_end()),
+        }
+    }
+}
+
+impl std::error::Error for Stopped {}
+
 /// The result of [`crate::Sim::run`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Report {

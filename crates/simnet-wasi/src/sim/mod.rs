@@ -289,6 +289,25 @@ impl Sim {
         text
     }
 
+    /// The guests that have ended as failures so far, each with its last lines.
+    pub(super) fn failed_so_far(&self) -> String {
+        let mut text = String::new();
+        for guest in &self.guests {
+            let Some(outcome) = guest.outcome.as_ref().filter(|o| o.is_failure()) else {
+                continue;
+            };
+            text.push_str(&format!(
+                "{}: {outcome} at {}\n",
+                guest.spec.name, guest.end
+            ));
+            let lines = guest.output.lines();
+            for line in &lines[lines.len().saturating_sub(5)..] {
+                text.push_str(&format!("    | {}\n", line.text));
+            }
+        }
+        text
+    }
+
     /// The host named `name`.
     pub fn host(&self, name: &str) -> Result<HostId, NetError> {
         self.with_net(|net| {

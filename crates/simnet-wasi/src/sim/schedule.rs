@@ -10,7 +10,7 @@ use rand::RngExt;
 
 use simnet_core::{ProcessEvent, SimTime};
 
-use crate::outcome::{Limit, Outcome, Report, StopReason};
+use crate::outcome::{Limit, Outcome, Report, StopReason, Stopped};
 use crate::world::{GuestId, lock};
 
 use super::ending::{Ended, classify_ending};
@@ -117,16 +117,21 @@ impl Sim {
     }
 
     /// Run until `condition` holds (checked before every step, so it may hold at
-    /// once). `Err` says why the run stopped first: every non-daemon guest ended,
-    /// nothing was left to happen, or a limit of [`SimConfig`] was reached.
+    /// once). `Err` says why the run stopped first (every non-daemon guest ended,
+    /// nothing was left to happen, or a limit of [`SimConfig`] was reached) and which
+    /// guests had failed by then.
     ///
     /// ```no_run
     /// # fn f(sim: &mut simnet_wasi::Sim) {
     /// sim.run_until(|sim| sim.printed("client", "connected")).expect("the client connects");
     /// # }
     /// ```
-    pub fn run_until(&mut self, condition: impl FnMut(&Sim) -> bool) -> Result<(), StopReason> {
+    pub fn run_until(&mut self, condition: impl FnMut(&Sim) -> bool) -> Result<(), Stopped> {
         self.drive(self.time_limit(), true, condition)
+            .map_err(|reason| Stopped {
+                reason,
+                failed: self.failed_so_far(),
+            })
     }
 
     fn time_limit(&self) -> Option<SimTime> {
