@@ -66,6 +66,10 @@ struct PlanFailure {
     drawn: usize,
     /// The shrunk plan and its path (`None`: past the seeds that are shrunk).
     shrunk: Option<(Vec<PlanFault>, ShrinkPath)>,
+    /// The plan was replayed (`SIMNET_PLAN`), not shrunk here.
+    replayed: bool,
+    /// Where the run of its (shrunk) plan left its artifacts.
+    artifacts: Option<std::path::PathBuf>,
 }
 
 impl Seeds {
@@ -96,22 +100,34 @@ impl Seeds {
         body: &mut impl FnMut(u64, &[PlanFault]) -> Result<(), E>,
     ) {
         self.assert_not_empty();
-        let strategy = plan_strategy(space);
         let replay = ShrinkPath::from_env().unwrap_or_else(|e| panic!("{e}"));
+        if replay.is_some() && self.iter().count() != 1 {
+            panic!(
+                "{} replays the shrunk plan of one seed: set {} to that seed too (the \
+                 failure's rerun command does)",
+                crate::shrink::PLAN_VAR,
+                crate::seeds::SEED_VAR
+            );
+        }
+        let strategy = plan_strategy(&fitted(space, body));
         let mut failures: Vec<PlanFailure> = Vec::new();
         let mut ran = 0u64;
         for seed in self.iter() {
             ran += 1;
             let tree = draw(&strategy, seed);
             let drawn = tree.current();
+            crate::verdict::take_artifacts();
             if let Some(path) = &replay {
                 let plan = replay_shrink(tree, path).unwrap_or_else(|e| panic!("{e}"));
-                if let Err(reason) = run_one(seed, &mut |seed| body(seed, &plan)) {
+                if let Err(reason) = self.run_seed(|| run_one(seed, &mut |seed| body(seed, &plan)))
+                {
                     failures.push(PlanFailure {
                         seed,
                         reason,
                         drawn: drawn.len(),
                         shrunk: Some((plan, path.clone())),
+                        replayed: true,
+                        artifacts: crate::verdict::take_artifacts(),
                     });
                 }
                 continue;
@@ -125,6 +141,8 @@ impl Seeds {
                 reason: reason.clone(),
                 drawn: drawn.len(),
                 shrunk: None,
+                replayed: false,
+                artifacts: None,
             };
             if failures.len() < SHRUNK_SEEDS {
                 let fails = |plan: &[PlanFault]| -> Result<Option<String>, Infallible> {
@@ -134,6 +152,8 @@ impl Seeds {
                 failure.reason = why;
                 failure.shrunk = Some((plan, path));
             }
+            // The last failing run (the shrunk plan's) left the artifacts.
+            failure.artifacts = crate::verdict::take_artifacts();
             failures.push(failure);
         }
         if failures.is_empty() {
@@ -143,52 +163,49 @@ impl Seeds {
     }
 }
 
+/// The space with its horizon fitted to the test's runs, unless the space fixes it:
+/// faults start within the length of seed 0's run without faults (as the runs
+/// judged with [`crate::ensure_success`] tell it), so that short runs do not draw
+/// faults that come after their end. Seed 0, whatever the seeds, so that a rerun of
+/// one seed draws the plan it drew.
+fn fitted<E: Display>(
+    space: &FaultSpace,
+    body: &mut impl FnMut(u64, &[PlanFault]) -> Result<(), E>,
+) -> FaultSpace {
+    let mut space = space.clone();
+    if !space.fit_horizon {
+        return space;
+    }
+    let length = quietly(|| {
+        crate::verdict::judged_length(|| {
+            let _ = run_one(0, &mut |seed| body(seed, &[]));
+        })
+    });
+    if let Some(length) = length {
+        space.horizon = length.max(std::time::Duration::from_millis(1));
+    }
+    space
+}
+
 /// The report of a plan check's failures: counted, grouped by shrunk plan and
 /// reason, each group with the command that replays it.
 fn plan_report(test: &TestName, ran: u64, failures: &[PlanFailure]) -> String {
     let mut text = format!("{} of {ran} seeds failed\n", failures.len());
-    let mut groups: indexmap::IndexMap<(Vec<String>, &str), Vec<&PlanFailure>> =
+    let mut groups: indexmap::IndexMap<(Vec<String>, String), Vec<&PlanFailure>> =
         indexmap::IndexMap::new();
     for f in failures.iter().filter(|f| f.shrunk.is_some()) {
-        let mut key: Vec<String> = f
-            .shrunk
-            .iter()
-            .flat_map(|(plan, _)| plan.iter().map(|p| p.normalized().to_string()))
-            .collect();
-        key.sort();
-        groups.entry((key, f.reason.as_str())).or_default().push(f);
+        let plan = f.shrunk.iter().flat_map(|(plan, _)| plan.as_slice());
+        let key = (plan_key(plan), crate::verdict::group_key(&f.reason));
+        groups.entry(key).or_default().push(f);
     }
     for group in groups.values() {
-        let first = group[0];
-        let Some((plan, path)) = &first.shrunk else {
-            continue;
-        };
-        let mut plan_text = format!(
-            "fault plan ({} fault(s) drawn, {} after shrinking):\n",
-            first.drawn,
-            plan.len()
-        );
-        for fault in plan {
-            plan_text.push_str(&format!("    {fault}\n"));
+        for f in group {
+            if let Some(dir) = &f.artifacts {
+                crate::verdict::leave_failure_note(dir, &failure_text(f, test, &[]));
+            }
         }
-        if plan.is_empty() {
-            plan_text.push_str("    (none: the run fails without faults)\n");
-        }
-        if group.len() > 1 {
-            let seeds: Vec<String> = group.iter().map(|f| f.seed.to_string()).collect();
-            plan_text.push_str(&format!(
-                "the same plan and reason at {} seeds: {}\n",
-                group.len(),
-                seeds.join(", ")
-            ));
-        }
-        text.push_str(&failure_message(
-            first.seed,
-            &first.reason,
-            Some(&plan_text),
-            Some(path),
-            test,
-        ));
+        let seeds: Vec<u64> = group.iter().map(|f| f.seed).collect();
+        text.push_str(&failure_text(group[0], test, &seeds));
     }
     let unshrunk: Vec<String> = failures
         .iter()
@@ -203,4 +220,50 @@ fn plan_report(test: &TestName, ran: u64, failures: &[PlanFailure]) -> String {
         ));
     }
     text
+}
+
+/// A plan as a grouping key: its faults, normalized (the same fault named in either
+/// direction is one) and sorted.
+pub(crate) fn plan_key<'a>(plan: impl IntoIterator<Item = &'a PlanFault>) -> Vec<String> {
+    let mut key: Vec<String> = plan
+        .into_iter()
+        .map(|p| p.normalized().to_string())
+        .collect();
+    key.sort();
+    key
+}
+
+/// What a failing seed of a plan check reports: its reason, its plan, the other
+/// seeds of its group (`seeds`, when more than one), and how to rerun it.
+fn failure_text(f: &PlanFailure, test: &TestName, seeds: &[u64]) -> String {
+    let Some((plan, path)) = &f.shrunk else {
+        return String::new();
+    };
+    let how = match f.replayed {
+        true => "replayed as given".to_string(),
+        false => format!("{} after shrinking", plan.len()),
+    };
+    let mut plan_text = format!("fault plan ({} fault(s) drawn, {how}):\n", f.drawn);
+    for fault in plan {
+        plan_text.push_str(&format!("    {fault}\n"));
+    }
+    if plan.is_empty() {
+        plan_text.push_str("    (none: the run fails without faults)\n");
+    }
+    if seeds.len() > 1 {
+        let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+        plan_text.push_str(&format!(
+            "the same plan and failure at {} seeds: {}\n",
+            seeds.len(),
+            list.join(", ")
+        ));
+    }
+    failure_message(
+        f.seed,
+        &f.reason,
+        Some(&plan_text),
+        Some(path),
+        f.artifacts.as_deref(),
+        test,
+    )
 }

@@ -140,34 +140,65 @@ impl Seeds {
     /// [`Seeds::run`] for the test `test` (its rerun commands).
     pub fn run_as<E: Display>(&self, test: &TestName, mut body: impl FnMut(u64) -> Result<(), E>) {
         self.assert_not_empty();
-        let mut failures: indexmap::IndexMap<String, Vec<u64>> = indexmap::IndexMap::new();
+        // Failures grouped by what went wrong, each group in order of its first seed.
+        let mut groups: indexmap::IndexMap<String, Vec<SeedFailure>> = indexmap::IndexMap::new();
         let mut ran = 0u64;
-        for seed in self.iter() {
-            ran += 1;
-            let run = || self.run_seed(|| run_one(seed, &mut body));
-            if let Err(reason) = crate::verdict::as_test(test, run) {
-                failures.entry(reason).or_default().push(seed);
+        crate::verdict::as_test(test, || {
+            for seed in self.iter() {
+                ran += 1;
+                crate::verdict::take_artifacts();
+                if let Err(reason) = self.run_seed(|| run_one(seed, &mut body)) {
+                    let failure = SeedFailure {
+                        seed,
+                        artifacts: crate::verdict::take_artifacts(),
+                        reason,
+                    };
+                    let key = crate::verdict::group_key(&failure.reason);
+                    groups.entry(key).or_default().push(failure);
+                }
             }
-        }
-        if failures.is_empty() {
+        });
+        if groups.is_empty() {
             return;
         }
-        let failed: usize = failures.values().map(Vec::len).sum();
+        let failed: usize = groups.values().map(Vec::len).sum();
         let mut text = format!("{failed} of {ran} seeds failed\n");
-        for (reason, seeds) in &failures {
+        for group in groups.values() {
+            for f in group {
+                let own =
+                    failure_message(f.seed, &f.reason, None, None, f.artifacts.as_deref(), test);
+                if let Some(dir) = &f.artifacts {
+                    crate::verdict::leave_failure_note(dir, &own);
+                }
+            }
+            let first = &group[0];
             let mut note = String::new();
-            if seeds.len() > 1 {
-                let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+            if group.len() > 1 {
+                let list: Vec<String> = group.iter().map(|f| f.seed.to_string()).collect();
                 note = format!(
-                    "the same reason at {} seeds: {}\n",
-                    seeds.len(),
+                    "the same failure at {} seeds: {}\n",
+                    group.len(),
                     list.join(", ")
                 );
             }
-            text.push_str(&failure_message(seeds[0], reason, Some(&note), None, test));
+            text.push_str(&failure_message(
+                first.seed,
+                &first.reason,
+                Some(&note),
+                None,
+                first.artifacts.as_deref(),
+                test,
+            ));
         }
         panic!("{text}");
     }
+}
+
+/// One failing seed: why, and where its artifacts went.
+pub(crate) struct SeedFailure {
+    pub(crate) seed: u64,
+    pub(crate) reason: String,
+    pub(crate) artifacts: Option<std::path::PathBuf>,
 }
 
 /// Run `body` over the test's seeds: `default`, unless `SIMNET_SEED` or
@@ -275,16 +306,25 @@ pub(crate) fn failure_message(
     reason: &str,
     plan: Option<&str>,
     path: Option<&crate::shrink::ShrinkPath>,
+    artifacts: Option<&std::path::Path>,
     test: &TestName,
 ) -> String {
     let mut text = format!("seed {seed} failed: {reason}\n");
     if let Some(plan) = plan {
         text.push_str(plan);
     }
+    // A difference between two runs shows only when the seed runs twice again.
+    let check = match reason.starts_with("not deterministic") {
+        true => format!("{}=1 ", crate::verdict::CHECK_DETERMINISM_VAR),
+        false => String::new(),
+    };
     text.push_str(&format!(
-        "rerun this seed alone:\n    {}\n",
+        "rerun this seed alone:\n    {check}{}\n",
         rerun_command(seed, path, test)
     ));
+    if let Some(dir) = artifacts {
+        text.push_str(&format!("artifacts: {}\n", dir.display()));
+    }
     text
 }
 

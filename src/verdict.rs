@@ -12,8 +12,8 @@
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use simnet_core::TraceRecord;
 use simnet_wasi::{Report, Sim};
 
 use crate::seeds::TestName;
@@ -27,21 +27,33 @@ pub const CHECK_DETERMINISM_VAR: &str = "SIMNET_CHECK_DETERMINISM";
 thread_local! {
     /// The test the seed runner on this thread is running, if any.
     static CURRENT_TEST: RefCell<Option<TestName>> = const { RefCell::new(None) };
-    /// The runs judged on this thread while a determinism check records them.
+    /// The runs judged on this thread while a runner records them.
     static JUDGED: RefCell<Option<Vec<Judged>>> = const { RefCell::new(None) };
+    /// Where the last failing verdict on this thread left its artifacts, for the
+    /// runner to report (a runner's failures then group by their reasons alone).
+    static LAST_ARTIFACTS: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
 }
 
-/// What a determinism check compares of a judged run.
+/// What a runner records of a judged run: how long it ran, and, for a determinism
+/// check, every trace record (as the JSON trace writes it) and every guest's output.
 #[derive(PartialEq)]
 struct Judged {
-    records: Vec<TraceRecord>,
+    end: Duration,
+    records: Vec<String>,
     /// Each guest's name and everything it wrote.
     outputs: Vec<(String, String)>,
 }
 
 impl Judged {
     fn of(sim: &Sim, report: &Report) -> Judged {
-        let records = sim.with_net(|net| net.trace().records().to_vec());
+        let guests = sim.guest_names();
+        let records = sim.with_net(|net| {
+            net.trace()
+                .records()
+                .iter()
+                .map(|r| crate::report::record_json(net, &guests, r).to_string())
+                .collect()
+        });
         let outputs = report
             .guests
             .iter()
@@ -51,14 +63,21 @@ impl Judged {
                 Some((g.name.clone(), format!("{}{}", out.stdout(), out.stderr())))
             })
             .collect();
-        Judged { records, outputs }
+        Judged {
+            end: Duration::from_nanos(report.end.as_nanos()),
+            records,
+            outputs,
+        }
     }
 
     /// Where `self` (the first run) and `other` first differ.
     fn difference(&self, other: &Judged) -> Option<String> {
         let (a, b) = (&self.records, &other.records);
         if let Some(i) = a.iter().zip(b).position(|(x, y)| x != y) {
-            return Some(format!("trace event {i} differs: {:?} vs {:?}", a[i], b[i]));
+            return Some(format!(
+                "trace event {i} differs:\n    first:  {}\n    second: {}",
+                a[i], b[i]
+            ));
         }
         if a.len() != b.len() {
             return Some(format!(
@@ -87,17 +106,26 @@ pub fn determinism_from_env() -> bool {
         .is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "no" | "off"))
 }
 
+/// Run `body`, recording the runs judged by [`ensure_success`] meanwhile.
+fn judging<T>(body: impl FnOnce() -> T) -> (T, Vec<Judged>) {
+    let previous = JUDGED.with(|j| j.replace(Some(Vec::new())));
+    let result = body();
+    let judged = JUDGED.with(|j| j.replace(previous)).unwrap_or_default();
+    (result, judged)
+}
+
+/// How long the longest run `body` judged lasted in virtual time (`None`: it
+/// judged none, so nothing says how long its runs are).
+pub(crate) fn judged_length(body: impl FnOnce()) -> Option<Duration> {
+    let ((), judged) = judging(body);
+    judged.iter().map(|j| j.end).max()
+}
+
 /// Run one seed's `body` twice and fail it if the runs judged by
 /// [`ensure_success`] in the two passes, or the two verdicts, differ.
 pub(crate) fn twice(mut body: impl FnMut() -> Result<(), String>) -> Result<(), String> {
-    let mut pass = || {
-        let previous = JUDGED.with(|j| j.replace(Some(Vec::new())));
-        let verdict = body();
-        let judged = JUDGED.with(|j| j.replace(previous)).unwrap_or_default();
-        (verdict, judged)
-    };
-    let (first, judged_first) = pass();
-    let (second, judged_second) = pass();
+    let (first, judged_first) = judging(&mut body);
+    let (second, judged_second) = judging(&mut body);
     if judged_first.len() != judged_second.len() {
         return Err(format!(
             "not deterministic: the first pass judged {} runs, the second {}",
@@ -122,12 +150,45 @@ pub(crate) fn twice(mut body: impl FnMut() -> Result<(), String>) -> Result<(), 
     first
 }
 
-/// Run `body` as test `test`: verdicts given inside it name the test.
+/// Run `body` as test `test`: verdicts given inside it name the test, and leave
+/// their artifacts' place for the runner ([`take_artifacts`]).
 pub(crate) fn as_test<T>(test: &TestName, body: impl FnOnce() -> T) -> T {
     let previous = CURRENT_TEST.with(|t| t.replace(Some(test.clone())));
     let result = body();
     CURRENT_TEST.with(|t| *t.borrow_mut() = previous);
     result
+}
+
+/// Where the last failing verdict on this thread left its artifacts, taken.
+pub(crate) fn take_artifacts() -> Option<PathBuf> {
+    LAST_ARTIFACTS.with(|a| a.borrow_mut().take())
+}
+
+/// Add `text` (the failure as the runner reports it: seed, reason, plan, rerun
+/// command) to the artifacts in `dir`, as `failure.txt`.
+pub(crate) fn leave_failure_note(dir: &Path, text: &str) {
+    // The artifacts are a help; a failure to add to them is not the test's failure.
+    let _ = std::fs::write(dir.join("failure.txt"), text);
+}
+
+/// The part of a failure's reason that says what went wrong, for grouping: virtual
+/// times (`at 0.014000s`) differ from seed to seed for the same failure.
+pub(crate) fn group_key(reason: &str) -> String {
+    reason
+        .split(' ')
+        .map(|word| match is_seconds(word) {
+            true => "_s",
+            false => word,
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// `1.250000s` (possibly followed by a newline or punctuation).
+fn is_seconds(word: &str) -> bool {
+    let word = word.trim_end_matches(['\n', ',', ';', ':', ')']);
+    word.strip_suffix('s')
+        .is_some_and(|n| n.contains('.') && n.chars().all(|c| c.is_ascii_digit() || c == '.'))
 }
 
 /// `Ok` if every guest met its part ([`Report::is_success`]); else an error with
@@ -151,16 +212,24 @@ pub fn ensure_success(sim: &Sim, report: &Report) -> anyhow::Result<()> {
     if report.is_success() {
         return Ok(());
     }
-    let test = CURRENT_TEST
-        .with(|t| t.borrow().clone())
-        .unwrap_or_else(TestName::caller);
+    let runner = CURRENT_TEST.with(|t| t.borrow().clone());
+    let in_runner = runner.is_some();
+    let test = match runner {
+        Some(test) => test,
+        None => TestName::caller(),
+    };
     let explanation = sim.explain(report);
     let where_to = artifact_dir(&test, sim.config().seed);
     let note = match crate::report::write_artifacts(&where_to, sim, report, &explanation) {
-        Ok(()) => format!("artifacts: {}", where_to.display()),
-        Err(e) => format!("(its artifacts were not written: {e:#})"),
+        // A runner reports where they went itself, once per group of failures.
+        Ok(()) if in_runner => {
+            LAST_ARTIFACTS.with(|a| *a.borrow_mut() = Some(where_to));
+            String::new()
+        }
+        Ok(()) => format!("\nartifacts: {}", where_to.display()),
+        Err(e) => format!("\n(its artifacts were not written: {e:#})"),
     };
-    anyhow::bail!("{}\n{note}", explanation.trim_end())
+    anyhow::bail!("{}{note}", explanation.trim_end())
 }
 
 /// Where the artifacts of `test`'s run under `seed` go.
@@ -182,6 +251,14 @@ pub fn artifact_dir(test: &TestName, seed: u64) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failures_at_different_times_share_a_group() {
+        let a = "client: exited with code 1 at 0.014000s\n    | op 1: refused";
+        let b = "client: exited with code 1 at 2.500000s\n    | op 1: refused";
+        assert_eq!(group_key(a), group_key(b));
+        assert_ne!(group_key(a), group_key("client: trapped at 0.014000s"));
+    }
 
     #[test]
     fn artifacts_are_kept_per_target_test_and_seed() {

@@ -261,55 +261,83 @@ fn two_guests_of_one_name_are_refused() {
     );
 }
 
-#[test]
-fn a_failing_seed_leaves_its_timeline_trace_and_capture() {
-    let failure = std::panic::catch_unwind(|| {
-        simnet::Seeds::range(4..5).run(|seed| -> anyhow::Result<()> {
-            // Nobody listens on the server: the client fails to connect.
-            let mut sim = Builder::new(seed)
-                .host("server", "10.0.0.1")
-                .client("client", &guest("echo-client"), |g| {
-                    g.args(["server:7000", "1", "64"])
-                })
-                .build()?;
-            sim.with_net(|net| net.enable_capture());
-            let report = sim.run();
-            simnet::ensure_success(&sim, &report)
+/// A client with nobody to connect to: it fails at once.
+fn refused(seed: u64) -> anyhow::Result<()> {
+    let mut sim = Builder::new(seed)
+        .host("server", "10.0.0.1")
+        .client("client", &guest("echo-client"), |g| {
+            g.args(["server:7000", "1", "64"])
         })
-    })
-    .expect_err("the client fails");
-    let text = failure
+        .build()?;
+    sim.with_net(|net| net.enable_capture());
+    let report = sim.run();
+    simnet::ensure_success(&sim, &report)
+}
+
+fn panic_text(failure: Box<dyn std::any::Any + Send>) -> String {
+    failure
         .downcast_ref::<String>()
         .cloned()
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+#[test]
+fn failing_seeds_are_grouped_and_leave_their_timeline_trace_and_capture() {
+    let failure = std::panic::catch_unwind(|| simnet::Seeds::range(4..6).run(refused))
+        .expect_err("the client fails");
+    let text = panic_text(failure);
+    // Both seeds fail the same way: one group, one artifacts line.
+    assert!(text.starts_with("2 of 2 seeds failed\n"), "{text}");
+    assert!(text.contains("the same failure at 2 seeds: 4, 5"), "{text}");
+    assert_eq!(text.matches("artifacts: ").count(), 1, "{text}");
     let dir = text
         .lines()
         .find_map(|l| l.trim().strip_prefix("artifacts: "))
         .unwrap_or_else(|| panic!("no artifacts named: {text}"));
     let dir = std::path::Path::new(dir);
+    let test = "harness/failing_seeds_are_grouped_and_leave_their_timeline_trace_and_capture";
+    assert!(dir.ends_with(format!("{test}/seed-4")), "{}", dir.display());
+    for seed_dir in [dir.to_path_buf(), dir.with_file_name("seed-5")] {
+        let read = |name: &str| std::fs::read(seed_dir.join(name)).unwrap_or_default();
+        let timeline = String::from_utf8(read("timeline.txt")).unwrap();
+        assert!(
+            timeline.contains("client") && timeline.contains("trapped"),
+            "{timeline}"
+        );
+        let summary = String::from_utf8(read("summary.txt")).unwrap();
+        assert!(
+            summary.contains("client: trapped") && summary.contains("Connection refused"),
+            "{summary}"
+        );
+        let trace = String::from_utf8(read("trace.jsonl")).unwrap();
+        assert!(
+            trace.lines().count() > 2 && trace.contains("\"kind\""),
+            "{trace}"
+        );
+        assert!(read("capture.pcap").len() > 24, "a capture with packets");
+        // The failure as the runner reported it, with its own rerun command.
+        let note = String::from_utf8(read("failure.txt")).unwrap();
+        let seed = seed_dir
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .replace("seed-", "");
+        assert!(
+            note.contains(&format!("SIMNET_SEED={seed} cargo test")),
+            "{note}"
+        );
+    }
+}
+
+#[test]
+fn a_verdict_outside_a_runner_names_its_test_in_the_artifacts_path() {
+    let text = format!("{:#}", refused(9).unwrap_err());
     assert!(
-        dir.ends_with("harness/a_failing_seed_leaves_its_timeline_trace_and_capture/seed-4"),
-        "{}",
-        dir.display()
+        text.contains(
+            "harness/a_verdict_outside_a_runner_names_its_test_in_the_artifacts_path/seed-9"
+        ),
+        "{text}"
     );
-    let read = |name: &str| std::fs::read(dir.join(name)).unwrap_or_default();
-    let timeline = String::from_utf8(read("timeline.txt")).unwrap();
-    assert!(
-        timeline.contains("client") && timeline.contains("trapped"),
-        "{timeline}"
-    );
-    let summary = String::from_utf8(read("summary.txt")).unwrap();
-    assert!(
-        summary.contains("client: trapped") && summary.contains("Connection refused"),
-        "{summary}"
-    );
-    let trace = String::from_utf8(read("trace.jsonl")).unwrap();
-    assert!(
-        trace.lines().count() > 2 && trace.contains("\"kind\""),
-        "{trace}"
-    );
-    let pcap = read("capture.pcap");
-    assert!(pcap.len() > 24, "a capture with packets");
 }
 
 #[test]
@@ -351,6 +379,10 @@ fn a_determinism_check_runs_each_seed_twice_and_names_the_first_difference() {
         "{text}"
     );
     assert!(
+        text.contains("SIMNET_CHECK_DETERMINISM=1 SIMNET_SEED=1 cargo test"),
+        "the rerun checks determinism too: {text}"
+    );
+    assert!(
         text.contains("trace event") || text.contains("events"),
         "{text}"
     );
@@ -377,4 +409,36 @@ fn a_run_that_stops_before_its_condition_names_the_guests_that_failed() {
     );
     assert!(text.contains("client: trapped"), "{text}");
     assert!(text.contains("Connection refused"), "{text}");
+}
+
+#[test]
+fn random_faults_fall_within_the_length_of_the_run() {
+    // An echo of a few round trips lasts milliseconds: faults drawn over the default
+    // 5 s would nearly all come after its end.
+    let mut sim = echo(0, 3).build().unwrap();
+    let length = Duration::from_nanos(sim.run().end.as_nanos());
+    let mut space = simnet::FaultSpace::for_hosts(vec!["server".into(), "client".into()]);
+    space.families = vec![
+        simnet::space::Family::Partition,
+        simnet::space::Family::Crash,
+    ];
+    let latest = std::sync::Mutex::new(Duration::ZERO);
+    simnet::Seeds::range(0..30).check_plans(&space, |seed, plan| -> anyhow::Result<()> {
+        for fault in plan {
+            if let simnet::PlanFault::Partition { at, .. } | simnet::PlanFault::Crash { at, .. } =
+                fault
+            {
+                let mut latest = latest.lock().unwrap();
+                *latest = (*latest).max(*at);
+            }
+        }
+        // The runs judged here tell the runner how long a run is.
+        let mut sim = echo(seed, 3).faults(plan).build()?;
+        let report = sim.run();
+        let _ = simnet::ensure_success(&sim, &report);
+        Ok(())
+    });
+    let latest = *latest.lock().unwrap();
+    assert!(latest > Duration::ZERO, "faults were drawn");
+    assert!(latest <= length, "{latest:?} after the run's {length:?}");
 }

@@ -562,51 +562,6 @@ pub fn shell_word(s: &str) -> String {
     }
 }
 
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "seed {} failed: {}", self.seed, self.reason)?;
-        writeln!(
-            f,
-            "fault plan ({} faults, {} drawn):",
-            self.plan.len(),
-            self.drawn
-        )?;
-        for line in plan_text(self).lines() {
-            writeln!(f, "  - {line}")?;
-        }
-        if let Some(replay) = &self.replay {
-            writeln!(f, "replay: {replay}")?;
-        }
-        if let Some(path) = &self.shrink_path {
-            writeln!(
-                f,
-                "rerun from a test: SIMNET_SEED={} SIMNET_PLAN={path}",
-                self.seed
-            )?;
-        }
-        Ok(())
-    }
-}
-
-impl Failure {
-    /// The plan in words, one fault a line, as the report shows it.
-    pub fn plan_text(&self) -> String {
-        plan_text(self)
-    }
-
-    /// The plan's faults with each pair of hosts in one order: a fault between `a`
-    /// and `b` is the same bug as between `b` and `a`.
-    fn plan_key(&self) -> Vec<String> {
-        let mut key: Vec<String> = self
-            .plan
-            .iter()
-            .map(|f| f.normalized().to_string())
-            .collect();
-        key.sort();
-        key
-    }
-}
-
 impl Summary {
     /// Every seed passed and none failed to run.
     pub fn is_success(&self) -> bool {
@@ -616,11 +571,14 @@ impl Summary {
     /// The kept failures grouped: the same (normalized) plan and reason form one
     /// group, listed by its smallest seed.
     pub fn groups(&self) -> Vec<FailureGroup<'_>> {
-        let mut groups: indexmap::IndexMap<(Vec<String>, &str), FailureGroup<'_>> =
+        let mut groups: indexmap::IndexMap<(Vec<String>, String), FailureGroup<'_>> =
             indexmap::IndexMap::new();
         for f in &self.failures {
             groups
-                .entry((f.plan_key(), f.reason.as_str()))
+                .entry((
+                    crate::check::plan_key(&f.plan),
+                    crate::verdict::group_key(&f.reason),
+                ))
                 .or_insert_with(|| FailureGroup {
                     seeds: Vec::new(),
                     first: f,
