@@ -52,11 +52,19 @@ fn failing_seeds_are_counted_grouped_and_leave_artifacts() {
             ("timeline.txt", "client"),
             ("summary.txt", "expected exit 0"),
             ("trace.jsonl", "\"kind\""),
-            ("plan.txt", ""),
+            ("plan.txt", ": "),
         ] {
             let text = std::fs::read_to_string(seed_dir.join(name)).unwrap();
             assert!(text.contains(must_contain), "{name}: {text}");
         }
+        // The replay file goes with the artifacts, not beside the scenario.
+        let replay = seed_dir.join(format!("naive-client.seed-{}.replay.toml", f.seed));
+        assert!(replay.is_file(), "{}", replay.display());
+        assert!(
+            f.replay
+                .as_deref()
+                .is_some_and(|r| r.contains("simnet run"))
+        );
         let pcap = std::fs::read(seed_dir.join("capture.pcap")).unwrap();
         let magic = u32::from_be_bytes([pcap[0], pcap[1], pcap[2], pcap[3]]);
         assert!([0xa1b2c3d4, 0xd4c3b2a1].contains(&magic), "a pcap file");

@@ -20,7 +20,7 @@ use simnet_core::SimTime;
 
 use super::{Run, RunOptions, SeedSet, first_difference};
 use crate::plan::{PlanFault, plan_strategy};
-use crate::report::{PcapStream, default_replay_dir, write_replay};
+use crate::report::{PcapStream, write_replay};
 use crate::shrink::{ShrinkPath, draw, replay_shrink, shrink};
 use crate::space::{Call, FaultSpace};
 use crate::units::secs;
@@ -231,8 +231,9 @@ impl Explore {
         self
     }
 
-    /// Where replay files of a scenario file's failing seeds go (default:
-    /// `NAME.replays/` beside it).
+    /// Where replay files of a scenario file's failing seeds go (by default, into
+    /// each failing seed's artifacts directory, if any; `simnet explore` puts them in
+    /// `NAME.replays/` beside the file).
     pub fn replay_dir(mut self, dir: Option<PathBuf>) -> Explore {
         self.replay_dir = dir;
         self
@@ -269,11 +270,7 @@ impl Explore {
             for _ in 0..jobs {
                 scope.spawn(|| {
                     while let Some(seed) = self.seeds.get(next.fetch_add(1, Ordering::Relaxed)) {
-                        let shrink = {
-                            let t = lock(&tally);
-                            self.shrink && t.failed < self.max_shrunk
-                        };
-                        let result = self.check_seed(seed, strategy.as_ref(), shrink);
+                        let result = self.check_seed(seed, strategy.as_ref());
                         let mut t = lock(&tally);
                         t.add(seed, result);
                         let p = Progress {
@@ -288,13 +285,17 @@ impl Explore {
             }
         });
         let t = tally.into_inner().unwrap_or_else(|e| e.into_inner());
+        // Once every seed has run, so that which failures are shrunk (the smallest
+        // seeds') does not depend on which thread finished first.
+        let failures =
+            self.finish_failures(t.failures.into_values().collect(), strategy.as_ref(), jobs);
         let virtual_ns = u64::try_from(t.virtual_ns).unwrap_or(u64::MAX);
         Ok(Summary {
             shard_text: self.seeds.shard_text(),
             seeds: total,
             passed: t.passed,
             failed: t.failed,
-            failures: t.failures.into_values().collect(),
+            failures,
             errors: t.errors.into_iter().collect(),
             errors_total: t.errors_total,
             virtual_time: SimTime::from_nanos(virtual_ns),
@@ -302,57 +303,114 @@ impl Explore {
         })
     }
 
-    /// Run one seed: `Ok(end, None)` if it passed, `Ok(end, Some(failure))` if not.
+    /// Run one seed (twice, if determinism is checked): `Ok(end, None)` if it passed,
+    /// `Ok(end, Some(failure))` if not, with the plan as drawn (or replayed).
     fn check_seed(
         &self,
         seed: u64,
         strategy: Option<&SBoxedStrategy<Vec<PlanFault>>>,
-        shrink_it: bool,
     ) -> Result<(SimTime, Option<Failure>)> {
-        let tree = strategy.map(|s| draw(s, seed));
-        let drawn = tree.as_ref().map_or_else(Vec::new, |t| t.current());
-        let (tree, plan) = match (&self.replay, tree) {
-            (Some(path), Some(tree)) => {
-                let plan = replay_shrink(tree, path).map_err(anyhow::Error::msg)?;
-                (None, plan)
+        let drawn = strategy.map_or_else(Vec::new, |s| draw(s, seed).current());
+        let plan = match (&self.replay, strategy) {
+            (Some(path), Some(s)) => {
+                replay_shrink(draw(s, seed), path).map_err(anyhow::Error::msg)?
             }
-            (_, tree) => (tree, drawn.clone()),
+            _ => drawn.clone(),
         };
         let first = self.run_plan(seed, &plan, None)?;
         let end = first.report.end;
         let mut reason = (self.property)(&first).err();
-        if reason.is_none() && self.check_determinism {
+        if self.check_determinism {
             let second = self.run_plan(seed, &plan, None)?;
             if let Some(diff) = first_difference(&first.sim, &second.sim) {
                 reason = Some(format!("not deterministic: {diff}"));
             }
         }
         drop(first);
-        let Some(mut reason) = reason else {
+        let Some(reason) = reason else {
             return Ok((end, None));
         };
-        let (mut plan, mut shrink_path) = (plan, self.replay.clone());
-        if let (true, Some(tree)) = (shrink_it && !self.check_determinism, tree)
-            && !plan.is_empty()
-        {
-            let property = |plan: &[PlanFault]| -> Result<Option<String>> {
-                let run = self.run_plan(seed, plan, None)?;
-                Ok((self.property)(&run).err())
-            };
-            let (shrunk, why, path) = shrink(tree, reason.clone(), MAX_SHRINK_STEPS, property)?;
-            (plan, reason, shrink_path) = (shrunk, why, Some(path));
-        }
-        let mut failure = Failure {
-            seed,
-            reason,
-            plan,
-            drawn: drawn.len(),
-            shrink_path,
-            replay: None,
-            artifacts: None,
+        Ok((
+            end,
+            Some(Failure {
+                seed,
+                reason,
+                plan,
+                drawn: drawn.len(),
+                shrink_path: self.replay.clone(),
+                replay: None,
+                artifacts: None,
+            }),
+        ))
+    }
+
+    /// Shrink the plans of the first failures (when asked), then leave each kept
+    /// failure's replay file and artifacts; on `jobs` threads.
+    fn finish_failures(
+        &self,
+        failures: Vec<Failure>,
+        strategy: Option<&SBoxedStrategy<Vec<PlanFault>>>,
+        jobs: usize,
+    ) -> Vec<Failure> {
+        let mut shrinkable = 0;
+        let work: Vec<(Failure, bool)> = failures
+            .into_iter()
+            .map(|f| {
+                let shrink_it = self.shrink
+                    && self.replay.is_none()
+                    && strategy.is_some()
+                    && !f.plan.is_empty()
+                    && !f.reason.starts_with("not deterministic")
+                    && shrinkable < self.max_shrunk;
+                shrinkable += u64::from(shrink_it);
+                (f, shrink_it)
+            })
+            .collect();
+        let done: Mutex<Vec<Option<Failure>>> = Mutex::new(work.iter().map(|_| None).collect());
+        let next = AtomicU64::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..jobs.min(work.len()).max(1) {
+                scope.spawn(|| {
+                    while let Some((i, (failure, shrink_it))) =
+                        usize::try_from(next.fetch_add(1, Ordering::Relaxed))
+                            .ok()
+                            .and_then(|i| work.get(i).map(|w| (i, w)))
+                    {
+                        let mut failure = failure.clone();
+                        if *shrink_it && let Some(s) = strategy {
+                            self.shrink_failure(&mut failure, s);
+                        }
+                        self.leave_traces(&mut failure);
+                        lock(&done)[i] = Some(failure);
+                    }
+                });
+            }
+        });
+        done.into_inner()
+            .unwrap_or_else(|e| e.into_inner())
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// Shrink the failure's plan to a minimal one that still fails (its seed fixed).
+    fn shrink_failure(&self, failure: &mut Failure, strategy: &SBoxedStrategy<Vec<PlanFault>>) {
+        let seed = failure.seed;
+        let property = |plan: &[PlanFault]| -> Result<Option<String>> {
+            let run = self.run_plan(seed, plan, None)?;
+            Ok((self.property)(&run).err())
         };
-        self.leave_traces(&mut failure);
-        Ok((end, Some(failure)))
+        let tree = draw(strategy, seed);
+        match shrink(tree, failure.reason.clone(), MAX_SHRINK_STEPS, property) {
+            Ok((plan, why, path)) => {
+                failure.plan = plan;
+                failure.reason = why;
+                failure.shrink_path = Some(path);
+            }
+            Err(e) => failure
+                .reason
+                .push_str(&format!("\n  (its plan was not shrunk: {e:#})")),
+        }
     }
 
     fn run_plan(&self, seed: u64, plan: &[PlanFault], capture: Option<PathBuf>) -> Result<Run> {
@@ -379,23 +437,29 @@ impl Explore {
     /// written is said in the failure rather than lost with it.
     fn leave_traces(&self, failure: &mut Failure) {
         if let Some(scenario) = &self.prepared.world().path {
-            failure.replay = Some(match failure.plan.is_empty() {
-                true => format!(
+            failure.replay = match failure.plan.is_empty() {
+                true => Some(format!(
                     "simnet run {} --seed {}",
                     shell_word(&scenario.display().to_string()),
                     failure.seed
-                ),
-                false => {
-                    let dir = self
-                        .replay_dir
-                        .clone()
-                        .unwrap_or_else(|| default_replay_dir(scenario));
-                    match write_replay(scenario, failure.seed, &failure.plan, &dir) {
-                        Ok((_, command)) => command,
-                        Err(e) => format!("none: the replay file was not written: {e:#}"),
-                    }
-                }
-            });
+                )),
+                // Beside the other artifacts unless a directory is named: never into
+                // the source tree of a test.
+                false => self
+                    .replay_dir
+                    .clone()
+                    .or_else(|| {
+                        self.artifacts
+                            .as_ref()
+                            .map(|a| a.join(format!("seed-{}", failure.seed)))
+                    })
+                    .map(
+                        |dir| match write_replay(scenario, failure.seed, &failure.plan, &dir) {
+                            Ok((_, command)) => command,
+                            Err(e) => format!("none: the replay file was not written: {e:#}"),
+                        },
+                    ),
+            };
         }
         if let Some(dir) = &self.artifacts {
             let dir = dir.join(format!("seed-{}", failure.seed));
@@ -619,7 +683,11 @@ impl Summary {
                 }
             }
             if first.drawn > 0 || !first.plan.is_empty() {
-                let _ = write!(out, "  fault plan ({} faults):", first.plan.len());
+                let how = match &first.shrink_path {
+                    Some(_) => "",
+                    None => ", as drawn, not shrunk",
+                };
+                let _ = write!(out, "  fault plan ({} faults{how}):", first.plan.len());
                 for f in &first.plan {
                     let _ = write!(out, "\n    - {f}");
                 }

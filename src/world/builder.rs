@@ -71,13 +71,21 @@ impl Builder {
         }
     }
 
-    /// Start from a world read from a file (or built before) and add to it.
-    pub fn from_world(world: World) -> Builder {
+    /// Start from a world read from a file (or built before) and add to it. The
+    /// world is no longer its file's: replays of its failures are by seed and plan
+    /// (`SIMNET_SEED`, `SIMNET_PLAN`), not replay files.
+    pub fn from_world(mut world: World) -> Builder {
         let mut b = Builder::new(world.seed);
         b.explore_set = true;
         for host in &world.hosts {
-            b.hosts.push((host.name.clone(), Ok(host.ips[0])));
+            let ip = host
+                .ips
+                .first()
+                .copied()
+                .ok_or_else(|| format!("host {:?} has no address", host.name));
+            b.hosts.push((host.name.clone(), ip));
         }
+        world.path = None;
         b.world = world;
         b
     }

@@ -30,7 +30,8 @@ use crate::space::FaultSpace;
 pub struct World {
     /// The file the world was read from (relative paths in it were resolved from
     /// its directory); `None` for a world built in Rust. Replay files of failing
-    /// seeds go beside it.
+    /// seeds are that file with the seed and the plan; a world changed after it was
+    /// read is no longer its file, and [`Builder::from_world`] forgets the path.
     pub path: Option<PathBuf>,
     /// The seed `simnet run` uses when given none.
     pub seed: u64,

@@ -41,7 +41,9 @@ pub fn run(args: &ExploreArgs) -> Result<ExitCode> {
         .check_determinism(args.check_determinism)
         .until(args.until.map(|d| d.0))
         .shrink(args.shrink)
-        .replay_dir(args.out_dir.clone());
+        .replay_dir(Some(args.out_dir.clone().unwrap_or_else(|| {
+            simnet::report::default_replay_dir(&args.scenario)
+        })));
     if let Some((k, n)) = args.shard {
         explore = explore.shard(k, n);
     }

@@ -56,16 +56,17 @@ fn explore(
     seeds: std::ops::Range<u64>,
     property: impl Fn(&Run) -> Result<(), String> + Send + Sync + 'static,
 ) -> Summary {
-    World::from_file(example(file))
+    let path = example(file);
+    World::from_file(&path)
         .unwrap()
         .explore()
         .unwrap()
         .seeds(seeds.start..=seeds.end - 1)
+        .replay_dir(Some(simnet::report::default_replay_dir(&path)))
         .fault_space(space)
         .max_shrunk(1)
-        // One job: seeds run in order, so the first failure (the one shrunk) is the
-        // smallest failing seed.
-        .jobs(Some(1))
+        // The smallest failing seed is the one shrunk, whatever thread ran it.
+        .jobs(Some(2))
         .property(property)
         .run(&|_| {})
         .unwrap()
@@ -122,7 +123,7 @@ fn short_reads_find_a_client_that_expects_whole_messages() {
         space(&["server", "client"], &[], false, true),
         32,
     );
-    assert!(failure.plan.len() <= 2, "{failure}");
+    assert!(failure.plan.len() <= 2, "{failure:?}");
     assert!(
         failure.plan.iter().any(|f| matches!(
             f,
@@ -131,11 +132,11 @@ fn short_reads_find_a_client_that_expects_whole_messages() {
                 | PlanFault::ApiError { .. }
                 | PlanFault::Stall { .. }
         )),
-        "{failure}"
+        "{failure:?}"
     );
     assert!(
         failure.reason.starts_with("client: expected exit 0"),
-        "{failure}"
+        "{failure:?}"
     );
     replay_fails(&failure);
 }
@@ -147,13 +148,13 @@ fn a_partition_finds_a_client_without_a_connect_timeout() {
     let mut outages = space(&["server", "client"], &[], true, false);
     outages.families.retain(|f| *f != Family::Loss);
     let failure = find_bug("no-connect-timeout.toml", outages, 64);
-    assert!(failure.plan.len() <= 2, "{failure}");
+    assert!(failure.plan.len() <= 2, "{failure:?}");
     assert!(
         failure
             .plan
             .iter()
             .any(|f| matches!(f, PlanFault::Partition { .. } | PlanFault::Clog { .. })),
-        "{failure}"
+        "{failure:?}"
     );
     replay_fails(&failure);
 }
@@ -168,18 +169,18 @@ fn a_silent_crash_finds_a_server_that_never_notices_a_dead_peer() {
         _ => Ok(()),
     });
     let failure = first_failure(&summary);
-    assert!(failure.plan.len() <= 2, "{failure}");
+    assert!(failure.plan.len() <= 2, "{failure:?}");
     assert!(
         failure.plan.iter().any(
             |f| matches!(f, PlanFault::Crash { host, mode: simnet_core::CrashMode::Silent, .. } if host == "client")
         ),
-        "{failure}"
+        "{failure:?}"
     );
     assert!(
         failure
             .reason
             .starts_with("server: expected exit 0, got: deadlocked"),
-        "{failure}"
+        "{failure:?}"
     );
     replay_fails(&failure);
 }
@@ -210,17 +211,17 @@ fn a_crash_and_restart_finds_a_retry_loop_without_back_off() {
         }
     });
     let failure = first_failure(&summary);
-    assert!(failure.plan.len() <= 2, "{failure}");
+    assert!(failure.plan.len() <= 2, "{failure:?}");
     assert!(
         failure
             .plan
             .iter()
             .any(|f| matches!(f, PlanFault::Crash { host, restart_after: Some(_), .. } if host == "server")),
-        "{failure}"
+        "{failure:?}"
     );
     assert!(
         failure.reason.starts_with("client: exited with code 1"),
-        "{failure}"
+        "{failure:?}"
     );
     replay_fails(&failure);
 }

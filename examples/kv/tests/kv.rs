@@ -85,6 +85,7 @@ fn space() -> FaultSpace {
     ];
     // The client is the one under test: only the server crashes (and restarts).
     space.crash_hosts = vec!["server".into()];
+    // Faults within the first 500 ms, where the client does its work.
     space.set_horizon(Duration::from_millis(500));
     space
 }
