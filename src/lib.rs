@@ -53,5 +53,5 @@ pub use space::FaultSpace;
 pub use verdict::ensure_success;
 pub use world::{
     Builder, Expect, FaultKind, Guest, Host, HostApiFault, Link, Mount, Prepared, ScheduledFault,
-    Source, World,
+    Scheduler, Source, World,
 };

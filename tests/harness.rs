@@ -442,3 +442,19 @@ fn random_faults_fall_within_the_length_of_the_run() {
     assert!(latest > Duration::ZERO, "faults were drawn");
     assert!(latest <= length, "{latest:?} after the run's {length:?}");
 }
+
+#[test]
+fn the_builder_changes_the_simulations_settings() {
+    let mut sim = echo(1, 1000)
+        .config(|c| {
+            c.output_limit = 16;
+            c.time_limit = Some(Duration::from_millis(50));
+        })
+        .build()
+        .unwrap();
+    let report = sim.run();
+    assert_eq!(report.stop, StopReason::TimeLimit);
+    assert_eq!(report.end.as_nanos(), 50_000_000);
+    let out = sim.output_of("server").unwrap().stdout();
+    assert!(out.contains("exceeded its limit of 16 bytes"), "{out}");
+}

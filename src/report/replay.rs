@@ -1,6 +1,6 @@
 //! Replay files: a scenario file with a failing seed and the (shrunk) fault plan
 //! that failed, which `simnet run` replays as it failed and a test reruns with
-//! `SIMNET_PLAN=FILE`.
+//! `SIMNET_SEED=N SIMNET_PLAN=...` (the shrink's path the failure printed).
 
 use std::path::{Component, Path, PathBuf};
 

@@ -198,7 +198,8 @@ pub fn machine_held(report: &Report) -> Result<()> {
         ),
         StopReason::Watchdog => anyhow::bail!(
             "the run took longer in real time than its watchdog allows (stopped at {} of \
-             virtual time); raise it with --watchdog, or turn it off with --watchdog off",
+             virtual time); raise the world's watchdog (`watchdog` in a scenario, --watchdog on the \
+             command line), or turn it off",
             secs(report.end)
         ),
         _ => Ok(()),

@@ -101,6 +101,7 @@ impl Prepared {
     /// guests (other faults, links or settings), under `seed`.
     pub fn sim_of(&self, world: &World, seed: u64, options: BuildOptions) -> Result<Sim> {
         let mut config = SimConfig::new(seed);
+        world.scheduler.apply(&mut config);
         config.net = world.net.clone();
         config.net.trace = options.trace;
         if let Some(u) = options.until.or(world.until) {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Result, anyhow, bail};
 use simnet_core::{LinkConfig, NetConfig};
-use simnet_wasi::{Program, Sim};
+use simnet_wasi::{Program, Sim, SimConfig};
 
 use super::{
     FaultKind, FaultTrigger, Guest, Host, HostApiFault, Link, Mount, ScheduledFault, Source, World,
@@ -88,6 +88,23 @@ impl Builder {
         world.path = None;
         b.world = world;
         b
+    }
+
+    /// Change the simulation's settings (the scheduler's costs and default limits,
+    /// the network, the time limit, the watchdog) as a [`SimConfig`].
+    pub fn config(mut self, change: impl FnOnce(&mut SimConfig)) -> Builder {
+        let w = &mut self.world;
+        let mut config = SimConfig::new(w.seed);
+        w.scheduler.apply(&mut config);
+        config.net = w.net.clone();
+        config.time_limit = w.until.or(config.time_limit);
+        config.watchdog = w.watchdog;
+        change(&mut config);
+        w.scheduler = super::Scheduler::of(&config);
+        w.net = config.net;
+        w.until = config.time_limit;
+        w.watchdog = config.watchdog;
+        self
     }
 
     /// A host named `name` with the address `ip` (checked by [`Builder::world`]).

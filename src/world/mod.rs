@@ -3,7 +3,7 @@
 //! [`Builder`] produces one; either way the same [`World`] runs under any seed
 //! ([`World::run`], [`World::sim`]), takes a random fault plan
 //! ([`World::with_plan`]), and writes its faults back as scenario entries
-//! ([`World::fault_entries`]).
+//! ([`World::plan_entries`], [`scenario::fault_entries`]).
 
 mod build;
 mod builder;
@@ -52,6 +52,54 @@ pub struct World {
     pub chaos: f64,
     /// What random fault plans may draw from (`[explore]` in a scenario file).
     pub explore: FaultSpace,
+    /// How guests are scheduled and what they may use by default.
+    pub scheduler: Scheduler,
+}
+
+/// The scheduler's settings of a world (see [`simnet_wasi::SimConfig`], whose
+/// defaults they take): what computation costs in virtual time, the wall clock's
+/// epoch, and the limits a guest has unless its own say otherwise.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Scheduler {
+    pub slice_fuel: Option<u64>,
+    pub slice_time: Duration,
+    pub host_call_time: Duration,
+    pub epoch: Duration,
+    pub output_limit: usize,
+    pub memory_limit: Option<usize>,
+    pub busy_limit: Option<Duration>,
+}
+
+impl Scheduler {
+    /// The settings `config` holds.
+    pub fn of(config: &simnet_wasi::SimConfig) -> Scheduler {
+        Scheduler {
+            slice_fuel: config.slice_fuel,
+            slice_time: config.slice_time,
+            host_call_time: config.host_call_time,
+            epoch: config.epoch,
+            output_limit: config.output_limit,
+            memory_limit: config.memory_limit,
+            busy_limit: config.busy_limit,
+        }
+    }
+
+    /// Put these settings into `config`.
+    pub fn apply(&self, config: &mut simnet_wasi::SimConfig) {
+        config.slice_fuel = self.slice_fuel;
+        config.slice_time = self.slice_time;
+        config.host_call_time = self.host_call_time;
+        config.epoch = self.epoch;
+        config.output_limit = self.output_limit;
+        config.memory_limit = self.memory_limit;
+        config.busy_limit = self.busy_limit;
+    }
+}
+
+impl Default for Scheduler {
+    fn default() -> Scheduler {
+        Scheduler::of(&simnet_wasi::SimConfig::new(0))
+    }
 }
 
 /// A host: its addresses, its simulated disk, and the guests it runs.
@@ -365,6 +413,7 @@ impl World {
             api_faults: Vec::new(),
             chaos: 0.0,
             explore: FaultSpace::for_hosts(Vec::new()),
+            scheduler: Scheduler::default(),
         }
     }
 
