@@ -71,7 +71,7 @@ pub(crate) fn with_seed(text: &str, seed: u64) -> String {
     }
 }
 
-/// `component = "path"` and `disk`/`disk_ro` entries' host directories, when
+/// `component = "path"` and `disk`/`disk_ro`/`dir` entries' host directories, when
 /// relative to the scenario, made relative to `dir` instead.
 fn relocate_paths(text: &str, scenario: &Path, dir: &Path) -> String {
     let base = scenario.parent().unwrap_or(Path::new("."));
@@ -93,7 +93,7 @@ fn relocate_paths(text: &str, scenario: &Path, dir: &Path) -> String {
 }
 
 /// One line with the path it names relocated, if it is a `component` line or a
-/// `disk` / `disk_ro` list of `"HOST_DIR::GUEST"` entries.
+/// `disk` / `disk_ro` / `dir` list of `"HOST_DIR::GUEST"` entries.
 fn relocate_line(line: &str, moved: &dyn Fn(&str) -> String) -> String {
     let t = line.trim_start();
     let indent = &line[..line.len() - t.len()];
@@ -109,7 +109,7 @@ fn relocate_line(line: &str, moved: &dyn Fn(&str) -> String) -> String {
             }
             _ => line.to_string(),
         },
-        "disk" | "disk_ro" => {
+        "disk" | "disk_ro" | "dir" => {
             let Some(items) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) else {
                 return line.to_string();
             };
@@ -122,6 +122,11 @@ fn relocate_line(line: &str, moved: &dyn Fn(&str) -> String) -> String {
                     match inner.split_once("::") {
                         Some((host, guest)) if !host.is_empty() => {
                             format!("{:?}", format!("{}::{guest}", moved(host)))
+                        }
+                        // A granted directory alone, which the guest sees by the
+                        // path as written: keep that as its guest path.
+                        None if key == "dir" => {
+                            format!("{:?}", format!("{}::{inner}", moved(inner)))
                         }
                         _ => item.to_string(),
                     }
@@ -198,7 +203,7 @@ mod tests {
         assert_eq!(rel("/a/x/c.wasm", "/a/b/r"), Path::new("../../x/c.wasm"));
         assert_eq!(rel("/a/b", "/a/b"), Path::new("."));
         let text = "component = \"guests/s.wasm\"\n  disk = [\"data::/data\", \"::/tmp\"]\n\
-                    component = \"builtin:probe\"";
+                    component = \"builtin:probe\"\ndir = [\"logs\", \"in::/in\"]";
         let out = relocate_paths(
             text,
             Path::new("/w/world.toml"),
@@ -207,7 +212,7 @@ mod tests {
         assert_eq!(
             out,
             "component = \"../guests/s.wasm\"\n  disk = [\"../data::/data\", \"::/tmp\"]\n\
-             component = \"builtin:probe\""
+             component = \"builtin:probe\"\ndir = [\"../logs::logs\", \"../in::/in\"]"
         );
     }
 }
