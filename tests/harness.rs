@@ -458,3 +458,36 @@ fn the_builder_changes_the_simulations_settings() {
     let out = sim.output_of("server").unwrap().stdout();
     assert!(out.contains("exceeded its limit of 16 bytes"), "{out}");
 }
+
+#[test]
+fn a_host_declared_twice_is_refused_and_a_host_without_an_address_is_no_panic() {
+    let e = Builder::new(1)
+        .host("a", "10.0.0.1")
+        .host("a", "10.0.0.2")
+        .world()
+        .unwrap_err();
+    assert!(e.to_string().contains("two hosts are named \"a\""), "{e}");
+    let mut world = simnet::World::new(1);
+    world.hosts.push(simnet::Host::new("bare", Vec::new()));
+    let e = Builder::from_world(world.clone())
+        .host("bare", "10.0.0.3")
+        .world()
+        .unwrap_err();
+    assert!(
+        e.to_string().contains("two hosts are named \"bare\""),
+        "{e}"
+    );
+    // A guest on a new host gets an address no host of the world has.
+    world.hosts.push(simnet::Host::new(
+        "first",
+        vec!["10.0.0.1".parse().unwrap()],
+    ));
+    let world = Builder::from_world(world)
+        .client("other", &guest("echo-client"), |g| g)
+        .world()
+        .unwrap();
+    assert_eq!(
+        world.host("other").unwrap().ips,
+        ["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]
+    );
+}

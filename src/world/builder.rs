@@ -77,14 +77,6 @@ impl Builder {
     pub fn from_world(mut world: World) -> Builder {
         let mut b = Builder::new(world.seed);
         b.explore_set = true;
-        for host in &world.hosts {
-            let ip = host
-                .ips
-                .first()
-                .copied()
-                .ok_or_else(|| format!("host {:?} has no address", host.name));
-            b.hosts.push((host.name.clone(), ip));
-        }
         world.path = None;
         b.world = world;
         b
@@ -314,14 +306,14 @@ impl Builder {
         } = self;
         let mut declared = hosts;
         for (host, _) in &guests {
-            if !declared.iter().any(|(name, _)| name == host) {
-                let ip = next_free_address(&declared);
+            if !declared.iter().any(|(name, _)| name == host) && world.host(host).is_none() {
+                let ip = next_free_address(&declared, &world);
                 declared.push((host.clone(), ip));
             }
         }
         for (name, ip) in declared {
             if world.host(&name).is_some() {
-                continue;
+                bail!("two hosts are named {name:?}: each needs a name of its own");
             }
             let ip = ip.map_err(anyhow::Error::msg)?;
             world.hosts.push(Host::new(name, vec![ip]));
@@ -373,10 +365,17 @@ impl Builder {
     }
 }
 
-/// The first `10.0.0.N` no host has.
-fn next_free_address(hosts: &[(String, Result<IpAddr, String>)]) -> Result<IpAddr, String> {
+/// The first address of `10.0.0.1` to `10.0.255.255` that no host has.
+fn next_free_address(
+    hosts: &[(String, Result<IpAddr, String>)],
+    world: &World,
+) -> Result<IpAddr, String> {
+    let taken = |ip: &IpAddr| {
+        hosts.iter().any(|(_, h)| h.as_ref() == Ok(ip))
+            || world.hosts.iter().any(|h| h.ips.contains(ip))
+    };
     (1..=u32::from(u16::MAX))
-        .map(|n| IpAddr::from([10, (n >> 16) as u8, (n >> 8) as u8, n as u8]))
-        .find(|ip| !hosts.iter().any(|(_, h)| h.as_ref() == Ok(ip)))
-        .ok_or_else(|| anyhow!("no free address left in 10.0.0.0/8").to_string())
+        .map(|n| IpAddr::from([10, 0, (n >> 8) as u8, n as u8]))
+        .find(|ip| !taken(ip))
+        .ok_or_else(|| "no free address left in 10.0.0.0/16".to_string())
 }
