@@ -91,3 +91,26 @@ fn random_crash_plans_catch_a_store_that_acknowledges_before_it_syncs() {
     assert!(text.contains("LOST key"), "{text}");
     assert!(text.contains("1 after shrinking"), "{text}");
 }
+
+#[test]
+fn a_host_directory_is_read_once_and_shared_by_every_seed() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("read-once-image");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("log"), "first\n").unwrap();
+    let world = |seed| {
+        let dir = dir.clone();
+        Builder::new(seed).server("server", &store(), move |g| {
+            g.args(["serve", "0.0.0.0:7", "/data"]).disk("/data", dir)
+        })
+    };
+    // The disk is mounted when the guest starts.
+    let mut sim = world(1).build().unwrap();
+    sim.run_for(Duration::from_millis(1)).unwrap();
+    assert_eq!(sim.disk_file("server", "/data/log").unwrap(), b"first\n");
+    // Changed on the host after it was read: the image every seed mounts stays.
+    std::fs::write(dir.join("log"), "second\n").unwrap();
+    let mut sim = world(2).build().unwrap();
+    sim.run_for(Duration::from_millis(1)).unwrap();
+    assert_eq!(sim.disk_file("server", "/data/log").unwrap(), b"first\n");
+}

@@ -68,7 +68,7 @@ impl Prepared {
                 false => format!("host {:?}, guest {:?}", host.name, guest.name),
             };
             let program = load(&runtime, guest).with_context(who)?;
-            let mounts = mounts(host, guest).with_context(who)?;
+            let mounts = mounts(&runtime, host, guest).with_context(who)?;
             guests.push((program, mounts));
         }
         Ok(Prepared {
@@ -195,7 +195,7 @@ fn load(rt: &Runtime, guest: &Guest) -> Result<Program> {
 
 /// The guest's disk mounts (its host's and its own), each host directory read into
 /// an image once (every seed mounts the same pages).
-fn mounts(host: &Host, guest: &Guest) -> Result<Vec<DiskMount>> {
+fn mounts(rt: &Runtime, host: &Host, guest: &Guest) -> Result<Vec<DiskMount>> {
     let of_host = host.disks.iter().map(|m: &Mount| DiskMount {
         guest: m.guest.clone(),
         source: m
@@ -207,9 +207,10 @@ fn mounts(host: &Host, guest: &Guest) -> Result<Vec<DiskMount>> {
     of_host
         .chain(guest.disks.iter().cloned())
         .map(|mut m| {
-            if let DiskSource::Dir(dir) = &m.source {
-                let image =
-                    simnet_wasi::load_image(dir).map_err(|e| anyhow!("disk {}: {e}", m.guest))?;
+            if let DiskSource::Dir(_) = &m.source {
+                let image = rt
+                    .disk_image(&m.source)
+                    .map_err(|e| anyhow!("disk {}: {e}", m.guest))?;
                 m.source = image.into();
             }
             Ok(m)

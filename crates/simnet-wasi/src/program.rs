@@ -347,6 +347,15 @@ impl Runtime {
         self.images.clone()
     }
 
+    /// The disk image `source` mounts: a host directory is read once per runtime,
+    /// and every simulation of it shares the pages.
+    pub fn disk_image(
+        &self,
+        source: &crate::image::DiskSource,
+    ) -> Result<std::sync::Arc<simnet_core::disk::DiskImage>, String> {
+        self.images.get(source)
+    }
+
     /// Load a component file.
     pub fn load(&self, path: &Path) -> Result<Program, LoadError> {
         let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
