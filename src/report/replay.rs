@@ -33,7 +33,7 @@ pub fn write_replay(
     let body = format!(
         "{}\n# A shrunk fault plan found for seed {seed}.\n{}",
         with_seed(&original, seed),
-        World::plan_entries(plan)?
+        World::from_file(scenario)?.plan_entries(plan)?
     );
     std::fs::write(&file, body).with_context(|| format!("cannot write {}", file.display()))?;
     let command = format!("simnet run {}", file.display());

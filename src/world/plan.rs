@@ -184,10 +184,13 @@ impl World {
             .map_or(self.net.default_link, |l| l.config)
     }
 
-    /// `plan` as scenario entries, to append to a scenario file for a replay.
-    pub fn plan_entries(plan: &[PlanFault]) -> anyhow::Result<String> {
-        let mut empty = World::new(0);
-        empty.add_plan(plan);
-        super::scenario::fault_entries(&empty.faults, &empty.api_faults)
+    /// `plan` over this world as scenario entries, to append to the world's file for
+    /// a replay (a loss fault keeps the rest of its pair's link, as in the run).
+    pub fn plan_entries(&self, plan: &[PlanFault]) -> anyhow::Result<String> {
+        let mut only_plan = self.clone();
+        only_plan.faults.clear();
+        only_plan.api_faults.clear();
+        only_plan.add_plan(plan);
+        super::scenario::fault_entries(&only_plan.faults, &only_plan.api_faults)
     }
 }

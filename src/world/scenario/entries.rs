@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
-use simnet_core::LinkConfig;
 use simnet_wasi::When;
 use toml::Spanned;
 
@@ -387,25 +386,21 @@ impl FaultEntry {
                 to: names(std::slice::from_ref(to)),
                 ..FaultEntry::new("release", f.at)
             },
-            FaultKind::Link { a, b, config } => {
-                let plain = LinkConfig::default();
-                FaultEntry {
-                    between: names(&[a.clone(), b.clone()]),
-                    // A scenario writes a fixed latency only.
-                    latency: match config.latency {
-                        simnet_core::Latency::Fixed(d) if config.latency != plain.latency => {
-                            Some(Dur(d))
-                        }
-                        _ => None,
-                    },
-                    jitter: (config.jitter != plain.jitter).then_some(Dur(config.jitter)),
-                    loss: (config.loss != plain.loss).then_some(unplaced(config.loss)),
-                    duplicate: (config.duplicate != plain.duplicate)
-                        .then_some(unplaced(config.duplicate)),
-                    bandwidth: config.bandwidth.map(Bandwidth),
-                    ..FaultEntry::new("link", f.at)
-                }
-            }
+            // Every setting written out: an entry's missing ones are the file's
+            // network defaults, not the link's.
+            FaultKind::Link { a, b, config } => FaultEntry {
+                between: names(&[a.clone(), b.clone()]),
+                // A scenario writes a fixed latency only.
+                latency: match config.latency {
+                    simnet_core::Latency::Fixed(d) => Some(Dur(d)),
+                    _ => None,
+                },
+                jitter: Some(Dur(config.jitter)),
+                loss: Some(unplaced(config.loss)),
+                duplicate: Some(unplaced(config.duplicate)),
+                bandwidth: config.bandwidth.map(Bandwidth),
+                ..FaultEntry::new("link", f.at)
+            },
             FaultKind::Crash { host, mode } => FaultEntry {
                 host: Some(unplaced(host.clone())),
                 mode: Some(unplaced(mode.name().to_string())),

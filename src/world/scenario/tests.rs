@@ -246,3 +246,41 @@ fn program_settings_on_a_host_without_a_component_are_refused() {
         assert!(e.contains("names no `component`"), "{setting}: {e}");
     }
 }
+
+#[test]
+fn a_loss_fault_replays_over_its_pairs_own_link() {
+    let text = format!(
+        "{HOSTS}[[link]]\nbetween = [\"a\", \"b\"]\nlatency = \"50ms\"\njitter = \"2ms\"\n"
+    );
+    let path = Path::new("l.toml");
+    let world = parse(path, &text).unwrap();
+    let plan = [crate::PlanFault::Loss {
+        a: "a".into(),
+        b: "b".into(),
+        at: Duration::from_millis(20),
+        loss: 0.3,
+    }];
+    let in_run = world.with_plan(&plan);
+    let replay = parse(
+        path,
+        &format!("{text}{}", world.plan_entries(&plan).unwrap()),
+    )
+    .unwrap();
+    let link = |w: &World| {
+        w.faults
+            .iter()
+            .find_map(|f| match &f.kind {
+                crate::world::FaultKind::Link { config, .. } => Some(*config),
+                _ => None,
+            })
+            .expect("a link fault")
+    };
+    let (ran, replayed) = (link(&in_run), link(&replay));
+    assert_eq!(ran.latency, replayed.latency);
+    assert_eq!(ran.jitter, replayed.jitter);
+    assert_eq!(ran.loss, replayed.loss);
+    assert_eq!(
+        ran.latency,
+        simnet_core::Latency::Fixed(Duration::from_millis(50))
+    );
+}
