@@ -341,7 +341,7 @@ fn a_verdict_outside_a_runner_names_its_test_in_the_artifacts_path() {
 }
 
 #[test]
-fn a_successful_run_is_ok_and_leaves_nothing() {
+fn a_successful_run_is_a_successful_verdict() {
     let mut sim = echo(6, 2).build().unwrap();
     let report = sim.run();
     simnet::ensure_success(&sim, &report).unwrap();

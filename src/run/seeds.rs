@@ -72,11 +72,7 @@ impl SeedSet {
 
     /// The range the set was drawn from, and its shard (`None`: all of it).
     pub fn describe(&self) -> String {
-        let shard = match self.step {
-            1 => String::new(),
-            n => format!(" (shard {}/{n})", self.first + 1),
-        };
-        format!("{}..={}{shard}", self.start, self.last)
+        format!("{}..={}{}", self.start, self.last, self.shard_text())
     }
 }
 

@@ -37,13 +37,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
         ..RunOptions::default()
     };
     let done = prepared.run(seed, &[], options)?;
-    let mut lines = report::guest_lines(&done.sim, &done.report);
-    lines.extend(report::network_lines(
-        &done.sim,
-        report::NetworkDetail::Faults,
-    ));
-    report::sort_timeline(&mut lines);
-    out!("{}", report::render_timeline(&lines));
+    out!("{}", done.timeline());
     outln!();
     outln!("{}", done.headline());
     out!("{}", done.summary());

@@ -69,6 +69,24 @@ pub fn test(attr: TokenStream, item: TokenStream) -> TokenStream {
         sig,
         block,
     } = function;
+    // A seed's run is one synchronous call; a generic test has no one instance to run.
+    if let Some(token) = &sig.asyncness {
+        return syn::Error::new_spanned(
+            token,
+            "a #[simnet::test] function runs synchronously: the simulation drives the \
+             guests itself, so the function need not be async",
+        )
+        .to_compile_error()
+        .into();
+    }
+    if !sig.generics.params.is_empty() {
+        return syn::Error::new_spanned(
+            &sig.generics,
+            "a #[simnet::test] function takes no generic parameters",
+        )
+        .to_compile_error()
+        .into();
+    }
     let name = &sig.ident;
     let name_text = name.to_string();
     let inputs = &sig.inputs;
