@@ -10,7 +10,8 @@ use std::fmt::Display;
 use std::ops::Range;
 
 use crate::plan::{PlanFault, plan_strategy};
-use crate::seeds::{Seeds, TestName, failure_message, run_one};
+use crate::run::Failure;
+use crate::seeds::{Seeds, TestName, run_one};
 use crate::shrink::{ShrinkPath, draw, quietly, replay_shrink, shrink};
 use crate::space::FaultSpace;
 
@@ -59,19 +60,6 @@ pub fn check_plans<E: Display>(
     }
 }
 
-/// One failing seed of a plan check.
-struct PlanFailure {
-    seed: u64,
-    reason: String,
-    drawn: usize,
-    /// The shrunk plan and its path (`None`: past the seeds that are shrunk).
-    shrunk: Option<(Vec<PlanFault>, ShrinkPath)>,
-    /// The plan was replayed (`SIMNET_PLAN`), not shrunk here.
-    replayed: bool,
-    /// Where the run of its (shrunk) plan left its artifacts.
-    artifacts: Option<std::path::PathBuf>,
-}
-
 impl Seeds {
     /// [`check_plans`] over exactly these seeds.
     #[track_caller]
@@ -110,7 +98,9 @@ impl Seeds {
             );
         }
         let strategy = plan_strategy(&fitted(space, body));
-        let mut failures: Vec<PlanFailure> = Vec::new();
+        let start = std::time::Instant::now();
+        let mut failures: Vec<Failure> = Vec::new();
+        let mut shrunk = 0;
         let mut ran = 0u64;
         for seed in self.iter() {
             ran += 1;
@@ -121,12 +111,14 @@ impl Seeds {
                 let plan = replay_shrink(tree, path).unwrap_or_else(|e| panic!("{e}"));
                 if let Err(reason) = self.run_seed(|| run_one(seed, &mut |seed| body(seed, &plan)))
                 {
-                    failures.push(PlanFailure {
+                    failures.push(Failure {
                         seed,
                         reason,
+                        plan,
                         drawn: drawn.len(),
-                        shrunk: Some((plan, path.clone())),
+                        shrink_path: Some(path.clone()),
                         replayed: true,
+                        replay: None,
                         artifacts: crate::verdict::take_artifacts(),
                     });
                 }
@@ -136,21 +128,25 @@ impl Seeds {
             let Err(reason) = quietly(first) else {
                 continue;
             };
-            let mut failure = PlanFailure {
+            let mut failure = Failure {
                 seed,
                 reason: reason.clone(),
+                plan: drawn.clone(),
                 drawn: drawn.len(),
-                shrunk: None,
+                shrink_path: None,
                 replayed: false,
+                replay: None,
                 artifacts: None,
             };
-            if failures.len() < SHRUNK_SEEDS {
+            if shrunk < SHRUNK_SEEDS {
+                shrunk += 1;
                 let fails = |plan: &[PlanFault]| -> Result<Option<String>, Infallible> {
                     Ok(run_one(seed, &mut |seed| body(seed, plan)).err())
                 };
                 let Ok((plan, why, path)) = shrink(tree, reason, DEFAULT_SHRINK_STEPS, fails);
                 failure.reason = why;
-                failure.shrunk = Some((plan, path));
+                failure.plan = plan;
+                failure.shrink_path = Some(path);
             }
             // The last failing run (the shrunk plan's) left the artifacts.
             failure.artifacts = crate::verdict::take_artifacts();
@@ -159,7 +155,7 @@ impl Seeds {
         if failures.is_empty() {
             return;
         }
-        panic!("{}", plan_report(test, ran, &failures));
+        panic!("{}", crate::seeds::report(test, ran, failures, start));
     }
 }
 
@@ -187,41 +183,6 @@ fn fitted<E: Display>(
     space
 }
 
-/// The report of a plan check's failures: counted, grouped by shrunk plan and
-/// reason, each group with the command that replays it.
-fn plan_report(test: &TestName, ran: u64, failures: &[PlanFailure]) -> String {
-    let mut text = format!("{} of {ran} seeds failed\n", failures.len());
-    let mut groups: indexmap::IndexMap<(Vec<String>, String), Vec<&PlanFailure>> =
-        indexmap::IndexMap::new();
-    for f in failures.iter().filter(|f| f.shrunk.is_some()) {
-        let plan = f.shrunk.iter().flat_map(|(plan, _)| plan.as_slice());
-        let key = (plan_key(plan), crate::verdict::group_key(&f.reason));
-        groups.entry(key).or_default().push(f);
-    }
-    for group in groups.values() {
-        for f in group {
-            if let Some(dir) = &f.artifacts {
-                crate::verdict::leave_failure_note(dir, &failure_text(f, test, &[]));
-            }
-        }
-        let seeds: Vec<u64> = group.iter().map(|f| f.seed).collect();
-        text.push_str(&failure_text(group[0], test, &seeds));
-    }
-    let unshrunk: Vec<String> = failures
-        .iter()
-        .filter(|f| f.shrunk.is_none())
-        .map(|f| f.seed.to_string())
-        .collect();
-    if !unshrunk.is_empty() {
-        text.push_str(&format!(
-            "{} more failing seeds, not shrunk: {}\n",
-            unshrunk.len(),
-            unshrunk.join(", ")
-        ));
-    }
-    text
-}
-
 /// A plan as a grouping key: its faults, normalized (the same fault named in either
 /// direction is one) and sorted.
 pub(crate) fn plan_key<'a>(plan: impl IntoIterator<Item = &'a PlanFault>) -> Vec<String> {
@@ -231,39 +192,4 @@ pub(crate) fn plan_key<'a>(plan: impl IntoIterator<Item = &'a PlanFault>) -> Vec
         .collect();
     key.sort();
     key
-}
-
-/// What a failing seed of a plan check reports: its reason, its plan, the other
-/// seeds of its group (`seeds`, when more than one), and how to rerun it.
-fn failure_text(f: &PlanFailure, test: &TestName, seeds: &[u64]) -> String {
-    let Some((plan, path)) = &f.shrunk else {
-        return String::new();
-    };
-    let how = match f.replayed {
-        true => "replayed as given".to_string(),
-        false => format!("{} after shrinking", plan.len()),
-    };
-    let mut plan_text = format!("fault plan ({} fault(s) drawn, {how}):\n", f.drawn);
-    for fault in plan {
-        plan_text.push_str(&format!("    {fault}\n"));
-    }
-    if plan.is_empty() {
-        plan_text.push_str("    (none: the run fails without faults)\n");
-    }
-    if seeds.len() > 1 {
-        let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
-        plan_text.push_str(&format!(
-            "the same plan and failure at {} seeds: {}\n",
-            seeds.len(),
-            list.join(", ")
-        ));
-    }
-    failure_message(
-        f.seed,
-        &f.reason,
-        Some(&plan_text),
-        Some(path),
-        f.artifacts.as_deref(),
-        test,
-    )
 }

@@ -6,6 +6,8 @@ use std::fmt::Display;
 use std::ops::{Range, RangeInclusive};
 use std::panic::{AssertUnwindSafe, Location};
 
+use crate::run::{Failure, Summary};
+
 /// One seed to run, overriding every test's default.
 pub const SEED_VAR: &str = "SIMNET_SEED";
 /// Seeds to run, overriding every test's default: `A..B`, `A..=B`, or a count `N`
@@ -140,65 +142,73 @@ impl Seeds {
     /// [`Seeds::run`] for the test `test` (its rerun commands).
     pub fn run_as<E: Display>(&self, test: &TestName, mut body: impl FnMut(u64) -> Result<(), E>) {
         self.assert_not_empty();
-        // Failures grouped by what went wrong, each group in order of its first seed.
-        let mut groups: indexmap::IndexMap<String, Vec<SeedFailure>> = indexmap::IndexMap::new();
+        let start = std::time::Instant::now();
+        let mut failures = Vec::new();
         let mut ran = 0u64;
         crate::verdict::as_test(test, || {
             for seed in self.iter() {
                 ran += 1;
                 crate::verdict::take_artifacts();
                 if let Err(reason) = self.run_seed(|| run_one(seed, &mut body)) {
-                    let failure = SeedFailure {
+                    failures.push(Failure {
                         seed,
-                        artifacts: crate::verdict::take_artifacts(),
                         reason,
-                    };
-                    let key = crate::verdict::group_key(&failure.reason);
-                    groups.entry(key).or_default().push(failure);
+                        plan: Vec::new(),
+                        drawn: 0,
+                        shrink_path: None,
+                        replayed: false,
+                        replay: None,
+                        artifacts: crate::verdict::take_artifacts(),
+                    });
                 }
             }
         });
-        if groups.is_empty() {
-            return;
+        if !failures.is_empty() {
+            panic!("{}", report(test, ran, failures, start));
         }
-        let failed: usize = groups.values().map(Vec::len).sum();
-        let mut text = format!("{failed} of {ran} seeds failed\n");
-        for group in groups.values() {
-            for f in group {
-                let own =
-                    failure_message(f.seed, &f.reason, None, None, f.artifacts.as_deref(), test);
-                if let Some(dir) = &f.artifacts {
-                    crate::verdict::leave_failure_note(dir, &own);
-                }
-            }
-            let first = &group[0];
-            let mut note = String::new();
-            if group.len() > 1 {
-                let list: Vec<String> = group.iter().map(|f| f.seed.to_string()).collect();
-                note = format!(
-                    "the same failure at {} seeds: {}\n",
-                    group.len(),
-                    list.join(", ")
-                );
-            }
-            text.push_str(&failure_message(
-                first.seed,
-                &first.reason,
-                Some(&note),
-                None,
-                first.artifacts.as_deref(),
-                test,
-            ));
-        }
-        panic!("{text}");
     }
 }
 
-/// One failing seed: why, and where its artifacts went.
-pub(crate) struct SeedFailure {
-    pub(crate) seed: u64,
-    pub(crate) reason: String,
-    pub(crate) artifacts: Option<std::path::PathBuf>,
+/// The report of a test's failing seeds (the same as the explorer's), each
+/// failure also left with its artifacts as `failure.txt`.
+pub(crate) fn report(
+    test: &TestName,
+    ran: u64,
+    failures: Vec<Failure>,
+    start: std::time::Instant,
+) -> String {
+    let rerun = |f: &Failure| rerun_in_test(f, test);
+    for f in &failures {
+        if let Some(dir) = &f.artifacts {
+            let text = crate::run::render_failure(f, &[f.seed], &rerun);
+            crate::verdict::leave_failure_note(dir, &text);
+        }
+    }
+    let summary = Summary {
+        shard_text: String::new(),
+        seeds: ran,
+        passed: ran - failures.len() as u64,
+        failed: failures.len() as u64,
+        failures,
+        errors: Vec::new(),
+        errors_total: 0,
+        virtual_time: simnet_core::SimTime::ZERO,
+        wall: start.elapsed(),
+    };
+    summary.render(&rerun)
+}
+
+/// The command that reruns failure `f` of `test` alone, checking determinism again
+/// if that is what failed.
+fn rerun_in_test(f: &Failure, test: &TestName) -> String {
+    let check = match f.reason.starts_with("not deterministic") {
+        true => format!("{}=1 ", crate::verdict::CHECK_DETERMINISM_VAR),
+        false => String::new(),
+    };
+    format!(
+        "{check}{}",
+        rerun_command(f.seed, f.shrink_path.as_ref(), test)
+    )
 }
 
 /// Run `body` over the test's seeds: `default`, unless `SIMNET_SEED` or
@@ -297,35 +307,6 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
         (_, Some(s)) => format!("panicked: {s}"),
         _ => "panicked".to_string(),
     }
-}
-
-/// What a failing seed prints: the seed, the reason, the shrunk plan if any, and how
-/// to rerun it.
-pub(crate) fn failure_message(
-    seed: u64,
-    reason: &str,
-    plan: Option<&str>,
-    path: Option<&crate::shrink::ShrinkPath>,
-    artifacts: Option<&std::path::Path>,
-    test: &TestName,
-) -> String {
-    let mut text = format!("seed {seed} failed: {reason}\n");
-    if let Some(plan) = plan {
-        text.push_str(plan);
-    }
-    // A difference between two runs shows only when the seed runs twice again.
-    let check = match reason.starts_with("not deterministic") {
-        true => format!("{}=1 ", crate::verdict::CHECK_DETERMINISM_VAR),
-        false => String::new(),
-    };
-    text.push_str(&format!(
-        "rerun this seed alone:\n    {check}{}\n",
-        rerun_command(seed, path, test)
-    ));
-    if let Some(dir) = artifacts {
-        text.push_str(&format!("artifacts: {}\n", dir.display()));
-    }
-    text
 }
 
 /// The cargo option that selects the test target `file` belongs to (paths as
@@ -510,7 +491,7 @@ mod tests {
         })
         .expect_err("seed 4 fails");
         let text = panic_text(failure.as_ref());
-        assert!(text.contains("1 of 10 seeds failed"), "{text}");
+        assert!(text.contains("10 seeds: 9 passed, 1 failed"), "{text}");
         assert!(text.contains("seed 4 failed: bad luck at 4"), "{text}");
         assert!(text.contains("SIMNET_SEED=4 cargo test"), "{text}");
         assert!(text.contains("--lib"), "{text}");

@@ -172,16 +172,29 @@ pub(crate) fn leave_failure_note(dir: &Path, text: &str) {
 }
 
 /// The part of a failure's reason that says what went wrong, for grouping: virtual
-/// times (`at 0.014000s`) differ from seed to seed for the same failure.
+/// times (`at 0.014000s`) and ephemeral ports (`10.0.0.2:54373`) differ from seed
+/// to seed for the same failure.
 pub(crate) fn group_key(reason: &str) -> String {
     reason
         .split(' ')
         .map(|word| match is_seconds(word) {
-            true => "_s",
-            false => word,
+            true => "_s".to_string(),
+            false => without_port(word),
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// `10.0.0.2:54373` as `10.0.0.2:_`; any other word as it is.
+fn without_port(word: &str) -> String {
+    match word.rsplit_once(':') {
+        Some((ip, port))
+            if ip.contains('.') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            format!("{ip}:_")
+        }
+        _ => word.to_string(),
+    }
 }
 
 /// `1.250000s` (possibly followed by a newline or punctuation).
@@ -258,6 +271,10 @@ mod tests {
         let b = "client: exited with code 1 at 2.500000s\n    | op 1: refused";
         assert_eq!(group_key(a), group_key(b));
         assert_ne!(group_key(a), group_key("client: trapped at 0.014000s"));
+        assert_eq!(
+            group_key("read on 10.0.0.2:54373 -> 10.0.0.1:7000"),
+            group_key("read on 10.0.0.2:49152 -> 10.0.0.1:7000")
+        );
     }
 
     #[test]

@@ -287,8 +287,11 @@ fn failing_seeds_are_grouped_and_leave_their_timeline_trace_and_capture() {
         .expect_err("the client fails");
     let text = panic_text(failure);
     // Both seeds fail the same way: one group, one artifacts line.
-    assert!(text.starts_with("2 of 2 seeds failed\n"), "{text}");
-    assert!(text.contains("the same failure at 2 seeds: 4, 5"), "{text}");
+    assert!(text.starts_with("2 seeds: 0 passed, 2 failed\n"), "{text}");
+    assert!(
+        text.contains("2 seeds failed (4, 5): client: trapped"),
+        "{text}"
+    );
     assert_eq!(text.matches("artifacts: ").count(), 1, "{text}");
     let dir = text
         .lines()

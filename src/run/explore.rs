@@ -82,6 +82,8 @@ pub struct Failure {
     pub drawn: usize,
     /// The shrink's decisions, to replay the shrunk plan (`SIMNET_PLAN`).
     pub shrink_path: Option<ShrinkPath>,
+    /// The plan was replayed from a shrink's decisions (`SIMNET_PLAN`), not drawn.
+    pub replayed: bool,
     /// The command that replays it from a scenario file, when there is one.
     pub replay: Option<String>,
     /// Where its artifacts went.
@@ -338,6 +340,7 @@ impl Explore {
                 plan,
                 drawn: drawn.len(),
                 shrink_path: self.replay.clone(),
+                replayed: self.replay.is_some(),
                 replay: None,
                 artifacts: None,
             }),
@@ -546,6 +549,55 @@ pub fn fit_space(
     Ok(())
 }
 
+/// One failure (`first`, standing for the failing `seeds`) as every report shows
+/// it: the reason, the plan and how it came about, how to rerun it, its artifacts.
+pub fn render_failure(
+    first: &Failure,
+    seeds: &[u64],
+    rerun: &dyn Fn(&Failure) -> String,
+) -> String {
+    let mut out = String::new();
+    match seeds {
+        [_, _, ..] => {
+            let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
+            let _ = writeln!(
+                out,
+                "{} seeds failed ({}): {}",
+                seeds.len(),
+                list.join(", "),
+                first.reason
+            );
+        }
+        _ => {
+            let _ = writeln!(out, "seed {} failed: {}", first.seed, first.reason);
+        }
+    }
+    if first.drawn > 0 || !first.plan.is_empty() {
+        let how = match (&first.shrink_path, first.replayed) {
+            (_, true) => "replayed as given".to_string(),
+            (Some(_), false) => format!(
+                "{} drawn, {} after shrinking",
+                first.drawn,
+                first.plan.len()
+            ),
+            (None, false) => "as drawn, not shrunk".to_string(),
+        };
+        let _ = write!(out, "  fault plan ({} faults, {how}):", first.plan.len());
+        for f in &first.plan {
+            let _ = write!(out, "\n    - {f}");
+        }
+        if first.plan.is_empty() {
+            out.push_str("\n    (none: the run fails without faults)");
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "  replay: {}", rerun(first));
+    if let Some(dir) = &first.artifacts {
+        let _ = writeln!(out, "  artifacts: {}", dir.display());
+    }
+    out
+}
+
 /// What the seeds run so far came to.
 #[derive(Default)]
 struct Tally {
@@ -657,46 +709,21 @@ impl Summary {
     /// replay it (`rerun` says how, for a failure), then the errors.
     pub fn render(&self, rerun: &dyn Fn(&Failure) -> String) -> String {
         let mut out = format!(
-            "{} seeds{}: {} passed, {} failed; {} of virtual time in {:.2}s of wall time\n",
-            self.seeds,
-            self.shard_text,
-            self.passed,
-            self.failed,
-            secs(self.virtual_time),
-            self.wall.as_secs_f64()
+            "{} seeds{}: {} passed, {} failed",
+            self.seeds, self.shard_text, self.passed, self.failed
         );
+        // A runner of test bodies does not know how long their runs were.
+        if self.virtual_time > SimTime::ZERO {
+            let _ = write!(
+                out,
+                "; {} of virtual time in {:.2}s of wall time",
+                secs(self.virtual_time),
+                self.wall.as_secs_f64()
+            );
+        }
+        out.push('\n');
         for g in self.groups() {
-            let first = g.first;
-            match g.seeds.as_slice() {
-                [one] => {
-                    let _ = writeln!(out, "seed {one} failed: {}", first.reason);
-                }
-                seeds => {
-                    let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
-                    let _ = writeln!(
-                        out,
-                        "{} seeds failed ({}): {}",
-                        seeds.len(),
-                        list.join(", "),
-                        first.reason
-                    );
-                }
-            }
-            if first.drawn > 0 || !first.plan.is_empty() {
-                let how = match &first.shrink_path {
-                    Some(_) => "",
-                    None => ", as drawn, not shrunk",
-                };
-                let _ = write!(out, "  fault plan ({} faults{how}):", first.plan.len());
-                for f in &first.plan {
-                    let _ = write!(out, "\n    - {f}");
-                }
-                let _ = writeln!(out);
-            }
-            let _ = writeln!(out, "  replay: {}", rerun(first));
-            if let Some(dir) = &first.artifacts {
-                let _ = writeln!(out, "  artifacts: {}", dir.display());
-            }
+            out.push_str(&render_failure(g.first, &g.seeds, rerun));
         }
         let more = self.failed.saturating_sub(self.failures.len() as u64);
         if more > 0 {
@@ -752,6 +779,7 @@ mod tests {
             }],
             drawn: 3,
             shrink_path: None,
+            replayed: false,
             replay: None,
             artifacts: None,
         }

@@ -16,7 +16,8 @@ use simnet_core::{CaptureSink, TraceMode};
 use simnet_wasi::{Report, Sim, StopReason};
 
 pub use explore::{
-    Explore, Failure, FailureGroup, Progress, Summary, fit_space, fitting_jobs, shell_word,
+    Explore, Failure, FailureGroup, Progress, Summary, fit_space, fitting_jobs, render_failure,
+    shell_word,
 };
 pub use seeds::{SeedSet, parse_shard};
 
