@@ -30,20 +30,71 @@ impl ShrinkPath {
         }
     }
 
+    /// The path as a failure printed it: a version digit, then the steps, each `S`
+    /// (the candidate failed: simplify on) or `C` (it passed: complicate), a step
+    /// followed by a count standing for that many (`1C2S21` is `1CSSSSSS...`).
     pub fn parse(text: &str) -> Result<ShrinkPath, String> {
-        let ok = text.starts_with(['0', '1']) && text[1..].chars().all(|c| c == 'S' || c == 'C');
-        match ok {
-            true => Ok(ShrinkPath(text.to_string())),
-            false => Err(format!(
-                "{PLAN_VAR}={text:?}: expected what a failure printed, like 1SSCS"
-            )),
+        let bad = || format!("{PLAN_VAR}={text:?}: expected what a failure printed, like 1S3CS");
+        let mut chars = text.chars().peekable();
+        let mut steps = String::new();
+        match chars.next() {
+            Some(v @ ('0' | '1')) => steps.push(v),
+            _ => return Err(bad()),
         }
+        while let Some(step) = chars.next() {
+            if step != 'S' && step != 'C' {
+                return Err(bad());
+            }
+            let mut count = String::new();
+            while let Some(d) = chars.next_if(char::is_ascii_digit) {
+                count.push(d);
+            }
+            let n: usize = match count.is_empty() {
+                true => 1,
+                false => count
+                    .parse()
+                    .ok()
+                    .filter(|n| (1..=MAX_STEPS).contains(n))
+                    .ok_or_else(bad)?,
+            };
+            if steps.len() + n > MAX_STEPS + 1 {
+                return Err(bad());
+            }
+            steps.extend(std::iter::repeat_n(step, n));
+        }
+        Ok(ShrinkPath::new(steps))
+    }
+
+    /// `steps` without the ones after the last `S`: they change nothing a replay
+    /// keeps, so paths that differ only there are the same.
+    fn new(mut steps: String) -> ShrinkPath {
+        while steps.len() > 1 && steps.ends_with('C') {
+            steps.pop();
+        }
+        ShrinkPath(steps)
     }
 }
 
+/// The most steps a path may hold (far more than any shrink takes).
+const MAX_STEPS: usize = 100_000;
+
 impl Display for ShrinkPath {
+    /// Runs of one step written once with their count.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        let (version, steps) = self.0.split_at(self.0.len().min(1));
+        f.write_str(version)?;
+        let mut chars = steps.chars().peekable();
+        while let Some(step) = chars.next() {
+            let mut n = 1;
+            while chars.next_if_eq(&step).is_some() {
+                n += 1;
+            }
+            match n {
+                1 => write!(f, "{step}")?,
+                _ => write!(f, "{step}{n}")?,
+            }
+        }
+        Ok(())
     }
 }
 
@@ -79,7 +130,7 @@ pub fn shrink<E>(
     let simplified = tree.simplify();
     let mut path = String::from(if simplified { "1" } else { "0" });
     if !simplified {
-        return Ok((best, reason, ShrinkPath(path)));
+        return Ok((best, reason, ShrinkPath::new(path)));
     }
     for _ in 0..max_steps {
         let candidate = tree.current();
@@ -99,7 +150,7 @@ pub fn shrink<E>(
             break;
         }
     }
-    Ok((best, reason, ShrinkPath(path)))
+    Ok((best, reason, ShrinkPath::new(path)))
 }
 
 /// The plan a shrink that took `path` ended with, from the tree it started from.
@@ -149,4 +200,22 @@ pub(crate) fn quietly<R>(f: impl FnOnce() -> R) -> R {
     let result = f();
     QUIET.with(|q| q.set(was));
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_print_short_and_read_back() {
+        let long = format!("1C{}CS{}CC", "S".repeat(21), "C".repeat(3));
+        let path = ShrinkPath::parse(&long).unwrap();
+        assert_eq!(path.to_string(), "1CS21CS");
+        assert_eq!(ShrinkPath::parse(&path.to_string()).unwrap(), path);
+        // What earlier failures printed still reads.
+        assert_eq!(ShrinkPath::parse("1SCS").unwrap().to_string(), "1SCS");
+        for bad in ["", "2S", "1X", "1S0", "1S999999999", "S1"] {
+            assert!(ShrinkPath::parse(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! so that a failing seed can be looked into without running it again.
 //!
 //! Artifacts go to `$SIMNET_ARTIFACTS/TARGET/TEST/seed-N/`, or, without that
-//! variable, to `simnet-artifacts/` in the test's target directory.
+//! variable, to `simnet-artifacts/` in the test's target directory. A seed runner
+//! starts by clearing its test's directory, so what is there is its last run's.
 //!
 //! The runs a verdict judges are also what a determinism check compares: with the
 //! check on, the seed runners run each seed twice, and the runs judged in the
@@ -153,6 +154,11 @@ pub(crate) fn twice(mut body: impl FnMut() -> Result<(), String>) -> Result<(), 
 /// Run `body` as test `test`: verdicts given inside it name the test, and leave
 /// their artifacts' place for the runner ([`take_artifacts`]).
 pub(crate) fn as_test<T>(test: &TestName, body: impl FnOnce() -> T) -> T {
+    // The test's artifacts are of its last run only: none left from earlier runs
+    // of other seeds.
+    if let Some(dir) = artifact_dir(test, 0).parent() {
+        let _ = std::fs::remove_dir_all(dir);
+    }
     let previous = CURRENT_TEST.with(|t| t.replace(Some(test.clone())));
     let result = body();
     CURRENT_TEST.with(|t| *t.borrow_mut() = previous);
@@ -233,6 +239,8 @@ pub fn ensure_success(sim: &Sim, report: &Report) -> anyhow::Result<()> {
     };
     let explanation = sim.explain(report);
     let where_to = artifact_dir(&test, sim.config().seed);
+    // Nothing left from an earlier run of this seed (a capture it kept, say).
+    let _ = std::fs::remove_dir_all(&where_to);
     let note = match crate::report::write_artifacts(&where_to, sim, report, &explanation) {
         // A runner reports where they went itself, once per group of failures.
         Ok(()) if in_runner => {

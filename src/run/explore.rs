@@ -549,6 +549,14 @@ pub fn fit_space(
     Ok(())
 }
 
+/// `n` things, as words: `1 seed`, `2 seeds`.
+fn counted(n: u64, thing: &str) -> String {
+    match n {
+        1 => format!("1 {thing}"),
+        n => format!("{n} {thing}s"),
+    }
+}
+
 /// One failure (`first`, standing for the failing `seeds`) as every report shows
 /// it: the reason, the plan and how it came about, how to rerun it, its artifacts.
 pub fn render_failure(
@@ -582,7 +590,11 @@ pub fn render_failure(
             ),
             (None, false) => "as drawn, not shrunk".to_string(),
         };
-        let _ = write!(out, "  fault plan ({} faults, {how}):", first.plan.len());
+        let _ = write!(
+            out,
+            "  fault plan ({}, {how}):",
+            counted(first.plan.len() as u64, "fault")
+        );
         for f in &first.plan {
             let _ = write!(out, "\n    - {f}");
         }
@@ -684,17 +696,21 @@ impl Summary {
         self.failed == 0 && self.errors_total == 0
     }
 
-    /// The kept failures grouped: the same (normalized) plan and reason form one
-    /// group, listed by its smallest seed.
+    /// The kept failures grouped: the same (normalized) shrunk plan and failure
+    /// form one group, and unshrunk failures the same failure; listed by the
+    /// smallest seed.
     pub fn groups(&self) -> Vec<FailureGroup<'_>> {
-        let mut groups: indexmap::IndexMap<(Vec<String>, String), FailureGroup<'_>> =
+        let mut groups: indexmap::IndexMap<(Option<Vec<String>>, String), FailureGroup<'_>> =
             indexmap::IndexMap::new();
         for f in &self.failures {
+            // Plans as drawn differ from seed to seed for the same bug: unshrunk
+            // failures are grouped by what went wrong alone.
+            let plan = f
+                .shrink_path
+                .as_ref()
+                .map(|_| crate::check::plan_key(&f.plan));
             groups
-                .entry((
-                    crate::check::plan_key(&f.plan),
-                    crate::verdict::group_key(&f.reason),
-                ))
+                .entry((plan, crate::verdict::group_key(&f.reason)))
                 .or_insert_with(|| FailureGroup {
                     seeds: Vec::new(),
                     first: f,
@@ -709,8 +725,11 @@ impl Summary {
     /// replay it (`rerun` says how, for a failure), then the errors.
     pub fn render(&self, rerun: &dyn Fn(&Failure) -> String) -> String {
         let mut out = format!(
-            "{} seeds{}: {} passed, {} failed",
-            self.seeds, self.shard_text, self.passed, self.failed
+            "{}{}: {} passed, {} failed",
+            counted(self.seeds, "seed"),
+            self.shard_text,
+            self.passed,
+            self.failed
         );
         // A runner of test bodies does not know how long their runs were.
         if self.virtual_time > SimTime::ZERO {
@@ -778,7 +797,7 @@ mod tests {
                 lasting: Duration::from_millis(100),
             }],
             drawn: 3,
-            shrink_path: None,
+            shrink_path: Some(crate::shrink::ShrinkPath::parse("1S").unwrap()),
             replayed: false,
             replay: None,
             artifacts: None,
@@ -809,6 +828,18 @@ mod tests {
         let text = summary.render(&|f| format!("rerun {}", f.seed));
         assert!(
             text.contains("2 seeds failed (1, 2): client: expected exit 0"),
+            "{text}"
+        );
+        // Unshrunk, the plans are as drawn: the same failure is one group.
+        let mut unshrunk = summary.clone();
+        unshrunk
+            .failures
+            .iter_mut()
+            .for_each(|f| f.shrink_path = None);
+        assert_eq!(unshrunk.groups().len(), 1);
+        let text = unshrunk.render(&|f| format!("rerun {}", f.seed));
+        assert!(
+            text.contains("fault plan (1 fault, as drawn, not shrunk)"),
             "{text}"
         );
     }

@@ -45,7 +45,7 @@ fn explore_shrinks_an_ack_before_sync_bug_to_one_crash_and_the_replay_loses_agai
     assert_eq!(code(&out), 1, "{stdout}{stderr}");
     assert!(stdout.contains("LOST key"), "{stdout}");
     // The smallest plan is one crash (and the restart that goes with it).
-    assert!(stdout.contains("fault plan (1 faults, "), "{stdout}");
+    assert!(stdout.contains("fault plan (1 fault, "), "{stdout}");
     let replay = stdout
         .lines()
         .find_map(|l| l.trim().strip_prefix("replay: simnet "))

@@ -281,7 +281,7 @@ fn explore_with_random_faults_shrinks_and_writes_replays() {
             .unwrap();
         assert_eq!(replay.status.code(), Some(1), "{r}");
     }
-    assert!(stdout.contains("fault plan (1 faults, "), "{stdout}");
+    assert!(stdout.contains("fault plan (1 fault, "), "{stdout}");
     // Seeds that shrink to the same plan are one report, with the guest's last words.
     assert!(stdout.contains("seeds failed ("), "{stdout}");
     assert!(stdout.contains("last output of client:"), "{stdout}");

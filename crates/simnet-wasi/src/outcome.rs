@@ -164,7 +164,7 @@ pub enum StopReason {
 impl fmt::Display for StopReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            StopReason::AllFinished => "every guest that was expected to finish did",
+            StopReason::AllFinished => "every guest that was expected to finish has ended",
             StopReason::Idle => "nothing could run and no event was left",
             StopReason::TimeLimit => "the time limit of the run was reached",
             StopReason::Watchdog => "the run took longer in real time than its watchdog allows",
