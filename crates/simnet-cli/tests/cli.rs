@@ -1583,7 +1583,7 @@ fn explore_refuses_zero_jobs_and_takes_any_seed_range() {
     assert!(
         text(&out)
             .0
-            .starts_with("1 seeds (shard 1/1000000000000): 1 passed"),
+            .starts_with("1 seed (shard 1/1000000000000): 1 passed"),
         "{:?}",
         text(&out)
     );
