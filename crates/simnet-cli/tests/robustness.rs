@@ -286,7 +286,7 @@ fn a_replay_file_that_cannot_be_written_loses_no_failure() {
     let (stdout, stderr) = text(&out);
     assert_eq!(code(&out), 1, "{stdout}{stderr}");
     assert!(stdout.contains("4 seeds: 0 passed, 4 failed"), "{stdout}");
-    let failed = stdout.find("failed: b: expected exit 0").expect(&stdout);
+    let failed = stdout.find("): b: expected exit 0").expect(&stdout);
     let unwritten = stdout
         .find("the replay file was not written")
         .expect(&stdout);
