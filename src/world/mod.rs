@@ -232,28 +232,27 @@ impl Guest {
     /// Mount `source` on the host's simulated disk, where the guest sees it as
     /// `guest` (see [`simnet_wasi::GuestSpec::disk`]).
     pub fn disk(
-        mut self,
+        self,
         guest: impl Into<String>,
         source: impl Into<simnet_wasi::DiskSource>,
     ) -> Guest {
-        self.disks.push(simnet_wasi::DiskMount {
-            guest: guest.into(),
-            source: source.into(),
-            read_only: false,
-        });
-        self
+        self.mount(guest.into(), source.into(), false)
     }
 
     /// Like [`Guest::disk`], read-only.
     pub fn disk_read_only(
-        mut self,
+        self,
         guest: impl Into<String>,
         source: impl Into<simnet_wasi::DiskSource>,
     ) -> Guest {
+        self.mount(guest.into(), source.into(), true)
+    }
+
+    fn mount(mut self, guest: String, source: simnet_wasi::DiskSource, read_only: bool) -> Guest {
         self.disks.push(simnet_wasi::DiskMount {
-            guest: guest.into(),
-            source: source.into(),
-            read_only: true,
+            guest,
+            source,
+            read_only,
         });
         self
     }
