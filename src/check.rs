@@ -10,8 +10,9 @@ use std::fmt::Display;
 use std::ops::Range;
 
 use crate::plan::{PlanFault, plan_strategy};
+use crate::rerun::TestName;
 use crate::run::Failure;
-use crate::seeds::{Seeds, TestName, run_one};
+use crate::seeds::{Seeds, run_one};
 use crate::shrink::{ShrinkPath, draw, quietly, replay_shrink, shrink};
 use crate::space::FaultSpace;
 
@@ -181,15 +182,4 @@ fn fitted<E: Display>(
         space.horizon = length.max(std::time::Duration::from_millis(1));
     }
     space
-}
-
-/// A plan as a grouping key: its faults, normalized (the same fault named in either
-/// direction is one) and sorted.
-pub(crate) fn plan_key<'a>(plan: impl IntoIterator<Item = &'a PlanFault>) -> Vec<String> {
-    let mut key: Vec<String> = plan
-        .into_iter()
-        .map(|p| p.normalized().to_string())
-        .collect();
-    key.sort();
-    key
 }

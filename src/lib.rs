@@ -26,6 +26,7 @@ pub mod check;
 pub mod component;
 pub mod plan;
 pub mod report;
+pub mod rerun;
 pub mod run;
 pub mod seeds;
 pub mod shrink;
@@ -40,8 +41,9 @@ pub use simnet_wasi as wasi;
 pub use check::check_plans;
 pub use component::{build_component, load, runtime};
 pub use plan::PlanFault;
+pub use rerun::TestName;
 pub use run::{Explore, Run, RunOptions, Summary};
-pub use seeds::{Seeds, TestName, check_seeds};
+pub use seeds::{Seeds, check_seeds};
 /// A test run once per seed (`#[simnet::test(seeds = 0..20)]`), with random fault
 /// plans given `plans = FAULT_SPACE`: see [`simnet_macros`].
 pub use simnet_macros::test;

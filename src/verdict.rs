@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use simnet_wasi::{Report, Sim};
 
-use crate::seeds::TestName;
+use crate::rerun::TestName;
 
 /// The variable naming the directory failing runs leave their artifacts in.
 pub const ARTIFACTS_VAR: &str = "SIMNET_ARTIFACTS";
@@ -177,39 +177,6 @@ pub(crate) fn leave_failure_note(dir: &Path, text: &str) {
     let _ = std::fs::write(dir.join("failure.txt"), text);
 }
 
-/// The part of a failure's reason that says what went wrong, for grouping: virtual
-/// times (`at 0.014000s`) and ephemeral ports (`10.0.0.2:54373`) differ from seed
-/// to seed for the same failure.
-pub(crate) fn group_key(reason: &str) -> String {
-    reason
-        .split(' ')
-        .map(|word| match is_seconds(word) {
-            true => "_s".to_string(),
-            false => without_port(word),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// `10.0.0.2:54373` as `10.0.0.2:_`; any other word as it is.
-fn without_port(word: &str) -> String {
-    match word.rsplit_once(':') {
-        Some((ip, port))
-            if ip.contains('.') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            format!("{ip}:_")
-        }
-        _ => word.to_string(),
-    }
-}
-
-/// `1.250000s` (possibly followed by a newline or punctuation).
-fn is_seconds(word: &str) -> bool {
-    let word = word.trim_end_matches(['\n', ',', ';', ':', ')']);
-    word.strip_suffix('s')
-        .is_some_and(|n| n.contains('.') && n.chars().all(|c| c.is_ascii_digit() || c == '.'))
-}
-
 /// `Ok` if every guest met its part ([`Report::is_success`]); else an error with
 /// [`Sim::explain`]'s text and where the run's artifacts were written.
 ///
@@ -272,18 +239,6 @@ pub fn artifact_dir(test: &TestName, seed: u64) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn failures_at_different_times_share_a_group() {
-        let a = "client: exited with code 1 at 0.014000s\n    | op 1: refused";
-        let b = "client: exited with code 1 at 2.500000s\n    | op 1: refused";
-        assert_eq!(group_key(a), group_key(b));
-        assert_ne!(group_key(a), group_key("client: trapped at 0.014000s"));
-        assert_eq!(
-            group_key("read on 10.0.0.2:54373 -> 10.0.0.1:7000"),
-            group_key("read on 10.0.0.2:49152 -> 10.0.0.1:7000")
-        );
-    }
 
     #[test]
     fn artifacts_are_kept_per_target_test_and_seed() {

@@ -18,20 +18,16 @@ use anyhow::{Context, Result};
 use proptest::strategy::{SBoxedStrategy, ValueTree};
 use simnet_core::SimTime;
 
+use super::summary::{Failure, KEPT_FAILURES, Summary};
 use super::{Run, RunOptions, SeedSet, first_difference};
 use crate::plan::{PlanFault, plan_strategy};
 use crate::report::{PcapStream, write_replay};
 use crate::shrink::{ShrinkPath, draw, replay_shrink, shrink};
 use crate::space::{Call, FaultSpace};
-use crate::units::secs;
 use crate::world::Prepared;
 
 /// Simplification steps a shrink takes at most.
 pub const MAX_SHRINK_STEPS: u32 = 300;
-
-/// Failures (and errors) kept for the report: the ones with the smallest seeds, so
-/// the report is the same however the threads interleave; the rest are counted.
-const KEPT_FAILURES: usize = 100;
 
 /// Failing seeds whose plans are shrunk: shrinking costs a run per step, and the
 /// groups are known after a few.
@@ -67,52 +63,6 @@ pub struct Progress {
     pub done: u64,
     pub total: u64,
     pub failed: u64,
-}
-
-/// One failing seed.
-#[derive(Clone, Debug)]
-pub struct Failure {
-    pub seed: u64,
-    /// Why it failed: the unmet expectation or the property's reason.
-    pub reason: String,
-    /// Its fault plan (shrunk, if shrinking was asked and the seed was among the
-    /// first failures); empty without random faults.
-    pub plan: Vec<PlanFault>,
-    /// How many faults the seed drew before shrinking.
-    pub drawn: usize,
-    /// The shrink's decisions, to replay the shrunk plan (`SIMNET_PLAN`).
-    pub shrink_path: Option<ShrinkPath>,
-    /// The plan was replayed from a shrink's decisions (`SIMNET_PLAN`), not drawn.
-    pub replayed: bool,
-    /// The command that replays it from a scenario file, when there is one.
-    pub replay: Option<String>,
-    /// Where its artifacts went.
-    pub artifacts: Option<PathBuf>,
-}
-
-/// Failing seeds with the same plan and the same reason: one bug.
-#[derive(Clone, Debug)]
-pub struct FailureGroup<'a> {
-    pub seeds: Vec<u64>,
-    /// The first (smallest) seed's failure.
-    pub first: &'a Failure,
-}
-
-/// What an exploration came to.
-#[derive(Clone, Debug)]
-pub struct Summary {
-    /// The shard run, in words (` (shard 2/8)`; empty: the whole range).
-    pub shard_text: String,
-    pub seeds: u64,
-    pub passed: u64,
-    pub failed: u64,
-    /// The failures of the smallest failing seeds (at most 100), by seed.
-    pub failures: Vec<Failure>,
-    /// Seeds simnet could not run (a setup error, the machine), with why.
-    pub errors: Vec<(u64, String)>,
-    pub errors_total: u64,
-    pub virtual_time: SimTime,
-    pub wall: Duration,
 }
 
 impl Explore {
@@ -549,67 +499,6 @@ pub fn fit_space(
     Ok(())
 }
 
-/// `n` things, as words: `1 seed`, `2 seeds`.
-fn counted(n: u64, thing: &str) -> String {
-    match n {
-        1 => format!("1 {thing}"),
-        n => format!("{n} {thing}s"),
-    }
-}
-
-/// One failure (`first`, standing for the failing `seeds`) as every report shows
-/// it: the reason, the plan and how it came about, how to rerun it, its artifacts.
-pub fn render_failure(
-    first: &Failure,
-    seeds: &[u64],
-    rerun: &dyn Fn(&Failure) -> String,
-) -> String {
-    let mut out = String::new();
-    match seeds {
-        [_, _, ..] => {
-            let list: Vec<String> = seeds.iter().map(u64::to_string).collect();
-            let _ = writeln!(
-                out,
-                "{} seeds failed ({}): {}",
-                seeds.len(),
-                list.join(", "),
-                first.reason
-            );
-        }
-        _ => {
-            let _ = writeln!(out, "seed {} failed: {}", first.seed, first.reason);
-        }
-    }
-    if first.drawn > 0 || !first.plan.is_empty() {
-        let how = match (&first.shrink_path, first.replayed) {
-            (_, true) => "replayed as given".to_string(),
-            (Some(_), false) => format!(
-                "{} drawn, {} after shrinking",
-                first.drawn,
-                first.plan.len()
-            ),
-            (None, false) => "as drawn, not shrunk".to_string(),
-        };
-        let _ = write!(
-            out,
-            "  fault plan ({}, {how}):",
-            counted(first.plan.len() as u64, "fault")
-        );
-        for f in &first.plan {
-            let _ = write!(out, "\n    - {f}");
-        }
-        if first.plan.is_empty() {
-            out.push_str("\n    (none: the run fails without faults)");
-        }
-        out.push('\n');
-    }
-    let _ = writeln!(out, "  replay: {}", rerun(first));
-    if let Some(dir) = &first.artifacts {
-        let _ = writeln!(out, "  artifacts: {}", dir.display());
-    }
-    out
-}
-
 /// What the seeds run so far came to.
 #[derive(Default)]
 struct Tally {
@@ -687,160 +576,5 @@ pub fn shell_word(s: &str) -> String {
         s.to_string()
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
-    }
-}
-
-impl Summary {
-    /// Every seed passed and none failed to run.
-    pub fn is_success(&self) -> bool {
-        self.failed == 0 && self.errors_total == 0
-    }
-
-    /// The kept failures grouped: the same (normalized) shrunk plan and failure
-    /// form one group, and unshrunk failures the same failure; listed by the
-    /// smallest seed.
-    pub fn groups(&self) -> Vec<FailureGroup<'_>> {
-        let mut groups: indexmap::IndexMap<(Option<Vec<String>>, String), FailureGroup<'_>> =
-            indexmap::IndexMap::new();
-        for f in &self.failures {
-            // Plans as drawn differ from seed to seed for the same bug: unshrunk
-            // failures are grouped by what went wrong alone.
-            let plan = f
-                .shrink_path
-                .as_ref()
-                .map(|_| crate::check::plan_key(&f.plan));
-            groups
-                .entry((plan, crate::verdict::group_key(&f.reason)))
-                .or_insert_with(|| FailureGroup {
-                    seeds: Vec::new(),
-                    first: f,
-                })
-                .seeds
-                .push(f.seed);
-        }
-        groups.into_values().collect()
-    }
-
-    /// The report: counts, then each group of failures with its plan and how to
-    /// replay it (`rerun` says how, for a failure), then the errors.
-    pub fn render(&self, rerun: &dyn Fn(&Failure) -> String) -> String {
-        let mut out = format!(
-            "{}{}: {} passed, {} failed",
-            counted(self.seeds, "seed"),
-            self.shard_text,
-            self.passed,
-            self.failed
-        );
-        // A runner of test bodies does not know how long their runs were.
-        if self.virtual_time > SimTime::ZERO {
-            let _ = write!(
-                out,
-                "; {} of virtual time in {:.2}s of wall time",
-                secs(self.virtual_time),
-                self.wall.as_secs_f64()
-            );
-        }
-        out.push('\n');
-        for g in self.groups() {
-            out.push_str(&render_failure(g.first, &g.seeds, rerun));
-        }
-        let more = self.failed.saturating_sub(self.failures.len() as u64);
-        if more > 0 {
-            let _ = writeln!(
-                out,
-                "... and {more} more failing seeds (the {KEPT_FAILURES} smallest are listed)"
-            );
-        }
-        for (seed, e) in &self.errors {
-            let _ = writeln!(out, "error: seed {seed}: {e}");
-        }
-        let more = self.errors_total.saturating_sub(self.errors.len() as u64);
-        if more > 0 {
-            let _ = writeln!(out, "... and {more} more errors");
-        }
-        out
-    }
-
-    /// Panic with the report unless every seed passed: for a test, with the commands
-    /// that rerun each failure alone from the test (`SIMNET_SEED`, `SIMNET_PLAN`).
-    #[track_caller]
-    pub fn assert_passed(&self) {
-        if self.is_success() {
-            return;
-        }
-        let location = std::panic::Location::caller();
-        let thread = std::thread::current();
-        let rerun = |f: &Failure| {
-            crate::seeds::rerun_command_with_plan(
-                f.seed,
-                f.shrink_path.as_ref(),
-                location.file(),
-                thread.name(),
-            )
-        };
-        panic!("{}", self.render(&rerun));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn failure(seed: u64, a: &str, b: &str) -> Failure {
-        Failure {
-            seed,
-            reason: "client: expected exit 0".into(),
-            plan: vec![PlanFault::Partition {
-                a: a.into(),
-                b: b.into(),
-                at: Duration::from_millis(5),
-                lasting: Duration::from_millis(100),
-            }],
-            drawn: 3,
-            shrink_path: Some(crate::shrink::ShrinkPath::parse("1S").unwrap()),
-            replayed: false,
-            replay: None,
-            artifacts: None,
-        }
-    }
-
-    #[test]
-    fn a_fault_in_either_direction_is_one_group() {
-        let summary = Summary {
-            shard_text: String::new(),
-            seeds: 3,
-            passed: 0,
-            failed: 3,
-            failures: vec![
-                failure(1, "client", "server"),
-                failure(2, "server", "client"),
-                failure(3, "client", "other"),
-            ],
-            errors: Vec::new(),
-            errors_total: 0,
-            virtual_time: SimTime::ZERO,
-            wall: Duration::ZERO,
-        };
-        let groups = summary.groups();
-        assert_eq!(groups.len(), 2);
-        assert_eq!(groups[0].seeds, [1, 2]);
-        assert_eq!(groups[1].seeds, [3]);
-        let text = summary.render(&|f| format!("rerun {}", f.seed));
-        assert!(
-            text.contains("2 seeds failed (1, 2): client: expected exit 0"),
-            "{text}"
-        );
-        // Unshrunk, the plans are as drawn: the same failure is one group.
-        let mut unshrunk = summary.clone();
-        unshrunk
-            .failures
-            .iter_mut()
-            .for_each(|f| f.shrink_path = None);
-        assert_eq!(unshrunk.groups().len(), 1);
-        let text = unshrunk.render(&|f| format!("rerun {}", f.seed));
-        assert!(
-            text.contains("fault plan (1 fault, as drawn, not shrunk)"),
-            "{text}"
-        );
     }
 }

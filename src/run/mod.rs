@@ -7,6 +7,7 @@
 
 mod explore;
 mod seeds;
+mod summary;
 
 use std::path::Path;
 use std::time::Duration;
@@ -15,11 +16,9 @@ use anyhow::{Context, Result};
 use simnet_core::{CaptureSink, TraceMode};
 use simnet_wasi::{Report, Sim, StopReason};
 
-pub use explore::{
-    Explore, Failure, FailureGroup, Progress, Summary, fit_space, fitting_jobs, render_failure,
-    shell_word,
-};
+pub use explore::{Explore, Progress, fit_space, fitting_jobs, shell_word};
 pub use seeds::{SeedSet, parse_shard};
+pub use summary::{Failure, FailureGroup, Summary, group_key, plan_key, render_failure};
 
 use crate::plan::PlanFault;
 use crate::report;
