@@ -139,7 +139,8 @@ impl Seeds {
                 replay: None,
                 artifacts: None,
             };
-            if shrunk < SHRUNK_SEEDS {
+            // A difference between two runs shows only when each plan runs twice.
+            if shrunk < SHRUNK_SEEDS && !reason.starts_with("not deterministic") {
                 shrunk += 1;
                 let fails = |plan: &[PlanFault]| -> Result<Option<String>, Infallible> {
                     Ok(run_one(seed, &mut |seed| body(seed, plan)).err())
@@ -149,7 +150,13 @@ impl Seeds {
                 failure.plan = plan;
                 failure.shrink_path = Some(path);
             }
-            // The last failing run (the shrunk plan's) left the artifacts.
+            // The artifacts of the plan reported: run it once more if it was shrunk
+            // (the last failing candidate may have failed another way).
+            if failure.shrink_path.is_some() {
+                crate::verdict::take_artifacts();
+                let plan = failure.plan.clone();
+                let _ = quietly(|| run_one(seed, &mut |seed| body(seed, &plan)));
+            }
             failure.artifacts = crate::verdict::take_artifacts();
             failures.push(failure);
         }

@@ -32,7 +32,7 @@ impl ShrinkPath {
 
     /// The path as a failure printed it: a version digit, then the steps, each `S`
     /// (the candidate failed: simplify on) or `C` (it passed: complicate), a step
-    /// followed by a count standing for that many (`1C2S21` is `1CSSSSSS...`).
+    /// followed by a count standing for that many (`1CS3` is `1CSSS`).
     pub fn parse(text: &str) -> Result<ShrinkPath, String> {
         let bad = || format!("{PLAN_VAR}={text:?}: expected what a failure printed, like 1S3CS");
         let mut chars = text.chars().peekable();

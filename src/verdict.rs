@@ -33,6 +33,8 @@ thread_local! {
     /// Where the last failing verdict on this thread left its artifacts, for the
     /// runner to report (a runner's failures then group by their reasons alone).
     static LAST_ARTIFACTS: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
+    /// Verdicts write no artifacts (a run made only to measure the runs' length).
+    static NO_ARTIFACTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
 /// What a runner records of a judged run: how long it ran, and, for a determinism
@@ -118,7 +120,9 @@ fn judging<T>(body: impl FnOnce() -> T) -> (T, Vec<Judged>) {
 /// How long the longest run `body` judged lasted in virtual time (`None`: it
 /// judged none, so nothing says how long its runs are).
 pub(crate) fn judged_length(body: impl FnOnce()) -> Option<Duration> {
+    let quiet = NO_ARTIFACTS.with(|q| q.replace(true));
     let ((), judged) = judging(body);
+    NO_ARTIFACTS.with(|q| q.set(quiet));
     judged.iter().map(|j| j.end).max()
 }
 
@@ -155,14 +159,23 @@ pub(crate) fn twice(mut body: impl FnMut() -> Result<(), String>) -> Result<(), 
 /// their artifacts' place for the runner ([`take_artifacts`]).
 pub(crate) fn as_test<T>(test: &TestName, body: impl FnOnce() -> T) -> T {
     // The test's artifacts are of its last run only: none left from earlier runs
-    // of other seeds.
-    if let Some(dir) = artifact_dir(test, 0).parent() {
+    // of other seeds. (An unnamed test's directory may be another's too: kept.)
+    if test.name.is_some()
+        && let Some(dir) = artifact_dir(test, 0).parent()
+    {
         let _ = std::fs::remove_dir_all(dir);
     }
-    let previous = CURRENT_TEST.with(|t| t.replace(Some(test.clone())));
-    let result = body();
-    CURRENT_TEST.with(|t| *t.borrow_mut() = previous);
-    result
+    /// Puts the previous test back however the body ends (a runner ends by
+    /// panicking with its report).
+    struct Restore(Option<TestName>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            CURRENT_TEST.with(|t| *t.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(CURRENT_TEST.with(|t| t.replace(Some(test.clone()))));
+    body()
 }
 
 /// Where the last failing verdict on this thread left its artifacts, taken.
@@ -197,6 +210,9 @@ pub fn ensure_success(sim: &Sim, report: &Report) -> anyhow::Result<()> {
     });
     if report.is_success() {
         return Ok(());
+    }
+    if NO_ARTIFACTS.with(|q| q.get()) {
+        anyhow::bail!("{}", sim.explain(report).trim_end());
     }
     let runner = CURRENT_TEST.with(|t| t.borrow().clone());
     let in_runner = runner.is_some();

@@ -494,3 +494,34 @@ fn a_host_declared_twice_is_refused_and_a_host_without_an_address_is_no_panic() 
         ["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]
     );
 }
+
+#[test]
+fn a_runner_that_fails_leaves_no_test_context_behind() {
+    // A plan check ends by panicking with its report; a verdict after it on the
+    // same thread is a plain test's again, and names its own artifacts.
+    let mut space = simnet::FaultSpace::for_hosts(vec!["server".into()]);
+    space.families = vec![simnet::space::Family::Crash];
+    let failed = std::panic::catch_unwind(|| {
+        simnet::Seeds::range(1..2).check_plans(&space, |seed, _plan| refused(seed))
+    });
+    assert!(failed.is_err());
+    let text = format!("{:#}", refused(3).unwrap_err());
+    assert!(
+        text.contains("harness/a_runner_that_fails_leaves_no_test_context_behind/seed-3"),
+        "{text}"
+    );
+}
+
+#[test]
+fn addresses_given_with_host_ips_are_not_handed_out_again() {
+    let world = Builder::new(1)
+        .host("a", "10.0.0.5")
+        .host_ips("a", &["10.0.0.1".parse().unwrap()])
+        .client("b", &guest("echo-client"), |g| g)
+        .world()
+        .unwrap();
+    assert_eq!(
+        world.host("b").unwrap().ips,
+        ["10.0.0.2".parse::<std::net::IpAddr>().unwrap()]
+    );
+}

@@ -123,11 +123,6 @@ fn relocate_line(line: &str, moved: &dyn Fn(&str) -> String) -> String {
                         Some((host, guest)) if !host.is_empty() => {
                             format!("{:?}", format!("{}::{guest}", moved(host)))
                         }
-                        // A granted directory alone, which the guest sees by the
-                        // path as written: keep that as its guest path.
-                        None if key == "dir" => {
-                            format!("{:?}", format!("{}::{inner}", moved(inner)))
-                        }
                         _ => item.to_string(),
                     }
                 })
@@ -203,7 +198,7 @@ mod tests {
         assert_eq!(rel("/a/x/c.wasm", "/a/b/r"), Path::new("../../x/c.wasm"));
         assert_eq!(rel("/a/b", "/a/b"), Path::new("."));
         let text = "component = \"guests/s.wasm\"\n  disk = [\"data::/data\", \"::/tmp\"]\n\
-                    component = \"builtin:probe\"\ndir = [\"logs\", \"in::/in\"]";
+                    component = \"builtin:probe\"\ndir = [\"logs::/logs\", \"in::/in\"]";
         let out = relocate_paths(
             text,
             Path::new("/w/world.toml"),
@@ -212,7 +207,7 @@ mod tests {
         assert_eq!(
             out,
             "component = \"../guests/s.wasm\"\n  disk = [\"../data::/data\", \"::/tmp\"]\n\
-             component = \"builtin:probe\"\ndir = [\"../logs::logs\", \"../in::/in\"]"
+             component = \"builtin:probe\"\ndir = [\"../logs::/logs\", \"../in::/in\"]"
         );
     }
 }

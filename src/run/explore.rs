@@ -104,6 +104,13 @@ impl Explore {
         let seeds = crate::Seeds::from_env(default).map_err(anyhow::Error::msg)?;
         self.seeds = SeedSet::new(seeds.iter(), None);
         self.replay = ShrinkPath::from_env().map_err(anyhow::Error::msg)?;
+        if self.replay.is_some() && seeds.iter().count() != 1 {
+            anyhow::bail!(
+                "{} replays the shrunk plan of one seed: set {} to that seed too",
+                crate::shrink::PLAN_VAR,
+                crate::seeds::SEED_VAR
+            );
+        }
         Ok(self)
     }
 

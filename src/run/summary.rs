@@ -148,13 +148,13 @@ pub fn group_key(reason: &str) -> String {
         .join(" ")
 }
 
-/// `10.0.0.2:54373` as `10.0.0.2:_`; any other word as it is.
+/// A socket address with an ephemeral port (`10.0.0.2:54373`, Linux's range
+/// 32768-60999) as `10.0.0.2:_`; any other word as it is.
 fn without_port(word: &str) -> String {
-    match word.rsplit_once(':') {
-        Some((ip, port))
-            if ip.contains('.') && !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) =>
-        {
-            format!("{ip}:_")
+    let core = word.trim_end_matches([',', ';', ')', '\n']);
+    match core.parse::<std::net::SocketAddr>() {
+        Ok(addr) if (32768..=60999).contains(&addr.port()) => {
+            format!("{}:_{}", addr.ip(), &word[core.len()..])
         }
         _ => word.to_string(),
     }
@@ -270,6 +270,13 @@ mod tests {
             group_key("read on 10.0.0.2:54373 -> 10.0.0.1:7000"),
             group_key("read on 10.0.0.2:49152 -> 10.0.0.1:7000")
         );
+        assert_eq!(
+            group_key("from 10.0.0.2:54373, then"),
+            group_key("from 10.0.0.2:33000, then")
+        );
+        // A server's port, or a file's line, is part of what went wrong.
+        assert_ne!(group_key("to 10.0.0.1:7000"), group_key("to 10.0.0.1:7001"));
+        assert_ne!(group_key("at main.rs:42"), group_key("at main.rs:43"));
     }
 
     fn failure(seed: u64, a: &str, b: &str) -> Failure {

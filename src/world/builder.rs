@@ -83,7 +83,9 @@ impl Builder {
     }
 
     /// Change the simulation's settings (the scheduler's costs and default limits,
-    /// the network, the time limit, the watchdog) as a [`SimConfig`].
+    /// the network, the time limit, the watchdog) as a [`SimConfig`]. Its seed is
+    /// each run's own and the trace mode the runner's; a `time_limit` of `None`
+    /// keeps the default limit (24 h of virtual time).
     pub fn config(mut self, change: impl FnOnce(&mut SimConfig)) -> Builder {
         let w = &mut self.world;
         let mut config = SimConfig::new(w.seed);
@@ -305,9 +307,17 @@ impl Builder {
             explore_set,
         } = self;
         let mut declared = hosts;
+        // Addresses hosts get with `host_ips` are taken too.
+        let extra: Vec<IpAddr> = host_changes
+            .iter()
+            .filter_map(|(_, c)| match c {
+                HostChange::Ip(ip) => Some(*ip),
+                _ => None,
+            })
+            .collect();
         for (host, _) in &guests {
             if !declared.iter().any(|(name, _)| name == host) && world.host(host).is_none() {
-                let ip = next_free_address(&declared, &world);
+                let ip = next_free_address(&declared, &world, &extra);
                 declared.push((host.clone(), ip));
             }
         }
@@ -369,10 +379,12 @@ impl Builder {
 fn next_free_address(
     hosts: &[(String, Result<IpAddr, String>)],
     world: &World,
+    extra: &[IpAddr],
 ) -> Result<IpAddr, String> {
     let taken = |ip: &IpAddr| {
         hosts.iter().any(|(_, h)| h.as_ref() == Ok(ip))
             || world.hosts.iter().any(|h| h.ips.contains(ip))
+            || extra.contains(ip)
     };
     (1..=u32::from(u16::MAX))
         .map(|n| IpAddr::from([10, 0, (n >> 8) as u8, n as u8]))
