@@ -20,6 +20,8 @@ fn rebuilt(w: &World) -> World {
     if let Some(until) = w.until {
         b = b.time_limit(until);
     }
+    let scheduler = w.scheduler.clone();
+    b = b.config(move |c| scheduler.apply(c));
     for h in &w.hosts {
         b = b
             .host(&h.name, &h.ips[0].to_string())

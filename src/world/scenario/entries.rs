@@ -21,6 +21,9 @@ pub(super) struct File {
     pub(super) watchdog: Option<Spanned<String>>,
     #[serde(default)]
     pub(super) network: Network,
+    /// How guests are scheduled and what they may use by default.
+    #[serde(default)]
+    pub(super) scheduler: SchedulerEntry,
     #[serde(default, rename = "host")]
     pub(super) hosts: Vec<HostEntry>,
     #[serde(default, rename = "link")]
@@ -33,6 +36,19 @@ pub(super) struct File {
     pub(super) chaos: Option<Spanned<f64>>,
     /// The fault space `simnet explore --faults random` draws plans from.
     pub(super) explore: Option<ExploreEntry>,
+}
+
+/// `[scheduler]`: what computation costs in virtual time and the guests' default
+/// limits (a guest's own limits override the last two).
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct SchedulerEntry {
+    pub(super) slice_fuel: Option<Spanned<u64>>,
+    pub(super) slice_time: Option<Dur>,
+    pub(super) host_call_time: Option<Dur>,
+    pub(super) output_limit: Option<Bytes>,
+    pub(super) memory_limit: Option<Bytes>,
+    pub(super) busy_limit: Option<Dur>,
 }
 
 #[derive(Deserialize, Debug, Default)]

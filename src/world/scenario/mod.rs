@@ -108,7 +108,35 @@ pub fn parse(path: &Path, text: &str) -> Result<World> {
             .0;
     }
     world.net = net;
+    world.scheduler = scheduler(&ctx, &file.scheduler)?;
     Ok(world)
+}
+
+/// The `[scheduler]` table over the defaults.
+fn scheduler(ctx: &Ctx, e: &entries::SchedulerEntry) -> Result<crate::world::Scheduler> {
+    let mut s = crate::world::Scheduler::default();
+    if let Some(fuel) = &e.slice_fuel {
+        if *fuel.get_ref() == 0 {
+            return Err(ctx.err(fuel.span(), "slice_fuel", "must be above zero"));
+        }
+        s.slice_fuel = Some(*fuel.get_ref());
+    }
+    if let Some(d) = e.slice_time {
+        s.slice_time = d.0;
+    }
+    if let Some(d) = e.host_call_time {
+        s.host_call_time = d.0;
+    }
+    if let Some(b) = e.output_limit {
+        s.output_limit = usize::try_from(b.0).unwrap_or(usize::MAX);
+    }
+    if let Some(b) = e.memory_limit {
+        s.memory_limit = Some(usize::try_from(b.0).unwrap_or(usize::MAX));
+    }
+    if let Some(d) = e.busy_limit {
+        s.busy_limit = Some(d.0);
+    }
+    Ok(s)
 }
 
 /// 1-based line and column of a byte offset.

@@ -284,3 +284,30 @@ fn a_loss_fault_replays_over_its_pairs_own_link() {
         simnet_core::Latency::Fixed(Duration::from_millis(50))
     );
 }
+
+#[test]
+fn the_scheduler_table_sets_costs_and_default_limits() {
+    let text = format!(
+        "[scheduler]\nslice_fuel = 500000\nslice_time = \"2ms\"\nhost_call_time = \"3us\"\n\
+         output_limit = \"1MiB\"\nmemory_limit = \"64MiB\"\nbusy_limit = \"5s\"\n{HOSTS}"
+    );
+    let s = parse(Path::new("s.toml"), &text).unwrap().scheduler;
+    assert_eq!(s.slice_fuel, Some(500_000));
+    assert_eq!(s.slice_time, Duration::from_millis(2));
+    assert_eq!(s.host_call_time, Duration::from_micros(3));
+    assert_eq!(s.output_limit, 1 << 20);
+    assert_eq!(s.memory_limit, Some(64 << 20));
+    assert_eq!(s.busy_limit, Some(Duration::from_secs(5)));
+    let defaults = parse(Path::new("s.toml"), HOSTS).unwrap().scheduler;
+    assert_eq!(defaults, crate::world::Scheduler::default());
+    for (bad, error) in [
+        ("slice_fuel = 0", "slice_fuel: must be above zero"),
+        ("slice = 1", "unknown field `slice`"),
+    ] {
+        let e = format!(
+            "{:#}",
+            parse(Path::new("s.toml"), &format!("[scheduler]\n{bad}\n{HOSTS}")).unwrap_err()
+        );
+        assert!(e.contains(error), "{bad}: {e}");
+    }
+}
