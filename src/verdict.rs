@@ -103,6 +103,12 @@ impl Judged {
     }
 }
 
+/// Where two runs of one seed first differ, if they do: a trace record (as JSON)
+/// or a guest's output.
+pub(crate) fn first_difference(a: (&Sim, &Report), b: (&Sim, &Report)) -> Option<String> {
+    Judged::of(a.0, a.1).difference(&Judged::of(b.0, b.1))
+}
+
 /// Whether seed runners check determinism unless told: `SIMNET_CHECK_DETERMINISM=1`.
 pub fn determinism_from_env() -> bool {
     std::env::var(CHECK_DETERMINISM_VAR)

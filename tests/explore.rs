@@ -120,3 +120,33 @@ fn a_determinism_check_runs_each_seed_twice_and_passes_a_deterministic_world() {
         summary.render(&|_| String::new())
     );
 }
+
+#[test]
+fn a_determinism_check_catches_state_leaking_between_the_two_runs() {
+    // A store whose log lives in a real directory: the second run of a seed
+    // recovers what the first wrote, and says so.
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("leaky-store");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = simnet::load(simnet_guests::get("durable-store").unwrap().path).unwrap();
+    let world = simnet::Builder::new(0)
+        .server("server", &store, |g| {
+            g.args(["serve", "0.0.0.0:7", "/data"]).dir(&dir, "/data")
+        })
+        .client("client", &store, |g| {
+            g.args(["client", "server:7", "3"])
+                .start_at(std::time::Duration::from_millis(1))
+        })
+        .world()
+        .unwrap();
+    let summary = world
+        .explore()
+        .unwrap()
+        .seeds(0..=0)
+        .check_determinism(true)
+        .run(&|_| {})
+        .unwrap();
+    assert_eq!(summary.failed, 1, "{}", summary.render(&|_| String::new()));
+    let reason = &summary.failures[0].reason;
+    assert!(reason.starts_with("not deterministic: "), "{reason}");
+}

@@ -19,7 +19,7 @@ use proptest::strategy::{SBoxedStrategy, ValueTree};
 use simnet_core::SimTime;
 
 use super::summary::{Failure, KEPT_FAILURES, Summary};
-use super::{Run, RunOptions, SeedSet, first_difference};
+use super::{Run, RunOptions, SeedSet};
 use crate::plan::{PlanFault, plan_strategy};
 use crate::report::{PcapStream, write_replay};
 use crate::shrink::{ShrinkPath, draw, replay_shrink, shrink};
@@ -281,7 +281,8 @@ impl Explore {
         let mut reason = (self.property)(&first).err();
         if self.check_determinism {
             let second = self.run_plan(seed, &plan, None)?;
-            if let Some(diff) = first_difference(&first.sim, &second.sim) {
+            let runs = ((&first.sim, &first.report), (&second.sim, &second.report));
+            if let Some(diff) = crate::verdict::first_difference(runs.0, runs.1) {
                 reason = Some(format!("not deterministic: {diff}"));
             }
         }

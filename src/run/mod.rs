@@ -216,22 +216,3 @@ pub fn stop_word(report: &Report) -> &'static str {
         StopReason::HostFailure => "stopped: the machine ran out of resources",
     }
 }
-
-/// Where two runs of one seed first differ, if they do: the first trace record
-/// that is not the same.
-pub fn first_difference(a: &Sim, b: &Sim) -> Option<String> {
-    a.with_net(|na| {
-        b.with_net(|nb| {
-            let (ra, rb) = (na.trace().records(), nb.trace().records());
-            match ra.iter().zip(rb).position(|(x, y)| x != y) {
-                Some(i) => Some(format!("event {i} differs: {:?} vs {:?}", ra[i], rb[i])),
-                None if ra.len() != rb.len() => Some(format!(
-                    "one trace has {} events, the other {}",
-                    ra.len(),
-                    rb.len()
-                )),
-                None => None,
-            }
-        })
-    })
-}
