@@ -15,6 +15,7 @@ use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use simnet_core::TraceRecord;
 use simnet_wasi::{Report, Sim};
 
 use crate::rerun::TestName;
@@ -30,6 +31,11 @@ thread_local! {
     static CURRENT_TEST: RefCell<Option<TestName>> = const { RefCell::new(None) };
     /// The runs judged on this thread while a runner records them.
     static JUDGED: RefCell<Option<Vec<Judged>>> = const { RefCell::new(None) };
+    /// A determinism check's first pass, which the second pass's runs are compared
+    /// with as they are judged (while their simulations still hold the names a
+    /// differing record is shown with).
+    static FIRST_PASS: RefCell<std::collections::VecDeque<Judged>> =
+        const { RefCell::new(std::collections::VecDeque::new()) };
     /// Where the last failing verdict on this thread left its artifacts, for the
     /// runner to report (a runner's failures then group by their reasons alone).
     static LAST_ARTIFACTS: RefCell<Option<PathBuf>> = const { RefCell::new(None) };
@@ -37,26 +43,21 @@ thread_local! {
     static NO_ARTIFACTS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
 }
 
-/// What a runner records of a judged run: how long it ran, and, for a determinism
-/// check, every trace record (as the JSON trace writes it) and every guest's output.
-#[derive(PartialEq)]
+/// What a runner records of a judged run: how long it ran, every trace record and
+/// every guest's output; and, in a determinism check's second pass, where it
+/// differs from the first pass's run of the same place.
 struct Judged {
     end: Duration,
-    records: Vec<String>,
+    records: Vec<TraceRecord>,
     /// Each guest's name and everything it wrote.
     outputs: Vec<(String, String)>,
+    /// Where it differs from the run it was compared with, if it was.
+    difference: Option<String>,
 }
 
 impl Judged {
     fn of(sim: &Sim, report: &Report) -> Judged {
-        let guests = sim.guest_names();
-        let records = sim.with_net(|net| {
-            net.trace()
-                .records()
-                .iter()
-                .map(|r| crate::report::record_json(net, &guests, r).to_string())
-                .collect()
-        });
+        let records = sim.with_net(|net| net.trace().records().to_vec());
         let outputs = report
             .guests
             .iter()
@@ -70,16 +71,22 @@ impl Judged {
             end: Duration::from_nanos(report.end.as_nanos()),
             records,
             outputs,
+            difference: None,
         }
     }
 
-    /// Where `self` (the first run) and `other` first differ.
-    fn difference(&self, other: &Judged) -> Option<String> {
-        let (a, b) = (&self.records, &other.records);
+    /// Where `later` (a run of `sim`) first differs from `self`: a trace record,
+    /// shown as the JSON trace shows it (rendered with `sim`'s names, only for the
+    /// record that differs), or a guest's output.
+    fn difference(&self, later: &Judged, sim: &Sim) -> Option<String> {
+        let (a, b) = (&self.records, &later.records);
         if let Some(i) = a.iter().zip(b).position(|(x, y)| x != y) {
+            let guests = sim.guest_names();
+            let show = |r| sim.with_net(|net| crate::report::record_json(net, &guests, r));
             return Some(format!(
                 "trace event {i} differs:\n    first:  {}\n    second: {}",
-                a[i], b[i]
+                show(&a[i]),
+                show(&b[i])
             ));
         }
         if a.len() != b.len() {
@@ -92,12 +99,12 @@ impl Judged {
         let differs = self
             .outputs
             .iter()
-            .zip(&other.outputs)
+            .zip(&later.outputs)
             .find(|(x, y)| x != y);
         differs
             .map(|((name, _), _)| format!("the output of {name} differs"))
             .or_else(|| {
-                (self.outputs.len() != other.outputs.len())
+                (self.outputs.len() != later.outputs.len())
                     .then(|| "the runs have different guests".to_string())
             })
     }
@@ -106,7 +113,7 @@ impl Judged {
 /// Where two runs of one seed first differ, if they do: a trace record (as JSON)
 /// or a guest's output.
 pub(crate) fn first_difference(a: (&Sim, &Report), b: (&Sim, &Report)) -> Option<String> {
-    Judged::of(a.0, a.1).difference(&Judged::of(b.0, b.1))
+    Judged::of(a.0, a.1).difference(&Judged::of(b.0, b.1), b.0)
 }
 
 /// Whether seed runners check determinism unless told: `SIMNET_CHECK_DETERMINISM=1`.
@@ -136,17 +143,18 @@ pub(crate) fn judged_length(body: impl FnOnce()) -> Option<Duration> {
 /// [`ensure_success`] in the two passes, or the two verdicts, differ.
 pub(crate) fn twice(mut body: impl FnMut() -> Result<(), String>) -> Result<(), String> {
     let (first, judged_first) = judging(&mut body);
+    let first_runs = judged_first.len();
+    FIRST_PASS.with(|f| *f.borrow_mut() = judged_first.into());
     let (second, judged_second) = judging(&mut body);
-    if judged_first.len() != judged_second.len() {
+    FIRST_PASS.with(|f| f.borrow_mut().clear());
+    if first_runs != judged_second.len() {
         return Err(format!(
-            "not deterministic: the first pass judged {} runs, the second {}",
-            judged_first.len(),
+            "not deterministic: the first pass judged {first_runs} runs, the second {}",
             judged_second.len()
         ));
     }
-    let runs = judged_first.iter().zip(&judged_second).enumerate();
-    for (i, (a, b)) in runs {
-        if let Some(why) = a.difference(b) {
+    for (i, run) in judged_second.iter().enumerate() {
+        if let Some(why) = &run.difference {
             return Err(format!(
                 "not deterministic: run {} of the seed: {why}",
                 i + 1
@@ -211,7 +219,11 @@ pub(crate) fn leave_failure_note(dir: &Path, text: &str) {
 pub fn ensure_success(sim: &Sim, report: &Report) -> anyhow::Result<()> {
     JUDGED.with(|j| {
         if let Some(judged) = j.borrow_mut().as_mut() {
-            judged.push(Judged::of(sim, report));
+            let mut run = Judged::of(sim, report);
+            if let Some(first) = FIRST_PASS.with(|f| f.borrow_mut().pop_front()) {
+                run.difference = first.difference(&run, sim);
+            }
+            judged.push(run);
         }
     });
     if report.is_success() {

@@ -260,27 +260,36 @@ pub(super) struct ProgramFields<'a> {
     pub(super) dir: &'a [Spanned<String>],
 }
 
+/// The program fields of a `[[host]]` or `[[host.guest]]` entry, which name them
+/// alike (serde cannot flatten them into one struct and still refuse unknown
+/// fields).
+macro_rules! program_fields {
+    ($entry:expr, $component:expr) => {
+        ProgramFields {
+            component: $component,
+            args: &$entry.args,
+            env: &$entry.env,
+            start: $entry.start,
+            tcp: $entry.tcp,
+            udp: $entry.udp,
+            ip_name_lookup: $entry.ip_name_lookup,
+            expect: &$entry.expect,
+            memory_limit: $entry.memory_limit,
+            fuel_limit: $entry.fuel_limit,
+            time_limit: $entry.time_limit,
+            busy_limit: $entry.busy_limit,
+            argv0: &$entry.argv0,
+            cwd: &$entry.cwd,
+            stdin: &$entry.stdin,
+            dir: &$entry.dir,
+        }
+    };
+}
+
 impl HostEntry {
     /// The host's own program, if it names one.
     pub(super) fn program(&self) -> Option<ProgramFields<'_>> {
-        Some(ProgramFields {
-            component: self.component.as_ref()?,
-            args: &self.args,
-            env: &self.env,
-            start: self.start,
-            tcp: self.tcp,
-            udp: self.udp,
-            ip_name_lookup: self.ip_name_lookup,
-            expect: &self.expect,
-            memory_limit: self.memory_limit,
-            fuel_limit: self.fuel_limit,
-            time_limit: self.time_limit,
-            busy_limit: self.busy_limit,
-            argv0: &self.argv0,
-            cwd: &self.cwd,
-            stdin: &self.stdin,
-            dir: &self.dir,
-        })
+        Some(program_fields!(self, self.component.as_ref()?))
     }
 
     /// Whether the entry sets program fields without naming a component.
@@ -305,24 +314,7 @@ impl HostEntry {
 
 impl GuestEntry {
     pub(super) fn program(&self) -> ProgramFields<'_> {
-        ProgramFields {
-            component: &self.component,
-            args: &self.args,
-            env: &self.env,
-            start: self.start,
-            tcp: self.tcp,
-            udp: self.udp,
-            ip_name_lookup: self.ip_name_lookup,
-            expect: &self.expect,
-            memory_limit: self.memory_limit,
-            fuel_limit: self.fuel_limit,
-            time_limit: self.time_limit,
-            busy_limit: self.busy_limit,
-            argv0: &self.argv0,
-            cwd: &self.cwd,
-            stdin: &self.stdin,
-            dir: &self.dir,
-        }
+        program_fields!(self, &self.component)
     }
 }
 
