@@ -20,6 +20,7 @@ mod output;
 mod program;
 mod sim;
 mod streams;
+mod task_wakers;
 mod trigger;
 mod world;
 

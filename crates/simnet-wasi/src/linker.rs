@@ -12,7 +12,7 @@ use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
 use wasmtime_wasi::random::WasiRandom;
 
 use crate::guest::GuestState;
-use crate::host::{SimClocksView, SimFilesystemView, SimSocketsView};
+use crate::host::{SimClocksP3, SimClocksView, SimFilesystemView, SimSocketsP3, SimSocketsView};
 
 struct SimSockets;
 
@@ -69,6 +69,31 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "wasi:sockets/ip-name-lookup",
 ];
 
+/// WASI 0.3 interfaces a guest may import, at any `0.3.x` version. The 0.3
+/// filesystem is not served yet (a 0.3 program built with std reaches files
+/// through 0.2's).
+pub(crate) const SUPPORTED_P3: &[&str] = &[
+    "wasi:clocks/types",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/system-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/types",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:sockets/types",
+    "wasi:sockets/ip-name-lookup",
+];
+
 pub(crate) fn build(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::<GuestState>::new(engine);
     let l = &mut linker;
@@ -106,7 +131,33 @@ pub(crate) fn build(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     sockets::udp::add_to_linker::<GuestState, SimSockets>(l, GuestState::sockets)?;
     sockets::udp_create_socket::add_to_linker::<GuestState, SimSockets>(l, GuestState::sockets)?;
     sockets::ip_name_lookup::add_to_linker::<GuestState, SimSockets>(l, GuestState::sockets)?;
+    add_p3(l)?;
     Ok(linker)
+}
+
+/// The WASI 0.3 interfaces: simnet's sockets and monotonic clock, wasmtime-wasi's
+/// cli, random and system clock over the same context as 0.2's.
+fn add_p3(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
+    use wasmtime_wasi::p3::bindings::{cli, clocks, random, sockets};
+    clocks::types::add_to_linker::<GuestState, WasiClocks>(l, GuestState::clocks_ctx)?;
+    clocks::system_clock::add_to_linker::<GuestState, WasiClocks>(l, GuestState::clocks_ctx)?;
+    clocks::monotonic_clock::add_to_linker::<GuestState, SimClocksP3>(l, GuestState::clocks)?;
+    random::random::add_to_linker::<GuestState, WasiRandom>(l, |s| s.wasi.random())?;
+    random::insecure::add_to_linker::<GuestState, WasiRandom>(l, |s| s.wasi.random())?;
+    random::insecure_seed::add_to_linker::<GuestState, WasiRandom>(l, |s| s.wasi.random())?;
+    cli::exit::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::environment::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_input::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_output::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_stdin::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_stdout::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
+    sockets::types::add_to_linker::<GuestState, SimSocketsP3>(l, GuestState::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<GuestState, SimSocketsP3>(l, GuestState::sockets)?;
+    Ok(())
 }
 
 impl GuestState {

@@ -96,8 +96,20 @@ impl std::error::Error for LoadError {}
 #[derive(Clone)]
 pub struct Program {
     name: Arc<str>,
-    pub(crate) pre: CommandPre<GuestState>,
+    pub(crate) entry: Entry,
     hash: [u8; 32],
+}
+
+/// The `run` a command exports, by WASI version: a component exporting both (a 0.3
+/// program built with Rust's std exports 0.2's too) runs its 0.3 one, as `wasmtime
+/// run` does.
+#[derive(Clone)]
+pub(crate) enum Entry {
+    /// `wasi:cli/run@0.2.x`, a plain function called on the guest's fiber.
+    P2(CommandPre<GuestState>),
+    /// `wasi:cli/run@0.3.x`, an async function run under the component model's
+    /// concurrency.
+    P3(wasmtime_wasi::p3::bindings::CommandPre<GuestState>),
 }
 
 impl Program {
@@ -160,7 +172,9 @@ pub fn engine_config() -> Config {
     // Fuel makes preemption deterministic: a spinning guest yields at the same
     // instruction counts every run.
     config.consume_fuel(true);
-    config.concurrency_support(false);
+    // WASI 0.3 guests need the component model's async (streams, futures, async
+    // functions); it changes nothing for 0.2 guests, whose seeds replay unchanged.
+    config.concurrency_support(true);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
     MemoryLayout::default().apply(&mut config);
     config
@@ -387,12 +401,20 @@ impl Runtime {
                     name: name.into(),
                     error: format!("{e:#}"),
                 })?;
-        check_command(name, &self.engine, &component)?;
-        let pre = CommandPre::new(instance_pre)
-            .map_err(|_| LoadError::NotACommand { name: name.into() })?;
+        let not_a_command = |_| LoadError::NotACommand { name: name.into() };
+        let entry = match command_version(&self.engine, &component) {
+            Some(WasiVersion::P3) => Entry::P3(
+                wasmtime_wasi::p3::bindings::CommandPre::new(instance_pre)
+                    .map_err(not_a_command)?,
+            ),
+            Some(WasiVersion::P2) => {
+                Entry::P2(CommandPre::new(instance_pre).map_err(not_a_command)?)
+            }
+            None => return Err(LoadError::NotACommand { name: name.into() }),
+        };
         let program = Program {
             name: name.into(),
-            pre,
+            entry,
             hash,
         };
         self.lock_loaded().insert(hash, program.clone());
@@ -479,14 +501,23 @@ fn split_version(name: &str) -> (&str, Option<&str>) {
     }
 }
 
-fn is_wasi_02(version: Option<&str>) -> bool {
-    version.is_some_and(|v| {
-        v.starts_with("0.2.")
-            && v[4..]
-                .split(['-', '+'])
-                .next()
-                .is_some_and(|p| p.parse::<u32>().is_ok())
-    })
+/// The WASI versions simnet serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WasiVersion {
+    P2,
+    P3,
+}
+
+/// `0.2.x` or `0.3.x` (with an optional pre-release or build suffix), else `None`.
+fn wasi_version(version: Option<&str>) -> Option<WasiVersion> {
+    let v = version?;
+    let (minor, rest) = match v {
+        _ if v.starts_with("0.2.") => (WasiVersion::P2, &v[4..]),
+        _ if v.starts_with("0.3.") => (WasiVersion::P3, &v[4..]),
+        _ => return None,
+    };
+    let patch = rest.split(['-', '+']).next()?;
+    patch.parse::<u32>().is_ok().then_some(minor)
 }
 
 fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<(), LoadError> {
@@ -496,7 +527,12 @@ fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<(
         .map(|(import, _)| import)
         .filter(|import| {
             let (iface, version) = split_version(import);
-            !(linker::SUPPORTED.contains(&iface) && is_wasi_02(version))
+            let served = match wasi_version(version) {
+                Some(WasiVersion::P2) => linker::SUPPORTED.contains(&iface),
+                Some(WasiVersion::P3) => linker::SUPPORTED_P3.contains(&iface),
+                None => false,
+            };
+            !served
         })
         .map(str::to_string)
         .collect();
@@ -509,18 +545,19 @@ fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<(
     Ok(())
 }
 
-fn check_command(name: &str, engine: &Engine, component: &Component) -> Result<(), LoadError> {
-    let is_command = component
+/// The newest `wasi:cli/run` the component exports.
+fn command_version(engine: &Engine, component: &Component) -> Option<WasiVersion> {
+    let versions: Vec<WasiVersion> = component
         .component_type()
         .exports(engine)
-        .any(|(export, _)| {
+        .filter_map(|(export, _)| {
             let (iface, version) = split_version(export);
-            iface == "wasi:cli/run" && is_wasi_02(version)
-        });
-    if !is_command {
-        return Err(LoadError::NotACommand { name: name.into() });
-    }
-    Ok(())
+            (iface == "wasi:cli/run").then(|| wasi_version(version))?
+        })
+        .collect();
+    [WasiVersion::P3, WasiVersion::P2]
+        .into_iter()
+        .find(|v| versions.contains(v))
 }
 
 #[cfg(test)]
@@ -529,11 +566,18 @@ mod tests {
 
     #[test]
     fn versions() {
-        assert!(is_wasi_02(Some("0.2.0")));
-        assert!(is_wasi_02(Some("0.2.12")));
-        assert!(is_wasi_02(Some("0.2.0-rc-2023-11-10")));
-        assert!(!is_wasi_02(Some("0.3.0")));
-        assert!(!is_wasi_02(None));
+        let p2 = Some(WasiVersion::P2);
+        assert_eq!(wasi_version(Some("0.2.0")), p2);
+        assert_eq!(wasi_version(Some("0.2.12")), p2);
+        assert_eq!(wasi_version(Some("0.2.0-rc-2023-11-10")), p2);
+        assert_eq!(wasi_version(Some("0.3.0")), Some(WasiVersion::P3));
+        assert_eq!(
+            wasi_version(Some("0.3.0-rc-2025-09-16")),
+            Some(WasiVersion::P3)
+        );
+        assert_eq!(wasi_version(Some("0.4.0")), None);
+        assert_eq!(wasi_version(None), None);
+        assert_eq!(wasi_version(Some("0.2.x")), None);
         assert_eq!(
             split_version("wasi:io/poll@0.2.6"),
             ("wasi:io/poll", Some("0.2.6"))

@@ -16,6 +16,7 @@ use simnet_core::{Interest, Net, SimTime, SocketId};
 use simnet_core::{Effect, Method};
 
 pub use crate::ids::GuestId;
+use crate::task_wakers::TaskWakers;
 use crate::trigger::Triggers;
 
 /// What a blocked guest waits for, as reported in a deadlock. Kept as ids (cheap on
@@ -97,6 +98,8 @@ pub(crate) struct World {
     /// Per guest, what its pending host call found not ready.
     waits: Vec<GuestWaits>,
     woken: Vec<SocketId>,
+    /// The wakers of WASI 0.3 guests' host tasks waiting on the simulation.
+    pub tasks: TaskWakers,
     /// Faults waiting for something a program does.
     pub triggers: Triggers,
     /// The guest whose store is being dropped: its handles go without the guest
@@ -147,6 +150,7 @@ impl World {
             timers: BTreeSet::new(),
             waits: Vec::new(),
             woken: Vec::new(),
+            tasks: TaskWakers::default(),
             triggers: Triggers::default(),
             tearing_down: None,
         }
@@ -211,7 +215,11 @@ impl World {
     }
 
     pub fn next_timer(&self) -> Option<SimTime> {
-        self.timers.first().map(|&(t, _)| t)
+        let guests = self.timers.first().map(|&(t, _)| t);
+        [guests, self.tasks.next_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 
     /// Remove and report the guests whose wake-up time has come.
@@ -224,6 +232,7 @@ impl World {
             self.timers.pop_first();
             out.insert(g);
         }
+        self.tasks.wake_due(now, out);
     }
 
     /// Guests that own a socket whose readiness may have changed.
@@ -234,6 +243,7 @@ impl World {
             if let Some(&g) = self.owners.get(s) {
                 out.insert(g);
             }
+            self.tasks.wake_socket(*s, out);
         }
     }
 
@@ -253,9 +263,16 @@ impl World {
 
     /// What the guest waits for, described.
     pub fn take_waits(&mut self, guest: GuestId) -> Vec<String> {
-        let waits: Vec<String> = self.waits.get(guest.0).map_or(Vec::new(), |w| {
-            w.current().iter().map(|w| w.describe(&self.net)).collect()
-        });
+        let mut waits: Vec<Wait> = self
+            .waits
+            .get(guest.0)
+            .map_or(Vec::new(), |w| w.current().to_vec());
+        for wait in self.tasks.waits_of(guest) {
+            if !waits.contains(&wait) {
+                waits.push(wait);
+            }
+        }
+        let waits = waits.iter().map(|w| w.describe(&self.net)).collect();
         self.clear_waits(guest);
         waits
     }
@@ -263,9 +280,11 @@ impl World {
     /// Whether the guest's pending host call found something of the simulation not
     /// ready.
     pub fn has_waits(&self, guest: GuestId) -> bool {
-        self.waits
-            .get(guest.0)
-            .is_some_and(|w| !w.current().is_empty())
+        self.tasks.has_waiting(guest)
+            || self
+                .waits
+                .get(guest.0)
+                .is_some_and(|w| !w.current().is_empty())
     }
 
     pub fn clear_waits(&mut self, guest: GuestId) {

@@ -15,7 +15,7 @@ use wasmtime_wasi::p2::{DynPollable, Pollable};
 use crate::world::{GuestId, Shared, VirtualClock, Wait, lock};
 
 /// Nanoseconds of virtual time per clock tick reported to guests.
-const RESOLUTION_NS: u64 = 1;
+pub(crate) const RESOLUTION_NS: u64 = 1;
 
 /// What the monotonic clock reads at virtual time zero. A real clock never reads
 /// zero (wasmtime's counts from its context's creation, which takes time before a
@@ -23,8 +23,14 @@ const RESOLUTION_NS: u64 = 1;
 pub const MONOTONIC_START_NS: u64 = 1_000;
 
 /// The monotonic instant of virtual time `t`.
-fn instant(t: SimTime) -> Instant {
+pub(crate) fn instant(t: SimTime) -> Instant {
     t.as_nanos().saturating_add(MONOTONIC_START_NS)
+}
+
+/// The virtual time of monotonic instant `i` (instants before the clock's start
+/// are time zero).
+pub(crate) fn sim_time(i: Instant) -> SimTime {
+    SimTime::from_nanos(i.saturating_sub(MONOTONIC_START_NS))
 }
 
 pub(crate) struct SimClocksView<'a> {
@@ -82,7 +88,7 @@ impl monotonic_clock::Host for SimClocksView<'_> {
     }
 
     fn subscribe_instant(&mut self, when: Instant) -> wasmtime::Result<Resource<DynPollable>> {
-        self.subscribe_at(SimTime::from_nanos(when.saturating_sub(MONOTONIC_START_NS)))
+        self.subscribe_at(sim_time(when))
     }
 
     fn subscribe_duration(&mut self, duration: u64) -> wasmtime::Result<Resource<DynPollable>> {

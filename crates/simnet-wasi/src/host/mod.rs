@@ -7,12 +7,14 @@ mod disk_streams;
 mod filesystem;
 mod ip_name_lookup;
 mod network;
+mod p3;
 mod stdio;
 mod tcp;
 mod udp;
 
 pub(crate) use clocks::{SimClocksView, SimMonotonicClock, SimWallClock};
 pub(crate) use filesystem::{FileTimes, SimFilesystemView};
+pub(crate) use p3::{SimClocksP3, SimSocketsP3};
 pub use stdio::Stdin;
 pub(crate) use stdio::{GuestOutput, GuestStdin};
 

@@ -45,6 +45,7 @@ impl Sim {
             w.close_all_of(id);
         }
         w.clear_waits(id);
+        w.tasks.forget(id);
         drop(w);
         self.runnable.remove(&id);
     }

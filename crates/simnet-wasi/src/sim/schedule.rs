@@ -319,6 +319,7 @@ impl Sim {
                     // Ended as its host crashed: the crash's handling records that.
                     Ended::HostWentDown => {
                         self.guests[id.0].run = Run::Done;
+                        lock(&self.world).tasks.forget(id);
                         self.runnable.remove(&id);
                     }
                     Ended::HostFailure(cause) => {

@@ -12,6 +12,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use crate::guest::{GuestLimiter, GuestState};
 use crate::host::{FileTimes, GuestNet, GuestOutput, GuestStdin, SimMonotonicClock, SimWallClock};
 use crate::output::Stream;
+use crate::program::Entry;
 use crate::trigger::HostWentDown;
 use crate::world::{GuestId, lock};
 
@@ -111,17 +112,35 @@ impl Sim {
         let fuel = spec.limits.fuel.unwrap_or(u64::MAX);
         store.set_fuel(fuel)?;
         store.fuel_async_yield_interval(self.config.slice_fuel)?;
-        let pre = spec.program.pre.clone();
+        let entry = spec.program.entry.clone();
         let world = self.world.clone();
         Ok(Box::pin(async move {
-            let result = async {
-                let command = pre
-                    .instantiate_async(&mut store)
+            let result = match entry {
+                Entry::P2(pre) => {
+                    async {
+                        let command = pre
+                            .instantiate_async(&mut store)
+                            .await
+                            .map_err(|e| e.context(Instantiating))?;
+                        command.wasi_cli_run().call_run(&mut store).await
+                    }
                     .await
-                    .map_err(|e| e.context(Instantiating))?;
-                command.wasi_cli_run().call_run(&mut store).await
-            }
-            .await;
+                }
+                Entry::P3(pre) => {
+                    async {
+                        let command = pre
+                            .instantiate_async(&mut store)
+                            .await
+                            .map_err(|e| e.context(Instantiating))?;
+                        // Every task of the guest runs inside this future, and advances
+                        // only when the executor polls it.
+                        store
+                            .run_concurrent(async |a| command.wasi_cli_run().call_run(a).await)
+                            .await?
+                    }
+                    .await
+                }
+            };
             let left = store.get_fuel().unwrap_or(0);
             let finished = Finished {
                 result,
