@@ -17,6 +17,7 @@ const GUESTS: &[&str] = &[
     "tokio-load",
     "durable-store",
     "conformance-files",
+    "p3-net",
 ];
 const TARGET: &str = "wasm32-wasip2";
 

@@ -35,9 +35,8 @@ pub enum LoadError {
         name: String,
         error: String,
     },
-    /// A valid component that uses the component model's async ABI (streams,
-    /// futures, async functions: what WASI 0.3 is built on), which this host does not
-    /// serve.
+    /// A component that uses a component-model async feature the engine leaves
+    /// off, as wasmtime 48 does by default (stackful async, async builtins).
     NeedsAsync {
         name: String,
         error: String,
@@ -72,13 +71,13 @@ impl fmt::Display for LoadError {
             }
             LoadError::NeedsAsync { name, error } => write!(
                 f,
-                "{name} uses the component model's async ABI (streams, futures or async \
-                 functions, as WASI 0.3 components do), which simnet does not run yet: it runs \
-                 WASI 0.2 components (built for wasm32-wasip2) ({error})"
+                "{name} uses a component-model async feature beyond what `wasmtime run` 48 \
+                 enables by default (and simnet with it): {error}"
             ),
             LoadError::NotACommand { name } => write!(
                 f,
-                "{name} is a component but not a command: it does not export wasi:cli/run@0.2.x"
+                "{name} is a component but not a command: it exports neither \
+                 wasi:cli/run@0.2.x nor wasi:cli/run@0.3.x"
             ),
             LoadError::UnsupportedImports { name, imports } => write!(
                 f,

@@ -53,7 +53,8 @@ fn a_component_that_is_not_a_command() {
     let e = load(&component("(component)"));
     assert!(matches!(e, LoadError::NotACommand { .. }), "{e}");
     assert!(
-        e.to_string().contains("does not export wasi:cli/run@0.2.x"),
+        e.to_string()
+            .contains("exports neither wasi:cli/run@0.2.x nor"),
         "{e}"
     );
 }
@@ -122,16 +123,29 @@ fn good_components_load_and_are_compiled_once() {
 }
 
 #[test]
-fn a_wasi_0_3_component_is_named_as_such_not_called_invalid() {
-    // A command as WASI 0.3 spells it: `run` is an async function.
+fn a_wasi_0_3_component_without_run_is_not_a_command_not_invalid() {
     let e = load(&component(
         r#"(component
-            (import "wasi:cli/stdout@0.3.0" (instance
-                (export "write-via-stream" (func async (param "data" (stream u8)) (result (result (error u8)))))))
+            (import "wasi:clocks/monotonic-clock@0.3.0" (instance
+                (export "now" (func (result u64)))
+                (export "wait-for" (func async (param "how-long" u64)))))
         )"#,
     ));
     let text = e.to_string();
-    assert!(matches!(e, LoadError::NeedsAsync { .. }), "{text}");
+    assert!(matches!(e, LoadError::NotACommand { .. }), "{text}");
     assert!(!text.contains("not a valid"), "{text}");
-    assert!(text.contains("WASI 0.3"), "{text}");
+    assert!(text.contains("wasi:cli/run@0.3.x"), "{text}");
+}
+
+#[test]
+fn a_wasi_0_3_import_simnet_does_not_serve_is_named() {
+    let e = load(&component(
+        r#"(component
+            (import "wasi:filesystem/preopens@0.3.0" (instance
+                (export "get-directories" (func async (result (list string))))))
+        )"#,
+    ));
+    let text = e.to_string();
+    assert!(matches!(e, LoadError::UnsupportedImports { .. }), "{text}");
+    assert!(text.contains("wasi:filesystem/preopens@0.3.0"), "{text}");
 }

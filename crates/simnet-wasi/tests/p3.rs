@@ -1,0 +1,236 @@
+//! WASI 0.3 guests (the `p3-net` guest, built with the `wasip3` bindings) on the
+//! simulated network, alone and beside WASI 0.2 guests.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{describe, guest, two_hosts};
+use simnet_core::LinkConfig;
+use simnet_wasi::{Outcome, Report, Sim};
+
+fn exited(report: &Report, name: &str) -> bool {
+    report.guest(name).map(|g| &g.outcome) == Some(&Outcome::Exited(0))
+}
+
+fn stdout(sim: &Sim, name: &str) -> String {
+    sim.output(sim.guest_id(name).unwrap()).stdout()
+}
+
+/// A third host, `other` (10.0.0.3), linked to both.
+fn add_other(sim: &mut Sim) -> simnet_core::HostId {
+    let other = sim
+        .add_host("other", &["10.0.0.3".parse().unwrap()])
+        .unwrap();
+    let link = LinkConfig::with_latency(Duration::from_millis(5));
+    sim.with_net(|net| {
+        let server = net.host("server").unwrap();
+        let client = net.host("client").unwrap();
+        net.set_link(other, server, link)?;
+        net.set_link(other, client, link)
+    })
+    .unwrap();
+    other
+}
+
+#[test]
+fn a_0_3_server_serves_0_3_and_0_2_clients() {
+    let (mut sim, server, client) = two_hosts(1, Duration::from_millis(5));
+    let other = add_other(&mut sim);
+    sim.spawn(guest("server", server, "p3-net", &["echo-server", "7000"]).daemon());
+    sim.spawn(
+        guest(
+            "p3-client",
+            client,
+            "p3-net",
+            &["echo-client", "10.0.0.1:7000", "3", "hello"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    sim.spawn(
+        guest(
+            "p2-client",
+            other,
+            "echo-client",
+            &["10.0.0.1:7000", "10", "3000"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    // The server is a daemon: a run ends as the last client does, before that
+    // client's FIN reaches the server, so time is let pass first.
+    sim.run_for(Duration::from_millis(300)).unwrap();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(exited(&report, "p3-client"), "{all}");
+    assert!(exited(&report, "p2-client"), "{all}");
+    let client_out = stdout(&sim, "p3-client");
+    // Each round trip is two one-way latencies of 5 ms.
+    assert!(
+        client_out.contains("round 2: hello in 10000000 ns"),
+        "{all}"
+    );
+    assert!(client_out.contains("after close: Dropped 0 bytes"), "{all}");
+    let server_out = stdout(&sim, "server");
+    assert!(server_out.contains("15 bytes, Ok(()), Ok(())"), "{all}");
+    assert!(server_out.contains("30000 bytes, Ok(()), Ok(())"), "{all}");
+}
+
+#[test]
+fn a_0_2_server_serves_a_0_3_client_in_bulk() {
+    let (mut sim, server, client) = two_hosts(2, Duration::from_millis(2));
+    sim.spawn(guest(
+        "server",
+        server,
+        "echo-server",
+        &["10.0.0.1:7000", "1"],
+    ));
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "p3-net",
+            &["bulk", "10.0.0.1:7000", "1000000"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(exited(&report, "client"), "{all}");
+    assert!(exited(&report, "server"), "{all}");
+    // The checksum real wasmtime's run of the same guest prints.
+    assert!(
+        stdout(&sim, "client")
+            .contains("echoed 1000000 of 1000000 bytes, checksum ee533af0e952326b"),
+        "{all}"
+    );
+}
+
+#[test]
+fn udp_between_0_3_and_0_2_guests() {
+    let (mut sim, server, client) = two_hosts(3, Duration::from_millis(4));
+    let other = add_other(&mut sim);
+    sim.spawn(guest(
+        "p3-server",
+        server,
+        "p3-net",
+        &["udp-server", "53", "2"],
+    ));
+    sim.spawn(guest("p2-server", other, "probe", &["udp-serve", "10.0.0.3:53"]).daemon());
+    sim.spawn(
+        guest(
+            "to-p3",
+            client,
+            "p3-net",
+            &["udp-client", "10.0.0.1:53", "2", "ping"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    sim.spawn(
+        guest(
+            "to-p2",
+            client,
+            "p3-net",
+            &["udp-client", "10.0.0.3:53", "2", "ping"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    for name in ["p3-server", "to-p3", "to-p2"] {
+        assert!(exited(&report, name), "{name}: {all}");
+    }
+    assert!(stdout(&sim, "to-p3").contains("udp round 1: ping"), "{all}");
+    assert!(
+        stdout(&sim, "to-p2").contains("udp round 1: answer: ping"),
+        "{all}"
+    );
+}
+
+#[test]
+fn a_0_3_sleep_takes_virtual_time_only() {
+    let (mut sim, server, _) = two_hosts(4, Duration::from_millis(1));
+    sim.spawn(guest("sleeper", server, "p3-net", &["sleep", "90000"]));
+    let started = std::time::Instant::now();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(exited(&report, "sleeper"), "{all}");
+    assert!(
+        stdout(&sim, "sleeper").contains("slept 90000000000 ns"),
+        "{all}"
+    );
+    assert_eq!(
+        report.guest("sleeper").unwrap().end.as_nanos(),
+        90_000_000_000
+    );
+    assert!(started.elapsed() < Duration::from_secs(60), "{all}");
+}
+
+#[test]
+fn a_0_3_guest_resolves_names_and_connects_refused() {
+    let (mut sim, server, client) = two_hosts(5, Duration::from_millis(1));
+    sim.spawn(guest("resolver", server, "p3-net", &["resolve", "client"]));
+    sim.spawn(guest(
+        "refused",
+        client,
+        "p3-net",
+        &["echo-client", "10.0.0.1:9", "1", "x"],
+    ));
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(exited(&report, "resolver"), "{all}");
+    assert!(
+        stdout(&sim, "resolver").contains("address IpAddress::Ipv4((10, 0, 0, 2))"),
+        "{all}"
+    );
+    // As on wasmtime: `connect` reports the refusal and the program exits 1.
+    assert_eq!(
+        report.guest("refused").unwrap().outcome,
+        Outcome::Exited(1),
+        "{all}"
+    );
+    let err = sim.output(sim.guest_id("refused").unwrap()).stderr();
+    assert!(err.contains("ConnectionRefused"), "{all}");
+}
+
+/// Two runs of a 0.3 world under loss and jitter, with the same seed, are identical.
+#[test]
+fn a_0_3_world_replays_exactly() {
+    let run = |seed: u64| {
+        let (mut sim, server, client) = two_hosts(seed, Duration::from_millis(3));
+        sim.with_net(|net| {
+            let mut link = LinkConfig::with_latency(Duration::from_millis(3));
+            link.loss = 0.05;
+            link.jitter = Duration::from_millis(2);
+            net.set_link(server, client, link)
+        })
+        .unwrap();
+        sim.spawn(guest("server", server, "p3-net", &["echo-server", "7000"]).daemon());
+        sim.spawn(
+            guest(
+                "bulk",
+                client,
+                "p3-net",
+                &["bulk", "10.0.0.1:7000", "200000"],
+            )
+            .start_at(Duration::from_millis(1)),
+        );
+        sim.spawn(
+            guest(
+                "chat",
+                client,
+                "p3-net",
+                &["echo-client", "10.0.0.1:7000", "20", "hi"],
+            )
+            .start_at(Duration::from_millis(1)),
+        );
+        let report = sim.run();
+        let all = describe(&sim, &report);
+        assert!(exited(&report, "bulk") && exited(&report, "chat"), "{all}");
+        (report.trace_hash, report.end, all)
+    };
+    let a = run(11);
+    let b = run(11);
+    assert_eq!(a, b);
+    let c = run(12);
+    assert_ne!(a.0, c.0, "another seed draws other losses");
+}
