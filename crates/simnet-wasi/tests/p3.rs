@@ -234,3 +234,84 @@ fn a_0_3_world_replays_exactly() {
     let c = run(12);
     assert_ne!(a.0, c.0, "another seed draws other losses");
 }
+
+/// A 0.3 guest that computes is preempted by its fuel slices as a 0.2 guest is: its
+/// computation costs virtual time, and a runaway one meets the busy limit.
+#[test]
+fn a_0_3_guest_computing_is_preempted_and_limited() {
+    let (mut sim, server, _) = two_hosts(6, Duration::from_millis(1));
+    sim.spawn(guest("a", server, "p3-net", &["spin", "20"]));
+    sim.spawn(guest("b", server, "p3-net", &["spin", "20"]));
+    let runaway = simnet_wasi::Limits {
+        busy: Some(Duration::from_millis(20)),
+        ..Default::default()
+    };
+    sim.spawn(guest("runaway", server, "p3-net", &["spin", "100000"]).limits(runaway));
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(exited(&report, "a") && exited(&report, "b"), "{all}");
+    // Each took many slices, interleaved with the other's.
+    let (a, b) = (report.guest("a").unwrap(), report.guest("b").unwrap());
+    assert!(a.end.as_nanos() > 10_000_000, "{all}");
+    assert!(
+        a.end.as_nanos().abs_diff(b.end.as_nanos()) < 5_000_000,
+        "{all}"
+    );
+    assert!(
+        matches!(
+            report.guest("runaway").unwrap().outcome,
+            Outcome::LimitExceeded {
+                limit: simnet_wasi::Limit::Busy,
+                ..
+            }
+        ),
+        "{all}"
+    );
+}
+
+/// A crash ends a 0.3 server with its host (its peers see resets), and a restart
+/// starts it afresh on the same port.
+#[test]
+fn a_0_3_server_crashes_and_restarts() {
+    let (mut sim, server, client) = two_hosts(7, Duration::from_millis(2));
+    sim.spawn(guest("server", server, "p3-net", &["echo-server", "7000"]).daemon());
+    sim.spawn(
+        guest(
+            "first",
+            client,
+            "p3-net",
+            &["echo-client", "10.0.0.1:7000", "1000", "ping"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    sim.run_until(|s| s.printed("first", "round 5:"))
+        .expect("the first client gets going");
+    sim.crash("server", simnet_core::CrashMode::Reset).unwrap();
+    sim.run_for(Duration::from_millis(10)).unwrap();
+    sim.restart("server").unwrap();
+    sim.spawn(
+        guest(
+            "second",
+            client,
+            "p3-net",
+            &["echo-client", "10.0.0.1:7000", "2", "again"],
+        )
+        .start_at(Duration::from_nanos(sim.now().as_nanos()) + Duration::from_millis(5)),
+    );
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(exited(&report, "second"), "{all}");
+    // The first client's connection was reset under it.
+    assert_eq!(
+        report.guest("first").unwrap().outcome,
+        Outcome::Exited(1),
+        "{all}"
+    );
+    assert!(stdout(&sim, "first").contains(": connection lost"), "{all}");
+    assert!(stdout(&sim, "second").contains("round 1: again"), "{all}");
+    assert_eq!(
+        stdout(&sim, "server").matches("listening on 7000").count(),
+        2,
+        "{all}"
+    );
+}

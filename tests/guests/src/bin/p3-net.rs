@@ -11,6 +11,7 @@
 //! p3-net udp-client IP:PORT ROUNDS MSG   send and receive ROUNDS datagrams
 //! p3-net sleep MILLIS                    wait, printing the clock before and after
 //! p3-net resolve NAME                    print the addresses NAME resolves to
+//! p3-net spin MILLIONS                   compute (no host calls), print the clock
 //! ```
 
 use wasip3::clocks::monotonic_clock;
@@ -51,6 +52,17 @@ impl wasip3::exports::cli::run::Guest for P3Net {
                 monotonic_clock::wait_for(millis * 1_000_000).await;
                 let after = monotonic_clock::now();
                 println!("slept {} ns", after - before);
+                Ok(())
+            }
+            ["spin", millions] => {
+                let millions: u64 = millions.parse().map_err(|_| ())?;
+                let before = monotonic_clock::now();
+                let mut x = 1u64;
+                for i in 0..millions * 1_000_000 {
+                    x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(i));
+                }
+                let after = monotonic_clock::now();
+                println!("spun {millions} million in {} ns ({})", after - before, x % 10);
                 Ok(())
             }
             ["resolve", name] => {
@@ -165,6 +177,11 @@ async fn echo_client(addr: IpSocketAddress, rounds: u32, msg: &str) -> Result<()
         tx.write_all(msg.as_bytes().to_vec()).await;
         let echo = read_exactly(&mut rx, msg.len()).await;
         let took = monotonic_clock::now() - start;
+        if echo.len() < msg.len() {
+            // The stream ended: reading it again would trap.
+            println!("round {i}: connection lost");
+            return Err(ErrorCode::ConnectionReset);
+        }
         println!(
             "round {i}: {} in {took} ns",
             String::from_utf8_lossy(&echo)
