@@ -18,6 +18,7 @@ const GUESTS: &[&str] = &[
     "durable-store",
     "conformance-files",
     "p3-net",
+    "conformance-p3",
 ];
 const TARGET: &str = "wasm32-wasip2";
 

@@ -56,11 +56,14 @@ pub struct ExecArgs {
     #[arg(long = "disk-ro", value_name = "[HOST_DIR]::GUEST_DIR")]
     pub disks_ro: Vec<String>,
     /// WASI options in wasmtime's spelling: tcp, udp, allow-ip-name-lookup,
-    /// inherit-env, inherit-stdin (each =y or =n), inherit-network (no effect),
-    /// cwd=PATH (the initial working directory the guest is told).
+    /// inherit-env, inherit-stdin (each =y or =n), inherit-network and p3 (no effect:
+    /// the network is the simulated one, and WASI 0.3 is always served),
+    /// max-resources=N (handles the guest may hold at once), cwd=PATH (the initial
+    /// working directory the guest is told).
     #[arg(short = 'S', long = "wasi", value_name = "KEY[=VAL][,...]")]
     pub wasi: Vec<String>,
-    /// Limits in wasmtime's spelling: fuel=N, max-memory-size=BYTES.
+    /// Limits in wasmtime's spelling: fuel=N, max-memory-size=BYTES; and
+    /// component-model-async (no effect: always on, as in wasmtime 48).
     #[arg(short = 'W', long = "wasm", value_name = "KEY=VAL[,...]")]
     pub wasm: Vec<String>,
     /// Stop at this virtual time (like "30s"), e.g. for a server that runs alone.

@@ -22,7 +22,8 @@ const TRAP_EXIT: u8 = 134;
 /// The `-S` options simnet understands, and what each does here.
 const WASI_OPTIONS: &str = "tcp, udp, allow-ip-name-lookup, inherit-network (no effect: \
     the network is always the simulated one), inherit-env, inherit-stdin, cwd, \
-    network-error-code (always on), cli (always on), preview2 (always on)";
+    network-error-code (always on), cli (always on), preview2 (always on), p3 (always on), \
+    max-resources";
 
 /// wasmtime `-S` options simnet knows of and does not offer.
 const WASI_UNSUPPORTED: &[&str] = &[
@@ -38,13 +39,11 @@ const WASI_UNSUPPORTED: &[&str] = &[
     "listenfd",
     "tcplisten",
     "cwd",
-    "max-resources",
     "hostcall-fuel",
     "max-random-size",
     "max-http-fields-size",
     "inherit-stdout",
     "inherit-stderr",
-    "p3",
     "preview0",
     "common",
     "cli-exit-with-code",
@@ -89,7 +88,11 @@ fn apply_wasi_option(s: &mut Settings, item: &str) -> Result<()> {
         "inherit-network" | "network-error-code" => {
             parse_bool(key, value)?;
         }
-        "cli" | "preview2" => {
+        "max-resources" => match value.map(str::parse::<usize>) {
+            Some(Ok(n)) => s.limits.resources = Some(n),
+            _ => bail!("-S max-resources: give a number, like -S max-resources=1000"),
+        },
+        "cli" | "preview2" | "p3" => {
             if !parse_bool(key, value)? {
                 bail!("-S {key}=n: simnet always provides it");
             }
@@ -106,6 +109,18 @@ fn apply_wasi_option(s: &mut Settings, item: &str) -> Result<()> {
 
 /// `-W KEY=VAL[,...]`: the resource limits simnet has.
 fn apply_wasm_option(s: &mut Settings, item: &str) -> Result<()> {
+    // The component model's async, which WASI 0.3 needs, is always on, as in
+    // wasmtime 48.
+    if let Some(on) = item.strip_prefix("component-model-async") {
+        let value = match on {
+            "" => None,
+            v => Some(v.strip_prefix('=').unwrap_or(v)),
+        };
+        if !parse_bool("component-model-async", value)? {
+            bail!("-W component-model-async=n: simnet always enables it");
+        }
+        return Ok(());
+    }
     let (key, value) = item
         .split_once('=')
         .ok_or_else(|| anyhow!("-W {item}: expected KEY=VALUE"))?;
@@ -127,7 +142,8 @@ fn apply_wasm_option(s: &mut Settings, item: &str) -> Result<()> {
             "simnet exec does not support -W timeout (real time); bound a run in virtual time with --until"
         ),
         other => bail!(
-            "simnet exec does not support wasmtime's -W {other} (it supports fuel and max-memory-size)"
+            "simnet exec does not support wasmtime's -W {other} (it supports fuel, max-memory-size \
+             and component-model-async)"
         ),
     }
     Ok(())
@@ -147,6 +163,7 @@ fn settings(args: &ExecArgs) -> Result<Settings> {
             fuel: args.fuel,
             virtual_time: None,
             busy: Some(args.max_busy.0),
+            resources: None,
         },
         cwd: None,
     };

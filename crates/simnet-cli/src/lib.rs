@@ -87,7 +87,7 @@ fn usage_error(e: clap::Error) -> ExitCode {
         let flag = arg.split('=').next().unwrap_or(arg);
         eprintln!(
             "simnet exec: `{flag}` is not an option simnet supports (wasmtime options it \
-             has: --dir, --env, -S, -W fuel/max-memory-size, --argv0; see `simnet exec --help`)"
+             has: --dir, --env, -S, -W fuel/max-memory-size/component-model-async, --argv0; see `simnet exec --help`)"
         );
         return ExitCode::from(2);
     }

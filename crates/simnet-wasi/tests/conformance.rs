@@ -30,10 +30,15 @@ impl WasiView for Real {
 }
 
 /// Nothing may leave the machine: connections and datagrams go to loopback only.
-/// Binds (which send nothing) may name any address, so that binding a foreign
-/// address fails the way the kernel makes it fail.
+/// Binds and listens (which send nothing) may name any address, so that binding a
+/// foreign address fails the way the kernel makes it fail, and a WASI 0.3 listen
+/// may bind the unspecified address itself.
 fn loopback_only(addr: SocketAddr, use_: SocketAddrUse) -> bool {
-    addr.ip().is_loopback() || matches!(use_, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
+    addr.ip().is_loopback()
+        || matches!(
+            use_,
+            SocketAddrUse::TcpBind | SocketAddrUse::UdpBind | SocketAddrUse::TcpListen
+        )
 }
 
 /// How a run ended, in the terms both sides share.
@@ -60,6 +65,7 @@ fn run_on_real_wasmtime_with(bytes: &[u8], args: &[&str], dir: Option<&std::path
     let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
     options.network_error_code(true);
     wasmtime_wasi::p2::add_to_linker_with_options_async(&mut linker, &options).expect("link");
+    wasmtime_wasi::p3::add_to_linker(&mut linker).expect("link 0.3");
     let stdout = MemoryOutputPipe::new(1 << 20);
     let stderr = MemoryOutputPipe::new(1 << 20);
     let mut builder = WasiCtxBuilder::new();
@@ -91,6 +97,20 @@ fn run_on_real_wasmtime_with(bytes: &[u8], args: &[&str], dir: Option<&std::path
         .expect("tokio");
     let result = rt.block_on(async {
         let component = Component::new(&engine, bytes)?;
+        let p3 = component
+            .component_type()
+            .exports(&engine)
+            .any(|(name, _)| name.starts_with("wasi:cli/run@0.3"));
+        if p3 {
+            // As `wasmtime run` 48 runs a command exporting both versions of `run`.
+            let command = wasmtime_wasi::p3::bindings::Command::instantiate_async(
+                &mut store, &component, &linker,
+            )
+            .await?;
+            return store
+                .run_concurrent(async |a| command.wasi_cli_run().call_run(a).await)
+                .await?;
+        }
         let command = wasmtime_wasi::p2::bindings::Command::instantiate_async(
             &mut store, &component, &linker,
         )
@@ -180,6 +200,19 @@ fn conformance_guest_matches_real_wasmtime() {
     );
     let sim = run_on_simnet(program("conformance"), &[], 1);
     assert_same("conformance", &real, &sim);
+}
+
+#[test]
+fn wasi_0_3_conformance_guest_matches_real_wasmtime() {
+    let real = run_on_real_wasmtime(simnet_guests::CONFORMANCE_P3.bytes, &[]);
+    assert!(
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
+    );
+    let sim = run_on_simnet(program("conformance-p3"), &[], 1);
+    assert_same("conformance-p3", &real, &sim);
 }
 
 #[test]

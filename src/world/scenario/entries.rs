@@ -180,6 +180,7 @@ pub(super) struct HostEntry {
     pub(super) fuel_limit: Option<u64>,
     pub(super) time_limit: Option<Dur>,
     pub(super) busy_limit: Option<Dur>,
+    pub(super) resource_limit: Option<usize>,
     /// The program name the guest sees as its first argument.
     pub(super) argv0: Option<String>,
     /// The initial working directory the guest is told.
@@ -233,6 +234,7 @@ pub(super) struct GuestEntry {
     fuel_limit: Option<u64>,
     time_limit: Option<Dur>,
     busy_limit: Option<Dur>,
+    resource_limit: Option<usize>,
     argv0: Option<String>,
     cwd: Option<String>,
     stdin: Option<String>,
@@ -254,6 +256,7 @@ pub(super) struct ProgramFields<'a> {
     pub(super) fuel_limit: Option<u64>,
     pub(super) time_limit: Option<Dur>,
     pub(super) busy_limit: Option<Dur>,
+    pub(super) resource_limit: Option<usize>,
     pub(super) argv0: &'a Option<String>,
     pub(super) cwd: &'a Option<String>,
     pub(super) stdin: &'a Option<String>,
@@ -278,6 +281,7 @@ macro_rules! program_fields {
             fuel_limit: $entry.fuel_limit,
             time_limit: $entry.time_limit,
             busy_limit: $entry.busy_limit,
+            resource_limit: $entry.resource_limit,
             argv0: &$entry.argv0,
             cwd: &$entry.cwd,
             stdin: &$entry.stdin,
@@ -302,6 +306,7 @@ impl HostEntry {
             || self.fuel_limit.is_some()
             || self.time_limit.is_some()
             || self.busy_limit.is_some()
+            || self.resource_limit.is_some()
             || self.argv0.is_some()
             || self.cwd.is_some()
             || self.stdin.is_some()

@@ -146,6 +146,7 @@ fn guest(ctx: &Ctx, dir: &Path, name: String, p: &ProgramFields) -> Result<Guest
         fuel: p.fuel_limit,
         virtual_time: p.time_limit.map(|d| d.0),
         busy: p.busy_limit.map(|d| d.0),
+        resources: p.resource_limit,
     };
     g.argv0 = p.argv0.clone();
     g.cwd = p.cwd.clone();

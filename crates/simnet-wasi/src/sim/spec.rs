@@ -19,6 +19,10 @@ pub struct Limits {
     pub virtual_time: Option<Duration>,
     /// Virtual time computing without waiting.
     pub busy: Option<Duration>,
+    /// Resources (handles: sockets, streams, pollables, tasks) the guest may hold at
+    /// once, as wasmtime's `-S max-resources`; creating one more fails as on
+    /// wasmtime (`resource table has no free keys`).
+    pub resources: Option<usize>,
 }
 
 /// A host directory a guest sees (wasmtime's `--dir HOST::GUEST`).

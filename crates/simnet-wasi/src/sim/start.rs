@@ -82,6 +82,12 @@ impl Sim {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
+        if let Some(max) = spec.limits.resources {
+            store.data_mut().table.set_max_capacity(max);
+            if let Some(table) = store.concurrent_resource_table() {
+                table.set_max_capacity(max);
+            }
+        }
         let calls = guest.host_calls.clone();
         let (world, host, output) = (self.world.clone(), spec.host, guest.output.clone());
         let (armed, returned) = {

@@ -4,9 +4,14 @@
 //! the component imports both versions, as 0.3 programs built with std do.
 //!
 //! ```text
-//! p3-net echo-server PORT                TCP echo, one task per connection
+//! p3-net echo-server PORT [CONNS]        TCP echo, one task per connection; with
+//!                                        CONNS, exit once that many were served
 //! p3-net echo-client IP:PORT ROUNDS MSG  send MSG ROUNDS times, print the echoes
 //! p3-net bulk IP:PORT BYTES              send BYTES, then read the echo back
+//! p3-net clients IP:PORT CONNS ROUNDS SIZE  CONNS connections at once, each
+//!                                        ROUNDS round trips of SIZE bytes
+//! p3-net sink PORT                       take one connection, count its bytes
+//! p3-net source IP:PORT BYTES            send BYTES of one repeated 64 KiB buffer
 //! p3-net udp-server PORT COUNT           echo COUNT datagrams
 //! p3-net udp-client IP:PORT ROUNDS MSG   send and receive ROUNDS datagrams
 //! p3-net sleep MILLIS                    wait, printing the clock before and after
@@ -35,7 +40,23 @@ impl wasip3::exports::cli::run::Guest for P3Net {
         let args: Vec<String> = std::env::args().skip(1).collect();
         let a: Vec<&str> = args.iter().map(String::as_str).collect();
         let result = match a.as_slice() {
-            ["echo-server", port] => echo_server(port.parse().map_err(|_| ())?).await,
+            ["echo-server", port] => echo_server(port.parse().map_err(|_| ())?, None).await,
+            ["echo-server", port, conns] => {
+                let conns = conns.parse().map_err(|_| ())?;
+                echo_server(port.parse().map_err(|_| ())?, Some(conns)).await
+            }
+            ["clients", addr, conns, rounds, size] => {
+                let (conns, rounds, size) = (
+                    conns.parse().map_err(|_| ())?,
+                    rounds.parse().map_err(|_| ())?,
+                    size.parse().map_err(|_| ())?,
+                );
+                clients(parse_addr(addr)?, conns, rounds, size).await
+            }
+            ["sink", port] => sink(port.parse().map_err(|_| ())?).await,
+            ["source", addr, bytes] => {
+                source(parse_addr(addr)?, bytes.parse().map_err(|_| ())?).await
+            }
             ["echo-client", addr, rounds, msg] => {
                 echo_client(parse_addr(addr)?, rounds.parse().map_err(|_| ())?, msg).await
             }
@@ -98,42 +119,115 @@ fn v4(addr: std::net::SocketAddrV4) -> IpSocketAddress {
     })
 }
 
-async fn echo_server(port: u16) -> Result<(), ErrorCode> {
+async fn echo_server(port: u16, conns: Option<u32>) -> Result<(), ErrorCode> {
     let listener = TcpSocket::create(IpAddressFamily::Ipv4)?;
     listener.bind(v4(std::net::SocketAddrV4::new([0, 0, 0, 0].into(), port)))?;
     let mut accepted = listener.listen()?;
     println!("listening on {port}");
+    let (done_tx, mut done_rx) = futures::channel::mpsc::unbounded::<()>();
     let mut n = 0u32;
-    while let Some(conn) = accepted.next().await {
+    while conns.is_none_or(|c| n < c) {
+        let Some(conn) = accepted.next().await else {
+            break;
+        };
         n += 1;
         let id = n;
         println!("accepted connection {id}");
+        let done = done_tx.clone();
         wasip3::wit_bindgen::spawn_local(async move {
-            let (mut incoming, received) = conn.receive();
-            let (mut outgoing, to_send) = wit_stream::new::<u8>();
-            let sent = conn.send(to_send);
-            let mut total = 0usize;
-            let mut buf = Vec::with_capacity(64 * 1024);
-            loop {
-                let (status, data) = incoming.read(buf).await;
-                match status {
-                    StreamResult::Complete(_) => {
-                        total += data.len();
-                        let rest = outgoing.write_all(data).await;
-                        if !rest.is_empty() {
-                            break;
-                        }
-                        buf = Vec::with_capacity(64 * 1024);
-                    }
-                    StreamResult::Dropped | StreamResult::Cancelled => break,
-                }
-            }
-            drop(outgoing);
-            let receive_result = received.await;
-            let send_result = sent.await;
+            let (total, receive_result, send_result) = echo(conn).await;
             println!("connection {id} done: {total} bytes, {receive_result:?}, {send_result:?}");
+            let _ = done.unbounded_send(());
         });
     }
+    // With CONNS: wait for every connection to finish.
+    for _ in 0..n {
+        use futures::StreamExt;
+        done_rx.next().await;
+    }
+    Ok(())
+}
+
+/// Echo one connection until its peer ends it.
+async fn echo(conn: TcpSocket) -> (usize, Result<(), ErrorCode>, Result<(), ErrorCode>) {
+    let (mut incoming, received) = conn.receive();
+    let (mut outgoing, to_send) = wit_stream::new::<u8>();
+    let sent = conn.send(to_send);
+    let mut total = 0usize;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        let (status, data) = incoming.read(buf).await;
+        match status {
+            StreamResult::Complete(_) => {
+                total += data.len();
+                let rest = outgoing.write_all(data).await;
+                if !rest.is_empty() {
+                    break;
+                }
+                buf = Vec::with_capacity(64 * 1024);
+            }
+            StreamResult::Dropped | StreamResult::Cancelled => break,
+        }
+    }
+    drop(outgoing);
+    (total, received.await, sent.await)
+}
+
+async fn clients(addr: IpSocketAddress, conns: u32, rounds: u32, size: usize) -> Result<(), ErrorCode> {
+    let one = |_| async move {
+        let (_socket, mut tx, mut rx) = connect(addr).await?;
+        for _ in 0..rounds {
+            tx.write_all(vec![b'x'; size]).await;
+            if read_exactly(&mut rx, size).await.len() < size {
+                return Err(ErrorCode::ConnectionReset);
+            }
+        }
+        Ok(())
+    };
+    let results = futures::future::join_all((0..conns).map(one)).await;
+    let ok = results.iter().filter(|r| r.is_ok()).count();
+    println!("{ok} of {conns} connections made {rounds} round trips of {size} bytes");
+    match ok == conns as usize {
+        true => Ok(()),
+        false => Err(ErrorCode::ConnectionReset),
+    }
+}
+
+async fn sink(port: u16) -> Result<(), ErrorCode> {
+    let listener = TcpSocket::create(IpAddressFamily::Ipv4)?;
+    listener.bind(v4(std::net::SocketAddrV4::new([0, 0, 0, 0].into(), port)))?;
+    let mut accepted = listener.listen()?;
+    let conn = accepted.next().await.ok_or(ErrorCode::ConnectionAborted)?;
+    let (mut incoming, received) = conn.receive();
+    let mut total = 0usize;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    loop {
+        let (status, data) = incoming.read(buf).await;
+        total += data.len();
+        if !matches!(status, StreamResult::Complete(_)) {
+            break;
+        }
+        buf = data;
+        buf.clear();
+    }
+    println!("sink: {total} bytes, {:?}", received.await);
+    Ok(())
+}
+
+async fn source(addr: IpSocketAddress, bytes: usize) -> Result<(), ErrorCode> {
+    let socket = TcpSocket::create(IpAddressFamily::Ipv4)?;
+    socket.connect(addr).await?;
+    let (mut tx, rx) = wit_stream::new::<u8>();
+    let sent = socket.send(rx);
+    let chunk = vec![7u8; 64 * 1024];
+    let mut left = bytes;
+    while left > 0 {
+        let n = left.min(chunk.len());
+        tx.write_all(chunk[..n].to_vec()).await;
+        left -= n;
+    }
+    drop(tx);
+    println!("source: sent {bytes} bytes, {:?}", sent.await);
     Ok(())
 }
 

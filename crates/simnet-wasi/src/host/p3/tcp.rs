@@ -31,7 +31,9 @@ use crate::world::lock;
 const MAX_READ: usize = 64 * 1024;
 
 /// The network socket behind a handle and the streams taken from it: it closes
-/// when the last of them goes, as wasmtime-wasi's shares its kernel socket.
+/// when the last of them goes, as wasmtime-wasi's shares its kernel socket. The
+/// streams shut their halves down as they go; closing then resets the connection
+/// if received bytes were left unread, as a kernel's `close` does.
 pub(crate) struct Held {
     pub at: SocketRef,
 }
@@ -42,9 +44,6 @@ impl Drop for Held {
         // A crash (or a run stopped with the guest running) disposed of it already.
         if !w.owns(self.at.socket) {
             return;
-        }
-        if w.net.state(self.at.socket) == Ok(TcpState::Connected) {
-            let _ = w.net.shutdown(self.at.socket, ShutdownType::Both);
         }
         w.close_socket(self.at.socket);
         w.net.settle();
@@ -348,10 +347,9 @@ impl<T: Send + 'static> HostTcpSocketWithStore<T> for SimSocketsP3 {
         let getter = store.getter();
         let mut view = store.get();
         let sock = view.p3_tcp(&socket)?;
-        match &sock.phase {
-            Phase::Fresh => {}
-            Phase::Failed(e) => return Err(e.clone().into()),
-            _ => return Err(WitError::InvalidState.into()),
+        // Only a fresh socket listens (one whose connect failed is not fresh).
+        if !matches!(sock.phase, Phase::Fresh) {
+            return Err(WitError::InvalidState.into());
         }
         let held = sock.held.clone();
         call(&held.at, Method::StartListen, |net, id| {
