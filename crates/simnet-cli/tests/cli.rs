@@ -319,6 +319,37 @@ fn exec_takes_wasmtime_s_options() {
     );
 }
 
+/// A WASI 0.3 command runs as `wasmtime run` 48 runs it, with the flags a wasmtime
+/// command line for it carries.
+#[test]
+fn exec_runs_a_wasi_0_3_command_with_wasmtime_s_flags() {
+    let p3 = simnet_guests::P3_NET.path;
+    let out = simnet(&[
+        "exec",
+        "-W",
+        "component-model-async",
+        "-S",
+        "p3,inherit-network",
+        p3,
+        "sleep",
+        "1500",
+    ]);
+    assert_eq!(code(&out), 0, "{:?}", text(&out));
+    assert_eq!(text(&out).0, "slept 1500000000 ns\n");
+    // Too few handles for a listener and its stream: the guest fails as on wasmtime.
+    let out = simnet(&["exec", "-S", "max-resources=1", p3, "echo-server", "7"]);
+    assert_eq!(code(&out), 1, "{:?}", text(&out));
+    assert!(
+        text(&out).1.contains("resource table has no free keys"),
+        "{:?}",
+        text(&out)
+    );
+    let out = simnet(&["exec", "-S", "max-resources=many", p3, "sleep", "1"]);
+    assert_eq!(code(&out), 2, "{:?}", text(&out));
+    let out = simnet(&["exec", "-W", "component-model-async=n", p3, "sleep", "1"]);
+    assert_eq!(code(&out), 2, "{:?}", text(&out));
+}
+
 #[test]
 fn exec_names_wasmtime_flags_it_lacks() {
     let out = simnet(&["exec", "--invoke", "run", PROBE, "env"]);

@@ -315,3 +315,47 @@ fn a_0_3_server_crashes_and_restarts() {
         "{all}"
     );
 }
+
+/// A resource limit (wasmtime's `-S max-resources`) ends a 0.3 guest that holds
+/// more handles than it allows, as on wasmtime, and others run on.
+#[test]
+fn a_0_3_guest_over_its_resource_limit_fails_as_on_wasmtime() {
+    let (mut sim, server, client) = two_hosts(8, Duration::from_millis(1));
+    sim.spawn(guest("server", server, "p3-net", &["echo-server", "7000"]).daemon());
+    let few = simnet_wasi::Limits {
+        resources: Some(20),
+        ..Default::default()
+    };
+    sim.spawn(
+        guest(
+            "greedy",
+            client,
+            "p3-net",
+            &["clients", "10.0.0.1:7000", "50", "1", "8"],
+        )
+        .limits(few)
+        .start_at(Duration::from_millis(1)),
+    );
+    sim.spawn(
+        guest(
+            "modest",
+            client,
+            "p3-net",
+            &["clients", "10.0.0.1:7000", "50", "1", "8"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    match &report.guest("greedy").unwrap().outcome {
+        Outcome::Trapped { message, .. } => {
+            assert!(message.contains("resource table has no free keys"), "{all}")
+        }
+        other => panic!("greedy: {other}\n{all}"),
+    }
+    assert!(exited(&report, "modest"), "{all}");
+    assert!(
+        stdout(&sim, "modest").contains("50 of 50 connections made 1 round trips"),
+        "{all}"
+    );
+}

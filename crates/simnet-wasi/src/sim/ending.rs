@@ -126,6 +126,7 @@ pub(super) fn classify_ending(finished: Finished) -> Ended {
         && e.is::<Instantiating>()
         && !e.is::<Trap>()
         && finished.memory_exceeded.is_none()
+        && !over_resource_limit(e)
     {
         let cause = e
             .chain()
@@ -136,6 +137,15 @@ pub(super) fn classify_ending(finished: Finished) -> Ended {
         return Ended::HostFailure(cause);
     }
     Ended::Outcome(classify(finished))
+}
+
+/// The guest's resource table was full: its own limit (`Limits::resources`), not
+/// the machine's, as wasmtime reports it too.
+fn over_resource_limit(e: &wasmtime::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<wasmtime::component::ResourceTableError>()
+            .is_some()
+    })
 }
 
 fn classify(finished: Finished) -> Outcome {
