@@ -1,16 +1,15 @@
-//! `wasi:clocks/monotonic-clock` on virtual time, and the wall clock at a fixed epoch
-//! plus virtual time. A guest sleeping a minute costs no wall time: its pollable is
-//! ready when the simulation reaches the deadline.
+//! Clocks on virtual time, for both WASI versions: the monotonic clock's readings
+//! and waits, and the wall clock at a fixed epoch plus virtual time. A guest
+//! sleeping a minute costs no wall time: it is woken when the simulation reaches the
+//! deadline.
 
 use std::future::poll_fn;
 use std::task::Poll;
 use std::time::Duration;
 
 use simnet_core::SimTime;
-use wasmtime::component::{Resource, ResourceTable};
+use wasmtime::component::ResourceTable;
 use wasmtime_wasi::HostWallClock;
-use wasmtime_wasi::p2::bindings::clocks::monotonic_clock::{self, Instant};
-use wasmtime_wasi::p2::{DynPollable, Pollable};
 
 use crate::world::{GuestId, Shared, VirtualClock, Wait, lock};
 
@@ -23,13 +22,13 @@ pub(crate) const RESOLUTION_NS: u64 = 1;
 pub const MONOTONIC_START_NS: u64 = 1_000;
 
 /// The monotonic instant of virtual time `t`.
-pub(crate) fn instant(t: SimTime) -> Instant {
+pub(crate) fn instant(t: SimTime) -> u64 {
     t.as_nanos().saturating_add(MONOTONIC_START_NS)
 }
 
 /// The virtual time of monotonic instant `i` (instants before the clock's start
 /// are time zero).
-pub(crate) fn sim_time(i: Instant) -> SimTime {
+pub(crate) fn sim_time(i: u64) -> SimTime {
     SimTime::from_nanos(i.saturating_sub(MONOTONIC_START_NS))
 }
 
@@ -38,19 +37,6 @@ pub(crate) struct SimClocksView<'a> {
     pub world: &'a Shared,
     pub clock: &'a VirtualClock,
     pub guest: GuestId,
-}
-
-struct Deadline {
-    at: SimTime,
-    world: Shared,
-    guest: GuestId,
-}
-
-#[wasmtime_wasi_io::async_trait]
-impl Pollable for Deadline {
-    async fn ready(&mut self) {
-        until(&self.world, self.guest, self.at).await
-    }
 }
 
 /// Resolve once virtual time reaches `at` (the guest is woken then).
@@ -65,36 +51,6 @@ pub(crate) async fn until(world: &Shared, guest: GuestId, at: SimTime) {
         Poll::Pending
     })
     .await
-}
-
-impl SimClocksView<'_> {
-    fn subscribe_at(&mut self, at: SimTime) -> wasmtime::Result<Resource<DynPollable>> {
-        let deadline = self.table.push(Deadline {
-            at,
-            world: self.world.clone(),
-            guest: self.guest,
-        })?;
-        wasmtime_wasi_io::poll::subscribe(self.table, deadline)
-    }
-}
-
-impl monotonic_clock::Host for SimClocksView<'_> {
-    fn now(&mut self) -> wasmtime::Result<Instant> {
-        Ok(instant(self.clock.now()))
-    }
-
-    fn resolution(&mut self) -> wasmtime::Result<Instant> {
-        Ok(RESOLUTION_NS)
-    }
-
-    fn subscribe_instant(&mut self, when: Instant) -> wasmtime::Result<Resource<DynPollable>> {
-        self.subscribe_at(sim_time(when))
-    }
-
-    fn subscribe_duration(&mut self, duration: u64) -> wasmtime::Result<Resource<DynPollable>> {
-        let at = self.clock.now().as_nanos().saturating_add(duration);
-        self.subscribe_at(SimTime::from_nanos(at))
-    }
 }
 
 /// `wasi:clocks/wall-clock`: a fixed epoch plus virtual time, so that guests printing

@@ -5,7 +5,7 @@ use wasmtime_wasi::p2::SocketError;
 use wasmtime_wasi::p2::bindings::sockets::instance_network;
 use wasmtime_wasi::p2::bindings::sockets::network::{self, ErrorCode, Network};
 
-use super::SimSocketsView;
+use crate::host::SimSocketsView;
 
 /// The capability handle `instance-network` gives out. It carries nothing: a guest's
 /// network is the simulation it runs in.

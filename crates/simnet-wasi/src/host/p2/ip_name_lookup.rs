@@ -10,7 +10,8 @@ use wasmtime_wasi::p2::bindings::sockets::ip_name_lookup::{
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode, IpAddress, Network};
 use wasmtime_wasi::p2::{DynPollable, Pollable, SocketError};
 
-use super::{SimSocketsView, wit_error};
+use super::wit_error;
+use crate::host::SimSocketsView;
 use crate::world::lock;
 use simnet_core::{Effect, Method};
 

@@ -12,7 +12,7 @@ use wasmtime_wasi::p2::{
     StreamResult,
 };
 
-use super::clocks::until;
+use crate::host::clocks::until;
 use super::disk::{DiskDescriptor, DiskOps, Held, MAX_READ, error};
 use crate::world::lock;
 

@@ -16,7 +16,8 @@ use wasmtime_wasi::p2::bindings::sockets::{udp, udp_create_socket};
 use wasmtime_wasi::p2::{DynPollable, SocketError, SocketResult, UdpSocket};
 use wasmtime_wasi_io::poll::Pollable;
 
-use super::{NetCall, SimSocketsView, call, family, wit_error, wit_family, with_net};
+use super::{NetCall, call, family, wit_error, wit_family, with_net};
+use crate::host::SimSocketsView;
 use crate::streams::SocketRef;
 use crate::world::lock;
 

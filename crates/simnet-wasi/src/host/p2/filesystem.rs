@@ -21,7 +21,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 };
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 
-use super::GuestNet;
+use crate::host::GuestNet;
 use super::disk::{self, DiskDescriptor, DiskOps, DiskRef, datetime};
 use super::disk_streams::StreamFailure;
 use crate::world::{VirtualClock, lock};

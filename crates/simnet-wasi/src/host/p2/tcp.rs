@@ -9,7 +9,8 @@ use wasmtime_wasi::p2::bindings::sockets::tcp::{self, ShutdownType};
 use wasmtime_wasi::p2::bindings::sockets::tcp_create_socket;
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, DynPollable, SocketResult, TcpSocket};
 
-use super::{NetCall, SimSocketsView, call, family, wit_error, wit_family, with_net};
+use super::{NetCall, call, family, wit_error, wit_family, with_net};
+use crate::host::SimSocketsView;
 use crate::streams::{
     SimTcpSocket, SocketRef, Started, TcpInput, TcpOutput, new_stream_states, shutdown_streams,
 };

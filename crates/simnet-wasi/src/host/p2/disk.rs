@@ -15,7 +15,7 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
     MetadataHashValue, NewTimestamp, OpenFlags, PathFlags,
 };
 
-use super::clocks::until;
+use crate::host::clocks::until;
 use crate::world::{GuestId, Shared, lock};
 
 /// Where a disk descriptor belongs: the world, and the host whose disk it is on.
