@@ -1,7 +1,7 @@
 //! The same guest components on simnet and on wasmtime-wasi's real sockets over
 //! loopback, interleaved in one process; prints median wall times and the ratios.
 //! Usage: `guests [--rounds N] [--round-trips N] [--only ROW,...] [--simnet-only]`
-//! (rows: 1, 2, 2b, 3, 4, 5, 6).
+//! (rows: 1, 2, 2b, 3, 4, 5, 6, 7, 8, 9).
 //!
 //! (1) echo: 10,000 round trips of 64 bytes between an echo server and client guest
 //! (2) bulk: a 1 MiB transfer, then the receiver's checksum back (both guests do
@@ -14,6 +14,11 @@
 //! (5) per call: one host call repeated in a guest over a loopback connection to
 //!     itself, the run with N calls minus the run with none, divided by N
 //! (6) sleeps: one guest sleeping 10 minutes of virtual time in 600 sleeps (simnet only)
+//! (7) to (9), WASI 0.3 guests (`p3-net`) against wasmtime-wasi's p3 host:
+//! (7) echo: 10,000 round trips of 64 bytes on one connection
+//! (8) bulk: 1 MiB and 64 MiB of one buffer sent again and again to a sink
+//! (9) 100 connections at once from one guest, 64-byte round trips, against a
+//!     server serving each connection as its own task
 
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
@@ -134,6 +139,7 @@ impl RealHost {
         let engine = Engine::new(&Config::new()).expect("engine");
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).expect("link");
+        wasmtime_wasi::p3::add_to_linker(&mut linker).expect("link 0.3");
         RealHost { engine, linker }
     }
 
@@ -142,10 +148,12 @@ impl RealHost {
             .arg("guest")
             .args(args)
             .allow_tcp(true)
-            // Loopback only: nothing leaves the machine.
+            // Loopback only: nothing leaves the machine (binding and listening send
+            // nothing).
             .socket_addr_check(|addr, use_| {
                 Box::pin(async move {
-                    addr.ip().is_loopback() || matches!(use_, SocketAddrUse::TcpBind)
+                    addr.ip().is_loopback()
+                        || matches!(use_, SocketAddrUse::TcpBind | SocketAddrUse::TcpListen)
                 })
             })
             .build();
@@ -175,17 +183,14 @@ impl RealHost {
         rt.block_on(async {
             let mut running = Vec::new();
             for (component, args) in servers {
-                let mut store = self.store(args);
-                let cmd = self.instantiate(&mut store, component).await;
-                running.push(tokio::spawn(async move {
-                    cmd.wasi_cli_run().call_run(&mut store).await
-                }));
+                let store = self.store(args);
+                let run = self.run_guest(store, (*component).clone());
+                running.push(tokio::spawn(run));
             }
-            let mut store = self.store(client.1);
-            let cmd = self.instantiate(&mut store, client.0).await;
+            let store = self.store(client.1);
             // Let the servers reach `accept` before the client connects.
             tokio::time::sleep(pause).await;
-            let result = cmd.wasi_cli_run().call_run(&mut store).await;
+            let result = self.run_guest(store, client.0.clone()).await;
             assert!(
                 matches!(result, Ok(Ok(()))),
                 "client on the real kernel: {result:?}"
@@ -201,14 +206,34 @@ impl RealHost {
         start.elapsed() - pause
     }
 
-    async fn instantiate(
+    /// Instantiate and run a guest: its WASI 0.3 `run` if it exports one, as `wasmtime
+    /// run` does, else its 0.2 one.
+    fn run_guest(
         &self,
-        store: &mut Store<Real>,
-        component: &Component,
-    ) -> wasmtime_wasi::p2::bindings::Command {
-        wasmtime_wasi::p2::bindings::Command::instantiate_async(store, component, &self.linker)
-            .await
-            .expect("instantiate")
+        mut store: Store<Real>,
+        component: Component,
+    ) -> impl std::future::Future<Output = wasmtime::Result<Result<(), ()>>> + Send + 'static {
+        let (engine, linker) = (self.engine.clone(), self.linker.clone());
+        async move {
+            let p3 = component
+                .component_type()
+                .exports(&engine)
+                .any(|(name, _)| name.starts_with("wasi:cli/run@0.3"));
+            if p3 {
+                let cmd = wasmtime_wasi::p3::bindings::Command::instantiate_async(
+                    &mut store, &component, &linker,
+                )
+                .await?;
+                return store
+                    .run_concurrent(async |a| cmd.wasi_cli_run().call_run(a).await)
+                    .await?;
+            }
+            let cmd = wasmtime_wasi::p2::bindings::Command::instantiate_async(
+                &mut store, &component, &linker,
+            )
+            .await?;
+            cmd.wasi_cli_run().call_run(&mut store).await
+        }
     }
 }
 
@@ -260,7 +285,7 @@ fn kernel_address() -> String {
 
 /// The guests the rows use, compiled for simnet and for plain wasmtime.
 struct Guests {
-    sim: [Program; 5],
+    sim: [Program; 6],
     /// Empty with `--simnet-only`.
     real: Vec<Component>,
 }
@@ -270,6 +295,7 @@ const ECHO_CLIENT: usize = 1;
 const PROBE: usize = 2;
 const MANY: usize = 3;
 const TOKIO_LOAD: usize = 4;
+const P3_NET: usize = 5;
 
 fn main() {
     let args = parse_args();
@@ -282,6 +308,7 @@ fn main() {
         simnet_guests::PROBE,
         simnet_guests::MANY,
         simnet_guests::TOKIO_LOAD,
+        simnet_guests::P3_NET,
     ];
     let g = Guests {
         sim: embedded.map(|g| rt.load_bytes(g.name, g.bytes).expect("load")),
@@ -313,6 +340,91 @@ fn main() {
     }
     if args.wants("6") {
         sleep_row(&args, &rt, &g);
+    }
+    p3_rows(&args, &rt, &real, &g);
+}
+
+/// The port of an address: WASI 0.3 servers listen on all addresses.
+fn port(addr: &str) -> &str {
+    addr.rsplit(':').next().unwrap_or(addr)
+}
+
+fn p3_rows(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
+    let p3 = (&g.sim[P3_NET], g.real.get(P3_NET));
+    if args.wants("7") {
+        let n = args.round_trips.to_string();
+        let times = server_and_client(
+            args,
+            rt,
+            real,
+            p3,
+            p3,
+            |addr| strings(&["echo-server", port(addr), "1"]),
+            |addr| strings(&["clients", addr, "1", &n, "64"]),
+        );
+        print_round_trips(&format!("(7) 0.3 echo {n} x 64 B"), times, args.round_trips);
+    }
+    if args.wants("8") {
+        for (label, bytes) in [("1 MiB", "1048576"), ("64 MiB", "67108864")] {
+            let sim = &g.sim[P3_NET];
+            let mut two_hosts = Vec::new();
+            let (one, k) = compare(
+                args,
+                || {
+                    two_hosts.push(on_simnet(
+                        rt,
+                        &[
+                            (sim, &["sink", "7"]),
+                            (sim, &["source", "10.0.0.1:7", bytes]),
+                        ],
+                    ));
+                    on_simnet_loopback(
+                        rt,
+                        &[
+                            (sim, &["sink", "7"]),
+                            (sim, &["source", "127.0.0.1:7", bytes]),
+                        ],
+                    )
+                },
+                || {
+                    let addr = kernel_address();
+                    let real_p3 = &g.real[P3_NET];
+                    real.run(&[
+                        (real_p3, &["sink", port(&addr)]),
+                        (real_p3, &["source", &addr, bytes]),
+                    ])
+                },
+            );
+            let two = median(two_hosts);
+            let mb = bytes.parse::<f64>().unwrap_or(0.0) / 1e6;
+            let rate = |d: Duration| mb / d.as_secs_f64();
+            println!(
+                "(8) 0.3 bulk {label}: simnet loopback {:>7.1} ms ({:.0} MB/s), two hosts {:>7.1} ms ({:.0} MB/s)   kernel loopback {:>7.1} ms ({:.0} MB/s)   simnet is {:.2}x / {:.2}x faster",
+                ms(one),
+                rate(one),
+                ms(two),
+                rate(two),
+                ms(k),
+                rate(k),
+                k.as_secs_f64() / one.as_secs_f64(),
+                k.as_secs_f64() / two.as_secs_f64(),
+            );
+        }
+    }
+    if args.wants("9") {
+        let each = (args.round_trips / 100).max(1);
+        let n = each.to_string();
+        let times = server_and_client(
+            args,
+            rt,
+            real,
+            p3,
+            p3,
+            |addr| strings(&["echo-server", port(addr), "100"]),
+            |addr| strings(&["clients", addr, "100", &n, "64"]),
+        );
+        let label = format!("(9) 0.3, 100 connections x {each} x 64 B");
+        print_round_trips(&label, times, each * 100);
     }
 }
 

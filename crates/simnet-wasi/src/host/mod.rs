@@ -50,4 +50,3 @@ pub(crate) struct SimSocketsView<'a> {
     pub table: &'a mut ResourceTable,
     pub ctx: &'a GuestNet,
 }
-

@@ -52,4 +52,3 @@ impl monotonic_clock::Host for SimClocksView<'_> {
         self.subscribe_at(SimTime::from_nanos(at))
     }
 }
-

@@ -12,8 +12,8 @@ use wasmtime_wasi::p2::{
     StreamResult,
 };
 
-use crate::host::clocks::until;
 use super::disk::{DiskDescriptor, DiskOps, Held, MAX_READ, error};
+use crate::host::clocks::until;
 use crate::world::lock;
 
 /// What `check-write` grants a file stream (wasmtime-wasi's `FILE_WRITE_CAPACITY`).

@@ -21,9 +21,9 @@ use wasmtime_wasi::p2::bindings::filesystem::types::{
 };
 use wasmtime_wasi::p2::{DynInputStream, DynOutputStream, FsError, FsResult};
 
-use crate::host::GuestNet;
 use super::disk::{self, DiskDescriptor, DiskOps, DiskRef, datetime};
 use super::disk_streams::StreamFailure;
+use crate::host::GuestNet;
 use crate::world::{VirtualClock, lock};
 
 /// What a guest's filesystem calls see besides wasmtime-wasi's context: the virtual
