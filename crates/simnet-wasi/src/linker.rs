@@ -94,7 +94,10 @@ pub(crate) const SUPPORTED_P3: &[&str] = &[
     "wasi:sockets/ip-name-lookup",
 ];
 
-pub(crate) fn build(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
+/// The linker for `engine`; with `wasi_0_3`, the 0.3 interfaces too (their host
+/// functions are concurrent: the engine must support the component model's
+/// concurrency).
+pub(crate) fn build(engine: &Engine, wasi_0_3: bool) -> wasmtime::Result<Linker<GuestState>> {
     let mut linker = Linker::<GuestState>::new(engine);
     let l = &mut linker;
     {
@@ -131,7 +134,9 @@ pub(crate) fn build(engine: &Engine) -> wasmtime::Result<Linker<GuestState>> {
     sockets::udp::add_to_linker::<GuestState, SimSockets>(l, GuestState::sockets)?;
     sockets::udp_create_socket::add_to_linker::<GuestState, SimSockets>(l, GuestState::sockets)?;
     sockets::ip_name_lookup::add_to_linker::<GuestState, SimSockets>(l, GuestState::sockets)?;
-    add_p3(l)?;
+    if wasi_0_3 {
+        add_p3(l)?;
+    }
     Ok(linker)
 }
 

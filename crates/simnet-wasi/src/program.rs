@@ -111,6 +111,16 @@ pub(crate) enum Entry {
     P3(wasmtime_wasi::p3::bindings::CommandPre<GuestState>),
 }
 
+impl Entry {
+    /// The engine the component was compiled with, which its stores must use.
+    pub(crate) fn engine(&self) -> &Engine {
+        match self {
+            Entry::P2(pre) => pre.engine(),
+            Entry::P3(pre) => pre.engine(),
+        }
+    }
+}
+
 impl Program {
     /// The name it was loaded under (the file name for files).
     pub fn name(&self) -> &str {
@@ -129,16 +139,35 @@ impl fmt::Debug for Program {
     }
 }
 
-/// The wasmtime engine and linker all simulations of a process share, with the
+/// The wasmtime engines and linkers all simulations of a process share, with the
 /// components compiled so far.
 pub struct Runtime {
-    engine: Engine,
-    linker: Linker<GuestState>,
+    /// For WASI 0.2 components: without the component model's concurrency, which
+    /// costs 0.2 guests about a quarter of their speed on short round trips.
+    p2: EngineLinker,
+    /// For components that use the component model's async (WASI 0.3 ones).
+    p3: EngineLinker,
     cache_dir: Option<PathBuf>,
     loaded: Mutex<IndexMap<[u8; 32], Program>>,
     compilations: AtomicUsize,
     /// Disk images read from host directories, shared by every simulation.
     images: std::sync::Arc<crate::image::ImageCache>,
+}
+
+/// An engine and the linker over it.
+struct EngineLinker {
+    engine: Engine,
+    linker: Linker<GuestState>,
+}
+
+impl EngineLinker {
+    fn new(config: &Config, wasi_0_3: bool) -> wasmtime::Result<Self> {
+        let mut config = config.clone();
+        config.concurrency_support(wasi_0_3);
+        let engine = Engine::new(&config)?;
+        let linker = linker::build(&engine, wasi_0_3)?;
+        Ok(EngineLinker { engine, linker })
+    }
 }
 
 impl fmt::Debug for Runtime {
@@ -171,9 +200,6 @@ pub fn engine_config() -> Config {
     // Fuel makes preemption deterministic: a spinning guest yields at the same
     // instruction counts every run.
     config.consume_fuel(true);
-    // WASI 0.3 guests need the component model's async (streams, futures, async
-    // functions); it changes nothing for 0.2 guests, whose seeds replay unchanged.
-    config.concurrency_support(true);
     config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
     MemoryLayout::default().apply(&mut config);
     config
@@ -334,11 +360,9 @@ impl Runtime {
     /// A runtime with engine settings of its own, based on [`engine_config`], caching
     /// compiled components in `dir` (or nowhere). Fuel must be left on.
     pub fn with_config(config: &Config, dir: Option<PathBuf>) -> wasmtime::Result<Self> {
-        let engine = Engine::new(config)?;
-        let linker = linker::build(&engine)?;
         Ok(Runtime {
-            engine,
-            linker,
+            p2: EngineLinker::new(config, false)?,
+            p3: EngineLinker::new(config, true)?,
             cache_dir: dir,
             loaded: Mutex::new(IndexMap::new()),
             compilations: AtomicUsize::new(0),
@@ -352,8 +376,9 @@ impl Runtime {
         self.compilations.load(Ordering::Relaxed)
     }
 
+    /// The engine WASI 0.2 components are compiled with.
     pub fn engine(&self) -> &Engine {
-        &self.engine
+        &self.p2.engine
     }
 
     pub(crate) fn images(&self) -> std::sync::Arc<crate::image::ImageCache> {
@@ -391,17 +416,26 @@ impl Runtime {
             return Ok(p);
         }
         check_header(name, bytes)?;
-        let component = self.compile(name, bytes, &hash)?;
-        check_imports(name, &self.engine, &component)?;
+        // A component that needs the component model's async (as every WASI 0.3 one
+        // does) fails to validate without it, and is compiled with the engine that
+        // has it.
+        let (with, component) = match self.compile(name, bytes, &hash, &self.p2) {
+            Ok(c) if !imports_wasi_0_3(&self.p2.engine, &c) => (&self.p2, c),
+            Ok(_) | Err(LoadError::NeedsAsync { .. }) => {
+                (&self.p3, self.compile(name, bytes, &hash, &self.p3)?)
+            }
+            Err(e) => return Err(e),
+        };
+        check_imports(name, &with.engine, &component)?;
         let instance_pre =
-            self.linker
+            with.linker
                 .instantiate_pre(&component)
                 .map_err(|e| LoadError::Link {
                     name: name.into(),
                     error: format!("{e:#}"),
                 })?;
         let not_a_command = |_| LoadError::NotACommand { name: name.into() };
-        let entry = match command_version(&self.engine, &component) {
+        let entry = match command_version(&with.engine, &component) {
             Some(WasiVersion::P3) => Entry::P3(
                 wasmtime_wasi::p3::bindings::CommandPre::new(instance_pre)
                     .map_err(not_a_command)?,
@@ -424,17 +458,23 @@ impl Runtime {
         self.loaded.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn cache_path(&self, hash: &[u8; 32]) -> Option<PathBuf> {
+    fn cache_path(&self, hash: &[u8; 32], engine: &Engine) -> Option<PathBuf> {
         let dir = self.cache_dir.as_ref()?;
         let mut h = std::hash::DefaultHasher::new();
-        self.engine.precompile_compatibility_hash().hash(&mut h);
+        engine.precompile_compatibility_hash().hash(&mut h);
         let engine = h.finish();
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
         Some(dir.join(format!("{hex}-{engine:016x}.cwasm")))
     }
 
-    fn compile(&self, name: &str, bytes: &[u8], hash: &[u8; 32]) -> Result<Component, LoadError> {
-        let cached = self.cache_path(hash);
+    fn compile(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        hash: &[u8; 32],
+        with: &EngineLinker,
+    ) -> Result<Component, LoadError> {
+        let cached = self.cache_path(hash, &with.engine);
         if let Some(path) = &cached
             && let Ok(artifact) = std::fs::read(path)
         {
@@ -444,12 +484,12 @@ impl Runtime {
             // cache directory, and wasmtime re-checks its header; a corrupt file is an
             // error and is recompiled. Whoever can write arbitrary files there can
             // already run code as this user.
-            if let Ok(c) = unsafe { Component::deserialize(&self.engine, &artifact) } {
+            if let Ok(c) = unsafe { Component::deserialize(&with.engine, &artifact) } {
                 return Ok(c);
             }
         }
         self.compilations.fetch_add(1, Ordering::Relaxed);
-        let component = Component::new(&self.engine, bytes).map_err(|e| {
+        let component = Component::new(&with.engine, bytes).map_err(|e| {
             let error = format!("{e:#}");
             // wasmtime's validator names the feature an async construct needs.
             match error.contains("component model async") {
@@ -542,6 +582,14 @@ fn check_imports(name: &str, engine: &Engine, component: &Component) -> Result<(
         });
     }
     Ok(())
+}
+
+/// Whether the component imports a WASI 0.3 interface.
+fn imports_wasi_0_3(engine: &Engine, component: &Component) -> bool {
+    component
+        .component_type()
+        .imports(engine)
+        .any(|(import, _)| wasi_version(split_version(import).1) == Some(WasiVersion::P3))
 }
 
 /// The newest `wasi:cli/run` the component exports.

@@ -17,7 +17,6 @@ use std::time::Duration;
 use rand_chacha::ChaCha8Rng;
 
 use simnet_core::{HostId, Net, NetConfig, NetError, SimTime, derive_rng};
-use wasmtime::Engine;
 
 use crate::outcome::{Outcome, Report, StopReason};
 use crate::output::OutputLog;
@@ -126,7 +125,6 @@ struct Guest {
 
 /// A simulation: a network and the guests running on it.
 pub struct Sim {
-    engine: Engine,
     images: Arc<crate::image::ImageCache>,
     config: SimConfig,
     world: Shared,
@@ -149,7 +147,6 @@ impl Sim {
         net_config.disk.epoch = config.epoch;
         let net = Net::with_config(config.seed, net_config);
         Sim {
-            engine: runtime.engine().clone(),
             images: runtime.images(),
             rng: derive_rng(config.seed, "scheduler"),
             world: Arc::new(Mutex::new(World::new(net))),

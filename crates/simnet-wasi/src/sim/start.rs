@@ -80,7 +80,7 @@ impl Sim {
             },
             file_times: FileTimes::new(lock(&self.world).clock.clone(), self.config.epoch),
         };
-        let mut store = Store::new(&self.engine, state);
+        let mut store = Store::new(spec.program.entry.engine(), state);
         store.limiter(|s| &mut s.limiter);
         if let Some(max) = spec.limits.resources {
             store.data_mut().table.set_max_capacity(max);
