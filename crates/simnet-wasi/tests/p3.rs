@@ -359,3 +359,81 @@ fn a_0_3_guest_over_its_resource_limit_fails_as_on_wasmtime() {
         "{all}"
     );
 }
+
+/// A 0.3 guest waiting on a socket that never becomes ready is reported deadlocked,
+/// naming what it waits for, at once (not after waiting for host I/O).
+#[test]
+fn a_stuck_0_3_guest_is_reported_with_what_it_waits_for() {
+    let (mut sim, server, client) = two_hosts(9, Duration::from_millis(1));
+    // The sink reads until the end of the stream; the client waits for an echo.
+    sim.spawn(guest("sink", server, "p3-net", &["sink", "7000"]));
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "p3-net",
+            &["echo-client", "10.0.0.1:7000", "1", "anyone?"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    let started = std::time::Instant::now();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(started.elapsed() < Duration::from_secs(30), "{all}");
+    assert_eq!(report.stop, simnet_wasi::StopReason::Idle, "{all}");
+    match &report.guest("client").unwrap().outcome {
+        Outcome::Deadlocked { waiting } => {
+            assert!(
+                waiting.iter().any(|w| w.starts_with("read on socket")),
+                "{all}"
+            )
+        }
+        other => panic!("client: {other}\n{all}"),
+    }
+    match &report.guest("sink").unwrap().outcome {
+        Outcome::Deadlocked { waiting } => {
+            assert!(
+                waiting.iter().any(|w| w.starts_with("read on socket")),
+                "{all}"
+            )
+        }
+        other => panic!("sink: {other}\n{all}"),
+    }
+}
+
+/// A power loss (a silent crash) ends a 0.3 guest with its host; its peer finds
+/// out only through its own timeout, as with 0.2 guests.
+#[test]
+fn a_silent_crash_ends_a_0_3_guest_and_leaves_its_peer_waiting() {
+    let (mut sim, server, client) = two_hosts(10, Duration::from_millis(1));
+    sim.spawn(guest("server", server, "p3-net", &["echo-server", "7000"]).daemon());
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "p3-net",
+            &["echo-client", "10.0.0.1:7000", "100000", "x"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    sim.run_until(|s| s.printed("client", "round 3:")).unwrap();
+    sim.crash("server", simnet_core::CrashMode::Silent).unwrap();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(
+        matches!(
+            report.guest("server").unwrap().outcome,
+            Outcome::Crashed { .. }
+        ),
+        "{all}"
+    );
+    // Nothing tells the client: it retransmits until TCP gives up, then its
+    // stream ends.
+    assert_eq!(
+        report.guest("client").unwrap().outcome,
+        Outcome::Exited(1),
+        "{all}"
+    );
+    assert!(stdout(&sim, "client").contains("connection lost"), "{all}");
+    assert!(report.end.as_nanos() > 60_000_000_000, "{all}");
+}
