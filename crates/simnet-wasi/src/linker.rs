@@ -12,7 +12,9 @@ use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, random, sockets};
 use wasmtime_wasi::random::WasiRandom;
 
 use crate::guest::GuestState;
-use crate::host::{SimClocksP3, SimClocksView, SimFilesystemView, SimSocketsP3, SimSocketsView};
+use crate::host::{
+    SimClocksP3, SimClocksView, SimFilesystemP3, SimFilesystemView, SimSocketsP3, SimSocketsView,
+};
 
 struct SimSockets;
 
@@ -69,9 +71,7 @@ pub(crate) const SUPPORTED: &[&str] = &[
     "wasi:sockets/ip-name-lookup",
 ];
 
-/// WASI 0.3 interfaces a guest may import, at any `0.3.x` version. The 0.3
-/// filesystem is not served yet (a 0.3 program built with std reaches files
-/// through 0.2's).
+/// WASI 0.3 interfaces a guest may import, at any `0.3.x` version.
 pub(crate) const SUPPORTED_P3: &[&str] = &[
     "wasi:clocks/types",
     "wasi:clocks/monotonic-clock",
@@ -92,6 +92,8 @@ pub(crate) const SUPPORTED_P3: &[&str] = &[
     "wasi:cli/terminal-stderr",
     "wasi:sockets/types",
     "wasi:sockets/ip-name-lookup",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
 ];
 
 /// The linker for `engine`; with `wasi_0_3`, the 0.3 interfaces too (their host
@@ -140,10 +142,10 @@ pub(crate) fn build(engine: &Engine, wasi_0_3: bool) -> wasmtime::Result<Linker<
     Ok(linker)
 }
 
-/// The WASI 0.3 interfaces: simnet's sockets and monotonic clock, wasmtime-wasi's
-/// cli, random and system clock over the same context as 0.2's.
+/// The WASI 0.3 interfaces: simnet's sockets, monotonic clock and filesystem,
+/// wasmtime-wasi's cli, random and system clock over the same context as 0.2's.
 fn add_p3(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
-    use wasmtime_wasi::p3::bindings::{cli, clocks, random, sockets};
+    use wasmtime_wasi::p3::bindings::{cli, clocks, filesystem, random, sockets};
     clocks::types::add_to_linker::<GuestState, WasiClocks>(l, GuestState::clocks_ctx)?;
     clocks::system_clock::add_to_linker::<GuestState, WasiClocks>(l, GuestState::clocks_ctx)?;
     clocks::monotonic_clock::add_to_linker::<GuestState, SimClocksP3>(l, GuestState::clocks)?;
@@ -162,6 +164,8 @@ fn add_p3(l: &mut Linker<GuestState>) -> wasmtime::Result<()> {
     cli::terminal_stderr::add_to_linker::<GuestState, WasiCli>(l, GuestState::cli)?;
     sockets::types::add_to_linker::<GuestState, SimSocketsP3>(l, GuestState::sockets)?;
     sockets::ip_name_lookup::add_to_linker::<GuestState, SimSocketsP3>(l, GuestState::sockets)?;
+    filesystem::types::add_to_linker::<GuestState, SimFilesystemP3>(l, GuestState::files)?;
+    filesystem::preopens::add_to_linker::<GuestState, SimFilesystemP3>(l, GuestState::files)?;
     Ok(())
 }
 

@@ -60,25 +60,31 @@ impl SocketRef {
     /// Like [`SocketRef::ready`], but ready whatever the network says when
     /// `ready_anyway` (a stall still holds it).
     pub async fn ready_or(&self, interest: Interest, ready_anyway: bool) {
-        poll_fn(|_cx| {
+        poll_fn(|cx| {
             let mut w = lock(&self.world);
             if let Some(until) = w.net.stalled_until(self.socket) {
                 w.wake_at(until, self.guest);
                 w.note_wait(self.guest, Wait::Clock { deadline: until });
+                if w.is_concurrent(self.guest) {
+                    w.tasks.at(until, self.guest, cx.waker());
+                }
                 return Poll::Pending;
             }
             if ready_anyway || w.net.is_ready(self.socket, interest) {
                 return Poll::Ready(());
             }
-            w.note_wait(
-                self.guest,
-                Wait::Socket {
-                    socket: self.socket,
-                    interest,
-                },
-            );
+            let wait = Wait::Socket {
+                socket: self.socket,
+                interest,
+            };
+            w.note_wait(self.guest, wait);
             // The executor re-polls this guest when the network reports a change on
-            // one of its sockets; no waker needs to be kept here.
+            // one of its sockets. A 0.3 guest (calling 0.2's sockets, as a 0.3
+            // program built with std does) polls again only the call whose waker is
+            // called, so its waker is kept.
+            if w.is_concurrent(self.guest) {
+                w.tasks.on_socket(self.socket, self.guest, wait, cx.waker());
+            }
             Poll::Pending
         })
         .await

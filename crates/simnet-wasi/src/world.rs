@@ -100,6 +100,9 @@ pub(crate) struct World {
     woken: Vec<SocketId>,
     /// The wakers of WASI 0.3 guests' host tasks waiting on the simulation.
     pub tasks: TaskWakers,
+    /// Guests whose host calls run as tasks (WASI 0.3 guests): a wait must keep
+    /// the task's waker, not only wake the guest.
+    concurrent: BTreeSet<GuestId>,
     /// Faults waiting for something a program does.
     pub triggers: Triggers,
     /// The guest whose store is being dropped: its handles go without the guest
@@ -151,6 +154,7 @@ impl World {
             waits: Vec::new(),
             woken: Vec::new(),
             tasks: TaskWakers::default(),
+            concurrent: BTreeSet::new(),
             triggers: Triggers::default(),
             tearing_down: None,
         }
@@ -208,6 +212,19 @@ impl World {
         for socket in mine {
             self.close_socket(socket);
         }
+    }
+
+    /// Note whether `guest` runs its host calls as tasks (a WASI 0.3 guest).
+    pub fn set_concurrent(&mut self, guest: GuestId, concurrent: bool) {
+        match concurrent {
+            true => self.concurrent.insert(guest),
+            false => self.concurrent.remove(&guest),
+        };
+    }
+
+    /// Whether `guest` runs its host calls as tasks.
+    pub fn is_concurrent(&self, guest: GuestId) -> bool {
+        self.concurrent.contains(&guest)
     }
 
     pub fn wake_at(&mut self, at: SimTime, guest: GuestId) {

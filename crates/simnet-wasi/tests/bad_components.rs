@@ -141,11 +141,11 @@ fn a_wasi_0_3_component_without_run_is_not_a_command_not_invalid() {
 fn a_wasi_0_3_import_simnet_does_not_serve_is_named() {
     let e = load(&component(
         r#"(component
-            (import "wasi:filesystem/preopens@0.3.0" (instance
-                (export "get-directories" (func async (result (list string))))))
+            (import "wasi:http/client@0.3.0" (instance
+                (export "fetch" (func async (param "url" string) (result string)))))
         )"#,
     ));
     let text = e.to_string();
     assert!(matches!(e, LoadError::UnsupportedImports { .. }), "{text}");
-    assert!(text.contains("wasi:filesystem/preopens@0.3.0"), "{text}");
+    assert!(text.contains("wasi:http/client@0.3.0"), "{text}");
 }

@@ -216,6 +216,24 @@ fn wasi_0_3_conformance_guest_matches_real_wasmtime() {
 }
 
 #[test]
+fn wasi_0_3_files_on_a_simulated_disk_match_real_wasmtime_on_a_real_directory() {
+    let dir = scratch("conformance-p3-files");
+    let real = run_on_real_wasmtime_with(
+        simnet_guests::CONFORMANCE_P3.bytes,
+        &["files", "/data"],
+        Some(&dir),
+    );
+    assert!(
+        real.stdout.contains("== done"),
+        "the real run stopped early:\n{}\n{}",
+        real.stdout,
+        real.detail
+    );
+    let sim = run_on_simnet_with(program("conformance-p3"), &["files", "/data"], 1, true);
+    assert_same("conformance-p3 files", &real, &sim);
+}
+
+#[test]
 fn conformance_output_is_the_same_under_other_seeds() {
     let first = run_on_simnet(program("conformance"), &[], 2).stdout;
     for seed in [3, 4, 5] {

@@ -41,13 +41,18 @@ pub(crate) struct SimClocksView<'a> {
 
 /// Resolve once virtual time reaches `at` (the guest is woken then).
 pub(crate) async fn until(world: &Shared, guest: GuestId, at: SimTime) {
-    poll_fn(|_cx| {
+    poll_fn(|cx| {
         let mut w = lock(world);
         if w.now() >= at {
             return Poll::Ready(());
         }
         w.wake_at(at, guest);
         w.note_wait(guest, Wait::Clock { deadline: at });
+        // A 0.3 guest's task (a file stream's wait, say) is polled again only when
+        // its own waker is called.
+        if w.is_concurrent(guest) {
+            w.tasks.at(at, guest, cx.waker());
+        }
         Poll::Pending
     })
     .await

@@ -4,13 +4,13 @@
 //! both share (a guest's place in the simulation, its clocks and its stdio).
 
 pub(crate) mod clocks;
-mod p2;
+pub(crate) mod p2;
 mod p3;
 mod stdio;
 
 pub(crate) use clocks::{SimClocksView, SimMonotonicClock, SimWallClock};
 pub(crate) use p2::{FileTimes, SimFilesystemView};
-pub(crate) use p3::{SimClocksP3, SimSocketsP3};
+pub(crate) use p3::{SimClocksP3, SimFilesystemP3, SimSocketsP3};
 pub use stdio::Stdin;
 pub(crate) use stdio::{GuestOutput, GuestStdin};
 

@@ -120,6 +120,7 @@ impl Sim {
         store.fuel_async_yield_interval(self.config.slice_fuel)?;
         let entry = spec.program.entry.clone();
         let world = self.world.clone();
+        lock(&world).set_concurrent(id, matches!(entry, Entry::P3(_)));
         Ok(Box::pin(async move {
             let result = match entry {
                 Entry::P2(pre) => {

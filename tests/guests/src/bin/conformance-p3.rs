@@ -5,6 +5,10 @@
 
 use futures::FutureExt;
 use wasip3::clocks::monotonic_clock;
+use wasip3::filesystem::preopens::get_directories;
+use wasip3::filesystem::types::{
+    Descriptor, DescriptorFlags, ErrorCode as FsError, OpenFlags, PathFlags,
+};
 use wasip3::sockets::ip_name_lookup::resolve_addresses;
 use wasip3::sockets::types::{
     ErrorCode, IpAddress, IpAddressFamily, IpSocketAddress, Ipv4SocketAddress,
@@ -24,6 +28,14 @@ fn main() {
 
 impl wasip3::exports::cli::run::Guest for ConformanceP3 {
     async fn run() -> Result<(), ()> {
+        // `conformance-p3 files DIR`: the filesystem cases, in the preopened DIR.
+        if let [_, cmd, dir] = std::env::args().collect::<Vec<_>>().as_slice()
+            && cmd == "files"
+        {
+            files(dir).await;
+            println!("== done");
+            return Ok(());
+        }
         tcp_states().await;
         connect_outcomes().await;
         streams().await;
@@ -376,4 +388,103 @@ async fn names() {
             Err(e) => println!("resolve {name:?}: error {e:?}"),
         }
     }
+}
+
+async fn write_file(dir: &Descriptor, name: &str, data: &[u8]) {
+    let file = dir
+        .open_at(
+            PathFlags::empty(),
+            name.to_string(),
+            OpenFlags::CREATE | OpenFlags::TRUNCATE,
+            DescriptorFlags::READ | DescriptorFlags::WRITE,
+        )
+        .await;
+    let Some(file) = status(&format!("create {name}"), file.map_err(fs_code)) else {
+        return;
+    };
+    let (mut tx, rx) = wit_stream::new::<u8>();
+    let written = file.write_via_stream(rx, 0);
+    let rest = tx.write_all(data.to_vec()).await;
+    drop(tx);
+    println!("wrote {} bytes to {name}, {} left", data.len(), rest.len());
+    println!("write result: {:?}", written.await);
+}
+
+async fn read_file(dir: &Descriptor, name: &str) {
+    let file = dir
+        .open_at(
+            PathFlags::empty(),
+            name.to_string(),
+            OpenFlags::empty(),
+            DescriptorFlags::READ,
+        )
+        .await;
+    let Some(file) = status(&format!("open {name}"), file.map_err(fs_code)) else {
+        return;
+    };
+    let (mut rx, result) = file.read_via_stream(0);
+    let mut all = Vec::new();
+    loop {
+        let (status, data) = rx.read(Vec::with_capacity(4096)).await;
+        all.extend_from_slice(&data);
+        if !matches!(status, wasip3::wit_bindgen::StreamResult::Complete(_)) {
+            break;
+        }
+    }
+    println!("read {name}: {:?}", String::from_utf8_lossy(&all));
+    println!("read result: {:?}", result.await);
+    let stat = file.stat().await;
+    match stat {
+        Ok(s) => println!("stat {name}: {:?} size {} links {}", s.type_, s.size, s.link_count),
+        Err(e) => println!("stat {name}: error {e:?}"),
+    }
+}
+
+async fn list(dir: &Descriptor, label: &str) {
+    let (mut entries, result) = dir.read_directory();
+    let mut names = Vec::new();
+    while let Some(e) = entries.next().await {
+        names.push(format!("{}:{:?}", e.name, e.type_));
+    }
+    names.sort();
+    println!("{label}: [{}] {:?}", names.join(", "), result.await);
+}
+
+/// Errors of the filesystem printed as the sockets' are.
+fn fs_code(e: FsError) -> ErrorCode {
+    println!("  (filesystem error {e:?})");
+    ErrorCode::Other(None)
+}
+
+async fn files(path: &str) {
+    println!("== files");
+    let Some((dir, _)) = get_directories().into_iter().find(|(_, p)| p == path) else {
+        println!("no preopen {path}");
+        return;
+    };
+    println!("type: {:?}", dir.get_type().await);
+    println!("flags: {:?}", dir.get_flags().await);
+    write_file(&dir, "a.txt", b"hello, 0.3 files").await;
+    read_file(&dir, "a.txt").await;
+    read_file(&dir, "missing.txt").await;
+    println!("mkdir sub: {:?}", dir.create_directory_at("sub".into()).await);
+    println!("mkdir sub again: {:?}", dir.create_directory_at("sub".into()).await);
+    write_file(&dir, "sub/b.txt", b"bee").await;
+    list(&dir, "listing").await;
+    println!(
+        "rename: {:?}",
+        dir.rename_at("a.txt".into(), &dir, "sub/c.txt".into()).await
+    );
+    println!("stat-at moved: {:?}", dir.stat_at(PathFlags::empty(), "sub/c.txt".into()).await.map(|s| s.size));
+    println!("stat-at gone: {:?}", dir.stat_at(PathFlags::empty(), "a.txt".into()).await.map(|s| s.size));
+    println!("rmdir non-empty: {:?}", dir.remove_directory_at("sub".into()).await);
+    println!("unlink b: {:?}", dir.unlink_file_at("sub/b.txt".into()).await);
+    println!("unlink c: {:?}", dir.unlink_file_at("sub/c.txt".into()).await);
+    println!("rmdir: {:?}", dir.remove_directory_at("sub".into()).await);
+    println!("unlink missing: {:?}", dir.unlink_file_at("nothing".into()).await);
+    println!("readlink of a file: {:?}", dir.readlink_at("x".into()).await);
+    // Reading a directory as a file.
+    let (_, result) = dir.read_via_stream(0);
+    println!("read a directory: {:?}", result.await);
+    list(&dir, "listing at the end").await;
 }

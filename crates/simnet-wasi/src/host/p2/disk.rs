@@ -125,6 +125,18 @@ pub(crate) struct DiskDescriptor {
 }
 
 impl DiskDescriptor {
+    /// A descriptor like this one, holding the node on its own: for an operation
+    /// that outlives the borrow of the guest's table (a WASI 0.3 task).
+    pub(crate) fn snapshot(&self) -> DiskDescriptor {
+        DiskDescriptor {
+            held: Held::new(self.held.at.clone(), self.held.node),
+            kind: self.kind,
+            read: self.read,
+            write: self.write,
+            read_only: self.read_only,
+        }
+    }
+
     /// A new descriptor holding `node` (it lives, even unlinked, while held).
     pub fn open(
         at: DiskRef,

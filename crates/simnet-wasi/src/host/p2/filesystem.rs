@@ -121,7 +121,7 @@ pub(crate) struct SimFilesystemView<'a> {
 }
 
 /// A directory listing, sorted by name, handed out entry by entry.
-pub(crate) struct SortedEntries(std::vec::IntoIter<DirectoryEntry>);
+pub(crate) struct SortedEntries(pub std::vec::IntoIter<DirectoryEntry>);
 
 fn key(h: MetadataHashValue) -> (u64, u64) {
     (h.upper, h.lower)
@@ -242,7 +242,7 @@ fn borrow<T: 'static>(r: &Resource<T>) -> Resource<T> {
 impl SimFilesystemView<'_> {
     /// The operations of `fd` if it is a descriptor on the simulated disk (a real
     /// directory's descriptor is wasmtime-wasi's).
-    fn on_disk(&self, fd: &Resource<types::Descriptor>) -> Option<DiskOps<'_>> {
+    pub(crate) fn on_disk(&self, fd: &Resource<types::Descriptor>) -> Option<DiskOps<'_>> {
         let mine = Resource::<DiskDescriptor>::new_borrow(fd.rep());
         self.fs.table.get(&mine).ok().map(|d| DiskOps { d })
     }
@@ -704,7 +704,7 @@ impl SimFilesystemView<'_> {
 
 /// Run a future that completes without waiting (wasmtime-wasi's filesystem calls do,
 /// with blocking allowed on the current thread).
-fn futures_now<F: std::future::Future>(f: F) -> Option<F::Output> {
+pub(crate) fn futures_now<F: std::future::Future>(f: F) -> Option<F::Output> {
     let mut f = std::pin::pin!(f);
     let waker = std::task::Waker::noop();
     match f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {

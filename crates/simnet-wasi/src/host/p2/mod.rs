@@ -3,9 +3,9 @@
 //! what the socket files share: error codes and the calls faults can target.
 
 mod clocks;
-mod disk;
-mod disk_streams;
-mod filesystem;
+pub(crate) mod disk;
+pub(crate) mod disk_streams;
+pub(crate) mod filesystem;
 mod ip_name_lookup;
 mod network;
 mod tcp;

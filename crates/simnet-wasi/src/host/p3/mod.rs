@@ -4,6 +4,7 @@
 //! that wait with their wakers in the world's [`crate::task_wakers::TaskWakers`].
 
 mod clocks;
+mod filesystem;
 mod ip_name_lookup;
 mod tcp;
 mod udp;
@@ -17,6 +18,7 @@ use wasmtime_wasi::p3::bindings::sockets::types::{ErrorCode as WitError, IpAddre
 use wasmtime_wasi::p3::sockets::SocketResult;
 
 pub(crate) use clocks::SimClocksP3;
+pub(crate) use filesystem::SimFilesystemP3;
 
 use crate::host::SimSocketsView;
 use crate::streams::SocketRef;
@@ -112,34 +114,37 @@ pub(crate) fn poll_ready(at: &SocketRef, cx: &Context<'_>, interest: Interest) -
 }
 
 /// The result a stream's future reports once the stream is done: set by the host
-/// side of the stream when it ends, read by the guest through a `future`.
-pub(crate) struct Completion {
+/// side of the stream when it ends, read by the guest through a `future`. `E` is the
+/// interface's error code.
+pub(crate) struct Completion<E = WitError> {
     world: Shared,
     guest: GuestId,
-    state: Mutex<CompletionState>,
+    state: Mutex<CompletionState<E>>,
 }
 
-#[derive(Default)]
-struct CompletionState {
-    result: Option<Result<(), WitError>>,
+struct CompletionState<E> {
+    result: Option<Result<(), E>>,
     waker: Option<Waker>,
 }
 
-impl Completion {
+impl<E: Clone + Send + 'static> Completion<E> {
     pub fn new(world: Shared, guest: GuestId) -> Arc<Self> {
         Arc::new(Completion {
             world,
             guest,
-            state: Mutex::default(),
+            state: Mutex::new(CompletionState {
+                result: None,
+                waker: None,
+            }),
         })
     }
 
-    fn state(&self) -> std::sync::MutexGuard<'_, CompletionState> {
+    fn state(&self) -> std::sync::MutexGuard<'_, CompletionState<E>> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Settle the result (the first one counts). Its reader is woken between turns.
-    pub fn complete(&self, result: Result<(), WitError>) {
+    pub fn complete(&self, result: Result<(), E>) {
         let waker = {
             let mut st = self.state();
             if st.result.is_some() {
@@ -156,7 +161,7 @@ impl Completion {
     /// The future the guest reads the result from.
     pub fn future(
         self: &Arc<Self>,
-    ) -> impl Future<Output = wasmtime::Result<Result<(), WitError>>> + Send + 'static {
+    ) -> impl Future<Output = wasmtime::Result<Result<(), E>>> + Send + 'static {
         let me = self.clone();
         std::future::poll_fn(move |cx| {
             let mut st = me.state();
