@@ -9,8 +9,9 @@
 //!
 //! simnet's host never calls a task's waker while a guest runs: it hands the waker
 //! here ([`TaskWakers::wake_soon`]) and the executor calls it between turns. A wake
-//! inside a guest's turn is therefore always the guest yielding (its fuel slice ran
-//! out, or it yielded itself), which the scheduler charges as computation.
+//! inside a guest's turn is therefore the guest yielding (its fuel slice ran out, or
+//! it yielded itself), which the scheduler charges as computation; wasmtime's own
+//! wake when a guest cancels a host stream operation is charged the same.
 
 use std::collections::BTreeMap;
 use std::task::Waker;
@@ -38,6 +39,9 @@ pub(crate) struct TaskWakers {
     registered: u64,
     /// Per guest, how many tasks wait here.
     waiting: Vec<u32>,
+    /// Per guest, how many tasks wait for a stream's result (woken by the stream's
+    /// end, not by the network).
+    parked: Vec<u32>,
 }
 
 impl TaskWakers {
@@ -83,6 +87,21 @@ impl TaskWakers {
         self.count(guest, 1);
     }
 
+    /// A task of `guest` waits for a stream's result.
+    pub fn park(&mut self, guest: GuestId) {
+        if self.parked.len() <= guest.0 {
+            self.parked.resize(guest.0 + 1, 0);
+        }
+        self.parked[guest.0] += 1;
+    }
+
+    /// A task of `guest` no longer waits for a stream's result.
+    pub fn unpark(&mut self, guest: GuestId) {
+        if let Some(n) = self.parked.get_mut(guest.0) {
+            *n = n.saturating_sub(1);
+        }
+    }
+
     /// Wake the task at the next turn boundary.
     pub fn wake_soon(&mut self, guest: GuestId, waker: Waker) {
         self.soon.push((guest, waker));
@@ -125,6 +144,7 @@ impl TaskWakers {
     /// Whether a task of `guest` waits on the simulation.
     pub fn has_waiting(&self, guest: GuestId) -> bool {
         self.waiting.get(guest.0).is_some_and(|&n| n > 0)
+            || self.parked.get(guest.0).is_some_and(|&n| n > 0)
             || self.soon.iter().any(|(g, _)| *g == guest)
     }
 
@@ -141,6 +161,9 @@ impl TaskWakers {
                 waits.push(w.wait);
             }
         }
+        if self.parked.get(guest.0).is_some_and(|&n| n > 0) {
+            waits.push(Wait::StreamResult);
+        }
         waits
     }
 
@@ -153,6 +176,9 @@ impl TaskWakers {
         self.by_time.retain(|_, w| w.guest != guest);
         self.soon.retain(|(g, _)| *g != guest);
         if let Some(n) = self.waiting.get_mut(guest.0) {
+            *n = 0;
+        }
+        if let Some(n) = self.parked.get_mut(guest.0) {
             *n = 0;
         }
     }

@@ -30,6 +30,9 @@ pub enum Wait {
     },
     /// A monotonic-clock pollable.
     Clock { deadline: SimTime },
+    /// The result of a WASI 0.3 stream (a `send`, `receive` or file stream),
+    /// which comes when the stream ends.
+    StreamResult,
 }
 
 impl Wait {
@@ -38,6 +41,7 @@ impl Wait {
         match *self {
             Wait::Socket { socket, interest } => describe_socket(net, socket, interest),
             Wait::Clock { deadline } => format!("a clock deadline at {deadline}"),
+            Wait::StreamResult => "the result of a stream that has not ended".to_string(),
         }
     }
 }

@@ -437,3 +437,80 @@ fn a_silent_crash_ends_a_0_3_guest_and_leaves_its_peer_waiting() {
     assert!(stdout(&sim, "client").contains("connection lost"), "{all}");
     assert!(report.end.as_nanos() > 60_000_000_000, "{all}");
 }
+
+/// A 0.3 guest awaiting the result of a stream it never reads (which only the
+/// stream's end brings) is reported deadlocked, saying so.
+#[test]
+fn a_0_3_guest_awaiting_a_result_that_cannot_come_is_reported() {
+    let (mut sim, server, client) = two_hosts(11, Duration::from_millis(1));
+    sim.spawn(guest("server", server, "p3-net", &["echo-server", "7000"]).daemon());
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "p3-net",
+            &["await-result", "10.0.0.1:7000"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    let started = std::time::Instant::now();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(started.elapsed() < Duration::from_secs(30), "{all}");
+    match &report.guest("client").unwrap().outcome {
+        Outcome::Deadlocked { waiting } => assert!(
+            waiting.iter().any(|w| w.contains("the result of a stream")),
+            "{all}"
+        ),
+        other => panic!("client: {other}\n{all}"),
+    }
+}
+
+/// A failed accept hands a 0.3 server a socket that reports the error on every
+/// call, as wasmtime-wasi's does; the server takes the next connection after it.
+#[test]
+fn a_failed_accept_hands_out_a_socket_that_reports_it() {
+    use simnet_core::ErrorCode;
+    use simnet_wasi::{ApiFault, Effect, Method, Trigger};
+    let (mut sim, server, client) = two_hosts(12, Duration::from_millis(1));
+    sim.spawn(guest(
+        "server",
+        server,
+        "p3-net",
+        &["echo-server", "7000", "2"],
+    ));
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "p3-net",
+            &["echo-client", "10.0.0.1:7000", "2", "hi"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    sim.inject(ApiFault {
+        host: Some(server),
+        method: Method::Accept,
+        trigger: Trigger::Nth(1),
+        effect: Effect::Error(ErrorCode::ConnectionAborted),
+    })
+    .unwrap();
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    let out = stdout(&sim, "server");
+    assert!(
+        out.contains(
+            "connection 1 done: 0 bytes, Err(ErrorCode::ConnectionAborted), \
+             Err(ErrorCode::ConnectionAborted)"
+        ),
+        "{all}"
+    );
+    assert!(
+        out.contains("connection 2 done: 4 bytes, Ok(()), Ok(())"),
+        "{all}"
+    );
+    assert!(
+        exited(&report, "client") && exited(&report, "server"),
+        "{all}"
+    );
+}

@@ -17,6 +17,8 @@
 //! p3-net sleep MILLIS                    wait, printing the clock before and after
 //! p3-net resolve NAME                    print the addresses NAME resolves to
 //! p3-net spin MILLIONS                   compute (no host calls), print the clock
+//! p3-net await-result IP:PORT            connect, then await the receive stream's
+//!                                        result without reading the stream
 //! ```
 
 use wasip3::clocks::monotonic_clock;
@@ -54,6 +56,14 @@ impl wasip3::exports::cli::run::Guest for P3Net {
                 clients(parse_addr(addr)?, conns, rounds, size).await
             }
             ["sink", port] => sink(port.parse().map_err(|_| ())?).await,
+            ["await-result", addr] => {
+                let socket = TcpSocket::create(IpAddressFamily::Ipv4).map_err(|_| ())?;
+                socket.connect(parse_addr(addr)?).await.map_err(|_| ())?;
+                let (_unread, result) = socket.receive();
+                println!("awaiting the receive result");
+                println!("receive result: {:?}", result.await);
+                Ok(())
+            }
             ["source", addr, bytes] => {
                 source(parse_addr(addr)?, bytes.parse().map_err(|_| ())?).await
             }

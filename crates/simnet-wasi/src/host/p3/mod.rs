@@ -54,7 +54,7 @@ pub(crate) fn wit_error(e: ErrorCode) -> WitError {
         ErrorCode::AccessDenied => WitError::AccessDenied,
         ErrorCode::NotSupported => WitError::NotSupported,
         ErrorCode::InvalidArgument => WitError::InvalidArgument,
-        ErrorCode::OutOfMemory | ErrorCode::NewSocketLimit => WitError::OutOfMemory,
+        ErrorCode::OutOfMemory => WitError::OutOfMemory,
         ErrorCode::Timeout => WitError::Timeout,
         ErrorCode::InvalidState | ErrorCode::NotInProgress => WitError::InvalidState,
         ErrorCode::AddressNotBindable => WitError::AddressNotBindable,
@@ -64,7 +64,9 @@ pub(crate) fn wit_error(e: ErrorCode) -> WitError {
         ErrorCode::ConnectionReset => WitError::ConnectionReset,
         ErrorCode::ConnectionAborted => WitError::ConnectionAborted,
         ErrorCode::DatagramTooLarge => WitError::DatagramTooLarge,
+        // wasmtime-wasi maps no errno to a 0.3 code for running out of descriptors.
         ErrorCode::Unknown
+        | ErrorCode::NewSocketLimit
         | ErrorCode::ConcurrencyConflict
         | ErrorCode::WouldBlock
         | ErrorCode::NameUnresolvable
@@ -93,17 +95,28 @@ pub(crate) fn call<R>(
     result.map_err(|e| wit_error(e).into())
 }
 
-/// Whether the socket at `at` is ready for `interest`; if not, the task waits (its
-/// waker kept by the world) until the network reports a change on the socket, or
-/// until a stall on it ends.
-pub(crate) fn poll_ready(at: &SocketRef, cx: &Context<'_>, interest: Interest) -> Poll<()> {
+/// Whether the socket at `at` is ready for `interest`; if not, and `wait`, the
+/// task waits (its waker kept by the world) until the network reports a change on
+/// the socket, or until a stall on it ends. Without `wait` (an operation being
+/// cancelled) nothing is kept.
+pub(crate) fn poll_ready(
+    at: &SocketRef,
+    cx: &Context<'_>,
+    interest: Interest,
+    wait: bool,
+) -> Poll<()> {
     let mut w = lock(&at.world);
     if let Some(until) = w.net.stalled_until(at.socket) {
-        w.tasks.at(until, at.guest, cx.waker());
+        if wait {
+            w.tasks.at(until, at.guest, cx.waker());
+        }
         return Poll::Pending;
     }
     if w.net.is_ready(at.socket, interest) {
         return Poll::Ready(());
+    }
+    if !wait {
+        return Poll::Pending;
     }
     let wait = Wait::Socket {
         socket: at.socket,
@@ -125,6 +138,8 @@ pub(crate) struct Completion<E = WitError> {
 struct CompletionState<E> {
     result: Option<Result<(), E>>,
     waker: Option<Waker>,
+    /// Its reader waits (counted by the world as a wait of the guest).
+    parked: bool,
 }
 
 impl<E: Clone + Send + 'static> Completion<E> {
@@ -135,6 +150,7 @@ impl<E: Clone + Send + 'static> Completion<E> {
             state: Mutex::new(CompletionState {
                 result: None,
                 waker: None,
+                parked: false,
             }),
         })
     }
@@ -145,16 +161,20 @@ impl<E: Clone + Send + 'static> Completion<E> {
 
     /// Settle the result (the first one counts). Its reader is woken between turns.
     pub fn complete(&self, result: Result<(), E>) {
-        let waker = {
+        let (waker, parked) = {
             let mut st = self.state();
             if st.result.is_some() {
                 return;
             }
             st.result = Some(result);
-            st.waker.take()
+            (st.waker.take(), std::mem::take(&mut st.parked))
         };
+        let mut w = lock(&self.world);
+        if parked {
+            w.tasks.unpark(self.guest);
+        }
         if let Some(waker) = waker {
-            lock(&self.world).tasks.wake_soon(self.guest, waker);
+            w.tasks.wake_soon(self.guest, waker);
         }
     }
 
@@ -169,9 +189,25 @@ impl<E: Clone + Send + 'static> Completion<E> {
                 Some(result) => Poll::Ready(Ok(result)),
                 None => {
                     st.waker = Some(cx.waker().clone());
+                    if !std::mem::replace(&mut st.parked, true) {
+                        lock(&me.world).tasks.park(me.guest);
+                    }
                     Poll::Pending
                 }
             }
         })
+    }
+}
+
+impl<E> Drop for Completion<E> {
+    fn drop(&mut self) {
+        // Its reader went without a result (the guest dropped the future).
+        let parked = match self.state.get_mut() {
+            Ok(st) => st.parked,
+            Err(poisoned) => poisoned.into_inner().parked,
+        };
+        if parked {
+            lock(&self.world).tasks.unpark(self.guest);
+        }
     }
 }

@@ -62,14 +62,28 @@ enum Phase {
         sending: bool,
         receiving: bool,
     },
-    /// A connect failed: every later call reports its error.
+    /// A connect failed, or (with no network socket) an accept did: every later
+    /// call reports its error.
     Failed(WitError),
 }
 
 /// The guest's handle on a TCP socket.
 pub(crate) struct P3TcpSocket {
-    held: Arc<Held>,
+    /// The network socket; `None` for a failed accept's handle, which has none.
+    held: Option<Arc<Held>>,
+    family: simnet_core::Family,
     phase: Phase,
+}
+
+impl P3TcpSocket {
+    /// The network socket: every phase but a failed accept's has one.
+    fn held(&self) -> SocketResult<&Arc<Held>> {
+        match (&self.held, &self.phase) {
+            (Some(held), _) => Ok(held),
+            (None, Phase::Failed(e)) => Err(e.clone().into()),
+            (None, _) => Err(WitError::InvalidState.into()),
+        }
+    }
 }
 
 fn mine(r: &Resource<TcpSocket>) -> Resource<P3TcpSocket> {
@@ -102,7 +116,7 @@ impl SimSocketsView<'_> {
             Phase::Failed(e) => return Err(e.clone().into()),
             _ => {}
         }
-        let at = &sock.held.at;
+        let at = &sock.held()?.at;
         let mut w = lock(&at.world);
         f(&mut w.net, at.socket).map_err(|e| wit_error(e).into())
     }
@@ -126,7 +140,11 @@ fn push_tcp(
     socket: SocketId,
     phase: Phase,
 ) -> SocketResult<Resource<TcpSocket>> {
-    lock(&view.ctx.world).set_owner(socket, view.ctx.guest);
+    let family = {
+        let mut w = lock(&view.ctx.world);
+        w.set_owner(socket, view.ctx.guest);
+        w.net.address_family(socket).map_err(wit_error)?
+    };
     let at = SocketRef {
         world: view.ctx.world.clone(),
         guest: view.ctx.guest,
@@ -134,9 +152,17 @@ fn push_tcp(
         socket,
     };
     let sock = P3TcpSocket {
-        held: Arc::new(Held { at }),
+        held: Some(Arc::new(Held { at })),
+        family,
         phase,
     };
+    push_handle(view, sock)
+}
+
+fn push_handle(
+    view: &mut SimSocketsView<'_>,
+    sock: P3TcpSocket,
+) -> SocketResult<Resource<TcpSocket>> {
     let r = view.table.push(sock).map_err(trap)?;
     Ok(Resource::new_own(r.rep()))
 }
@@ -175,7 +201,7 @@ impl HostTcpSocket for SimSocketsView<'_> {
         if !matches!(sock.phase, Phase::Fresh) {
             return Err(WitError::InvalidState.into());
         }
-        call(&sock.held.at, Method::StartBind, |net, id| {
+        call(&sock.held()?.at, Method::StartBind, |net, id| {
             net.bind(id, local_address.into())
         })
     }
@@ -201,12 +227,7 @@ impl HostTcpSocket for SimSocketsView<'_> {
         &mut self,
         this: Resource<TcpSocket>,
     ) -> wasmtime::Result<IpAddressFamily> {
-        let at = &self.table.get(&mine(&this))?.held.at;
-        let f = lock(&at.world)
-            .net
-            .address_family(at.socket)
-            .map_err(|e| wasmtime::format_err!("the socket is gone: {e:?}"))?;
-        Ok(wit_family(f))
+        Ok(wit_family(self.table.get(&mine(&this))?.family))
     }
 
     fn set_listen_backlog_size(
@@ -317,7 +338,7 @@ impl<T: Send + 'static> HostTcpSocketWithStore<T> for SimSocketsP3 {
             if !matches!(sock.phase, Phase::Fresh) {
                 return Err(WitError::InvalidState.into());
             }
-            let at = sock.held.at.clone();
+            let at = sock.held()?.at.clone();
             call(&at, Method::StartConnect, |net, id| {
                 net.prepare_connect(id, remote_address.into())
             })?;
@@ -351,7 +372,8 @@ impl<T: Send + 'static> HostTcpSocketWithStore<T> for SimSocketsP3 {
         if !matches!(sock.phase, Phase::Fresh) {
             return Err(WitError::InvalidState.into());
         }
-        let held = sock.held.clone();
+        let held = sock.held()?.clone();
+        let family = sock.family;
         call(&held.at, Method::StartListen, |net, id| {
             // As wasmtime-wasi, an unbound socket is bound to an ephemeral port first.
             if net.local_address(id).is_err() {
@@ -367,6 +389,7 @@ impl<T: Send + 'static> HostTcpSocketWithStore<T> for SimSocketsP3 {
         view.p3_tcp_mut(&socket)?.phase = Phase::Listening;
         let producer = Listener {
             held,
+            family,
             ahead: None,
             getter,
         };
@@ -430,11 +453,11 @@ fn take_stream(
     let taken = match (&mut sock.phase, direction) {
         (Phase::Connected { sending, .. }, Direction::Send) if !*sending => {
             *sending = true;
-            Ok(sock.held.clone())
+            sock.held.clone().ok_or(WitError::InvalidState)
         }
         (Phase::Connected { receiving, .. }, Direction::Receive) if !*receiving => {
             *receiving = true;
-            Ok(sock.held.clone())
+            sock.held.clone().ok_or(WitError::InvalidState)
         }
         (Phase::Failed(e), _) => Err(e.clone()),
         _ => Err(WitError::InvalidState),
@@ -452,7 +475,7 @@ async fn finish_connect(at: &SocketRef) -> Result<(), WitError> {
             if let Some(outcome) = connect_outcome(at, &mut started) {
                 return Poll::Ready(outcome);
             }
-            if poll_ready(at, cx, Interest::Socket).is_pending() {
+            if poll_ready(at, cx, Interest::Socket, true).is_pending() {
                 return Poll::Pending;
             }
         }
@@ -483,15 +506,18 @@ fn connect_outcome(at: &SocketRef, started: &mut bool) -> Option<Result<(), WitE
 /// The host end of a `listen` stream: each read accepts one connection.
 struct Listener<T: 'static> {
     held: Arc<Held>,
-    /// A connection accepted for a readiness check and not yet handed out
-    /// (wasmtime-wasi accepts as it checks). Closed, not reset, if the stream goes.
-    ahead: Option<SocketId>,
+    /// The listener's family, which its accepted sockets have.
+    family: simnet_core::Family,
+    /// An accept made for a readiness check and not yet handed out (wasmtime-wasi
+    /// accepts as it checks). A connection is closed (reset if it holds unread
+    /// data, as `close` does) if the stream goes first.
+    ahead: Option<Result<SocketId, CoreError>>,
     getter: for<'a> fn(&'a mut T) -> SimSocketsView<'a>,
 }
 
 impl<T: 'static> Drop for Listener<T> {
     fn drop(&mut self) {
-        if let Some(conn) = self.ahead.take() {
+        if let Some(Ok(conn)) = self.ahead.take() {
             let mut w = lock(&self.held.at.world);
             if w.owns(self.held.at.socket) {
                 let _ = w.net.close(conn);
@@ -503,23 +529,31 @@ impl<T: 'static> Drop for Listener<T> {
 
 impl<T: 'static> Listener<T> {
     /// Accept a connection (or take the one accepted ahead).
-    fn poll_accept(&mut self, cx: &Context<'_>) -> Poll<Result<SocketId, CoreError>> {
-        if let Some(conn) = self.ahead.take() {
-            return Poll::Ready(Ok(conn));
+    fn poll_accept(&mut self, cx: &Context<'_>, wait: bool) -> Poll<Result<SocketId, CoreError>> {
+        if let Some(accepted) = self.ahead.take() {
+            return Poll::Ready(accepted);
         }
         let at = &self.held.at;
         let accepted = {
             let mut w = lock(&at.world);
-            let stalled = w.net.is_stalled(at.socket);
             match w.inject(at.host, Some(at.socket), Method::Accept) {
                 Some(Effect::Error(code)) => Err(code),
-                _ if stalled => Err(CoreError::WouldBlock),
-                _ => w.net.accept(at.socket).map(|(id, _)| id),
+                // After the fault had its say: a stall it just made holds this call.
+                _ if w.net.is_stalled(at.socket) => Err(CoreError::WouldBlock),
+                _ => {
+                    let accepted = w.net.accept(at.socket).map(|(id, _)| id);
+                    if let Err(code) = accepted
+                        && code != CoreError::WouldBlock
+                    {
+                        w.net.record_api_error(Method::Accept, code);
+                    }
+                    accepted
+                }
             }
         };
         match accepted {
-            Err(CoreError::WouldBlock) => match poll_ready(at, cx, Interest::Socket) {
-                Poll::Ready(()) => self.poll_accept(cx),
+            Err(CoreError::WouldBlock) => match poll_ready(at, cx, Interest::Socket, wait) {
+                Poll::Ready(()) => self.poll_accept(cx, wait),
                 Poll::Pending => Poll::Pending,
             },
             other => Poll::Ready(other),
@@ -539,23 +573,36 @@ impl<T: 'static> StreamProducer<T> for Listener<T> {
         finish: bool,
     ) -> Poll<wasmtime::Result<StreamResult>> {
         let probe = dst.remaining(&mut store) == Some(0);
-        let conn = match self.poll_accept(cx) {
-            Poll::Ready(Ok(conn)) => conn,
-            // A failed accept (an injected fault) hands out nothing; the stream goes on.
-            Poll::Ready(Err(_)) => return Poll::Ready(Ok(StreamResult::Completed)),
+        let accepted = match self.poll_accept(cx, !finish) {
+            Poll::Ready(accepted) => accepted,
             Poll::Pending if finish => return Poll::Ready(Ok(StreamResult::Cancelled)),
             Poll::Pending => return Poll::Pending,
         };
         if probe {
-            self.ahead = Some(conn);
+            self.ahead = Some(accepted);
             return Poll::Ready(Ok(StreamResult::Completed));
         }
-        let connected = Phase::Connected {
-            sending: false,
-            receiving: false,
-        };
         let mut view = (self.getter)(store.data_mut());
-        let socket = push_tcp(&mut view, conn, connected).map_err(|e| {
+        let socket = match accepted {
+            Ok(conn) => {
+                let connected = Phase::Connected {
+                    sending: false,
+                    receiving: false,
+                };
+                push_tcp(&mut view, conn, connected)
+            }
+            // As wasmtime-wasi: a failed accept hands out a socket that reports the
+            // error on every call.
+            Err(code) => push_handle(
+                &mut view,
+                P3TcpSocket {
+                    held: None,
+                    family: self.family,
+                    phase: Phase::Failed(wit_error(code)),
+                },
+            ),
+        };
+        let socket = socket.map_err(|e| {
             e.downcast()
                 .map(|code| wasmtime::format_err!("cannot hand out a connection: {code:?}"))
                 .unwrap_or_else(|e| e)
@@ -631,7 +678,7 @@ impl<D> StreamProducer<D> for Receiver {
         let wanted = dst.remaining(&mut store);
         if wanted == Some(0) {
             // A readiness check.
-            return match poll_ready(at, cx, Interest::Read) {
+            return match poll_ready(at, cx, Interest::Read, !finish) {
                 Poll::Ready(()) => Poll::Ready(Ok(StreamResult::Completed)),
                 Poll::Pending if finish => Poll::Ready(Ok(StreamResult::Cancelled)),
                 Poll::Pending => Poll::Pending,
@@ -643,7 +690,7 @@ impl<D> StreamProducer<D> for Receiver {
                     dst.set_buffer(bytes);
                     return Poll::Ready(Ok(StreamResult::Completed));
                 }
-                Ok(None) => match poll_ready(at, cx, Interest::Read) {
+                Ok(None) => match poll_ready(at, cx, Interest::Read, !finish) {
                     Poll::Ready(()) => continue,
                     Poll::Pending if finish => return Poll::Ready(Ok(StreamResult::Cancelled)),
                     Poll::Pending => return Poll::Pending,
@@ -721,7 +768,7 @@ impl<D> StreamConsumer<D> for Sender {
         let at = &self.held.at;
         let mut src = src.as_direct(store);
         if src.remaining().is_empty() {
-            return match poll_ready(at, cx, Interest::Write) {
+            return match poll_ready(at, cx, Interest::Write, !finish) {
                 Poll::Ready(()) => Poll::Ready(Ok(StreamResult::Completed)),
                 Poll::Pending if finish => Poll::Ready(Ok(StreamResult::Cancelled)),
                 Poll::Pending => Poll::Pending,
@@ -729,7 +776,7 @@ impl<D> StreamConsumer<D> for Sender {
         }
         loop {
             match self.write(src.remaining()) {
-                Ok(0) => match poll_ready(at, cx, Interest::Write) {
+                Ok(0) => match poll_ready(at, cx, Interest::Write, !finish) {
                     Poll::Ready(()) => continue,
                     Poll::Pending if finish => return Poll::Ready(Ok(StreamResult::Cancelled)),
                     Poll::Pending => return Poll::Pending,

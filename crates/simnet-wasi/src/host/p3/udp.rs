@@ -210,7 +210,7 @@ impl<T> HostUdpSocketWithStore<T> for SimSocketsP3 {
                 match got {
                     Ok(Some(d)) => return Poll::Ready(Ok((d.payload.to_vec(), d.src.into()))),
                     Ok(None) => {
-                        if poll_ready(&at, cx, Interest::Read).is_pending() {
+                        if poll_ready(&at, cx, Interest::Read, true).is_pending() {
                             return Poll::Pending;
                         }
                     }
