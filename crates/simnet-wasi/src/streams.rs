@@ -60,14 +60,11 @@ impl SocketRef {
     /// Like [`SocketRef::ready`], but ready whatever the network says when
     /// `ready_anyway` (a stall still holds it).
     pub async fn ready_or(&self, interest: Interest, ready_anyway: bool) {
-        poll_fn(|cx| {
+        poll_fn(|_cx| {
             let mut w = lock(&self.world);
             if let Some(until) = w.net.stalled_until(self.socket) {
                 w.wake_at(until, self.guest);
                 w.note_wait(self.guest, Wait::Clock { deadline: until });
-                if w.is_concurrent(self.guest) {
-                    w.tasks.at(until, self.guest, cx.waker());
-                }
                 return Poll::Pending;
             }
             if ready_anyway || w.net.is_ready(self.socket, interest) {
@@ -79,12 +76,8 @@ impl SocketRef {
             };
             w.note_wait(self.guest, wait);
             // The executor re-polls this guest when the network reports a change on
-            // one of its sockets. A 0.3 guest (calling 0.2's sockets, as a 0.3
-            // program built with std does) polls again only the call whose waker is
-            // called, so its waker is kept.
-            if w.is_concurrent(self.guest) {
-                w.tasks.on_socket(self.socket, self.guest, wait, cx.waker());
-            }
+            // one of its sockets (a 0.3 guest's blocking 0.2 call too: wasmtime
+            // polls it again whenever the guest runs); no waker needs to be kept.
             Poll::Pending
         })
         .await

@@ -514,3 +514,27 @@ fn a_failed_accept_hands_out_a_socket_that_reports_it() {
         "{all}"
     );
 }
+
+/// A 0.3 program that talks over Rust std's sockets (WASI 0.2's, called from its
+/// 0.3 `run`) is woken when its socket is ready, as a 0.2 guest is.
+#[test]
+fn a_0_3_guest_using_0_2_sockets_runs() {
+    let (mut sim, server, client) = two_hosts(13, Duration::from_millis(2));
+    sim.spawn(guest("server", server, "p3-net", &["echo-server", "7000"]).daemon());
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "p3-net",
+            &["std-client", "10.0.0.1:7000", "3"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(exited(&report, "client"), "{all}");
+    assert!(
+        stdout(&sim, "client").contains("std round 2: hello"),
+        "{all}"
+    );
+}

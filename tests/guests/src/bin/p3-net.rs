@@ -17,6 +17,8 @@
 //! p3-net sleep MILLIS                    wait, printing the clock before and after
 //! p3-net resolve NAME                    print the addresses NAME resolves to
 //! p3-net spin MILLIONS                   compute (no host calls), print the clock
+//! p3-net std-client IP:PORT ROUNDS       echo round trips over Rust std's sockets
+//!                                        (WASI 0.2's) from the 0.3 `run`
 //! p3-net await-result IP:PORT            connect, then await the receive stream's
 //!                                        result without reading the stream
 //! ```
@@ -56,6 +58,18 @@ impl wasip3::exports::cli::run::Guest for P3Net {
                 clients(parse_addr(addr)?, conns, rounds, size).await
             }
             ["sink", port] => sink(port.parse().map_err(|_| ())?).await,
+            ["std-client", addr, rounds] => {
+                use std::io::{Read, Write};
+                let rounds: u32 = rounds.parse().map_err(|_| ())?;
+                let mut conn = std::net::TcpStream::connect(addr).map_err(|e| eprintln!("{e}"))?;
+                let mut buf = [0u8; 5];
+                for i in 0..rounds {
+                    conn.write_all(b"hello").map_err(|e| eprintln!("{e}"))?;
+                    conn.read_exact(&mut buf).map_err(|e| eprintln!("{e}"))?;
+                    println!("std round {i}: {}", String::from_utf8_lossy(&buf));
+                }
+                Ok(())
+            }
             ["await-result", addr] => {
                 let socket = TcpSocket::create(IpAddressFamily::Ipv4).map_err(|_| ())?;
                 socket.connect(parse_addr(addr)?).await.map_err(|_| ())?;
