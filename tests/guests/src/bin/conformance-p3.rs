@@ -471,6 +471,22 @@ async fn files(path: &str) {
     println!("mkdir sub again: {:?}", dir.create_directory_at("sub".into()).await);
     write_file(&dir, "sub/b.txt", b"bee").await;
     list(&dir, "listing").await;
+    // Writing through a descriptor opened only for reading.
+    if let Ok(file) = dir
+        .open_at(PathFlags::empty(), "a.txt".into(), OpenFlags::empty(), DescriptorFlags::READ)
+        .await
+    {
+        let (mut tx, rx) = wit_stream::new::<u8>();
+        let result = file.write_via_stream(rx, 0);
+        let rest = tx.write_all(b"x".to_vec()).await;
+        drop(tx);
+        println!("write to a read-only descriptor: {:?}, {} left", result.await, rest.len());
+        let (mut tx, rx) = wit_stream::new::<u8>();
+        let result = file.append_via_stream(rx);
+        drop(tx.write_all(b"y".to_vec()).await);
+        drop(tx);
+        println!("append to a read-only descriptor: {:?}", result.await);
+    }
     println!(
         "rename: {:?}",
         dir.rename_at("a.txt".into(), &dir, "sub/c.txt".into()).await

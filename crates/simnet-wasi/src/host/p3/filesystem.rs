@@ -625,20 +625,9 @@ fn write_stream(
 ) -> wasmtime::Result<FutureReader<Result<(), t3::ErrorCode>>> {
     let mut view = store.get();
     let (world, guest) = (view.net.world.clone(), view.net.guest);
-    let output = match (view.on_disk(&fd), offset) {
-        (Some(d), Some(at)) => fs(d.write_via_stream(at)),
-        (Some(d), None) => fs(d.append_via_stream()),
-        (None, Some(at)) => fs(t2::HostDescriptor::write_via_stream(
-            &mut view,
-            borrow(&fd),
-            at,
-        ))
-        .and_then(|r| view.fs.table.delete(r).map_err(FilesystemError::trap)),
-        (None, None) => fs(t2::HostDescriptor::append_via_stream(
-            &mut view,
-            borrow(&fd),
-        ))
-        .and_then(|r| view.fs.table.delete(r).map_err(FilesystemError::trap)),
+    let output = match refusal(&view, &fd) {
+        None => stream_for_writing(&mut view, &fd, offset),
+        Some(code) => Err(code.into()),
     };
     let done = Completion::new(world, guest);
     let future = done.future();
@@ -650,6 +639,35 @@ fn write_stream(
         }
     }
     FutureReader::new(&mut store, future)
+}
+
+/// Why a write stream on a disk file is refused at once, as wasmtime-wasi refuses
+/// one on a real file: `not-permitted` under a read-only mount, `bad-descriptor`
+/// for a file not opened for writing. (The 0.2 host's real-directory streams refuse
+/// these themselves; its disk streams fail at the first write.)
+fn refusal(view: &SimFilesystemView<'_>, fd: &Resource<Descriptor>) -> Option<t3::ErrorCode> {
+    let d = view.on_disk(fd)?.d;
+    match () {
+        _ if d.kind == simnet_core::disk::NodeKind::Directory => None,
+        _ if d.read_only => Some(t3::ErrorCode::NotPermitted),
+        _ if !d.write => Some(t3::ErrorCode::BadDescriptor),
+        _ => None,
+    }
+}
+
+/// The 0.2 host's output stream for writing `fd` at `offset` (appending: `None`).
+fn stream_for_writing(
+    view: &mut SimFilesystemView<'_>,
+    fd: &Resource<Descriptor>,
+    offset: Option<u64>,
+) -> FilesystemResult<DynOutputStream> {
+    let stream = match (view.on_disk(fd), offset) {
+        (Some(d), Some(at)) => return fs(d.write_via_stream(at)),
+        (Some(d), None) => return fs(d.append_via_stream()),
+        (None, Some(at)) => t2::HostDescriptor::write_via_stream(view, borrow(fd), at),
+        (None, None) => t2::HostDescriptor::append_via_stream(view, borrow(fd)),
+    };
+    fs(stream).and_then(|r| view.fs.table.delete(r).map_err(FilesystemError::trap))
 }
 
 // ---- streams ----
