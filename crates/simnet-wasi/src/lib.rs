@@ -22,6 +22,7 @@ mod sim;
 mod streams;
 mod task_wakers;
 mod trigger;
+mod wait;
 mod world;
 
 pub use files::DiskReadError;

@@ -19,7 +19,8 @@ use std::task::Waker;
 use indexmap::IndexMap;
 use simnet_core::{SimTime, SocketId};
 
-use crate::world::{GuestId, Wait};
+use crate::ids::GuestId;
+use crate::wait::Wait;
 
 /// A waiting task: whose it is, what it waits for (for deadlock reports), and how to
 /// wake it.

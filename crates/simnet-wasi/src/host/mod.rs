@@ -14,10 +14,11 @@ pub(crate) use p3::{SimClocksP3, SimFilesystemP3, SimSocketsP3};
 pub use stdio::Stdin;
 pub(crate) use stdio::{GuestOutput, GuestStdin};
 
-use simnet_core::HostId;
+use simnet_core::{Effect, ErrorCode, HostId, Method, Net, SocketId};
 use wasmtime::component::ResourceTable;
 
-use crate::world::{GuestId, Shared};
+use crate::streams::SocketRef;
+use crate::world::{GuestId, Shared, lock};
 
 /// Which socket interfaces a guest may use, like wasmtime's `-S tcp=no` switches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,4 +50,25 @@ pub(crate) struct GuestNet {
 pub(crate) struct SimSocketsView<'a> {
     pub table: &'a mut ResourceTable,
     pub ctx: &'a GuestNet,
+}
+
+/// A socket call of `method` on the network, for either WASI version: an API fault
+/// may fail it first; an error the network gives the guest is counted
+/// (`would-block` is not a failure).
+pub(crate) fn faultable_call<R>(
+    at: &SocketRef,
+    method: Method,
+    f: impl FnOnce(&mut Net, SocketId) -> Result<R, ErrorCode>,
+) -> Result<R, ErrorCode> {
+    let mut w = lock(&at.world);
+    if let Some(Effect::Error(code)) = w.inject(at.host, Some(at.socket), method) {
+        return Err(code);
+    }
+    let result = f(&mut w.net, at.socket);
+    if let Err(code) = result
+        && code != ErrorCode::WouldBlock
+    {
+        w.net.record_api_error(method, code);
+    }
+    result
 }

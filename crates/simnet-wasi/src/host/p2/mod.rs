@@ -13,7 +13,7 @@ mod udp;
 
 pub(crate) use filesystem::{FileTimes, SimFilesystemView};
 
-use simnet_core::{Effect, ErrorCode, Family, Method, Net, SocketId};
+use simnet_core::{ErrorCode, Family, Method, Net, SocketId};
 use wasmtime_wasi::p2::SocketResult;
 use wasmtime_wasi::p2::bindings::sockets::network::{ErrorCode as WitError, IpAddressFamily};
 
@@ -61,17 +61,7 @@ pub(crate) fn with_net<R>(at: &SocketRef, f: impl NetCall<R>) -> SocketResult<R>
 /// stall the socket) first, and every error the network gives the guest is counted
 /// (`would-block` is not a failure).
 pub(crate) fn call<R>(at: &SocketRef, method: Method, f: impl NetCall<R>) -> SocketResult<R> {
-    let mut w = lock(&at.world);
-    if let Some(Effect::Error(code)) = w.inject(at.host, Some(at.socket), method) {
-        return Err(wit_error(code).into());
-    }
-    let result = f(&mut w.net, at.socket);
-    if let Err(code) = result
-        && code != ErrorCode::WouldBlock
-    {
-        w.net.record_api_error(method, code);
-    }
-    result.map_err(|e| wit_error(e).into())
+    crate::host::faultable_call(at, method, f).map_err(|e| wit_error(e).into())
 }
 
 pub(crate) fn family(f: IpAddressFamily) -> Family {

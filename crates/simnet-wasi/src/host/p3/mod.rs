@@ -4,7 +4,9 @@
 //! that wait with their wakers in the world's [`crate::task_wakers::TaskWakers`].
 
 mod clocks;
+mod file_streams;
 mod filesystem;
+mod fs_types;
 mod ip_name_lookup;
 mod tcp;
 mod udp;
@@ -12,7 +14,7 @@ mod udp;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
-use simnet_core::{Effect, ErrorCode, Family, Interest, Method, Net, SocketId};
+use simnet_core::{ErrorCode, Family, Interest, Method, Net, SocketId};
 use wasmtime::component::HasData;
 use wasmtime_wasi::p3::bindings::sockets::types::{ErrorCode as WitError, IpAddressFamily};
 use wasmtime_wasi::p3::sockets::SocketResult;
@@ -82,17 +84,7 @@ pub(crate) fn call<R>(
     method: Method,
     f: impl FnOnce(&mut Net, SocketId) -> Result<R, ErrorCode>,
 ) -> SocketResult<R> {
-    let mut w = lock(&at.world);
-    if let Some(Effect::Error(code)) = w.inject(at.host, Some(at.socket), method) {
-        return Err(wit_error(code).into());
-    }
-    let result = f(&mut w.net, at.socket);
-    if let Err(code) = result
-        && code != ErrorCode::WouldBlock
-    {
-        w.net.record_api_error(method, code);
-    }
-    result.map_err(|e| wit_error(e).into())
+    crate::host::faultable_call(at, method, f).map_err(|e| wit_error(e).into())
 }
 
 /// Whether the socket at `at` is ready for `interest`; if not, and `wait`, the
