@@ -68,16 +68,13 @@ fn real<R>(
 /// A call on one descriptor: on the disk, its copy's operations (waiting out their
 /// cost); on a real directory, the 0.2 host's call.
 macro_rules! on_descriptor {
-    ($store:expr, $fd:expr, |$ops:ident| $disk:expr, |$view:ident, $fd2:ident| $real:expr) => {
+    ($store:expr, $fd:expr, |$ops:ident| $disk:expr, |$view:ident| $real:expr) => {
         match target($store, &$fd) {
             Target::Disk(d) => {
                 let $ops = DiskOps { d: &d };
                 fs($disk)
             }
-            Target::Real => {
-                let $fd2 = $fd;
-                real($store, async |$view| $real)
-            }
+            Target::Real => real($store, async |$view| $real),
         }
     };
 }
@@ -149,7 +146,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         length: u64,
         a: t3::Advice,
     ) -> FilesystemResult<()> {
-        on_descriptor!(store, fd, |ops| ops.advise().await, |v, fd| {
+        on_descriptor!(store, fd, |ops| ops.advise().await, |v| {
             t2::HostDescriptor::advise(v, fd, offset, length, advice(a)).await
         })
     }
@@ -158,7 +155,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         store: &Accessor<GuestState, Self>,
         fd: Resource<Descriptor>,
     ) -> FilesystemResult<()> {
-        on_descriptor!(store, fd, |ops| ops.sync_data().await, |v, fd| {
+        on_descriptor!(store, fd, |ops| ops.sync_data().await, |v| {
             t2::HostDescriptor::sync_data(v, fd).await
         })
     }
@@ -167,7 +164,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         store: &Accessor<GuestState, Self>,
         fd: Resource<Descriptor>,
     ) -> FilesystemResult<t3::DescriptorFlags> {
-        let flags = on_descriptor!(store, fd, |ops| Ok(ops.get_flags()), |v, fd| {
+        let flags = on_descriptor!(store, fd, |ops| Ok(ops.get_flags()), |v| {
             t2::HostDescriptor::get_flags(v, fd).await
         })?;
         Ok(descriptor_flags3(flags))
@@ -177,7 +174,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         store: &Accessor<GuestState, Self>,
         fd: Resource<Descriptor>,
     ) -> FilesystemResult<t3::DescriptorType> {
-        let t = on_descriptor!(store, fd, |ops| Ok(ops.get_type()), |v, fd| {
+        let t = on_descriptor!(store, fd, |ops| Ok(ops.get_type()), |v| {
             t2::HostDescriptor::get_type(v, fd).await
         })?;
         Ok(descriptor_type(t))
@@ -188,7 +185,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         fd: Resource<Descriptor>,
         size: u64,
     ) -> FilesystemResult<()> {
-        on_descriptor!(store, fd, |ops| ops.set_size(size).await, |v, fd| {
+        on_descriptor!(store, fd, |ops| ops.set_size(size).await, |v| {
             t2::HostDescriptor::set_size(v, fd, size).await
         })
     }
@@ -200,7 +197,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         mtim: t3::NewTimestamp,
     ) -> FilesystemResult<()> {
         let (a, m) = (new_timestamp(atim)?, new_timestamp(mtim)?);
-        on_descriptor!(store, fd, |ops| ops.set_times(a, m).await, |v, fd| {
+        on_descriptor!(store, fd, |ops| ops.set_times(a, m).await, |v| {
             t2::HostDescriptor::set_times(v, fd, a, m).await
         })
     }
@@ -241,7 +238,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         store: &Accessor<GuestState, Self>,
         fd: Resource<Descriptor>,
     ) -> FilesystemResult<()> {
-        on_descriptor!(store, fd, |ops| ops.sync().await, |v, fd| {
+        on_descriptor!(store, fd, |ops| ops.sync().await, |v| {
             t2::HostDescriptor::sync(v, fd).await
         })
     }
@@ -251,19 +248,16 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         fd: Resource<Descriptor>,
         path: String,
     ) -> FilesystemResult<()> {
-        on_descriptor!(
-            store,
-            fd,
-            |ops| ops.create_directory_at(path).await,
-            |v, fd| t2::HostDescriptor::create_directory_at(v, fd, path).await
-        )
+        on_descriptor!(store, fd, |ops| ops.create_directory_at(path).await, |v| {
+            t2::HostDescriptor::create_directory_at(v, fd, path).await
+        })
     }
 
     async fn stat(
         store: &Accessor<GuestState, Self>,
         fd: Resource<Descriptor>,
     ) -> FilesystemResult<t3::DescriptorStat> {
-        on_descriptor!(store, fd, |ops| ops.stat().await, |v, fd| {
+        on_descriptor!(store, fd, |ops| ops.stat().await, |v| {
             t2::HostDescriptor::stat(v, fd).await
         })
         .map(stat)
@@ -276,7 +270,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         path: String,
     ) -> FilesystemResult<t3::DescriptorStat> {
         let flags = path_flags(flags);
-        on_descriptor!(store, fd, |ops| ops.stat_at(flags, path).await, |v, fd| {
+        on_descriptor!(store, fd, |ops| ops.stat_at(flags, path).await, |v| {
             t2::HostDescriptor::stat_at(v, fd, flags, path).await
         })
         .map(stat)
@@ -299,7 +293,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
             store,
             fd,
             |ops| ops.set_times_at(flags, path, a, m).await,
-            |v, fd| t2::HostDescriptor::set_times_at(v, fd, flags, path, a, m).await
+            |v| t2::HostDescriptor::set_times_at(v, fd, flags, path, a, m).await
         )
     }
 
@@ -354,7 +348,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         fd: Resource<Descriptor>,
         path: String,
     ) -> FilesystemResult<String> {
-        on_descriptor!(store, fd, |ops| ops.readlink_at(path).await, |v, fd| {
+        on_descriptor!(store, fd, |ops| ops.readlink_at(path).await, |v| {
             t2::HostDescriptor::readlink_at(v, fd, path).await
         })
     }
@@ -364,12 +358,9 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         fd: Resource<Descriptor>,
         path: String,
     ) -> FilesystemResult<()> {
-        on_descriptor!(
-            store,
-            fd,
-            |ops| ops.remove_directory_at(path).await,
-            |v, fd| t2::HostDescriptor::remove_directory_at(v, fd, path).await
-        )
+        on_descriptor!(store, fd, |ops| ops.remove_directory_at(path).await, |v| {
+            t2::HostDescriptor::remove_directory_at(v, fd, path).await
+        })
     }
 
     async fn rename_at(
@@ -400,7 +391,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
             store,
             fd,
             |ops| ops.symlink_at(old_path, new_path).await,
-            |v, fd| t2::HostDescriptor::symlink_at(v, fd, old_path, new_path).await
+            |v| t2::HostDescriptor::symlink_at(v, fd, old_path, new_path).await
         )
     }
 
@@ -409,7 +400,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         fd: Resource<Descriptor>,
         path: String,
     ) -> FilesystemResult<()> {
-        on_descriptor!(store, fd, |ops| ops.unlink_file_at(path).await, |v, fd| {
+        on_descriptor!(store, fd, |ops| ops.unlink_file_at(path).await, |v| {
             t2::HostDescriptor::unlink_file_at(v, fd, path).await
         })
     }
@@ -430,7 +421,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
         store: &Accessor<GuestState, Self>,
         fd: Resource<Descriptor>,
     ) -> FilesystemResult<t3::MetadataHashValue> {
-        on_descriptor!(store, fd, |ops| Ok(ops.metadata_hash()), |v, fd| {
+        on_descriptor!(store, fd, |ops| Ok(ops.metadata_hash()), |v| {
             t2::HostDescriptor::metadata_hash(v, fd).await
         })
         .map(hash)
@@ -447,7 +438,7 @@ impl t3::HostDescriptorWithStore<GuestState> for SimFilesystemP3 {
             store,
             fd,
             |ops| ops.metadata_hash_at(flags, path).await,
-            |v, fd| t2::HostDescriptor::metadata_hash_at(v, fd, flags, path).await
+            |v| t2::HostDescriptor::metadata_hash_at(v, fd, flags, path).await
         )
         .map(hash)
     }
