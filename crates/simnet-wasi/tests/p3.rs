@@ -538,3 +538,27 @@ fn a_0_3_guest_using_0_2_sockets_runs() {
         "{all}"
     );
 }
+
+/// The baseline compiler runs 0.3 guests too.
+#[test]
+fn winch_runs_a_0_3_guest() {
+    use simnet_wasi::{Compiler, GuestSpec, Runtime, Sim, SimConfig};
+    let config = Compiler::Winch
+        .config()
+        .expect("winch is built in for the tests");
+    let rt = Runtime::with_config(&config, None).expect("a winch runtime");
+    let p3 = simnet_guests::P3_NET;
+    let program = rt
+        .load_bytes(p3.name, p3.bytes)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut sim = Sim::new(&rt, SimConfig::new(1));
+    let host = sim.add_host("a", &["10.0.0.1".parse().unwrap()]).unwrap();
+    sim.spawn(GuestSpec::new("sleeper", host, program).args(["sleep", "20"]));
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(exited(&report, "sleeper"), "{all}");
+    assert!(
+        stdout(&sim, "sleeper").contains("slept 20000000 ns"),
+        "{all}"
+    );
+}
