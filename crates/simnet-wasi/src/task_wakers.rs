@@ -30,6 +30,10 @@ struct Waiting {
     waker: Waker,
 }
 
+/// A wake-up registered with [`TaskWakers::at`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct TimerKey((SimTime, u64));
+
 #[derive(Default)]
 pub(crate) struct TaskWakers {
     by_socket: IndexMap<SocketId, Vec<Waiting>>,
@@ -68,14 +72,16 @@ impl TaskWakers {
         self.count(guest, 1);
     }
 
-    /// Wake the task at virtual time `at`.
-    pub fn at(&mut self, at: SimTime, guest: GuestId, waker: &Waker) {
-        let duplicate = self
+    /// Wake the task at virtual time `at`. Returns the registration, which
+    /// [`TaskWakers::cancel`] takes back (a task dropped before its deadline).
+    pub fn at(&mut self, at: SimTime, guest: GuestId, waker: &Waker) -> TimerKey {
+        let existing = self
             .by_time
             .range((at, 0)..=(at, u64::MAX))
-            .any(|(_, w)| w.waker.will_wake(waker));
-        if duplicate {
-            return;
+            .find(|(_, w)| w.waker.will_wake(waker))
+            .map(|(&key, _)| key);
+        if let Some(key) = existing {
+            return TimerKey(key);
         }
         self.registered += 1;
         let wait = Wait::Clock { deadline: at };
@@ -86,6 +92,15 @@ impl TaskWakers {
         };
         self.by_time.insert((at, self.registered), waiting);
         self.count(guest, 1);
+        TimerKey((at, self.registered))
+    }
+
+    /// Take back a wake-up of [`TaskWakers::at`] that has not happened yet: the
+    /// clock need not move to it, nor the guest run.
+    pub fn cancel(&mut self, key: TimerKey) {
+        if let Some(w) = self.by_time.remove(&key.0) {
+            self.count(w.guest, -1);
+        }
     }
 
     /// A task of `guest` waits for a stream's result.

@@ -562,3 +562,32 @@ fn winch_runs_a_0_3_guest() {
         "{all}"
     );
 }
+
+/// A sleep that lost its race (a timeout) is taken back: the clock does not move
+/// on to it, so a guest stuck afterwards is reported at once, not an hour later.
+#[test]
+fn a_timeout_that_lost_its_race_does_not_move_the_clock() {
+    let (mut sim, server, client) = two_hosts(14, Duration::from_millis(1));
+    sim.spawn(guest("server", server, "p3-net", &["echo-server", "7000"]).daemon());
+    sim.spawn(
+        guest(
+            "client",
+            client,
+            "p3-net",
+            &["race-then-hang", "10.0.0.1:7000"],
+        )
+        .start_at(Duration::from_millis(1)),
+    );
+    let report = sim.run();
+    let all = describe(&sim, &report);
+    assert!(stdout(&sim, "client").contains("the echo won"), "{all}");
+    assert!(
+        matches!(
+            report.guest("client").unwrap().outcome,
+            Outcome::Deadlocked { .. }
+        ),
+        "{all}"
+    );
+    // Well before the hour (the network's own timers still run a while).
+    assert!(report.end.as_nanos() < 60_000_000_000, "{all}");
+}

@@ -19,6 +19,8 @@
 //! p3-net spin MILLIONS                   compute (no host calls), print the clock
 //! p3-net std-client IP:PORT ROUNDS       echo round trips over Rust std's sockets
 //!                                        (WASI 0.2's) from the 0.3 `run`
+//! p3-net race-then-hang IP:PORT          an echo that wins a race against an hour's
+//!                                        timeout, then a read nothing answers
 //! p3-net await-result IP:PORT            connect, then await the receive stream's
 //!                                        result without reading the stream
 //! ```
@@ -68,6 +70,22 @@ impl wasip3::exports::cli::run::Guest for P3Net {
                     conn.read_exact(&mut buf).map_err(|e| eprintln!("{e}"))?;
                     println!("std round {i}: {}", String::from_utf8_lossy(&buf));
                 }
+                Ok(())
+            }
+            ["race-then-hang", addr] => {
+                use futures::FutureExt;
+                let (_socket, mut tx, mut rx) = connect(parse_addr(addr)?).await.map_err(|_| ())?;
+                tx.write_all(b"x".to_vec()).await;
+                {
+                    let echo = read_exactly(&mut rx, 1).fuse();
+                    let hour = monotonic_clock::wait_for(3_600_000_000_000).fuse();
+                    futures::pin_mut!(echo, hour);
+                    futures::select! {
+                        _ = echo => println!("the echo won"),
+                        () = hour => println!("the hour won"),
+                    }
+                }
+                read_exactly(&mut rx, 1).await;
                 Ok(())
             }
             ["await-result", addr] => {

@@ -10,6 +10,7 @@ use wasmtime_wasi::p3::bindings::clocks::monotonic_clock;
 
 use crate::host::SimClocksView;
 use crate::host::clocks::{RESOLUTION_NS, instant, sim_time};
+use crate::task_wakers::TimerKey;
 use crate::world::{GuestId, Shared, lock};
 
 /// The monotonic clock's host, for the linker.
@@ -53,15 +54,36 @@ impl<U> monotonic_clock::HostWithStore<U> for SimClocksP3 {
     }
 }
 
-/// Resolve once virtual time reaches `at`.
+/// Resolve once virtual time reaches `at`. A sleep dropped before then (a timeout
+/// that lost its race) takes its wake-up back, so the clock does not move on to it.
 async fn sleep_until(world: &Shared, guest: GuestId, at: SimTime) {
+    let mut sleep = Sleep { world, key: None };
     std::future::poll_fn(|cx| {
         let mut w = lock(world);
         if w.now() >= at {
+            sleep.key = None;
             return Poll::Ready(());
         }
-        w.tasks.at(at, guest, cx.waker());
+        // Polled again (perhaps with another waker): one wake-up, with this waker.
+        if let Some(old) = sleep.key.take() {
+            w.tasks.cancel(old);
+        }
+        sleep.key = Some(w.tasks.at(at, guest, cx.waker()));
         Poll::Pending
     })
     .await
+}
+
+/// A sleep's registered wake-up, taken back if the sleep goes first.
+struct Sleep<'a> {
+    world: &'a Shared,
+    key: Option<TimerKey>,
+}
+
+impl Drop for Sleep<'_> {
+    fn drop(&mut self) {
+        if let Some(key) = self.key.take() {
+            lock(self.world).tasks.cancel(key);
+        }
+    }
 }
