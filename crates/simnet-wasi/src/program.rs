@@ -488,7 +488,6 @@ impl Runtime {
                 return Ok(c);
             }
         }
-        self.compilations.fetch_add(1, Ordering::Relaxed);
         let component = Component::new(&with.engine, bytes).map_err(|e| {
             let error = format!("{e:#}");
             // wasmtime's validator names the feature an async construct needs.
@@ -503,6 +502,9 @@ impl Runtime {
                 },
             }
         })?;
+        // Counted once compiled: a 0.3 component's first attempt, with the engine
+        // that lacks async, fails validation and compiles nothing.
+        self.compilations.fetch_add(1, Ordering::Relaxed);
         if let Some(path) = cached {
             // The cache is an optimisation: failing to write it only costs a recompile.
             let _ = write_atomically(&path, &component);

@@ -120,6 +120,11 @@ fn good_components_load_and_are_compiled_once() {
     );
     assert_eq!(a.hash(), b.hash());
     assert_eq!((a.name(), b.name()), ("echo-server", "renamed.wasm"));
+    // A 0.3 component is compiled once too (its engine is chosen first).
+    let p3 = simnet_guests::P3_NET;
+    rt.load_bytes(p3.name, p3.bytes).unwrap();
+    rt.load_bytes(p3.name, p3.bytes).unwrap();
+    assert_eq!(rt.compilations(), 2);
 }
 
 #[test]
