@@ -366,48 +366,15 @@ fn p3_rows(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
     }
     if args.wants("8") {
         for (label, bytes) in [("1 MiB", "1048576"), ("64 MiB", "67108864")] {
-            let sim = &g.sim[P3_NET];
-            let mut two_hosts = Vec::new();
-            let (one, k) = compare(
+            bulk_row(
                 args,
-                || {
-                    two_hosts.push(on_simnet(
-                        rt,
-                        &[
-                            (sim, &["sink", "7"]),
-                            (sim, &["source", "10.0.0.1:7", bytes]),
-                        ],
-                    ));
-                    on_simnet_loopback(
-                        rt,
-                        &[
-                            (sim, &["sink", "7"]),
-                            (sim, &["source", "127.0.0.1:7", bytes]),
-                        ],
-                    )
-                },
-                || {
-                    let addr = kernel_address();
-                    let real_p3 = &g.real[P3_NET];
-                    real.run(&[
-                        (real_p3, &["sink", port(&addr)]),
-                        (real_p3, &["source", &addr, bytes]),
-                    ])
-                },
-            );
-            let two = median(two_hosts);
-            let mb = bytes.parse::<f64>().unwrap_or(0.0) / 1e6;
-            let rate = |d: Duration| mb / d.as_secs_f64();
-            println!(
-                "(8) 0.3 bulk {label}: simnet loopback {:>7.1} ms ({:.0} MB/s), two hosts {:>7.1} ms ({:.0} MB/s)   kernel loopback {:>7.1} ms ({:.0} MB/s)   simnet is {:.2}x / {:.2}x faster",
-                ms(one),
-                rate(one),
-                ms(two),
-                rate(two),
-                ms(k),
-                rate(k),
-                k.as_secs_f64() / one.as_secs_f64(),
-                k.as_secs_f64() / two.as_secs_f64(),
+                rt,
+                real,
+                (g, P3_NET),
+                &format!("(8) 0.3 bulk {label}"),
+                bytes,
+                |addr| strings(&["sink", port(addr)]),
+                |addr| strings(&["source", addr, bytes]),
             );
         }
     }
@@ -508,53 +475,66 @@ fn bulk_rows(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
         ),
     ];
     for (row, label, recv, send, bytes) in rows {
-        if !args.wants(row) {
-            continue;
+        if args.wants(row) {
+            bulk_row(
+                args,
+                rt,
+                real,
+                (g, PROBE),
+                label,
+                bytes,
+                |addr| strings(&[recv, addr]),
+                |addr| strings(&[send, addr, bytes]),
+            );
         }
-        let mut sim = (Vec::new(), Vec::new());
-        let (_, k) = compare(
-            args,
-            || {
-                sim.0.push(on_simnet(
-                    rt,
-                    &[
-                        (&g.sim[PROBE], &[recv, "10.0.0.1:7"]),
-                        (&g.sim[PROBE], &[send, "10.0.0.1:7", bytes]),
-                    ],
-                ));
-                let one_host = on_simnet_loopback(
-                    rt,
-                    &[
-                        (&g.sim[PROBE], &[recv, "127.0.0.1:7"]),
-                        (&g.sim[PROBE], &[send, "127.0.0.1:7", bytes]),
-                    ],
-                );
-                sim.1.push(one_host);
-                one_host
-            },
-            || {
-                let addr = kernel_address();
-                real.run(&[
-                    (&g.real[PROBE], &[recv, &addr]),
-                    (&g.real[PROBE], &[send, &addr, bytes]),
-                ])
-            },
-        );
-        let (two, one) = (median(sim.0), median(sim.1));
-        let mb = bytes.parse::<f64>().unwrap_or(0.0) / 1e6;
-        let rate = |d: Duration| mb / d.as_secs_f64();
-        println!(
-            "{label}: simnet loopback {:>7.1} ms ({:.0} MB/s), two hosts {:>7.1} ms ({:.0} MB/s)   kernel loopback {:>7.1} ms ({:.0} MB/s)   simnet is {:.2}x / {:.2}x faster",
-            ms(one),
-            rate(one),
-            ms(two),
-            rate(two),
-            ms(k),
-            rate(k),
-            k.as_secs_f64() / one.as_secs_f64(),
-            k.as_secs_f64() / two.as_secs_f64(),
-        );
     }
+}
+
+/// A bulk transfer from a sending guest to a receiving one, each given its
+/// arguments for the receiver's address: on simnet both on one host (loopback) and
+/// on two, against the kernel's loopback; prints the times, rates and ratios.
+#[allow(clippy::too_many_arguments)]
+fn bulk_row(
+    args: &Args,
+    rt: &Runtime,
+    real: &RealHost,
+    (g, guest): (&Guests, usize),
+    label: &str,
+    bytes: &str,
+    recv_args: impl Fn(&str) -> Vec<String>,
+    send_args: impl Fn(&str) -> Vec<String>,
+) {
+    let sim = &g.sim[guest];
+    let on = |addr: &str| (recv_args(addr), send_args(addr));
+    let mut two_hosts = Vec::new();
+    let (one, k) = compare(
+        args,
+        || {
+            let (r, s) = on("10.0.0.1:7");
+            two_hosts.push(on_simnet(rt, &[(sim, &words(&r)), (sim, &words(&s))]));
+            let (r, s) = on("127.0.0.1:7");
+            on_simnet_loopback(rt, &[(sim, &words(&r)), (sim, &words(&s))])
+        },
+        || {
+            let (r, s) = on(&kernel_address());
+            let kernel = &g.real[guest];
+            real.run(&[(kernel, &words(&r)), (kernel, &words(&s))])
+        },
+    );
+    let two = median(two_hosts);
+    let mb = bytes.parse::<f64>().unwrap_or(0.0) / 1e6;
+    let rate = |d: Duration| mb / d.as_secs_f64();
+    println!(
+        "{label}: simnet loopback {:>7.1} ms ({:.0} MB/s), two hosts {:>7.1} ms ({:.0} MB/s)   kernel loopback {:>7.1} ms ({:.0} MB/s)   simnet is {:.2}x / {:.2}x faster",
+        ms(one),
+        rate(one),
+        ms(two),
+        rate(two),
+        ms(k),
+        rate(k),
+        k.as_secs_f64() / one.as_secs_f64(),
+        k.as_secs_f64() / two.as_secs_f64(),
+    );
 }
 
 fn tokio_row(args: &Args, rt: &Runtime, real: &RealHost, g: &Guests) {
